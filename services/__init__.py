@@ -1,0 +1,1 @@
+"""The fee-schedule service: amendments in, exact fee accruals out, every fee auditable."""

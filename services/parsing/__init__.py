@@ -1,0 +1,1 @@
+"""Reading filed amendment documents (EDGAR text) into structured amendments. Pure: no I/O."""
