@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +25,52 @@ def corpus_dir() -> Path:
     if not (path / "docs").is_dir() or not (path / "expected").is_dir():
         pytest.skip(f"filings corpus not found at {path} (set FEES_CORPUS_DIR to point at it)")
     return path
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: testcontainers where Docker answers, else REDIS_URL, else embedded.
+
+    Never a mock. Every test still isolates itself with its own key prefix (`prefix`).
+    """
+    if os.environ.get("FEES_TEST_REDIS", "") != "embedded" and _docker_answers():
+        from testcontainers.redis import RedisContainer
+
+        with RedisContainer("redis:7-alpine") as container:
+            host = container.get_container_host_ip()
+            port = container.get_exposed_port(6379)
+            yield f"redis://{host}:{port}/0"
+        return
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    from services.adapters.redis_server import embedded_redis
+
+    with embedded_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def prefix(request: pytest.FixtureRequest) -> str:
+    """A key prefix of this test's own, so runs and tests never collide."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def redis_client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=False)
+    yield client
+    # Leave the shared server as we found it: remove this test's keys.
+    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+        client.delete(key)
+    client.close()

@@ -1,0 +1,25 @@
+"""Wire contracts of the fee-schedule service: message models, JSON Schema, AsyncAPI."""
+
+from contracts.messages import (
+    ALL_MESSAGES,
+    AgreementRegistered,
+    AmendmentRecorded,
+    AmendmentRetracted,
+    DeadLetter,
+    FeeAccrued,
+    FeeAdjusted,
+    Message,
+    NetAssetsReported,
+)
+
+__all__ = [
+    "ALL_MESSAGES",
+    "AgreementRegistered",
+    "AmendmentRecorded",
+    "AmendmentRetracted",
+    "DeadLetter",
+    "FeeAccrued",
+    "FeeAdjusted",
+    "Message",
+    "NetAssetsReported",
+]

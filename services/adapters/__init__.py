@@ -1,0 +1,1 @@
+"""Adapters shared by the services: Redis connection, event store, read model, ledger."""

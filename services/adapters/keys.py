@@ -1,0 +1,89 @@
+"""Every Redis key name, derived from one configurable prefix (default `fees`).
+
+All keys carry the prefix as a hash tag (`{fees}:...`), so keys that one Lua script or
+MULTI/EXEC changes together always share a Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "fees"
+
+    @property
+    def tag(self) -> str:
+        return "{" + self.prefix + "}"
+
+    # ---- agreements log (the audit record: never trimmed) ------------------------------
+    @property
+    def agreements(self) -> str:
+        """The agreements log: one stream, the global order of all agreement events."""
+        return f"{self.tag}:agreements"
+
+    @property
+    def agreement_versions(self) -> str:
+        """Hash: agreement id -> number of events recorded for it."""
+        return f"{self.tag}:agreement-versions"
+
+    def agreement_events(self, agreement_id: str) -> str:
+        """List of log entry ids of one agreement's events, in order."""
+        return f"{self.tag}:agreement-events:{agreement_id}"
+
+    @property
+    def idempotency(self) -> str:
+        """Hash: idempotency key (command id or document sha256) -> log entry id."""
+        return f"{self.tag}:idempotency"
+
+    # ---- read model (projector), in generations swapped by a pointer --------------------
+    @property
+    def read_model_pointer(self) -> str:
+        return f"{self.tag}:read-model:current"
+
+    def read_model(self, generation: str) -> str:
+        """Prefix of one generation's keys."""
+        return f"{self.tag}:rm:{generation}"
+
+    # ---- fee worker ------------------------------------------------------------------------
+    @property
+    def net_assets(self) -> str:
+        return f"{self.tag}:net-assets"
+
+    def net_assets_partition(self, n: int) -> str:
+        return f"{self.tag}:net-assets:{n}"
+
+    @property
+    def accruals(self) -> str:
+        return f"{self.tag}:accruals"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.tag}:dead-letters"
+
+    def ledger(self, portfolio_id: str) -> str:
+        """Hash: as_of date -> ledger entry JSON (what was accrued, from which inputs)."""
+        return f"{self.tag}:ledger:{portfolio_id}"
+
+    @property
+    def ledger_portfolios(self) -> str:
+        return f"{self.tag}:ledger-portfolios"
+
+    @property
+    def unpriced(self) -> str:
+        """Hash: portfolio|date -> report JSON kept until a schedule covers its date."""
+        return f"{self.tag}:unpriced"
+
+    @property
+    def worker_checkpoint(self) -> str:
+        """Last agreements-log position the fee worker has priced against."""
+        return f"{self.tag}:fee-worker:log-position"
+
+    def dedupe(self, report_key: str) -> str:
+        return f"{self.tag}:dedupe:{report_key}"
+
+    # ---- consumer groups ------------------------------------------------------------------
+    projector_group: ClassVar[str] = "projector"
+    fee_worker_group: ClassVar[str] = "fee-worker"

@@ -1,0 +1,176 @@
+"""`feeschedule`: the command line of the fee-schedule service.
+
+Each service owns its commands; this module gathers them and turns domain and input errors into
+one line on stderr with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from contracts.wire import WireError, first_error
+from services.domain.errors import DomainError
+from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, accrue, to_decimal
+from services.schedule_notation import parse_schedule_notation
+
+app = typer.Typer(
+    name="feeschedule",
+    help="Management-fee schedules: record amendments, accrue fees, audit every fee.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@app.callback()
+def root() -> None:
+    """Management-fee schedules: record amendments, accrue fees, audit every fee."""
+
+
+class UsageProblem(Exception):
+    """An operator error to report as one line with exit status 2."""
+
+
+def _parse_date(field: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(field, value, "is not a date (YYYY-MM-DD)") from None
+
+
+def _load_tiers(text: str) -> FeeSchedule:
+    try:
+        raw = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise DomainError("tiers", text[:60], f"is not valid JSON ({exc.msg})") from None
+    if isinstance(raw, dict) and "tiers" in raw:
+        raw = raw["tiers"]
+    return FeeSchedule.from_json(raw)
+
+
+@app.command()
+def quote(
+    net_assets: str = typer.Option(
+        ..., "--net-assets", help="Average daily net assets, e.g. 750000000"
+    ),
+    as_of: str = typer.Option(..., "--as-of", help="Accrual date, YYYY-MM-DD"),
+    tiers: str | None = typer.Option(
+        None, "--tiers", help='Bands as JSON: [{"from":0,"to":500000000,"rate_pct":"0.88"},...]'
+    ),
+    schedule: str | None = typer.Option(
+        None, "--schedule", help='Bands in short notation: "0.88% to 500M, 0.83%"'
+    ),
+    days: int = typer.Option(1, "--days", help="Accrual days (3 for a weekend)"),
+    day_count: str = typer.Option("ACT/365F", "--day-count", help="ACT/365F, ACT/ACT or ACT/360"),
+    rounding: str = typer.Option("ROUND_HALF_UP:0.01", "--rounding", help="MODE:QUANTUM"),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
+) -> None:
+    """Price one accrual on a schedule: annual fee, daily amount, per-band breakdown."""
+    if (tiers is None) == (schedule is None):
+        raise DomainError("tiers", None, "give exactly one of --tiers or --schedule")
+    fee_schedule = (
+        _load_tiers(tiers) if tiers is not None else parse_schedule_notation(schedule or "")
+    )
+    accrual = accrue(
+        fee_schedule,
+        to_decimal("net_assets", net_assets),
+        _parse_date("as_of", as_of),
+        accrual_days=days,
+        day_count=DayCount.parse(day_count),
+        rounding=RoundingPolicy.parse(rounding),
+    )
+    result: dict[str, Any] = {
+        "as_of": accrual.as_of.isoformat(),
+        "net_assets": str(accrual.net_assets),
+        "accrual_days": accrual.accrual_days,
+        "day_count": accrual.day_count.value,
+        "year_basis": accrual.year_basis,
+        "rounding": accrual.rounding.name,
+        "annual_fee": str(accrual.annual_fee),
+        "amount": str(accrual.amount),
+        "amount_exact": str(accrual.amount_exact),
+        "effective_rate_pct": str(accrual.effective_rate_pct),
+        "breakdown": [
+            {
+                **band.tier.as_json(),
+                "assets_in_band": str(band.assets_in_band),
+                "charge": str(band.annual_charge),
+            }
+            for band in accrual.breakdown
+        ],
+    }
+    if json_output:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"Fee on {accrual.as_of} ({accrual.day_count.value}, {days} day(s))")
+    for column in ("band", "rate %", "assets in band", "annual charge"):
+        table.add_column(column, justify="right")
+    for band in accrual.breakdown:
+        upper = "and above" if band.tier.upper is None else f"to {band.tier.upper:,}"
+        table.add_row(
+            f"{band.tier.lower:,} {upper}",
+            str(band.tier.rate_pct),
+            f"{band.assets_in_band:,}",
+            f"{band.annual_charge:,.2f}",
+        )
+    console.print(table)
+    console.print(f"annual fee       {accrual.annual_fee:,.2f}")
+    console.print(f"effective rate   {accrual.effective_rate_pct:.6f}%")
+    console.print(f"accrual (exact)  {accrual.amount_exact}")
+    console.print(f"accrual          [bold]{accrual.amount:,}[/bold]  ({accrual.rounding.name})")
+
+
+# Each service owns its commands; importing its module adds them to `app`.
+SERVICE_COMMAND_MODULES = (
+    "services.parsing.command",
+    "services.recorder.commands",
+    "services.audit.commands",
+    "services.projector.commands",
+    "services.fee_worker.commands",
+    "services.ops.commands",
+)
+
+
+def register_service_commands() -> typer.Typer:
+    """Import every service's command module (each registers itself on `app`)."""
+    for module in SERVICE_COMMAND_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            # A service not built yet; an import error inside a built one must surface.
+            if not exc.name or not module.startswith(exc.name):
+                raise
+    return app
+
+
+def main() -> None:
+    register_service_commands()
+    try:
+        code = app(standalone_mode=False)
+    except (DomainError, WireError, UsageProblem) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ValidationError as exc:
+        print(f"error: {first_error(exc)}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors of the command-line layer (bad option, missing argument).
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,310 @@
+"""Fee math: graduated schedules, day counts, and the daily accrual, exact to the cent.
+
+Everything is `decimal.Decimal`. Rates are kept exactly as written ("0.650" stays "0.650"),
+the unrounded accrual is kept beside the rounded one, and rounding is a named policy.
+"""
+
+from __future__ import annotations
+
+import calendar
+import decimal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from services.domain.errors import DomainError
+
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+
+# Products of assets (<= 1e12 with cents) and rates (a few decimals) are exact well inside 34
+# digits; only the division by the year basis is inexact, and 34 digits keeps it far below 1e-12.
+_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+
+
+class DayCount(StrEnum):
+    """How many days a year has for the daily accrual (the agreement says which)."""
+
+    ACT_365F = "ACT/365F"
+    ACT_ACT = "ACT/ACT"
+    ACT_360 = "ACT/360"
+
+    def year_basis(self, on: date) -> int:
+        if self is DayCount.ACT_360:
+            return 360
+        if self is DayCount.ACT_ACT and calendar.isleap(on.year):
+            return 366
+        return 365
+
+    @classmethod
+    def parse(cls, value: str) -> DayCount:
+        try:
+            return cls(value.upper())
+        except ValueError:
+            allowed = ", ".join(d.value for d in cls)
+            raise DomainError("day_count", value, f"must be one of {allowed}") from None
+
+
+_ROUNDING_MODES = {
+    "ROUND_HALF_UP": decimal.ROUND_HALF_UP,
+    "ROUND_HALF_EVEN": decimal.ROUND_HALF_EVEN,
+    "ROUND_DOWN": decimal.ROUND_DOWN,
+    "ROUND_UP": decimal.ROUND_UP,
+    "ROUND_HALF_DOWN": decimal.ROUND_HALF_DOWN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RoundingPolicy:
+    """How an exact accrual becomes money: a decimal rounding mode and a quantum (cents)."""
+
+    mode: str = "ROUND_HALF_UP"
+    quantum: Decimal = Decimal("0.01")
+
+    def __post_init__(self) -> None:
+        if self.mode not in _ROUNDING_MODES:
+            raise DomainError("rounding", self.mode, f"must be one of {', '.join(_ROUNDING_MODES)}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}:{self.quantum}"
+
+    def apply(self, exact: Decimal) -> Decimal:
+        return exact.quantize(self.quantum, rounding=_ROUNDING_MODES[self.mode])
+
+    @classmethod
+    def parse(cls, name: str) -> RoundingPolicy:
+        mode, _, quantum = name.partition(":")
+        return cls(mode=mode, quantum=Decimal(quantum or "0.01"))
+
+
+DEFAULT_ROUNDING = RoundingPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A marginal band: `rate_pct` percent a year of the assets between `lower` and `upper`."""
+
+    lower: Decimal
+    upper: Decimal | None
+    rate_pct: Decimal
+
+    def assets_in_band(self, net_assets: Decimal) -> Decimal:
+        if net_assets <= self.lower:
+            return ZERO
+        top = net_assets if self.upper is None else min(net_assets, self.upper)
+        return top - self.lower
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "from": str(self.lower),
+            "to": None if self.upper is None else str(self.upper),
+            "rate_pct": str(self.rate_pct),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BandCharge:
+    """What one band contributes to the annual fee."""
+
+    tier: Tier
+    assets_in_band: Decimal
+    annual_charge: Decimal
+
+
+def to_decimal(field: str, value: object) -> Decimal:
+    """A Decimal from an int, a Decimal or a numeric string; floats are refused (binary noise)."""
+    if isinstance(value, bool | float):
+        raise DomainError(field, value, "must be a decimal string or an integer, not a float")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip().replace(",", "").replace("_", ""))
+        except decimal.InvalidOperation:
+            raise DomainError(field, value, "is not a number") from None
+    else:
+        raise DomainError(field, value, "must be a decimal string or an integer")
+    if not result.is_finite():
+        raise DomainError(field, value, "must be a finite number")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """A graduated fee: contiguous marginal bands from 0, the last one open-ended.
+
+    A flat fee is one band. Construction validates the shape, so a FeeSchedule that exists
+    is one that can price any non-negative amount of assets.
+    """
+
+    tiers: tuple[Tier, ...]
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise DomainError("tiers", [], "a schedule needs at least one band")
+        for i, tier in enumerate(self.tiers):
+            where = f"tiers[{i}]"
+            if tier.rate_pct < 0:
+                raise DomainError(f"{where}.rate_pct", str(tier.rate_pct), "must not be negative")
+            if tier.rate_pct >= HUNDRED:
+                raise DomainError(f"{where}.rate_pct", str(tier.rate_pct), "must be below 100%")
+            if i == 0 and tier.lower != 0:
+                raise DomainError(
+                    f"{where}.from", str(tier.lower), "the first band must start at 0"
+                )
+            if i > 0:
+                previous_upper = self.tiers[i - 1].upper
+                if tier.lower != previous_upper:
+                    problem = (
+                        "leaves a gap after"
+                        if previous_upper is not None and tier.lower > previous_upper
+                        else "overlaps"
+                    )
+                    raise DomainError(
+                        f"{where}.from",
+                        str(tier.lower),
+                        f"{problem} the previous band, which ends at {previous_upper}",
+                    )
+            last = i == len(self.tiers) - 1
+            if tier.upper is None and not last:
+                raise DomainError(f"{where}.to", None, "only the last band may be open-ended")
+            if tier.upper is not None and last:
+                raise DomainError(
+                    f"{where}.to", str(tier.upper), "the last band must be open-ended (to: null)"
+                )
+            if tier.upper is not None and tier.upper <= tier.lower:
+                raise DomainError(
+                    f"{where}.to", str(tier.upper), f"must be above the band's start {tier.lower}"
+                )
+
+    @classmethod
+    def flat(cls, rate_pct: Decimal | str) -> FeeSchedule:
+        return cls((Tier(ZERO, None, to_decimal("rate_pct", rate_pct)),))
+
+    @classmethod
+    def from_json(cls, tiers: Sequence[Mapping[str, Any]]) -> FeeSchedule:
+        """Tiers in the corpus shape: `[{"from": 0, "to": 500000000, "rate_pct": "0.88"}, ...]`."""
+        if not isinstance(tiers, Sequence) or isinstance(tiers, str | bytes):
+            raise DomainError("tiers", tiers, "must be a list of bands")
+        bands: list[Tier] = []
+        for i, raw in enumerate(tiers):
+            if not isinstance(raw, Mapping):
+                raise DomainError(f"tiers[{i}]", raw, "must be an object with from, to, rate_pct")
+            for key in ("from", "to", "rate_pct"):
+                if key not in raw:
+                    raise DomainError(f"tiers[{i}].{key}", None, "is missing")
+            lower = to_decimal(f"tiers[{i}].from", raw["from"])
+            upper = None if raw["to"] is None else to_decimal(f"tiers[{i}].to", raw["to"])
+            rate = to_decimal(f"tiers[{i}].rate_pct", raw["rate_pct"])
+            bands.append(Tier(lower, upper, rate))
+        return cls(tuple(bands))
+
+    def as_json(self) -> list[dict[str, str | None]]:
+        return [tier.as_json() for tier in self.tiers]
+
+    def breakdown(self, net_assets: Decimal) -> tuple[BandCharge, ...]:
+        _check_assets(net_assets)
+        with decimal.localcontext(_CONTEXT):
+            return tuple(
+                BandCharge(t, inside, inside * t.rate_pct / HUNDRED)
+                for t in self.tiers
+                for inside in (t.assets_in_band(net_assets),)
+            )
+
+    def annual_fee(self, net_assets: Decimal) -> Decimal:
+        with decimal.localcontext(_CONTEXT):
+            return sum((b.annual_charge for b in self.breakdown(net_assets)), ZERO)
+
+    def effective_rate_pct(self, net_assets: Decimal) -> Decimal:
+        """The blended annual rate on these assets; at zero assets, the first band's rate."""
+        return _blended_rate(self, self.annual_fee(net_assets), net_assets)
+
+    def describe(self) -> str:
+        """A short human reading: '0.88% to $500M, 0.83% above'."""
+        parts = []
+        for tier in self.tiers:
+            if tier.upper is None:
+                suffix = " above" if len(self.tiers) > 1 else " flat"
+                parts.append(f"{tier.rate_pct}%{suffix}")
+            else:
+                parts.append(f"{tier.rate_pct}% to ${_short_money(tier.upper)}")
+        return ", ".join(parts)
+
+
+def _short_money(amount: Decimal) -> str:
+    for unit, size in (("B", Decimal(10) ** 9), ("M", Decimal(10) ** 6)):
+        if amount >= size:
+            return f"{(amount / size).normalize():f}{unit}"
+    return f"{amount:,}"
+
+
+def _blended_rate(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -> Decimal:
+    if net_assets == 0:
+        return schedule.tiers[0].rate_pct
+    with decimal.localcontext(_CONTEXT):
+        return annual * HUNDRED / net_assets
+
+
+def _check_assets(net_assets: Decimal) -> None:
+    if not net_assets.is_finite() or net_assets < 0:
+        raise DomainError("net_assets", str(net_assets), "must be a non-negative amount")
+
+
+@dataclass(frozen=True, slots=True)
+class Accrual:
+    """One day's (or one accrual period's) fee, with every input that made it."""
+
+    net_assets: Decimal
+    as_of: date
+    accrual_days: int
+    day_count: DayCount
+    year_basis: int
+    annual_fee: Decimal
+    amount_exact: Decimal
+    amount: Decimal
+    rounding: RoundingPolicy
+    effective_rate_pct: Decimal
+    breakdown: tuple[BandCharge, ...]
+
+
+def accrue(
+    schedule: FeeSchedule,
+    net_assets: Decimal,
+    as_of: date,
+    *,
+    accrual_days: int = 1,
+    day_count: DayCount = DayCount.ACT_365F,
+    rounding: RoundingPolicy = DEFAULT_ROUNDING,
+) -> Accrual:
+    """The accrual for `accrual_days` days at `as_of`: annual fee x days / year basis."""
+    _check_assets(net_assets)
+    if isinstance(accrual_days, bool) or not 1 <= accrual_days <= 366:
+        raise DomainError("accrual_days", accrual_days, "must be a whole number from 1 to 366")
+    basis = day_count.year_basis(as_of)
+    breakdown = schedule.breakdown(net_assets)
+    with decimal.localcontext(_CONTEXT):
+        annual = sum((b.annual_charge for b in breakdown), ZERO)
+        exact = annual * accrual_days / basis
+    return Accrual(
+        net_assets=net_assets,
+        as_of=as_of,
+        accrual_days=accrual_days,
+        day_count=day_count,
+        year_basis=basis,
+        annual_fee=annual,
+        amount_exact=exact,
+        amount=rounding.apply(exact),
+        rounding=rounding,
+        effective_rate_pct=_blended_rate(schedule, annual, net_assets),
+        breakdown=breakdown,
+    )
+
+
+def total(amounts: Iterable[Decimal]) -> Decimal:
+    return sum(amounts, ZERO)

@@ -1,0 +1,254 @@
+"""Bitemporal schedule history of one portfolio.
+
+Two clocks: *valid time* (the date an amendment is effective from) and *record time* (when the
+log learned of it: a moment and a log position). `ScheduleTimeline.schedule_on(day, known_at)`
+answers "which schedule applied on `day`, as the log knew it at `known_at`", so a fee can be
+explained with exactly the knowledge that priced it, and late knowledge never rewrites the past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TypeAlias
+
+from services.domain.fees import FeeSchedule
+
+
+def position_key(position: str) -> tuple[int, int]:
+    """Order of a Redis stream entry id ("1700000000000-3"); malformed ids sort first."""
+    ms, _, seq = position.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return (-1, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPoint:
+    """When the log learned a fact: the moment, and the log position that totally orders it."""
+
+    recorded_at: datetime
+    position: str
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return position_key(self.position)
+
+
+# What an answer may know: everything (None), what was recorded by a moment, or up to a position.
+KnownAt: TypeAlias = datetime | str | None
+
+
+def is_known(point: RecordPoint, known_at: KnownAt) -> bool:
+    if known_at is None:
+        return True
+    if isinstance(known_at, datetime):
+        return point.recorded_at <= known_at
+    return point.key <= position_key(known_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a version came from: which amendment, which event, and when it was recorded."""
+
+    agreement_id: str
+    amendment_number: int
+    effective_date: date
+    event_id: str
+    recorded: RecordPoint
+
+
+class VersionKind(StrEnum):
+    SET = "set"
+    REMOVE = "remove"
+    WAIVER = "waiver"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleVersion:
+    """One fact about a portfolio's fee: a schedule set, a removal, or a waiver for a period."""
+
+    portfolio_id: str
+    kind: VersionKind
+    action: str
+    schedule: FeeSchedule | None
+    effective_from: date
+    provenance: Provenance
+    # Waivers only: the last day (inclusive) the waiver applies.
+    effective_to: date | None = None
+    retracted: RecordPoint | None = None
+
+    def visible(self, known_at: KnownAt) -> bool:
+        if not is_known(self.provenance.recorded, known_at):
+            return False
+        return self.retracted is None or not is_known(self.retracted, known_at)
+
+    def _precedence(self) -> tuple[date, int, tuple[int, int]]:
+        # Same effective date: the later amendment prevails, then the later recording.
+        p = self.provenance
+        return (self.effective_from, p.amendment_number, p.recorded.key)
+
+
+@dataclass(frozen=True, slots=True)
+class NameVersion:
+    """A portfolio's name from a date on; the portfolio id never changes, names are aliases."""
+
+    name: str
+    effective_from: date
+    provenance: Provenance
+    retracted: RecordPoint | None = None
+
+    def visible(self, known_at: KnownAt) -> bool:
+        if not is_known(self.provenance.recorded, known_at):
+            return False
+        return self.retracted is None or not is_known(self.retracted, known_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleAnswer:
+    """The schedule in force on a day, and the versions that put it there."""
+
+    portfolio_id: str
+    on: date
+    schedule: FeeSchedule | None
+    version: ScheduleVersion | None
+    # When a waiver applies: the schedule it stands in for.
+    base: ScheduleVersion | None = None
+
+    @property
+    def waived(self) -> bool:
+        return self.version is not None and self.version.kind is VersionKind.WAIVER
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A base version with the dates it governs (as known at some moment)."""
+
+    version: ScheduleVersion
+    start: date
+    # Exclusive end; None while nothing later supersedes it.
+    end: date | None
+
+
+class ScheduleTimeline:
+    """Every version of one portfolio's schedule, answering bitemporal questions."""
+
+    def __init__(self, portfolio_id: str) -> None:
+        self.portfolio_id = portfolio_id
+        self._versions: list[ScheduleVersion] = []
+        self._names: list[NameVersion] = []
+        self._event_ids: set[str] = set()
+
+    @property
+    def versions(self) -> tuple[ScheduleVersion, ...]:
+        return tuple(self._versions)
+
+    @property
+    def names(self) -> tuple[NameVersion, ...]:
+        return tuple(self._names)
+
+    def record(self, version: ScheduleVersion) -> None:
+        """Add a version. Recording the same event twice changes nothing (replays are safe)."""
+        key = f"{version.provenance.event_id}:{version.kind}:{version.effective_from}"
+        if key in self._event_ids:
+            return
+        self._event_ids.add(key)
+        self._versions.append(version)
+
+    def record_name(self, name: NameVersion) -> None:
+        key = f"{name.provenance.event_id}:name:{name.name}"
+        if key in self._event_ids:
+            return
+        self._event_ids.add(key)
+        self._names.append(name)
+
+    def retract(self, agreement_id: str, amendment_number: int, point: RecordPoint) -> int:
+        """Mark every fact of that amendment as withdrawn from `point` on; returns how many."""
+
+        def hit(p: Provenance, retracted: RecordPoint | None) -> bool:
+            return (
+                retracted is None
+                and p.agreement_id == agreement_id
+                and p.amendment_number == amendment_number
+                and p.recorded.key < point.key
+            )
+
+        count = 0
+        for i, v in enumerate(self._versions):
+            if hit(v.provenance, v.retracted):
+                self._versions[i] = replace(v, retracted=point)
+                count += 1
+        for i, n in enumerate(self._names):
+            if hit(n.provenance, n.retracted):
+                self._names[i] = replace(n, retracted=point)
+        return count
+
+    def _base_on(self, on: date, known_at: KnownAt) -> ScheduleVersion | None:
+        candidates = [
+            v
+            for v in self._versions
+            if v.kind is not VersionKind.WAIVER and v.effective_from <= on and v.visible(known_at)
+        ]
+        return max(candidates, key=ScheduleVersion._precedence, default=None)
+
+    def schedule_on(self, on: date, known_at: KnownAt = None) -> ScheduleAnswer:
+        """The schedule that applied on `on`, as known at `known_at` (None: as known now)."""
+        base = self._base_on(on, known_at)
+        if base is None or base.kind is VersionKind.REMOVE:
+            return ScheduleAnswer(self.portfolio_id, on, None, base)
+        waivers = [
+            v
+            for v in self._versions
+            if v.kind is VersionKind.WAIVER
+            and v.effective_from <= on
+            and (v.effective_to is None or on <= v.effective_to)
+            and v.visible(known_at)
+        ]
+        waiver = max(waivers, key=lambda v: v.provenance.recorded.key, default=None)
+        if waiver is not None:
+            return ScheduleAnswer(self.portfolio_id, on, waiver.schedule, waiver, base)
+        return ScheduleAnswer(self.portfolio_id, on, base.schedule, base)
+
+    def name_on(self, on: date, known_at: KnownAt = None) -> str | None:
+        candidates = [n for n in self._names if n.effective_from <= on and n.visible(known_at)]
+        best = max(
+            candidates,
+            key=lambda n: (
+                n.effective_from,
+                n.provenance.amendment_number,
+                n.provenance.recorded.key,
+            ),
+            default=None,
+        )
+        if best is None:
+            known = [n for n in self._names if n.visible(known_at)]
+            best = min(known, key=lambda n: n.effective_from, default=None)
+        return None if best is None else best.name
+
+    def intervals(self, known_at: KnownAt = None) -> Iterator[Interval]:
+        """The base versions in valid-time order with the dates each governs.
+
+        A version superseded on its own first day (same date, later amendment) is left out.
+        """
+        visible = sorted(
+            (v for v in self._versions if v.kind is not VersionKind.WAIVER and v.visible(known_at)),
+            key=ScheduleVersion._precedence,
+        )
+        for i, v in enumerate(visible):
+            nxt = visible[i + 1] if i + 1 < len(visible) else None
+            if nxt is not None and nxt.effective_from == v.effective_from:
+                continue
+            yield Interval(v, v.effective_from, None if nxt is None else nxt.effective_from)
+
+    def changed_dates(self, since: RecordPoint | None) -> date | None:
+        """Earliest date whose answer may differ for facts recorded or retracted after `since`."""
+        earliest: date | None = None
+        for v in self._versions:
+            fresh = since is None or v.provenance.recorded.key > since.key
+            withdrawn = v.retracted is not None and (since is None or v.retracted.key > since.key)
+            if (fresh or withdrawn) and (earliest is None or v.effective_from < earliest):
+                earliest = v.effective_from
+        return earliest

@@ -1,0 +1,165 @@
+"""Translation between the wire contracts and the domain model (both directions).
+
+The domain never imports contracts; adapters and commands go through here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from contracts.messages import (
+    AgreementRegistered,
+    AmendmentRecorded,
+    AmendmentRetracted,
+    Message,
+    Period,
+    RemovePortfolioChange,
+    RenamePortfolioChange,
+    ScheduleRef,
+    SetScheduleChange,
+    SourceRef,
+    TierSpec,
+    WaiverChange,
+)
+from contracts.messages import Change as WireChange
+from services.domain.agreement import (
+    Amendment,
+    Change,
+    GrantWaiver,
+    RemovePortfolio,
+    RenamePortfolio,
+    SetSchedule,
+    SourceDocument,
+)
+from services.domain.book import Registration, ScheduleBook
+from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, Tier
+from services.domain.timeline import RecordPoint, ScheduleVersion
+
+
+def schedule_from_tiers(tiers: list[TierSpec]) -> FeeSchedule:
+    return FeeSchedule(tuple(Tier(t.lower, t.upper, t.rate_pct) for t in tiers))
+
+
+def tiers_from_schedule(schedule: FeeSchedule) -> list[TierSpec]:
+    return [TierSpec(lower=t.lower, upper=t.upper, rate_pct=t.rate_pct) for t in schedule.tiers]
+
+
+def change_from_wire(change: WireChange) -> Change:
+    if isinstance(change, SetScheduleChange):
+        return SetSchedule(
+            change.portfolio_id,
+            change.portfolio_name,
+            schedule_from_tiers(change.tiers),
+            change.action,
+        )
+    if isinstance(change, RemovePortfolioChange):
+        return RemovePortfolio(change.portfolio_id)
+    if isinstance(change, RenamePortfolioChange):
+        return RenamePortfolio(change.portfolio_id, change.new_name, change.former_name)
+    return GrantWaiver(
+        change.portfolio_id,
+        schedule_from_tiers(change.tiers),
+        change.period.start,
+        change.period.end,
+        change.portfolio_name,
+    )
+
+
+def change_to_wire(change: Change) -> WireChange:
+    if isinstance(change, SetSchedule):
+        return SetScheduleChange(
+            action=change.action,
+            portfolio_id=change.portfolio_id,
+            portfolio_name=change.portfolio_name,
+            tiers=tiers_from_schedule(change.schedule),
+        )
+    if isinstance(change, RemovePortfolio):
+        return RemovePortfolioChange(action="remove", portfolio_id=change.portfolio_id)
+    if isinstance(change, RenamePortfolio):
+        return RenamePortfolioChange(
+            action="rename",
+            portfolio_id=change.portfolio_id,
+            new_name=change.new_name,
+            former_name=change.former_name,
+        )
+    return WaiverChange(
+        action="waiver",
+        portfolio_id=change.portfolio_id,
+        portfolio_name=change.portfolio_name,
+        tiers=tiers_from_schedule(change.schedule),
+        period=Period(start=change.period_from, end=change.period_to),
+    )
+
+
+def amendment_from_wire(msg: AmendmentRecorded) -> Amendment:
+    return Amendment(
+        agreement_id=msg.agreement_id,
+        number=msg.amendment_number,
+        effective_date=msg.effective_date,
+        changes=tuple(change_from_wire(c) for c in msg.changes),
+        executed_date=msg.executed_date,
+        source=SourceDocument(msg.source.title, msg.source.sha256, msg.source.url),
+    )
+
+
+def amendment_to_wire(amendment: Amendment, **envelope: object) -> AmendmentRecorded:
+    return AmendmentRecorded.model_validate(
+        {
+            **envelope,
+            "agreement_id": amendment.agreement_id,
+            "amendment_number": amendment.number,
+            "effective_date": amendment.effective_date,
+            "executed_date": amendment.executed_date,
+            "source": SourceRef(
+                title=amendment.source.title,
+                sha256=amendment.source.sha256,
+                url=amendment.source.url,
+            ),
+            "changes": [change_to_wire(c) for c in amendment.changes],
+        }
+    )
+
+
+def registration_from_wire(msg: AgreementRegistered) -> Registration:
+    return Registration(
+        agreement_id=msg.agreement_id,
+        agreement_date=msg.agreement_date,
+        trust=msg.trust,
+        adviser=msg.adviser,
+        day_count=DayCount(msg.day_count),
+        rounding=RoundingPolicy.parse(msg.rounding),
+    )
+
+
+def record_point(message: Message, position: str) -> RecordPoint:
+    occurred = message.occurred_at
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=UTC)
+    return RecordPoint(occurred, position)
+
+
+def apply_to_book(book: ScheduleBook, message: Message, position: str) -> None:
+    """Fold one agreements-log event into the book; other message types are ignored."""
+    point = record_point(message, position)
+    if isinstance(message, AgreementRegistered):
+        book.register(registration_from_wire(message), point)
+    elif isinstance(message, AmendmentRecorded):
+        book.record_amendment(amendment_from_wire(message), message.event_id, point)
+    elif isinstance(message, AmendmentRetracted):
+        book.retract(message.agreement_id, message.amendment_number, point)
+
+
+def schedule_ref(version: ScheduleVersion) -> ScheduleRef:
+    p = version.provenance
+    return ScheduleRef(
+        agreement_id=p.agreement_id,
+        amendment_number=p.amendment_number,
+        effective_date=p.effective_date,
+        event_id=p.event_id,
+        position=p.recorded.position,
+        waiver=version.kind.value == "waiver",
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
