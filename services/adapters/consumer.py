@@ -72,7 +72,7 @@ class GroupRecovery:
 
     async def own_pending(self) -> list[Delivery]:
         """The next batch of entries delivered to this consumer and never acknowledged."""
-        reply = await self.client.xreadgroup(
+        reply: Any = await self.client.xreadgroup(
             self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
         )
         rows: list[tuple[Any, Any]] = reply[0][1] if reply else []
@@ -80,7 +80,7 @@ class GroupRecovery:
 
     async def claim_idle(self, cursor: str = "0-0") -> tuple[str, list[Delivery]]:
         """Take over entries idle longer than `claim_idle_ms`; returns (next cursor, batch)."""
-        reply = await self.client.xautoclaim(
+        reply: Any = await self.client.xautoclaim(
             self.stream,
             self.group,
             self.consumer,
@@ -119,7 +119,7 @@ class GroupRecovery:
 
     async def read_new(self, block_ms: int = 1000) -> list[Delivery]:
         """New entries for this consumer (`>`), waiting up to `block_ms`."""
-        reply = await self.client.xreadgroup(
+        reply: Any = await self.client.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=self.batch_size, block=block_ms
         )
         rows: list[tuple[Any, Any]] = reply[0][1] if reply else []

@@ -36,7 +36,7 @@ def read_log(
     """Every (entry id, message) after `after` (exclusive) up to `until`, in log order."""
     start = "-" if after is None else _after(after)
     while True:
-        rows: list[tuple[Any, Any]] = client.xrange(stream, min=start, max=until, count=page)
+        rows: Any = client.xrange(stream, min=start, max=until, count=page)
         for entry_id, fields in rows:
             yield _text(entry_id), decode(fields)
         if len(rows) < page:
@@ -55,7 +55,7 @@ async def aread_log(
     """The asyncio twin of `read_log`."""
     start = "-" if after is None else _after(after)
     while True:
-        rows: list[tuple[Any, Any]] = await client.xrange(stream, min=start, max=until, count=page)
+        rows: Any = await client.xrange(stream, min=start, max=until, count=page)
         for entry_id, fields in rows:
             yield _text(entry_id), decode(fields)
         if len(rows) < page:
