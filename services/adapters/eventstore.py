@@ -1,0 +1,113 @@
+"""The agreements log as an event store: guarded appends and reads of one agreement's events.
+
+One Lua script (EVALSHA) appends an event, checks the agreement's expected version and records
+the idempotency key in a single atomic step, so two writers can never both succeed and a retried
+command never records twice. The log stream is the audit record: nothing here trims it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+
+from contracts.messages import Message
+from contracts.wire import decode, encode
+from services.adapters.keys import Keys
+from services.adapters.log import read_log
+
+_APPEND_LUA = resources.files("services.adapters").joinpath("eventstore_append.lua").read_text()
+
+
+class VersionConflict(Exception):
+    """Another writer recorded an event for the agreement since its state was read."""
+
+    def __init__(self, agreement_id: str, expected: int, actual: int) -> None:
+        self.agreement_id = agreement_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"agreement {agreement_id!r}: expected version {expected}, but it is at {actual}"
+            " (another writer recorded first; reload and retry)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an event landed: its log entry id and the agreement's version after it."""
+
+    entry_id: str
+    version: int
+    # True when the idempotency key was seen before: nothing was appended this time.
+    duplicate: bool = False
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def agreement_of(message: Message) -> str:
+    agreement_id = getattr(message, "agreement_id", None)
+    if not isinstance(agreement_id, str):
+        raise TypeError(f"{message.type} is not an agreements-log event")
+    return agreement_id
+
+
+class EventStore:
+    """Appends to and reads from the agreements log under one key prefix."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._append = client.register_script(_APPEND_LUA)
+
+    def append(
+        self, message: Message, expected_version: int, idempotency_key: str | None = None
+    ) -> AppendResult:
+        """Append `message` if its agreement is at `expected_version`; else VersionConflict."""
+        agreement_id = agreement_of(message)
+        fields = [item for pair in encode(message).items() for item in pair]
+        reply: Any = self._append(
+            keys=[
+                self.keys.agreements,
+                self.keys.agreement_versions,
+                self.keys.agreement_events(agreement_id),
+                self.keys.idempotency,
+            ],
+            args=[agreement_id, expected_version, idempotency_key or "", *fields],
+        )
+        status, entry_id, version = (_text(v) for v in reply)
+        if status == "conflict":
+            raise VersionConflict(agreement_id, expected_version, int(version))
+        return AppendResult(entry_id, int(version), duplicate=status == "duplicate")
+
+    def duplicate_of(self, idempotency_key: str, agreement_id: str) -> AppendResult | None:
+        """The entry a key already recorded, if any (a retry must report it, not fail)."""
+        seen: Any = self.client.hget(self.keys.idempotency, idempotency_key)
+        if seen is None:
+            return None
+        index: Any = self.client.lpos(self.keys.agreement_events(agreement_id), seen)
+        return AppendResult(_text(seen), 0 if index is None else int(index) + 1, duplicate=True)
+
+    def version(self, agreement_id: str) -> int:
+        raw: Any = self.client.hget(self.keys.agreement_versions, agreement_id)
+        return int(raw or 0)
+
+    def events_of(self, agreement_id: str) -> list[tuple[str, Message]]:
+        """One agreement's events in the order they were recorded, with their log positions."""
+        ids: Any = self.client.lrange(self.keys.agreement_events(agreement_id), 0, -1)
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xrange(self.keys.agreements, min=entry_id, max=entry_id, count=1)
+        out: list[tuple[str, Message]] = []
+        for rows in pipe.execute():
+            for entry_id, fields in rows:
+                out.append((_text(entry_id), decode(fields)))
+        return out
+
+    def read(self, after: str | None = None, until: str = "+") -> Iterator[tuple[str, Message]]:
+        """The whole log (or a range of it) in global order."""
+        return read_log(self.client, self.keys.agreements, after=after, until=until)
