@@ -67,18 +67,32 @@ class RoundingPolicy:
     def __post_init__(self) -> None:
         if self.mode not in _ROUNDING_MODES:
             raise DomainError("rounding", self.mode, f"must be one of {', '.join(_ROUNDING_MODES)}")
+        # quantize() uses only the quantum's exponent, so "0.05" would silently mean cents.
+        q = self.quantum
+        if not q.is_finite() or q <= 0 or q.as_tuple().digits != (1,):
+            raise DomainError(
+                "rounding", self.name, "needs a quantum that is a power of ten (0.01, 1, ...)"
+            )
 
     @property
     def name(self) -> str:
         return f"{self.mode}:{self.quantum}"
 
     def apply(self, exact: Decimal) -> Decimal:
-        return exact.quantize(self.quantum, rounding=_ROUNDING_MODES[self.mode])
+        # Enough digits for the whole result, whatever the ambient context's precision.
+        places = -self.quantum.adjusted() + len(self.quantum.as_tuple().digits)
+        with decimal.localcontext(_CONTEXT) as ctx:
+            ctx.prec = max(_CONTEXT.prec, exact.adjusted() + places + 2)
+            return exact.quantize(self.quantum, rounding=_ROUNDING_MODES[self.mode])
 
     @classmethod
     def parse(cls, name: str) -> RoundingPolicy:
         mode, _, quantum = name.partition(":")
-        return cls(mode=mode, quantum=Decimal(quantum or "0.01"))
+        try:
+            amount = Decimal(quantum or "0.01")
+        except decimal.InvalidOperation:
+            raise DomainError("rounding", name, "has a quantum that is not a number") from None
+        return cls(mode=mode, quantum=amount)
 
 
 DEFAULT_ROUNDING = RoundingPolicy()
@@ -251,9 +265,15 @@ def _blended_rate(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -
         return annual * HUNDRED / net_assets
 
 
+# Far above any fund's assets, and far inside the digits that keep the fee math exact.
+MAX_NET_ASSETS = Decimal(10) ** 15
+
+
 def _check_assets(net_assets: Decimal) -> None:
     if not net_assets.is_finite() or net_assets < 0:
         raise DomainError("net_assets", str(net_assets), "must be a non-negative amount")
+    if net_assets >= MAX_NET_ASSETS:
+        raise DomainError("net_assets", str(net_assets), f"must be below {MAX_NET_ASSETS:,}")
 
 
 @dataclass(frozen=True, slots=True)
