@@ -1,0 +1,420 @@
+"""Top level: one filing's text -> :class:`FilingReading`.
+
+Owns the judgement of each row: which action the amending sentence gives it (add, revise,
+replace in whole, waiver), its name and former name, and whether its schedule is *certain*.
+A change is ``parseable`` only when its fee text reads as one plain graduated schedule and
+nothing around it can change that reading: no footnote that qualifies it, no aggregation or
+proviso in the schedule's prose, no cut by the end of the excerpt.  Everything else is reported
+``parseable: false`` with a note saying why.  Never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from services.domain.names import clean_written_name, normalise_portfolio_name
+from services.parsing.header import Header, find_date, parse_header
+from services.parsing.model import (
+    ChangeReading,
+    FilingReading,
+    Period,
+    ScheduleReading,
+    TierReading,
+)
+from services.parsing.rows import ReadRows, Row, read_rows
+from services.parsing.text import flatten, normalise, pieces
+from services.parsing.tiers import ScheduleParse, parse_schedule
+
+__all__ = ["parse_filing"]
+
+# EDGAR excerpts in this project are stored cut at 2,000 bytes; a schedule that runs to the end
+# of such a text may have lost its tail.
+_EXCERPT_BYTES = 2000
+_MAX_CHANGES = 500
+
+_ANCHOR = re.compile(
+    r"\b(?:is|are)\s+(?:hereby\s+)?(?:amended|deleted|restated|replaced)\b"
+    r"|\bhereby\s+(?:is\s+)?amended\b|\bserves\s+to\s+amend\b|\bshall\s+replace\b",
+    re.IGNORECASE,
+)
+_TARGET = re.compile(r"\b(?:schedule|appendix|attachment|section|exhibit|fee|compensation)", re.I)
+_REPLACE = re.compile(
+    r"amended\s+in\s+whole|in\s+(?:its|their)\s+entirety|deleted\s+(?:\w+\s+)?and\s+replaced"
+    r"|\brestated\b|\bshall\s+replace\b|replace\s+the\s+existing|\bdeleting\s+it\b",
+    re.IGNORECASE,
+)
+_ADD = re.compile(r"\bto\s+add\b|\badd\s+the\s+following\b", re.IGNORECASE)
+_NAMED = re.compile(
+    r"\b(?:as\s+it\s+relates\s+to|with\s+regard\s+to|with\s+respect\s+to)\s+(.{3,400}?)"
+    r"\s+(?:is|are|hereby)\b",
+    re.IGNORECASE,
+)
+_RECITAL_ADD = re.compile(r"\bto\s+add\s+(.{3,400}?)\s+to\s+the\s+(?:Agreement|Trust)\b", re.I)
+_PERIOD = re.compile(
+    r"\bfor\s+the\s+period\s+(?:from\s+|beginning\s+)?(.{6,40}?)\s+(?:to|through|until)\s+"
+    r"(.{6,40})",
+    re.IGNORECASE,
+)
+_FORMERLY = re.compile(r"\(\s*formerly\b(?:\s+known\s+as)?[\s,:]*([^()]{1,200}?)\s*(?:\)|$)", re.I)
+_DEFINED_TERM = re.compile(r'\(\s*(?:the\s+)?"[^"]{1,40}"\s*\)', re.IGNORECASE)
+_NAME_MARKERS = re.compile(r"(\*{1,4}|(?<=[a-z)])\d{1,2})\s*[,;]?\s*$")
+_RISKS = (
+    (re.compile(r"\baggregat\w*|\bcombined\s+(?:basis|assets|net)", re.I), "aggregated assets"),
+    (re.compile(r"\bprovided,?\s+(?:however|further|that)\b", re.I), "a proviso"),
+    (
+        re.compile(r"\bperformance\s+(?:fee|adjustment|period)|\bbase\s+fee\b", re.I),
+        "a multi-part fee",
+    ),
+    (
+        re.compile(
+            r"\bconditional\b|\bin\s+the\s+event\s+that\b|\bif\s+the\s+(?:net|average)", re.I
+        ),
+        "a condition",
+    ),
+)
+_BENIGN_FOOTNOTE = re.compile(
+    r"^\s*as\s+a\s+percentage\s+of\s+(?:the\s+)?average\s+daily\s+net\s+assets"
+    r"(?:\s+on\s+an\s+annual\s+basis)?\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Instruction:
+    offset: int
+    action: str
+    window: str
+
+
+def parse_filing(text: str) -> FilingReading:
+    """Read one filing (plain or EDGAR HTML-ish text).  Never raises."""
+    try:
+        return read_filing(text)
+    except Exception as exc:  # pragma: no cover - the safety net the tests try to never reach
+        return FilingReading(
+            changes=[],
+            kind="amendment",
+            agreement_type="unknown",
+            truncated=False,
+            document_title=f"unreadable filing ({type(exc).__name__})",
+        )
+
+
+def read_filing(text: str) -> FilingReading:
+    """The reading itself; tests call this directly so a bug cannot hide behind the net."""
+    norm = normalise(text)
+    flat = flatten(norm)
+    header = parse_header(norm, flat)
+    cut = _looks_cut(text)
+    read = read_rows(pieces(norm))
+    waiver_doc = header.agreement_type == "fee_waiver"
+    instructions = _instructions(norm, waiver_doc)
+    default_action = "add" if header.kind == "agreement" else "revise"
+    start = instructions[0].offset if instructions else 0
+    risk = _section_risk(read, start)
+    period = _period(flat) if waiver_doc else None
+    recital_adds = {_key(n) for m in _RECITAL_ADD.finditer(flat[:6000]) for n in _names_in(m[1])}
+
+    changes: list[ChangeReading] = []
+    named = any(row.name for row in read.rows)
+    for row in read.rows[:_MAX_CHANGES]:
+        action = default_action
+        for ins in instructions:
+            if ins.offset <= row.offset:
+                action = ins.action
+        if waiver_doc:
+            action = "waiver"
+        changes.extend(_changes_for(row, action, read, flat, cut, risk, named, waiver_doc))
+        for change in changes:
+            if change.portfolio and _key(change.portfolio) in recital_adds:
+                change.action = "add"
+    if period is not None:
+        for change in changes:
+            change.period = period
+    changes.extend(_missing_named(instructions, changes, period))
+    if not changes:
+        changes = _prose_fee(flat, default_action)
+    truncated = cut or any(row.at_end and not _complete(row) for row in read.rows)
+    return _reading(header, changes, truncated)
+
+
+def _reading(header: Header, changes: list[ChangeReading], truncated: bool) -> FilingReading:
+    return FilingReading(
+        document_title=header.document_title,
+        trust=header.trust,
+        adviser=header.adviser,
+        agreement_date=header.agreement_date,
+        amendment_number=header.amendment_number,
+        effective_date=header.effective_date,
+        kind=header.kind,
+        prior_amendment_dates=header.prior_amendment_dates,
+        changes=changes,
+        agreement_type=header.agreement_type,
+        truncated=truncated,
+    )
+
+
+def _looks_cut(raw: str) -> bool:
+    size = len(raw.encode("utf-8", "replace"))
+    return abs(size - _EXCERPT_BYTES) <= 4 or raw.endswith("\ufffd")
+
+
+def _complete(row: Row) -> bool:
+    return all(parse_schedule(t).ok for t in row.fee_texts())
+
+
+# ---------------------------------------------------------------- instructions
+
+
+def _instructions(norm: str, waiver_doc: bool) -> list[_Instruction]:
+    """Amending sentences ('Schedule A ... is hereby amended to add ...') and their actions."""
+    out: list[_Instruction] = []
+    for m in _ANCHOR.finditer(norm):
+        before = flatten(norm[max(0, m.start() - 400) : m.start()])
+        cuts = list(re.finditer(r"[.;:]\s+(?=[A-Z(\"])|\bWHEREAS\b", before))
+        if cuts:
+            before = before[cuts[-1].end() :]
+        after = flatten(norm[m.start() : m.start() + 400])
+        stop = re.search(r":|\.\s", after)
+        window = f"{before} {after[: stop.start()] if stop else after}"
+        if not _TARGET.search(window):
+            continue
+        if waiver_doc and "waiver" in window.lower():
+            action = "waiver"
+        elif _REPLACE.search(window):
+            action = "replace_in_whole"
+        elif _ADD.search(window):
+            action = "add"
+        else:
+            action = "revise"
+        out.append(_Instruction(m.start(), action, window))
+    return out
+
+
+def _names_in(text: str) -> list[str]:
+    """Portfolio names listed in a sentence: 'the A Portfolio, the B Portfolio and the C Fund'."""
+    names: list[str] = []
+    for chunk in re.split(r"[,;]", text):
+        words: list[str] = []
+        for word in chunk.split():
+            words.append(word)
+            if word.strip("*,.;:()\"'").lower() in ("portfolio", "fund"):
+                tail: list[str] = []
+                for w in reversed(words):
+                    if w[:1].isupper() or w[:1].isdigit() or w in ("and", "of", "&", "-"):
+                        tail.append(w)
+                    else:
+                        break
+                tail.reverse()
+                while tail and tail[0] in ("and", "of", "&", "-"):
+                    tail.pop(0)
+                if len(tail) >= 2:
+                    names.append(" ".join(tail))
+                words = []
+    return names
+
+
+def _key(name: str) -> str:
+    return normalise_portfolio_name(name).lower()
+
+
+def _missing_named(
+    instructions: list[_Instruction], changes: list[ChangeReading], period: Period | None
+) -> list[ChangeReading]:
+    """Portfolios the amending sentence names whose schedule is not in the text."""
+    known = {_key(c.portfolio) for c in changes if c.portfolio}
+    known |= {_key(c.formerly) for c in changes if c.formerly}
+    out: list[ChangeReading] = []
+    for ins in instructions:
+        m = _NAMED.search(ins.window)
+        if not m:
+            continue
+        for name in _names_in(m[1]):
+            if _key(name) in known:
+                continue
+            known.add(_key(name))
+            out.append(
+                ChangeReading(
+                    action=ins.action,
+                    portfolio=clean_written_name(name),
+                    period=period if ins.action == "waiver" else None,
+                    parseable=False,
+                    note="named in the amending sentence, but its schedule is not in the text "
+                    "(truncated or omitted)",
+                )
+            )
+    return out
+
+
+def _period(flat: str) -> Period | None:
+    m = _PERIOD.search(flat)
+    if not m:
+        return None
+    start, end = find_date(m[1]), find_date(m[2])
+    if start is None:
+        return None
+    return Period(from_=start, to=end)
+
+
+# ---------------------------------------------------------------- rows -> changes
+
+
+def _section_risk(read: ReadRows, start: int) -> str | None:
+    """A phrase in the schedule's prose that qualifies every schedule in it."""
+    for piece in read.prose:
+        if piece.offset < start:
+            continue
+        for pattern, what in _RISKS:
+            m = pattern.search(piece.text)
+            if m:
+                return f"the schedule's text mentions {what} ('{_excerpt(piece.text, m.start())}')"
+    return None
+
+
+def _excerpt(text: str, at: int) -> str:
+    lo = max(0, at - 40)
+    return " ".join(text[lo : at + 60].split())
+
+
+def _split_heading(name: str) -> list[str]:
+    """'AIM A FUND AIM B FUND' -> two names when every part is a name of the same family."""
+    parts: list[str] = []
+    words: list[str] = []
+    for word in name.split():
+        words.append(word)
+        if word.strip("*,").lower() in ("fund", "portfolio"):
+            parts.append(" ".join(words))
+            words = []
+    if words or len(parts) < 2:
+        return [name]
+    firsts = {p.split()[0].lower() for p in parts}
+    if len(firsts) == 1 and all(len(p.split()) >= 2 for p in parts):
+        return parts
+    return [name]
+
+
+def _proper_case(name: str, flat: str) -> str:
+    """An all-caps heading name as the document writes it elsewhere in mixed case."""
+    letters = [c for c in name if c.isalpha()]
+    if not letters or any(c.islower() for c in letters):
+        return name
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in name.split()), re.IGNORECASE)
+    for m in pattern.finditer(flat[:20000]):
+        if any(c.islower() for c in m.group()):
+            return m.group()
+    return name
+
+
+def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, list[str]]:
+    """Names of a row (several for a shared heading), its former name, and its markers."""
+    if raw is None:
+        return [None], None, []
+    text = " ".join(raw.split())
+    formerly = None
+    m = _FORMERLY.search(text)
+    if m:
+        formerly = clean_written_name(m[1])
+        text = (text[: m.start()] + " " + text[m.end() :]).strip()
+    text = _DEFINED_TERM.sub(" ", text)
+    markers = [mk[1] for mk in _NAME_MARKERS.finditer(text)]
+    names = [_proper_case(clean_written_name(n), flat) for n in _split_heading(text)]
+    return [n or None for n in names], formerly, markers
+
+
+def _tiers(parse: ScheduleParse) -> ScheduleReading | None:
+    if not parse.bands:
+        return None
+    return ScheduleReading(
+        tiers=[TierReading(from_=b.lower, to=b.upper, rate_pct=b.rate) for b in parse.bands]
+    )
+
+
+def _footnote_problem(markers: list[str], read: ReadRows, on_rate: bool) -> str | None:
+    for marker in markers:
+        text = read.footnotes.get(marker)
+        if text is None:
+            if on_rate:
+                return f"rate carries footnote '{marker}' whose text is not in the document"
+            continue
+        if not _BENIGN_FOOTNOTE.match(text):
+            return f"footnote '{marker}' qualifies the schedule: '{_excerpt(text, 0)}'"
+    return None
+
+
+def _changes_for(
+    row: Row,
+    action: str,
+    read: ReadRows,
+    flat: str,
+    cut: bool,
+    risk: str | None,
+    named: bool,
+    waiver_doc: bool,
+) -> list[ChangeReading]:
+    names, formerly, name_markers = _names(row.name, flat)
+    parses = [parse_schedule(t) for t in row.fee_texts()]
+    problems: list[str] = []
+    before: ScheduleParse | None = None
+    if waiver_doc:
+        if len(parses) == 2:
+            before, main = parses
+        else:
+            main = parses[-1]
+            problems.append(f"waiver row has {len(parses)} schedule(s), expected before and after")
+    else:
+        main = parses[0]
+        if len(parses) > 1:
+            problems.append(f"{len(parses)} schedules follow one portfolio")
+    for p in parses:
+        if not p.ok and p.note:
+            problems.append(p.note)
+    if row.too_long:
+        problems.append("fee text too long to be one schedule")
+    if row.at_end and cut:
+        problems.append("schedule runs to the end of the excerpt; the text may be cut (truncated)")
+    if names == [None] and named:
+        problems.append("no portfolio name found for this schedule")
+    if before is not None and _tiers(before) == _tiers(main):
+        problems.append("before- and after-waiver schedules are identical")
+    rate_markers = [m for p in parses for m in p.rate_markers]
+    amount_markers = [m for p in parses for m in p.amount_markers]
+    for found in (
+        _footnote_problem(rate_markers, read, on_rate=True),
+        _footnote_problem(name_markers + amount_markers, read, on_rate=False),
+    ):
+        if found:
+            problems.append(found)
+    if row.footnote is not None and not _BENIGN_FOOTNOTE.match(row.footnote.lstrip("* ")):
+        problems.append(f"followed by a footnote that may change it: '{_excerpt(row.footnote, 0)}'")
+    if risk:
+        problems.append(risk)
+    written = [b.written for b in main.bands if b.written]
+    out: list[ChangeReading] = []
+    for name in names:
+        out.append(
+            ChangeReading(
+                action=action,
+                portfolio=name,
+                formerly=formerly,
+                schedule=_tiers(main),
+                parseable=not problems,
+                note="; ".join(problems) if problems else None,
+                schedule_before=_tiers(before) if before is not None else None,
+                rates_as_written=written or None,
+            )
+        )
+    return out
+
+
+def _prose_fee(flat: str, action: str) -> list[ChangeReading]:
+    """A fee stated only in prose ('an annual rate of 1.50% ...'): reported, never parseable."""
+    m = re.search(r"\b(?:annual\s+rate|rate)\s+of\s+(\d{1,2}(?:\.\d{1,6})?)\s?%", flat)
+    if not m:
+        return []
+    kinds = [what for pattern, what in _RISKS if pattern.search(flat)]
+    why = f"fee stated in prose, not as a schedule table ('{_excerpt(flat, m.start())}')"
+    if kinds:
+        why += "; the text describes " + " and ".join(kinds)
+    tiers = ScheduleReading(tiers=[TierReading(from_=0, to=None, rate_pct=m[1])])
+    return [ChangeReading(action=action, portfolio=None, schedule=tiers, note=why)]

@@ -1,0 +1,426 @@
+"""Header of a filing: title, parties, dates, amendment number, kind of agreement.
+
+Reads the preamble phrasings of amendments ("This Amendment No. 22 to the Management Agreement
+dated December 8, 2000 as amended on ..., by and between X (the "Trust") and Y (now known as Z)
+(the "Manager"), is entered into effective the 1st day of November, 2006"), of sub-advisory
+amendments ("made as of", "Effective January 1, 2007, the ... Agreement between A and B dated as
+of ..."), of letter amendments ("Re: ...", addressee block) and of bare fee-schedule exhibits.
+Blank dates ("the ___ day of") read as None.  Works on the flattened text; all patterns are
+bounded and linear.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+__all__ = ["Header", "find_date", "parse_dates", "parse_header"]
+
+_MONTHS = {
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
+)
+_DATE_MDY = re.compile(
+    rf"(?P<m>{_MONTH}) {{0,3}}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?, {{0,3}}(?P<y>\d{{4}})\b",
+    re.IGNORECASE,
+)
+_DATE_MDY_LOOSE = re.compile(
+    rf"(?P<m>{_MONTH}) {{0,3}}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,? {{0,3}}(?P<y>\d{{4}})\b",
+    re.IGNORECASE,
+)
+_DATE_DAY_OF = re.compile(
+    rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)? {{1,3}}day {{1,3}}of {{1,3}}(?P<m>{_MONTH}),? {{0,3}}"
+    r"(?P<y>\d{4})\b",
+    re.IGNORECASE,
+)
+_ORDINALS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+}
+
+
+@dataclass(slots=True)
+class Header:
+    document_title: str | None = None
+    trust: str | None = None
+    adviser: str | None = None
+    agreement_date: date | None = None
+    amendment_number: int | None = None
+    effective_date: date | None = None
+    kind: str = "amendment"
+    prior_amendment_dates: list[date] = field(default_factory=list)
+    agreement_type: str = "unknown"
+
+
+def _to_date(month: str, day: str, year: str) -> date | None:
+    key = month.lower().rstrip(".")
+    number = _MONTHS.get(key[:4] if key.startswith("sept") else key[:3])
+    if number is None:
+        return None
+    try:
+        return date(int(year), number, int(day))
+    except ValueError:
+        return None
+
+
+def find_date(text: str) -> date | None:
+    """The date written at the very start of ``text`` ('May 1, 2011', '1st day of May 2011')."""
+    for pattern in (_DATE_DAY_OF, _DATE_MDY_LOOSE):
+        m = pattern.match(text)
+        if m:
+            return _to_date(m.group("m"), m.group("d"), m.group("y"))
+    return None
+
+
+def parse_dates(text: str) -> list[date]:
+    """Every 'Month D, YYYY' date in ``text``, in order."""
+    out: list[date] = []
+    for m in _DATE_MDY_LOOSE.finditer(text):
+        d = _to_date(m.group("m"), m.group("d"), m.group("y"))
+        if d is not None:
+            out.append(d)
+    return out
+
+
+# ---------------------------------------------------------------- title
+
+
+def _is_upper_line(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    return bool(letters) and not any(c.islower() for c in letters)
+
+
+_TITLE_WORDS = re.compile(r"\bAMENDMENT\b")
+_TITLE_OBJECT = re.compile(r"\b(?:AGREEMENT|SCHEDULE|APPENDIX|CONTRACT)\b")
+_ORDINAL_PREFIX = re.compile(r"\b(?:" + "|".join(o.upper() for o in _ORDINALS) + r")\s+AMENDMENT\b")
+
+
+def _upper_runs(text: str) -> list[str]:
+    """Runs of consecutive all-uppercase lines, plus uppercase word runs inside mixed lines."""
+    runs: list[str] = []
+    current: list[str] = []
+    for raw in text.split("\n")[:80]:
+        line = raw.replace("|", " ").strip()
+        if _is_upper_line(line) and len(line) < 200:
+            current.append(line)
+            continue
+        if current:
+            runs.append(" ".join(current))
+            current = []
+        if line:
+            words: list[str] = []
+            for word in line.split()[:400]:
+                if (any(c.isalpha() for c in word) and not any(c.islower() for c in word)) or (
+                    word.isdigit() and words
+                ):
+                    words.append(word)
+                else:
+                    if words:
+                        runs.append(" ".join(words))
+                    words = []
+            if words:
+                runs.append(" ".join(words))
+    if current:
+        runs.append(" ".join(current))
+    return [" ".join(r.split()) for r in runs]
+
+
+def _title_and_prefix(text: str) -> tuple[str | None, str | None]:
+    """The amendment title and, for page-title lines ('TRUST NAME AMENDMENT TO ...'), its prefix."""
+    candidates: list[tuple[str, str]] = []
+    for run in _upper_runs(text):
+        if not (_TITLE_WORDS.search(run) and _TITLE_OBJECT.search(run)):
+            continue
+        ordinal = _ORDINAL_PREFIX.search(run)
+        start = ordinal.start() if ordinal else _TITLE_WORDS.search(run).start()  # type: ignore[union-attr]
+        candidates.append((run[start:].strip(), run[:start].strip()))
+    if not candidates:
+        return None, None
+    title = candidates[-1][0]
+    prefix = None
+    for cand, pre in candidates[:-1]:
+        if pre and cand == title:
+            prefix = pre
+    return title, prefix
+
+
+_RE_LINE = re.compile(r"(?:^|\n)\s*\|?\s*Re:\s*\|?\s*\n?\s*\|?\s*([^\n|]{3,120})", re.IGNORECASE)
+
+
+def _heading_title(text: str) -> str | None:
+    """Leading short heading lines ('Schedule A / Investment Advisory Agreement / ...')."""
+    lines: list[str] = []
+    for raw in text.split("\n")[:12]:
+        line = raw.replace("|", " ").strip()
+        if not line:
+            if lines:
+                break
+            continue
+        if line.lower().startswith("exhibit"):
+            continue
+        if len(line) > 70 or line.endswith((".", ",", ";")) or len(line.split()) < 2:
+            break
+        lines.append(line)
+    joined = " ".join(lines)
+    if re.search(r"\b(?:schedule|agreement|amendment|appendix)\b", joined, re.IGNORECASE):
+        return joined
+    return None
+
+
+# ---------------------------------------------------------------- parties
+
+_DEFINED = re.compile(r'\(\s*(?:the\s+|each\s+a\s+)?"([^"]{1,40})"\s*\)', re.IGNORECASE)
+_ABBREV = ("inc", "corp", "co", "ltd", "l.p", "l.l.c", "n.a", "s.a")
+_TRUST_TERMS = ("trust", "fund", "funds", "corporation", "company", "series")
+_ADVISER_TERMS = ("manager", "adviser", "advisor", "sub-adviser", "subadviser", "sub-advisor")
+
+
+@dataclass(slots=True)
+class _Party:
+    name: str
+    term: str | None
+
+
+def _read_party(text: str, first: bool) -> tuple[_Party, int]:
+    """One party name from the start of ``text``; returns it and where reading stopped."""
+    i = 0
+    name_end = 0
+    term: str | None = None
+    n = min(len(text), 400)
+    while i < n:
+        ch = text[i]
+        if ch == "(":
+            m = _DEFINED.match(text, i)
+            if m:
+                term = m.group(1).strip()
+                name_end = i
+                i = m.end()
+                break
+            close = text.find(")", i, i + 160)
+            if close < 0:
+                break
+            i = close + 1
+            name_end = i
+            continue
+        rest = text[i : i + 40]
+        lower = rest.lower()
+        if lower.startswith((" and ", ", and ")) and first:
+            name_end = i
+            break
+        if not first and re.match(
+            r"\s+(?:dated|with respect|on behalf|is entered|is made|relating|for the)\b", lower
+        ):
+            name_end = i
+            break
+        if lower.startswith((", a ", ", an ", ", is ")):
+            name_end = i
+            break
+        if ch == "." and (i + 1 >= n or text[i + 1] == " "):
+            word = re.search(r"([A-Za-z.]+)$", text[max(0, i - 8) : i])
+            token = word.group(1) if word else ""
+            abbrev = token.lower().rstrip(".") in _ABBREV
+            initials = re.fullmatch(r"(?:[A-Z]\.)*[A-Z]", token) is not None
+            follow = text[i + 1 : i + 8].lstrip()
+            if initials or (abbrev and follow.startswith(("(", "and ", ","))):
+                i += 1
+                name_end = i
+                continue
+            name_end = i + 1 if abbrev else i
+            break
+        i += 1
+        name_end = i
+    name = " ".join(text[:name_end].split()).strip(" ,;")
+    return _Party(name, term), i
+
+
+def _skip_descriptor(text: str, i: int) -> int:
+    """Skip ', a Delaware statutory trust,' and the joining 'and'."""
+    rest = text[i : i + 200]
+    m = re.match(r",?\s*(?:an?\s+[^,()]{1,80},\s*)?(?:and\s+)?", rest)
+    return i + (m.end() if m else 0)
+
+
+def _is_trust(p: _Party) -> bool:
+    if p.term and p.term.lower() in _TRUST_TERMS:
+        return True
+    if p.term and p.term.lower() in _ADVISER_TERMS:
+        return False
+    return bool(re.search(r"\b(?:Trust|Funds?)\b", p.name))
+
+
+def _parties(flat: str) -> tuple[_Party, _Party] | None:
+    m = re.search(r"\bbetween\s+(?=[A-Z])", flat[:4000])
+    if not m:
+        return None
+    first, stop = _read_party(flat[m.end() :], True)
+    start = _skip_descriptor(flat[m.end() :], stop)
+    second, _ = _read_party(flat[m.end() + start :], False)
+    if not first.name or not second.name:
+        return None
+    return first, second
+
+
+def _letter_addressee(text: str) -> str | None:
+    """Letter amendments: the organisation addressed right after the date line."""
+    if not re.search(r"\bDear\b", text[:3000]):
+        return None
+    lines = [ln.replace("|", " ").strip() for ln in text.split("\n")[:15]]
+    seen_date = False
+    for line in lines:
+        if not line:
+            continue
+        if _DATE_MDY.fullmatch(line):
+            seen_date = True
+            continue
+        if seen_date:
+            if re.search(r"\b(?:Inc\.?|LLC|L\.P\.|Company|Corp\.?|Ltd\.?|Management)\b", line):
+                return line
+            return None
+    return None
+
+
+# ---------------------------------------------------------------- dates and kind
+
+_EFFECTIVE = re.compile(r"\beffective\s+(?:as\s+of\s+)?(?:the\s+)?", re.IGNORECASE)
+_MADE_AS_OF = re.compile(
+    r"\bAmendment\b(?:\s+No\.?\s*\d+)?\s+(?:is\s+)?(?:made|dated|entered\s+into)\s+(?:as\s+of\s+)"
+    r"(?:the\s+)?",
+    re.IGNORECASE,
+)
+_BLANK_DATE = re.compile(
+    r"(?:_{2,}|day\s+of\s+" + _MONTH + r"|" + _MONTH + r"\s*_+)", re.IGNORECASE
+)
+_DATED = re.compile(r"(\w+)?[\s,)\"]*\bdated\s+(?:as\s+of\s+)?", re.IGNORECASE)
+
+
+def _effective_date(flat: str) -> date | None:
+    best: tuple[int, date | None] | None = None
+    for pattern in (_EFFECTIVE, _MADE_AS_OF):
+        for m in pattern.finditer(flat[:6000]):
+            rest = flat[m.end() : m.end() + 40]
+            found = find_date(rest)
+            blank = found is None and _BLANK_DATE.match(rest) is not None
+            if found is None and not blank:
+                continue
+            if best is None or m.start() < best[0]:
+                best = (m.start(), found)
+            break
+    return best[1] if best else None
+
+
+def _agreement_date(flat: str) -> date | None:
+    for m in _DATED.finditer(flat[:4000]):
+        before = (m.group(1) or "").lower()
+        if before in ("amendment", "letter"):
+            continue
+        found = find_date(flat[m.end() : m.end() + 40])
+        if found is not None:
+            return found
+    return None
+
+
+def _prior_dates(flat: str) -> list[date]:
+    m = re.search(r"\bas\s+amended\b", flat[:2500], re.IGNORECASE)
+    if not m:
+        return []
+    rest = flat[m.end() : m.end() + 1200]
+    stop = re.search(r"\(|\bbetween\b|\bis\s+entered\b|;|WHEREAS", rest)
+    return parse_dates(rest[: stop.start()] if stop else rest)
+
+
+def _amendment_number(title: str | None, flat: str) -> int | None:
+    for text in (title or "", flat[:1500]):
+        m = re.search(r"\bAmendment\s+No\.?\s*(\d{1,3})\b", text, re.IGNORECASE)
+        if m:
+            return int(m.group(1))
+        m = re.search(r"\b(" + "|".join(_ORDINALS) + r")\s+Amendment\b", text, re.IGNORECASE)
+        if m:
+            return _ORDINALS[m.group(1).lower()]
+    return None
+
+
+def _agreement_type(title: str, intro: str, both_advisers: bool) -> str:
+    text = f"{title} {intro}".lower()
+    if "fee waiver" in text or "expense limitation agreement" in text:
+        return "fee_waiver"
+    if re.search(r"administrat\w+\s+(?:services\s+)?agreement", text):
+        return "administration"
+    if re.search(r"sub-?advis", text):
+        return "subadvisory"
+    if both_advisers:
+        return "subadvisory"
+    if re.search(r"(?:management|advisory)\s+agreement", text):
+        return "management"
+    return "unknown"
+
+
+def parse_header(text: str, flat: str) -> Header:
+    """Header fields from normalised text (line structure) and its flattened form."""
+    header = Header()
+    title, prefix = _title_and_prefix(text[:6000])
+    if title is None:
+        m = _RE_LINE.search(text[:3000])
+        if m:
+            title = " ".join(m.group(1).split())
+    if title is None:
+        title = _heading_title(text[:3000])
+    header.document_title = title
+    header.amendment_number = _amendment_number(title, flat)
+
+    both_advisers = False
+    parties = _parties(flat)
+    if parties is not None:
+        first, second = parties
+        if _is_trust(first) != _is_trust(second):
+            trust, adviser = (first, second) if _is_trust(first) else (second, first)
+            header.trust, header.adviser = trust.name, adviser.name
+        elif not _is_trust(first):
+            both_advisers = True
+            sub = [p for p in parties if p.term and p.term.lower() in _ADVISER_TERMS[1:]]
+            header.adviser = (sub[-1] if sub else second).name
+    else:
+        header.adviser = _letter_addressee(text)
+    if header.trust is None and prefix:
+        header.trust = prefix.title()
+
+    header.agreement_date = _agreement_date(flat)
+    header.effective_date = _effective_date(flat)
+    header.prior_amendment_dates = _prior_dates(flat)
+    intro = flat[:1000]
+    header.agreement_type = _agreement_type(title or "", intro, both_advisers)
+    lowered = f"{title or ''} {flat[:3000]}".lower()
+    if header.agreement_type == "fee_waiver":
+        header.kind = "fee_waiver"
+    elif header.agreement_type == "administration":
+        header.kind = "other"
+    elif "amend" in lowered:
+        header.kind = "amendment"
+    else:
+        header.kind = "agreement"
+    return header

@@ -1,0 +1,75 @@
+"""The reading of one filing: pydantic models whose JSON uses the corpus field names.
+
+``FilingReading.model_dump(by_alias=True, mode="json")`` has exactly the fields of the corpus's
+``expected/*.json`` (minus the curator-only ``source_url`` and ``notes``).  Optional per-change
+extras (``schedule_before``, ``rates_as_written``) appear only when set.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+__all__ = ["ChangeReading", "FilingReading", "Period", "ScheduleReading", "TierReading"]
+
+
+class TierReading(BaseModel):
+    """A marginal band: ``rate_pct`` applies to assets from ``from`` up to ``to`` (None: no cap)."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    from_: int = Field(alias="from")
+    to: int | None
+    rate_pct: str  # percent exactly as written ("0.650"); basis points converted to percent
+
+
+class ScheduleReading(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tiers: list[TierReading]
+
+
+class Period(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    from_: date = Field(alias="from")
+    to: date | None
+
+
+_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written")
+
+
+class ChangeReading(BaseModel):
+    action: str  # add | revise | replace_in_whole | waiver | remove
+    portfolio: str | None
+    formerly: str | None = None
+    schedule: ScheduleReading | None = None
+    period: Period | None = None
+    parseable: bool = False
+    note: str | None = None
+    schedule_before: ScheduleReading | None = None
+    rates_as_written: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in _OPTIONAL_EXTRAS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+class FilingReading(BaseModel):
+    document_title: str | None = None
+    trust: str | None = None
+    adviser: str | None = None
+    agreement_date: date | None = None
+    amendment_number: int | None = None
+    effective_date: date | None = None
+    kind: str = "amendment"  # amendment | fee_waiver | agreement | other
+    prior_amendment_dates: list[date] = Field(default_factory=list)
+    changes: list[ChangeReading] = Field(default_factory=list)
+    agreement_type: str = "unknown"  # management | subadvisory | fee_waiver | administration
+    truncated: bool = False

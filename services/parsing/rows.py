@@ -1,0 +1,348 @@
+"""Schedule rows: which portfolio name goes with which fee text.
+
+Owns the layout problem.  Filings lay schedules out as fixed-width two-column tables (names
+wrapping in the left column while the fee wraps in the right one), flattened tables whose
+columns are interleaved line by line, ``|`` cell tables with asset-level and rate columns,
+dot-leader lists under a heading, and one-line cells.  Instead of trusting column positions,
+each piece is split into a *left* part (name or prose) and a *right* part (fee language: rates,
+amounts, band keywords, filler), and a small state machine joins them:
+
+* a name followed by fee text opens a row; name fragments that arrive while the fee is still
+  incomplete (``Portfolio`` under a wrapped name, ``(formerly known as ...``) extend its name;
+* fee text extends the row until its schedule is complete; a fresh schedule after a complete
+  one is a second schedule of the same row (waivers: before and after);
+* prose, a new name, or a header ends the row.
+
+Linear in the number of pieces; the completeness check is bounded by a cap on fee length.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from services.parsing.amounts import Kind, Token, is_fee_word, is_strong, tokenize
+from services.parsing.text import Piece
+from services.parsing.tiers import is_fresh_start, parse_schedule
+
+__all__ = ["ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
+
+# Fee text longer than this is not one portfolio's schedule; stop re-reading it.
+MAX_FEE_CHARS = 3000
+_TERMINALS = frozenset({"portfolio", "fund"})
+_LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
+_HEADER_WORDS = frozenset(
+    [
+        "portfolio",
+        "portfolios",
+        "fund",
+        "funds",
+        "name",
+        "names",
+        "of",
+        "percentage",
+        "average",
+        "daily",
+        "net",
+        "assets",
+        "asset",
+        "value",
+        "annual",
+        "rate",
+        "rates",
+        "fee",
+        "fees",
+        "schedule",
+        "before",
+        "after",
+        "waiver",
+        "sub-adviser",
+        "subadviser",
+        "adviser",
+        "advisor",
+        "sub-advisor",
+        "compensation",
+        "level",
+        "levels",
+        "breakpoint",
+        "breakpoints",
+        "the",
+        "series",
+        "company",
+        "effective",
+        "date",
+        "advisory",
+        "management",
+        "and",
+        "a",
+        "an",
+        "on",
+        "per",
+        "annum",
+    ]
+)
+_PROSE_WORDS = frozenset(
+    [
+        "shall",
+        "hereby",
+        "will",
+        "is",
+        "are",
+        "be",
+        "been",
+        "was",
+        "were",
+        "agree",
+        "agrees",
+        "agreed",
+        "whereas",
+        "witness",
+        "pursuant",
+        "dated",
+        "hereto",
+        "herein",
+        "thereof",
+        "therefore",
+    ]
+)
+_SIGNATURE = re.compile(
+    r"^(?:by|name|title|attest|its|date|dated)\s*:|^/s/|^exhibit\b|^(?:schedule|appendix|"
+    r"attachment|section|annex)\s+[A-Z0-9]{1,4}\b",
+    re.IGNORECASE,
+)
+_JUNK = re.compile(r"^(?:[\divxlc]{1,6}[.)]?|\([\divxlc]{1,6}\)|[-=_.\s*]+)$", re.IGNORECASE)
+_FOOTNOTE = re.compile(r"^(\*{1,4}|\d{1,2})(?:\s+|(?=[A-Z]))(\S.*)$", re.DOTALL)
+_MARKER_ONLY = re.compile(r"^(\*{1,4}|\d{1,2})$")
+_CAPS_TAIL = re.compile(r"(?:^|\s)((?:[A-Z0-9][A-Z0-9&/.'\-]*\s+){1,10}(?:FUND|PORTFOLIO))\s*$")
+
+
+@dataclass(slots=True)
+class Row:
+    """One portfolio (or shared heading) with the fee text that follows it."""
+
+    name_parts: list[str]
+    segments: list[list[str]]
+    offset: int
+    footnote: str | None = None  # footnote text printed right after the row
+    at_end: bool = False  # nothing but junk follows it: the text may have been cut inside it
+    too_long: bool = False
+
+    @property
+    def name(self) -> str | None:
+        joined = " ".join(self.name_parts).strip()
+        return joined or None
+
+    def fee_texts(self) -> list[str]:
+        return [" ".join(seg) for seg in self.segments]
+
+
+@dataclass(slots=True)
+class ReadRows:
+    rows: list[Row] = field(default_factory=list)
+    footnotes: dict[str, str] = field(default_factory=dict)  # marker -> text
+    prose: list[Piece] = field(default_factory=list)  # prose pieces, footnotes excluded
+
+
+def ends_with_terminal(name: str) -> bool:
+    words = re.findall(r"[A-Za-z]+", name)
+    return bool(words) and words[-1].lower() in _TERMINALS
+
+
+def split_piece(text: str) -> tuple[str, str]:
+    """(left, right): name/prose text, then the fee text that ends the piece."""
+    toks = tokenize(text)
+    if not toks:
+        return text, ""
+    s = len(toks)
+    while s > 0 and is_fee_word(toks[s - 1]):
+        s -= 1
+    if s == 0:
+        return "", text
+    if s < len(toks) and any(is_strong(t) for t in toks[s:]):
+        split = s
+    else:
+        rate = next((i for i, t in enumerate(toks) if t.kind is Kind.RATE), None)
+        if rate is None:
+            return text, ""
+        split = rate
+    split = _give_back(toks, split)
+    if split >= len(toks):
+        return text, ""
+    cut = toks[split].start
+    return text[:cut].strip(), text[cut:].strip()
+
+
+def _give_back(toks: list[Token], split: int) -> int:
+    """Capitalised filler ('Floating Rate') and closing punctuation belong to the name."""
+    while split < len(toks):
+        tok = toks[split]
+        if (tok.kind is Kind.PUNCT and tok.text != "$") or (
+            tok.kind is Kind.WORD and tok.text[:1].isupper() and tok.value not in _LEVEL_WORDS
+        ):
+            split += 1
+        else:
+            break
+    return split
+
+
+def _classify(left: str) -> str:
+    """'junk' | 'header' | 'prose' | 'cont' | 'name' for the left part of a piece."""
+    if not any(c.isalpha() for c in left) or _JUNK.match(left):
+        return "junk"
+    words = [w.strip("*,.;:()\"'").lower() for w in left.split()]
+    words = [w for w in words if w]
+    if words and all(w in _HEADER_WORDS for w in words):
+        return "header"
+    if (
+        len(words) > 14
+        or len(left) > 120
+        or left.endswith(":")
+        or _SIGNATURE.search(left)
+        or any(w in _PROSE_WORDS for w in words)
+        or (left.startswith(("*", "(")) and not left.lower().startswith("(formerly"))
+    ):
+        return "prose"
+    if left[0].islower() or left[0] == "(":
+        return "cont"
+    return "name"
+
+
+def _is_bare_terminal(left: str) -> bool:
+    return left.strip("*,.;:() ").lower() in _TERMINALS
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.out = ReadRows()
+        self.row: Row | None = None
+        self.row_complete = False
+        self.pending: list[str] = []
+        self.last_marker: str | None = None
+        self.offset = 0
+
+    # -- row helpers
+    def close(self, footnote: str | None = None) -> None:
+        if self.row is not None:
+            if footnote is not None and self.row.footnote is None:
+                self.row.footnote = footnote
+            self.out.rows.append(self.row)
+        self.row = None
+        self.row_complete = False
+
+    def refresh(self) -> None:
+        assert self.row is not None
+        text = " ".join(self.row.segments[-1])
+        if len(text) > MAX_FEE_CHARS:
+            self.row.too_long = True
+            self.close()
+            return
+        self.row_complete = parse_schedule(text).ok
+
+    def add_fee(self, right: str, new_segment: bool) -> None:
+        assert self.row is not None
+        if new_segment:
+            self.row.segments.append([right])
+        else:
+            self.row.segments[-1].append(right)
+        self.refresh()
+
+    # -- pieces
+    def feed(self, piece: Piece) -> None:
+        joinable = not piece.gap and not piece.new_cell
+        if _MARKER_ONLY.match(piece.text):
+            self.last_marker = piece.text
+            return
+        left, right = split_piece(piece.text)
+        kind = _classify(left) if left else None
+        if kind == "prose":
+            self.prose(piece, left)
+            return
+        if kind == "junk":
+            left = ""
+        self.last_marker = None
+        self.offset = piece.offset
+        if kind == "header":
+            if (
+                self.row is not None
+                and _is_bare_terminal(left)
+                and joinable
+                and not ends_with_terminal(self.row.name or "")
+            ):
+                self.row.name_parts.append(left)
+            elif (
+                self.row is None
+                and self.pending
+                and _is_bare_terminal(left)
+                and joinable
+                and not ends_with_terminal(self.pending[-1])
+            ):
+                self.pending.append(left)
+            else:
+                self.pending = []
+            left = ""
+        if left:
+            self.name(left, kind or "name", right, joinable)
+        if right:
+            self.fee(right)
+
+    def prose(self, piece: Piece, left: str) -> None:
+        note = _FOOTNOTE.match(left)
+        marker, self.last_marker = self.last_marker, None
+        if marker is not None:
+            self.out.footnotes.setdefault(marker, left)
+            self.close(footnote=left if marker.startswith("*") else None)
+        elif note is not None and not left[0].isdigit():
+            self.out.footnotes.setdefault(note.group(1), note.group(2))
+            self.close(footnote=left)
+        else:
+            if note is not None:
+                self.out.footnotes.setdefault(note.group(1), note.group(2))
+            self.out.prose.append(piece)
+            self.close()
+        tail = _CAPS_TAIL.search(left[-200:])
+        self.pending = [tail.group(1)] if tail else []
+
+    def name(self, left: str, kind: str, right: str, joinable: bool) -> None:
+        if self.row is not None:
+            fresh = bool(right) and is_fresh_start(right)
+            name_open = not ends_with_terminal(self.row.name or "") or left.startswith("(")
+            if joinable and not fresh and (not self.row_complete or (kind == "cont" and name_open)):
+                self.row.name_parts.append(left)
+                return
+            self.close()
+        extendable = self.pending and (
+            not ends_with_terminal(self.pending[-1]) or left.startswith("(")
+        )
+        if extendable and joinable:
+            self.pending.append(left)
+        elif kind == "name":
+            self.pending = [left]
+        else:
+            self.pending = []
+
+    def fee(self, right: str) -> None:
+        if self.row is not None:
+            if not self.row_complete:
+                self.add_fee(right, new_segment=False)
+            elif is_fresh_start(right):
+                self.add_fee(right, new_segment=True)
+            elif any(is_strong(t) for t in tokenize(right[:400])):
+                # "up to $1 billion plus ..." after a phrase that looked complete
+                self.add_fee(right, new_segment=False)
+            return
+        toks = tokenize(right[:400])
+        if any(is_strong(t) for t in toks) or is_fresh_start(right):
+            self.row = Row(list(self.pending), [[right]], self.offset)
+            self.pending = []
+            self.refresh()
+
+
+def read_rows(items: list[Piece]) -> ReadRows:
+    """Assemble schedule rows from pieces in document order."""
+    reader = _Reader()
+    for piece in items:
+        reader.feed(piece)
+    if reader.row is not None:
+        reader.row.at_end = True
+        reader.close()
+    return reader.out

@@ -1,0 +1,247 @@
+"""Schedule phrases -> marginal tiers, or a reason why not.
+
+Owns the grammar of one portfolio's fee text.  Two orientations are read:
+
+* rate first: ``0.70% of first $200 million plus 0.65% of such assets over $200 million up to
+  $500 million plus 0.625% over $500 million`` / ``0.300% up to $500 million; 0.275% from $500
+  million to $1 billion; and 0.250% in excess of $1 billion`` / ``70 basis points on ...``;
+* level first (tables, dot leaders): ``First $250 million ..... 0.60% Next $250 million ...
+  0.575%`` / ``On first $2 billion 0.1000% On next $3 billion 0.0000% Over $10 billion ...`` /
+  ``All Assets 0.247%``.
+
+Certainty over coverage: every word must be known (rate, amount, band keyword or filler), every
+clause must match a band pattern, and the bands must start at 0, be contiguous and strictly
+increasing, and end open.  Anything else is reported not ok with a note saying why; the bands
+read before the problem are kept for display only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from services.parsing.amounts import FILLER, KEYWORDS, Kind, Token, tokenize
+
+__all__ = ["Band", "ScheduleParse", "is_fresh_start", "parse_schedule"]
+
+# Management fees above this are not fees we can be sure we read right.
+_MAX_RATE = Decimal("5")
+# Words a complete phrase cannot end on: the text was cut or the phrase is garbled.
+_DANGLING = frozenset(
+    {"of", "the", "on", "such", "at", "in", "a", "an", "plus", "and", "to", "up", "over", "first"}
+    | {"next", "from", "between", "excess", "exceeding", "above"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    lower: int
+    upper: int | None
+    rate: str
+    written: str = ""  # basis-point phrase as written, when the rate was in bps
+
+
+@dataclass(slots=True)
+class ScheduleParse:
+    bands: list[Band] = field(default_factory=list)
+    ok: bool = False
+    note: str | None = None
+    rate_markers: list[str] = field(default_factory=list)
+    amount_markers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sym:
+    name: str  # RATE AMT FIRST NEXT OVER UPTO FROM BETWEEN AND PLUS ALL REST
+    tok: Token
+
+
+def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
+    """Grammar symbols and the words/numbers that are not schedule language."""
+    syms: list[_Sym] = []
+    unknown: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.kind is Kind.RATE:
+            syms.append(_Sym("RATE", tok))
+        elif tok.kind is Kind.AMOUNT:
+            syms.append(_Sym("AMT", tok))
+        elif tok.kind is Kind.NUMBER:
+            unknown.append(tok.text)
+        elif tok.kind is Kind.PUNCT:
+            if tok.text == "$":
+                unknown.append("$")
+        else:
+            word = tok.value
+            key = KEYWORDS.get(word)
+            if key == "UP":
+                nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+                if nxt is not None and nxt.kind is Kind.WORD and nxt.value == "to":
+                    syms.append(_Sym("UPTO", tok))
+                    i += 1
+                else:
+                    unknown.append(tok.text)
+            elif key == "TO":
+                syms.append(_Sym("UPTO", tok))
+            elif key == "UNIT":
+                unknown.append(tok.text)
+            elif key is not None:
+                syms.append(_Sym(key, tok))
+            elif word not in FILLER:
+                unknown.append(tok.text)
+        i += 1
+    return syms, unknown
+
+
+def _strip_connectors(cond: list[_Sym]) -> list[_Sym]:
+    lo, hi = 0, len(cond)
+    while lo < hi and cond[lo].name in ("PLUS", "AND"):
+        lo += 1
+    while hi > lo and cond[hi - 1].name in ("PLUS", "AND"):
+        hi -= 1
+    out = cond[lo:hi]
+    if len(out) > 1 and out[0].name == "ALL":
+        out = out[1:]  # "on all assets over $1 billion"
+    return out
+
+
+def _amount(sym: _Sym) -> int:
+    return int(sym.tok.value)
+
+
+def _interpret(cond: list[_Sym], cursor: int) -> tuple[int, int | None] | str | None:
+    """(lower, upper) of one clause, 'flat' for a single-rate fee, or None when unreadable."""
+    shape = tuple(s.name for s in cond)
+    if shape in ((), ("ALL",)):
+        return "flat"
+    if shape in (("FIRST", "AMT"), ("UPTO", "AMT")):
+        return (0, _amount(cond[1]))
+    if shape == ("NEXT", "AMT"):
+        return (cursor, cursor + _amount(cond[1]))
+    if shape == ("OVER", "AMT"):
+        return (_amount(cond[1]), None)
+    if shape in (
+        ("OVER", "AMT", "UPTO", "AMT"),
+        ("FROM", "AMT", "UPTO", "AMT"),
+        ("BETWEEN", "AMT", "AND", "AMT"),
+        ("OVER", "AMT", "AND", "UPTO", "AMT"),
+    ):
+        return (_amount(cond[1]), _amount(cond[-1]))
+    if shape == ("AMT", "UPTO", "AMT"):
+        return (_amount(cond[0]), _amount(cond[2]))
+    if shape in (("REST",), ("OVER",)):
+        return (cursor, None)
+    return None
+
+
+def _clauses(syms: list[_Sym]) -> tuple[list[tuple[_Sym, list[_Sym]]], list[_Sym], str]:
+    """Pair each rate with its condition, plus what follows the last rate (level first)."""
+    rate_first = syms[0].name == "RATE"
+    clauses: list[tuple[_Sym, list[_Sym]]] = []
+    pending: list[_Sym] = []
+    if rate_first:
+        current: _Sym | None = None
+        for s in syms:
+            if s.name == "RATE":
+                if current is not None:
+                    clauses.append((current, pending))
+                current, pending = s, []
+            else:
+                pending.append(s)
+        if current is not None:
+            clauses.append((current, pending))
+        return clauses, [], "rate"
+    for s in syms:
+        if s.name == "RATE":
+            clauses.append((s, pending))
+            pending = []
+        else:
+            pending.append(s)
+    return clauses, pending, "level"
+
+
+def _dollars(amount: int) -> str:
+    for unit, size in (("billion", 1_000_000_000), ("million", 1_000_000)):
+        if amount >= size and amount % (size // 1000) == 0:
+            return f"${Decimal(amount) / size:f} {unit}"
+    return f"${amount:,}"
+
+
+def parse_schedule(text: str) -> ScheduleParse:
+    """Read one portfolio's fee text; ``ok`` only when the reading is certain."""
+    result = ScheduleParse()
+    tokens = tokenize(text)
+    syms, unknown = _symbols(tokens)
+    for s in syms:
+        if s.name == "RATE" and s.tok.marker:
+            result.rate_markers.append(s.tok.marker)
+        if s.name == "AMT" and s.tok.marker:
+            result.amount_markers.append(s.tok.marker)
+    if not any(s.name == "RATE" for s in syms):
+        result.note = "no rate found in the fee text"
+        return result
+    clauses, trailing, orientation = _clauses(syms)
+    problems: list[str] = []
+    if unknown:
+        shown = " ".join(unknown[:8])
+        problems.append(f"fee text has words a plain schedule does not use: '{shown}'")
+    if orientation == "level" and trailing:
+        problems.append("an asset level has no rate (schedule incomplete)")
+    last_word = next(
+        (t for t in reversed(tokens) if t.kind is not Kind.PUNCT or t.text == "$"), None
+    )
+    if last_word is not None and last_word.kind is Kind.WORD and last_word.value in _DANGLING:
+        problems.append(f"fee text ends mid-phrase ('{last_word.text}'): schedule incomplete")
+
+    cursor = 0
+    open_ended = False
+    for rate_sym, raw_cond in clauses:
+        cond = _strip_connectors(raw_cond)
+        rate = rate_sym.tok.value
+        try:
+            if not Decimal(rate) < _MAX_RATE:
+                problems.append(f"implausible rate {rate}%")
+        except InvalidOperation:
+            problems.append(f"unreadable rate '{rate_sym.tok.text}'")
+            break
+        span = _interpret(cond, cursor)
+        if span is None:
+            words = " ".join(s.tok.text for s in cond)
+            problems.append(f"cannot read the band of rate {rate}% ('{words}')")
+            break
+        if span == "flat":
+            if len(clauses) != 1:
+                problems.append(f"rate {rate}% has no asset band while other rates do")
+                break
+            span = (0, None)
+        assert not isinstance(span, str)
+        lower, upper = span
+        if open_ended:
+            problems.append("an open-ended band is followed by another band")
+            break
+        if lower != cursor:
+            problems.append(
+                f"band of rate {rate}% starts at {_dollars(lower)} but the previous band "
+                f"ends at {_dollars(cursor)} (bounds not contiguous)"
+            )
+            break
+        if upper is not None and upper <= lower:
+            problems.append(f"band of rate {rate}% does not increase ({_dollars(upper)})")
+            break
+        result.bands.append(Band(lower, upper, rate, rate_sym.tok.written))
+        if upper is None:
+            open_ended = True
+        else:
+            cursor = upper
+    if not problems and not open_ended:
+        problems.append("the last band is not open-ended (schedule incomplete)")
+    result.ok = not problems
+    result.note = "; ".join(problems) if problems else None
+    return result
+
+
+def is_fresh_start(text: str) -> bool:
+    """Whether fee text begins a new schedule (a rate, or a 'first'/'all assets' level)."""
+    syms, _ = _symbols(tokenize(text[:200]))
+    return bool(syms) and syms[0].name in ("RATE", "FIRST", "ALL")
