@@ -87,10 +87,14 @@ class _Instruction:
     window: str
 
 
-def parse_filing(text: str) -> FilingReading:
-    """Read one filing (plain or EDGAR HTML-ish text).  Never raises."""
+def parse_filing(text: str, *, cut: bool | None = None) -> FilingReading:
+    """Read one filing (plain or EDGAR HTML-ish text).  Never raises.
+
+    ``cut`` says whether the text may stop mid-document; by default it is guessed from the
+    excerpt convention (texts stored cut at 2,000 bytes).
+    """
     try:
-        return read_filing(text)
+        return read_filing(text, cut=cut)
     except Exception as exc:  # pragma: no cover - the safety net the tests try to never reach
         return FilingReading(
             changes=[],
@@ -101,12 +105,12 @@ def parse_filing(text: str) -> FilingReading:
         )
 
 
-def read_filing(text: str) -> FilingReading:
+def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     """The reading itself; tests call this directly so a bug cannot hide behind the net."""
     norm = normalise(text)
     flat = flatten(norm)
     header = parse_header(norm, flat)
-    cut = _looks_cut(text)
+    cut = _looks_cut(text) if cut is None else cut
     read = read_rows(pieces(norm))
     waiver_doc = header.agreement_type == "fee_waiver"
     instructions = _instructions(norm, waiver_doc)

@@ -207,10 +207,6 @@ def _classify(left: str) -> str:
     return "name"
 
 
-def _is_bare_terminal(left: str) -> bool:
-    return left.strip("*,.;:() ").lower() in _TERMINALS
-
-
 class _Reader:
     def __init__(self) -> None:
         self.out = ReadRows()
@@ -262,28 +258,22 @@ class _Reader:
         self.last_marker = None
         self.offset = piece.offset
         if kind == "header":
-            if (
-                self.row is not None
-                and _is_bare_terminal(left)
-                and joinable
-                and not ends_with_terminal(self.row.name or "")
-            ):
+            # Header words ("Value Fund", "Portfolio") may be the wrapped end of a name.
+            if self.row is not None and joinable and self._name_open(self.row.name or ""):
                 self.row.name_parts.append(left)
-            elif (
-                self.row is None
-                and self.pending
-                and _is_bare_terminal(left)
-                and joinable
-                and not ends_with_terminal(self.pending[-1])
-            ):
-                self.pending.append(left)
-            else:
-                self.pending = []
+            elif self.pending and not ends_with_terminal(self.pending[-1]):
+                if joinable and self.row is None:
+                    self.pending.append(left)
+                else:
+                    self.pending = []
             left = ""
         if left:
             self.name(left, kind or "name", right, joinable)
         if right:
             self.fee(right)
+
+    def _name_open(self, name: str) -> bool:
+        return not self.row_complete and not ends_with_terminal(name)
 
     def prose(self, piece: Piece, left: str) -> None:
         note = _FOOTNOTE.match(left)
