@@ -59,6 +59,18 @@ def _load_tiers(text: str) -> FeeSchedule:
     return FeeSchedule.from_json(raw)
 
 
+def _parse_days(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise DomainError("accrual_days", value, "must be a whole number from 1 to 366") from None
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal as a plain string: "0.00000027...", never exponent notation ("2.7E-7")."""
+    return f"{value:f}"
+
+
 @app.command()
 def quote(
     net_assets: str = typer.Option(
@@ -71,7 +83,7 @@ def quote(
     schedule: str | None = typer.Option(
         None, "--schedule", help='Bands in short notation: "0.88% to 500M, 0.83%"'
     ),
-    days: int = typer.Option(1, "--days", help="Accrual days (3 for a weekend)"),
+    days: str = typer.Option("1", "--days", help="Accrual days (3 for a weekend)"),
     day_count: str = typer.Option("ACT/365F", "--day-count", help="ACT/365F, ACT/ACT or ACT/360"),
     rounding: str = typer.Option("ROUND_HALF_UP:0.01", "--rounding", help="MODE:QUANTUM"),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
@@ -86,26 +98,26 @@ def quote(
         fee_schedule,
         to_decimal("net_assets", net_assets),
         _parse_date("as_of", as_of),
-        accrual_days=days,
+        accrual_days=_parse_days(days),
         day_count=DayCount.parse(day_count),
         rounding=RoundingPolicy.parse(rounding),
     )
     result: dict[str, Any] = {
         "as_of": accrual.as_of.isoformat(),
-        "net_assets": str(accrual.net_assets),
+        "net_assets": _plain(accrual.net_assets),
         "accrual_days": accrual.accrual_days,
         "day_count": accrual.day_count.value,
         "year_basis": accrual.year_basis,
         "rounding": accrual.rounding.name,
-        "annual_fee": str(accrual.annual_fee),
-        "amount": str(accrual.amount),
-        "amount_exact": str(accrual.amount_exact),
-        "effective_rate_pct": str(accrual.effective_rate_pct),
+        "annual_fee": _plain(accrual.annual_fee),
+        "amount": _plain(accrual.amount),
+        "amount_exact": _plain(accrual.amount_exact),
+        "effective_rate_pct": _plain(accrual.effective_rate_pct),
         "breakdown": [
             {
                 **band.tier.as_json(),
-                "assets_in_band": str(band.assets_in_band),
-                "charge": str(band.annual_charge),
+                "assets_in_band": _plain(band.assets_in_band),
+                "charge": _plain(band.annual_charge),
             }
             for band in accrual.breakdown
         ],
@@ -113,7 +125,9 @@ def quote(
     if json_output:
         print(json.dumps(result, indent=2))
         return
-    table = Table(title=f"Fee on {accrual.as_of} ({accrual.day_count.value}, {days} day(s))")
+    table = Table(
+        title=f"Fee on {accrual.as_of} ({accrual.day_count.value}, {accrual.accrual_days} day(s))"
+    )
     for column in ("band", "rate %", "assets in band", "annual charge"):
         table.add_column(column, justify="right")
     for band in accrual.breakdown:

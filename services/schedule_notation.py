@@ -16,12 +16,14 @@ _BAND = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*%\s*(?:to\s+\$?\s*([\d,]+(?:\.\d+)?)\s*([kmb])?)?\s*$", re.I
 )
 _SCALE = {None: 1, "k": 10**3, "m": 10**6, "b": 10**9}
+# Commas separate bands, except a thousands separator: digit, comma, three digits, no more.
+_BAND_SEPARATOR = re.compile(r",(?!(?<=\d,)\d{3}(?![\d%]))")
 
 
 def parse_schedule_notation(text: str) -> FeeSchedule:
     tiers: list[Tier] = []
     lower = Decimal(0)
-    pieces = text.split(",") if text.strip() else []
+    pieces = _BAND_SEPARATOR.split(text) if text.strip() else []
     if not pieces:
         raise DomainError("schedule", text, "is empty")
     for i, piece in enumerate(pieces):

@@ -113,10 +113,11 @@ class Tier:
         return top - self.lower
 
     def as_json(self) -> dict[str, str | None]:
+        # Plain decimal strings (never "5E+8"); a rate keeps its written digits ("0.650").
         return {
-            "from": str(self.lower),
-            "to": None if self.upper is None else str(self.upper),
-            "rate_pct": str(self.rate_pct),
+            "from": f"{self.lower:f}",
+            "to": None if self.upper is None else f"{self.upper:f}",
+            "rate_pct": f"{self.rate_pct:f}",
         }
 
 
