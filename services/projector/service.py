@@ -1,0 +1,157 @@
+"""The projector service: a FastStream consumer group on the agreements log feeding the read model.
+
+Log order matters for a read model, so a delivery is a trigger, not a unit of work: the
+projector applies every entry from the read model's checkpoint up to the delivered one, in log
+order, each batch written atomically with its checkpoint, and only then acknowledges. A
+redelivered or replayed entry is at or before the checkpoint and changes nothing.
+
+FastStream reads only new entries (`>`), so before its subscriber starts the projector settles
+its own pending entries and claims idle ones of dead consumers (`GroupRecovery`), and keeps
+claiming periodically while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from faststream import FastStream
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.message import RedisBatchStreamMessage
+
+from services.adapters.connection import async_client, sync_client
+from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
+from services.adapters.readmodel import ReadModel
+from services.domain.timeline import position_key
+from services.settings import Settings
+
+log = logging.getLogger("feeschedule.projector")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Projector:
+    """Keeps the read model at the log's pace; shared by the subscriber and the recovery."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = settings.keys
+        self.read_model = ReadModel(sync_client(settings), self.keys)
+        self._client: aioredis.Redis | None = None
+        self._claimer: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            self._client = async_client(self.settings)
+        return self._client
+
+    def recovery(self) -> GroupRecovery:
+        return GroupRecovery(
+            self.client,
+            self.keys.agreements,
+            self.keys.projector_group,
+            self.settings.consumer,
+            batch_size=self.settings.batch_size,
+            claim_idle_ms=self.settings.claim_idle_ms,
+        )
+
+    async def settle(self, entry_ids: Sequence[str]) -> int:
+        """Apply the log up to the latest of `entry_ids` (the caller acknowledges them)."""
+        if not entry_ids:
+            return 0
+        until = max(entry_ids, key=position_key)
+        # The read model's writes are short synchronous scripts; keep them off the event loop.
+        return await asyncio.to_thread(
+            self.read_model.catch_up, until, on_poison=self.read_model.dead_letter
+        )
+
+    async def _settle_and_ack(self, batch: Sequence[Delivery]) -> None:
+        ids = [d.entry_id for d in batch]
+        await self.settle(ids)
+        await self.client.xack(self.keys.agreements, self.keys.projector_group, *ids)
+
+    async def recover(self) -> int:
+        """Own pending entries first, then dead consumers' idle ones (before subscribing)."""
+        await ensure_group(self.client, self.keys.agreements, self.keys.projector_group)
+        handled = await self.recovery().recover(self._settle_and_ack)
+        if handled:
+            log.info("projector recovered %d pending entries", handled)
+        return handled
+
+    async def _claim_forever(self) -> None:
+        interval = max(self.settings.claim_idle_ms / 2000, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.recover()
+            except Exception:  # keep claiming; a transient Redis error must not end the loop
+                log.exception("projector: periodic claim failed")
+
+    async def start_claiming(self) -> None:
+        self._claimer = asyncio.create_task(self._claim_forever())
+
+    async def stop(self) -> None:
+        if self._claimer is not None:
+            self._claimer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._claimer
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _broker(settings: Settings) -> RedisBroker:
+    options: dict[str, Any] = {}
+    if settings.redis_username:
+        options["username"] = settings.redis_username
+    password = settings.password()
+    if password:
+        options["password"] = password
+    return RedisBroker(settings.redis_url or "redis://localhost:6379", **options)
+
+
+def build_app(settings: Settings) -> FastStream:
+    """The projector as a FastStream app (importable for AsyncAPI generation)."""
+    keys = settings.keys
+    broker = _broker(settings)
+    projector = Projector(settings)
+
+    @broker.subscriber(
+        stream=StreamSub(
+            keys.agreements,
+            group=keys.projector_group,
+            consumer=settings.consumer,
+            batch=True,
+            max_records=settings.batch_size,
+            polling_interval=settings.block_ms,
+        ),
+        title="projector",
+        description="Agreements log -> read model (timelines, names, current schedules)",
+    )
+    async def on_agreement_events(body: list[Any], msg: RedisBatchStreamMessage) -> None:
+        # The bodies are not needed: the log itself is read in order from the checkpoint.
+        await projector.settle([_text(i) for i in msg.raw_message["message_ids"]])
+
+    return FastStream(
+        broker,
+        on_startup=[projector.recover],
+        after_startup=[projector.start_claiming],
+        on_shutdown=[projector.stop],
+    )
+
+
+async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the projector until `stop` is set (used by `feeschedule run projector|all`)."""
+    app = build_app(settings)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
