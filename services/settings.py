@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +38,7 @@ class Settings(BaseSettings):
     day_count: str = Field(default="ACT/365F", pattern=r"^(ACT/365F|ACT/ACT|ACT/360)$")
     rounding: str = Field(default="ROUND_HALF_UP:0.01")
     http_port: int = Field(default=0, ge=0, le=65535, description="health/metrics; 0 = off")
+    http_host: str = Field(default="127.0.0.1", description="0.0.0.0 to be scraped from outside")
 
     @field_validator("redis_url", mode="before")
     @classmethod
@@ -52,3 +55,37 @@ class Settings(BaseSettings):
         if self.redis_password_file is not None:
             return self.redis_password_file.read_text().strip()
         return None
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.redis_url) and str(self.redis_url).startswith("rediss://")
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings for display: every secret shown as `***`."""
+        shown = self.model_dump(mode="json")
+        shown["redis_url"] = mask_url(self.redis_url)
+        shown["redis_password"] = MASK if self.redis_password is not None else None
+        shown["tls"] = self.tls
+        return shown
+
+
+MASK = "***"
+
+
+def mask_url(url: str | None) -> str | None:
+    """The URL with its password (in the userinfo or a `password=` query) replaced by `***`."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() == "password" for k, _ in pairs):
+            masked_pairs = [(k, MASK if k.lower() == "password" else v) for k, v in pairs]
+            query = urlencode(masked_pairs, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -1,0 +1,1 @@
+"""Operations: Redis ACL users, effective settings, health and metrics endpoints."""

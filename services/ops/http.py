@@ -1,0 +1,135 @@
+"""`/health` and `/metrics` over a tiny asyncio HTTP/1.1 server (no web framework needed).
+
+`/health` answers 200 with `{"status": "ok", ...}` when Redis answers PING within a short
+timeout, else 503. `/metrics` refreshes the consumer-group gauges from Redis and returns the
+default Prometheus registry. Each request gets one response and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from services.ops.metrics import GroupMetrics
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PING_TIMEOUT_S = 1.0
+REQUEST_TIMEOUT_S = 5.0
+MAX_HEADER_LINES = 100
+
+_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+
+class HealthServer:
+    """Serves /health and /metrics for one service process."""
+
+    def __init__(
+        self,
+        service_name: str,
+        client: aioredis.Redis,
+        groups: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.service_name = service_name
+        self.client = client
+        self.group_metrics = GroupMetrics(client, groups, service=service_name)
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port (0 picks a free port); returns the port."""
+        self._server = await asyncio.start_server(self._handle, host, port)
+        sockets = self._server.sockets
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        body: dict[str, Any] = {"service": self.service_name}
+        try:
+            await asyncio.wait_for(self.client.ping(), timeout=PING_TIMEOUT_S)
+        except Exception as exc:  # any failure to PING means "not reachable"
+            body.update(status="unhealthy", redis="unreachable", error=type(exc).__name__)
+            return 503, body
+        body.update(status="ok", redis="ok")
+        return 200, body
+
+    async def metrics(self) -> bytes:
+        try:
+            await asyncio.wait_for(self.group_metrics.refresh(), timeout=PING_TIMEOUT_S * 2)
+        except TimeoutError:
+            log.warning("metrics: consumer-group refresh timed out")
+        return generate_latest(REGISTRY)
+
+    async def _respond(self, method: str, path: str) -> tuple[int, str, bytes]:
+        if path not in ("/health", "/metrics"):
+            return 404, "text/plain; charset=utf-8", b"not found\n"
+        if method not in ("GET", "HEAD"):
+            return 405, "text/plain; charset=utf-8", b"method not allowed\n"
+        if path == "/health":
+            status, body = await self.health()
+            return status, "application/json", json.dumps(body).encode() + b"\n"
+        return 200, CONTENT_TYPE_LATEST, await self.metrics()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> tuple[str, str]:
+        request_line = (await reader.readline()).decode("latin-1").strip()
+        for _ in range(MAX_HEADER_LINES):  # headers are read and ignored
+            if (await reader.readline()) in (b"\r\n", b"\n", b""):
+                break
+        method, _, rest = request_line.partition(" ")
+        target = rest.partition(" ")[0]
+        return method, target.split("?", 1)[0]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            method, path = await asyncio.wait_for(self._read_request(reader), REQUEST_TIMEOUT_S)
+            status, content_type, body = await self._respond(method, path)
+            head = (
+                f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
+                f"Content-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n"
+            )
+            writer.write(head.encode("latin-1") + (b"" if method == "HEAD" else body))
+            await writer.drain()
+        except (TimeoutError, ConnectionError, ValueError):
+            pass  # a client that sent nothing useful or went away: nothing to answer
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+async def serve_http(
+    settings: Settings,
+    service_name: str,
+    client: aioredis.Redis,
+    groups: Sequence[tuple[str, str]],
+    stop: asyncio.Event,
+) -> None:
+    """Serve /health and /metrics on settings.http_host:http_port until `stop` is set.
+
+    Run it beside the service's own loop (a task, or a member of a TaskGroup); with
+    http_port 0 it serves nothing and just waits for `stop`.
+    """
+    if settings.http_port == 0:
+        await stop.wait()
+        return
+    server = HealthServer(service_name, client, groups)
+    port = await server.start(settings.http_host, settings.http_port)
+    log.info("%s: /health and /metrics on http://%s:%d", service_name, settings.http_host, port)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()

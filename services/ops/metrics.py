@@ -1,0 +1,103 @@
+"""The Prometheus metrics every service records, and the consumer-group gauges.
+
+Services import the metric objects and record into them; `/metrics` (services/ops/http.py)
+exposes the default registry. The group gauges are read from Redis on each scrape
+(`GroupMetrics.refresh`), so they are as fresh as the scrape and cost nothing in between.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from prometheus_client import Counter, Gauge, Histogram
+from redis.exceptions import RedisError, ResponseError
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PROCESSED = Counter(
+    "feeschedule_messages_processed",
+    "Stream entries handled to completion (acknowledged).",
+    ["service", "stream"],
+)
+DEAD_LETTERED = Counter(
+    "feeschedule_dead_lettered",
+    "Stream entries sent to the dead-letter stream (and acknowledged).",
+    ["service", "stream"],
+)
+ADJUSTMENTS = Counter(
+    "feeschedule_adjustments",
+    "FeeAdjusted events emitted, by reason (amendment, retraction, revised_report).",
+    ["reason"],
+)
+BATCH_SECONDS = Histogram(
+    "feeschedule_batch_seconds",
+    "Time to handle one batch of stream entries, read to acknowledged.",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CONSUMER_LAG = Gauge(
+    "feeschedule_consumer_lag",
+    "Entries in the stream not yet delivered to the group (XINFO GROUPS lag; Redis >= 7).",
+    ["stream", "group"],
+)
+PENDING = Gauge(
+    "feeschedule_pending_entries",
+    "Entries delivered to the group and not yet acknowledged (XINFO GROUPS pending).",
+    ["stream", "group"],
+)
+REDIS_UP = Gauge(
+    "feeschedule_redis_up",
+    "1 when the last scrape could read the consumer groups from Redis, else 0.",
+    ["service"],
+)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class GroupMetrics:
+    """Refreshes lag and pending gauges of (stream, group) pairs from XINFO GROUPS."""
+
+    def __init__(
+        self, client: aioredis.Redis, groups: Sequence[tuple[str, str]], service: str = ""
+    ) -> None:
+        self.client = client
+        self.groups = list(groups)
+        self.service = service
+
+    async def refresh(self) -> bool:
+        """Read every stream's groups once; returns False when Redis could not be read."""
+        ok = True
+        wanted: dict[str, set[str]] = {}
+        for stream, group in self.groups:
+            wanted.setdefault(stream, set()).add(group)
+        for stream, names in wanted.items():
+            try:
+                reply: Any = await self.client.xinfo_groups(stream)
+            except ResponseError as exc:
+                if "no such key" in str(exc).lower():
+                    continue  # the stream (and so the group) does not exist yet
+                log.warning("metrics: XINFO GROUPS %s failed: %s", stream, exc)
+                ok = False
+                continue
+            except (RedisError, OSError) as exc:
+                log.warning("metrics: XINFO GROUPS %s failed: %s", stream, exc)
+                ok = False
+                continue
+            for info in reply:
+                fields = {_text(k): v for k, v in info.items()}
+                group = _text(fields.get("name", ""))
+                if group not in names:
+                    continue
+                PENDING.labels(stream=stream, group=group).set(int(fields.get("pending") or 0))
+                lag = fields.get("lag")
+                # Redis 6.2 reports no lag, and Redis 7 none when it cannot tell (after XDEL).
+                if lag is not None:
+                    CONSUMER_LAG.labels(stream=stream, group=group).set(int(lag))
+        if self.service:
+            REDIS_UP.labels(service=self.service).set(1 if ok else 0)
+        return ok
