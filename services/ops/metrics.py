@@ -50,7 +50,7 @@ PENDING = Gauge(
 )
 REDIS_UP = Gauge(
     "feeschedule_redis_up",
-    "1 when the last scrape could read the consumer groups from Redis, else 0.",
+    "1 when the last scrape could read Redis (its consumer groups, or PING), else 0.",
     ["service"],
 )
 
@@ -75,6 +75,11 @@ class GroupMetrics:
         wanted: dict[str, set[str]] = {}
         for stream, group in self.groups:
             wanted.setdefault(stream, set()).add(group)
+        if not wanted:
+            try:
+                await self.client.ping()
+            except (RedisError, OSError):
+                ok = False
         for stream, names in wanted.items():
             try:
                 reply: Any = await self.client.xinfo_groups(stream)
