@@ -1,0 +1,164 @@
+"""The fee ledger on Redis, and the one atomic step that settles a batch (settle.lua).
+
+Ledger: one hash per portfolio (`keys.ledger(portfolio)`), as_of date -> the ledger entry JSON.
+`LedgerStore.settle` sends a batch's operations to settle.lua (EVALSHA), which checks every
+precondition first, then writes ledger entries, output events, dead letters and parked reports,
+moves the worker's checkpoint and XACKs the entries it settled: all or nothing, so a crash at
+any moment leaves either the whole batch done or nothing of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+import redis
+import redis.asyncio as aioredis
+
+from services.adapters.keys import Keys
+from services.fee_worker.pricing import (
+    Accrue,
+    Ack,
+    Conflict,
+    ExpectLength,
+    Op,
+    Park,
+    Reject,
+    Revise,
+)
+
+SETTLE_LUA = resources.files("services.fee_worker").joinpath("settle.lua").read_text()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class SettleResult:
+    """What the step did: `ok` (with conflicts left for a second step), `stale`, `conflict`."""
+
+    status: Literal["ok", "stale", "conflict"]
+    conflicts: list[Conflict] = field(default_factory=list)
+    # `stale`: the checkpoint found; `conflict`: the key whose precondition failed.
+    detail: str = ""
+
+
+class LedgerStore:
+    """Async access to the ledger, the unpriced reports and the worker checkpoint."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, group: str) -> None:
+        self.client = client
+        self.keys = keys
+        self.group = group
+        self._settle = client.register_script(SETTLE_LUA)
+
+    async def checkpoint(self) -> str:
+        value: Any = await self.client.get(self.keys.worker_checkpoint)
+        return "" if value is None else _text(value)
+
+    async def read_ledgers(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        ids = list(portfolio_ids)
+        if not ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for pid in ids:
+                pipe.hgetall(self.keys.ledger(pid))
+            replies: list[Any] = await pipe.execute()
+        return {
+            pid: {_text(k): _text(v) for k, v in reply.items()}
+            for pid, reply in zip(ids, replies, strict=True)
+        }
+
+    async def read_unpriced(self) -> dict[str, str]:
+        reply: Any = await self.client.hgetall(self.keys.unpriced)
+        return {_text(k): _text(v) for k, v in reply.items()}
+
+    async def settle(
+        self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
+    ) -> SettleResult:
+        """Apply `ops` in one atomic step, if the checkpoint is still `expected_checkpoint`."""
+        keys, args = self._encode(ops, expected_checkpoint, new_checkpoint)
+        reply: Any = await self._settle(keys=keys, args=args)
+        status = _text(reply[0])
+        if status == "stale":
+            return SettleResult("stale", detail=_text(reply[1]))
+        if status == "conflict":
+            return SettleResult("conflict", detail=_text(reply[1]))
+        conflicts: list[Conflict] = []
+        for i in range(1, len(reply), 2):
+            op = ops[int(reply[i])]
+            assert isinstance(op, Accrue | Park)
+            conflicts.append((op, _text(reply[i + 1])))
+        return SettleResult("ok", conflicts)
+
+    def _encode(
+        self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str
+    ) -> tuple[list[str], list[str | int]]:
+        portfolios: dict[str, int] = {}
+
+        def k(portfolio_id: str) -> int:
+            if portfolio_id not in portfolios:
+                portfolios[portfolio_id] = len(portfolios) + 1
+            return portfolios[portfolio_id]
+
+        body: list[str | int] = []
+        for op in ops:
+            if isinstance(op, Accrue):
+                ev = op.event
+                body += ["A", k(op.portfolio_id), op.as_of, op.ledger, op.report.report_id]
+                body += [op.report.revision, ev["event_id"], ev["data"], op.ack or ""]
+                body.append(op.unpriced_field or "")
+            elif isinstance(op, Revise):
+                ev = op.event
+                body += ["R", k(op.portfolio_id), op.as_of, op.expected, op.ledger]
+                body += [ev["event_id"], ev["data"], op.ack or ""]
+            elif isinstance(op, Park):
+                body += ["P", k(op.portfolio_id), op.as_of, op.field]
+                body += [op.report.model_dump_json(), op.report.revision, op.ack or ""]
+            elif isinstance(op, Reject):
+                body += ["D", op.event["event_id"], op.event["data"], op.ack]
+            elif isinstance(op, Ack):
+                body += ["K", op.ack or ""]
+            elif isinstance(op, ExpectLength):
+                index = 0 if op.portfolio_id is None else k(op.portfolio_id)
+                body += ["L", index, op.length]
+        keys = self.keys
+        key_list = [
+            keys.net_assets,
+            keys.accruals,
+            keys.dead_letters,
+            keys.unpriced,
+            keys.worker_checkpoint,
+            keys.ledger_portfolios,
+            *(keys.ledger(pid) for pid in portfolios),
+        ]
+        header: list[str | int] = [
+            self.group,
+            expected_checkpoint,
+            new_checkpoint,
+            len(portfolios),
+            *portfolios,
+        ]
+        return key_list, header + body
+
+
+def read_ledger(client: redis.Redis, keys: Keys, portfolio_id: str) -> dict[str, str]:
+    """One portfolio's ledger (as_of -> entry JSON), for the command line."""
+    reply: Any = client.hgetall(keys.ledger(portfolio_id))
+    return {_text(k): _text(v) for k, v in reply.items()}
+
+
+def read_unpriced_dates(client: redis.Redis, keys: Keys, portfolio_id: str) -> list[str]:
+    """Dates of this portfolio's reports still waiting for a schedule."""
+    prefix = f"{portfolio_id}|"
+    return sorted(
+        _text(name)[len(prefix) :]
+        for name, _ in client.hscan_iter(keys.unpriced, match=_glob_escape(prefix) + "*")
+    )
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

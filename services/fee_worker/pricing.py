@@ -1,0 +1,561 @@
+"""What the fee worker decides for a batch, without any I/O: entries and schedules in, effects out.
+
+`Pricer` validates each net-asset entry, prices it with the schedule the `ScheduleBook` holds for
+its date (or parks it unpriced, or dead-letters it), and recomputes ledger entries when the
+agreements log learns something that changes past dates. Its answers are operations (`Accrue`,
+`Revise`, `Park`, `Reject`, `Ack`, `ExpectLength`) that the ledger adapter applies in one atomic
+Redis step. Ids and amounts depend only on the inputs, so replanning a redelivered batch gives
+the same operations, and the adapter's checks make applying them twice change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol, TypeAlias, cast
+
+from pydantic import ValidationError
+
+from contracts.messages import (
+    BandCharge,
+    DeadLetter,
+    FeeAccrued,
+    FeeAdjusted,
+    NetAssetsReported,
+    ScheduleRef,
+)
+from contracts.wire import WireError, decode, encode, first_error
+from services.domain.book import ScheduleBook
+from services.domain.fees import Accrual, accrue
+from services.domain.timeline import RecordPoint, ScheduleVersion
+from services.mapping import schedule_ref
+
+# Deterministic event ids: replanning the same inputs names the same events.
+EVENT_NAMESPACE = uuid.UUID("6f1c1c2e-52a4-4a4e-9d8e-3f4f0c6a9b11")
+# Plain wire field names: ASCII tokens (anything else is refused at the edge).
+FIELD_NAME = re.compile(rb"[A-Za-z0-9_.\-]{1,64}\Z")
+# A dead letter keeps the original fields, each cut to this many characters.
+DEAD_LETTER_FIELD_LIMIT = 64 * 1024
+
+AdjustmentReason: TypeAlias = Literal["amendment", "retraction", "revised_report"]
+
+
+class Incoming(Protocol):
+    """One input stream entry as delivered (services.adapters.consumer.Delivery fits)."""
+
+    @property
+    def entry_id(self) -> str: ...
+    @property
+    def fields(self) -> Mapping[bytes, bytes]: ...
+    @property
+    def deliveries(self) -> int: ...
+
+
+# ---- operations the ledger adapter applies atomically ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Accrue:
+    """Write the ledger entry and emit FeeAccrued, unless (portfolio, date) is already accrued."""
+
+    portfolio_id: str
+    as_of: str
+    ledger: str
+    report: NetAssetsReported
+    event: Mapping[str, str]
+    ack: str | None
+    # Set when the report was parked unpriced: priced now, it leaves the unpriced hash.
+    unpriced_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revise:
+    """Replace a ledger entry (only if it still is `expected`) and emit FeeAdjusted."""
+
+    portfolio_id: str
+    as_of: str
+    expected: str
+    ledger: str
+    event: Mapping[str, str]
+    ack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    """Keep a report with no schedule for its date until one is recorded."""
+
+    portfolio_id: str
+    as_of: str
+    report: NetAssetsReported
+    ack: str | None
+
+    @property
+    def field(self) -> str:
+        return unpriced_field(self.portfolio_id, self.as_of)
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Send an entry to the dead letters (with its reason) and acknowledge it."""
+
+    event: Mapping[str, str]
+    ack: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Acknowledge an entry that changes nothing (a duplicate, an older revision)."""
+
+    ack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectLength:
+    """Precondition: a ledger hash (or, for None, the unpriced hash) still has this many fields.
+
+    Entries are only ever added to a ledger, so an unchanged length means no other worker
+    accrued a date there since it was read.
+    """
+
+    portfolio_id: str | None
+    length: int
+
+
+Op: TypeAlias = Accrue | Revise | Park | Reject | Ack | ExpectLength
+Conflict: TypeAlias = tuple["Accrue | Park", str]
+"""An accrual or park that found a ledger entry already there, with that entry's JSON."""
+
+
+def accrual_id_of(portfolio_id: str, as_of: date | str) -> str:
+    return f"{portfolio_id}:{as_of}"
+
+
+def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
+    return f"{portfolio_id}|{as_of}"
+
+
+def _event_id(kind: str, key: str) -> str:
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}"))
+
+
+def _plain(value: Decimal) -> Decimal:
+    # "1E+9" is a valid input but would travel as "1E+9"; the wire wants plain digits.
+    return value.quantize(Decimal(1)) if int(value.as_tuple().exponent) > 0 else value
+
+
+# ---- the ledger entry --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """What the ledger holds for one (portfolio, date): the amount now, and every input."""
+
+    accrual_id: str
+    portfolio_id: str
+    as_of: str
+    amount: str
+    amount_exact: str
+    accrued: str
+    net_assets: str
+    accrual_days: int
+    currency: str
+    day_count: str
+    rounding: str
+    report_id: str
+    revision: int
+    schedule_ref: dict[str, Any] | None
+    adjustments: tuple[dict[str, Any], ...] = field(default=())
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "accrual_id": self.accrual_id,
+                "portfolio_id": self.portfolio_id,
+                "as_of": self.as_of,
+                "amount": self.amount,
+                "amount_exact": self.amount_exact,
+                "accrued": self.accrued,
+                "net_assets": self.net_assets,
+                "accrual_days": self.accrual_days,
+                "currency": self.currency,
+                "day_count": self.day_count,
+                "rounding": self.rounding,
+                "report_id": self.report_id,
+                "revision": self.revision,
+                "schedule_ref": self.schedule_ref,
+                "adjustments": list(self.adjustments),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LedgerEntry:
+        raw = json.loads(text)
+        raw["adjustments"] = tuple(raw.get("adjustments", ()))
+        return cls(**raw)
+
+    @property
+    def ref(self) -> ScheduleRef | None:
+        return None if self.schedule_ref is None else ScheduleRef.model_validate(self.schedule_ref)
+
+
+# ---- reading a report at the edge ----------------------------------------------------------
+
+
+def read_report(fields: Mapping[bytes, bytes]) -> NetAssetsReported:
+    """The report in an entry, or WireError naming the field and the value."""
+    for name in fields:
+        if not FIELD_NAME.match(name):
+            shown = name.decode("utf-8", "backslashreplace")[:40]
+            raise WireError(f"field name: {shown!r} is not an ASCII token ([A-Za-z0-9_.-], 1-64)")
+    message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
+    if not isinstance(message, NetAssetsReported):
+        raise WireError(
+            f"type: {message.type!r} is not accepted on the net-assets stream"
+            " (expected 'NetAssetsReported')"
+        )
+    return message
+
+
+def _text_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in fields.items():
+        text = value.decode("utf-8", "backslashreplace")
+        if len(text) > DEAD_LETTER_FIELD_LIMIT:
+            text = text[:DEAD_LETTER_FIELD_LIMIT] + f"...[cut: {len(value)} bytes]"
+        out[name.decode("utf-8", "backslashreplace")[:200]] = text
+    return out
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return first_error(exc)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# ---- the pricer ----------------------------------------------------------------------------
+
+
+@dataclass
+class Pricer:
+    """Prices reports against the schedules a `ScheduleBook` holds (as it knows them now)."""
+
+    book: ScheduleBook
+    source_stream: str
+    consumer: str | None = None
+    max_deliveries: int = 5
+    _refs: dict[tuple[str, bool], ScheduleRef] = field(default_factory=dict)
+
+    # -- one report --
+
+    def _ref(self, version: ScheduleVersion) -> ScheduleRef:
+        key = (version.provenance.event_id, version.kind.value == "waiver")
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = schedule_ref(version)
+        return ref
+
+    def price(
+        self, portfolio_id: str, as_of: date, net_assets: Decimal, accrual_days: int
+    ) -> tuple[Accrual, ScheduleRef] | None:
+        """The accrual under the schedule in force on `as_of`, or None when there is none."""
+        answer = self.book.schedule_on(portfolio_id, as_of)
+        if answer.schedule is None or answer.version is None:
+            return None
+        day_count, rounding = self.book.terms_for(portfolio_id)
+        accrual = accrue(
+            answer.schedule,
+            _plain(net_assets),
+            as_of,
+            accrual_days=accrual_days,
+            day_count=day_count,
+            rounding=rounding,
+        )
+        return accrual, self._ref(answer.version)
+
+    def _accrue_or_park(
+        self, report: NetAssetsReported, ack: str | None, parked: str | None = None
+    ) -> Accrue | Park | None:
+        pid, as_of = report.portfolio_id, report.as_of
+        priced = self.price(pid, as_of, report.net_assets, report.accrual_days)
+        if priced is None:
+            return None if parked else Park(pid, as_of.isoformat(), report, ack)
+        accrual, ref = priced
+        accrued = fee_accrued(report, accrual, ref)
+        entry = LedgerEntry(
+            accrual_id=accrued.accrual_id,
+            portfolio_id=report.portfolio_id,
+            as_of=report.as_of.isoformat(),
+            amount=str(accrual.amount),
+            amount_exact=str(accrual.amount_exact),
+            accrued=str(accrual.amount),
+            net_assets=str(accrual.net_assets),
+            accrual_days=accrual.accrual_days,
+            currency=report.currency,
+            day_count=accrual.day_count.value,
+            rounding=accrual.rounding.name,
+            report_id=report.report_id,
+            revision=report.revision,
+            schedule_ref=ref.model_dump(mode="json"),
+        )
+        return Accrue(
+            report.portfolio_id,
+            entry.as_of,
+            entry.to_json(),
+            report,
+            encode(accrued),
+            ack,
+            parked,
+        )
+
+    def _reject(self, entry: Incoming, reason: str) -> Reject:
+        letter = DeadLetter(
+            event_id=_event_id("DeadLetter", f"{self.source_stream}|{entry.entry_id}"),
+            source_stream=self.source_stream,
+            entry_id=entry.entry_id,
+            fields=_text_fields(entry.fields),
+            reason=reason,
+            deliveries=entry.deliveries,
+            consumer=self.consumer,
+        )
+        return Reject(encode(letter), entry.entry_id)
+
+    # -- a batch --
+
+    def plan_batch(self, entries: Sequence[Incoming]) -> list[Op]:
+        """One operation per entry: accrue, park, or reject with the reason."""
+        ops: list[Op] = []
+        for entry in entries:
+            if not entry.fields:
+                # A pending entry deleted from the stream: nothing left to price.
+                ops.append(Ack(entry.entry_id))
+                continue
+            if entry.deliveries > self.max_deliveries:
+                reason = (
+                    f"deliveries: {entry.deliveries} exceeds max_deliveries"
+                    f" ({self.max_deliveries}); processing it failed every time"
+                )
+                ops.append(self._reject(entry, reason))
+                continue
+            try:
+                report = read_report(entry.fields)
+                op = self._accrue_or_park(report, entry.entry_id)
+            except (WireError, ValueError, ArithmeticError) as exc:
+                # ValueError covers DomainError and pydantic's ValidationError.
+                ops.append(self._reject(entry, _problem(exc)))
+                continue
+            assert op is not None
+            ops.append(op)
+        return ops
+
+    def resolve(self, conflicts: Sequence[Conflict]) -> list[Op]:
+        """Reports for dates already accrued: a higher revision adjusts, the rest are acked.
+
+        Several revisions of one date in a batch: only the highest is priced (the ledger
+        ends where applying them one by one would end, in one adjustment).
+        """
+        ops: list[Op] = []
+        best: dict[tuple[str, str], Conflict] = {}
+        for op, stored_json in conflicts:
+            key = (op.portfolio_id, op.as_of)
+            held = best.get(key)
+            if held is None or op.report.revision > held[0].report.revision:
+                if held is not None:
+                    ops.append(Ack(held[0].ack))
+                best[key] = (op, stored_json)
+            else:
+                ops.append(Ack(op.ack))
+        for op, held_json in best.values():
+            stored = LedgerEntry.from_json(held_json)
+            if op.report.revision <= stored.revision:
+                ops.append(Ack(op.ack))  # equal or lower revision: ignored
+                continue
+            report = op.report
+            revised = self._revise(
+                stored,
+                held_json,
+                "revised_report",
+                op.ack,
+                net_assets=report.net_assets,
+                accrual_days=report.accrual_days,
+                report_id=report.report_id,
+                revision=report.revision,
+                currency=report.currency,
+            )
+            ops.append(revised if revised is not None else Ack(op.ack))
+        return ops
+
+    # -- late knowledge --
+
+    def affected(self, since: str | None) -> dict[str, date]:
+        """Portfolio -> earliest date whose schedule may differ from what `since` knew."""
+        point = None if not since else RecordPoint(datetime.min.replace(tzinfo=UTC), since)
+        out: dict[str, date] = {}
+        for portfolio_id, timeline in self.book.timelines.items():
+            earliest = timeline.changed_dates(point)
+            if earliest is not None:
+                out[portfolio_id] = earliest
+        return out
+
+    def plan_advance(
+        self,
+        affected: Mapping[str, date],
+        ledgers: Mapping[str, Mapping[str, str]],
+        unpriced: Mapping[str, str],
+    ) -> list[Op]:
+        """Adjust every ledger entry the new knowledge changes; price parked reports it covers."""
+        ops: list[Op] = []
+        for portfolio_id, earliest in sorted(affected.items()):
+            ledger = ledgers.get(portfolio_id, {})
+            ops.append(ExpectLength(portfolio_id, len(ledger)))
+            first = earliest.isoformat()
+            for as_of in sorted(d for d in ledger if d >= first):
+                stored_json = ledger[as_of]
+                stored = LedgerEntry.from_json(stored_json)
+                revised = self._revise(stored, stored_json, self._reason(stored), None)
+                if revised is not None:
+                    ops.append(revised)
+        ops.append(ExpectLength(None, len(unpriced)))
+        for name, report_json in sorted(unpriced.items()):
+            try:
+                report = NetAssetsReported.model_validate_json(report_json)
+            except ValidationError:
+                continue  # only the worker writes this hash; a bad value stays for a human
+            op = self._accrue_or_park(report, None, parked=name)
+            if op is not None:
+                ops.append(op)
+        return ops
+
+    def _reason(self, stored: LedgerEntry) -> AdjustmentReason:
+        ref = stored.schedule_ref
+        if ref is not None:
+            agreement = self.book.agreements.get(str(ref["agreement_id"]))
+            if agreement is not None and int(ref["amendment_number"]) in agreement.retracted:
+                return "retraction"
+        return "amendment"
+
+    def _revise(
+        self,
+        stored: LedgerEntry,
+        stored_json: str,
+        reason: AdjustmentReason,
+        ack: str | None,
+        *,
+        net_assets: Decimal | None = None,
+        accrual_days: int | None = None,
+        report_id: str | None = None,
+        revision: int | None = None,
+        currency: str | None = None,
+    ) -> Revise | None:
+        """The adjustment of one ledger entry, or None when its amount stays the same.
+
+        A revised report always yields an adjustment (its new inputs are news even when the
+        cents do not move); new schedule knowledge only where the amount changes.
+        """
+        assets = Decimal(stored.net_assets) if net_assets is None else _plain(net_assets)
+        days = stored.accrual_days if accrual_days is None else accrual_days
+        as_of = date.fromisoformat(stored.as_of)
+        priced = self.price(stored.portfolio_id, as_of, assets, days)
+        if priced is None:
+            # No schedule covers the date any more (retracted or removed): nothing is owed.
+            day_count, rounding = self.book.terms_for(stored.portfolio_id)
+            amount = rounding.apply(Decimal(0))
+            exact, ref, dc, rnd = Decimal(0), None, day_count.value, rounding.name
+        else:
+            accrual, ref = priced
+            amount, exact = accrual.amount, accrual.amount_exact
+            dc, rnd = accrual.day_count.value, accrual.rounding.name
+        previous = Decimal(stored.amount)
+        if reason != "revised_report" and amount == previous:
+            return None
+        number = len(stored.adjustments) + 1
+        adjustment_id = f"{stored.accrual_id}:{number}"
+        new_report_id = stored.report_id if report_id is None else report_id
+        new_revision = stored.revision if revision is None else revision
+        adjusted = FeeAdjusted(
+            event_id=_event_id("FeeAdjusted", adjustment_id),
+            adjustment_id=adjustment_id,
+            accrual_id=stored.accrual_id,
+            portfolio_id=stored.portfolio_id,
+            as_of=as_of,
+            previous_amount=previous,
+            new_amount=amount,
+            delta=amount - previous,
+            new_amount_exact=exact,
+            net_assets=assets,
+            reason=reason,
+            schedule_ref=ref,
+            previous_schedule_ref=stored.ref,
+            report_id=new_report_id,
+            revision=new_revision,
+        )
+        entry = replace(
+            stored,
+            amount=str(amount),
+            amount_exact=str(exact),
+            net_assets=str(assets),
+            accrual_days=days,
+            currency=stored.currency if currency is None else currency,
+            day_count=dc,
+            rounding=rnd,
+            report_id=new_report_id,
+            revision=new_revision,
+            schedule_ref=None if ref is None else ref.model_dump(mode="json"),
+            adjustments=(
+                *stored.adjustments,
+                {
+                    "adjustment_id": adjustment_id,
+                    "reason": reason,
+                    "previous_amount": str(previous),
+                    "new_amount": str(amount),
+                    "delta": str(amount - previous),
+                },
+            ),
+        )
+        return Revise(
+            stored.portfolio_id,
+            stored.as_of,
+            stored_json,
+            entry.to_json(),
+            encode(adjusted),
+            ack,
+        )
+
+
+def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -> FeeAccrued:
+    """The FeeAccrued event for a priced report (accrual_id: portfolio and date)."""
+    accrual_id = accrual_id_of(report.portfolio_id, report.as_of)
+    return FeeAccrued(
+        event_id=_event_id("FeeAccrued", accrual_id),
+        accrual_id=accrual_id,
+        portfolio_id=report.portfolio_id,
+        as_of=report.as_of,
+        net_assets=accrual.net_assets,
+        currency=report.currency,
+        accrual_days=accrual.accrual_days,
+        day_count=accrual.day_count.value,
+        year_basis=accrual.year_basis,
+        rounding=accrual.rounding.name,
+        annual_fee=accrual.annual_fee,
+        amount=accrual.amount,
+        amount_exact=accrual.amount_exact,
+        effective_rate_pct=accrual.effective_rate_pct,
+        breakdown=[
+            BandCharge(
+                lower=band.tier.lower,
+                upper=band.tier.upper,
+                rate_pct=band.tier.rate_pct,
+                assets_in_band=band.assets_in_band,
+                annual_charge=band.annual_charge,
+            )
+            for band in accrual.breakdown
+        ],
+        schedule_ref=ref,
+        report_id=report.report_id,
+        revision=report.revision,
+    )
