@@ -21,7 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from faststream import FastStream
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.message import RedisBatchStreamMessage
+from faststream.redis.annotations import RedisBatchStreamMessage
 
 from services.adapters.connection import async_client, sync_client
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
