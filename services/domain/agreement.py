@@ -101,7 +101,8 @@ class Agreement:
 
     def _on_schedule(self, portfolio_id: str, on: date) -> bool:
         timeline = self.timelines.get(portfolio_id)
-        return timeline is not None and timeline.schedule_on(on).version is not None
+        # A removal is a version too, but it leaves the portfolio off the schedule.
+        return timeline is not None and timeline.schedule_on(on).schedule is not None
 
     def check_amendment(self, amendment: Amendment) -> None:
         """Raise DomainError naming the field and value if `amendment` cannot be recorded."""

@@ -192,7 +192,9 @@ class ScheduleTimeline:
             for v in self._versions
             if v.kind is not VersionKind.WAIVER and v.effective_from <= on and v.visible(known_at)
         ]
-        return max(candidates, key=ScheduleVersion._precedence, default=None)
+        # Ties (one amendment changing a portfolio twice): the later change prevails, as in
+        # intervals(); max() keeps the first of equals, hence reversed().
+        return max(reversed(candidates), key=ScheduleVersion._precedence, default=None)
 
     def schedule_on(self, on: date, known_at: KnownAt = None) -> ScheduleAnswer:
         """The schedule that applied on `on`, as known at `known_at` (None: as known now)."""
@@ -215,7 +217,7 @@ class ScheduleTimeline:
     def name_on(self, on: date, known_at: KnownAt = None) -> str | None:
         candidates = [n for n in self._names if n.effective_from <= on and n.visible(known_at)]
         best = max(
-            candidates,
+            reversed(candidates),  # same date and amendment: the later change prevails
             key=lambda n: (
                 n.effective_from,
                 n.provenance.amendment_number,
