@@ -213,6 +213,13 @@ def read_report(fields: Mapping[bytes, bytes]) -> NetAssetsReported:
         if not FIELD_NAME.match(name):
             shown = name.decode("utf-8", "backslashreplace")[:40]
             raise WireError(f"field name: {shown!r} is not an ASCII token ([A-Za-z0-9_.-], 1-64)")
+    outer = fields.get(b"type")
+    if outer is not None and outer != b"NetAssetsReported":
+        shown = outer.decode("utf-8", "backslashreplace")[:60]
+        raise WireError(
+            f"type: {shown!r} is not accepted on the net-assets stream"
+            " (expected 'NetAssetsReported')"
+        )
     message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
     if not isinstance(message, NetAssetsReported):
         raise WireError(
