@@ -49,7 +49,8 @@ DecimalStr = Annotated[
     Decimal,
     BeforeValidator(_refuse_float),
     AfterValidator(_finite),
-    PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+    # Plain notation: str() would give "2.7E-7" or "7.5E+8", which DECIMAL_PATTERN refuses.
+    PlainSerializer(lambda d: f"{d:f}", return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}),
 ]
 """A decimal that travels as a JSON string ("0.88", "750000000.00")."""

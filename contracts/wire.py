@@ -7,6 +7,7 @@ JSON object, decimals as strings). Any Redis client can read and filter them wit
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -17,6 +18,10 @@ from contracts.messages import MESSAGE_TYPES, Message
 M = TypeVar("M", bound=Message)
 
 MAX_ENTRY_BYTES = 256 * 1024
+
+# What a FastStream publisher writes: one field holding its binary format (v1) or JSON envelope.
+FASTSTREAM_FIELD = "__data__"
+_FASTSTREAM_MAGIC = b"\x89BIN\r\n\x1a\n"
 
 
 class WireError(ValueError):
@@ -41,12 +46,26 @@ def _text(value: bytes | str, name: str) -> str:
     return value
 
 
-def decode_fields(fields: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
-    """Stream entry fields as text; refuses oversized entries and undecodable bytes."""
+def _check_size(fields: Mapping[bytes | str, bytes | str]) -> None:
     size = sum(len(k) + len(v) for k, v in fields.items())
     if size > MAX_ENTRY_BYTES:
         raise WireError(f"entry: {size} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes")
+
+
+def decode_fields(fields: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """Stream entry fields as text; refuses oversized entries and undecodable bytes."""
+    _check_size(fields)
     return {_text(k, "field name"): _text(v, _text(k, "field name")) for k, v in fields.items()}
+
+
+def _faststream_body(raw: bytes | str) -> str:
+    """The body of a FastStream-published entry: binary format v1, else its JSON as is."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    # Layout: magic (8 bytes), version (2), headers offset (4), body offset (4), headers, body.
+    if data.startswith(_FASTSTREAM_MAGIC) and len(data) >= 18:
+        (body_start,) = struct.unpack(">I", data[14:18])
+        data = data[body_start:]
+    return _text(data, FASTSTREAM_FIELD)
 
 
 def first_error(exc: ValidationError) -> str:
@@ -72,7 +91,12 @@ def parse_message(raw: str | bytes | Mapping[str, object], expected: type[M]) ->
 
 def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
     """The message in a stream entry (plain wire format, or FastStream's JSON envelope)."""
-    text = decode_fields(fields)
+    published = fields.get(FASTSTREAM_FIELD, fields.get(FASTSTREAM_FIELD.encode()))
+    if published is not None:
+        _check_size(fields)
+        text = {"data": _faststream_body(published)}
+    else:
+        text = decode_fields(fields)
     data = text.get("data")
     if data is None:
         raise WireError(f"data: missing (fields present: {sorted(text)[:10]})")
@@ -82,9 +106,15 @@ def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
         raise WireError(f"data: is not valid JSON ({exc.msg} at {exc.pos})") from None
     if not isinstance(payload, dict):
         raise WireError(f"data: {str(payload)[:40]!r} is not a JSON object")
-    # FastStream's own envelope nests the body; accept it too.
-    if "type" not in payload and isinstance(payload.get("data"), dict):
-        payload = payload["data"]
+    # FastStream's own envelope nests the body (an object, or JSON text beside its headers).
+    inner = payload.get("data") if "type" not in payload else None
+    if isinstance(inner, str):
+        try:
+            inner = json.loads(inner)
+        except json.JSONDecodeError as exc:
+            raise WireError(f"data.data: is not valid JSON ({exc.msg} at {exc.pos})") from None
+    if isinstance(inner, dict):
+        payload = inner
     kind = payload.get("type", text.get("type"))
     model = MESSAGE_TYPES.get(str(kind))
     if model is None:
