@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import TypeAlias
 
@@ -42,11 +42,16 @@ class RecordPoint:
 KnownAt: TypeAlias = datetime | str | None
 
 
+def _utc(moment: datetime) -> datetime:
+    """Naive moments are read as UTC, so naive and aware moments compare instead of raising."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def is_known(point: RecordPoint, known_at: KnownAt) -> bool:
     if known_at is None:
         return True
     if isinstance(known_at, datetime):
-        return point.recorded_at <= known_at
+        return _utc(point.recorded_at) <= _utc(known_at)
     return point.key <= position_key(known_at)
 
 

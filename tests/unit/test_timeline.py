@@ -394,3 +394,10 @@ def test_answers_price_the_seed_fee() -> None:
     answer = log.book.schedule_on(PID, date(2006, 11, 15))
     assert answer.schedule is not None
     assert answer.schedule.annual_fee(Decimal("750000000")) == Decimal("6475000.00")
+
+
+def test_a_naive_known_at_is_read_as_utc() -> None:
+    log, _ = seed_log()
+    # Record points are UTC-aware; an auditor's naive "2007-02-28T00:00" must not crash.
+    assert log.book.schedule_on(PID, date(2006, 11, 1), datetime(2007, 2, 28)).schedule == EARLIER
+    assert log.book.schedule_on(PID, date(2006, 11, 1), datetime(2007, 3, 2)).schedule == SEED
