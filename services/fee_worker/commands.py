@@ -141,7 +141,8 @@ def accruals(
         return
     table = Table(title=f"Fee ledger of {portfolio}, {first} to {last}")
     for column in ("date", "net assets", "schedule", "report", "accrued", "adjustments", "amount"):
-        table.add_column(column, justify="left" if column in ("date", "schedule") else "right")
+        left = column in ("date", "schedule")
+        table.add_column(column, justify="left" if left else "right", no_wrap=column == "date")
     month_rows = {m["month"]: m for m in months}
     for i, e in enumerate(entries):
         adjustments = ", ".join(f"{a['delta']} ({a['reason']})" for a in e.adjustments)
