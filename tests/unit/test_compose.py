@@ -158,7 +158,8 @@ def _accepted_by_the_command(path: list[str], value: str) -> None:
     Runs with no Redis configured, so a valid value stops at "no Redis" instead of running.
     """
     runner = CliRunner()
-    no_redis = {"FEES_REDIS_URL": None, "REDIS_URL": None}
+    # An empty FEES_REDIS_URL also beats a FEES_REDIS_URL in a developer's .env file.
+    no_redis = {"FEES_REDIS_URL": "", "REDIS_URL": None}
     bogus = runner.invoke(app, [*path, "zz-not-a-value"], env=no_redis)
     assert "zz-not-a-value" in str(bogus.exception), (
         f"`feeschedule {' '.join(path)}` does not validate its argument before needing Redis;"
