@@ -17,34 +17,38 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
+import pydantic_core
 import redis
 
 from contracts.messages import (
+    MESSAGE_TYPES,
     AgreementRegistered,
     AmendmentRecorded,
     AmendmentRetracted,
     DeadLetter,
     Message,
 )
-from contracts.wire import WireError, decode, encode
+from contracts.wire import MAX_ENTRY_BYTES, WireError, decode, encode
 from services.adapters.keys import Keys
-from services.domain.book import ScheduleBook
+from services.domain.agreement import names_of, versions_of
 from services.domain.fees import FeeSchedule
 from services.domain.timeline import (
+    KnownAt,
     NameVersion,
     Provenance,
     RecordPoint,
+    ScheduleAnswer,
     ScheduleTimeline,
     ScheduleVersion,
     VersionKind,
     position_key,
 )
-from services.mapping import apply_to_book
+from services.mapping import amendment_from_wire, record_point
 
 
 def _script(name: str) -> str:
@@ -63,6 +67,28 @@ def name_key(name: str) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _dumps(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+def decode_entry(fields: dict[Any, Any]) -> Message:
+    """An entry of the log as its message: the fast path for entries in our own wire format.
+
+    The event store validated every event before appending it, so the `data` JSON is parsed
+    straight into its model by pydantic-core; anything unusual takes `contracts.wire.decode`,
+    which names what is wrong.
+    """
+    kind = fields.get(b"type")
+    data = fields.get(b"data")
+    model = MESSAGE_TYPES.get(kind.decode()) if kind is not None else None
+    if model is not None and data is not None and len(data) <= MAX_ENTRY_BYTES:
+        try:
+            return model.model_validate_json(data)
+        except ValueError:
+            pass
+    return decode(fields)
 
 
 def new_generation() -> str:
@@ -139,7 +165,10 @@ def timeline_doc(timeline: ScheduleTimeline, owner: str | None) -> dict[str, Any
     }
 
 
-def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
+def timeline_from_doc(doc: dict[str, Any], *, schedules: bool = True) -> ScheduleTimeline:
+    """The stored timeline; without `schedules` the versions carry no FeeSchedule (cheaper:
+    which version answers never depends on its tiers, so `Lookup.schedule_on` fills in just
+    the one it needs)."""
     timeline = ScheduleTimeline(doc["portfolio_id"])
     for v in doc["versions"]:
         timeline.record(
@@ -147,7 +176,7 @@ def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
                 doc["portfolio_id"],
                 VersionKind(v["kind"]),
                 v["action"],
-                None if v["tiers"] is None else FeeSchedule.from_json(v["tiers"]),
+                None if v["tiers"] is None or not schedules else FeeSchedule.from_json(v["tiers"]),
                 date.fromisoformat(v["effective_from"]),
                 _provenance(v),
                 None if v["effective_to"] is None else date.fromisoformat(v["effective_to"]),
@@ -177,7 +206,9 @@ def _amendment_field(agreement_id: str, number: int) -> str:
 class Projection:
     """Part (or all) of a generation in memory: a `ScheduleBook` plus what the keys hold."""
 
-    book: ScheduleBook = field(default_factory=ScheduleBook)
+    timelines: dict[str, ScheduleTimeline] = field(default_factory=dict)
+    # Which agreement governs each portfolio's fee (the first to set its schedule).
+    owner: dict[str, str] = field(default_factory=dict)
     amendments: dict[str, list[str]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
     touched_amendments: set[str] = field(default_factory=set)
@@ -185,22 +216,51 @@ class Projection:
 
     def load(self, doc: dict[str, Any]) -> None:
         pid = doc["portfolio_id"]
-        self.book.timelines[pid] = timeline_from_doc(doc)
+        self.timelines[pid] = timeline_from_doc(doc)
         if doc.get("owner"):
-            self.book.owner[pid] = doc["owner"]
+            self.owner[pid] = doc["owner"]
+
+    def timeline(self, portfolio_id: str) -> ScheduleTimeline:
+        if portfolio_id not in self.timelines:
+            self.timelines[portfolio_id] = ScheduleTimeline(portfolio_id)
+        return self.timelines[portfolio_id]
 
     def apply(self, position: str, message: Message) -> None:
-        """Fold one log entry, remembering which documents it changed."""
-        apply_to_book(self.book, message, position)
+        """Fold one log entry, remembering which documents it changed.
+
+        The same domain steps as `ScheduleBook.record_amendment` / `retract` (versions_of,
+        names_of, ScheduleTimeline.record/retract), minus the agreement aggregate, which a read
+        model does not need.
+        """
         if isinstance(message, AmendmentRecorded):
+            amendment = amendment_from_wire(message)
+            point = record_point(message, position)
+            provenance = Provenance(
+                amendment.agreement_id,
+                amendment.number,
+                amendment.effective_date,
+                message.event_id,
+                point,
+            )
+            for version in versions_of(amendment, provenance):
+                self.timeline(version.portfolio_id).record(version)
+                if version.kind is not VersionKind.WAIVER:
+                    self.owner.setdefault(version.portfolio_id, amendment.agreement_id)
+            for pid, name in names_of(amendment):
+                self.timeline(pid).record_name(
+                    NameVersion(name, amendment.effective_date, provenance)
+                )
             pids = sorted({c.portfolio_id for c in message.changes})
             key = _amendment_field(message.agreement_id, message.amendment_number)
             self.amendments[key] = pids
             self.touched_amendments.add(key)
             self.touched.update(pids)
         elif isinstance(message, AmendmentRetracted):
+            point = record_point(message, position)
             key = _amendment_field(message.agreement_id, message.amendment_number)
-            self.touched.update(self.amendments.get(key, ()))
+            for pid in self.amendments.get(key, ()):
+                self.timeline(pid).retract(message.agreement_id, message.amendment_number, point)
+                self.touched.add(pid)
         elif isinstance(message, AgreementRegistered):
             self.agreements[message.agreement_id] = message.model_dump_json(
                 include={"agreement_id", "agreement_date", "trust", "adviser", "day_count"}
@@ -209,18 +269,18 @@ class Projection:
 
     def portfolio_pairs(self) -> Iterator[tuple[str, str]]:
         for pid in sorted(self.touched):
-            timeline = self.book.timelines[pid]
-            yield pid, json.dumps(timeline_doc(timeline, self.book.owner.get(pid)))
+            timeline = self.timelines[pid]
+            yield pid, _dumps(timeline_doc(timeline, self.owner.get(pid)))
 
     def name_pairs(self) -> Iterator[tuple[str, str]]:
         for pid in sorted(self.touched):
             yield name_key(pid), pid
-            for n in self.book.timelines[pid].names:
+            for n in self.timelines[pid].names:
                 yield name_key(n.name), pid
 
     def amendment_pairs(self) -> Iterator[tuple[str, str]]:
         for key in sorted(self.touched_amendments):
-            yield key, json.dumps(self.amendments[key])
+            yield key, _dumps(self.amendments[key])
 
 
 def affected_portfolios(message: Message) -> list[str]:
@@ -241,6 +301,36 @@ class Lookup:
     @property
     def timeline(self) -> ScheduleTimeline:
         return timeline_from_doc(self.document)
+
+    def schedule_on(
+        self, on: date, known_at: KnownAt = None, skeleton: ScheduleTimeline | None = None
+    ) -> ScheduleAnswer:
+        """`ScheduleTimeline.schedule_on` over the stored versions, building only the
+        FeeSchedules of the versions in the answer (the fast path of `--source read-model`)."""
+        if skeleton is None:
+            skeleton = timeline_from_doc(self.document, schedules=False)
+        answer = skeleton.schedule_on(on, known_at)
+        tiers = {
+            (v["position"], v["kind"], v["effective_from"]): v["tiers"]
+            for v in self.document["versions"]
+        }
+
+        def filled(version: ScheduleVersion | None) -> ScheduleVersion | None:
+            if version is None:
+                return None
+            key = (
+                version.provenance.recorded.position,
+                version.kind.value,
+                version.effective_from.isoformat(),
+            )
+            raw = tiers.get(key)
+            return replace(version, schedule=None if raw is None else FeeSchedule.from_json(raw))
+
+        version, base = filled(answer.version), filled(answer.base)
+        schedule = None
+        if version is not None and version.kind is not VersionKind.REMOVE:
+            schedule = version.schedule
+        return replace(answer, schedule=schedule, version=version, base=base)
 
 
 class ReadModel:
@@ -280,7 +370,7 @@ class ReadModel:
             gen, pid, doc, checkpoint = (_text(v) for v in reply)
         if not doc:
             return None
-        return Lookup(gen, pid, checkpoint, json.loads(doc))
+        return Lookup(gen, pid, checkpoint, pydantic_core.from_json(doc))
 
     # ---- writing --------------------------------------------------------------------------
 
@@ -402,7 +492,7 @@ class ReadModel:
         for raw_id, fields in rows:
             entry_id = _text(raw_id)
             try:
-                yield entry_id, decode(fields)
+                yield entry_id, decode_entry(fields)
             except WireError as exc:
                 if on_poison is not None:
                     on_poison(entry_id, fields, str(exc))
@@ -445,7 +535,7 @@ class ReadModel:
                     progress(len(rows))
             if len(rows) < page:
                 break
-        projection.touched = set(projection.book.timelines)
+        projection.touched = set(projection.timelines)
         projection.touched_amendments = set(projection.amendments)
         self._bulk_write(gen, projection, last)
         while True:

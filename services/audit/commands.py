@@ -59,7 +59,9 @@ def schedule(
     known_at = parse_known_at(as_known_at, at_position)
     settings = Settings()
     until = at_position if at_position is not None and source == "replay" else "+"
-    found = find_portfolio(sync_client(settings), settings.keys, portfolio, source, until)
+    found = find_portfolio(
+        sync_client(settings), settings.keys, portfolio, source, until, full=False
+    )
     answer = schedule_json(found, day, known_at)
     if json_output:
         print(json.dumps(answer, indent=2))

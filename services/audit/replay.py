@@ -16,10 +16,16 @@ import redis
 
 from services.adapters.keys import Keys
 from services.adapters.log import read_log
-from services.adapters.readmodel import ReadModel
+from services.adapters.readmodel import Lookup, ReadModel, timeline_from_doc
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
-from services.domain.timeline import KnownAt, ScheduleTimeline, ScheduleVersion, VersionKind
+from services.domain.timeline import (
+    KnownAt,
+    ScheduleAnswer,
+    ScheduleTimeline,
+    ScheduleVersion,
+    VersionKind,
+)
 from services.mapping import apply_to_book
 
 
@@ -38,10 +44,23 @@ class Found:
     portfolio_id: str
     timeline: ScheduleTimeline
     source: str
+    # The read model's document, when it answered: lets `schedule_on` skip unused schedules.
+    stored: Lookup | None = None
+
+    def schedule_on(self, on: date, known_at: KnownAt) -> ScheduleAnswer:
+        if self.stored is not None:
+            return self.stored.schedule_on(on, known_at, self.timeline)
+        return self.timeline.schedule_on(on, known_at)
 
 
 def find_portfolio(
-    client: redis.Redis, keys: Keys, name_or_id: str, source: str, until: str = "+"
+    client: redis.Redis,
+    keys: Keys,
+    name_or_id: str,
+    source: str,
+    until: str = "+",
+    *,
+    full: bool = True,
 ) -> Found:
     """The portfolio by id or any name it has had; DomainError if the log never named it."""
     if source == "replay":
@@ -52,7 +71,10 @@ def find_portfolio(
     elif source == "read-model":
         found = ReadModel(client, keys).lookup(name_or_id)
         if found is not None:
-            return Found(found.portfolio_id, found.timeline, source)
+            if full:
+                return Found(found.portfolio_id, found.timeline, source)
+            skeleton = timeline_from_doc(found.document, schedules=False)
+            return Found(found.portfolio_id, skeleton, source, found)
     else:
         raise DomainError("source", source, "must be replay or read-model")
     raise DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
@@ -93,7 +115,7 @@ def provenance_json(v: ScheduleVersion) -> dict[str, Any]:
 
 def schedule_json(found: Found, on: date, known_at: KnownAt) -> dict[str, Any]:
     """The answer to "which schedule applied on `on`, as known at `known_at`"."""
-    answer = found.timeline.schedule_on(on, known_at)
+    answer = found.schedule_on(on, known_at)
     version = answer.version
     return {
         "portfolio_id": found.portfolio_id,

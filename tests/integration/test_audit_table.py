@@ -187,13 +187,13 @@ def test_every_row_from_replay_and_read_model(
     failures = []
     for portfolio, day, step, expected, number in ROWS:
         known_at = known(step, recorded, by_position)
+        on = date.fromisoformat(day)
         answers = [
             schedule_json(
-                find_portfolio(redis_client, keys, portfolio, source), date.fromisoformat(day),
-                known_at,
+                find_portfolio(redis_client, keys, portfolio, source, full=False), on, known_at
             )
             for source in ("replay", "read-model")
-        ]  # fmt: skip
+        ]
         replay, model = answers
         got = (shown(replay), replay["set_by"] and replay["set_by"]["amendment_number"])
         if got != (expected, number):
