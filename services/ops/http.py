@@ -43,6 +43,12 @@ class HealthServer:
         self.group_metrics = GroupMetrics(client, groups, service=service_name)
         self._server: asyncio.Server | None = None
 
+    def join(self, service_name: str, groups: Sequence[tuple[str, str]]) -> None:
+        """Another service of this process: report its name and its groups too."""
+        self.service_name = f"{self.service_name},{service_name}"
+        self.group_metrics.groups.extend(groups)
+        self.group_metrics.service = self.service_name
+
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 picks a free port); returns the port."""
         self._server = await asyncio.start_server(self._handle, host, port)
@@ -111,6 +117,11 @@ class HealthServer:
                 await writer.wait_closed()
 
 
+# One server per address in a process: `feeschedule run all` runs two services in one process,
+# and each calls serve_http with the same settings; the second joins the first's server.
+_servers: dict[tuple[str, int], tuple[HealthServer, list[asyncio.Event]]] = {}
+
+
 async def serve_http(
     settings: Settings,
     service_name: str,
@@ -121,15 +132,30 @@ async def serve_http(
     """Serve /health and /metrics on settings.http_host:http_port until `stop` is set.
 
     Run it beside the service's own loop (a task, or a member of a TaskGroup); with
-    http_port 0 it serves nothing and just waits for `stop`.
+    http_port 0 it serves nothing and just waits for `stop`. Services of one process that
+    call it with the same address share one server (names joined, groups added).
     """
     if settings.http_port == 0:
         await stop.wait()
         return
-    server = HealthServer(service_name, client, groups)
-    port = await server.start(settings.http_host, settings.http_port)
-    log.info("%s: /health and /metrics on http://%s:%d", service_name, settings.http_host, port)
+    address = (settings.http_host, settings.http_port)
+    if address in _servers:
+        server, users = _servers[address]
+        server.join(service_name, groups)
+    else:
+        server, users = HealthServer(service_name, client, groups), []
+        _servers[address] = (server, users)  # before awaiting, so a concurrent call joins
+        try:
+            await server.start(*address)
+        except OSError:
+            del _servers[address]
+            raise
+        log.info("%s: /health and /metrics on http://%s:%d", service_name, *address)
+    users.append(stop)
     try:
         await stop.wait()
     finally:
-        await server.close()
+        users.remove(stop)
+        if not users and _servers.get(address, (None,))[0] is server:
+            del _servers[address]
+            await server.close()

@@ -126,3 +126,37 @@ async def test_metrics_show_pending_entries_of_a_group(
     lag_after = _sample(after, "feeschedule_consumer_lag", stream, group_name)
     if lag_queued is not None:  # Redis >= 7 reports lag; 6.2 does not
         assert (lag_queued, lag_after) == (3, 0)
+
+
+async def test_two_services_of_one_process_share_the_server(
+    redis_url: str, group: tuple[str, str], prefix: str
+) -> None:
+    """`run all`: projector and fee worker call serve_http with the same port; both answer."""
+    keys = Keys(prefix)
+    port = _free_port()
+    settings = Settings(redis_url=redis_url, http_port=port)
+    client = aioredis.Redis.from_url(redis_url)
+    await ensure_group(client, keys.agreements, keys.projector_group)
+    await client.xadd(keys.agreements, {"type": "AgreementRegistered"})
+    await client.xreadgroup(keys.projector_group, "p1", {keys.agreements: ">"})
+    stops = [asyncio.Event(), asyncio.Event()]
+    projector_groups = [(keys.agreements, keys.projector_group)]
+    tasks = [
+        asyncio.create_task(serve_http(settings, "projector", client, projector_groups, stops[0])),
+        asyncio.create_task(serve_http(settings, "fee-worker", client, [group], stops[1])),
+    ]
+    try:
+        await asyncio.sleep(0.2)
+        assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
+        async with httpx.AsyncClient() as http:
+            health = (await http.get(f"http://127.0.0.1:{port}/health")).json()
+            metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+        await client.delete(keys.agreements)
+        await client.aclose()
+    assert health["service"] == "projector,fee-worker" and health["status"] == "ok"
+    assert _sample(metrics, "feeschedule_pending_entries", keys.agreements, "projector") == 1
+    assert _sample(metrics, "feeschedule_pending_entries", group[0], group[1]) == 0
