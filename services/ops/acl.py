@@ -82,10 +82,10 @@ class Role:
 
 
 _RECORDER_KEYS = ("agreements", "agreement_versions", "agreement_events", "idempotency")
-_FEE_WORKER_OUTPUT = (
-    "accruals", "dead_letters", "ledger", "ledger_portfolios", "unpriced", "worker_checkpoint",
-    "dedupe",
-)  # fmt: skip
+_FEE_WORKER_STATE = ("ledger", "ledger_portfolios", "unpriced", "worker_checkpoint", "dedupe")
+# Output streams are append-only for their writers: XADD and reads, never DEL.
+_FEE_WORKER_STREAMS = ("accruals", "dead_letters")
+APPEND_STREAM = ("xadd", "xrange", "xrevrange", "xlen", "xinfo|stream")
 
 ROLE_GRANTS: dict[str, Role] = {
     # Appends to the agreements log (through the append script) and nothing else.
@@ -95,14 +95,15 @@ ROLE_GRANTS: dict[str, Role] = {
         (
             Grant(WRITE, write=("read_model_pointer", "read_model"), read=("agreements",)),
             Grant(CONSUME, write=("agreements",)),
-            Grant(("xadd",), write=("dead_letters",)),
+            Grant(APPEND_STREAM, write=("dead_letters",)),
         ),
         scripts=True,
     ),
     # Consumes net assets; reads the log; writes accruals, ledger, dedupe, unpriced, checkpoint.
     "fee-worker": Role(
         (
-            Grant(WRITE, write=_FEE_WORKER_OUTPUT, read=("agreements",)),
+            Grant(WRITE, write=_FEE_WORKER_STATE, read=("agreements",)),
+            Grant(APPEND_STREAM, write=_FEE_WORKER_STREAMS),
             Grant(CONSUME, write=("net_assets", "net_assets_partition")),
         ),
         scripts=True,

@@ -266,6 +266,11 @@ def test_fee_worker_cannot_change_the_log_or_its_input(
     denied(lambda: worker.delete(keys.agreements))
     denied(lambda: worker.xadd(keys.net_assets, {"type": "NetAssetsReported"}))
     denied(lambda: worker.delete(keys.net_assets))
+    # Its own output streams are append-only.
+    worker.xadd(keys.accruals, {"type": "FeeAccrued"})
+    denied(lambda: worker.delete(keys.accruals))
+    denied(lambda: worker.xdel(keys.accruals, "0-1"))
+    denied(lambda: worker.delete(keys.dead_letters))
     forge = "return redis.call('XADD', KEYS[2], '*', 'type', 'forged')"
     denied(lambda: worker.eval(forge, 2, keys.accruals, keys.agreements))
     assert redis_client.xlen(keys.agreements) == 1
