@@ -21,6 +21,7 @@ __all__ = [
     "Kind",
     "Token",
     "bps_to_percent",
+    "merge_bare_amounts",
     "money_to_int",
     "tokenize",
 ]
@@ -34,7 +35,7 @@ class Kind(Enum):
     PUNCT = "punct"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Token:
     kind: Kind
     text: str  # as written
@@ -52,7 +53,7 @@ _TOKEN = re.compile(
     r"|(?P<bps>(?P<bnum>\d{1,4}(?:\.\d{1,4})?) {0,3}(?:basis {1,3}points?|bps|bp)\b)"
     r"|(?P<word>[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f'\-]{0,60})"
     r"|(?P<number>\d[\d,.]{0,30})"
-    r"|(?P<punct>[^\sA-Za-z\d])",
+    r"|(?P<punct>\$|[^\sA-Za-z\d$]{1,50})",
     re.IGNORECASE,
 )
 _UNITS = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
@@ -129,36 +130,35 @@ def bps_to_percent(bps: str) -> str:
 def tokenize(text: str) -> list[Token]:
     """Fee-text tokens in order; whitespace dropped, everything else kept."""
     tokens: list[Token] = []
+    append = tokens.append
     for m in _TOKEN.finditer(text):
         group = m.lastgroup
         start = m.start()
-        if m.group("amount") is not None:
+        if group == "word":
+            word = m.group()
+            append(Token(Kind.WORD, word, start, word.lower()))
+        elif group == "punct":
+            append(Token(Kind.PUNCT, m.group(), start))
+        elif group == "rate":
+            append(Token(Kind.RATE, m.group(), start, m.group("rnum"), m.group("rmark") or ""))
+        elif group == "amount":
             amount = money_to_int(m.group("anum"), m.group("unit"))
             if amount is None:
-                tokens.append(Token(Kind.NUMBER, m.group(), start))
+                append(Token(Kind.NUMBER, m.group(), start))
             else:
-                tokens.append(
-                    Token(Kind.AMOUNT, m.group(), start, str(amount), m.group("amark") or "")
-                )
-        elif m.group("rate") is not None:
-            tokens.append(
-                Token(Kind.RATE, m.group(), start, m.group("rnum"), m.group("rmark") or "")
-            )
-        elif m.group("bps") is not None:
-            bnum = m.group("bnum")
+                append(Token(Kind.AMOUNT, m.group(), start, str(amount), m.group("amark") or ""))
+        elif group == "bps":
             written = m.group().strip()
-            tokens.append(Token(Kind.RATE, m.group(), start, bps_to_percent(bnum), "", written))
-        elif m.group("word") is not None:
-            tokens.append(Token(Kind.WORD, m.group(), start, m.group().lower()))
-        elif group == "number":
-            tokens.append(Token(Kind.NUMBER, m.group(), start))
+            append(Token(Kind.RATE, m.group(), start, bps_to_percent(m.group("bnum")), "", written))
         else:
-            tokens.append(Token(Kind.PUNCT, m.group(), start))
-    return _merge_bare_amounts(tokens)
+            append(Token(Kind.NUMBER, m.group(), start))
+    return merge_bare_amounts(tokens)
 
 
-def _merge_bare_amounts(tokens: list[Token]) -> list[Token]:
+def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
     """'500 million' written without '$' is an amount too."""
+    if not any(t.kind is Kind.NUMBER for t in tokens):
+        return tokens
     out: list[Token] = []
     i = 0
     while i < len(tokens):
@@ -170,7 +170,7 @@ def _merge_bare_amounts(tokens: list[Token]) -> list[Token]:
             and nxt.kind is Kind.WORD
             and nxt.value in ("million", "billion")
         ):
-            amount = money_to_int(tok.text, nxt.value)
+            amount = money_to_int(tok.text.lstrip("$ "), nxt.value)
             if amount is not None:
                 out.append(Token(Kind.AMOUNT, tok.text + " " + nxt.text, tok.start, str(amount)))
                 i += 2

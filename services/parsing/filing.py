@@ -32,6 +32,9 @@ __all__ = ["parse_filing"]
 # of such a text may have lost its tail.
 _EXCERPT_BYTES = 2000
 _MAX_CHANGES = 500
+# Amendment exhibits are a few kB, whole agreements a few dozen; beyond this the text is read
+# only up to here (and reported truncated), which bounds the time any input can take.
+MAX_TEXT_CHARS = 128 * 1024
 
 _ANCHOR = re.compile(
     r"\b(?:is|are)\s+(?:hereby\s+)?(?:amended|deleted|restated|replaced)\b"
@@ -107,10 +110,13 @@ def parse_filing(text: str, *, cut: bool | None = None) -> FilingReading:
 
 def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     """The reading itself; tests call this directly so a bug cannot hide behind the net."""
+    oversized = len(text) > MAX_TEXT_CHARS
+    if oversized:
+        text = text[:MAX_TEXT_CHARS]
     norm = normalise(text)
     flat = flatten(norm)
     header = parse_header(norm, flat)
-    cut = _looks_cut(text) if cut is None else cut
+    cut = (_looks_cut(text) or oversized) if cut is None else cut
     read = read_rows(pieces(norm))
     waiver_doc = header.agreement_type == "fee_waiver"
     instructions = _instructions(norm, waiver_doc)
@@ -121,15 +127,19 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     recital_adds = {_key(n) for m in _RECITAL_ADD.finditer(flat[:6000]) for n in _names_in(m[1])}
 
     changes: list[ChangeReading] = []
-    named = any(row.name for row in read.rows)
-    for row in read.rows[:_MAX_CHANGES]:
+    rows = [row for row in read.rows if _plausible(row, flat)]
+    named = any(row.name for row in rows)
+    for row in rows[:_MAX_CHANGES]:
         action = default_action
         for ins in instructions:
             if ins.offset <= row.offset:
                 action = ins.action
         if waiver_doc:
             action = "waiver"
-        changes.extend(_changes_for(row, action, read, flat, cut, risk, named, waiver_doc))
+        changes.extend(
+            _changes_for(row, action, read, flat, cut, risk, named, waiver_doc, bool(instructions))
+        )
+    if recital_adds:
         for change in changes:
             if change.portfolio and _key(change.portfolio) in recital_adds:
                 change.action = "add"
@@ -162,6 +172,14 @@ def _reading(header: Header, changes: list[ChangeReading], truncated: bool) -> F
 def _looks_cut(raw: str) -> bool:
     size = len(raw.encode("utf-8", "replace"))
     return abs(size - _EXCERPT_BYTES) <= 4 or raw.endswith("\ufffd")
+
+
+def _plausible(row: Row, flat: str) -> bool:
+    """A row worth reporting: its fee text has a rate, and it has a name or reads cleanly."""
+    parses = [parse_schedule(t) for t in row.fee_texts()]
+    if not any(p.has_rate for p in parses):
+        return False
+    return _names(row.name, flat)[0] != [None] or any(p.ok for p in parses)
 
 
 def _complete(row: Row) -> bool:
@@ -304,8 +322,10 @@ def _proper_case(name: str, flat: str) -> str:
     if not letters or any(c.islower() for c in letters):
         return name
     pattern = re.compile(r"\s+".join(re.escape(w) for w in name.split()), re.IGNORECASE)
-    for m in pattern.finditer(flat[:20000]):
-        if any(c.islower() for c in m.group()):
+    for count, m in enumerate(pattern.finditer(flat[:20000])):
+        if count >= 20:
+            break
+        if not m.group().isupper():
             return m.group()
     return name
 
@@ -323,7 +343,16 @@ def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, li
     text = _DEFINED_TERM.sub(" ", text)
     markers = [mk[1] for mk in _NAME_MARKERS.finditer(text)]
     names = [_proper_case(clean_written_name(n), flat) for n in _split_heading(text)]
-    return [n or None for n in names], formerly, markers
+    return [n if _looks_like_name(n) else None for n in names], formerly, markers
+
+
+_NAME_CHARS = re.compile(r"[A-Z0-9][A-Za-z0-9 .,&'/()\u00ae\u2122:+-]{1,160}")
+
+
+def _looks_like_name(name: str) -> bool:
+    """A fund name: mostly letters, ordinary punctuation only."""
+    letters = sum(c.isalpha() for c in name)
+    return bool(_NAME_CHARS.fullmatch(name)) and letters >= 0.6 * len(name.replace(" ", ""))
 
 
 def _tiers(parse: ScheduleParse) -> ScheduleReading | None:
@@ -355,6 +384,7 @@ def _changes_for(
     risk: str | None,
     named: bool,
     waiver_doc: bool,
+    instructed: bool,
 ) -> list[ChangeReading]:
     names, formerly, name_markers = _names(row.name, flat)
     parses = [parse_schedule(t) for t in row.fee_texts()]
@@ -377,7 +407,7 @@ def _changes_for(
         problems.append("fee text too long to be one schedule")
     if row.at_end and cut:
         problems.append("schedule runs to the end of the excerpt; the text may be cut (truncated)")
-    if names == [None] and named:
+    if names == [None] and (named or not instructed):
         problems.append("no portfolio name found for this schedule")
     if before is not None and _tiers(before) == _tiers(main):
         problems.append("before- and after-waiver schedules are identical")

@@ -170,7 +170,20 @@ def _title_and_prefix(text: str) -> tuple[str | None, str | None]:
     return title, prefix
 
 
-_RE_LINE = re.compile(r"(?:^|\n)\s*\|?\s*Re:\s*\|?\s*\n?\s*\|?\s*([^\n|]{3,120})", re.IGNORECASE)
+_RE = re.compile(r"\bRe:", re.IGNORECASE)
+
+
+def _subject_line(text: str) -> str | None:
+    """Letters: the subject after a 'Re:' that starts its line (possibly in its own cell)."""
+    for m in _RE.finditer(text):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if text[line_start : m.start()].strip(" |"):
+            continue
+        for line in text[m.end() : m.end() + 400].split("\n")[:4]:
+            subject = " ".join(line.replace("|", " ").split())
+            if len(subject) >= 3:
+                return subject[:120]
+    return None
 
 
 def _heading_title(text: str) -> str | None:
@@ -316,7 +329,7 @@ _MADE_AS_OF = re.compile(
 _BLANK_DATE = re.compile(
     r"(?:_{2,}|day\s+of\s+" + _MONTH + r"|" + _MONTH + r"\s*_+)", re.IGNORECASE
 )
-_DATED = re.compile(r"(\w+)?[\s,)\"]*\bdated\s+(?:as\s+of\s+)?", re.IGNORECASE)
+_DATED = re.compile(r"(\w{1,30})?[\s,)\"]{0,6}\bdated\s+(?:as\s+of\s+)?", re.IGNORECASE)
 
 
 def _effective_date(flat: str) -> date | None:
@@ -385,9 +398,7 @@ def parse_header(text: str, flat: str) -> Header:
     header = Header()
     title, prefix = _title_and_prefix(text[:6000])
     if title is None:
-        m = _RE_LINE.search(text[:3000])
-        if m:
-            title = " ".join(m.group(1).split())
+        title = _subject_line(text[:3000])
     if title is None:
         title = _heading_title(text[:3000])
     header.document_title = title

@@ -21,14 +21,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from services.parsing.amounts import Kind, Token, is_fee_word, is_strong, tokenize
+from services.parsing.amounts import (
+    Kind,
+    Token,
+    is_fee_word,
+    is_strong,
+    merge_bare_amounts,
+    tokenize,
+)
 from services.parsing.text import Piece
-from services.parsing.tiers import is_fresh_start, parse_schedule
+from services.parsing.tiers import parse_tokens, starts_fresh
 
 __all__ = ["ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
 
 # Fee text longer than this is not one portfolio's schedule; stop re-reading it.
 MAX_FEE_CHARS = 3000
+# No filing has more schedule rows than this; reading stops there.
+MAX_ROWS = 500
+# Longer pieces are paragraphs; they are read as prose without tokenising.
+MAX_PIECE_CHARS = 2500
 _TERMINALS = frozenset({"portfolio", "fund"})
 _LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
 _HEADER_WORDS = frozenset(
@@ -123,6 +134,7 @@ class Row:
     name_parts: list[str]
     segments: list[list[str]]
     offset: int
+    tokens: list[Token] = field(default_factory=list)  # of the last segment
     footnote: str | None = None  # footnote text printed right after the row
     at_end: bool = False  # nothing but junk follows it: the text may have been cut inside it
     too_long: bool = False
@@ -150,26 +162,34 @@ def ends_with_terminal(name: str) -> bool:
 
 def split_piece(text: str) -> tuple[str, str]:
     """(left, right): name/prose text, then the fee text that ends the piece."""
+    left, right, _ = _split(text)
+    return left, right
+
+
+def _split(text: str) -> tuple[str, str, list[Token]]:
+    """:func:`split_piece`, also returning the right part's tokens."""
+    if len(text) > MAX_PIECE_CHARS:
+        return text, "", []  # a paragraph, not a schedule cell
     toks = tokenize(text)
     if not toks:
-        return text, ""
+        return text, "", []
     s = len(toks)
     while s > 0 and is_fee_word(toks[s - 1]):
         s -= 1
     if s == 0:
-        return "", text
+        return "", text, toks
     if s < len(toks) and any(is_strong(t) for t in toks[s:]):
         split = s
     else:
         rate = next((i for i, t in enumerate(toks) if t.kind is Kind.RATE), None)
         if rate is None:
-            return text, ""
+            return text, "", []
         split = rate
     split = _give_back(toks, split)
     if split >= len(toks):
-        return text, ""
+        return text, "", []
     cut = toks[split].start
-    return text[:cut].strip(), text[cut:].strip()
+    return text[:cut].strip(), text[cut:].strip(), toks[split:]
 
 
 def _give_back(toks: list[Token], split: int) -> int:
@@ -227,19 +247,20 @@ class _Reader:
 
     def refresh(self) -> None:
         assert self.row is not None
-        text = " ".join(self.row.segments[-1])
-        if len(text) > MAX_FEE_CHARS:
+        if sum(len(t) for t in self.row.segments[-1]) > MAX_FEE_CHARS:
             self.row.too_long = True
             self.close()
             return
-        self.row_complete = parse_schedule(text).ok
+        self.row_complete = parse_tokens(merge_bare_amounts(self.row.tokens)).ok
 
-    def add_fee(self, right: str, new_segment: bool) -> None:
+    def add_fee(self, right: str, toks: list[Token], new_segment: bool) -> None:
         assert self.row is not None
         if new_segment:
             self.row.segments.append([right])
+            self.row.tokens = list(toks)
         else:
             self.row.segments[-1].append(right)
+            self.row.tokens.extend(toks)
         self.refresh()
 
     # -- pieces
@@ -248,7 +269,7 @@ class _Reader:
         if _MARKER_ONLY.match(piece.text):
             self.last_marker = piece.text
             return
-        left, right = split_piece(piece.text)
+        left, right, toks = _split(piece.text)
         kind = _classify(left) if left else None
         if kind == "prose":
             self.prose(piece, left)
@@ -268,9 +289,9 @@ class _Reader:
                     self.pending = []
             left = ""
         if left:
-            self.name(left, kind or "name", right, joinable)
+            self.name(left, kind or "name", toks, joinable)
         if right:
-            self.fee(right)
+            self.fee(right, toks)
 
     def _name_open(self, name: str) -> bool:
         return not self.row_complete and not ends_with_terminal(name)
@@ -292,9 +313,9 @@ class _Reader:
         tail = _CAPS_TAIL.search(left[-200:])
         self.pending = [tail.group(1)] if tail else []
 
-    def name(self, left: str, kind: str, right: str, joinable: bool) -> None:
+    def name(self, left: str, kind: str, toks: list[Token], joinable: bool) -> None:
         if self.row is not None:
-            fresh = bool(right) and is_fresh_start(right)
+            fresh = bool(toks) and starts_fresh(toks)
             name_open = not ends_with_terminal(self.row.name or "") or left.startswith("(")
             if joinable and not fresh and (not self.row_complete or (kind == "cont" and name_open)):
                 self.row.name_parts.append(left)
@@ -310,19 +331,19 @@ class _Reader:
         else:
             self.pending = []
 
-    def fee(self, right: str) -> None:
+    def fee(self, right: str, toks: list[Token]) -> None:
+        strong = any(is_strong(t) for t in toks)
         if self.row is not None:
             if not self.row_complete:
-                self.add_fee(right, new_segment=False)
-            elif is_fresh_start(right):
-                self.add_fee(right, new_segment=True)
-            elif any(is_strong(t) for t in tokenize(right[:400])):
+                self.add_fee(right, toks, new_segment=False)
+            elif starts_fresh(toks):
+                self.add_fee(right, toks, new_segment=True)
+            elif strong:
                 # "up to $1 billion plus ..." after a phrase that looked complete
-                self.add_fee(right, new_segment=False)
+                self.add_fee(right, toks, new_segment=False)
             return
-        toks = tokenize(right[:400])
-        if any(is_strong(t) for t in toks) or is_fresh_start(right):
-            self.row = Row(list(self.pending), [[right]], self.offset)
+        if strong or starts_fresh(toks):
+            self.row = Row(list(self.pending), [[right]], self.offset, list(toks))
             self.pending = []
             self.refresh()
 
@@ -331,6 +352,8 @@ def read_rows(items: list[Piece]) -> ReadRows:
     """Assemble schedule rows from pieces in document order."""
     reader = _Reader()
     for piece in items:
+        if len(reader.out.rows) >= MAX_ROWS:
+            break
         reader.feed(piece)
     if reader.row is not None:
         reader.row.at_end = True

@@ -22,7 +22,14 @@ from decimal import Decimal, InvalidOperation
 
 from services.parsing.amounts import FILLER, KEYWORDS, Kind, Token, tokenize
 
-__all__ = ["Band", "ScheduleParse", "is_fresh_start", "parse_schedule"]
+__all__ = [
+    "Band",
+    "ScheduleParse",
+    "is_fresh_start",
+    "parse_schedule",
+    "parse_tokens",
+    "starts_fresh",
+]
 
 # Management fees above this are not fees we can be sure we read right.
 _MAX_RATE = Decimal("5")
@@ -48,6 +55,7 @@ class ScheduleParse:
     note: str | None = None
     rate_markers: list[str] = field(default_factory=list)
     amount_markers: list[str] = field(default_factory=list)
+    has_rate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +178,12 @@ def _dollars(amount: int) -> str:
 
 def parse_schedule(text: str) -> ScheduleParse:
     """Read one portfolio's fee text; ``ok`` only when the reading is certain."""
+    return parse_tokens(tokenize(text))
+
+
+def parse_tokens(tokens: list[Token]) -> ScheduleParse:
+    """:func:`parse_schedule` on already tokenised fee text."""
     result = ScheduleParse()
-    tokens = tokenize(text)
     syms, unknown = _symbols(tokens)
     for s in syms:
         if s.name == "RATE" and s.tok.marker:
@@ -181,6 +193,7 @@ def parse_schedule(text: str) -> ScheduleParse:
     if not any(s.name == "RATE" for s in syms):
         result.note = "no rate found in the fee text"
         return result
+    result.has_rate = True
     clauses, trailing, orientation = _clauses(syms)
     problems: list[str] = []
     if unknown:
@@ -243,5 +256,10 @@ def parse_schedule(text: str) -> ScheduleParse:
 
 def is_fresh_start(text: str) -> bool:
     """Whether fee text begins a new schedule (a rate, or a 'first'/'all assets' level)."""
-    syms, _ = _symbols(tokenize(text[:200]))
+    return starts_fresh(tokenize(text[:200]))
+
+
+def starts_fresh(tokens: list[Token]) -> bool:
+    """:func:`is_fresh_start` on tokens."""
+    syms, _ = _symbols(tokens[:12])
     return bool(syms) and syms[0].name in ("RATE", "FIRST", "ALL")
