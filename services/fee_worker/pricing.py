@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any, Literal, Protocol, TypeAlias, cast
 
 from pydantic import ValidationError
@@ -143,6 +144,10 @@ def _event_id(kind: str, key: str) -> str:
     return str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}"))
 
 
+def _json_str(text: str) -> str:
+    return encode_basestring_ascii(text)
+
+
 def _plain(value: Decimal) -> Decimal:
     # "1E+9" is a valid input but would travel as "1E+9"; the wire wants plain digits.
     return value.quantize(Decimal(1)) if int(value.as_tuple().exponent) > 0 else value
@@ -257,6 +262,8 @@ class Pricer:
     consumer: str | None = None
     max_deliveries: int = 5
     _refs: dict[tuple[str, bool], ScheduleRef] = field(default_factory=dict)
+    # The JSON of each cached ref (keyed by the ref's id: refs live as long as the cache).
+    _ref_json: dict[int, str] = field(default_factory=dict)
 
     # -- one report --
 
@@ -265,6 +272,7 @@ class Pricer:
         ref = self._refs.get(key)
         if ref is None:
             ref = self._refs[key] = schedule_ref(version)
+            self._ref_json[id(ref)] = ref.model_dump_json()
         return ref
 
     def price(
@@ -294,31 +302,19 @@ class Pricer:
             return None if parked else Park(pid, as_of.isoformat(), report, ack)
         accrual, ref = priced
         accrued = fee_accrued(report, accrual, ref)
-        entry = LedgerEntry(
-            accrual_id=accrued.accrual_id,
-            portfolio_id=report.portfolio_id,
-            as_of=report.as_of.isoformat(),
-            amount=str(accrual.amount),
-            amount_exact=str(accrual.amount_exact),
-            accrued=str(accrual.amount),
-            net_assets=str(accrual.net_assets),
-            accrual_days=accrual.accrual_days,
-            currency=report.currency,
-            day_count=accrual.day_count.value,
-            rounding=accrual.rounding.name,
-            report_id=report.report_id,
-            revision=report.revision,
-            schedule_ref=ref.model_dump(mode="json"),
+        amount = str(accrual.amount)
+        # The ledger entry (LedgerEntry's JSON), formatted directly: this is the hot path.
+        # Only ids are free text; decimals, dates, codes and the cached ref are JSON-safe.
+        ledger = (
+            f'{{"accrual_id":{_json_str(accrued.accrual_id)},"portfolio_id":{_json_str(pid)},'
+            f'"as_of":"{as_of}","amount":"{amount}","amount_exact":"{accrual.amount_exact}",'
+            f'"accrued":"{amount}","net_assets":"{accrual.net_assets}",'
+            f'"accrual_days":{accrual.accrual_days},"currency":"{report.currency}",'
+            f'"day_count":"{accrual.day_count.value}","rounding":"{accrual.rounding.name}",'
+            f'"report_id":{_json_str(report.report_id)},"revision":{report.revision},'
+            f'"schedule_ref":{self._ref_json[id(ref)]},"adjustments":[]}}'
         )
-        return Accrue(
-            report.portfolio_id,
-            entry.as_of,
-            entry.to_json(),
-            report,
-            encode(accrued),
-            ack,
-            parked,
-        )
+        return Accrue(pid, as_of.isoformat(), ledger, report, encode(accrued), ack, parked)
 
     def _reject(self, entry: Incoming, reason: str) -> Reject:
         letter = DeadLetter(

@@ -27,7 +27,7 @@ from services.adapters.log import aread_log
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.timeline import position_key
-from services.fee_worker.ledger import LedgerStore
+from services.fee_worker.ledger import LedgerStore, SettleResult
 from services.fee_worker.pricing import Pricer
 from services.mapping import apply_to_book
 from services.settings import Settings
@@ -36,6 +36,8 @@ log = logging.getLogger("feeschedule.fee_worker")
 
 # A step refused because another worker moved first is replanned; this bounds the retries.
 MAX_ATTEMPTS = 20
+# Entries per atomic step: a batch is settled in parts so Python plans while Redis applies.
+PART_SIZE = 125
 
 
 def _text(value: bytes | str) -> str:
@@ -125,7 +127,49 @@ class FeeWorker:
         async with self._lock:
             await self._settle(batch)
 
-    async def _settle(self, pending: list[Delivery]) -> None:
+    async def _settle(self, batch: list[Delivery]) -> None:
+        """Settle a batch in parts, planning each part while Redis applies the previous one.
+
+        Each part is its own atomic step; a part that meets a conflict or a moved checkpoint
+        is settled again, carefully, once the others are done.
+        """
+        await self._catch_up()
+        leftovers: list[Delivery] = []
+        inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
+        for start in range(0, len(batch), PART_SIZE):
+            part = batch[start : start + PART_SIZE]
+            ops = self.pricer.plan_batch(part)
+            if inflight is not None:
+                leftovers += await self._finish(*inflight)
+            task = asyncio.create_task(self.store.settle(ops, self.checkpoint))
+            await asyncio.sleep(0)  # let the step go out before planning the next part
+            inflight = (part, task)
+        if inflight is not None:
+            leftovers += await self._finish(*inflight)
+        if leftovers:
+            await self._settle_carefully(leftovers)
+
+    async def _finish(
+        self, part: list[Delivery], task: asyncio.Task[SettleResult]
+    ) -> list[Delivery]:
+        """The entries of a part still to settle once its step has answered."""
+        result = await task
+        if result.status == "ok" and not result.conflicts:
+            return []
+        if result.status != "ok":
+            if result.status == "stale":
+                self.checkpoint = result.detail
+            return part
+        followup = self.pricer.resolve(result.conflicts)
+        second = await self.store.settle(followup, self.checkpoint)
+        if second.status == "ok" and not second.conflicts:
+            return []
+        if second.status == "stale":
+            self.checkpoint = second.detail
+        waiting = {op.ack for op, _ in result.conflicts}
+        return [d for d in part if d.entry_id in waiting]
+
+    async def _settle_carefully(self, pending: list[Delivery]) -> None:
         for _ in range(MAX_ATTEMPTS):
             await self._catch_up()
             ops = self.pricer.plan_batch(pending)
