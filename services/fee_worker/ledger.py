@@ -104,27 +104,29 @@ class LedgerStore:
                 portfolios[portfolio_id] = len(portfolios) + 1
             return portfolios[portfolio_id]
 
-        body: list[str | int] = []
+        body: list[str] = []
         for op in ops:
             if isinstance(op, Accrue):
                 ev = op.event
-                body += ["A", k(op.portfolio_id), op.as_of, op.ledger, op.report.report_id]
-                body += [op.report.revision, ev["event_id"], ev["data"], op.ack or ""]
-                body.append(op.unpriced_field or "")
+                fields = ["A", str(k(op.portfolio_id)), op.as_of, op.ledger, ev["event_id"]]
+                fields += [ev["data"], op.ack or "", op.unpriced_field or ""]
             elif isinstance(op, Revise):
                 ev = op.event
-                body += ["R", k(op.portfolio_id), op.as_of, op.expected, op.ledger]
-                body += [ev["event_id"], ev["data"], op.ack or ""]
+                fields = ["R", str(k(op.portfolio_id)), op.as_of, op.expected, op.ledger]
+                fields += [ev["event_id"], ev["data"], op.ack or ""]
             elif isinstance(op, Park):
-                body += ["P", k(op.portfolio_id), op.as_of, op.field]
-                body += [op.report.model_dump_json(), op.report.revision, op.ack or ""]
+                fields = ["P", str(k(op.portfolio_id)), op.as_of, op.field]
+                fields += [op.report.model_dump_json(), str(op.report.revision), op.ack or ""]
             elif isinstance(op, Reject):
-                body += ["D", op.event["event_id"], op.event["data"], op.ack]
+                fields = ["D", op.event["event_id"], op.event["data"], op.ack]
             elif isinstance(op, Ack):
-                body += ["K", op.ack or ""]
+                fields = ["K", op.ack or ""]
             elif isinstance(op, ExpectLength):
                 index = 0 if op.portfolio_id is None else k(op.portfolio_id)
-                body += ["L", index, op.length]
+                fields = ["L", str(index), str(op.length)]
+            else:
+                raise TypeError(f"operation: {op!r} is not one settle.lua knows")
+            body.append("\n".join(fields))
         keys = self.keys
         key_list = [
             keys.net_assets,
@@ -142,7 +144,7 @@ class LedgerStore:
             len(portfolios),
             *portfolios,
         ]
-        return key_list, header + body
+        return key_list, [*header, *body]
 
 
 def read_ledger(client: redis.Redis, keys: Keys, portfolio_id: str) -> dict[str, str]:

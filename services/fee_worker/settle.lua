@@ -4,16 +4,17 @@
 -- KEYS[1] input stream   KEYS[2] accruals stream   KEYS[3] dead letters   KEYS[4] unpriced hash
 -- KEYS[5] checkpoint     KEYS[6] ledger portfolios set   KEYS[6+k] ledger hash of portfolio k
 -- ARGV[1] group   ARGV[2] expected checkpoint ('' = none yet)   ARGV[3] new checkpoint ('' = keep)
--- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[7 .. 6+n]   then the operations:
---   A k as_of ledger report_id revision event_id data ack unpriced_field   accrue unless accrued
---   R k as_of expected ledger event_id data ack                            revise (compare-and-set)
---   P k as_of field report revision ack                                    park unpriced
---   D event_id data ack                                                    dead letter
---   K ack                                                                  acknowledge only
---   L k length                                                             precondition (k=0: unpriced)
+-- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[7 .. 6+n]   then one argument per
+-- operation, its fields joined by newlines (ids, dates and JSON never contain a raw newline;
+-- one argument per operation keeps the client's packing cheap):
+--   A k as_of ledger event_id data ack unpriced_field   accrue unless the date is accrued
+--   R k as_of expected ledger event_id data ack         revise (compare-and-set)
+--   P k as_of field report revision ack                 park unpriced
+--   D event_id data ack                                 dead letter
+--   K ack                                               acknowledge only
+--   L k length                                          precondition (k=0: the unpriced hash)
 -- Returns {'stale', checkpoint} | {'conflict', key} (nothing written) | {'ok', i, stored, ...}
 -- where each (i, stored) is an A or P operation (0-based) that found its date already accrued.
-local WIDTH = {A = 10, R = 8, P = 7, D = 4, K = 2, L = 3}
 
 local current = redis.call('GET', KEYS[5]) or ''
 if current ~= ARGV[2] then
@@ -25,23 +26,35 @@ local first = 5 + n
 local function ledger(k)
   return KEYS[6 + tonumber(k)]
 end
+local function split(text)
+  local out, start = {}, 1
+  while true do
+    local stop = string.find(text, '\n', start, true)
+    if not stop then
+      out[#out + 1] = string.sub(text, start)
+      return out
+    end
+    out[#out + 1] = string.sub(text, start, stop - 1)
+    start = stop + 1
+  end
+end
 
 -- Pass 1: every precondition before any write, since a script cannot roll back.
-local i = first
-while i <= #ARGV do
-  local op = ARGV[i]
-  if op == 'R' then
-    if redis.call('HGET', ledger(ARGV[i + 1]), ARGV[i + 2]) ~= ARGV[i + 3] then
-      return {'conflict', ledger(ARGV[i + 1]) .. ' ' .. ARGV[i + 2]}
+for i = first, #ARGV do
+  local kind = string.sub(ARGV[i], 1, 1)
+  if kind == 'R' then
+    local f = split(ARGV[i])
+    if redis.call('HGET', ledger(f[2]), f[3]) ~= f[4] then
+      return {'conflict', ledger(f[2]) .. ' ' .. f[3]}
     end
-  elseif op == 'L' then
+  elseif kind == 'L' then
+    local f = split(ARGV[i])
     local key = KEYS[4]
-    if ARGV[i + 1] ~= '0' then key = ledger(ARGV[i + 1]) end
-    if redis.call('HLEN', key) ~= tonumber(ARGV[i + 2]) then
+    if f[2] ~= '0' then key = ledger(f[2]) end
+    if redis.call('HLEN', key) ~= tonumber(f[3]) then
       return {'conflict', key}
     end
   end
-  i = i + WIDTH[op]
 end
 
 -- Pass 2: the effects.
@@ -54,52 +67,53 @@ local function emit(stream, kind, event_id, data)
   redis.call('XADD', stream, '*', 'type', kind, 'event_id', event_id,
     'schema_version', '1', 'data', data)
 end
+local function conflict(i, stored)
+  out[#out + 1] = tostring(i - first)
+  out[#out + 1] = stored
+end
 
-local index = 0
-i = first
-while i <= #ARGV do
-  local op = ARGV[i]
-  if op == 'A' then
-    local key, as_of = ledger(ARGV[i + 1]), ARGV[i + 2]
-    local stored = redis.call('HGET', key, as_of)
+for i = first, #ARGV do
+  local f = split(ARGV[i])
+  local kind = f[1]
+  if kind == 'A' then
+    local key = ledger(f[2])
+    local stored = redis.call('HGET', key, f[3])
     if not stored then
-      redis.call('HSET', key, as_of, ARGV[i + 3])
-      emit(KEYS[2], 'FeeAccrued', ARGV[i + 6], ARGV[i + 7])
-      if ARGV[i + 9] ~= '' then redis.call('HDEL', KEYS[4], ARGV[i + 9]) end
-      ack(ARGV[i + 8])
+      redis.call('HSET', key, f[3], f[4])
+      emit(KEYS[2], 'FeeAccrued', f[5], f[6])
+      if f[8] ~= '' then redis.call('HDEL', KEYS[4], f[8]) end
+      ack(f[7])
     else
-      local s = cjson.decode(stored)
-      if s.report_id == ARGV[i + 4] and tostring(s.revision) == ARGV[i + 5] then
-        ack(ARGV[i + 8])  -- the same report again: already accrued
+      local old, new = cjson.decode(stored), cjson.decode(f[4])
+      if old.report_id == new.report_id and old.revision == new.revision then
+        ack(f[7])  -- the same report again: already accrued
       else
-        out[#out + 1] = tostring(index)
-        out[#out + 1] = stored
+        conflict(i, stored)
       end
     end
-  elseif op == 'R' then
-    redis.call('HSET', ledger(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 4])
-    emit(KEYS[2], 'FeeAdjusted', ARGV[i + 5], ARGV[i + 6])
-    ack(ARGV[i + 7])
-  elseif op == 'P' then
-    local stored = redis.call('HGET', ledger(ARGV[i + 1]), ARGV[i + 2])
+  elseif kind == 'R' then
+    redis.call('HSET', ledger(f[2]), f[3], f[5])
+    emit(KEYS[2], 'FeeAdjusted', f[6], f[7])
+    ack(f[8])
+  elseif kind == 'P' then
+    local stored = redis.call('HGET', ledger(f[2]), f[3])
     if stored then
-      out[#out + 1] = tostring(index)
-      out[#out + 1] = stored
+      conflict(i, stored)
     else
-      local parked = redis.call('HGET', KEYS[4], ARGV[i + 3])
-      if (not parked) or tonumber(cjson.decode(parked).revision) < tonumber(ARGV[i + 5]) then
-        redis.call('HSET', KEYS[4], ARGV[i + 3], ARGV[i + 4])
+      local parked = redis.call('HGET', KEYS[4], f[4])
+      if (not parked) or tonumber(cjson.decode(parked).revision) < tonumber(f[6]) then
+        redis.call('HSET', KEYS[4], f[4], f[5])
       end
-      ack(ARGV[i + 6])
+      ack(f[7])
     end
-  elseif op == 'D' then
-    emit(KEYS[3], 'DeadLetter', ARGV[i + 1], ARGV[i + 2])
-    ack(ARGV[i + 3])
-  elseif op == 'K' then
-    ack(ARGV[i + 1])
+  elseif kind == 'D' then
+    emit(KEYS[3], 'DeadLetter', f[2], f[3])
+    ack(f[4])
+  elseif kind == 'K' then
+    ack(f[2])
+  elseif kind ~= 'L' then
+    return redis.error_reply('unknown operation ' .. tostring(kind))
   end
-  index = index + 1
-  i = i + WIDTH[op]
 end
 
 for j = 1, #acks, 1000 do
