@@ -157,15 +157,16 @@ def tokenize(text: str) -> list[Token]:
 
 def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
     """'500 million' written without '$' is an amount too."""
-    if not any(t.kind is Kind.NUMBER for t in tokens):
+    if not any(t.kind is Kind.WORD and t.value in ("million", "billion") for t in tokens):
         return tokens
     out: list[Token] = []
     i = 0
     while i < len(tokens):
         tok = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        unitless = tok.kind is Kind.AMOUNT and not any(c.isalpha() for c in tok.text)
         if (
-            tok.kind is Kind.NUMBER
+            (tok.kind is Kind.NUMBER or unitless)
             and nxt is not None
             and nxt.kind is Kind.WORD
             and nxt.value in ("million", "billion")
@@ -184,6 +185,8 @@ def is_fee_word(tok: Token) -> bool:
     """Whether a token belongs to the language of fee schedules."""
     if tok.kind in (Kind.RATE, Kind.AMOUNT, Kind.PUNCT):
         return True
+    if tok.kind is Kind.NUMBER:
+        return tok.text.startswith("$")  # "$1.4" whose "billion" wrapped to the next line
     if tok.kind is Kind.WORD:
         return tok.value in KEYWORDS or tok.value in FILLER
     return False
@@ -191,4 +194,6 @@ def is_fee_word(tok: Token) -> bool:
 
 def is_strong(tok: Token) -> bool:
     """A rate or an amount: what makes a stretch of text a schedule rather than prose."""
-    return tok.kind in (Kind.RATE, Kind.AMOUNT)
+    return tok.kind in (Kind.RATE, Kind.AMOUNT) or (
+        tok.kind is Kind.NUMBER and tok.text.startswith("$")
+    )

@@ -363,12 +363,17 @@ def _tiers(parse: ScheduleParse) -> ScheduleReading | None:
     )
 
 
-def _footnote_problem(markers: list[str], read: ReadRows, on_rate: bool) -> str | None:
+def _footnote_problem(markers: list[str], read: ReadRows, on_rate: bool, cut: bool) -> str | None:
+    """Footnotes that may change a schedule.  An undefined marker is tolerated only on a name
+    or amount, and - in a text that may be cut - only the glued-digit kind ('$125 million2'),
+    whose notes in these filings define terms; asterisk notes tend to qualify the fee."""
     for marker in markers:
         text = read.footnotes.get(marker)
         if text is None:
             if on_rate:
                 return f"rate carries footnote '{marker}' whose text is not in the document"
+            if cut and marker.startswith("*"):
+                return f"footnote '{marker}' is not in the (possibly cut) text"
             continue
         if not _BENIGN_FOOTNOTE.match(text):
             return f"footnote '{marker}' qualifies the schedule: '{_excerpt(text, 0)}'"
@@ -414,8 +419,8 @@ def _changes_for(
     rate_markers = [m for p in parses for m in p.rate_markers]
     amount_markers = [m for p in parses for m in p.amount_markers]
     for found in (
-        _footnote_problem(rate_markers, read, on_rate=True),
-        _footnote_problem(name_markers + amount_markers, read, on_rate=False),
+        _footnote_problem(rate_markers, read, on_rate=True, cut=cut),
+        _footnote_problem(name_markers + amount_markers, read, on_rate=False, cut=cut),
     ):
         if found:
             problems.append(found)

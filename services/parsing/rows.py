@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from services.parsing.amounts import (
+    KEYWORDS,
     Kind,
     Token,
     is_fee_word,
@@ -41,6 +42,8 @@ MAX_ROWS = 500
 # Longer pieces are paragraphs; they are read as prose without tokenising.
 MAX_PIECE_CHARS = 2500
 _TERMINALS = frozenset({"portfolio", "fund"})
+_UNITS = frozenset({"million", "billion"})
+_GAP = re.compile(r" {3,}")
 _LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
 _HEADER_WORDS = frozenset(
     [
@@ -135,6 +138,9 @@ class Row:
     segments: list[list[str]]
     offset: int
     tokens: list[Token] = field(default_factory=list)  # of the last segment
+    beside: bool = False  # the fee began on the same line as a name part (two columns)
+    name_column: int = 0
+    last_line: int = 0
     footnote: str | None = None  # footnote text printed right after the row
     at_end: bool = False  # nothing but junk follows it: the text may have been cut inside it
     too_long: bool = False
@@ -177,9 +183,29 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
     while s > 0 and is_fee_word(toks[s - 1]):
         s -= 1
     if s == 0:
+        if all(_name_word(t) for t in toks):
+            return text, "", []  # "Value", "Net Asset Value": a name fragment or a header
+        # "Value      such assets over ...": a capitalised name fragment in the name column.
+        gap = _GAP.search(text)
+        if gap is not None:
+            head = [t for t in toks if t.start < gap.start()]
+            header = len(head) >= 2 and all(t.value in _HEADER_WORDS for t in head)
+            if head and all(_name_word(t) for t in head) and not header:
+                return text[: gap.start()].strip(), text[gap.end() :].strip(), toks[len(head) :]
         return "", text, toks
-    if s < len(toks) and any(is_strong(t) for t in toks[s:]):
-        split = s
+    # Fixed-width columns: a wide gap after the last non-schedule word separates the name
+    # column from the fee column, whatever words the fee column starts with.
+    last = toks[s - 1]
+    gap = _GAP.search(text, last.start + len(last.text))
+    if gap is not None and s < len(toks):
+        rest = [t for t in toks[s:] if t.start >= gap.end()]
+        if rest:
+            return text[: gap.start()].strip(), text[gap.end() :].strip(), rest
+    if s < len(toks) and (
+        any(is_strong(t) for t in toks[s:])
+        or (toks[s].kind is Kind.WORD and toks[s].value in _UNITS)
+    ):
+        split = s  # "billion up to ...": the unit of an amount wrapped from the line above
     else:
         rate = next((i for i, t in enumerate(toks) if t.kind is Kind.RATE), None)
         if rate is None:
@@ -190,6 +216,10 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
         return text, "", []
     cut = toks[split].start
     return text[:cut].strip(), text[cut:].strip(), toks[split:]
+
+
+def _name_word(tok: Token) -> bool:
+    return tok.kind is Kind.WORD and tok.text[:1].isupper() and tok.value not in KEYWORDS
 
 
 def _give_back(toks: list[Token], split: int) -> int:
@@ -235,6 +265,11 @@ class _Reader:
         self.pending: list[str] = []
         self.last_marker: str | None = None
         self.offset = 0
+        self.column = 0
+        self.line = 0
+        self.left_here = False
+        self.pending_column = 0
+        self.pending_sealed = False
 
     # -- row helpers
     def close(self, footnote: str | None = None) -> None:
@@ -278,20 +313,44 @@ class _Reader:
             left = ""
         self.last_marker = None
         self.offset = piece.offset
+        self.column = piece.column
+        self.line = piece.line
+        self.left_here = bool(left) and kind in ("name", "cont")
         if kind == "header":
             # Header words ("Value Fund", "Portfolio") may be the wrapped end of a name.
-            if self.row is not None and joinable and self._name_open(self.row.name or ""):
+            if self.row is not None and joinable and self._continues_name(left, "cont", toks):
                 self.row.name_parts.append(left)
+                self.row.last_line = piece.line
             elif self.pending and not ends_with_terminal(self.pending[-1]):
-                if joinable and self.row is None:
-                    self.pending.append(left)
+                if joinable and self.row is None and ends_with_terminal(left):
+                    self.pending.append(left)  # "Met/Franklin Income" / "Portfolio"
                 else:
-                    self.pending = []
+                    self.pending_sealed = True  # a header line under the name ends it
             left = ""
         if left:
             self.name(left, kind or "name", toks, joinable)
         if right:
             self.fee(right, toks)
+        if self.row is not None and (left or right):
+            self.row.last_line = piece.line
+
+    def _continues_name(self, left: str, kind: str, toks: list[Token]) -> bool:
+        """A name fragment on the next line: the wrapped rest of the open row's name?"""
+        assert self.row is not None
+        if not self.row_complete:
+            return True  # the fee is still being written beside it (wrapped two-column row)
+        if toks and starts_fresh(toks):
+            return False
+        name_open = not ends_with_terminal(self.row.name or "") or left.startswith("(")
+        if kind == "cont" and name_open:
+            return True
+        # A complete one-line fee beside the first line of a name that wraps below it.
+        return (
+            self.row.beside
+            and name_open
+            and abs(self.column - self.row.name_column) <= 2
+            and self.line == self.row.last_line + 1
+        )
 
     def _name_open(self, name: str) -> bool:
         return not self.row_complete and not ends_with_terminal(name)
@@ -315,19 +374,21 @@ class _Reader:
 
     def name(self, left: str, kind: str, toks: list[Token], joinable: bool) -> None:
         if self.row is not None:
-            fresh = bool(toks) and starts_fresh(toks)
-            name_open = not ends_with_terminal(self.row.name or "") or left.startswith("(")
-            if joinable and not fresh and (not self.row_complete or (kind == "cont" and name_open)):
+            if joinable and self._continues_name(left, kind, toks):
                 self.row.name_parts.append(left)
                 return
             self.close()
-        extendable = self.pending and (
-            not ends_with_terminal(self.pending[-1]) or left.startswith("(")
+        extendable = (
+            self.pending
+            and not self.pending_sealed
+            and (not ends_with_terminal(self.pending[-1]) or left.startswith("("))
         )
+        self.pending_sealed = False
         if extendable and joinable:
             self.pending.append(left)
         elif kind == "name":
             self.pending = [left]
+            self.pending_column = self.column
         else:
             self.pending = []
 
@@ -344,6 +405,8 @@ class _Reader:
             return
         if strong or starts_fresh(toks):
             self.row = Row(list(self.pending), [[right]], self.offset, list(toks))
+            self.row.beside = self.left_here
+            self.row.name_column = self.pending_column
             self.pending = []
             self.refresh()
 

@@ -37,6 +37,8 @@ _SPLIT_PERCENT = re.compile(r"(\d)[ \n|]{1,200}%")
 _SPLIT_UNIT = re.compile(
     r"(\$ ?\d[\d,]{0,20}(?:\.\d{1,6})?)[ ]*\n[ |]*(million|billion|thousand)\b", re.IGNORECASE
 )
+# "plus 8\n   basis points" / "basis\n   points": basis points wrapped across lines.
+_SPLIT_BPS = re.compile(r"(\d|basis)[ ]*\n[ |]*(basis|points?\b|bps\b)", re.IGNORECASE)
 _SPACES = re.compile(r"[ ]+")
 
 
@@ -49,6 +51,7 @@ class Piece:
     line: int
     new_cell: bool  # a "|" separates it from the previous piece
     gap: bool  # a blank line separates it from the previous piece
+    column: int = 0  # position in its line: fixed-width tables put names in one column
 
 
 def normalise(raw: str) -> str:
@@ -59,6 +62,7 @@ def normalise(raw: str) -> str:
     text = text.translate(_TRANSLATE)
     text = _CONTROL.sub(" ", text)
     text = _SPLIT_PERCENT.sub(r"\1%", text)
+    text = _SPLIT_BPS.sub(r"\1 \2\n", text)
     return _SPLIT_UNIT.sub(r"\1 \2\n", text)
 
 
@@ -82,7 +86,8 @@ def pieces(text: str) -> list[Piece]:
                 stripped = cell.strip()
                 if stripped:
                     lead = len(cell) - len(cell.lstrip())
-                    out.append(Piece(stripped, offset + start + lead, line_no, new_cell, gap))
+                    column = start + lead
+                    out.append(Piece(stripped, offset + column, line_no, new_cell, gap, column))
                     new_cell = False
                     gap = False
                 start += len(cell) + 1

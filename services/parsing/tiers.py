@@ -125,7 +125,7 @@ def _interpret(cond: list[_Sym], cursor: int) -> tuple[int, int | None] | str | 
         return "flat"
     if shape in (("FIRST", "AMT"), ("UPTO", "AMT")):
         return (0, _amount(cond[1]))
-    if shape == ("NEXT", "AMT"):
+    if shape == ("NEXT", "AMT") and cursor > 0:  # a schedule never starts with "next"
         return (cursor, cursor + _amount(cond[1]))
     if shape == ("OVER", "AMT"):
         return (_amount(cond[1]), None)
