@@ -23,7 +23,7 @@ _SET_ACTIONS = {
 
 
 def agreement_id_for(reading: Mapping[str, Any]) -> str:
-    """The agreement's stable id: the file's own `agreement_id`, else a slug of trust and kind."""
+    """The agreement's stable id: the file's `agreement_id`, else a slug of trust, kind, date."""
     given = reading.get("agreement_id")
     if given:
         return str(given)
@@ -33,7 +33,12 @@ def agreement_id_for(reading: Mapping[str, Any]) -> str:
             "agreement_id", None, "is missing and the file names no trust (pass --agreement)"
         )
     kind = reading.get("agreement_type") or "management"
-    return portfolio_id_for(f"{trust} {kind}")
+    if kind == "unknown":
+        kind = "management"
+    # One trust can have several agreements of a kind (a 2000 and a 2004 management agreement):
+    # the agreement date tells them apart.
+    dated = reading.get("agreement_date") or ""
+    return portfolio_id_for(f"{trust} {kind} {dated}")
 
 
 def _portfolio(change: Mapping[str, Any], where: str) -> tuple[str, str]:

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.table import Table
 
 from contracts.messages import AgreementRegistered, AmendmentRetracted
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import AppendResult, EventStore
-from services.cli import UsageProblem, _parse_date, app
+from services.cli import UsageProblem, _parse_date, app, console
 from services.recorder.amendment_file import amendment_from_reading
+from services.recorder.ingest import IngestPlan, apply_override, plan_ingest
 from services.recorder.recorder import AgreementCommand, Recorder
 from services.settings import Settings
 
@@ -97,3 +99,96 @@ def retract(
         {"agreement_id": agreement, "amendment_number": amendment, "reason": reason}
     )
     _report(command, _recorder().record(command))
+
+
+def _render_plan(plan: IngestPlan, title: str | None) -> None:
+    heading = (
+        f"{title or 'Filing'}: agreement {plan.agreement_id}, amendment"
+        f" {plan.amendment_number if plan.amendment_number is not None else '?'},"
+        f" effective {plan.effective_date or '?'}"
+    )
+    table = Table(title=heading, show_lines=True)
+    for column in ("portfolio", "id", "action", "schedule before", "schedule after", "note"):
+        table.add_column(column, overflow="fold")
+    for change in plan.changes:
+        action = change.action
+        if change.action != change.written_action:
+            action = f"{change.written_action} -> {change.action}"
+        if change.formerly:
+            action += f" (formerly {change.formerly})"
+        table.add_row(
+            change.portfolio or "(none named)",
+            change.portfolio_id or "",
+            action,
+            change.before.describe() if change.before else "",
+            change.after.describe() if change.after else "",
+            (change.refused and f"[red]cannot record: {change.refused}[/red]") or change.note or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    file: Path = typer.Argument(..., help="The filed amendment (EDGAR text or HTML-ish text)"),
+    agreement: str | None = typer.Option(
+        None, "--agreement", help="Agreement id (default: a slug of trust, kind and date)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; record nothing"),
+    override: Path | None = typer.Option(
+        None, "--override", help="Corrections in the reading's JSON shape (fields and changes)"
+    ),
+    skip_unparseable: bool = typer.Option(
+        False, "--skip-unparseable", help="Record the readable changes, skip the others"
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse revisions of portfolios not on record (no first-known)"
+    ),
+) -> None:
+    """Parse a filing, show what it changes (old vs new schedule), and record it once."""
+    from services.audit.replay import replay_book
+    from services.parsing.filing import parse_filing
+
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise UsageProblem(f"file: {str(file)!r} cannot be read ({exc.strerror})") from None
+    sha256 = hashlib.sha256(raw).hexdigest()
+    reading: dict[str, Any] = parse_filing(raw.decode("utf-8", errors="replace")).model_dump(
+        by_alias=True, mode="json"
+    )
+    if override is not None:
+        fixes, _ = _read_json(override)
+        reading = apply_override(reading, fixes)
+
+    settings = Settings()
+    client = sync_client(settings)
+    key = f"document:{sha256}"
+    seen: Any = client.hget(settings.keys.idempotency, key)
+    if seen is not None:
+        entry = seen.decode() if isinstance(seen, bytes) else str(seen)
+        print(f"already recorded: {file.name} (sha256 {sha256[:12]}) is log entry {entry}")
+        return
+    plan = plan_ingest(
+        reading,
+        replay_book(client, settings.keys),
+        agreement_id=agreement,
+        sha256=sha256,
+        strict=strict,
+        skip_unparseable=skip_unparseable,
+    )
+    _render_plan(plan, reading.get("document_title"))
+    if plan.refused:
+        names = ", ".join(repr(c.portfolio) for c in plan.refused)
+        raise UsageProblem(
+            f"changes: {len(plan.refused)} cannot be recorded as read ({names}); supply them"
+            " with --override FILE.json, or pass --skip-unparseable to record the rest"
+        )
+    if plan.problems:
+        raise UsageProblem("; ".join(plan.problems))
+    if dry_run or plan.command is None:
+        print("dry run: nothing recorded")
+        return
+    recorder = Recorder(EventStore(client, settings.keys))
+    if plan.register is not None:
+        _report(plan.register, recorder.record(plan.register))
+    _report(plan.command, recorder.record(plan.command, idempotency_key=key))

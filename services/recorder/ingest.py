@@ -1,0 +1,227 @@
+"""Ingest: from a parsed filing to the commands that record it, with a plan an operator can read.
+
+Pure: it takes the parser's reading and a `ScheduleBook` of what the log already holds, and
+returns an `IngestPlan` (what each change will do, the schedule before and after, what is
+refused and why). `feeschedule ingest` prints the plan and records it through the recorder.
+
+Two things the filing alone cannot settle are decided here, visibly:
+- names map to the portfolio ids already on record (any former name counts), else to a slug;
+- a filing that revises (or renames) a portfolio the log has never priced is recorded as that
+  portfolio's first known schedule, because the service usually starts mid-life of an
+  agreement; `strict` refuses instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from contracts.messages import AgreementRegistered, AmendmentRecorded
+from services.domain.book import ScheduleBook
+from services.domain.errors import DomainError
+from services.domain.fees import FeeSchedule
+from services.domain.names import normalise_portfolio_name, portfolio_id_for
+from services.recorder.amendment_file import agreement_id_for, amendment_from_reading
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    """One change of the filing as it will be recorded (or why it will not be)."""
+
+    portfolio: str | None
+    portfolio_id: str | None
+    written_action: str
+    action: str
+    before: FeeSchedule | None
+    after: FeeSchedule | None
+    formerly: str | None = None
+    note: str | None = None
+    refused: str | None = None
+
+
+@dataclass
+class IngestPlan:
+    agreement_id: str
+    amendment_number: int | None
+    effective_date: date | None
+    changes: list[PlannedChange]
+    register: AgreementRegistered | None = None
+    command: AmendmentRecorded | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[PlannedChange]:
+        return [c for c in self.changes if c.refused is not None]
+
+
+def _key(name: str | None) -> str:
+    return normalise_portfolio_name(name or "").casefold()
+
+
+def apply_override(reading: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """The operator's corrections over the parser's reading (same shape as the reading).
+
+    Top-level fields replace the reading's; each override change replaces the reading's change
+    for the same portfolio (by normalised name), or is added when the reading has none.
+    """
+    merged = copy.deepcopy(reading)
+    for name, value in override.items():
+        if name != "changes":
+            merged[name] = copy.deepcopy(value)
+    changes: list[Any] = list(merged.get("changes") or [])
+    for fixed in override.get("changes") or []:
+        if not isinstance(fixed, Mapping):
+            raise DomainError("override.changes", fixed, "each change must be an object")
+        wanted = _key(fixed.get("portfolio"))
+        for i, change in enumerate(changes):
+            if isinstance(change, Mapping) and _key(change.get("portfolio")) == wanted:
+                changes[i] = dict(fixed)
+                break
+        else:
+            changes.append(dict(fixed))
+    merged["changes"] = changes
+    return merged
+
+
+def _schedule(change: Mapping[str, Any]) -> FeeSchedule | None:
+    schedule = change.get("schedule")
+    tiers = schedule.get("tiers") if isinstance(schedule, Mapping) else None
+    if not tiers:
+        return None
+    try:
+        return FeeSchedule.from_json(tiers)
+    except DomainError:
+        return None
+
+
+def _effective(reading: Mapping[str, Any]) -> date | None:
+    raw = reading.get("effective_date")
+    if raw is None:
+        return None
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        raise DomainError("effective_date", raw, "is not a date (YYYY-MM-DD)") from None
+
+
+def plan_ingest(
+    reading: dict[str, Any],
+    book: ScheduleBook,
+    *,
+    agreement_id: str | None = None,
+    sha256: str | None = None,
+    strict: bool = False,
+    skip_unparseable: bool = False,
+) -> IngestPlan:
+    """What recording `reading` will do against the history in `book`."""
+    aid = agreement_id or reading.get("agreement_id") or agreement_id_for(reading)
+    effective = _effective(reading)
+    number = reading.get("amendment_number")
+    plan = IngestPlan(str(aid), number, effective, [])
+    if number is None:
+        plan.problems.append(
+            "amendment_number: the filing gives none; supply it with --override"
+            ' (e.g. {"amendment_number": 3})'
+        )
+    if effective is None:
+        plan.problems.append(
+            "effective_date: the filing leaves it blank; supply it with --override"
+            ' (e.g. {"effective_date": "2013-10-31"})'
+        )
+
+    recordable: list[dict[str, Any]] = []
+    for change in reading.get("changes") or []:
+        planned, fixed = _plan_change(change, book, effective, strict=strict)
+        if planned.refused is not None and skip_unparseable:
+            planned = PlannedChange(
+                **{**_fields(planned), "note": f"skipped: {planned.refused}", "refused": None}
+            )
+            plan.changes.append(planned)
+            continue
+        plan.changes.append(planned)
+        if fixed is not None:
+            recordable.append(fixed)
+    if not reading.get("changes"):
+        plan.problems.append("changes: the filing states no fee change that could be read")
+    if plan.refused or plan.problems or not recordable:
+        if not recordable and reading.get("changes") and not plan.refused:
+            plan.problems.append("changes: nothing left to record")
+        return plan
+
+    agreement = book.agreements.get(plan.agreement_id)
+    if agreement is None or agreement.version == 0:
+        plan.register = AgreementRegistered.model_validate(
+            {
+                "agreement_id": plan.agreement_id,
+                "trust": reading.get("trust"),
+                "adviser": reading.get("adviser"),
+                "agreement_date": reading.get("agreement_date"),
+                "agreement_type": _agreement_type(reading),
+            }
+        )
+    recorded = {**reading, "changes": recordable, "source_sha256": sha256}
+    plan.command = amendment_from_reading(recorded, plan.agreement_id)
+    return plan
+
+
+def _agreement_type(reading: Mapping[str, Any]) -> str:
+    kind = reading.get("agreement_type")
+    allowed = {"management", "subadvisory", "fee_waiver", "administration", "unknown"}
+    return str(kind) if kind in allowed else "unknown"
+
+
+def _fields(change: PlannedChange) -> dict[str, Any]:
+    return {name: getattr(change, name) for name in PlannedChange.__slots__}
+
+
+def _plan_change(
+    change: Any, book: ScheduleBook, effective: date | None, *, strict: bool
+) -> tuple[PlannedChange, dict[str, Any] | None]:
+    if not isinstance(change, Mapping):
+        bad = PlannedChange(None, None, "?", "?", None, None, refused=f"not an object: {change!r}")
+        return bad, None
+    written = str(change.get("action") or "?")
+    name = change.get("portfolio")
+    formerly = change.get("formerly")
+    after = _schedule(change)
+    if change.get("parseable") is False:
+        reason = change.get("note") or "the parser could not read this change with certainty"
+        return PlannedChange(
+            name, None, written, written, None, after, formerly, None, reason
+        ), None
+    if not name:
+        reason = "the filing names no portfolio for this change"
+        return PlannedChange(
+            None, None, written, written, None, after, formerly, None, reason
+        ), None
+
+    pid = (
+        change.get("portfolio_id")
+        or (formerly and book.resolve(normalise_portfolio_name(formerly)))
+        or book.resolve(normalise_portfolio_name(name))
+        or portfolio_id_for(formerly or name)
+    )
+    pid = str(pid)
+    answer = book.schedule_on(pid, effective) if effective else None
+    on_record = answer is not None and answer.schedule is not None
+    before = answer.schedule if answer is not None else None
+    fixed = dict(change)
+    fixed["portfolio_id"] = pid
+    action, note = written, None
+    if not on_record and not strict:
+        if written == "revise":
+            action, note = "add", "not on record before: recorded as its first known schedule"
+        if formerly:
+            fixed["formerly"] = None
+            note = (note + "; " if note else "") + f"former name {formerly!r} not on record"
+    if written == "waiver" and not on_record:
+        note = "no schedule on record on that date: the waiver applies once one is"
+    if action != written:
+        fixed["action"] = action
+    planned = PlannedChange(name, pid, written, action, before, after, fixed.get("formerly"), note)
+    return planned, fixed
