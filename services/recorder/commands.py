@@ -8,12 +8,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import redis
 import typer
 from rich.table import Table
 
 from contracts.messages import AgreementRegistered, AmendmentRetracted
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import AppendResult, EventStore
+from services.adapters.keys import Keys
 from services.cli import UsageProblem, _parse_date, app, console
 from services.recorder.amendment_file import amendment_from_reading
 from services.recorder.ingest import IngestPlan, apply_override, plan_ingest
@@ -127,6 +129,66 @@ def _render_plan(plan: IngestPlan, title: str | None) -> None:
     console.print(table)
 
 
+def ingest_document(
+    client: redis.Redis,
+    keys: Keys,
+    raw: bytes,
+    *,
+    agreement: str | None = None,
+    override: dict[str, Any] | None = None,
+    strict: bool = False,
+    skip_unparseable: bool = False,
+    dry_run: bool = False,
+    show: bool = True,
+) -> IngestPlan | None:
+    """Parse a filing's bytes, show the plan, and record it; None when already recorded.
+
+    Idempotent by the document's sha256. Raises UsageProblem when something cannot be
+    recorded as read (the plan has been shown by then, so the operator sees why).
+    """
+    from services.audit.replay import replay_book
+    from services.parsing.filing import parse_filing
+
+    sha256 = hashlib.sha256(raw).hexdigest()
+    key = f"document:{sha256}"
+    seen: Any = client.hget(keys.idempotency, key)
+    if seen is not None:
+        entry = seen.decode() if isinstance(seen, bytes) else str(seen)
+        print(f"already recorded: document sha256 {sha256[:12]} is log entry {entry}")
+        return None
+    reading: dict[str, Any] = parse_filing(raw.decode("utf-8", errors="replace")).model_dump(
+        by_alias=True, mode="json"
+    )
+    if override is not None:
+        reading = apply_override(reading, override)
+    plan = plan_ingest(
+        reading,
+        replay_book(client, keys),
+        agreement_id=agreement,
+        sha256=sha256,
+        strict=strict,
+        skip_unparseable=skip_unparseable,
+    )
+    if show:
+        _render_plan(plan, reading.get("document_title"))
+    if plan.refused:
+        names = ", ".join(repr(c.portfolio) for c in plan.refused)
+        raise UsageProblem(
+            f"changes: {len(plan.refused)} cannot be recorded as read ({names}); supply them"
+            " with --override FILE.json, or pass --skip-unparseable to record the rest"
+        )
+    if plan.problems:
+        raise UsageProblem("; ".join(plan.problems))
+    if dry_run or plan.command is None:
+        print("dry run: nothing recorded")
+        return plan
+    recorder = Recorder(EventStore(client, keys))
+    if plan.register is not None:
+        _report(plan.register, recorder.record(plan.register))
+    _report(plan.command, recorder.record(plan.command, idempotency_key=key))
+    return plan
+
+
 @app.command()
 def ingest(
     file: Path = typer.Argument(..., help="The filed amendment (EDGAR text or HTML-ish text)"),
@@ -145,50 +207,19 @@ def ingest(
     ),
 ) -> None:
     """Parse a filing, show what it changes (old vs new schedule), and record it once."""
-    from services.audit.replay import replay_book
-    from services.parsing.filing import parse_filing
-
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise UsageProblem(f"file: {str(file)!r} cannot be read ({exc.strerror})") from None
-    sha256 = hashlib.sha256(raw).hexdigest()
-    reading: dict[str, Any] = parse_filing(raw.decode("utf-8", errors="replace")).model_dump(
-        by_alias=True, mode="json"
-    )
-    if override is not None:
-        fixes, _ = _read_json(override)
-        reading = apply_override(reading, fixes)
-
+    fixes = _read_json(override)[0] if override is not None else None
     settings = Settings()
-    client = sync_client(settings)
-    key = f"document:{sha256}"
-    seen: Any = client.hget(settings.keys.idempotency, key)
-    if seen is not None:
-        entry = seen.decode() if isinstance(seen, bytes) else str(seen)
-        print(f"already recorded: {file.name} (sha256 {sha256[:12]}) is log entry {entry}")
-        return
-    plan = plan_ingest(
-        reading,
-        replay_book(client, settings.keys),
-        agreement_id=agreement,
-        sha256=sha256,
+    ingest_document(
+        sync_client(settings),
+        settings.keys,
+        raw,
+        agreement=agreement,
+        override=fixes,
         strict=strict,
         skip_unparseable=skip_unparseable,
+        dry_run=dry_run,
     )
-    _render_plan(plan, reading.get("document_title"))
-    if plan.refused:
-        names = ", ".join(repr(c.portfolio) for c in plan.refused)
-        raise UsageProblem(
-            f"changes: {len(plan.refused)} cannot be recorded as read ({names}); supply them"
-            " with --override FILE.json, or pass --skip-unparseable to record the rest"
-        )
-    if plan.problems:
-        raise UsageProblem("; ".join(plan.problems))
-    if dry_run or plan.command is None:
-        print("dry run: nothing recorded")
-        return
-    recorder = Recorder(EventStore(client, settings.keys))
-    if plan.register is not None:
-        _report(plan.register, recorder.record(plan.register))
-    _report(plan.command, recorder.record(plan.command, idempotency_key=key))
