@@ -54,11 +54,20 @@ async def _run(runners: list[ServiceRunner], settings: Settings) -> None:
 @app.command()
 def run(
     service: str = typer.Argument("all", help="projector, fee-worker, or all (both)"),
+    http_port: int | None = typer.Option(
+        None,
+        "--http-port",
+        help="Serve /health and /metrics on this port (default FEES_HTTP_PORT; 0 = off)",
+    ),
 ) -> None:
     """Run services until SIGINT/SIGTERM: the projector, the fee worker, or both (default)."""
     if service not in SERVICES:
         raise UsageProblem(f"service: {service!r} must be one of {', '.join(SERVICES)}")
+    if http_port is not None and not 0 <= http_port <= 65535:
+        raise UsageProblem(f"http-port: {http_port} must be between 0 and 65535")
     settings = Settings()
+    if http_port is not None:
+        settings = settings.model_copy(update={"http_port": http_port})
     if not settings.redis_url:
         raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     runners: list[ServiceRunner] = []
@@ -69,7 +78,12 @@ def run(
 
         runners.append(run_fee_worker)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(_run(runners, settings))
+    from services.ops.http import HttpPortUnavailable
+
+    try:
+        asyncio.run(_run(runners, settings))
+    except HttpPortUnavailable as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def _entries(ledger: dict[str, str], start: date, end: date) -> list[LedgerEntry]:

@@ -11,9 +11,11 @@ idle ones (XAUTOCLAIM), and it claims again periodically.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from faststream import AckPolicy, FastStream
 from faststream.message import StreamMessage
@@ -28,8 +30,10 @@ from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.timeline import position_key
 from services.fee_worker.ledger import LedgerStore, SettleResult
-from services.fee_worker.pricing import Pricer
+from services.fee_worker.pricing import AdjustmentReason, Op, Pricer, Reject, Revise
 from services.mapping import apply_to_book
+from services.ops.http import http_endpoint
+from services.ops.metrics import ServiceMetrics
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -77,6 +81,9 @@ class FeeWorker:
             batch_size=settings.batch_size,
             claim_idle_ms=settings.claim_idle_ms,
         )
+        self.metrics = ServiceMetrics("fee-worker", self.keys.net_assets)
+        for reason in get_args(AdjustmentReason):
+            self.metrics.adjusted(reason, 0)  # every reason's series exists from the start
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
@@ -120,12 +127,27 @@ class FeeWorker:
 
     async def settle(self, deliveries: Sequence[Delivery]) -> None:
         """Price and settle entries; every entry ends acked (accrued, parked or dead-lettered)."""
+        started = time.perf_counter()
         batch = [
             Delivery(d.entry_id, plain_fields(d.fields), d.deliveries) if d.fields else d
             for d in deliveries
         ]
         async with self._lock:
             await self._settle(batch)
+        self.metrics.batch_done(len(batch), time.perf_counter() - started)
+
+    async def _apply(
+        self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
+    ) -> SettleResult:
+        """One atomic settle step; counts the dead letters and adjustments it wrote."""
+        result = await self.store.settle(ops, expected_checkpoint, new_checkpoint)
+        if result.status == "ok":
+            # Only accruals and parks can conflict; dead letters and revisions are all written.
+            self.metrics.dead_lettered(sum(1 for op in ops if isinstance(op, Reject)))
+            for op in ops:
+                if isinstance(op, Revise):  # rare: late knowledge or a revised report
+                    self.metrics.adjusted(json.loads(op.event["data"])["reason"])
+        return result
 
     async def _settle(self, batch: list[Delivery]) -> None:
         """Settle a batch in parts, planning each part while Redis applies the previous one.
@@ -141,7 +163,7 @@ class FeeWorker:
             ops = self.pricer.plan_batch(part)
             if inflight is not None:
                 leftovers += await self._finish(*inflight)
-            task = asyncio.create_task(self.store.settle(ops, self.checkpoint))
+            task = asyncio.create_task(self._apply(ops, self.checkpoint))
             await asyncio.sleep(0)  # let the step go out before planning the next part
             inflight = (part, task)
         if inflight is not None:
@@ -161,7 +183,7 @@ class FeeWorker:
                 self.checkpoint = result.detail
             return part
         followup = self.pricer.resolve(result.conflicts)
-        second = await self.store.settle(followup, self.checkpoint)
+        second = await self._apply(followup, self.checkpoint)
         if second.status == "ok" and not second.conflicts:
             return []
         if second.status == "stale":
@@ -173,7 +195,7 @@ class FeeWorker:
         for _ in range(MAX_ATTEMPTS):
             await self._catch_up()
             ops = self.pricer.plan_batch(pending)
-            first = await self.store.settle(ops, self.checkpoint)
+            first = await self._apply(ops, self.checkpoint)
             if first.status == "stale":
                 self.checkpoint = first.detail
                 continue
@@ -182,7 +204,7 @@ class FeeWorker:
             if first.conflicts:
                 # Dates already accrued: revised reports adjust, the rest are acked.
                 followup = self.pricer.resolve(first.conflicts)
-                second = await self.store.settle(followup, self.checkpoint)
+                second = await self._apply(followup, self.checkpoint)
                 if second.status == "ok" and not second.conflicts:
                     return
                 if second.status == "stale":
@@ -222,7 +244,7 @@ class FeeWorker:
             ledgers = await self.store.read_ledgers(affected)
             unpriced = await self.store.read_unpriced()
             ops = self.pricer.plan_advance(affected, ledgers, unpriced)
-            result = await self.store.settle(ops, self.checkpoint, self.position)
+            result = await self._apply(ops, self.checkpoint, self.position)
             if result.status == "ok":
                 changed = sum(1 for op in ops if type(op).__name__ in ("Revise", "Accrue"))
                 log.info(
@@ -323,5 +345,6 @@ def build_app(settings: Settings) -> FastStream:
 async def run_fee_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Run the fee worker until `stop` is set."""
     app = build_app(settings)
-    async with app:
+    groups = [(settings.keys.net_assets, Keys.fee_worker_group)]
+    async with http_endpoint(settings, "fee-worker", groups), app:
         await stop.wait()

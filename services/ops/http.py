@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from services.adapters.connection import async_client
 from services.ops.metrics import GroupMetrics
 from services.settings import Settings
 
@@ -29,6 +30,10 @@ MAX_HEADER_LINES = 100
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
+class HttpPortUnavailable(OSError):
+    """The health/metrics address could not be bound (in use, or not allowed)."""
+
+
 class HealthServer:
     """Serves /health and /metrics for one service process."""
 
@@ -37,9 +42,12 @@ class HealthServer:
         service_name: str,
         client: aioredis.Redis,
         groups: Sequence[tuple[str, str]] = (),
+        *,
+        owns_client: bool = False,
     ) -> None:
         self.service_name = service_name
         self.client = client
+        self.owns_client = owns_client
         self.group_metrics = GroupMetrics(client, groups, service=service_name)
         self._server: asyncio.Server | None = None
 
@@ -60,6 +68,8 @@ class HealthServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self.owns_client:
+            await self.client.aclose()
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {"service": self.service_name}
@@ -118,8 +128,67 @@ class HealthServer:
 
 
 # One server per address in a process: `feeschedule run all` runs two services in one process,
-# and each calls serve_http with the same settings; the second joins the first's server.
-_servers: dict[tuple[str, int], tuple[HealthServer, list[asyncio.Event]]] = {}
+# and each asks for a server at the same address; the second joins the first's server.
+_servers: dict[tuple[str, int], tuple[HealthServer, list[object]]] = {}
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    settings: Settings,
+    service_name: str,
+    groups: Sequence[tuple[str, str]],
+    client: aioredis.Redis | None,
+) -> AsyncIterator[None]:
+    """Serve (or join the server of this address) for the duration of the block.
+
+    With `client` None the server opens its own connection from settings and closes it when
+    its last user leaves, so a service's hot path never waits behind a scrape.
+    """
+    if settings.http_port == 0:
+        yield
+        return
+    address = (settings.http_host, settings.http_port)
+    owned: aioredis.Redis | None = None
+    if address in _servers:
+        server, users = _servers[address]
+        server.join(service_name, groups)
+    else:
+        if client is None:
+            client = owned = async_client(settings)
+        server = HealthServer(service_name, client, groups, owns_client=owned is not None)
+        users = []
+        _servers[address] = (server, users)  # before awaiting, so a concurrent call joins
+        try:
+            await server.start(*address)
+        except OSError as exc:
+            del _servers[address]
+            await server.close()
+            raise HttpPortUnavailable(
+                f"http-port: cannot listen on {address[0]}:{address[1]} ({exc.strerror or exc})"
+            ) from exc
+        log.info("%s: /health and /metrics on http://%s:%d", service_name, *address)
+    token = object()
+    users.append(token)
+    try:
+        yield
+    finally:
+        users.remove(token)
+        if not users and _servers.get(address, (None,))[0] is server:
+            del _servers[address]
+            await server.close()
+
+
+def http_endpoint(
+    settings: Settings, service_name: str, groups: Sequence[tuple[str, str]]
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """/health and /metrics on settings.http_host:http_port while the block runs (0 = none).
+
+    The server listens before the block starts (a port in use raises OSError there), uses its
+    own Redis connection, and reads the consumer-group gauges of `groups` at each scrape.
+    Services of one process with the same address share one server (names joined, groups
+    added).
+    """
+    return _serving(settings, service_name, groups, None)
 
 
 async def serve_http(
@@ -129,33 +198,6 @@ async def serve_http(
     groups: Sequence[tuple[str, str]],
     stop: asyncio.Event,
 ) -> None:
-    """Serve /health and /metrics on settings.http_host:http_port until `stop` is set.
-
-    Run it beside the service's own loop (a task, or a member of a TaskGroup); with
-    http_port 0 it serves nothing and just waits for `stop`. Services of one process that
-    call it with the same address share one server (names joined, groups added).
-    """
-    if settings.http_port == 0:
+    """Serve /health and /metrics with `client` until `stop` is set (http_port 0: just wait)."""
+    async with _serving(settings, service_name, groups, client):
         await stop.wait()
-        return
-    address = (settings.http_host, settings.http_port)
-    if address in _servers:
-        server, users = _servers[address]
-        server.join(service_name, groups)
-    else:
-        server, users = HealthServer(service_name, client, groups), []
-        _servers[address] = (server, users)  # before awaiting, so a concurrent call joins
-        try:
-            await server.start(*address)
-        except OSError:
-            del _servers[address]
-            raise
-        log.info("%s: /health and /metrics on http://%s:%d", service_name, *address)
-    users.append(stop)
-    try:
-        await stop.wait()
-    finally:
-        users.remove(stop)
-        if not users and _servers.get(address, (None,))[0] is server:
-            del _servers[address]
-            await server.close()

@@ -106,3 +106,33 @@ class GroupMetrics:
         if self.service:
             REDIS_UP.labels(service=self.service).set(1 if ok else 0)
         return ok
+
+
+class ServiceMetrics:
+    """One service's series for its input stream, labels bound once.
+
+    A service records per batch, not per entry: `batch_done` is one counter increment and one
+    histogram observation, whatever the batch size.
+    """
+
+    def __init__(self, service: str, stream: str) -> None:
+        self.service = service
+        self._processed = MESSAGES_PROCESSED.labels(service=service, stream=stream)
+        self._dead_lettered = DEAD_LETTERED.labels(service=service, stream=stream)
+        self._batch_seconds = BATCH_SECONDS.labels(service=service)
+
+    def batch_done(self, entries: int, seconds: float) -> None:
+        """A batch of `entries` was handled to completion (acknowledged) in `seconds`."""
+        if entries:
+            self._processed.inc(entries)
+        self._batch_seconds.observe(seconds)
+
+    def dead_lettered(self, entries: int = 1) -> None:
+        if entries:
+            self._dead_lettered.inc(entries)
+
+    @staticmethod
+    def adjusted(reason: str, events: int = 1) -> None:
+        series = ADJUSTMENTS.labels(reason=reason)  # 0 events: the series exists, at 0
+        if events:
+            series.inc(events)

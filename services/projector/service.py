@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ from services.adapters.connection import async_client, sync_client
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
 from services.adapters.readmodel import ReadModel
 from services.domain.timeline import position_key
+from services.ops.http import http_endpoint
+from services.ops.metrics import ServiceMetrics
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.projector")
@@ -43,6 +46,7 @@ class Projector:
         self.settings = settings
         self.keys = settings.keys
         self.read_model = ReadModel(sync_client(settings), self.keys)
+        self.metrics = ServiceMetrics("projector", self.keys.agreements)
         self._client: aioredis.Redis | None = None
         self._claimer: asyncio.Task[None] | None = None
 
@@ -66,11 +70,18 @@ class Projector:
         """Apply the log up to the latest of `entry_ids` (the caller acknowledges them)."""
         if not entry_ids:
             return 0
+        started = time.perf_counter()
         until = max(entry_ids, key=position_key)
         # The read model's writes are short synchronous scripts; keep them off the event loop.
-        return await asyncio.to_thread(
-            self.read_model.catch_up, until, on_poison=self.read_model.dead_letter
+        applied = await asyncio.to_thread(
+            self.read_model.catch_up, until, on_poison=self._dead_letter
         )
+        self.metrics.batch_done(len(entry_ids), time.perf_counter() - started)
+        return applied
+
+    def _dead_letter(self, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
+        self.read_model.dead_letter(entry_id, fields, reason)
+        self.metrics.dead_lettered()
 
     async def _settle_and_ack(self, batch: Sequence[Delivery]) -> None:
         ids = [d.entry_id for d in batch]
@@ -150,8 +161,10 @@ def build_app(settings: Settings) -> FastStream:
 async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
     """Run the projector until `stop` is set (used by `feeschedule run projector|all`)."""
     app = build_app(settings)
-    await app.start()
-    try:
-        await stop.wait()
-    finally:
-        await app.stop()
+    groups = [(settings.keys.agreements, settings.keys.projector_group)]
+    async with http_endpoint(settings, "projector", groups):
+        await app.start()
+        try:
+            await stop.wait()
+        finally:
+            await app.stop()
