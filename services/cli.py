@@ -153,6 +153,7 @@ SERVICE_COMMAND_MODULES = (
     "services.projector.commands",
     "services.fee_worker.commands",
     "services.ops.commands",
+    "services.demo.commands",
 )
 
 

@@ -14,7 +14,7 @@ import redis
 pytestmark = pytest.mark.e2e
 
 FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "demo" / "filings"
 
 # The Met Investors Series Trust management agreement of December 8, 2000, in amendment-number
 # order (docs/034.txt amends a different, 2004 agreement and is left out).
@@ -112,7 +112,7 @@ def test_an_override_supplies_what_the_filing_leaves_blank(
 def test_dry_run_shows_the_plan_and_records_nothing(
     redis_url: str, prefix: str, redis_client: redis.Redis
 ) -> None:
-    out = ok(cli(redis_url, prefix, "ingest", str(EXAMPLES / "amendment-22-example.txt"),
+    out = ok(cli(redis_url, prefix, "ingest", str(EXAMPLES / "amendment-22.txt"),
                  "--dry-run"))  # fmt: skip
     assert "Met/AIM Small Cap Growth Portfolio" in out
     assert "0.88% to $500M, 0.83% above" in out
@@ -123,8 +123,8 @@ def test_dry_run_shows_the_plan_and_records_nothing(
 def test_the_project_examples_record_a_rate_change_on_2006_11_01(
     redis_url: str, prefix: str
 ) -> None:
-    ok(cli(redis_url, prefix, "ingest", str(EXAMPLES / "amendment-02-example.txt")))
-    out = ok(cli(redis_url, prefix, "ingest", str(EXAMPLES / "amendment-22-example.txt")))
+    ok(cli(redis_url, prefix, "ingest", str(EXAMPLES / "amendment-02.txt")))
+    out = ok(cli(redis_url, prefix, "ingest", str(EXAMPLES / "amendment-22.txt")))
     # The plan shows the schedule before and after, and the revision is a plain revise.
     assert "0.90% flat" in out and "0.88% to $500M, 0.83% above" in out
     history = json.loads(ok(cli(redis_url, prefix, "history",

@@ -1,0 +1,1 @@
+"""The demo: the seed story end to end, with example filings written by the project."""

