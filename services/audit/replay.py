@@ -2,8 +2,8 @@
 
 Replay reads the log with XRANGE (no consumer group, never writes) and folds it through the
 same `ScheduleBook` every other reader uses; the read-model source hands over the projector's
-stored timeline instead. Either way the answer comes from `ScheduleTimeline`, so the two
-sources agree by construction.
+stored timeline instead, and answers "as known now" from the answers the projector stored with
+it (computed by `segments_now`, which follows `ScheduleTimeline`'s precedence).
 """
 
 from __future__ import annotations
@@ -46,6 +46,19 @@ class Found:
     source: str
     # The read model's document, when it answered: lets `schedule_on` skip unused schedules.
     stored: Lookup | None = None
+    # Read model, not yet read (`find_portfolio(full=False)`): each answer is one script call.
+    read_model: ReadModel | None = None
+    name_or_id: str = ""
+
+    def resolved(self) -> Found:
+        """The timeline itself (one script call), for answers the stored ones do not cover."""
+        if self.read_model is None:
+            return self
+        found = self.read_model.lookup(self.name_or_id)
+        if found is None:
+            raise _unknown(self.name_or_id)
+        skeleton = timeline_from_doc(found.document, schedules=False)
+        return Found(found.portfolio_id, skeleton, self.source, found)
 
     def schedule_on(self, on: date, known_at: KnownAt) -> ScheduleAnswer:
         if self.stored is not None:
@@ -62,22 +75,32 @@ def find_portfolio(
     *,
     full: bool = True,
 ) -> Found:
-    """The portfolio by id or any name it has had; DomainError if the log never named it."""
+    """The portfolio by id or any name it has had; DomainError if the log never named it.
+
+    From the read model with `full` False nothing is read yet: `schedule_json` then reads just
+    the answer it needs (and raises the same DomainError for an unknown portfolio).
+    """
     if source == "replay":
         book = replay_book(client, keys, until)
         pid = book.resolve(name_or_id)
         if pid is not None:
             return Found(pid, book.timelines[pid], source)
     elif source == "read-model":
-        found = ReadModel(client, keys).lookup(name_or_id)
+        read_model = ReadModel(client, keys)
+        if not full:
+            return Found(
+                name_or_id, ScheduleTimeline(name_or_id), source, None, read_model, name_or_id
+            )
+        found = read_model.lookup(name_or_id)
         if found is not None:
-            if full:
-                return Found(found.portfolio_id, found.timeline, source)
-            skeleton = timeline_from_doc(found.document, schedules=False)
-            return Found(found.portfolio_id, skeleton, source, found)
+            return Found(found.portfolio_id, found.timeline, source)
     else:
         raise DomainError("source", source, "must be replay or read-model")
-    raise DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
+    raise _unknown(name_or_id)
+
+
+def _unknown(name_or_id: str) -> DomainError:
+    return DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
 
 
 def parse_known_at(as_known_at: str | None, at_position: str | None) -> KnownAt:
@@ -115,6 +138,10 @@ def provenance_json(v: ScheduleVersion) -> dict[str, Any]:
 
 def schedule_json(found: Found, on: date, known_at: KnownAt) -> dict[str, Any]:
     """The answer to "which schedule applied on `on`, as known at `known_at`"."""
+    if found.read_model is not None:
+        if known_at is None:
+            return _stored_answer(found.read_model, found.name_or_id, on)
+        found = found.resolved()
     answer = found.schedule_on(on, known_at)
     version = answer.version
     return {
@@ -130,8 +157,28 @@ def schedule_json(found: Found, on: date, known_at: KnownAt) -> dict[str, Any]:
     }
 
 
+def _stored_answer(read_model: ReadModel, name_or_id: str, on: date) -> dict[str, Any]:
+    """`schedule_json` as known now, from the answers the projector stored (one script call)."""
+    stored = read_model.answer_now(name_or_id, on)
+    if stored is None:
+        raise _unknown(name_or_id)
+    pid, answer = stored
+    return {
+        "portfolio_id": pid,
+        "name": answer["name"],
+        "on": on.isoformat(),
+        "known_at": None,
+        "source": "read-model",
+        "removed": answer["removed"],
+        "tiers": answer["tiers"],
+        "set_by": answer["set_by"],
+        "waived_schedule_set_by": answer["waived_schedule_set_by"],
+    }
+
+
 def history_json(found: Found) -> dict[str, Any]:
     """Every version (retracted ones marked) with the dates it governs as known now."""
+    found = found.resolved()
     governs = {id(i.version): i for i in found.timeline.intervals()}
     versions = []
     ordered = sorted(found.timeline.versions, key=lambda v: v.provenance.recorded.key)

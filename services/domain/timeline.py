@@ -8,11 +8,11 @@ explained with exactly the knowledge that priced it, and late knowledge never re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from services.domain.fees import FeeSchedule
 
@@ -250,6 +250,28 @@ class ScheduleTimeline:
                 continue
             yield Interval(v, v.effective_from, None if nxt is None else nxt.effective_from)
 
+    def segments_now(self) -> tuple[list[Segment], list[ScheduleVersion]]:
+        """Every answer as known now (see `segments_now`), with the versions it indexes."""
+        visible = [v for v in self._versions if v.retracted is None]
+        facts = [
+            Fact(
+                v.kind,
+                v.effective_from,
+                v.effective_to,
+                v.provenance.amendment_number,
+                v.provenance.recorded.key,
+            )
+            for v in visible
+        ]
+        names = [
+            NameFact(
+                n.name, n.effective_from, n.provenance.amendment_number, n.provenance.recorded.key
+            )
+            for n in self._names
+            if n.retracted is None
+        ]
+        return segments_now(facts, names)[0], visible
+
     def changed_dates(self, since: RecordPoint | None) -> date | None:
         """Earliest date whose answer may differ for facts recorded or retracted after `since`."""
         earliest: date | None = None
@@ -259,3 +281,100 @@ class ScheduleTimeline:
             if (fresh or withdrawn) and (earliest is None or v.effective_from < earliest):
                 earliest = v.effective_from
         return earliest
+
+
+# ---- the answers "as known now", precomputed -------------------------------------------------
+
+
+class Fact(NamedTuple):
+    """What decides whether a version answers a date (as known now): see `segments_now`."""
+
+    kind: VersionKind
+    effective_from: date
+    effective_to: date | None
+    amendment_number: int
+    recorded: tuple[int, int]
+
+
+class NameFact(NamedTuple):
+    name: str
+    effective_from: date
+    amendment_number: int
+    recorded: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """From `start` until the next segment's start, the answer is the same: the version that
+    answers (an index into the facts), the schedule a waiver stands in for, and the name."""
+
+    start: date
+    version: int | None
+    base: int | None
+    name: str | None
+
+
+def segments_now(
+    facts: Sequence[Fact], names: Sequence[NameFact]
+) -> tuple[list[Segment], int | None]:
+    """`schedule_on(day)` and `name_on(day)` as known now, for every day at once.
+
+    `facts` and `names` are the visible (not retracted) versions and names in recording order.
+    The answer only changes where a version or name takes effect or a waiver starts or ends,
+    so one sweep over those dates gives every answer, with the same precedence as
+    `ScheduleTimeline` (same date: later amendment, then later recording; among equals the
+    later recorded in order; waivers: the latest recorded). Also returns the latest base
+    version (the last of `intervals()`).
+    """
+    order = sorted(
+        range(len(facts)),
+        key=lambda i: (facts[i].effective_from, facts[i].amendment_number, facts[i].recorded),
+    )
+    bases: list[tuple[date, int]] = []
+    for i in order:
+        fact = facts[i]
+        if fact.kind is VersionKind.WAIVER:
+            continue
+        if bases and bases[-1][0] == fact.effective_from:
+            bases[-1] = (fact.effective_from, i)
+        else:
+            bases.append((fact.effective_from, i))
+    waivers = [i for i, f in enumerate(facts) if f.kind is VersionKind.WAIVER]
+    name_order = sorted(
+        range(len(names)),
+        key=lambda i: (names[i].effective_from, names[i].amendment_number, names[i].recorded),
+    )
+    earliest = min(names, key=lambda n: n.effective_from, default=None)
+    starts = {date.min, *(d for d, _ in bases), *(n.effective_from for n in names)}
+    for w in waivers:
+        starts.add(facts[w].effective_from)
+        end = facts[w].effective_to
+        if end is not None and end < date.max:
+            starts.add(end + timedelta(days=1))
+    segments: list[Segment] = []
+    b = n = 0
+    for start in sorted(starts):
+        while b < len(bases) and bases[b][0] <= start:
+            b += 1
+        while n < len(name_order) and names[name_order[n]].effective_from <= start:
+            n += 1
+        base = bases[b - 1][1] if b else None
+        version, waived = base, None
+        if base is not None and facts[base].kind is not VersionKind.REMOVE:
+            covering = [
+                w
+                for w in waivers
+                for until in (facts[w].effective_to,)
+                if facts[w].effective_from <= start and (until is None or start <= until)
+            ]
+            waiver = max(covering, key=lambda w: facts[w].recorded, default=None)
+            if waiver is not None:
+                version, waived = waiver, base
+        if n:
+            name: str | None = names[name_order[n - 1]].name
+        else:
+            name = None if earliest is None else earliest.name
+        last = segments[-1] if segments else None
+        if last is None or (last.version, last.base, last.name) != (version, waived, name):
+            segments.append(Segment(start, version, waived, name))
+    return segments, bases[-1][1] if bases else None
