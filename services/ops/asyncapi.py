@@ -1,0 +1,356 @@
+"""contracts/asyncapi.yaml: the AsyncAPI 3.0 document of every stream and message.
+
+`python -m services.ops.asyncapi` writes it; `--check` exits 1 when the committed file differs.
+
+FastStream documents the services as they are wired: the fee worker's and the projector's
+subscribers (stream, consumer group), and publishers declared here for what they write (the
+recorder's log events, accruals, dead letters). Their handlers take raw batches, so FastStream
+alone would describe the bodies as anything; the document is therefore finished here: one
+channel per stream, one message per contract type whose payload is the pydantic model's JSON
+Schema (decimals as strings with patterns, as in contracts/schemas) and whose headers are the
+plain entry fields. Built for prefix `fees` and a placeholder server, so the file is the same on
+every machine.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from faststream.redis import RedisBroker
+from faststream.specification import AsyncAPI
+from pydantic.json_schema import models_json_schema
+
+from contracts.messages import (
+    AGREEMENT_EVENTS,
+    ALL_MESSAGES,
+    DeadLetter,
+    FeeAccrued,
+    FeeAdjusted,
+    Message,
+    NetAssetsReported,
+)
+from services.settings import Settings
+
+ASYNCAPI_PATH = Path(__file__).resolve().parents[2] / "contracts" / "asyncapi.yaml"
+PLACEHOLDER_URL = "redis://redis.example.com:6379/0"
+SCHEMAS = "#/components/schemas/"
+
+WIRE_FORMAT = """\
+Every entry is a Redis stream entry with plain fields, readable by redis-cli or any client:
+
+| field | value |
+| --- | --- |
+| `type` | the message type, e.g. `NetAssetsReported` |
+| `event_id` | unique id of the message (the same as `data.event_id`) |
+| `schema_version` | integer as text, e.g. `1` |
+| `data` | the message as one JSON object: the payload below |
+
+In AsyncAPI terms the headers are the first three fields and the payload is the JSON in
+`data`; the JSON repeats `type` and `event_id`, so a consumer may read `data` alone. Money,
+rates and net assets travel as decimal strings (`"750000000.00"`, `"0.88"`), never as JSON
+numbers: a float is refused. Dates are `YYYY-MM-DD`, times ISO 8601 with a zone. Writers may
+also publish with FastStream (its `__data__` envelope); the services read both."""
+
+STREAMS: dict[str, str] = {
+    "agreements": (
+        "The agreements log: every agreement registered, amendment recorded and retraction, "
+        "in one global order. Append-only and never trimmed: it is the audit record. Only the "
+        "recorder appends (a Lua script checks the agreement's expected version and the "
+        "idempotency key); the projector consumes it in its consumer group, the fee worker and "
+        "the audit commands read it with XRANGE."
+    ),
+    "net-assets": (
+        "Input from fund accounting: one NetAssetsReported per portfolio and day. Consumed by "
+        "the fee worker's consumer group in batches; an entry that cannot be priced is "
+        "dead-lettered with its reason, a report with no schedule yet waits until one is "
+        "recorded, and a higher `revision` for an accrued date adjusts that day's fee."
+    ),
+    "accruals": (
+        "Output: FeeAccrued once per portfolio and day (exactly once; `accrual_id` is "
+        "`PORTFOLIO:DATE`) and FeeAdjusted when a later amendment, a retraction or a revised "
+        "report changes an accrued amount. Event ids are derived from the accrual, so they are "
+        "stable across redeliveries."
+    ),
+    "dead-letters": (
+        "Entries that could not be processed: the original fields, the stream and entry id "
+        "they came from, and a reason naming the field and the value."
+    ),
+}
+
+MESSAGE_SUMMARIES: dict[str, str] = {
+    "AgreementRegistered": "A management agreement, its day count and rounding policy.",
+    "AmendmentRecorded": "A numbered amendment and its changes to the portfolios' schedules.",
+    "AmendmentRetracted": "An amendment recorded in error, withdrawn (never edited).",
+    "NetAssetsReported": "A portfolio's net assets on a date.",
+    "FeeAccrued": "One day's fee of a portfolio, with the schedule and tiers that priced it.",
+    "FeeAdjusted": "A correction of an accrued fee: previous amount, new amount, and why.",
+    "DeadLetter": "An entry that could not be processed, and why.",
+}
+
+
+def _name(model: type[Message]) -> str:
+    return str(model.model_fields["type"].default)
+
+
+def _settings() -> Settings:
+    return Settings(redis_url=PLACEHOLDER_URL, prefix="fees", consumer="CONSUMER")
+
+
+def faststream_document(settings: Settings) -> dict[str, Any]:
+    """What FastStream says of the apps, with publishers declared for the services' output."""
+    from services.fee_worker.service import build_app as fee_worker_app
+    from services.projector.service import build_app as projector_app
+
+    keys = settings.keys
+    fee_worker = fee_worker_app(settings).broker
+    projector = projector_app(settings).broker
+    assert isinstance(fee_worker, RedisBroker) and isinstance(projector, RedisBroker)
+    recorder = RedisBroker(PLACEHOLDER_URL)  # the recorder appends with a Lua script
+    recorder.publisher(stream=keys.agreements, title="recorder", schema=Message)
+    fee_worker.publisher(stream=keys.accruals, title="accruals", schema=Message)
+    fee_worker.publisher(stream=keys.dead_letters, title="dead-letters", schema=DeadLetter)
+    spec = AsyncAPI(
+        recorder,
+        projector,
+        fee_worker,
+        title="feeschedule",
+        version=_version(),
+        schema_version="3.0.0",
+    ).to_specification()
+    document: dict[str, Any] = spec.to_jsonable()
+    return document
+
+
+def _version() -> str:
+    try:
+        return metadata.version("feeschedule")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def contract_schemas() -> dict[str, Any]:
+    """Every message model's JSON Schema, nested models as components (one namespace)."""
+    _, top = models_json_schema(
+        [(model, "serialization") for model in ALL_MESSAGES],
+        by_alias=True,
+        ref_template=SCHEMAS + "{model}",
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    return {name: _asyncapi_schema(schemas[name]) for name in sorted(schemas)}
+
+
+def _asyncapi_schema(node: Any) -> Any:
+    """JSON Schema as the AsyncAPI Schema Object takes it: `discriminator` is the property name
+    (pydantic writes OpenAPI's object with a mapping; the `oneOf` already names the models)."""
+    if isinstance(node, dict):
+        out = {k: _asyncapi_schema(v) for k, v in node.items()}
+        if isinstance(out.get("discriminator"), dict):
+            out["discriminator"] = out["discriminator"]["propertyName"]
+        return out
+    if isinstance(node, list):
+        return [_asyncapi_schema(v) for v in node]
+    return node
+
+
+def _headers(model: type[Message]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "The plain stream entry fields beside `data`.",
+        "required": ["type", "event_id", "schema_version"],
+        "properties": {
+            "type": {"type": "string", "const": _name(model)},
+            "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
+            "schema_version": {
+                "type": "string",
+                "pattern": r"^\d+$",
+                "const": str(model.SCHEMA_VERSION),
+            },
+        },
+    }
+
+
+def _message(model: type[Message]) -> dict[str, Any]:
+    name = _name(model)
+    return {
+        "name": name,
+        "title": name,
+        "summary": MESSAGE_SUMMARIES[name],
+        "description": (model.__doc__ or MESSAGE_SUMMARIES[name]).strip()
+        + f"\n\nSchema version {model.SCHEMA_VERSION}; the JSON in the entry's `data` field.",
+        "contentType": "application/json",
+        "headers": _headers(model),
+        "payload": {"$ref": SCHEMAS + name},
+    }
+
+
+def build_document() -> dict[str, Any]:
+    """The finished document: FastStream's servers and channels, the contracts' messages."""
+    settings = _settings()
+    keys = settings.keys
+    generated = faststream_document(settings)
+    addresses = {
+        "agreements": keys.agreements,
+        "net-assets": keys.net_assets,
+        "accruals": keys.accruals,
+        "dead-letters": keys.dead_letters,
+    }
+    # Consumer groups as the apps subscribe: address -> group of its xreadgroup subscriber.
+    groups: dict[str, str] = {}
+    for channel in generated["channels"].values():
+        binding = channel.get("bindings", {}).get("redis", {})
+        if binding.get("method") == "xreadgroup":
+            groups[channel["address"]] = binding["groupName"]
+    found = {channel["address"] for channel in generated["channels"].values()}
+    missing = set(addresses.values()) - found
+    if missing or set(groups) != {keys.agreements, keys.net_assets}:
+        raise RuntimeError(f"the FastStream apps no longer describe {sorted(missing or groups)}")
+    per_stream: dict[str, tuple[type[Message], ...]] = {
+        "agreements": AGREEMENT_EVENTS,
+        "net-assets": (NetAssetsReported,),
+        "accruals": (FeeAccrued, FeeAdjusted),
+        "dead-letters": (DeadLetter,),
+    }
+    server = next(iter(generated["servers"].values()))
+    server_name = "redis"
+    channels: dict[str, Any] = {}
+    for stream, address in addresses.items():
+        channels[stream] = {
+            "address": address,
+            "title": address,
+            "description": STREAMS[stream]
+            + "\n\nThe key is literal: `{fees}` is the prefix (FEES_PREFIX) in braces, a Redis "
+            "Cluster hash tag, not an AsyncAPI address parameter.",
+            "servers": [{"$ref": f"#/servers/{server_name}"}],
+            "messages": {
+                _name(m): {"$ref": f"#/components/messages/{_name(m)}"} for m in per_stream[stream]
+            },
+        }
+
+    def operation(
+        stream: str, action: str, title: str, description: str, binding: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "action": action,
+            "title": title,
+            "description": description,
+            "channel": {"$ref": f"#/channels/{stream}"},
+            "messages": [
+                {"$ref": f"#/channels/{stream}/messages/{_name(m)}"} for m in per_stream[stream]
+            ],
+            "bindings": {"redis": {**binding, "bindingVersion": "0.1.0"}},
+        }
+
+    projector_group, group = groups[keys.agreements], groups[keys.net_assets]
+    operations = {
+        "recordAgreementEvent": operation(
+            "agreements",
+            "send",
+            "recorder appends",
+            "`feeschedule register-agreement | amend | retract | ingest`: XADD via a Lua "
+            "script that checks the agreement's expected version and the idempotency key.",
+            {"method": "xadd"},
+        ),
+        "projectAgreementEvents": operation(
+            "agreements",
+            "receive",
+            "projector",
+            f"Consumer group `{projector_group}`: keeps the read model (current "
+            "schedules, timelines, names) at the log's pace.",
+            {"method": "xreadgroup", "groupName": projector_group},
+        ),
+        "priceNetAssets": operation(
+            "net-assets",
+            "receive",
+            "fee worker",
+            f"Consumer group `{group}`, in batches; every entry ends acknowledged: accrued, "
+            "waiting for a schedule, or dead-lettered.",
+            {"method": "xreadgroup", "groupName": group},
+        ),
+        "publishFees": operation(
+            "accruals",
+            "send",
+            "fee worker",
+            "Written with the ledger entry and the acknowledgement in one atomic step.",
+            {"method": "xadd"},
+        ),
+        "publishDeadLetters": operation(
+            "dead-letters",
+            "send",
+            "fee worker and projector",
+            "An entry that cannot be processed is written here and acknowledged.",
+            {"method": "xadd"},
+        ),
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "feeschedule",
+            "version": generated["info"]["version"],
+            "description": (
+                "Management-fee schedules on Redis Streams: amendments in (the agreements "
+                "log), daily net assets in, exact fee accruals and adjustments out.\n\n"
+                + WIRE_FORMAT
+            ),
+            "license": {"name": "Apache-2.0"},
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            server_name: {
+                "host": server["host"],
+                "protocol": server["protocol"],
+                "description": (
+                    "Placeholder: your Redis (FEES_REDIS_URL; rediss:// for TLS), reached "
+                    "with the service's own ACL user."
+                ),
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "messages": {_name(m): _message(m) for m in ALL_MESSAGES},
+            "schemas": contract_schemas(),
+        },
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line text as literal blocks, so the descriptions read as written."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def render() -> str:
+    return yaml.dump(
+        build_document(),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=False,
+    )
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not ASYNCAPI_PATH.exists() or ASYNCAPI_PATH.read_text() != text:
+            print("stale contracts/asyncapi.yaml (run python -m services.ops.asyncapi)")
+            return 1
+        return 0
+    ASYNCAPI_PATH.write_text(text)
+    print(f"wrote {ASYNCAPI_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
