@@ -347,6 +347,15 @@ class Pricer:
                 continue
             try:
                 report = read_report(entry.fields)
+                if report.portfolio_id not in self.book.timelines:
+                    # Never named by any agreement: a typo or a fund not yet set up. Parking it
+                    # would hide it; the dead letter keeps it, with what to do about it.
+                    reason = (
+                        f"portfolio_id: {report.portfolio_id!r} is on no recorded agreement"
+                        " (record its amendment, then send the report again)"
+                    )
+                    ops.append(self._reject(entry, reason))
+                    continue
                 op = self._accrue_or_park(report, entry.entry_id)
             except (WireError, ValueError, ArithmeticError) as exc:
                 # ValueError covers DomainError and pydantic's ValidationError.

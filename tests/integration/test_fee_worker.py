@@ -174,19 +174,25 @@ async def test_report_without_schedule_waits_and_is_priced_when_one_is_recorded(
 ) -> None:
     keys = Keys(prefix)
     register(redis_client, keys)
+    # NEWFUND is on the schedule from day 4 only: its reports for days 0..3 have no schedule.
+    amend(redis_client, keys, 1, DAYS[4], TIERS_A, portfolio_id="NEWFUND")
     for day in DAYS[:10]:
         report(redis_client, keys, "NEWFUND", day, "100000000")
     async with running_worker(settings_for(redis_url, prefix)):
-        await await_for(lambda: redis_client.hlen(keys.unpriced) == 10)
-        assert redis_client.xlen(keys.accruals) == 0
-        # A schedule from day 4 on: days 4..9 are priced, days 0..3 keep waiting.
-        amend(redis_client, keys, 1, DAYS[4], TIERS_A, portfolio_id="NEWFUND")
         await await_for(lambda: redis_client.xlen(keys.accruals) >= 6)
+        await await_for(lambda: redis_client.hlen(keys.unpriced) == 4)
+        out = events(redis_client, keys.accruals)
+        assert sorted(e["as_of"] for e in out) == [d.isoformat() for d in DAYS[4:10]]
+        waiting: Any = redis_client.hkeys(keys.unpriced)
+        assert sorted(k.decode() for k in waiting) == [f"NEWFUND|{d}" for d in DAYS[:4]]
+        # A retroactive amendment covering days 0..3 prices exactly the waiting reports.
+        amend(redis_client, keys, 2, DAYS[0], TIERS_A, portfolio_id="NEWFUND")
+        await await_for(lambda: redis_client.xlen(keys.accruals) >= 10)
+        await await_for(lambda: redis_client.hlen(keys.unpriced) == 0)
     out = events(redis_client, keys.accruals)
-    assert sorted(e["as_of"] for e in out) == [d.isoformat() for d in DAYS[4:10]]
+    assert sorted(e["as_of"] for e in out) == [d.isoformat() for d in DAYS[:10]]
     assert all(e["_type"] == "FeeAccrued" for e in out)
-    waiting: Any = redis_client.hkeys(keys.unpriced)
-    assert sorted(k.decode() for k in waiting) == [f"NEWFUND|{d}" for d in DAYS[:4]]
+    assert redis_client.xlen(keys.dead_letters) == 0
 
 
 def _good(day: date) -> dict[str, str]:
@@ -223,6 +229,10 @@ POISON: dict[str, tuple[dict[Any, Any], str]] = {
     "non-ASCII header": ({**_data(), "naïve": "1"}, "field name"),
     "invalid UTF-8 value": ({b"type": b"NetAssetsReported", b"data": b"\xff\xfe"}, "UTF-8"),
     "no data field": ({"type": "NetAssetsReported"}, "data: missing"),
+    "unknown portfolio": (
+        _data(portfolio_id="UNKNOWN-FUND"),
+        "portfolio_id: 'UNKNOWN-FUND' is on no recorded agreement",
+    ),
 }
 
 
@@ -237,8 +247,6 @@ async def test_poison_entries_go_to_dead_letters_and_good_ones_around_them_accru
         redis_client.xadd(keys.net_assets, _good(DAYS[i]))
         ids[name] = redis_client.xadd(keys.net_assets, fields).decode()  # type: ignore[union-attr]
     redis_client.xadd(keys.net_assets, _good(DAYS[len(POISON)]))
-    # A well-formed id of a portfolio no agreement names (yet): kept unpriced, not lost.
-    redis_client.xadd(keys.net_assets, _data(portfolio_id="UNKNOWN-FUND"))
     async with running_worker(settings_for(redis_url, prefix, batch_size=7)):
         await await_for(lambda: redis_client.xlen(keys.dead_letters) >= len(POISON))
         await await_for(lambda: redis_client.xlen(keys.accruals) >= len(POISON) + 1)
@@ -255,7 +263,7 @@ async def test_poison_entries_go_to_dead_letters_and_good_ones_around_them_accru
     accrued = events(redis_client, keys.accruals)
     assert [e["as_of"] for e in accrued] == [d.isoformat() for d in DAYS[: len(POISON) + 1]]
     assert accrued[0]["net_assets"] == "500000000"  # "5E+8" travels as plain digits
-    assert redis_client.hexists(keys.unpriced, "UNKNOWN-FUND|2024-01-05")
+    assert redis_client.hlen(keys.unpriced) == 0
 
 
 async def test_own_pending_and_idle_entries_of_a_dead_consumer_are_recovered(
