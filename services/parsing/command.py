@@ -106,3 +106,12 @@ def parse_cli(
 ) -> None:
     """Read one amendment filing and print its fee-schedule reading."""
     raise typer.Exit(parse_command(file, json_output))
+
+
+def _register() -> None:
+    from services.cli import app
+
+    app.command("parse")(parse_cli)
+
+
+_register()

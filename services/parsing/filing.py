@@ -349,9 +349,57 @@ def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, li
 _NAME_CHARS = re.compile(r"[A-Z0-9][A-Za-z0-9 .,&'/()\u00ae\u2122:+-]{1,160}")
 
 
+# Words of a document's own apparatus: a "name" made of them is a heading, never a fund.
+_NOT_NAME_WORDS = frozenset(
+    [
+        "amendment",
+        "agreement",
+        "schedule",
+        "exhibit",
+        "whereas",
+        "witness",
+        "table",
+        "page",
+        "caption",
+        "no",
+    ]
+)
+
+
+_GENERIC_NAME_WORDS = frozenset(["portfolio", "portfolios", "fund", "funds", "series", "the"])
+_FEE_WORDS = frozenset(["first", "next", "excess", "million", "billion", "over", "thereafter"])
+
+
+def _name_problem(name: str | None) -> str | None:
+    """Why a name cannot be trusted as a fund's name (fee text, a bare word, leader dots)."""
+    if name is None:
+        return None
+    words = [w.strip(".,:;()*").casefold() for w in name.split()]
+    words = [w for w in words if w]
+    if not words or all(w in _GENERIC_NAME_WORDS for w in words):
+        return f"{name!r} is only a generic word"
+    fee_words = sorted({w for w in words if w in _FEE_WORDS})
+    if fee_words:
+        return f"{name!r} contains fee text ({', '.join(fee_words)})"
+    if any(w in _NOT_NAME_WORDS - {"no"} for w in words) or ".." in name:
+        return f"{name!r} reads as document text, not a fund name"
+    if "%" in name or "$" in name:
+        return f"{name!r} contains a rate or an amount"
+    if name.count("(") != name.count(")"):
+        return f"{name!r} has an unbalanced parenthesis"
+    return None
+
+
 def _looks_like_name(name: str) -> bool:
-    """A fund name: mostly letters, ordinary punctuation only."""
+    """A fund name: mostly letters, ordinary punctuation only, not a heading or leader dots."""
     letters = sum(c.isalpha() for c in name)
+    if ".." in name:
+        return False
+    words = [w.strip(".,:;()").casefold() for w in name.split()]
+    if words and all(w in _NOT_NAME_WORDS or not w for w in words):
+        return False
+    if words and words[0] in {"amendment", "agreement", "schedule", "exhibit"}:
+        return False
     return bool(_NAME_CHARS.fullmatch(name)) and letters >= 0.6 * len(name.replace(" ", ""))
 
 
@@ -431,14 +479,20 @@ def _changes_for(
     written = [b.written for b in main.bands if b.written]
     out: list[ChangeReading] = []
     for name in names:
+        own = problems + [
+            f"{label} {problem}"
+            for label, value in (("portfolio name", name), ("former name", formerly))
+            for problem in [_name_problem(value)]
+            if problem
+        ]
         out.append(
             ChangeReading(
                 action=action,
                 portfolio=name,
                 formerly=formerly,
                 schedule=_tiers(main),
-                parseable=not problems,
-                note="; ".join(problems) if problems else None,
+                parseable=not own,
+                note="; ".join(own) if own else None,
                 schedule_before=_tiers(before) if before is not None else None,
                 rates_as_written=written or None,
             )
