@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from faststream.redis import RedisBroker
 
 from services.settings import Settings
 
 
-def _kwargs(settings: Settings) -> dict[str, Any]:
+def credentials(settings: Settings) -> dict[str, Any]:
+    """ACL user and password from settings, as keyword arguments of a client or broker."""
     extra: dict[str, Any] = {}
     if settings.redis_username:
         extra["username"] = settings.redis_username
@@ -28,9 +31,14 @@ def require_url(settings: Settings) -> str:
     return settings.redis_url
 
 
+def redis_broker(settings: Settings) -> RedisBroker:
+    """A FastStream Redis broker for a service; per-message access logs only at DEBUG."""
+    return RedisBroker(require_url(settings), log_level=logging.DEBUG, **credentials(settings))
+
+
 def sync_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(require_url(settings), **_kwargs(settings))
+    return redis.Redis.from_url(require_url(settings), **credentials(settings))
 
 
 def async_client(settings: Settings) -> aioredis.Redis:
-    return aioredis.Redis.from_url(require_url(settings), **_kwargs(settings))
+    return aioredis.Redis.from_url(require_url(settings), **credentials(settings))

@@ -19,10 +19,10 @@ from typing import Any, get_args
 
 from faststream import AckPolicy, FastStream
 from faststream.message import StreamMessage
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import StreamSub
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 
-from services.adapters.connection import async_client, require_url
+from services.adapters.connection import async_client, redis_broker
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
 from services.adapters.keys import Keys
 from services.adapters.log import aread_log
@@ -307,12 +307,7 @@ async def _raw_body(message: StreamMessage[Any]) -> Any:
 def build_app(settings: Settings) -> FastStream:
     """The fee worker as a FastStream app (one consumer-group batch subscriber)."""
     worker = FeeWorker(settings)
-    credentials: dict[str, Any] = {}
-    if settings.redis_username:
-        credentials["username"] = settings.redis_username
-    if settings.password():
-        credentials["password"] = settings.password()
-    broker = RedisBroker(require_url(settings), log_level=logging.DEBUG, **credentials)
+    broker = redis_broker(settings)
     subscription = StreamSub(
         settings.keys.net_assets,
         group=Keys.fee_worker_group,
