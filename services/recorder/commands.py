@@ -42,10 +42,15 @@ def register_agreement(
     trust: str | None = typer.Option(None, "--trust", help="The trust (fund family)"),
     adviser: str | None = typer.Option(None, "--adviser", help="The fee-receiving adviser"),
     agreement_date: str | None = typer.Option(None, "--agreement-date", help="YYYY-MM-DD"),
-    day_count: str = typer.Option("ACT/365F", "--day-count", help="ACT/365F, ACT/ACT or ACT/360"),
-    rounding: str = typer.Option("ROUND_HALF_UP:0.01", "--rounding", help="MODE:QUANTUM"),
+    day_count: str | None = typer.Option(
+        None, "--day-count", help="ACT/365F, ACT/ACT or ACT/360 (default: FEES_DAY_COUNT)"
+    ),
+    rounding: str | None = typer.Option(
+        None, "--rounding", help="MODE:QUANTUM (default: FEES_ROUNDING)"
+    ),
 ) -> None:
     """Register a management agreement (its day count and rounding) before its amendments."""
+    settings = Settings()
     command = AgreementRegistered.model_validate(
         {
             "agreement_id": agreement,
@@ -54,11 +59,11 @@ def register_agreement(
             "agreement_date": (
                 None if agreement_date is None else _parse_date("agreement_date", agreement_date)
             ),
-            "day_count": day_count.upper(),
-            "rounding": rounding,
+            "day_count": (day_count or settings.day_count).upper(),
+            "rounding": rounding or settings.rounding,
         }
     )
-    _report(command, _recorder().record(command))
+    _report(command, Recorder(EventStore(sync_client(settings), settings.keys)).record(command))
 
 
 def _read_json(path: Path) -> tuple[dict[str, Any], bytes]:
@@ -140,6 +145,8 @@ def ingest_document(
     skip_unparseable: bool = False,
     dry_run: bool = False,
     show: bool = True,
+    day_count: str = "ACT/365F",
+    rounding: str = "ROUND_HALF_UP:0.01",
 ) -> IngestPlan | None:
     """Parse a filing's bytes, show the plan, and record it; None when already recorded.
 
@@ -168,6 +175,8 @@ def ingest_document(
         sha256=sha256,
         strict=strict,
         skip_unparseable=skip_unparseable,
+        day_count=day_count,
+        rounding=rounding,
     )
     if show:
         _render_plan(plan, reading.get("document_title"))
@@ -222,4 +231,6 @@ def ingest(
         strict=strict,
         skip_unparseable=skip_unparseable,
         dry_run=dry_run,
+        day_count=settings.day_count,
+        rounding=settings.rounding,
     )

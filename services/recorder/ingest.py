@@ -117,6 +117,8 @@ def plan_ingest(
     sha256: str | None = None,
     strict: bool = False,
     skip_unparseable: bool = False,
+    day_count: str = "ACT/365F",
+    rounding: str = "ROUND_HALF_UP:0.01",
 ) -> IngestPlan:
     """What recording `reading` will do against the history in `book`."""
     aid = agreement_id or reading.get("agreement_id") or agreement_id_for(reading)
@@ -162,6 +164,8 @@ def plan_ingest(
                 "adviser": reading.get("adviser"),
                 "agreement_date": reading.get("agreement_date"),
                 "agreement_type": _agreement_type(reading),
+                "day_count": day_count,
+                "rounding": rounding,
             }
         )
     recorded = {**reading, "changes": recordable, "source_sha256": sha256}

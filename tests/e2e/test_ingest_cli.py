@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -21,8 +22,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "demo" / "filings"
 MET_IN_NUMBER_ORDER = ["001", "003", "006", "009", "012", "017", "019", "000", "025", "031"]
 
 
-def cli(redis_url: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    redis_url: str, prefix: str, *args: str, **env_extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FEES_REDIS_URL": redis_url, "FEES_PREFIX": prefix, "COLUMNS": "220"}
+    env.update(env_extra)
     return subprocess.run(
         [str(FEESCHEDULE), *args], capture_output=True, text=True, env=env, timeout=120
     )
@@ -133,3 +137,14 @@ def test_the_project_examples_record_a_rate_change_on_2006_11_01(
         (2, "add"),
         (22, "revise"),
     ]
+
+
+def test_a_new_agreement_takes_the_configured_day_count_and_rounding(
+    redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+    ok(cli(redis_url, prefix, "ingest", str(EXAMPLES / "amendment-02.txt"),
+           FEES_DAY_COUNT="ACT/360", FEES_ROUNDING="ROUND_HALF_EVEN:0.01"))  # fmt: skip
+    first: Any = redis_client.xrange("{" + prefix + "}:agreements", count=1)
+    registered = json.loads(first[0][1][b"data"])
+    assert registered["type"] == "AgreementRegistered"
+    assert (registered["day_count"], registered["rounding"]) == ("ACT/360", "ROUND_HALF_EVEN:0.01")
