@@ -15,19 +15,21 @@ the same `ScheduleTimeline`, so replay and read model agree by construction.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic_core
 import redis
+from pydantic_core import core_schema
 
 from contracts.messages import (
     MESSAGE_TYPES,
@@ -117,91 +119,105 @@ def new_generation() -> str:
     return f"g{time.time_ns()}"
 
 
-# ---- documents: ScheduleTimeline <-> JSON ------------------------------------------------------
+# ---- documents -----------------------------------------------------------------------------
+#
+# A stored document (format 2) is compact: each amendment that touched the portfolio and each
+# distinct fee schedule appear once, and versions and names refer to them by index:
+#
+#   {"format": 2, "portfolio_id", "owner", "latest": index of the current base version | null,
+#    "amendments": [[agreement id, number, effective date, event id, recorded at, position]],
+#    "versions": [[kind, action, schedule index | null, from, to | null, amendment index,
+#                  retracted: [recorded at, position] | null]],
+#    "names": [[name, amendment index, retracted]],
+#    "schedules": [tiers as `FeeSchedule.as_json`]}
+#
+# Format 1 documents (one object per version, provenance restated) are still read, so an
+# older generation keeps answering until the next rebuild replaces it.
+
+DOC_FORMAT = 2
 
 
-def _point_doc(point: RecordPoint | None) -> dict[str, str] | None:
-    if point is None:
-        return None
-    return {"recorded_at": point.recorded_at.isoformat(), "position": point.position}
+class Source(NamedTuple):
+    """The amendment event a version or name comes from (its provenance, as stored)."""
+
+    agreement_id: str
+    amendment_number: int
+    effective_date: str
+    event_id: str
+    recorded_at: str
+    position: str
 
 
-def _point(doc: dict[str, str] | None) -> RecordPoint | None:
-    if doc is None:
-        return None
-    return RecordPoint(datetime.fromisoformat(doc["recorded_at"]), doc["position"])
+# A retraction: (recorded at, position) of the entry that withdrew the fact.
+Mark = tuple[str, str]
 
 
-def _provenance_doc(p: Provenance) -> dict[str, Any]:
-    return {
-        "agreement_id": p.agreement_id,
-        "amendment_number": p.amendment_number,
-        "amendment_effective_date": p.effective_date.isoformat(),
-        "event_id": p.event_id,
-        "recorded_at": p.recorded.recorded_at.isoformat(),
-        "position": p.recorded.position,
-    }
+class VersionRow(NamedTuple):
+    kind: str
+    action: str
+    # The schedule as the JSON text of `FeeSchedule.as_json()`; None for a removal.
+    tiers: str | None
+    effective_from: str
+    effective_to: str | None
+    source: Source
+    retracted: Mark | None = None
 
 
-def _provenance(doc: dict[str, Any]) -> Provenance:
-    return Provenance(
-        doc["agreement_id"],
-        doc["amendment_number"],
-        date.fromisoformat(doc["amendment_effective_date"]),
-        doc["event_id"],
-        RecordPoint(datetime.fromisoformat(doc["recorded_at"]), doc["position"]),
+class NameRow(NamedTuple):
+    """A name from its amendment's effective date on."""
+
+    name: str
+    source: Source
+    retracted: Mark | None = None
+
+
+def _mark(point: RecordPoint) -> Mark:
+    return (point.recorded_at.isoformat(), point.position)
+
+
+def _source(p: Provenance) -> Source:
+    return Source(
+        p.agreement_id,
+        p.amendment_number,
+        p.effective_date.isoformat(),
+        p.event_id,
+        p.recorded.recorded_at.isoformat(),
+        p.recorded.position,
     )
 
 
-def version_doc(v: ScheduleVersion) -> dict[str, Any]:
-    return {
-        "kind": v.kind.value,
-        "action": v.action,
-        "tiers": None if v.schedule is None else v.schedule.as_json(),
-        "effective_from": v.effective_from.isoformat(),
-        "effective_to": None if v.effective_to is None else v.effective_to.isoformat(),
-        **_provenance_doc(v.provenance),
-        "retracted": _point_doc(v.retracted),
-    }
+def _point(mark: Sequence[str] | None) -> RecordPoint | None:
+    return None if mark is None else RecordPoint(datetime.fromisoformat(mark[0]), mark[1])
 
 
-def name_doc(n: NameVersion) -> dict[str, Any]:
-    return {
-        "name": n.name,
-        "effective_from": n.effective_from.isoformat(),
-        **_provenance_doc(n.provenance),
-        "retracted": _point_doc(n.retracted),
-    }
+def _provenance(s: Source) -> Provenance:
+    return Provenance(
+        s.agreement_id,
+        s.amendment_number,
+        date.fromisoformat(s.effective_date),
+        s.event_id,
+        RecordPoint(datetime.fromisoformat(s.recorded_at), s.position),
+    )
+
+
+def version_row(v: ScheduleVersion, source: Source) -> VersionRow:
+    return VersionRow(
+        v.kind.value,
+        v.action,
+        None if v.schedule is None else _dumps(v.schedule.as_json()),
+        v.effective_from.isoformat(),
+        None if v.effective_to is None else v.effective_to.isoformat(),
+        source,
+        None if v.retracted is None else _mark(v.retracted),
+    )
 
 
 def timeline_from_doc(doc: dict[str, Any], *, schedules: bool = True) -> ScheduleTimeline:
     """The stored timeline; without `schedules` the versions carry no FeeSchedule (cheaper:
     which version answers never depends on its tiers, so `Lookup.schedule_on` fills in just
     the one it needs)."""
-    timeline = ScheduleTimeline(doc["portfolio_id"])
-    for v in doc["versions"]:
-        timeline.record(
-            ScheduleVersion(
-                doc["portfolio_id"],
-                VersionKind(v["kind"]),
-                v["action"],
-                None if v["tiers"] is None or not schedules else FeeSchedule.from_json(v["tiers"]),
-                date.fromisoformat(v["effective_from"]),
-                _provenance(v),
-                None if v["effective_to"] is None else date.fromisoformat(v["effective_to"]),
-                _point(v["retracted"]),
-            )
-        )
-    for n in doc["names"]:
-        timeline.record_name(
-            NameVersion(
-                n["name"],
-                date.fromisoformat(n["effective_from"]),
-                _provenance(n),
-                _point(n["retracted"]),
-            )
-        )
-    return timeline
+    rows = PortfolioRows.from_doc(doc)
+    return rows.timeline(doc["portfolio_id"], schedules=schedules)
 
 
 def answer_field(pid: str, numbered: tuple[int, str]) -> tuple[str, str]:
@@ -219,123 +235,234 @@ def _amendment_field(agreement_id: str, number: int) -> str:
 # A projection keeps each portfolio as the rows of its stored document (not as domain objects):
 # a rebuild then never builds a FeeSchedule or a dataclass per event, and a document is
 # serialized once, at the end. The live path turns validated messages into the same rows
-# through the domain (`versions_of`, `names_of`, `version_doc`).
+# through the domain (`versions_of`, `names_of`).
 
 
 _KINDS = {k.value: k for k in VersionKind}
 _SEP = "\x1f"  # never in an id (ids have no whitespace), so `pid<SEP>n` cannot be another pid
+_day = functools.lru_cache(maxsize=65536)(date.fromisoformat)
+_position_key = functools.lru_cache(maxsize=None)(position_key)
 
 
 @dataclass
 class PortfolioRows:
     """One portfolio's document in the making: version and name rows in recording order."""
 
-    versions: list[dict[str, Any]] = field(default_factory=list)
-    names: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[VersionRow] = field(default_factory=list)
+    names: list[NameRow] = field(default_factory=list)
     # As `ScheduleTimeline.record`: the same event recorded twice changes nothing.
-    seen: set[str] = field(default_factory=set)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
 
-    def add_version(self, row: dict[str, Any]) -> bool:
-        key = f"{row['event_id']}:{row['kind']}:{row['effective_from']}"
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        self.versions.append(row)
-        return True
+    def add_version(self, row: VersionRow) -> None:
+        key = (row.source.event_id, row.kind, row.effective_from)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.versions.append(row)
 
-    def add_name(self, row: dict[str, Any]) -> None:
-        key = f"{row['event_id']}:name:{row['name']}"
+    def add_name(self, row: NameRow) -> None:
+        key = (row.source.event_id, "name", row.name)
         if key not in self.seen:
             self.seen.add(key)
             self.names.append(row)
 
     def retract(self, agreement_id: str, number: int, point: RecordPoint) -> None:
         """As `ScheduleTimeline.retract`, on the rows."""
-        mark = _point_doc(point)
-        for rows in (self.versions, self.names):
-            for i, row in enumerate(rows):
-                if (
-                    row["retracted"] is None
-                    and row["agreement_id"] == agreement_id
-                    and row["amendment_number"] == number
-                    and position_key(row["position"]) < point.key
-                ):
-                    rows[i] = {**row, "retracted": mark}
+        mark = _mark(point)
+
+        def hit(s: Source, retracted: Mark | None) -> bool:
+            return (
+                retracted is None
+                and s.agreement_id == agreement_id
+                and s.amendment_number == number
+                and position_key(s.position) < point.key
+            )
+
+        self.versions = [
+            v._replace(retracted=mark) if hit(v.source, v.retracted) else v for v in self.versions
+        ]
+        self.names = [
+            n._replace(retracted=mark) if hit(n.source, n.retracted) else n for n in self.names
+        ]
+
+    def timeline(self, portfolio_id: str, *, schedules: bool = True) -> ScheduleTimeline:
+        timeline = ScheduleTimeline(portfolio_id)
+        provenance: dict[Source, Provenance] = {}
+        fees: dict[str, FeeSchedule] = {}
+
+        def of(s: Source) -> Provenance:
+            p = provenance.get(s)
+            if p is None:
+                p = provenance[s] = _provenance(s)
+            return p
+
+        for v in self.versions:
+            schedule = None
+            if v.tiers is not None and schedules:
+                schedule = fees.get(v.tiers)
+                if schedule is None:
+                    schedule = fees[v.tiers] = FeeSchedule.from_json(json.loads(v.tiers))
+            timeline.record(
+                ScheduleVersion(
+                    portfolio_id,
+                    _KINDS[v.kind],
+                    v.action,
+                    schedule,
+                    date.fromisoformat(v.effective_from),
+                    of(v.source),
+                    None if v.effective_to is None else date.fromisoformat(v.effective_to),
+                    _point(v.retracted),
+                )
+            )
+        for n in self.names:
+            p = of(n.source)
+            timeline.record_name(NameVersion(n.name, p.effective_date, p, _point(n.retracted)))
+        return timeline
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> PortfolioRows:
         rows = cls()
+        if doc.get("format") != DOC_FORMAT:
+            return cls._from_format_1(doc)
+        sources = [Source(*a) for a in doc["amendments"]]
+        tiers = [_dumps(t) for t in doc["schedules"]]
+        for kind, action, t, start, end, s, retracted in doc["versions"]:
+            rows.add_version(
+                VersionRow(
+                    kind,
+                    action,
+                    None if t is None else tiers[t],
+                    start,
+                    end,
+                    sources[s],
+                    None if retracted is None else (retracted[0], retracted[1]),
+                )
+            )
+        for name, s, retracted in doc["names"]:
+            mark = None if retracted is None else (retracted[0], retracted[1])
+            rows.add_name(NameRow(name, sources[s], mark))
+        return rows
+
+    @classmethod
+    def _from_format_1(cls, doc: dict[str, Any]) -> PortfolioRows:
+        def source(row: dict[str, Any]) -> Source:
+            return Source(
+                row["agreement_id"],
+                row["amendment_number"],
+                row["amendment_effective_date"],
+                row["event_id"],
+                row["recorded_at"],
+                row["position"],
+            )
+
+        def mark(point: dict[str, str] | None) -> Mark | None:
+            return None if point is None else (point["recorded_at"], point["position"])
+
+        rows = cls()
         for v in doc["versions"]:
-            rows.add_version(v)
+            tiers = None if v["tiers"] is None else _dumps(v["tiers"])
+            rows.add_version(
+                VersionRow(
+                    v["kind"],
+                    v["action"],
+                    tiers,
+                    v["effective_from"],
+                    v["effective_to"],
+                    source(v),
+                    mark(v["retracted"]),
+                )
+            )
         for n in doc["names"]:
-            rows.add_name(n)
+            rows.add_name(NameRow(n["name"], source(n), mark(n["retracted"])))
         return rows
 
 
-def _fact(row: dict[str, Any]) -> Fact:
-    to = row["effective_to"]
+def _fact(row: VersionRow) -> Fact:
+    to = row.effective_to
     return Fact(
-        _KINDS[row["kind"]],
-        date.fromisoformat(row["effective_from"]),
-        None if to is None else date.fromisoformat(to),
-        row["amendment_number"],
-        position_key(row["position"]),
+        _KINDS[row.kind],
+        _day(row.effective_from),
+        None if to is None else _day(to),
+        row.source.amendment_number,
+        _position_key(row.source.position),
     )
 
 
-def _set_by(row: dict[str, Any]) -> dict[str, Any]:
-    """`services.audit.replay.provenance_json` of a stored version row."""
-    return {
-        "agreement_id": row["agreement_id"],
-        "amendment_number": row["amendment_number"],
-        "amendment_effective_date": row["amendment_effective_date"],
-        "action": row["action"],
-        "waiver": row["kind"] == "waiver",
-        "event_id": row["event_id"],
-        "position": row["position"],
-        "recorded_at": row["recorded_at"],
-    }
+def _set_by(row: VersionRow) -> str:
+    """`services.audit.replay.provenance_json` of a stored version row, as JSON."""
+    s = row.source
+    return _dumps(
+        {
+            "agreement_id": s.agreement_id,
+            "amendment_number": s.amendment_number,
+            "amendment_effective_date": s.effective_date,
+            "action": row.action,
+            "waiver": row.kind == "waiver",
+            "event_id": s.event_id,
+            "position": s.position,
+            "recorded_at": s.recorded_at,
+        }
+    )
+
+
+def document(pid: str, rows: PortfolioRows, owner: str | None, latest: int | None) -> str:
+    """The stored JSON document (format 2) of a portfolio's rows."""
+    sources: dict[Source, int] = {}
+    schedules: dict[str, int] = {}
+    versions = []
+    for v in rows.versions:
+        s = sources.setdefault(v.source, len(sources))
+        t = None if v.tiers is None else schedules.setdefault(v.tiers, len(schedules))
+        versions.append((v.kind, v.action, t, v.effective_from, v.effective_to, s, v.retracted))
+    names = [(n.name, sources.setdefault(n.source, len(sources)), n.retracted) for n in rows.names]
+    head = _dumps(
+        {
+            "format": DOC_FORMAT,
+            "portfolio_id": pid,
+            "owner": owner,
+            "latest": latest,
+            "amendments": list(sources),
+            "versions": versions,
+            "names": names,
+        }
+    )
+    # The schedules are already JSON text: spliced in rather than parsed and dumped again.
+    return f'{head[:-1]},"schedules":[{",".join(schedules)}]}}'
 
 
 def derived(pid: str, rows: PortfolioRows, owner: str | None) -> tuple[str, str, list[str]]:
     """A portfolio's stored document, and its answers as known now: an index of segment start
     dates (fixed-width YYYYMMDD, which the lookup script bisects) and one answer per segment."""
-    visible = [v for v in rows.versions if v["retracted"] is None]
+    visible = [i for i, v in enumerate(rows.versions) if v.retracted is None]
     names = [
         NameFact(
-            n["name"],
-            date.fromisoformat(n["effective_from"]),
-            n["amendment_number"],
-            position_key(n["position"]),
+            n.name,
+            _day(n.source.effective_date),
+            n.source.amendment_number,
+            _position_key(n.source.position),
         )
         for n in rows.names
-        if n["retracted"] is None
+        if n.retracted is None
     ]
-    segments, latest = segments_now([_fact(v) for v in visible], names)
-    doc = _dumps(
-        {
-            "portfolio_id": pid,
-            "owner": owner,
-            "latest": None if latest is None else visible[latest],
-            "versions": rows.versions,
-            "names": rows.names,
-        }
-    )
+    segments, latest = segments_now([_fact(rows.versions[i]) for i in visible], names)
+    doc = document(pid, rows, owner, None if latest is None else visible[latest])
     index = "".join(f"{s.start.year:04d}{s.start.month:02d}{s.start.day:02d}" for s in segments)
+    set_by: dict[int, str] = {}
+
+    def provenance(i: int) -> str:
+        text = set_by.get(i)
+        if text is None:
+            text = set_by[i] = _set_by(rows.versions[visible[i]])
+        return text
+
     answers = []
     for s in segments:
-        version = None if s.version is None else visible[s.version]
-        base = None if s.base is None else visible[s.base]
+        version = None if s.version is None else rows.versions[visible[s.version]]
         answers.append(
-            _dumps(
-                {
-                    "name": s.name,
-                    "removed": version is not None and version["kind"] == "remove",
-                    "tiers": None if version is None else version["tiers"],
-                    "set_by": None if version is None else _set_by(version),
-                    "waived_schedule_set_by": None if base is None else _set_by(base),
-                }
-            )
+            f'{{"name":{_dumps(s.name)},'
+            f'"removed":{"true" if version is not None and version.kind == "remove" else "false"},'
+            f'"tiers":{"null" if version is None or version.tiers is None else version.tiers},'
+            f'"set_by":{"null" if s.version is None else provenance(s.version)},'
+            f'"waived_schedule_set_by":{"null" if s.base is None else provenance(s.base)}}}'
         )
     return doc, index, answers
 
@@ -366,10 +493,7 @@ class Projection:
 
     def timeline(self, portfolio_id: str) -> ScheduleTimeline:
         """The portfolio as a domain timeline (for tests and checks; folding uses the rows)."""
-        rows = self.rows(portfolio_id)
-        return timeline_from_doc(
-            {"portfolio_id": portfolio_id, "versions": rows.versions, "names": rows.names}
-        )
+        return self.rows(portfolio_id).timeline(portfolio_id)
 
     def _index_amendment(self, agreement_id: str, number: int, pids: list[str]) -> None:
         key = _amendment_field(agreement_id, number)
@@ -389,14 +513,13 @@ class Projection:
                 message.event_id,
                 record_point(message, position),
             )
+            source = _source(provenance)
             for version in versions_of(amendment, provenance):
-                self.rows(version.portfolio_id).add_version(version_doc(version))
+                self.rows(version.portfolio_id).add_version(version_row(version, source))
                 if version.kind is not VersionKind.WAIVER:
                     self.owner.setdefault(version.portfolio_id, amendment.agreement_id)
             for pid, name in names_of(amendment):
-                self.rows(pid).add_name(
-                    name_doc(NameVersion(name, amendment.effective_date, provenance))
-                )
+                self.rows(pid).add_name(NameRow(name, source))
             pids = sorted({c.portfolio_id for c in message.changes})
             self._index_amendment(message.agreement_id, message.amendment_number, pids)
         elif isinstance(message, AmendmentRetracted):
@@ -411,56 +534,44 @@ class Projection:
                 | {"rounding"}
             )
 
-    def apply_trusted(self, position: str, entry: TrustedAmendment) -> None:
-        """Fold an amendment the service wrote itself (see `trusted_amendment`): the same rows
-        `apply` makes, built straight from the stored JSON."""
-        a = entry.data
-        agreement_id, number, effective = (
-            a["agreement_id"],
-            a["amendment_number"],
-            a["effective_date"],
+    def apply_trusted(self, position: str, a: dict[str, Any], recorded_at: str) -> None:
+        """Fold an amendment the service wrote itself (see `TrustedAmendments`): the same rows
+        `apply` makes, built straight from the validated JSON. For a whole-log fold only: it
+        does not track what it touched (the rebuild writes everything)."""
+        agreement_id, effective = a["agreement_id"], a["effective_date"]
+        source = Source(
+            agreement_id, a["amendment_number"], effective, a["event_id"], recorded_at, position
         )
-        provenance = {
-            "agreement_id": agreement_id,
-            "amendment_number": number,
-            "amendment_effective_date": effective,
-            "event_id": a["event_id"],
-            "recorded_at": entry.recorded_at,
-            "position": position,
-        }
-        for change in a["changes"]:
+        rows = self.rows
+        changes = a["changes"]
+        for change in changes:
             action = change["action"]
             if action == "rename":
                 continue
             pid = change["portfolio_id"]
-            row = {
-                "kind": "remove"
-                if action == "remove"
-                else "waiver"
-                if action == "waiver"
-                else "set",
-                "action": action,
-                "tiers": change.get("tiers"),
-                "effective_from": effective,
-                "effective_to": None,
-                **provenance,
-                "retracted": None,
-            }
             if action == "waiver":
-                row["effective_from"] = change["period"]["from"]
-                row["effective_to"] = change["period"]["to"]
-            else:
-                self.owner.setdefault(pid, agreement_id)
-            self.rows(pid).add_version(row)
-        for change in a["changes"]:
-            action = change["action"]
-            name = change["new_name"] if action == "rename" else change.get("portfolio_name")
-            if name:
-                self.rows(change["portfolio_id"]).add_name(
-                    {"name": name, "effective_from": effective, **provenance, "retracted": None}
+                period = change["period"]
+                row = VersionRow(
+                    "waiver", action, change["tiers"], period["from"], period["to"], source
                 )
-        pids = sorted({c["portfolio_id"] for c in a["changes"]})
-        self._index_amendment(agreement_id, number, pids)
+            else:
+                kind = "remove" if action == "remove" else "set"
+                row = VersionRow(kind, action, change.get("tiers"), effective, None, source)
+                if pid not in self.owner:
+                    self.owner[pid] = agreement_id
+            rows(pid).add_version(row)
+        for change in changes:
+            name = (
+                change["new_name"] if change["action"] == "rename" else change.get("portfolio_name")
+            )
+            if name:
+                rows(change["portfolio_id"]).add_name(NameRow(name, source))
+        # A whole-log fold: the caller marks every portfolio and amendment touched at the end.
+        key = f"{agreement_id}#{source.amendment_number}"
+        if len(changes) == 1:
+            self.amendments[key] = [changes[0]["portfolio_id"]]
+        else:
+            self.amendments[key] = sorted({c["portfolio_id"] for c in changes})
 
     def portfolio_entries(self) -> Iterator[tuple[str, str, str, list[str]]]:
         """(portfolio id, document, answer index, answers) of every touched portfolio."""
@@ -470,194 +581,236 @@ class Projection:
     def name_pairs(self) -> Iterator[tuple[str, str]]:
         for pid in sorted(self.touched):
             yield name_key(pid), pid
-            for n in self.portfolios[pid].names:
-                yield name_key(n["name"]), pid
+            for name in dict.fromkeys(n.name for n in self.portfolios[pid].names):
+                yield name_key(name), pid
 
     def amendment_pairs(self) -> Iterator[tuple[str, str]]:
+        texts: dict[tuple[str, ...], str] = {}  # the same few portfolio lists recur
         for key in sorted(self.touched_amendments):
-            yield key, _dumps(self.amendments[key])
+            pids = tuple(self.amendments[key])
+            text = texts.get(pids)
+            if text is None:
+                text = texts[pids] = _dumps(pids)
+            yield key, text
 
 
 # ---- trusted entries: the rebuild's fast path -------------------------------------------------
+#
+# The recorder validated every event before appending it, so a rebuild checks the amendments
+# in precisely the shape the service writes with one strict pydantic-core schema, a whole page
+# of them in one call (JSON parsed and checked in Rust), instead of building each message
+# model. The few checks the schema leaves out are cached per distinct value: ids (no
+# whitespace), calendar dates, and fee schedules (accepted by the domain, in canonical form).
+# Anything else, however harmless, takes the slow path (`decode_entry`, full validation).
 
-_ID = re.compile(r"[^\s]{1,200}")
+
+def _trusted_schema() -> core_schema.CoreSchema:
+    def obj(fields: dict[str, core_schema.CoreSchema]) -> core_schema.CoreSchema:
+        return core_schema.typed_dict_schema(
+            {k: core_schema.typed_dict_field(v) for k, v in fields.items()},
+            extra_behavior="forbid",
+            strict=True,
+        )
+
+    def text(max_length: int | None = None, min_length: int = 0) -> core_schema.CoreSchema:
+        return core_schema.str_schema(min_length=min_length, max_length=max_length, strict=True)
+
+    def maybe(schema: core_schema.CoreSchema) -> core_schema.CoreSchema:
+        return core_schema.nullable_schema(schema)
+
+    ident, name = text(200, 1), text(500, 1)
+    day = text(10, 10)
+    amount = text(64, 1)
+    tiers = core_schema.list_schema(
+        obj({"from": amount, "to": maybe(amount), "rate_pct": amount}),
+        min_length=1,
+        max_length=50,
+        strict=True,
+    )
+    action = text()
+    set_schedule = obj(
+        {"action": action, "portfolio_id": ident, "portfolio_name": name, "tiers": tiers}
+    )
+    change = core_schema.tagged_union_schema(
+        {
+            "add": set_schedule,
+            "revise": set_schedule,
+            "replace": set_schedule,
+            "remove": obj({"action": action, "portfolio_id": ident}),
+            "rename": obj(
+                {
+                    "action": action,
+                    "portfolio_id": ident,
+                    "new_name": name,
+                    "former_name": maybe(text()),
+                }
+            ),
+            "waiver": obj(
+                {
+                    "action": action,
+                    "portfolio_id": ident,
+                    "portfolio_name": maybe(name),
+                    "tiers": tiers,
+                    "period": obj({"from": day, "to": day}),
+                }
+            ),
+        },
+        discriminator="action",
+    )
+    amendment = obj(
+        {
+            "type": core_schema.literal_schema(["AmendmentRecorded"]),
+            "schema_version": core_schema.literal_schema([1]),
+            "event_id": ident,
+            "occurred_at": text(64),
+            "agreement_id": ident,
+            "amendment_number": core_schema.int_schema(ge=0, strict=True),
+            "effective_date": day,
+            "executed_date": maybe(day),
+            "source": obj(
+                {
+                    "title": maybe(text(1000)),
+                    "sha256": maybe(text(64, 64)),
+                    "url": maybe(text(2000)),
+                }
+            ),
+            "changes": core_schema.list_schema(change, min_length=1, max_length=500, strict=True),
+        }
+    )
+    return core_schema.list_schema(amendment, strict=True)
+
+
+_TRUSTED = pydantic_core.SchemaValidator(_trusted_schema())
+_ID = re.compile(r"[^\s]+")
+# How the service writes a moment (UTC, "Z", microseconds unless zero); the date is checked apart.
+_UTC_MOMENT = re.compile(r"(\d{4}-\d\d-\d\d)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{6})?Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DECIMAL = re.compile(r"(?:0|[1-9]\d*)(?:\.\d+)?")
-_AMENDMENT_KEYS = frozenset(
-    {
-        "type",
-        "schema_version",
-        "event_id",
-        "occurred_at",
-        "agreement_id",
-        "amendment_number",
-        "effective_date",
-        "executed_date",
-        "source",
-        "changes",
-    }
-)
-_CHANGE_KEYS = {
-    "add": frozenset({"action", "portfolio_id", "portfolio_name", "tiers"}),
-    "remove": frozenset({"action", "portfolio_id"}),
-    "rename": frozenset({"action", "portfolio_id", "new_name", "former_name"}),
-    "waiver": frozenset({"action", "portfolio_id", "portfolio_name", "tiers", "period"}),
-}
-_CHANGE_KEYS["revise"] = _CHANGE_KEYS["replace"] = _CHANGE_KEYS["add"]
 
 
-@dataclass(frozen=True, slots=True)
-class TrustedAmendment:
-    data: dict[str, Any]
-    recorded_at: str
+class TrustedAmendments:
+    """Checks pages of log entries for amendments exactly as this service writes them.
 
-
-def _is_id(value: Any) -> bool:
-    return type(value) is str and _ID.fullmatch(value) is not None
-
-
-def _is_name(value: Any, optional: bool = False) -> bool:
-    if value is None:
-        return optional
-    return type(value) is str and 0 < len(value) <= 500
-
-
-def _is_date(value: Any) -> bool:
-    try:
-        return type(value) is str and date.fromisoformat(value).isoformat() == value
-    except ValueError:
-        return False
-
-
-def _is_source(value: Any) -> bool:
-    if type(value) is not dict or value.keys() != {"title", "sha256", "url"}:
-        return False
-    title, sha, url = value["title"], value["sha256"], value["url"]
-    return (
-        (title is None or (type(title) is str and len(title) <= 1000))
-        and (url is None or (type(url) is str and len(url) <= 2000))
-        and (sha is None or (type(sha) is str and _SHA256.fullmatch(sha) is not None))
-    )
-
-
-class Schedules:
-    """Tier lists already checked by the domain (`FeeSchedule.from_json`) and in the exact
-    form `FeeSchedule.as_json` stores; fee schedules repeat across portfolios, so each
-    distinct one is checked once."""
+    `page(rows)` returns, per entry, `(amendment as JSON-like dicts, recorded at)` when the
+    entry can be folded straight from its JSON (`Projection.apply_trusted`), else None (the
+    entry then goes through full validation). Fee schedules repeat across portfolios, so each
+    distinct one is checked by the domain (`FeeSchedule.from_json`) once.
+    """
 
     def __init__(self, limit: int = 100_000) -> None:
-        self._known: dict[tuple[Any, ...], list[dict[str, str | None]]] = {}
+        self._ids: set[str] = set()
+        self._days: set[str] = set()
+        self._schedules: dict[tuple[Any, ...], str] = {}
         self._limit = limit
 
-    def canonical(self, tiers: Any) -> list[dict[str, str | None]] | None:
-        if type(tiers) is not list or not 0 < len(tiers) <= 50:
-            return None
-        key: list[Any] = []
-        for tier in tiers:
-            if type(tier) is not dict or len(tier) != 3:
-                return None
-            key.append((tier.get("from"), tier.get("to"), tier.get("rate_pct")))
-        frozen = tuple(key)
+    def page(self, rows: Sequence[tuple[Any, Any]]) -> list[tuple[dict[str, Any], str] | None]:
+        out: list[tuple[dict[str, Any], str] | None] = [None] * len(rows)
+        where: list[int] = []
+        data: list[bytes] = []
+        for i, (_, fields) in enumerate(rows):
+            if (
+                fields.get(b"type") == b"AmendmentRecorded"
+                and len(fields) == 4
+                and fields.get(b"schema_version") == b"1"
+                and b"event_id" in fields
+                and (raw := fields.get(b"data")) is not None
+                and len(raw) <= MAX_ENTRY_BYTES
+            ):
+                where.append(i)
+                data.append(raw)
+        if not data:
+            return out
         try:
-            known = self._known.get(frozen)
-        except TypeError:  # an unhashable value where a string belongs
-            return None
-        if known is not None:
-            return known
-        for values in frozen:
-            for i, value in enumerate(values):
-                if value is None and i == 1:
-                    continue
-                if type(value) is not str or len(value) > 64 or not _DECIMAL.fullmatch(value):
+            checked: list[Any] = _TRUSTED.validate_json(b"[" + b",".join(data) + b"]")
+        except ValueError:
+            # Somewhere in the page an entry is not in our shape: check them one by one.
+            checked = []
+            for raw in data:
+                try:
+                    checked.append(_TRUSTED.validate_json(b"[" + raw + b"]")[0])
+                except ValueError:
+                    checked.append(None)
+        for i, a in zip(where, checked, strict=True):
+            if a is not None and self._accept(a, rows[i][1][b"event_id"]):
+                # The moment as `datetime.isoformat` writes it (what the slow path stores).
+                out[i] = (a, a["occurred_at"][:-1] + "+00:00")
+        return out
+
+    def _accept(self, a: dict[str, Any], event_id: bytes) -> bool:
+        """The checks the schema leaves out; replaces each schedule by its canonical JSON."""
+        ids, days = self._ids, self._days
+        moment = _UTC_MOMENT.fullmatch(a["occurred_at"])
+        if (
+            moment is None
+            or event_id != a["event_id"].encode()
+            or _ID.fullmatch(a["event_id"]) is None
+            or (a["agreement_id"] not in ids and not self._id(a["agreement_id"]))
+            or (a["effective_date"] not in days and not self._day(a["effective_date"]))
+            or (moment[1] not in days and not self._day(moment[1]))
+        ):
+            return False
+        executed, sha = a["executed_date"], a["source"]["sha256"]
+        if executed is not None and not self._day(executed):
+            return False
+        if sha is not None and _SHA256.fullmatch(sha) is None:
+            return False
+        for change in a["changes"]:
+            if change["portfolio_id"] not in ids and not self._id(change["portfolio_id"]):
+                return False
+            tiers = change.get("tiers")
+            if tiers is not None:
+                key = tuple([(t["from"], t["to"], t["rate_pct"]) for t in tiers])
+                canonical = self._schedules.get(key) or self._schedule(key, tiers)
+                if canonical is None:
+                    return False
+                change["tiers"] = canonical
+            period = change.get("period")
+            if period is not None and not (self._day(period["from"]) and self._day(period["to"])):
+                return False
+        return True
+
+    def _id(self, value: str) -> bool:
+        if value in self._ids:
+            return True
+        if _ID.fullmatch(value) is None:
+            return False
+        self._remember(self._ids, value)
+        return True
+
+    def _day(self, value: str) -> bool:
+        if value in self._days:
+            return True
+        try:
+            if date.fromisoformat(value).isoformat() != value:
+                return False
+        except ValueError:
+            return False
+        self._remember(self._days, value)
+        return True
+
+    def _remember(self, known: set[str], value: str) -> None:
+        if len(known) >= self._limit:
+            known.clear()
+        known.add(value)
+
+    def _schedule(
+        self, key: tuple[tuple[Any, ...], ...], tiers: list[dict[str, str | None]]
+    ) -> str | None:
+        """The schedule as `FeeSchedule.as_json` text, if the domain accepts it exactly so."""
+        for values in key:
+            for value in values:
+                if value is not None and _DECIMAL.fullmatch(value) is None:
                     return None
         try:
-            schedule = FeeSchedule.from_json(tiers)
+            stored = FeeSchedule.from_json(tiers).as_json()
         except DomainError:
             return None
-        stored = schedule.as_json()
         if stored != tiers:
             return None
-        if len(self._known) >= self._limit:
-            self._known.clear()
-        self._known[frozen] = stored
-        return stored
-
-
-def trusted_amendment(fields: dict[Any, Any], schedules: Schedules) -> TrustedAmendment | None:
-    """An `AmendmentRecorded` exactly as this service writes it, or None (then the entry goes
-    through full validation, `decode_entry`).
-
-    The recorder validated every event before appending it, so a rebuild may skip pydantic for
-    entries that have precisely our shape: known fields only, ids, names and dates well formed,
-    schedules accepted by the domain. Anything else, however harmless, takes the slow path.
-    """
-    data = fields.get(b"data")
-    if (
-        fields.get(b"type") != b"AmendmentRecorded"
-        or fields.get(b"schema_version") != b"1"
-        or data is None
-        or len(data) > MAX_ENTRY_BYTES
-        or len(fields) != 4
-    ):
-        return None
-    try:
-        a = pydantic_core.from_json(data)
-    except ValueError:
-        return None
-    if (
-        type(a) is not dict
-        or a.keys() != _AMENDMENT_KEYS
-        or a["type"] != "AmendmentRecorded"
-        or a["schema_version"] != 1
-        or type(a["schema_version"]) is not int
-        or fields.get(b"event_id") != a["event_id"].encode()
-        or not _is_id(a["event_id"])
-        or not _is_id(a["agreement_id"])
-        or type(a["amendment_number"]) is not int
-        or a["amendment_number"] < 0
-        or not _is_date(a["effective_date"])
-        or not (a["executed_date"] is None or _is_date(a["executed_date"]))
-        or not _is_source(a["source"])
-        or type(a["changes"]) is not list
-        or not 0 < len(a["changes"]) <= 500
-        or type(a["occurred_at"]) is not str
-    ):
-        return None
-    try:
-        occurred = datetime.fromisoformat(a["occurred_at"])
-    except ValueError:
-        return None
-    for change in a["changes"]:
-        if type(change) is not dict:
-            return None
-        keys = _CHANGE_KEYS.get(change.get("action"))  # type: ignore[arg-type]
-        if keys is None or change.keys() != keys or not _is_id(change["portfolio_id"]):
-            return None
-        action = change["action"]
-        if action == "rename":
-            if not _is_name(change["new_name"]) or not (
-                change["former_name"] is None or type(change["former_name"]) is str
-            ):
-                return None
-        elif action != "remove":
-            if not _is_name(change["portfolio_name"], optional=action == "waiver"):
-                return None
-            tiers = schedules.canonical(change["tiers"])
-            if tiers is None:
-                return None
-            change["tiers"] = tiers
-            if action == "waiver":
-                period = change["period"]
-                if (
-                    type(period) is not dict
-                    or period.keys() != {"from", "to"}
-                    or not _is_date(period["from"])
-                    or not _is_date(period["to"])
-                ):
-                    return None
-    if occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=UTC)
-    return TrustedAmendment(a, occurred.isoformat())
+        if len(self._schedules) >= self._limit:
+            self._schedules.clear()
+        text = self._schedules[key] = _dumps(stored)
+        return text
 
 
 def affected_portfolios(message: Message) -> list[str]:
@@ -684,13 +837,11 @@ class Lookup:
     ) -> ScheduleAnswer:
         """`ScheduleTimeline.schedule_on` over the stored versions, building only the
         FeeSchedules of the versions in the answer (the fast path of `--source read-model`)."""
+        rows = PortfolioRows.from_doc(self.document)
         if skeleton is None:
-            skeleton = timeline_from_doc(self.document, schedules=False)
+            skeleton = rows.timeline(self.portfolio_id, schedules=False)
         answer = skeleton.schedule_on(on, known_at)
-        tiers = {
-            (v["position"], v["kind"], v["effective_from"]): v["tiers"]
-            for v in self.document["versions"]
-        }
+        tiers = {(v.source.position, v.kind, v.effective_from): v.tiers for v in rows.versions}
 
         def filled(version: ScheduleVersion | None) -> ScheduleVersion | None:
             if version is None:
@@ -701,7 +852,8 @@ class Lookup:
                 version.effective_from.isoformat(),
             )
             raw = tiers.get(key)
-            return replace(version, schedule=None if raw is None else FeeSchedule.from_json(raw))
+            schedule = None if raw is None else FeeSchedule.from_json(json.loads(raw))
+            return replace(version, schedule=schedule)
 
         version, base = filled(answer.version), filled(answer.base)
         schedule = None
@@ -930,7 +1082,7 @@ class ReadModel:
         """Replay the whole log into a fresh generation, catch up, swap the pointer, drop the old.
 
         Amendments in exactly the shape the recorder writes are folded from their JSON
-        (`trusted_amendment`); every other entry is validated in full (`decode_entry`) and
+        (`TrustedAmendments`); every other entry is validated in full (`decode_entry`) and
         dead-lettered if it cannot be read. Each document is written once, at the end.
 
         The old generation is deleted right after the swap: every read resolves the pointer
@@ -957,15 +1109,14 @@ class ReadModel:
     ) -> tuple[str, int]:
         gen = new_generation()
         projection = Projection()
-        schedules = Schedules()
+        trusted = TrustedAmendments()
         count = 0
         last = ""
         for rows in self._pages(page):
-            for raw_id, fields in rows:
+            for (raw_id, fields), checked in zip(rows, trusted.page(rows), strict=True):
                 entry_id = _text(raw_id)
-                trusted = trusted_amendment(fields, schedules)
-                if trusted is not None:
-                    projection.apply_trusted(entry_id, trusted)
+                if checked is not None:
+                    projection.apply_trusted(entry_id, *checked)
                     continue
                 for position, message in self._decode([(raw_id, fields)], self.dead_letter):
                     projection.apply(position, message)
