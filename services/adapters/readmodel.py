@@ -29,7 +29,6 @@ from typing import Any, NamedTuple
 
 import pydantic_core
 import redis
-from pydantic_core import core_schema
 
 from contracts.messages import (
     MESSAGE_TYPES,
@@ -596,96 +595,30 @@ class Projection:
 
 # ---- trusted entries: the rebuild's fast path -------------------------------------------------
 #
-# The recorder validated every event before appending it, so a rebuild checks the amendments
-# in precisely the shape the service writes with one strict pydantic-core schema, a whole page
-# of them in one call (JSON parsed and checked in Rust), instead of building each message
-# model. The few checks the schema leaves out are cached per distinct value: ids (no
-# whitespace), calendar dates, and fee schedules (accepted by the domain, in canonical form).
-# Anything else, however harmless, takes the slow path (`decode_entry`, full validation).
+# Only the recorder may append to the log (see `services.ops.acl`), and it validated every event
+# before its Lua append. So a rebuild trusts entries that say they are amendments of schema
+# version 1: it parses their JSON and checks their structure where it reads it (each object has
+# exactly the recorder's keys, values of the right type and length), instead of building and
+# validating each message model. Values the fold stores are checked once per distinct value
+# (ids without whitespace, calendar dates, fee schedules accepted by the domain in canonical
+# form). Any entry that fails a check, or raises while being checked, takes the slow path
+# (`decode_entry`, full validation, dead letter if unreadable), so a malformed entry is never
+# folded silently.
 
-
-def _trusted_schema() -> core_schema.CoreSchema:
-    def obj(fields: dict[str, core_schema.CoreSchema]) -> core_schema.CoreSchema:
-        return core_schema.typed_dict_schema(
-            {k: core_schema.typed_dict_field(v) for k, v in fields.items()},
-            extra_behavior="forbid",
-            strict=True,
-        )
-
-    def text(max_length: int | None = None, min_length: int = 0) -> core_schema.CoreSchema:
-        return core_schema.str_schema(min_length=min_length, max_length=max_length, strict=True)
-
-    def maybe(schema: core_schema.CoreSchema) -> core_schema.CoreSchema:
-        return core_schema.nullable_schema(schema)
-
-    ident, name = text(200, 1), text(500, 1)
-    day = text(10, 10)
-    amount = text(64, 1)
-    tiers = core_schema.list_schema(
-        obj({"from": amount, "to": maybe(amount), "rate_pct": amount}),
-        min_length=1,
-        max_length=50,
-        strict=True,
-    )
-    action = text()
-    set_schedule = obj(
-        {"action": action, "portfolio_id": ident, "portfolio_name": name, "tiers": tiers}
-    )
-    change = core_schema.tagged_union_schema(
-        {
-            "add": set_schedule,
-            "revise": set_schedule,
-            "replace": set_schedule,
-            "remove": obj({"action": action, "portfolio_id": ident}),
-            "rename": obj(
-                {
-                    "action": action,
-                    "portfolio_id": ident,
-                    "new_name": name,
-                    "former_name": maybe(text()),
-                }
-            ),
-            "waiver": obj(
-                {
-                    "action": action,
-                    "portfolio_id": ident,
-                    "portfolio_name": maybe(name),
-                    "tiers": tiers,
-                    "period": obj({"from": day, "to": day}),
-                }
-            ),
-        },
-        discriminator="action",
-    )
-    amendment = obj(
-        {
-            "type": core_schema.literal_schema(["AmendmentRecorded"]),
-            "schema_version": core_schema.literal_schema([1]),
-            "event_id": ident,
-            "occurred_at": text(64),
-            "agreement_id": ident,
-            "amendment_number": core_schema.int_schema(ge=0, strict=True),
-            "effective_date": day,
-            "executed_date": maybe(day),
-            "source": obj(
-                {
-                    "title": maybe(text(1000)),
-                    "sha256": maybe(text(64, 64)),
-                    "url": maybe(text(2000)),
-                }
-            ),
-            "changes": core_schema.list_schema(change, min_length=1, max_length=500, strict=True),
-        }
-    )
-    return core_schema.list_schema(amendment, strict=True)
-
-
-_TRUSTED = pydantic_core.SchemaValidator(_trusted_schema())
 _ID = re.compile(r"[^\s]+")
 # How the service writes a moment (UTC, "Z", microseconds unless zero); the date is checked apart.
 _UTC_MOMENT = re.compile(r"(\d{4}-\d\d-\d\d)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{6})?Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DECIMAL = re.compile(r"(?:0|[1-9]\d*)(?:\.\d+)?")
+# The recorder's shape: how many keys each object has (every one of them is read, so a count
+# that matches means the keys are exactly these).
+_AMENDMENT_KEYS = 10  # type, schema_version, event_id, occurred_at, agreement_id,
+# amendment_number, effective_date, executed_date, source, changes
+_CHANGE_KEYS = {"add": 4, "revise": 4, "replace": 4, "remove": 2, "rename": 4, "waiver": 5}
+
+
+def _text_of(value: Any, low: int, high: int) -> bool:
+    return type(value) is str and low <= len(value) <= high
 
 
 class TrustedAmendments:
@@ -721,58 +654,109 @@ class TrustedAmendments:
         if not data:
             return out
         try:
-            checked: list[Any] = _TRUSTED.validate_json(b"[" + b",".join(data) + b"]")
+            parsed: list[Any] = json.loads(b"[" + b",".join(data) + b"]")
+            if len(parsed) != len(data):
+                raise ValueError("an entry is not one JSON value")
         except ValueError:
-            # Somewhere in the page an entry is not in our shape: check them one by one.
-            checked = []
+            parsed = []
             for raw in data:
                 try:
-                    checked.append(_TRUSTED.validate_json(b"[" + raw + b"]")[0])
+                    parsed.append(json.loads(raw))
                 except ValueError:
-                    checked.append(None)
-        for i, a in zip(where, checked, strict=True):
-            if a is not None and self._accept(a, rows[i][1][b"event_id"]):
+                    parsed.append(None)
+        for i, a in zip(where, parsed, strict=True):
+            try:
+                accepted = type(a) is dict and self._accept(a, rows[i][1][b"event_id"])
+            except Exception:  # anything unexpected: full validation decides
+                accepted = False
+            if accepted:
                 # The moment as `datetime.isoformat` writes it (what the slow path stores).
                 out[i] = (a, a["occurred_at"][:-1] + "+00:00")
         return out
 
     def _accept(self, a: dict[str, Any], event_id: bytes) -> bool:
-        """The checks the schema leaves out; replaces each schedule by its canonical JSON."""
+        """The recorder's shape, checked where the fold reads it; replaces each schedule by its
+        canonical JSON. May raise (a missing key, a wrong type): the caller then says no."""
         ids, days = self._ids, self._days
-        moment = _UTC_MOMENT.fullmatch(a["occurred_at"])
+        number, changes, source = a["amendment_number"], a["changes"], a["source"]
         if (
-            moment is None
-            or event_id != a["event_id"].encode()
-            or _ID.fullmatch(a["event_id"]) is None
-            or (a["agreement_id"] not in ids and not self._id(a["agreement_id"]))
-            or (a["effective_date"] not in days and not self._day(a["effective_date"]))
-            or (moment[1] not in days and not self._day(moment[1]))
+            len(a) != _AMENDMENT_KEYS
+            or a["type"] != "AmendmentRecorded"
+            or type(a["schema_version"]) is not int
+            or a["schema_version"] != 1
+            or type(number) is not int
+            or number < 0
+            or type(changes) is not list
+            or not 1 <= len(changes) <= 500
+            or type(source) is not dict
+            or len(source) != 3
         ):
             return False
-        executed, sha = a["executed_date"], a["source"]["sha256"]
-        if executed is not None and not self._day(executed):
+        occurred, event, agreement = a["occurred_at"], a["event_id"], a["agreement_id"]
+        effective, executed = a["effective_date"], a["executed_date"]
+        title, sha, url = source["title"], source["sha256"], source["url"]
+        moment = _UTC_MOMENT.fullmatch(occurred) if _text_of(occurred, 0, 64) else None
+        if (
+            moment is None
+            or not _text_of(event, 1, 200)
+            or event_id != event.encode()
+            or _ID.fullmatch(event) is None
+            or (agreement not in ids and not self._id(agreement))
+            or (effective not in days and not self._day(effective))
+            or (moment[1] not in days and not self._day(moment[1]))
+            or (executed is not None and not self._day(executed))
+            or (title is not None and not _text_of(title, 0, 1000))
+            or (url is not None and not _text_of(url, 0, 2000))
+            or (sha is not None and not (type(sha) is str and _SHA256.fullmatch(sha)))
+        ):
             return False
-        if sha is not None and _SHA256.fullmatch(sha) is None:
+        return all(self._change(change) for change in changes)
+
+    def _change(self, change: dict[str, Any]) -> bool:
+        action = change["action"]
+        pid = change["portfolio_id"]
+        if (
+            type(change) is not dict
+            or type(action) is not str
+            or len(change) != _CHANGE_KEYS.get(action)
+            or (pid not in self._ids and not self._id(pid))
+        ):
             return False
-        for change in a["changes"]:
-            if change["portfolio_id"] not in ids and not self._id(change["portfolio_id"]):
+        if action == "remove":
+            return True
+        if action == "rename":
+            former = change["former_name"]
+            return _text_of(change["new_name"], 1, 500) and (former is None or type(former) is str)
+        name = change["portfolio_name"]
+        if not (_text_of(name, 1, 500) or (name is None and action == "waiver")):
+            return False
+        tiers = change["tiers"]
+        if type(tiers) is not list or not 1 <= len(tiers) <= 50:
+            return False
+        key = []
+        for t in tiers:
+            if type(t) is not dict or len(t) != 3:
                 return False
-            tiers = change.get("tiers")
-            if tiers is not None:
-                key = tuple([(t["from"], t["to"], t["rate_pct"]) for t in tiers])
-                canonical = self._schedules.get(key) or self._schedule(key, tiers)
-                if canonical is None:
-                    return False
-                change["tiers"] = canonical
-            period = change.get("period")
-            if period is not None and not (self._day(period["from"]) and self._day(period["to"])):
-                return False
+            key.append((t["from"], t["to"], t["rate_pct"]))
+        schedule = tuple(key)
+        canonical = self._schedules.get(schedule) or self._schedule(schedule, tiers)
+        if canonical is None:
+            return False
+        change["tiers"] = canonical
+        if action == "waiver":
+            period = change["period"]
+            return (
+                type(period) is dict
+                and len(period) == 2
+                and self._day(period["from"])
+                and self._day(period["to"])
+            )
         return True
 
     def _id(self, value: str) -> bool:
         if value in self._ids:
             return True
-        if _ID.fullmatch(value) is None:
+        if not _text_of(value, 1, 200) or _ID.fullmatch(value) is None:
             return False
         self._remember(self._ids, value)
         return True
@@ -780,6 +764,8 @@ class TrustedAmendments:
     def _day(self, value: str) -> bool:
         if value in self._days:
             return True
+        if not _text_of(value, 10, 10):
+            return False
         try:
             if date.fromisoformat(value).isoformat() != value:
                 return False
@@ -797,9 +783,9 @@ class TrustedAmendments:
         self, key: tuple[tuple[Any, ...], ...], tiers: list[dict[str, str | None]]
     ) -> str | None:
         """The schedule as `FeeSchedule.as_json` text, if the domain accepts it exactly so."""
-        for values in key:
-            for value in values:
-                if value is not None and _DECIMAL.fullmatch(value) is None:
+        for start, end, rate in key:
+            for value in (start, rate) if end is None else (start, end, rate):
+                if not _text_of(value, 1, 64) or _DECIMAL.fullmatch(value) is None:
                     return None
         try:
             stored = FeeSchedule.from_json(tiers).as_json()
@@ -1077,20 +1063,25 @@ class ReadModel:
                 reader.join()
 
     def rebuild(
-        self, *, page: int = 2000, progress: Callable[[int], None] | None = None
+        self,
+        *,
+        page: int = 2000,
+        progress: Callable[[int], None] | None = None,
+        trust_log: bool = True,
     ) -> RebuildResult:
         """Replay the whole log into a fresh generation, catch up, swap the pointer, drop the old.
 
         Amendments in exactly the shape the recorder writes are folded from their JSON
         (`TrustedAmendments`); every other entry is validated in full (`decode_entry`) and
-        dead-lettered if it cannot be read. Each document is written once, at the end.
+        dead-lettered if it cannot be read (every entry, with `trust_log` False). Each document
+        is written once, at the end.
 
         The old generation is deleted right after the swap: every read resolves the pointer
         and reads the documents inside one Lua script, so no reader can still be holding the
         old generation's name between two of its reads.
         """
         with _no_cyclic_gc():
-            gen, count = self._fold_into_new_generation(page, progress)
+            gen, count = self._fold_into_new_generation(page, progress, trust_log)
         while True:
             count += self.catch_up(generation=gen)
             reply: Any = self._swap(
@@ -1105,7 +1096,7 @@ class ReadModel:
         return RebuildResult(gen, other or None, count)
 
     def _fold_into_new_generation(
-        self, page: int, progress: Callable[[int], None] | None
+        self, page: int, progress: Callable[[int], None] | None, trust_log: bool
     ) -> tuple[str, int]:
         gen = new_generation()
         projection = Projection()
@@ -1113,7 +1104,8 @@ class ReadModel:
         count = 0
         last = ""
         for rows in self._pages(page):
-            for (raw_id, fields), checked in zip(rows, trusted.page(rows), strict=True):
+            checks = trusted.page(rows) if trust_log else [None] * len(rows)
+            for (raw_id, fields), checked in zip(rows, checks, strict=True):
                 entry_id = _text(raw_id)
                 if checked is not None:
                     projection.apply_trusted(entry_id, *checked)
