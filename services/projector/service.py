@@ -21,10 +21,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from faststream import FastStream
-from faststream.redis import RedisBroker, StreamSub
+from faststream.redis import StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 
-from services.adapters.connection import async_client, sync_client
+from services.adapters.connection import async_client, redis_broker, sync_client
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
 from services.adapters.readmodel import ReadModel
 from services.domain.timeline import position_key
@@ -118,20 +118,10 @@ class Projector:
             self._client = None
 
 
-def _broker(settings: Settings) -> RedisBroker:
-    options: dict[str, Any] = {}
-    if settings.redis_username:
-        options["username"] = settings.redis_username
-    password = settings.password()
-    if password:
-        options["password"] = password
-    return RedisBroker(settings.redis_url or "redis://localhost:6379", **options)
-
-
 def build_app(settings: Settings) -> FastStream:
     """The projector as a FastStream app (importable for AsyncAPI generation)."""
     keys = settings.keys
-    broker = _broker(settings)
+    broker = redis_broker(settings)
     projector = Projector(settings)
 
     @broker.subscriber(
