@@ -18,9 +18,11 @@ import contextlib
 import functools
 import gc
 import json
+import multiprocessing
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -477,6 +479,11 @@ class Projection:
     touched: set[str] = field(default_factory=set)
     touched_amendments: set[str] = field(default_factory=set)
     agreements: dict[str, str] = field(default_factory=dict)
+    # A partitioned rebuild keeps only its own portfolios (see `Partition`), and indexes only
+    # the amendments of the entries it owns (`owning`, set per entry by the caller).
+    partition: Partition | None = None
+    owning: bool = True
+    owned_amendments: set[str] = field(default_factory=set)
 
     def load(self, doc: dict[str, Any]) -> None:
         pid = doc["portfolio_id"]
@@ -487,6 +494,8 @@ class Projection:
     def rows(self, portfolio_id: str) -> PortfolioRows:
         rows = self.portfolios.get(portfolio_id)
         if rows is None:
+            if self.partition is not None and not self.partition.owns(portfolio_id):
+                return PortfolioRows()  # another partition's: folded there, dropped here
             rows = self.portfolios[portfolio_id] = PortfolioRows()
         return rows
 
@@ -498,6 +507,8 @@ class Projection:
         key = _amendment_field(agreement_id, number)
         self.amendments[key] = pids
         self.touched_amendments.add(key)
+        if self.owning:
+            self.owned_amendments.add(key)
         self.touched.update(pids)
 
     def apply(self, position: str, message: Message) -> None:
@@ -567,6 +578,8 @@ class Projection:
                 rows(change["portfolio_id"]).add_name(NameRow(name, source))
         # A whole-log fold: the caller marks every portfolio and amendment touched at the end.
         key = f"{agreement_id}#{source.amendment_number}"
+        if self.owning:
+            self.owned_amendments.add(key)
         if len(changes) == 1:
             self.amendments[key] = [changes[0]["portfolio_id"]]
         else:
@@ -607,7 +620,9 @@ class Projection:
 
 _ID = re.compile(r"[^\s]+")
 # How the service writes a moment (UTC, "Z", microseconds unless zero); the date is checked apart.
-_UTC_MOMENT = re.compile(r"(\d{4}-\d\d-\d\d)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{6})?Z")
+_UTC_MOMENT = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{6})?Z"
+)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DECIMAL = re.compile(r"(?:0|[1-9]\d*)(?:\.\d+)?")
 # The recorder's shape: how many keys each object has (every one of them is read, so a count
@@ -617,8 +632,43 @@ _AMENDMENT_KEYS = 10  # type, schema_version, event_id, occurred_at, agreement_i
 _CHANGE_KEYS = {"add": 4, "revise": 4, "replace": 4, "remove": 2, "rename": 4, "waiver": 5}
 
 
+def _one_change_pattern() -> re.Pattern[str]:
+    """The recorder's exact text of an amendment with one change that sets a schedule (by far
+    the commonest entry), capturing what the fold reads. Strings without escapes only: their
+    text is then their value, so a match reads exactly what `json.loads` would."""
+    char = r'[^"\\\x00-\x1f]'  # a character of a JSON string that needs no escape
+    ident = r'([^"\\\x00-\x20\s]{1,200})'  # no whitespace, as `_ID`
+    day = r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
+
+    def maybe(pattern: str) -> str:
+        return '(?:null|"' + pattern + '")'
+
+    return re.compile(
+        '{"type":"AmendmentRecorded","schema_version":1,'
+        + f'"event_id":"{ident}","occurred_at":"({_UTC_MOMENT.pattern})",'
+        + f'"agreement_id":"{ident}","amendment_number":(0|[1-9][0-9]{{0,17}}),'
+        + f'"effective_date":"{day}","executed_date":{maybe(day)},'
+        + '"source":{"title":'
+        + maybe(char + "{0,1000}")
+        + ',"sha256":'
+        + maybe("[0-9a-f]{64}")
+        + ',"url":'
+        + maybe(char + "{0,2000}")
+        + "},"
+        + r'"changes":\[{"action":"(add|revise|replace)","portfolio_id":"'
+        + ident
+        + '","portfolio_name":"('
+        + char
+        + '{1,500})",'
+        + r'"tiers":(\[[^\]\\]*\])}\]}'
+    )
+
+
 def _text_of(value: Any, low: int, high: int) -> bool:
     return type(value) is str and low <= len(value) <= high
+
+
+_ONE_CHANGE = _one_change_pattern()
 
 
 class TrustedAmendments:
@@ -634,12 +684,14 @@ class TrustedAmendments:
         self._ids: set[str] = set()
         self._days: set[str] = set()
         self._schedules: dict[tuple[Any, ...], str] = {}
+        self._tier_texts: dict[str, str | None] = {}
         self._limit = limit
 
     def page(self, rows: Sequence[tuple[Any, Any]]) -> list[tuple[dict[str, Any], str] | None]:
         out: list[tuple[dict[str, Any], str] | None] = [None] * len(rows)
         where: list[int] = []
         data: list[bytes] = []
+        one_change = self._one_change
         for i, (_, fields) in enumerate(rows):
             if (
                 fields.get(b"type") == b"AmendmentRecorded"
@@ -649,8 +701,13 @@ class TrustedAmendments:
                 and (raw := fields.get(b"data")) is not None
                 and len(raw) <= MAX_ENTRY_BYTES
             ):
-                where.append(i)
-                data.append(raw)
+                try:
+                    out[i] = one_change(raw.decode(), fields[b"event_id"])
+                except Exception:  # anything unexpected: the JSON path (then full validation)
+                    out[i] = None
+                if out[i] is None:
+                    where.append(i)
+                    data.append(raw)
         if not data:
             return out
         try:
@@ -673,6 +730,49 @@ class TrustedAmendments:
                 # The moment as `datetime.isoformat` writes it (what the slow path stores).
                 out[i] = (a, a["occurred_at"][:-1] + "+00:00")
         return out
+
+    def _one_change(self, raw: str, event_id: bytes) -> tuple[dict[str, Any], str] | None:
+        """The commonest entry read straight off its text (see `_one_change_pattern`), with the
+        same checks as `_accept`; None sends it to the JSON path."""
+        m = _ONE_CHANGE.fullmatch(raw)
+        if m is None:
+            return None
+        (event, occurred, moment_day, agreement, number, effective, executed) = m.group(
+            1, 2, 3, 4, 5, 6, 7
+        )
+        action, pid, name, tiers = m.group(8, 9, 10, 11)
+        days, ids = self._days, self._ids
+        if (
+            event_id != event.encode()
+            or (agreement not in ids and not self._id(agreement))
+            or (pid not in ids and not self._id(pid))
+            or (effective not in days and not self._day(effective))
+            or (moment_day not in days and not self._day(moment_day))
+            or (executed is not None and not self._day(executed))
+        ):
+            return None
+        canonical = self._tier_texts.get(tiers)
+        if canonical is None:
+            if tiers in self._tier_texts:
+                return None
+            change = {"action": action, "portfolio_id": pid, "portfolio_name": name}
+            change["tiers"] = json.loads(tiers)
+            canonical = change["tiers"] if self._change(change) else None
+            if len(self._tier_texts) >= self._limit:
+                self._tier_texts.clear()
+            self._tier_texts[tiers] = canonical
+            if canonical is None:
+                return None
+        amendment = {
+            "event_id": event,
+            "agreement_id": agreement,
+            "amendment_number": int(number),
+            "effective_date": effective,
+            "changes": [
+                {"action": action, "portfolio_id": pid, "portfolio_name": name, "tiers": canonical}
+            ],
+        }
+        return amendment, occurred[:-1] + "+00:00"
 
     def _accept(self, a: dict[str, Any], event_id: bytes) -> bool:
         """The recorder's shape, checked where the fold reads it; replaces each schedule by its
@@ -846,6 +946,49 @@ class Lookup:
         if version is not None and version.kind is not VersionKind.REMOVE:
             schedule = version.schedule
         return replace(answer, schedule=schedule, version=version, base=base)
+
+
+# A portfolio id as the recorder writes it in an entry's JSON (no escapes: see `Partition`).
+_PORTFOLIO_ID = re.compile(rb'"portfolio_id"\s*:\s*"([^"]*)"')
+
+
+@dataclass
+class Partition:
+    """One of `count` rebuild workers: the portfolios whose id hashes (CRC-32) to `index`.
+
+    `select` picks the log entries the worker must fold, from the raw bytes before any
+    parsing: an entry naming only other partitions' portfolios is skipped. Each entry has
+    exactly one owner (the partition of its least portfolio id, else partition 0), which
+    indexes its amendment and dead-letters it if it is unreadable. An entry whose portfolio ids
+    cannot be read off its bytes for certain (an escape, a non-string id, none at all: a
+    registration or a retraction) is folded by every worker, each keeping its own portfolios.
+    """
+
+    index: int
+    count: int
+    _owns: dict[Any, bool] = field(default_factory=dict)
+
+    def owns(self, portfolio_id: str | bytes) -> bool:
+        owns = self._owns.get(portfolio_id)
+        if owns is None:
+            raw = portfolio_id.encode() if isinstance(portfolio_id, str) else portfolio_id
+            owns = self._owns[portfolio_id] = zlib.crc32(raw) % self.count == self.index
+        return owns
+
+    def select(self, rows: Sequence[tuple[Any, Any]]) -> list[tuple[tuple[Any, Any], bool]]:
+        """(entry, owned) for each entry this partition folds, in log order."""
+        out = []
+        first = self.index == 0
+        for row in rows:
+            data = row[1].get(b"data")
+            pids = None if data is None or b"\\" in data else _PORTFOLIO_ID.findall(data)
+            if not pids or len(pids) != data.count(b'"portfolio_id"'):
+                out.append((row, first))
+            elif self.owns(min(pids)):
+                out.append((row, True))
+            elif any(self.owns(p) for p in pids):
+                out.append((row, False))
+        return out
 
 
 class ReadModel:
@@ -1041,13 +1184,13 @@ class ReadModel:
 
     # ---- rebuild --------------------------------------------------------------------------
 
-    def _pages(self, page: int) -> Iterator[list[tuple[Any, Any]]]:
+    def _pages(self, page: int, until: str = "+") -> Iterator[list[tuple[Any, Any]]]:
         """The whole log in pages; the next page is read while the caller folds this one
         (Redis answers on its own core, and a blocking socket read releases the GIL)."""
         ahead: list[Any] = []
 
         def fetch(start: str) -> None:
-            ahead.append(self.client.xrange(self.keys.agreements, min=start, max="+", count=page))
+            ahead.append(self.client.xrange(self.keys.agreements, min=start, max=until, count=page))
 
         fetch("-")
         while True:
@@ -1068,20 +1211,25 @@ class ReadModel:
         page: int = 2000,
         progress: Callable[[int], None] | None = None,
         trust_log: bool = True,
+        workers: int = 1,
     ) -> RebuildResult:
         """Replay the whole log into a fresh generation, catch up, swap the pointer, drop the old.
 
         Amendments in exactly the shape the recorder writes are folded from their JSON
         (`TrustedAmendments`); every other entry is validated in full (`decode_entry`) and
         dead-lettered if it cannot be read (every entry, with `trust_log` False). Each document
-        is written once, at the end.
+        is written once, at the end. With `workers` > 1 the log up to its current end is
+        folded by that many forked processes, one `Partition` of the portfolios each.
 
         The old generation is deleted right after the swap: every read resolves the pointer
         and reads the documents inside one Lua script, so no reader can still be holding the
         old generation's name between two of its reads.
         """
         with _no_cyclic_gc():
-            gen, count = self._fold_into_new_generation(page, progress, trust_log)
+            if workers > 1:
+                gen, count = self._fold_in_parallel(page, progress, trust_log, workers)
+            else:
+                gen, count = self._fold_into_new_generation(page, progress, trust_log)
         while True:
             count += self.catch_up(generation=gen)
             reply: Any = self._swap(
@@ -1099,30 +1247,134 @@ class ReadModel:
         self, page: int, progress: Callable[[int], None] | None, trust_log: bool
     ) -> tuple[str, int]:
         gen = new_generation()
-        projection = Projection()
-        trusted = TrustedAmendments()
-        count = 0
-        last = ""
-        for rows in self._pages(page):
-            checks = trusted.page(rows) if trust_log else [None] * len(rows)
-            for (raw_id, fields), checked in zip(rows, checks, strict=True):
-                entry_id = _text(raw_id)
-                if checked is not None:
-                    projection.apply_trusted(entry_id, *checked)
-                    continue
-                for position, message in self._decode([(raw_id, fields)], self.dead_letter):
-                    projection.apply(position, message)
-            if rows:
-                last = _text(rows[-1][0])
-                count += len(rows)
-                if progress is not None:
-                    progress(len(rows))
-        projection.touched = set(projection.portfolios)
-        projection.touched_amendments = set(projection.amendments)
+        projection, count, last = self._fold(page, progress, trust_log)
         self._bulk_write(gen, projection, last)
         return gen, count
 
-    def _bulk_write(self, gen: str, projection: Projection, checkpoint: str) -> None:
+    def _fold(
+        self,
+        page: int,
+        progress: Callable[[int], None] | None,
+        trust_log: bool,
+        partition: Partition | None = None,
+        until: str = "+",
+    ) -> tuple[Projection, int, str]:
+        """The whole log (up to `until`) folded in memory: (projection, entries read, last)."""
+        projection = Projection(partition=partition)
+        trusted = TrustedAmendments()
+        count = 0
+        last = ""
+        for rows in self._pages(page, until):
+            if rows:
+                last = _text(rows[-1][0])
+                count += len(rows)
+            selected = (
+                [(row, True) for row in rows] if partition is None else partition.select(rows)
+            )
+            entries = [row for row, _ in selected]
+            checks = trusted.page(entries) if trust_log else [None] * len(entries)
+            for ((raw_id, fields), owned), checked in zip(selected, checks, strict=True):
+                projection.owning = owned
+                if checked is not None:
+                    projection.apply_trusted(_text(raw_id), *checked)
+                    continue
+                poison = self.dead_letter if owned else None
+                for position, message in self._decode([(raw_id, fields)], poison):
+                    projection.apply(position, message)
+            if rows and progress is not None:
+                progress(len(rows))
+        projection.touched = set(projection.portfolios)
+        if partition is None:
+            projection.touched_amendments = set(projection.amendments)
+        else:
+            projection.touched_amendments = projection.owned_amendments
+        return projection, count, last
+
+    def _fold_in_parallel(
+        self, page: int, progress: Callable[[int], None] | None, trust_log: bool, workers: int
+    ) -> tuple[str, int]:
+        newest: Any = self.client.xrevrange(self.keys.agreements, count=1)
+        if not newest:
+            return self._fold_into_new_generation(page, progress, trust_log)
+        until = _text(newest[0][0])
+        gen = new_generation()
+        # Forked, not spawned: a worker starts in milliseconds with everything imported.
+        context = multiprocessing.get_context("fork")
+        read = context.Value("q", 0)  # entries partition 0 has read, for the progress bar
+        pipes, processes = [], []
+        for index in range(workers):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(
+                target=self._fold_partition,
+                args=(gen, page, trust_log, Partition(index, workers), until, send, read),
+                daemon=True,
+            )
+            process.start()
+            send.close()
+            pipes.append(receive)
+            processes.append(process)
+        results: list[Any] = []
+        reported = 0
+        try:
+            for receive in pipes:
+                while not receive.poll(0.05):
+                    if progress is not None and read.value > reported:
+                        progress(read.value - reported)
+                        reported = read.value
+                results.append(receive.recv())
+        except EOFError:
+            results.append(("failed", "a rebuild worker exited without a result"))
+        finally:
+            for process in processes:
+                process.join()
+        failures = [r[1] for r in results if r[0] != "ok"]
+        ends = {r[2] for r in results if r[0] == "ok"}
+        if failures or ends != {until}:
+            self.drop(gen)
+            raise RuntimeError(f"rebuild workers did not all reach {until}: {failures or ends}")
+        if progress is not None and results[0][1] > reported:
+            progress(results[0][1] - reported)
+        # Names: as the single-process rebuild writes them, later portfolio ids winning a name.
+        names = sorted((pair for r in results for pair in r[3]), key=lambda pair: pair[1])
+        pipe = self.client.pipeline(transaction=False)
+        named = dict(names)
+        items = list(named.items())
+        for i in range(0, len(items), 1000):
+            pipe.hset(self.gen_key(gen, "names"), mapping=dict(items[i : i + 1000]))
+        pipe.set(self.gen_key(gen, "checkpoint"), until)
+        pipe.execute()
+        return gen, int(results[0][1])
+
+    def _fold_partition(
+        self,
+        gen: str,
+        page: int,
+        trust_log: bool,
+        partition: Partition,
+        until: str,
+        send: Any,
+        read: Any,
+    ) -> None:
+        """A rebuild worker (forked): fold and write one partition, send back what it reached."""
+        try:
+
+            def counted(n: int) -> None:
+                read.value += n
+
+            progress = counted if partition.index == 0 else None
+            projection, count, last = self._fold(page, progress, trust_log, partition, until)
+            if partition.index != 0:
+                projection.agreements = {}
+            self._bulk_write(gen, projection, None, names=False)
+            send.send(("ok", count, last, list(projection.name_pairs())))
+        except BaseException as exc:  # reported to the parent, which fails the rebuild
+            send.send(("failed", repr(exc)))
+        finally:
+            send.close()
+
+    def _bulk_write(
+        self, gen: str, projection: Projection, checkpoint: str | None, *, names: bool = True
+    ) -> None:
         # The generation is invisible until the swap, so plain pipelined writes are safe here.
         docs: list[tuple[str, str]] = []
         now: list[tuple[str, str]] = []
@@ -1135,7 +1387,7 @@ class ReadModel:
         for part, pairs in (
             ("portfolios", docs),
             ("now", now),
-            ("names", list(projection.name_pairs())),
+            ("names", list(projection.name_pairs()) if names else []),
             ("amendments", list(projection.amendment_pairs())),
             ("agreements", list(projection.agreements.items())),
         ):
@@ -1143,7 +1395,8 @@ class ReadModel:
                 pipe.hset(self.gen_key(gen, part), mapping=dict(pairs[i : i + chunk]))
                 if len(pipe) >= 10:
                     pipe.execute()
-        pipe.set(self.gen_key(gen, "checkpoint"), checkpoint)
+        if checkpoint is not None:
+            pipe.set(self.gen_key(gen, "checkpoint"), checkpoint)
         pipe.execute()
 
     def drop(self, generation: str) -> None:

@@ -20,7 +20,11 @@ console = Console(stderr=True)
 
 
 @projector_app.command()
-def rebuild() -> None:
+def rebuild(
+    workers: int = typer.Option(
+        2, "--workers", min=1, help="Processes folding the log, each a share of the portfolios."
+    ),
+) -> None:
     """Replay the whole log into a fresh read model, then swap it in atomically."""
     settings = Settings()
     client = sync_client(settings)
@@ -36,7 +40,7 @@ def rebuild() -> None:
         transient=False,
     ) as progress:
         task = progress.add_task("events", total=int(total))
-        result = read_model.rebuild(progress=lambda n: progress.advance(task, n))
+        result = read_model.rebuild(progress=lambda n: progress.advance(task, n), workers=workers)
     elapsed = time.perf_counter() - started
     rate = result.events / elapsed if elapsed > 0 else 0.0
     print(

@@ -190,3 +190,81 @@ def test_a_rebuild_over_a_mixed_log_equals_one_that_validates_everything(
     assert fast["checkpoint"] == rows[-1][0].decode()
     answer = read_model.answer_now("P5", date(2030, 1, 1))
     assert answer is not None and answer[1]["tiers"][0]["rate_pct"] == "0.90"
+
+
+def test_a_parallel_rebuild_equals_the_single_process_rebuild(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    version = valid_log(redis_client, keys)
+    store = EventStore(redis_client, keys)
+
+    def append(message: Any) -> None:
+        nonlocal version
+        store.append(message, version)
+        version += 1
+
+    # Portfolios of both partitions (p1-p3 hash to one of 2, p4-p5 to the other) in one
+    # amendment; a name claimed by portfolios of both; retractions of amendments spanning both.
+    append(amendment(30, [set_schedule("p5", "0.75", "add"), set_schedule("p2", "0.62")]))
+    append(amendment(31, [{"action": "rename", "portfolio_id": "p4", "new_name": "Shared"}]))
+    append(amendment(32, [{"action": "rename", "portfolio_id": "p1", "new_name": "Shared"}]))
+    append(AmendmentRetracted(agreement_id="a1", amendment_number=30, reason="wrong"))
+    append(AmendmentRetracted(agreement_id="a1", amendment_number=31, reason="wrong"))
+    append(amendment(33, [set_schedule("p4", "0.81"), set_schedule("p1", "0.51")]))
+    for mutate in MALFORMED:
+        template = amendment(50, [set_schedule("p4", "0.50"), set_schedule("p1", "0.50")])
+        redis_client.xadd(keys.agreements, malformed(template, mutate))  # type: ignore[arg-type]
+    # An entry whose ids cannot be read off its bytes (an escape): every worker folds it.
+    escaped = encode(amendment(34, [set_schedule("p5", "0.77")]))
+    escaped["data"] = escaped["data"].replace('"p5"', '"\\u00705"')
+    assert "\\u00705" in escaped["data"]
+    redis_client.xadd(keys.agreements, escaped)  # type: ignore[arg-type]
+
+    read_model = ReadModel(redis_client, keys)
+    read_model.rebuild()
+    single, letters = hashes(redis_client, read_model), dead_letters(redis_client, keys)
+    assert len(letters) == len(MALFORMED)
+    for workers in (2, 3):
+        redis_client.delete(keys.dead_letters)
+        result = read_model.rebuild(workers=workers)
+        assert result.events == redis_client.xlen(keys.agreements)
+        assert hashes(redis_client, read_model) == single
+        assert dead_letters(redis_client, keys) == letters  # each written once
+    answer = read_model.answer_now("shared", date(2030, 1, 1))
+    assert answer is not None and answer[0] == "p4"  # the later id wins, in either rebuild
+    answer = read_model.answer_now("p5", date(2030, 1, 1))
+    assert answer is not None and answer[1]["tiers"][0]["rate_pct"] == "0.77"
+
+
+def test_the_one_change_reading_equals_the_json_reading(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    """The commonest entry is read off its text; what it reads is what the JSON path reads."""
+    keys = Keys(prefix)
+    valid_log(redis_client, keys)
+    rows: Any = redis_client.xrange(keys.agreements)
+    trusted, by_json = TrustedAmendments(), TrustedAmendments()
+    read_off_text = 0
+    for _, fields in rows:
+        if fields[b"type"] != b"AmendmentRecorded":
+            continue
+        text = trusted._one_change(fields[b"data"].decode(), fields[b"event_id"])
+        parsed = json.loads(fields[b"data"])
+        accepted = by_json._accept(parsed, fields[b"event_id"])
+        assert accepted
+        if text is not None:
+            read_off_text += 1
+            assert text[0] == {k: parsed[k] for k in text[0]}
+            assert text[0]["changes"] == parsed["changes"]
+    assert read_off_text == 3  # amendments 2, 3 and 7: one change that sets a schedule
+    # A digit JSON does not know, an escape, a second change: not read off the text.
+    data = encode(amendment(9, [set_schedule("p1", "0.50")]))["data"]
+    for odd in (
+        data.replace('"amendment_number":9', '"amendment_number":\u0669'),
+        data.replace('"P1"', '"P\\u0031"'),
+        data.replace("}]}", '},{"action":"remove","portfolio_id":"p2"}]}'),
+    ):
+        assert odd != data
+        event_id = json.loads(data)["event_id"].encode()
+        assert trusted._one_change(odd, event_id) is None
