@@ -32,7 +32,7 @@ from services.adapters.readmodel.documents import (
 )
 from services.adapters.readmodel.naming import amendment_field, name_key
 from services.domain.agreement import names_of, versions_of
-from services.domain.timeline import Provenance, ScheduleTimeline, VersionKind
+from services.domain.timeline import Provenance, VersionKind
 from services.mapping import amendment_from_wire, record_point
 
 if TYPE_CHECKING:
@@ -114,10 +114,6 @@ class Projection:
                 return PortfolioRows()  # another partition's: folded there, dropped here
             rows = self.portfolios[portfolio_id] = PortfolioRows()
         return rows
-
-    def timeline(self, portfolio_id: str) -> ScheduleTimeline:
-        """The portfolio as a domain timeline (for tests and checks; folding uses the rows)."""
-        return self.rows(portfolio_id).timeline(portfolio_id)
 
     def _index_amendment(self, agreement_id: str, number: int, pids: list[str]) -> None:
         key = amendment_field(agreement_id, number)
