@@ -23,7 +23,7 @@ from services.parsing.model import (
     TierReading,
 )
 from services.parsing.rows import ReadRows, Row, read_rows
-from services.parsing.text import flatten, normalise, pieces
+from services.parsing.text import Piece, flatten, normalise, pieces
 from services.parsing.tiers import ScheduleParse, parse_schedule
 
 __all__ = ["parse_filing"]
@@ -117,7 +117,9 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     flat = flatten(norm)
     header = parse_header(norm, flat)
     cut = (_looks_cut(text) or oversized) if cut is None else cut
-    read = read_rows(pieces(norm))
+    parts = pieces(norm)
+    read = read_rows(parts)
+    continued = _unjoined_continuations(read.rows, parts, cut)
     waiver_doc = header.agreement_type == "fee_waiver"
     instructions = _instructions(norm, waiver_doc)
     default_action = "add" if header.kind == "agreement" else "revise"
@@ -136,9 +138,18 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
                 action = ins.action
         if waiver_doc:
             action = "waiver"
-        changes.extend(
-            _changes_for(row, action, read, flat, cut, risk, named, waiver_doc, bool(instructions))
+        found = _changes_for(
+            row, action, read, flat, cut, risk, named, waiver_doc, bool(instructions)
         )
+        if id(row) in continued:
+            problem = f"fee text may go on in a line not joined to it: '{continued[id(row)]}'"
+            found = [
+                c.model_copy(
+                    update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
+                )
+                for c in found
+            ]
+        changes.extend(found)
     if recital_adds:
         for change in changes:
             if change.portfolio and _key(change.portfolio) in recital_adds:
@@ -167,6 +178,40 @@ def _reading(header: Header, changes: list[ChangeReading], truncated: bool) -> F
         agreement_type=header.agreement_type,
         truncated=truncated,
     )
+
+
+# A line that can only continue a fee phrase ("up to $1.5 billion", "of such assets over ...").
+_CONTINUATION = re.compile(
+    r"^\s*(?:up\s+to|over|plus|of\s+(?:such|the|average)|in\s+excess|excess|exceeding|"
+    r"and\s+(?:over|up|\d|\$)|to\s+\$|\$|\d[\d,.]*\s*(?:%|million|billion))",
+    re.IGNORECASE,
+)
+
+
+# What can open a new clause or row: "2. All other terms", "(b) ...", "Janus Forty Portfolio".
+_FRESH_START = re.compile(r"^\s*(?:\d{1,2}\.|\(?[a-z0-9]\)|[A-Z][A-Za-z]+)")
+
+
+def _unjoined_continuations(rows: list[Row], parts: list[Piece], cut: bool) -> dict[int, str]:
+    """Rows whose fee text may go on in what follows them, though the reader did not join it.
+
+    Wrapped fixed-width tables sometimes shift a continuation line out of the fee column, and a
+    text cut a few characters into the next line leaves a fragment ('u'): either way the
+    schedule read so far may be incomplete, and must not be reported as certain.
+    """
+    out: dict[int, str] = {}
+    by_line: dict[int, Piece] = {}
+    for part in parts:
+        by_line.setdefault(part.line, part)
+    for row in rows:
+        following = by_line.get(row.last_line + 1)
+        if following is None:
+            continue
+        rest = " ".join(p.text for p in parts if p.line > row.last_line)
+        fragment = cut and len(rest) < 40 and not _FRESH_START.match(rest)
+        if _CONTINUATION.match(following.text) or fragment:
+            out[id(row)] = _excerpt(following.text, 0)
+    return out
 
 
 def _looks_cut(raw: str) -> bool:

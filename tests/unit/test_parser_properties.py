@@ -489,3 +489,16 @@ def test_one_megabyte_parses_in_well_under_two_seconds(kind: str) -> None:
     elapsed = time.perf_counter() - started
     assert_invariants(reading)
     assert elapsed < 2.0, f"{kind}: {elapsed:.2f}s"
+
+
+@needs_corpus
+def test_cuts_across_every_filing_never_give_a_wrong_schedule() -> None:
+    """Deterministic sweep beside the random one: every 7th cut point of every filing."""
+    wrong = []
+    for doc_id, text in CORPUS:
+        allowed = _expected_parseable(_corpus_dir(), doc_id)
+        for cut_at in range(0, len(text) + 1, 7):
+            for change in read_filing(text[:cut_at], cut=True).changes:
+                if change.parseable and _key(change) not in allowed:
+                    wrong.append((doc_id, cut_at, change.portfolio))
+    assert wrong == []
