@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contracts.wire import WireError, first_error
@@ -31,6 +32,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+
+def progress_bar(label: str, on: Console | None = None) -> Progress:
+    """The bar every long wait shows (replays, rebuilds, the demo's accruals)."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=on or console,
+        transient=False,
+    )
 
 
 @app.callback()

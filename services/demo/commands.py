@@ -24,11 +24,10 @@ from typing import Any
 
 import redis
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from services.adapters.keys import Keys
-from services.cli import UsageProblem, app, console
+from services.cli import UsageProblem, app, console, progress_bar
 from services.settings import Settings
 
 PORTFOLIO_ID = "met-aim-small-cap-growth-portfolio"
@@ -87,14 +86,7 @@ def _publish_year(client: redis.Redis, keys: Keys, days: int) -> None:
 
 
 def _wait_for_ledger(client: redis.Redis, keys: Keys, days: int, timeout: float) -> int:
-    with Progress(
-        TextColumn("[bold]fee worker[/bold] accruing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with progress_bar("[bold]fee worker[/bold] accruing") as progress:
         task = progress.add_task("accruals", total=days)
         deadline = time.monotonic() + timeout
         done = 0

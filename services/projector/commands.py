@@ -7,11 +7,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.adapters.connection import sync_client
 from services.adapters.readmodel import ReadModel
-from services.cli import app
+from services.cli import app, progress_bar
 from services.settings import Settings
 
 projector_app = typer.Typer(help="The projector's read model (current schedules, timelines).")
@@ -31,14 +30,7 @@ def rebuild(
     read_model = ReadModel(client, settings.keys)
     total: Any = client.xlen(settings.keys.agreements)
     started = time.perf_counter()
-    with Progress(
-        TextColumn("rebuilding read model"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with progress_bar("rebuilding read model", console) as progress:
         task = progress.add_task("events", total=int(total))
         result = read_model.rebuild(progress=lambda n: progress.advance(task, n), workers=workers)
     elapsed = time.perf_counter() - started
