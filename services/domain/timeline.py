@@ -55,6 +55,13 @@ def is_known(point: RecordPoint, known_at: KnownAt) -> bool:
     return point.key <= position_key(known_at)
 
 
+def in_force(recorded: RecordPoint, retracted: RecordPoint | None, known_at: KnownAt) -> bool:
+    """A fact counts at `known_at` if it was recorded by then and not yet retracted."""
+    if not is_known(recorded, known_at):
+        return False
+    return retracted is None or not is_known(retracted, known_at)
+
+
 @dataclass(frozen=True, slots=True)
 class Provenance:
     """Where a version came from: which amendment, which event, and when it was recorded."""
@@ -87,9 +94,7 @@ class ScheduleVersion:
     retracted: RecordPoint | None = None
 
     def visible(self, known_at: KnownAt) -> bool:
-        if not is_known(self.provenance.recorded, known_at):
-            return False
-        return self.retracted is None or not is_known(self.retracted, known_at)
+        return in_force(self.provenance.recorded, self.retracted, known_at)
 
     def _precedence(self) -> tuple[date, int, tuple[int, int]]:
         # Same effective date: the later amendment prevails, then the later recording.
@@ -107,9 +112,7 @@ class NameVersion:
     retracted: RecordPoint | None = None
 
     def visible(self, known_at: KnownAt) -> bool:
-        if not is_known(self.provenance.recorded, known_at):
-            return False
-        return self.retracted is None or not is_known(self.retracted, known_at)
+        return in_force(self.provenance.recorded, self.retracted, known_at)
 
 
 @dataclass(frozen=True, slots=True)
