@@ -540,9 +540,14 @@ class Pricer:
 
 
 def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -> FeeAccrued:
-    """The FeeAccrued event for a priced report (accrual_id: portfolio and date)."""
+    """The FeeAccrued event for a priced report (accrual_id: portfolio and date).
+
+    Built without re-validation: every value is either the validated report's or computed
+    here from it by the domain, and this is the hot path. The contract tests validate what
+    is emitted against the published schemas.
+    """
     accrual_id = accrual_id_of(report.portfolio_id, report.as_of)
-    return FeeAccrued(
+    return FeeAccrued.model_construct(
         event_id=_event_id("FeeAccrued", accrual_id),
         accrual_id=accrual_id,
         portfolio_id=report.portfolio_id,
@@ -558,7 +563,7 @@ def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -
         amount_exact=accrual.amount_exact,
         effective_rate_pct=accrual.effective_rate_pct,
         breakdown=[
-            BandCharge(
+            BandCharge.model_construct(
                 lower=band.tier.lower,
                 upper=band.tier.upper,
                 rate_pct=band.tier.rate_pct,
