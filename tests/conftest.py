@@ -61,16 +61,22 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def prefix(request: pytest.FixtureRequest) -> str:
-    """A key prefix of this test's own, so runs and tests never collide."""
-    return f"t{uuid.uuid4().hex[:12]}"
+def prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A key prefix of this test's own, so runs and tests never collide.
+
+    A test that used a Redis leaves the shared server as it found it: its keys are removed.
+    """
+    value = f"t{uuid.uuid4().hex[:12]}"
+    yield value
+    if "redis_url" in request.fixturenames:
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        for key in client.scan_iter(match=f"*{value}*", count=1000):
+            client.delete(key)
+        client.close()
 
 
 @pytest.fixture
 def redis_client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=False)
     yield client
-    # Leave the shared server as we found it: remove this test's keys.
-    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
-        client.delete(key)
     client.close()
