@@ -37,6 +37,7 @@ from services.mapping import amendment_from_wire, record_point
 
 if TYPE_CHECKING:
     from services.adapters.readmodel.rebuild import Partition
+    from services.adapters.readmodel.trusted import OneChange
 
 
 def as_str(value: bytes | str) -> str:
@@ -166,11 +167,16 @@ class Projection:
         )
         rows = self.rows
         changes = a["changes"]
+        # One pass: a change's version and name go to separate lists of its portfolio's rows,
+        # so each list keeps the changes' order (as `apply`: versions, then names).
         for change in changes:
             action = change["action"]
-            if action == "rename":
-                continue
             pid = change["portfolio_id"]
+            if action == "rename":
+                name = change["new_name"]
+                if name:
+                    rows(pid).add_name(NameRow(name, source))
+                continue
             if action == "waiver":
                 period = change["period"]
                 row = VersionRow(
@@ -181,13 +187,11 @@ class Projection:
                 row = VersionRow(kind, action, change.get("tiers"), effective, None, source)
                 if pid not in self.owner:
                     self.owner[pid] = agreement_id
-            rows(pid).add_version(row)
-        for change in changes:
-            name = (
-                change["new_name"] if change["action"] == "rename" else change.get("portfolio_name")
-            )
+            target = rows(pid)
+            target.add_version(row)
+            name = change.get("portfolio_name")
             if name:
-                rows(change["portfolio_id"]).add_name(NameRow(name, source))
+                target.add_name(NameRow(name, source))
         # A whole-log fold: the caller marks every portfolio and amendment touched at the end.
         key = f"{agreement_id}#{source.amendment_number}"
         if self.owning:
@@ -196,6 +200,26 @@ class Projection:
             self.amendments[key] = [changes[0]["portfolio_id"]]
         else:
             self.amendments[key] = sorted({c["portfolio_id"] for c in changes})
+
+    def apply_one(self, position: str, c: OneChange) -> None:
+        """`apply_trusted` of the commonest amendment (one change setting a schedule), from
+        its fields as read off the entry's text."""
+        agreement_id, number, effective, pid = (
+            c.agreement_id,
+            c.amendment_number,
+            c.effective_date,
+            c.portfolio_id,
+        )
+        source = Source(agreement_id, number, effective, c.event_id, c.recorded_at, position)
+        target = self.rows(pid)
+        target.add_version(VersionRow("set", c.action, c.tiers, effective, None, source))
+        target.add_name(NameRow(c.portfolio_name, source))
+        if pid not in self.owner:
+            self.owner[pid] = agreement_id
+        key = f"{agreement_id}#{number}"
+        if self.owning:
+            self.owned_amendments.add(key)
+        self.amendments[key] = [pid]
 
     def portfolio_entries(self) -> Iterator[tuple[str, str, str, list[str]]]:
         """(portfolio id, document, answer index, answers) of every touched portfolio."""

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from contracts.wire import MAX_ENTRY_BYTES
 from services.adapters.readmodel.documents import json_text
@@ -74,6 +74,24 @@ def _one_change_pattern() -> re.Pattern[str]:
     )
 
 
+class OneChange(NamedTuple):
+    """The commonest amendment, as read straight off its text: one change setting a schedule
+    (see `_one_change_pattern`); folded by `Projection.apply_one` without building dicts."""
+
+    event_id: str
+    agreement_id: str
+    amendment_number: int
+    effective_date: str
+    action: str
+    portfolio_id: str
+    portfolio_name: str
+    tiers: str  # canonical `FeeSchedule.as_json` text
+    recorded_at: str
+
+
+Checked = OneChange | tuple[dict[str, Any], str] | None
+
+
 def _text_of(value: Any, low: int, high: int) -> bool:
     return type(value) is str and low <= len(value) <= high
 
@@ -84,10 +102,11 @@ _ONE_CHANGE = _one_change_pattern()
 class TrustedAmendments:
     """Checks pages of log entries for amendments exactly as this service writes them.
 
-    `page(rows)` returns, per entry, `(amendment as JSON-like dicts, recorded at)` when the
-    entry can be folded straight from its JSON (`Projection.apply_trusted`), else None (the
-    entry then goes through full validation). Fee schedules repeat across portfolios, so each
-    distinct one is checked by the domain (`FeeSchedule.from_json`) once.
+    `page(rows)` returns, per entry, a `OneChange` or `(amendment as JSON-like dicts,
+    recorded at)` when the entry can be folded straight from its text (`Projection.apply_one`,
+    `Projection.apply_trusted`), else None (the entry then goes through full validation).
+    Fee schedules repeat across portfolios, so each distinct one is checked by the domain
+    (`FeeSchedule.from_json`) once.
     """
 
     def __init__(self, limit: int = 100_000) -> None:
@@ -97,8 +116,8 @@ class TrustedAmendments:
         self._tier_texts: dict[str, str | None] = {}
         self._limit = limit
 
-    def page(self, rows: Sequence[tuple[Any, Any]]) -> list[tuple[dict[str, Any], str] | None]:
-        out: list[tuple[dict[str, Any], str] | None] = [None] * len(rows)
+    def page(self, rows: Sequence[tuple[Any, Any]]) -> list[Checked]:
+        out: list[Checked] = [None] * len(rows)
         where: list[int] = []
         data: list[bytes] = []
         one_change = self._one_change
@@ -141,7 +160,7 @@ class TrustedAmendments:
                 out[i] = (a, a["occurred_at"][:-1] + "+00:00")
         return out
 
-    def _one_change(self, raw: str, event_id: bytes) -> tuple[dict[str, Any], str] | None:
+    def _one_change(self, raw: str, event_id: bytes) -> OneChange | None:
         """The commonest entry read straight off its text (see `_one_change_pattern`), with the
         same checks as `_accept`; None sends it to the JSON path."""
         m = _ONE_CHANGE.fullmatch(raw)
@@ -173,16 +192,17 @@ class TrustedAmendments:
             self._tier_texts[tiers] = canonical
             if canonical is None:
                 return None
-        amendment = {
-            "event_id": event,
-            "agreement_id": agreement,
-            "amendment_number": int(number),
-            "effective_date": effective,
-            "changes": [
-                {"action": action, "portfolio_id": pid, "portfolio_name": name, "tiers": canonical}
-            ],
-        }
-        return amendment, occurred[:-1] + "+00:00"
+        return OneChange(
+            event,
+            agreement,
+            int(number),
+            effective,
+            action,
+            pid,
+            name,
+            canonical,
+            occurred[:-1] + "+00:00",
+        )
 
     def _accept(self, a: dict[str, Any], event_id: bytes) -> bool:
         """The recorder's shape, checked where the fold reads it; replaces each schedule by its
