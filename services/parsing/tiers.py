@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from services.parsing.amounts import FILLER, KEYWORDS, Kind, Token, tokenize
 
@@ -58,8 +59,7 @@ class ScheduleParse:
     has_rate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Sym:
+class _Sym(NamedTuple):  # a NamedTuple: made for every token, and cheap to make
     name: str  # RATE AMT FIRST NEXT OVER UPTO FROM BETWEEN AND PLUS ALL REST
     tok: Token
 
@@ -68,16 +68,18 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
     """Grammar symbols and the words/numbers that are not schedule language."""
     syms: list[_Sym] = []
     unknown: list[str] = []
+    rate, amount, number, punct = Kind.RATE, Kind.AMOUNT, Kind.NUMBER, Kind.PUNCT
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok.kind is Kind.RATE:
+        kind = tok.kind
+        if kind is rate:
             syms.append(_Sym("RATE", tok))
-        elif tok.kind is Kind.AMOUNT:
+        elif kind is amount:
             syms.append(_Sym("AMT", tok))
-        elif tok.kind is Kind.NUMBER:
+        elif kind is number:
             unknown.append(tok.text)
-        elif tok.kind is Kind.PUNCT:
+        elif kind is punct:
             if tok.text == "$":
                 unknown.append("$")
         else:
