@@ -1,0 +1,52 @@
+"""The CLI imports only the module of the command it runs: its table must say, for every
+command, the module that really registers it (else that command would be missing)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from services.cli import COMMAND_MODULES, SERVICE_COMMAND_MODULES
+
+# In a fresh interpreter: which commands each module adds to `app` when imported alone.
+_WHO_REGISTERS = """
+import importlib, json, sys
+from services.cli import app
+
+def names():
+    commands = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return commands | {g.name for g in app.registered_groups}
+
+before = names()
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(names() - before)))
+"""
+
+
+def test_every_command_is_in_the_table_under_the_module_that_registers_it() -> None:
+    found: dict[str, str] = {}
+    for module in SERVICE_COMMAND_MODULES:
+        done = subprocess.run(
+            [sys.executable, "-c", _WHO_REGISTERS, module],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for command in json.loads(done.stdout):
+            found[command] = module
+    assert found == COMMAND_MODULES
+
+
+def test_a_parse_starts_without_the_services_runtime() -> None:
+    """`feeschedule parse` loads neither FastStream nor the Redis client."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['feeschedule', 'parse', '--help']\n"
+        "from services.cli import main\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'faststream', 'redis'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
