@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import string
 import textwrap
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.bench_parse import KINDS, MB, adversarial
 from services.parsing.filing import read_filing
 from services.parsing.model import ChangeReading, FilingReading
 from services.parsing.tiers import parse_schedule
@@ -456,39 +456,28 @@ def test_damaged_schedules_are_never_parseable_with_other_tiers(seed: int) -> No
 
 # ---------------------------------------------------------------- size and time
 
-MB = 1_000_000
+
+def _best_time(text: str, runs: int = 2) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        reading = read_filing(text)
+        best = min(best, time.perf_counter() - started)
+        assert_invariants(reading)
+    return best
 
 
-def _adversarial(kind: str) -> str:
-    rng = random.Random(7)
-    if kind == "printable":
-        return "".join(rng.choice(string.printable) for _ in range(MB))
-    if kind == "schedule_rows":
-        row = "Growth Portfolio   0.70% of first $200 million of such assets plus 0.65% over\n"
-        return row * (MB // len(row))
-    if kind == "one_line":
-        return "0.5% of first $1 million plus " * (MB // 30)
-    if kind == "newlines":
-        return "\n" * MB
-    if kind == "spaces_then_percent":
-        return ("1" + " " * 199 + "\n") * (MB // 201)
-    if kind == "tags":
-        return "<a " * (MB // 3)
-    words = ["of", "the", "first", "$500", "million", "0.5%", "plus", "over", "Portfolio", "|"]
-    return " ".join(rng.choice(words) for _ in range(MB // 6))
-
-
-@pytest.mark.parametrize(
-    "kind",
-    ["printable", "schedule_rows", "one_line", "newlines", "spaces_then_percent", "tags", "salad"],
-)
-def test_one_megabyte_parses_in_well_under_two_seconds(kind: str) -> None:
-    text = _adversarial(kind)
-    started = time.perf_counter()
-    reading = read_filing(text)
-    elapsed = time.perf_counter() - started
-    assert_invariants(reading)
-    assert elapsed < 2.0, f"{kind}: {elapsed:.2f}s"
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_megabyte_parses_in_linear_time(kind: str) -> None:
+    """No catastrophic backtracking: 1 MB takes about 4x what a quarter of it takes (a
+    quadratic parse: 16x), and never seconds. The 2 s goal itself is measured as a user runs
+    it by `benchmarks/bench_parse.py`: a wall-clock bound here would fail whenever CI's
+    machine is busy."""
+    text = adversarial(kind, MB)
+    quarter = _best_time(text[: len(text) // 4])
+    whole = _best_time(text)
+    assert whole < 8 * quarter + 0.1, f"{kind}: 1 MB {whole:.2f}s, 250 kB {quarter:.2f}s"
+    assert whole < 10.0, f"{kind}: {whole:.2f}s"
 
 
 @needs_corpus
