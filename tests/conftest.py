@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,38 @@ def redis_client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=False)
     yield client
     client.close()
+
+
+FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
+
+
+@dataclass(frozen=True)
+class Feeschedule:
+    """The installed console script, run as a user runs it, on this test's Redis and prefix."""
+
+    redis_url: str
+    prefix: str
+
+    def __call__(
+        self, *args: str, timeout: float = 120, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        settings = {"FEES_REDIS_URL": self.redis_url, "FEES_PREFIX": self.prefix}
+        return subprocess.run(
+            [str(FEESCHEDULE), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **settings, "COLUMNS": "220", **env},
+            timeout=timeout,
+            check=False,
+        )
+
+    def ok(self, *args: str, **env: str) -> str:
+        """Its standard output, after checking it exited 0."""
+        done = self(*args, **env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+
+@pytest.fixture
+def feeschedule(redis_url: str, prefix: str) -> Feeschedule:
+    return Feeschedule(redis_url, prefix)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from conftest import Feeschedule
 
 pytestmark = pytest.mark.e2e
 
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 PORTFOLIO = "Met/AIM Small Cap Growth Portfolio"
 PID = "met-aim-small-cap-growth-portfolio"
 
@@ -37,48 +34,34 @@ EARLIER = {
 }
 
 
-def cli(redis_url: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FEES_REDIS_URL": redis_url, "FEES_PREFIX": prefix, "COLUMNS": "200"}
-    return subprocess.run(
-        [str(FEESCHEDULE), *args], capture_output=True, text=True, env=env, timeout=60
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_record_amend_and_audit_through_the_cli(
-    redis_url: str,
     prefix: str,
     corpus_dir: Path,
     tmp_path: Path,
     redis_client: redis.Redis,
+    feeschedule: Feeschedule,
 ) -> None:
     earlier = tmp_path / "amendment-18.json"
     earlier.write_text(json.dumps(EARLIER))
     no22 = str(corpus_dir / "expected" / "000.json")
-    run = lambda *a: cli(redis_url, prefix, *a)  # noqa: E731
+    run = feeschedule
 
-    out = ok(
-        run(
-            "register-agreement",
-            "--agreement",
-            "met-investors",
-            "--trust",
-            "Met Investors Series Trust",
-            "--agreement-date",
-            "2000-12-08",
-        )
+    out = run.ok(
+        "register-agreement",
+        "--agreement",
+        "met-investors",
+        "--trust",
+        "Met Investors Series Trust",
+        "--agreement-date",
+        "2000-12-08",
     )
     assert "recorded AgreementRegistered" in out
-    ok(run("amend", "--file", str(earlier), "--agreement", "met-investors"))
-    assert "agreement version 3" in ok(run("amend", "--file", no22, "--agreement", "met-investors"))
+    run.ok("amend", "--file", str(earlier), "--agreement", "met-investors")
+    assert "agreement version 3" in run.ok("amend", "--file", no22, "--agreement", "met-investors")
     # The same filing again is a retry: nothing appended.
-    assert "nothing appended" in ok(run("amend", "--file", no22, "--agreement", "met-investors"))
+    assert "nothing appended" in run.ok("amend", "--file", no22, "--agreement", "met-investors")
 
-    history = json.loads(ok(run("history", PORTFOLIO, "--json")))
+    history = json.loads(run.ok("history", PORTFOLIO, "--json"))
     assert history["portfolio_id"] == PID
     versions = [
         (v["amendment_number"], v["effective_from"], v["effective_to"], v["tiers"][0]["rate_pct"])
@@ -88,67 +71,69 @@ def test_record_amend_and_audit_through_the_cli(
     assert all(
         v["position"] and v["recorded_at"] and not v["retracted"] for v in history["versions"]
     )
-    text = ok(run("history", PID))
+    text = run.ok("history", PID)
     assert "Amendment No. 18 (add)  effective 2006-05-01 .. 2006-10-31" in text
     assert "Amendment No. 22 (revise)  effective 2006-11-01 .. open" in text
 
-    before = json.loads(ok(run("schedule", PORTFOLIO, "--on", "2006-10-31", "--json")))
+    before = json.loads(run.ok("schedule", PORTFOLIO, "--on", "2006-10-31", "--json"))
     assert before["set_by"]["amendment_number"] == 18
     assert before["tiers"] == [{"from": "0", "to": None, "rate_pct": "0.90"}]
-    after = json.loads(ok(run("schedule", PID, "--on", "2006-11-01", "--json")))
+    after = json.loads(run.ok("schedule", PID, "--on", "2006-11-01", "--json"))
     assert after["set_by"]["amendment_number"] == 22
     assert after["set_by"]["amendment_effective_date"] == "2006-11-01"
     assert after["tiers"] == [
         {"from": "0", "to": "500000000", "rate_pct": "0.88"},
         {"from": "500000000", "to": None, "rate_pct": "0.83"},
     ]
-    text = ok(run("schedule", PORTFOLIO, "--on", "2006-11-01"))
+    text = run.ok("schedule", PORTFOLIO, "--on", "2006-11-01")
     assert "Amendment No. 22 (revise), effective 2006-11-01" in text
     assert "0.88% from 0 to 500,000,000; 0.83% from 500,000,000 and above" in text
     # As known before No. 22 was recorded, the 1st of November was still at 0.90%.
     known = json.loads(
-        ok(
-            run(
-                "schedule",
-                PID,
-                "--on",
-                "2006-11-01",
-                "--json",
-                "--at-position",
-                before["set_by"]["position"],
-            )
+        run.ok(
+            "schedule",
+            PID,
+            "--on",
+            "2006-11-01",
+            "--json",
+            "--at-position",
+            before["set_by"]["position"],
         )
     )
     assert known["set_by"]["amendment_number"] == 18
 
     # The read model answers the same once the projector has rebuilt it.
-    assert "is current: 3 events" in ok(run("projector", "rebuild"))
+    assert "is current: 3 events" in run.ok("projector", "rebuild")
     fast = json.loads(
-        ok(run("schedule", PORTFOLIO, "--on", "2006-11-01", "--json", "--source", "read-model"))
+        run.ok("schedule", PORTFOLIO, "--on", "2006-11-01", "--json", "--source", "read-model")
     )
     assert {k: v for k, v in fast.items() if k != "source"} == {
         k: v for k, v in after.items() if k != "source"
     }
 
     # A retraction is a new event; history keeps the version, marked.
-    ok(run("retract", "--agreement", "met-investors", "--amendment", "22", "--reason", "test"))
-    history = json.loads(ok(run("history", PID, "--json")))
+    run.ok("retract", "--agreement", "met-investors", "--amendment", "22", "--reason", "test")
+    history = json.loads(run.ok("history", PID, "--json"))
     assert history["versions"][1]["retracted"] is not None
-    assert "RETRACTED" in ok(run("history", PID))
-    back = json.loads(ok(run("schedule", PID, "--on", "2006-11-01", "--json")))
+    assert "RETRACTED" in run.ok("history", PID)
+    back = json.loads(run.ok("schedule", PID, "--on", "2006-11-01", "--json"))
     assert back["set_by"]["amendment_number"] == 18
     assert redis_client.xlen("{" + prefix + "}:agreements") == 4
 
 
 def test_wrong_input_exits_2_with_one_line_naming_field_and_value(
-    redis_url: str, prefix: str, corpus_dir: Path, tmp_path: Path, redis_client: redis.Redis
+    prefix: str,
+    corpus_dir: Path,
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    feeschedule: Feeschedule,
 ) -> None:
-    run = lambda *a: cli(redis_url, prefix, *a)  # noqa: E731
-    ok(run("register-agreement", "--agreement", "mist"))
+    run = feeschedule
+    run.ok("register-agreement", "--agreement", "mist")
     cases: list[tuple[tuple[str, ...], str]] = []
     dup = tmp_path / "dup.json"
     dup.write_text(json.dumps(EARLIER))
-    ok(run("amend", "--file", str(dup), "--agreement", "mist"))
+    run.ok("amend", "--file", str(dup), "--agreement", "mist")
     again: dict[str, Any] = {**EARLIER, "effective_date": "2007-01-01"}
     (tmp_path / "again.json").write_text(json.dumps(again))
     cases.append(

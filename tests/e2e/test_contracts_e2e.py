@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 import redis
 import yaml
+from conftest import FEESCHEDULE, Feeschedule
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -31,7 +31,6 @@ from referencing.jsonschema import DRAFT202012
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 PORTFOLIO = "Met/AIM Small Cap Growth Portfolio"
 PID = "met-aim-small-cap-growth-portfolio"
 EARLIER = {
@@ -95,15 +94,6 @@ def _asyncapi_validators() -> tuple[
     return payload, headers
 
 
-def _cli(redis_url: str, prefix: str, *args: str) -> str:
-    env = {**os.environ, "FEES_REDIS_URL": redis_url, "FEES_PREFIX": prefix}
-    done = subprocess.run(
-        [str(FEESCHEDULE), *args], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def _report(day: str, assets: str, revision: int = 0) -> dict[str, str]:
     data = {
         "type": "NetAssetsReported",
@@ -138,7 +128,12 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None
 
 
 def test_emitted_messages_validate_against_the_published_contracts(
-    redis_url: str, prefix: str, corpus_dir: Path, tmp_path: Path, redis_client: redis.Redis
+    redis_url: str,
+    prefix: str,
+    corpus_dir: Path,
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    feeschedule: Feeschedule,
 ) -> None:
     tag = "{" + prefix + "}"
     log, net_assets = f"{tag}:agreements", f"{tag}:net-assets"
@@ -147,8 +142,8 @@ def test_emitted_messages_validate_against_the_published_contracts(
     earlier.write_text(json.dumps(EARLIER))
     no22 = str(corpus_dir / "expected" / "000.json")  # 0.88% to $500M, 0.83% over, 2006-11-01
     agreement = ("--agreement", "met-investors")
-    _cli(redis_url, prefix, "register-agreement", *agreement, "--trust", "Met Investors")
-    _cli(redis_url, prefix, "amend", "--file", str(earlier), *agreement)
+    feeschedule.ok("register-agreement", *agreement, "--trust", "Met Investors")
+    feeschedule.ok("amend", "--file", str(earlier), *agreement)
 
     env = {
         **os.environ,
@@ -168,11 +163,11 @@ def test_emitted_messages_validate_against_the_published_contracts(
             _wait(lambda: redis_client.xlen(accruals) == 5, "4 accruals and 1 revised report")
             _wait(lambda: redis_client.xlen(dead_letters) == 1, "the dead letter")
             # Amendment No. 22 learned late: the two days from 2006-11-01 are adjusted ...
-            _cli(redis_url, prefix, "amend", "--file", no22, *agreement)
+            feeschedule.ok("amend", "--file", no22, *agreement)
             _wait(lambda: redis_client.xlen(accruals) == 7, "adjustments for amendment No. 22")
             # ... and back again when it is retracted.
             retract = ("retract", *agreement, "--amendment", "22", "--reason", "test")
-            _cli(redis_url, prefix, *retract)
+            feeschedule.ok(*retract)
             _wait(lambda: redis_client.xlen(accruals) == 9, "adjustments for the retraction")
         finally:
             process.send_signal(signal.SIGTERM)

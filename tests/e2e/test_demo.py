@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 import redis
+from conftest import FEESCHEDULE
 
 pytestmark = pytest.mark.e2e
-
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 
 
 def run_demo(env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,13 +23,13 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import FEESCHEDULE
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 
 pytestmark = pytest.mark.e2e
 
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 # Graduated: 0.90% to 250M, 0.80% to 1B, 0.70% above.
 BANDS = [
     (Decimal(0), Decimal(250_000_000), Decimal("0.90")),

@@ -6,15 +6,14 @@ import json
 import os
 import random
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import FEESCHEDULE
 
 pytestmark = pytest.mark.e2e
 
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 WORDS = [
     "of the first",
     "$500 million",

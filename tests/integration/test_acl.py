@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aioredis
+from conftest import FEESCHEDULE
 from redis.exceptions import NoPermissionError, ResponseError
 
 from contracts.messages import AgreementRegistered
@@ -38,7 +37,6 @@ from services.ops.metrics import PENDING, GroupMetrics
 
 pytestmark = pytest.mark.integration
 
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 PASSWORD = "s3cret-for-tests"
 
 Connect = Callable[[str], redis.Redis]

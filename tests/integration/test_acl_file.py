@@ -11,13 +11,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from conftest import FEESCHEDULE
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 from redis.retry import Retry
@@ -27,8 +27,6 @@ from services.adapters.redis_server import EmbeddedRedisUnavailable, redis_serve
 from services.ops.acl import ROLES, password_env
 
 pytestmark = pytest.mark.integration
-
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 
 
 def _binaries() -> list[Path]:

@@ -13,25 +13,22 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from conftest import FEESCHEDULE
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 from services.adapters.keys import Keys
 
 pytestmark = pytest.mark.integration
-
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 
 
 def _free_port() -> int:

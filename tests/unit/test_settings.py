@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import FEESCHEDULE
 from pydantic import ValidationError
 
 from services.settings import MASK, Settings, mask_url
-
-FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 
 
 @pytest.fixture(autouse=True)
