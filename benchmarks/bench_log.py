@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 
+from benchmarks.machine import cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 from services.adapters.connection import sync_client
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"log: {total} entries built in {time.perf_counter() - started:.1f}s ({keys.tag})")
 
         rebuilds, baselines, result = [], [], None
+        before = cpu_times()
         for _ in range(args.runs):
             t = time.perf_counter()
             read = raw_xrange(client, keys.agreements)
@@ -134,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             result = ReadModel(client, keys).rebuild(workers=args.workers)
             rebuilds.append(result.events / (time.perf_counter() - t))
+        rebuilding = describe(before, cpu_times())
         rebuild, baseline = statistics.median(rebuilds), statistics.median(baselines)
         print(
             f"rebuild ({args.workers} workers): {rebuild:,.0f} events/s"
@@ -141,12 +144,14 @@ def main(argv: list[str] | None = None) -> int:
             f" ratio {rebuild / baseline:.3f}; goal >= 50,000 events/s)"
             f"  runs: {', '.join(f'{r:,.0f}' for r in rebuilds)}"
         )
+        print(f"  {rebuilding}")
 
         assert result is not None
         portfolios = ReadModel(client, keys).gen_key(result.generation, "portfolios")
         rng = random.Random(7)
         ms = 1000.0
         p50s, p99s, raw50s, raw99s = [], [], [], []
+        before = cpu_times()
         for run in range(args.runs):
             pids = [f"portfolio-{rng.randrange(args.portfolios)}" for _ in range(args.lookups)]
             days = [date(2000, 1, 1) + timedelta(days=rng.randrange(9000)) for _ in pids]
@@ -178,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             f" ratio p50 {p50 / raw50:.1f}x, p99 {p99 / raw99:.1f}x; goal p99 < 1 ms)"
             f"  runs p99: {', '.join(f'{x:.3f}' for x in p99s)}"
         )
+        print(f"  {describe(before, cpu_times())}")
     finally:
         deleted = 0
         for key in client.scan_iter(match=keys.tag.replace("{", "[{]") + "*", count=5000):

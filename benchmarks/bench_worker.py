@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from benchmarks.machine import cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 from services.adapters.keys import Keys
@@ -178,11 +179,13 @@ def main() -> None:
         try:
             set_up(client, raw_keys, entries, args.portfolios)
             set_up(client, worker_keys, entries, args.portfolios)
+            before = cpu_times()
             raw_seconds = raw_loop(client, raw_keys, args.reports, args.batch)
             assert client.xlen(raw_keys.accruals) == args.reports
             worker_seconds = asyncio.run(real_worker(url, worker_keys, args.reports, args.batch))
             assert client.xlen(worker_keys.accruals) == args.reports
             assert client.hlen(worker_keys.ledger("P000")) == -(-args.reports // args.portfolios)
+            machine = describe(before, cpu_times())
         finally:
             clean(client, raw_keys.prefix, worker_keys.prefix)
             client.close()
@@ -192,6 +195,7 @@ def main() -> None:
     print(f"(a) raw redis-py   {a:,.0f} reports/s  ({raw_seconds:.2f} s, no guarantees)")
     print(f"(b) fee worker     {b:,.0f} reports/s  ({worker_seconds:.2f} s, exactly once)")
     print(f"ratio b/a          {b / a:.2f}")
+    print(machine)
 
 
 if __name__ == "__main__":
