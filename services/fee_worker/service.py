@@ -85,6 +85,8 @@ class FeeWorker:
         for reason in get_args(AdjustmentReason):
             self.metrics.adjusted(reason, 0)  # every reason's series exists from the start
         self._lock = asyncio.Lock()
+        # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
+        self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
         self._stopping = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
 
@@ -113,20 +115,35 @@ class FeeWorker:
             await self._maintenance
 
     async def close(self) -> None:
+        # After the broker has stopped: no batch can leave another part in flight.
+        async with self._lock:
+            await self._drain()
         await self.client.aclose()
 
     # ---- batches -------------------------------------------------------------------------
 
     async def on_batch(self, raw: Mapping[str, Any]) -> None:
-        """A batch as FastStream read it: entry ids and their raw fields."""
+        """A batch as FastStream read it: entry ids and their raw fields.
+
+        A full batch says more entries wait: its last part is left in flight, so FastStream
+        reads the next batch, and the worker plans that batch's first part, while Redis applies
+        it. Its outcome (a conflict, rarely) is taken up before the next part goes out (or by
+        `_drain`, should no batch follow). A short batch is settled to the end at once, so an
+        idle stream never waits on an outcome. Safe at any moment: a part's effects and its
+        XACK are one atomic step.
+        """
         deliveries = [
             Delivery(_text(entry_id), fields)
             for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
         ]
-        await self.settle(deliveries)
+        full = len(deliveries) >= self.settings.batch_size
+        await self.settle(deliveries, leave_last_in_flight=full)
 
-    async def settle(self, deliveries: Sequence[Delivery]) -> None:
-        """Price and settle entries; every entry ends acked (accrued, parked or dead-lettered)."""
+    async def settle(
+        self, deliveries: Sequence[Delivery], *, leave_last_in_flight: bool = False
+    ) -> None:
+        """Price and settle entries; every entry ends acked (accrued, parked or dead-lettered),
+        by the time this returns unless `leave_last_in_flight`."""
         started = time.perf_counter()
         batch = [
             Delivery(d.entry_id, plain_fields(d.fields), d.deliveries) if d.fields else d
@@ -134,6 +151,8 @@ class FeeWorker:
         ]
         async with self._lock:
             await self._settle(batch)
+            if not leave_last_in_flight:
+                await self._drain()
         self.metrics.batch_done(len(batch), time.perf_counter() - started)
 
     async def _apply(
@@ -157,17 +176,25 @@ class FeeWorker:
         """
         await self._catch_up()
         leftovers: list[Delivery] = []
-        inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
         for start in range(0, len(batch), PART_SIZE):
             part = batch[start : start + PART_SIZE]
             ops = self.pricer.plan_batch(part)
-            if inflight is not None:
-                leftovers += await self._finish(*inflight)
+            if self._inflight is not None:
+                leftovers += await self._finish(*self._inflight)
+                self._inflight = None
             task = asyncio.create_task(self._apply(ops, self.checkpoint))
             await asyncio.sleep(0)  # let the step go out before planning the next part
-            inflight = (part, task)
-        if inflight is not None:
-            leftovers += await self._finish(*inflight)
+            self._inflight = (part, task)
+        if leftovers:
+            await self._drain()
+            await self._settle_carefully(leftovers)
+
+    async def _drain(self) -> None:
+        """Take up the outcome of the part still in flight (see `on_batch`)."""
+        if self._inflight is None:
+            return
+        inflight, self._inflight = self._inflight, None
+        leftovers = await self._finish(*inflight)
         if leftovers:
             await self._settle_carefully(leftovers)
 
@@ -285,6 +312,7 @@ class FeeWorker:
                 pass
             try:
                 async with self._lock:
+                    await self._drain()
                     await self._catch_up()
                 if loop.time() >= next_claim:
                     claimed = await self._claim_idle()

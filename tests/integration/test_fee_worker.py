@@ -169,6 +169,40 @@ async def test_revised_report_adjusts_and_an_equal_or_older_one_is_ignored(
     assert book[DAYS[9].isoformat()].report_id != "other"
 
 
+async def test_a_revision_ending_a_full_batch_is_adjusted_after_its_part_was_left_in_flight(
+    redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+    """A full batch's last part is settled while the next batch is read (`FeeWorker.on_batch`):
+    a conflict in it is taken up by the next batch, or, when none follows, while idle."""
+    keys = Keys(prefix)
+    register(redis_client, keys)
+    amend(redis_client, keys, 1, START, TIERS_A)
+    # 63 entries in batches of 7: revisions end batch 3 and batch 9 (the last), and sit inside
+    # batch 6; each revises a day accrued by an earlier batch.
+    revisions = {20: DAYS[2], 40: DAYS[9], 62: DAYS[5]}
+    days = iter(DAYS)
+    for position in range(63):
+        if position in revisions:
+            day = revisions[position]
+            report(redis_client, keys, "P1", day, f"{800_000_000 + position}.00", revision=1)
+        else:
+            day = next(days)
+            report(redis_client, keys, "P1", day, assets_on(day))
+    async with running_worker(settings_for(redis_url, prefix, batch_size=7)):
+        await await_for(lambda: redis_client.xlen(keys.accruals) >= 63)
+        await await_for(lambda: not redis_client.xpending(keys.net_assets, "fee-worker")["pending"])
+    out = events(redis_client, keys.accruals)
+    assert len(out) == 63  # nothing twice
+    adjusted = [e for e in out if e["_type"] == "FeeAdjusted"]
+    assert sorted(e["as_of"] for e in adjusted) == sorted(d.isoformat() for d in revisions.values())
+    assets = {d: assets_on(d) for d in DAYS} | {
+        d: f"{800_000_000 + p}.00" for p, d in revisions.items()
+    }
+    expected = {d.isoformat(): fresh(TIERS_A, d, a) for d, a in assets.items()}
+    book = ledger(redis_client, keys)
+    assert {d: Decimal(e.amount) for d, e in book.items()} == expected
+
+
 async def test_report_without_schedule_waits_and_is_priced_when_one_is_recorded(
     redis_url: str, prefix: str, redis_client: redis.Redis
 ) -> None:
