@@ -548,7 +548,12 @@ def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -
     """
     accrual_id = accrual_id_of(report.portfolio_id, report.as_of)
     return FeeAccrued.model_construct(
+        # Every field given: a missing one costs pydantic a look at its default factory's
+        # signature, on every call.
+        type="FeeAccrued",
+        schema_version=FeeAccrued.SCHEMA_VERSION,
         event_id=_event_id("FeeAccrued", accrual_id),
+        occurred_at=datetime.now(UTC),
         accrual_id=accrual_id,
         portfolio_id=report.portfolio_id,
         as_of=report.as_of,
