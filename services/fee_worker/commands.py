@@ -12,11 +12,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import redis
 import typer
 from rich.table import Table
 
 from services.adapters.connection import sync_client
+from services.adapters.keys import Keys
+from services.audit.replay import find_portfolio
 from services.cli import UsageProblem, _parse_date, app, console
+from services.domain.errors import DomainError
 from services.fee_worker.ledger import read_ledger, read_unpriced_dates
 from services.fee_worker.pricing import LedgerEntry
 from services.settings import Settings
@@ -115,9 +119,21 @@ def _ref_text(ref: dict[str, Any] | None) -> str:
     return f"{ref['agreement_id']} #{ref['amendment_number']}{waiver}"
 
 
+def _portfolio_id(client: redis.Redis, keys: Keys, name_or_id: str) -> str:
+    """The id whose ledger to read: as given when the ledger has it, else the portfolio the log
+    names so (any name it has had), from the read model or, failing that, a replay; a
+    DomainError names what matches nothing (rather than printing an empty ledger)."""
+    if client.exists(keys.ledger(name_or_id)):
+        return name_or_id
+    try:
+        return find_portfolio(client, keys, name_or_id, "read-model").portfolio_id
+    except DomainError:  # no read model yet, or one behind the log
+        return find_portfolio(client, keys, name_or_id, "replay").portfolio_id
+
+
 @app.command()
 def accruals(
-    portfolio: str = typer.Argument(..., help="Portfolio id"),
+    portfolio: str = typer.Argument(..., help="Portfolio id, or any name it has had"),
     start: str = typer.Option(..., "--from", help="First date, YYYY-MM-DD"),
     end: str = typer.Option(..., "--to", help="Last date, YYYY-MM-DD"),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
@@ -131,6 +147,7 @@ def accruals(
         raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     client = sync_client(settings)
     try:
+        portfolio = _portfolio_id(client, settings.keys, portfolio)
         entries = _entries(read_ledger(client, settings.keys, portfolio), first, last)
         unpriced = [
             d

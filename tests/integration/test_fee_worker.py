@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import Feeschedule
 from test_fee_worker_support import (
     TIERS_A,
     TIERS_B,
@@ -326,3 +327,28 @@ async def test_own_pending_and_idle_entries_of_a_dead_consumer_are_recovered(
     assert "max_deliveries" in letters[0]["reason"]
     assert letters[0]["deliveries"] > 5
     assert accrued == sorted(d.isoformat() for d in DAYS[:6] if d != DAYS[2])
+
+
+async def test_the_accruals_command_finds_a_portfolio_by_any_name_it_has_had(
+    redis_url: str, prefix: str, redis_client: redis.Redis, feeschedule: Feeschedule
+) -> None:
+    keys = Keys(prefix)
+    register(redis_client, keys)
+    amend(redis_client, keys, 1, START, TIERS_A)  # P1, named "Fund P1"
+    async with running_worker(settings_for(redis_url, prefix)):
+        for day in DAYS[:3]:
+            report(redis_client, keys, "P1", day, assets_on(day))
+        await await_for(lambda: redis_client.xlen(keys.accruals) >= 3)
+    window = ("--from", DAYS[0].isoformat(), "--to", DAYS[2].isoformat(), "--json")
+
+    by_id = json.loads(feeschedule.ok("accruals", "P1", *window))
+    by_name = json.loads(feeschedule.ok("accruals", "fund  p1", *window))  # found by a replay
+    assert by_name == by_id and len(by_id["entries"]) == 3
+    feeschedule.ok("projector", "rebuild")
+    assert json.loads(feeschedule.ok("accruals", "Fund P1", *window)) == by_id  # read model
+
+    unknown = feeschedule("accruals", "Fund P2", *window)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == (
+        "error: portfolio: 'Fund P2' is not a portfolio id or name in the log"
+    )
