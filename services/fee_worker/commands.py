@@ -127,7 +127,9 @@ def _portfolio_id(client: redis.Redis, keys: Keys, name_or_id: str) -> str:
         return name_or_id
     try:
         return find_portfolio(client, keys, name_or_id, "read-model").portfolio_id
-    except DomainError:  # no read model yet, or one behind the log
+    except (DomainError, redis.ResponseError):
+        # No read model yet, one behind the log, or a user who may not run its scripts (the
+        # auditor may not EVAL): the replay answers from the log alone.
         return find_portfolio(client, keys, name_or_id, "replay").portfolio_id
 
 

@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -19,11 +20,14 @@ import redis
 import redis.asyncio as aioredis
 from conftest import FEESCHEDULE
 from redis.exceptions import NoPermissionError, ResponseError
+from test_fee_worker_support import TIERS_A, amend, register
 
 from contracts.messages import AgreementRegistered
 from services.adapters.consumer import ensure_group
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
+from services.adapters.readmodel import ReadModel
+from services.fee_worker.commands import _portfolio_id
 from services.ops.acl import (
     CONNECTION,
     ROLE_GRANTS,
@@ -359,3 +363,17 @@ def test_acl_print_output_creates_working_users(
             auditor.close()
     finally:
         redis_client.acl_deluser(*(role + suffix for role in ROLES))
+
+
+def test_the_auditor_finds_a_portfolio_by_name_from_the_log_alone(
+    connect: Connect, prefix: str, redis_client: redis.Redis
+) -> None:
+    """The read model answers through scripts, which the auditor may not run: `accruals`
+    then finds the portfolio by a replay of the log, which needs reads only."""
+    keys = Keys(prefix)
+    register(redis_client, keys)
+    amend(redis_client, keys, 1, date(2024, 1, 1), TIERS_A)  # P1, named "Fund P1"
+    ReadModel(redis_client, keys).rebuild()
+    auditor = connect("auditor")
+    denied(lambda: ReadModel(auditor, keys).lookup("Fund P1"))
+    assert _portfolio_id(auditor, keys, "Fund P1") == "P1"
