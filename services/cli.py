@@ -158,19 +158,9 @@ def quote(
     console.print(f"accrual          [bold]{accrual.amount:,}[/bold]  ({accrual.rounding.name})")
 
 
-# Each service owns its commands; importing its module adds them to `app`.
-SERVICE_COMMAND_MODULES = (
-    "services.parsing.command",
-    "services.recorder.commands",
-    "services.audit.commands",
-    "services.projector.commands",
-    "services.fee_worker.commands",
-    "services.ops.commands",
-    "services.demo.commands",
-)
-
-# Which module registers each top-level command, so a run imports only its own: `parse` then
-# starts without FastStream or the Redis clients (a third of the time). A test keeps this table
+# Each service owns its commands; importing its module adds them to `app`. This table says
+# which module registers each top-level command, so a run imports only its own (`parse` then
+# starts without FastStream or the Redis clients, in a third of the time). A test keeps it
 # equal to what the modules register.
 COMMAND_MODULES = {
     "parse": "services.parsing.command",
@@ -187,6 +177,7 @@ COMMAND_MODULES = {
     "config": "services.ops.commands",
     "demo": "services.demo.commands",
 }
+SERVICE_COMMAND_MODULES = tuple(dict.fromkeys(COMMAND_MODULES.values()))
 
 
 def register_service_commands(command: str | None = None) -> typer.Typer:

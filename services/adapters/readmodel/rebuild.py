@@ -177,7 +177,7 @@ def _fold(
     """The whole log (up to `until`) folded in memory: (projection, entries read, last)."""
     projection = Projection(partition=partition)
     trusted = TrustedAmendments()
-    apply_trusted, apply_one = projection.apply_trusted, projection.apply_one
+    apply_one = projection.apply_one
     count = 0
     last = ""
     for rows in _pages(model, page, until):
@@ -194,13 +194,12 @@ def _fold(
             projection.owning = owned
             if type(checked) is OneChange:
                 apply_one(raw_id.decode() if type(raw_id) is bytes else raw_id, checked)
-                continue
-            if checked is not None:
-                apply_trusted(raw_id.decode() if type(raw_id) is bytes else raw_id, *checked)
-                continue
-            poison = model.dead_letter if owned else None
-            for position, message in decode_entries([(raw_id, fields)], poison):
-                projection.apply(position, message)
+            elif checked is not None:
+                projection.apply_trusted(as_str(raw_id), *checked)
+            else:
+                poison = model.dead_letter if owned else None
+                for position, message in decode_entries([(raw_id, fields)], poison):
+                    projection.apply(position, message)
         if rows and progress is not None:
             progress(len(rows))
     projection.touched = set(projection.portfolios)
