@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 MB = 1_000_000
-KINDS = ("printable", "schedule_rows", "one_line", "newlines", "spaces_then_percent", "tags")
-KINDS += ("salad",)
+KINDS = (
+    "printable", "schedule_rows", "one_line", "newlines", "spaces_then_percent", "tags", "salad",
+)  # fmt: skip
 
 
 def adversarial(kind: str, size: int = MB) -> str:
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size", type=int, default=MB)
     args = parser.parse_args(argv)
-    cli = shutil.which("feeschedule") or str(Path(sys.executable).with_name("feeschedule"))
+    # This interpreter's own console script, as `.venv/bin/python -m ...` runs it.
+    beside = Path(sys.executable).with_name("feeschedule")
+    cli = str(beside) if beside.exists() else shutil.which("feeschedule") or "feeschedule"
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for kind in KINDS:
