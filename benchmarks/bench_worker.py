@@ -1,38 +1,43 @@
 """Fee worker throughput against a raw redis-py loop doing the same job without guarantees.
 
     python -m benchmarks.bench_worker [--reports 100000] [--portfolios 50] [--batch 500]
-                                      [--rounds 1]
+                                      [--chunk 10000]
 
-In one run, over the same N net-asset reports (plain wire entries, pre-loaded):
+In one run, over the same N net-asset reports (plain wire entries):
   (a) raw loop: XREADGROUP 500 -> validate -> fee -> XADD FeeAccrued -> XACK, one pipeline per
       batch; no ledger, no dedupe, no dead letters, no recovery, no late-knowledge checks;
-  (b) the real worker (FastStream batch subscriber + one Lua step per batch: ledger, dedupe,
-      events and XACK atomically), in this process, timed from start until the N-th FeeAccrued.
-Each round runs a, b, b, a (each on its own fresh copy of the reports), so a machine that
-speeds up or slows down during the run weighs on both sides alike; the ratio b/a is total time
-of (a) over total time of (b). Prints each run, both rates and the ratio. Uses throwaway
-prefixes and deletes their keys afterwards.
+  (b) the real worker, `feeschedule run fee-worker` (FastStream batch subscriber + one Lua
+      step per batch part: ledger, dedupe, events and XACK atomically), started before the
+      first chunk; a chunk is timed from its arrival until its last FeeAccrued.
+The reports go in chunks, alternately to (a) and (b) in the order a b b a a b b a ..., each
+chunk appended in one MULTI/EXEC so that it arrives at once; the worker is frozen (SIGSTOP)
+while (a) runs. So a machine that speeds up or slows down during the run (a shared VM does,
+by 1.5-2x within minutes) weighs on both sides alike. The ratio b/a compares total times.
+Uses throwaway prefixes and deletes their keys afterwards.
 Redis: FEES_REDIS_URL, else REDIS_URL, else an embedded redis-server.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import random
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
 from benchmarks.machine import cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
@@ -41,9 +46,7 @@ from services.adapters.keys import Keys
 from services.adapters.log import read_log
 from services.domain.book import ScheduleBook
 from services.fee_worker.pricing import Pricer, fee_accrued, read_report
-from services.fee_worker.service import run_fee_worker
 from services.mapping import apply_to_book
-from services.settings import Settings
 
 TIERS = [
     {"from": "0", "to": "500000000", "rate_pct": "0.88"},
@@ -87,7 +90,8 @@ def _fields(fields: dict[str, str]) -> Any:
     return fields
 
 
-def set_up(client: redis.Redis, keys: Keys, entries: list[dict[str, str]], portfolios: int) -> None:
+def set_up(client: redis.Redis, keys: Keys, portfolios: int) -> None:
+    """The agreement and its schedules, and the consumer group on an empty input stream."""
     client.xadd(keys.agreements, _fields(encode(AgreementRegistered(agreement_id="BENCH"))))
     amendment = AmendmentRecorded.model_validate(
         {
@@ -102,66 +106,118 @@ def set_up(client: redis.Redis, keys: Keys, entries: list[dict[str, str]], portf
         }
     )
     client.xadd(keys.agreements, _fields(encode(amendment)))
-    for i in range(0, len(entries), 5000):
-        pipe = client.pipeline(transaction=False)
-        for fields in entries[i : i + 5000]:
-            pipe.xadd(keys.net_assets, _fields(fields))
-        pipe.execute()
-    client.xgroup_create(keys.net_assets, Keys.fee_worker_group, id="0")
+    client.xgroup_create(keys.net_assets, Keys.fee_worker_group, id="0", mkstream=True)
 
 
-def raw_loop(client: redis.Redis, keys: Keys, n: int, batch: int) -> float:
-    """(a): the same job with redis-py alone, no guarantees. Returns seconds."""
-    book = ScheduleBook()
-    for position, message in read_log(client, keys.agreements):
-        apply_to_book(book, message, position)
-    pricer = Pricer(book, keys.net_assets)
-    started = time.perf_counter()
-    done = 0
-    while done < n:
-        reply: Any = client.xreadgroup(
-            Keys.fee_worker_group, "raw", {keys.net_assets: ">"}, count=batch
-        )
-        if not reply:
-            break
-        pipe = client.pipeline(transaction=False)
-        ids = []
-        for entry_id, fields in reply[0][1]:
-            ids.append(entry_id)
-            try:
-                report = read_report(fields)
-            except ValueError:
-                continue
-            priced = pricer.price(
-                report.portfolio_id, report.as_of, report.net_assets, report.accrual_days
+def deliver(client: redis.Redis, keys: Keys, entries: list[dict[str, str]]) -> None:
+    """A chunk of reports, appended in one transaction so that it arrives all at once."""
+    pipe = client.pipeline(transaction=True)
+    for fields in entries:
+        pipe.xadd(keys.net_assets, _fields(fields))
+    pipe.execute()
+
+
+class RawLoop:
+    """(a): the same job with redis-py alone, no guarantees."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, batch: int) -> None:
+        self.client, self.keys, self.batch = client, keys, batch
+        book = ScheduleBook()
+        for position, message in read_log(client, keys.agreements):
+            apply_to_book(book, message, position)
+        self.pricer = Pricer(book, keys.net_assets)
+
+    def run(self, n: int) -> float:
+        """Seconds to take n new reports through."""
+        client, keys = self.client, self.keys
+        started = time.perf_counter()
+        done = 0
+        while done < n:
+            reply: Any = client.xreadgroup(
+                Keys.fee_worker_group, "raw", {keys.net_assets: ">"}, count=self.batch
             )
-            if priced is not None:
-                pipe.xadd(keys.accruals, _fields(encode(fee_accrued(report, *priced))))
-        pipe.xack(keys.net_assets, Keys.fee_worker_group, *ids)
-        pipe.execute()
-        done += len(ids)
-    return time.perf_counter() - started
-
-
-async def real_worker(url: str, keys: Keys, n: int, batch: int) -> float:
-    """(b): the fee worker with exactly-once effects. Returns seconds until the N-th fee."""
-    settings = Settings(redis_url=url, prefix=keys.prefix, batch_size=batch, consumer="bench")
-    probe = aioredis.Redis.from_url(url)
-    stop = asyncio.Event()
-    started = time.perf_counter()
-    task = asyncio.create_task(run_fee_worker(settings, stop))
-    try:
-        # Polled sparingly: the probe shares the worker's event loop and core.
-        while await probe.xlen(keys.accruals) < n:
-            if task.done():
-                task.result()
-                raise RuntimeError("the worker stopped early")
-            await asyncio.sleep(0.02)
+            if not reply:
+                break
+            pipe = client.pipeline(transaction=False)
+            ids = []
+            for entry_id, fields in reply[0][1]:
+                ids.append(entry_id)
+                try:
+                    report = read_report(fields)
+                except ValueError:
+                    continue
+                priced = self.pricer.price(
+                    report.portfolio_id, report.as_of, report.net_assets, report.accrual_days
+                )
+                if priced is not None:
+                    pipe.xadd(keys.accruals, _fields(encode(fee_accrued(report, *priced))))
+            pipe.xack(keys.net_assets, Keys.fee_worker_group, *ids)
+            pipe.execute()
+            done += len(ids)
         return time.perf_counter() - started
-    finally:
-        stop.set()
-        await task
-        await probe.aclose()
+
+
+def until_accrued(
+    client: redis.Redis, keys: Keys, total: int, worker: subprocess.Popen[bytes]
+) -> None:
+    """Wait for the worker's `total`-th FeeAccrued."""
+    while client.xlen(keys.accruals) < total:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with status {worker.returncode}")
+        time.sleep(0.005)
+
+
+def measure(
+    url: str, keys: dict[str, Keys], entries: list[dict[str, str]], batch: int, chunk: int
+) -> dict[str, list[float]]:
+    """Seconds each chunk took, per side. The worker is `feeschedule run fee-worker`, frozen
+    (SIGSTOP) while the raw loop has its turn, so neither takes CPU from the other."""
+    env = {
+        **os.environ,
+        "FEES_REDIS_URL": url,
+        "FEES_PREFIX": keys["b"].prefix,
+        "FEES_BATCH_SIZE": str(batch),
+        "FEES_CONSUMER": "bench",
+    }
+    script = Path(sys.executable).with_name("feeschedule")
+    client = redis.Redis.from_url(url)
+    raw = RawLoop(client, keys["a"], batch)
+    seconds: dict[str, list[float]] = {"a": [], "b": []}
+    with tempfile.TemporaryFile() as log:  # the worker's own log, shown if it fails
+        worker = subprocess.Popen(
+            [str(script), "run", "fee-worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            # Ready when FastStream's consumer has joined the group.
+            while not client.xinfo_consumers(keys["b"].net_assets, Keys.fee_worker_group):
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the worker exited with status {worker.returncode}")
+                time.sleep(0.05)
+            accrued = 0
+            for i, start in enumerate(range(0, len(entries), chunk)):
+                part = entries[start : start + chunk]
+                for side in ("a", "b") if i % 2 == 0 else ("b", "a"):
+                    if side == "a":
+                        worker.send_signal(signal.SIGSTOP)
+                        deliver(client, keys["a"], part)
+                        seconds["a"].append(raw.run(len(part)))
+                        worker.send_signal(signal.SIGCONT)
+                    else:
+                        deliver(client, keys["b"], part)
+                        started = time.perf_counter()
+                        until_accrued(client, keys["b"], accrued + len(part), worker)
+                        seconds["b"].append(time.perf_counter() - started)
+                        accrued += len(part)
+        except BaseException:
+            log.seek(0)
+            print(log.read().decode(errors="replace")[-4000:], file=sys.stderr)
+            raise
+        finally:
+            worker.send_signal(signal.SIGCONT)
+            worker.terminate()
+            worker.wait(timeout=30)
+            client.close()
+    return seconds
 
 
 def clean(client: redis.Redis, *prefixes: str) -> None:
@@ -175,42 +231,35 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=100_000)
     parser.add_argument("--portfolios", type=int, default=50)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of a, b, b, a")
+    parser.add_argument("--chunk", type=int, default=10_000, help="reports per alternation")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     entries = reports(args.reports, args.portfolios)
     run = uuid.uuid4().hex[:8]
-    seconds: dict[str, list[float]] = {"a": [], "b": []}
+    keys = {side: Keys(f"bench-{run}-{side}") for side in "ab"}
     print(f"reports            {args.reports:,} ({args.portfolios} portfolios, batch {args.batch})")
     with redis_url() as url:
         client = redis.Redis.from_url(url)
         before = cpu_times()
         try:
-            for i, side in enumerate("abba" * args.rounds):
-                keys = Keys(f"bench-{run}-{i}-{side}")
-                set_up(client, keys, entries, args.portfolios)
-                try:
-                    if side == "a":
-                        took = raw_loop(client, keys, args.reports, args.batch)
-                    else:
-                        took = asyncio.run(real_worker(url, keys, args.reports, args.batch))
-                        per_portfolio = -(-args.reports // args.portfolios)
-                        assert client.hlen(keys.ledger("P000")) == per_portfolio
-                    assert client.xlen(keys.accruals) == args.reports
-                finally:
-                    clean(client, keys.prefix)
-                seconds[side].append(took)
-                print(f"  run {i + 1} ({side})        {args.reports / took:,.0f} reports/s")
+            for side in "ab":
+                set_up(client, keys[side], args.portfolios)
+            seconds = measure(url, keys, entries, args.batch, args.chunk)
+            for side in "ab":  # every report accrued once, on both sides
+                assert client.xlen(keys[side].accruals) == args.reports
+            per_portfolio = -(-args.reports // args.portfolios)
+            assert client.hlen(keys["b"].ledger("P000")) == per_portfolio
         finally:
+            clean(client, *(k.prefix for k in keys.values()))
             client.close()
         machine = describe(before, cpu_times())
-    raw_seconds, worker_seconds = sum(seconds["a"]), sum(seconds["b"])
-    runs = len(seconds["a"])
-    a = runs * args.reports / raw_seconds
-    b = runs * args.reports / worker_seconds
-    print(f"(a) raw redis-py   {a:,.0f} reports/s  ({raw_seconds:.2f} s, {runs} runs)")
-    print(f"(b) fee worker     {b:,.0f} reports/s  ({worker_seconds:.2f} s, {runs} runs)")
-    print(f"ratio b/a          {b / a:.2f}")
+    a = args.reports / sum(seconds["a"])
+    b = args.reports / sum(seconds["b"])
+    chunks = len(seconds["a"])
+    print(f"(a) raw redis-py   {a:,.0f} reports/s  ({sum(seconds['a']):.2f} s, {chunks} chunks)")
+    print(f"(b) fee worker     {b:,.0f} reports/s  ({sum(seconds['b']):.2f} s, {chunks} chunks)")
+    pairs = sorted(ta / tb for ta, tb in zip(seconds["a"], seconds["b"], strict=True))
+    print(f"ratio b/a          {b / a:.2f}  (chunk by chunk {pairs[0]:.2f} to {pairs[-1]:.2f})")
     print(machine)
 
 
