@@ -42,6 +42,8 @@ log = logging.getLogger("feeschedule.fee_worker")
 MAX_ATTEMPTS = 20
 # Entries per atomic step: a batch is settled in parts so Python plans while Redis applies.
 PART_SIZE = 125
+# Entries planned between two turns of the event loop (see `FeeWorker._plan`).
+PLAN_SLICE = 25
 
 
 def _text(value: bytes | str) -> str:
@@ -178,7 +180,7 @@ class FeeWorker:
         leftovers: list[Delivery] = []
         for start in range(0, len(batch), PART_SIZE):
             part = batch[start : start + PART_SIZE]
-            ops = self.pricer.plan_batch(part)
+            ops = await self._plan(part)
             if self._inflight is not None:
                 leftovers += await self._finish(*self._inflight)
                 self._inflight = None
@@ -188,6 +190,16 @@ class FeeWorker:
         if leftovers:
             await self._drain()
             await self._settle_carefully(leftovers)
+
+    async def _plan(self, part: list[Delivery]) -> list[Op]:
+        """`Pricer.plan_batch` in slices, yielding to the event loop between them: the step in
+        flight is a large request, and the loop writes what the socket did not take at once
+        only when it gets control, so Redis would otherwise wait for the whole plan."""
+        ops: list[Op] = []
+        for start in range(0, len(part), PLAN_SLICE):
+            ops += self.pricer.plan_batch(part[start : start + PLAN_SLICE])
+            await asyncio.sleep(0)
+        return ops
 
     async def _drain(self) -> None:
         """Take up the outcome of the part still in flight (see `on_batch`)."""
