@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,13 +180,14 @@ def measure(
         "FEES_BATCH_SIZE": str(batch),
         "FEES_CONSUMER": "bench",
     }
-    script = Path(sys.executable).with_name("feeschedule")
+    beside = Path(sys.executable).with_name("feeschedule")  # this interpreter's console script
+    script = str(beside) if beside.exists() else shutil.which("feeschedule") or "feeschedule"
     client = redis.Redis.from_url(url)
     raw = RawLoop(client, keys["a"], batch)
     seconds: dict[str, list[float]] = {"a": [], "b": []}
     with tempfile.TemporaryFile() as log:  # the worker's own log, shown if it fails
         worker = subprocess.Popen(
-            [str(script), "run", "fee-worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [script, "run", "fee-worker"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
             # Ready when FastStream's consumer has joined the group.
