@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import string
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import console_script
 
 MB = 1_000_000
 KINDS = (
@@ -66,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size", type=int, default=MB)
     args = parser.parse_args(argv)
-    # This interpreter's own console script, as `.venv/bin/python -m ...` runs it.
-    beside = Path(sys.executable).with_name("feeschedule")
-    cli = str(beside) if beside.exists() else shutil.which("feeschedule") or "feeschedule"
+    cli = console_script()
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for kind in KINDS:

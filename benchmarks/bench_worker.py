@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,12 +34,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from benchmarks.machine import cpu_times, describe
+from benchmarks.machine import console_script, cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 from services.adapters.keys import Keys
@@ -180,8 +178,7 @@ def measure(
         "FEES_BATCH_SIZE": str(batch),
         "FEES_CONSUMER": "bench",
     }
-    beside = Path(sys.executable).with_name("feeschedule")  # this interpreter's console script
-    script = str(beside) if beside.exists() else shutil.which("feeschedule") or "feeschedule"
+    script = console_script()
     client = redis.Redis.from_url(url)
     raw = RawLoop(client, keys["a"], batch)
     seconds: dict[str, list[float]] = {"a": [], "b": []}

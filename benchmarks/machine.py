@@ -1,11 +1,13 @@
-"""What the machine was doing while a benchmark ran: CPUs, load, and CPU time stolen by the
-hypervisor (on a shared virtual machine, steal makes absolute rates swing; the ratios to a
-baseline measured in the same run swing less)."""
+"""What the benchmarks share: what the machine was doing while one ran (CPUs, load, and CPU
+time stolen by the hypervisor: on a shared virtual machine absolute rates swing, the ratios to
+a baseline measured in the same run much less), and which `feeschedule` they run."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import sys
 from pathlib import Path
 
 _STAT = Path("/proc/stat")
@@ -32,3 +34,10 @@ def describe(before: list[int] | None, after: list[int] | None) -> str:
         if total > 0:
             parts.append(f"steal {100 * spent[7] / total:.0f}% of CPU time")
     return "machine: " + ", ".join(parts)
+
+
+def console_script() -> str:
+    """This interpreter's own `feeschedule` (as `.venv/bin/python -m ...` runs a benchmark),
+    else the one on PATH."""
+    beside = Path(sys.executable).with_name("feeschedule")
+    return str(beside) if beside.exists() else shutil.which("feeschedule") or "feeschedule"
