@@ -210,5 +210,10 @@ def main() -> None:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(2)
+        # Redis unreachable, or refusing this user a command: the operator's to fix, so one
+        # line rather than a traceback (checked by module: `parse` never imports redis).
+        if type(exc).__module__.startswith("redis."):
+            print(f"error: redis: {exc}", file=sys.stderr)
+            sys.exit(1)
         raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import redis
 import typer
 from rich.console import Console
 
@@ -15,7 +16,7 @@ from services.audit.replay import (
     parse_known_at,
     schedule_json,
 )
-from services.cli import _parse_date, app
+from services.cli import UsageProblem, _parse_date, app
 from services.settings import Settings
 
 console = Console(soft_wrap=True)
@@ -62,7 +63,13 @@ def schedule(
     found = find_portfolio(
         sync_client(settings), settings.keys, portfolio, source, until, full=False
     )
-    answer = schedule_json(found, day, known_at)
+    try:
+        answer = schedule_json(found, day, known_at)
+    except redis.exceptions.NoPermissionError:
+        raise UsageProblem(
+            "source: 'read-model' runs the read model's scripts (EVALSHA), which this Redis"
+            " user may not (the auditor role may not); --source replay reads the log alone"
+        ) from None
     if json_output:
         print(json.dumps(answer, indent=2))
         return

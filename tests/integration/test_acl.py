@@ -377,3 +377,30 @@ def test_the_auditor_finds_a_portfolio_by_name_from_the_log_alone(
     auditor = connect("auditor")
     denied(lambda: ReadModel(auditor, keys).lookup("Fund P1"))
     assert _portfolio_id(auditor, keys, "Fund P1") == "P1"
+
+
+def test_the_auditor_is_told_in_one_line_that_the_read_model_needs_scripts(
+    acl_users: str, prefix: str, redis_url: str, redis_client: redis.Redis
+) -> None:
+    keys = Keys(prefix)
+    register(redis_client, keys)
+    amend(redis_client, keys, 1, date(2024, 1, 1), TIERS_A)
+    ReadModel(redis_client, keys).rebuild()
+    env = {
+        **os.environ,
+        "FEES_REDIS_URL": redis_url,
+        "FEES_PREFIX": prefix,
+        "FEES_REDIS_USERNAME": "auditor" + acl_users,
+        "FEES_REDIS_PASSWORD": PASSWORD,
+    }
+    ask = [str(FEESCHEDULE), "schedule", "Fund P1", "--on", "2024-06-01", "--json"]
+    replayed = subprocess.run(ask, env=env, capture_output=True, text=True, timeout=60)
+    assert replayed.returncode == 0, replayed.stderr
+    fast = subprocess.run(
+        [*ask, "--source", "read-model"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert fast.returncode == 2
+    assert fast.stderr.strip() == (
+        "error: source: 'read-model' runs the read model's scripts (EVALSHA), which this Redis"
+        " user may not (the auditor role may not); --source replay reads the log alone"
+    )

@@ -4,8 +4,11 @@ command, the module that really registers it (else that command would be missing
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+from conftest import FEESCHEDULE
 
 from services.cli import COMMAND_MODULES, SERVICE_COMMAND_MODULES
 
@@ -50,3 +53,13 @@ def test_a_parse_starts_without_the_services_runtime() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_unreachable_redis_is_one_line_not_a_traceback() -> None:
+    env = {**os.environ, "FEES_REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on 1
+    done = subprocess.run(
+        [str(FEESCHEDULE), "history", "P1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: redis: ") and "127.0.0.1:1" in line
