@@ -1,5 +1,6 @@
-"""The CLI imports only the module of the command it runs: its table must say, for every
-command, the module that really registers it (else that command would be missing)."""
+"""The `feeschedule` entry point: it imports only the module of the command it runs (its table
+must name, for every command, the module that really registers it, else that command would be
+missing), and it reports Redis trouble in one line."""
 
 from __future__ import annotations
 
