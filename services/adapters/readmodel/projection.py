@@ -192,14 +192,12 @@ class Projection:
             name = change.get("portfolio_name")
             if name:
                 target.add_name(NameRow(name, source))
-        # A whole-log fold: the caller marks every portfolio and amendment touched at the end.
-        key = f"{agreement_id}#{source.amendment_number}"
-        if self.owning:
-            self.owned_amendments.add(key)
-        if len(changes) == 1:
-            self.amendments[key] = [changes[0]["portfolio_id"]]
-        else:
-            self.amendments[key] = sorted({c["portfolio_id"] for c in changes})
+        pids = (
+            [changes[0]["portfolio_id"]]
+            if len(changes) == 1
+            else sorted({c["portfolio_id"] for c in changes})
+        )
+        self._index_folded(agreement_id, source.amendment_number, pids)
 
     def apply_one(self, position: str, c: OneChange) -> None:
         """`apply_trusted` of the commonest amendment (one change setting a schedule), from
@@ -216,10 +214,15 @@ class Projection:
         target.add_name(NameRow(c.portfolio_name, source))
         if pid not in self.owner:
             self.owner[pid] = agreement_id
-        key = f"{agreement_id}#{number}"
+        self._index_folded(agreement_id, number, [pid])
+
+    def _index_folded(self, agreement_id: str, number: int, pids: list[str]) -> None:
+        """`_index_amendment` for a whole-log fold, whose caller marks every portfolio and
+        amendment touched at the end."""
+        key = amendment_field(agreement_id, number)
+        self.amendments[key] = pids
         if self.owning:
             self.owned_amendments.add(key)
-        self.amendments[key] = [pid]
 
     def portfolio_entries(self) -> Iterator[tuple[str, str, str, list[str]]]:
         """(portfolio id, document, answer index, answers) of every touched portfolio."""

@@ -79,29 +79,31 @@ class Partition:
         first = self.index == 0
         known, owns = self._owns, self.owns
         for raw_id, flat in rows:
+            owned: bool | None  # None: another partition's entry, skipped
             # The service's entries have `data` last (then the last of its name, as in a dict).
             if type(flat) is list and len(flat) == 8 and flat[6] == b"data":
                 data = flat[7]
             else:
                 data = _fields(flat).get(b"data")
             if data is None or b"\\" in data:
-                append(((raw_id, _fields(flat)), first))
-                continue
-            # The commonest entry, one change and the recorder's spacing, by plain `find`s.
-            at = data.find(b'"portfolio_id":"')
-            if at >= 0 and data.find(b'"portfolio_id"', at + 16) < 0:
+                owned = first
+            elif (at := data.find(b'"portfolio_id":"')) >= 0 and data.find(
+                b'"portfolio_id"', at + 16
+            ) < 0:
+                # The commonest entry, one change and the recorder's spacing, by plain `find`s.
                 pid = data[at + 16 : data.find(b'"', at + 16)]
-                owned = known.get(pid)
-                if owned or (owned is None and owns(pid)):
-                    append(((raw_id, _fields(flat)), True))
-                continue
-            pids = _PORTFOLIO_ID.findall(data)
-            if not pids or len(pids) != data.count(b'"portfolio_id"'):
-                append(((raw_id, _fields(flat)), first))
-            elif owns(min(pids)):
-                append(((raw_id, _fields(flat)), True))
-            elif any(owns(p) for p in pids):
-                append(((raw_id, _fields(flat)), False))
+                mine = known.get(pid)
+                owned = True if mine or (mine is None and owns(pid)) else None
+            else:
+                pids = _PORTFOLIO_ID.findall(data)
+                if not pids or len(pids) != data.count(b'"portfolio_id"'):
+                    owned = first
+                elif owns(min(pids)):
+                    owned = True
+                else:
+                    owned = False if any(owns(p) for p in pids) else None
+            if owned is not None:
+                append(((raw_id, _fields(flat)), owned))
         return out
 
 
@@ -193,7 +195,7 @@ def _fold(
         for ((raw_id, fields), owned), checked in zip(selected, checks, strict=True):
             projection.owning = owned
             if type(checked) is OneChange:
-                apply_one(raw_id.decode() if type(raw_id) is bytes else raw_id, checked)
+                apply_one(as_str(raw_id), checked)
             elif checked is not None:
                 projection.apply_trusted(as_str(raw_id), *checked)
             else:
