@@ -10,6 +10,8 @@ from contracts.messages import (
     FeeAdjusted,
     Message,
     NetAssetsReported,
+    ReportHeld,
+    ReportIgnored,
 )
 
 __all__ = [
@@ -22,4 +24,6 @@ __all__ = [
     "FeeAdjusted",
     "Message",
     "NetAssetsReported",
+    "ReportHeld",
+    "ReportIgnored",
 ]

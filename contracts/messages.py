@@ -251,6 +251,29 @@ class FeeAdjusted(Message):
     revision: int
 
 
+DeadLetterCode = Literal[
+    "invalid_encoding",
+    "too_large",
+    "too_deep",
+    "invalid_json",
+    "unknown_type",
+    "invalid_field",
+    "unknown_portfolio",
+    "max_deliveries",
+    "settle_failed",
+    "internal_error",
+    "invalid_event",
+    "rejected_by_rules",
+]
+"""Why an entry was dead-lettered, for machines (contracts/README.md says what each means)."""
+
+HeldCode = Literal["no_schedule", "group_incomplete"]
+"""Why a report waits unpriced."""
+
+IgnoredCode = Literal["duplicate", "older_revision", "same_revision_different_content"]
+"""Why a report changed nothing."""
+
+
 class DeadLetter(Message):
     """An entry that could not be processed: the original, where it came from, and why."""
 
@@ -258,9 +281,41 @@ class DeadLetter(Message):
     source_stream: str
     entry_id: str
     fields: dict[str, str]
+    code: DeadLetterCode = "invalid_field"
     reason: str
     deliveries: int = 1
     consumer: str | None = None
+
+
+class ReportHeld(Message):
+    """A valid report that waits unpriced (it is priced, as FeeAccrued, once it can be)."""
+
+    type: Literal["ReportHeld"] = "ReportHeld"
+    source_stream: str
+    entry_id: str
+    report_id: Id
+    portfolio_id: Id
+    as_of: date
+    revision: int
+    code: HeldCode
+    reason: str
+
+
+class ReportIgnored(Message):
+    """A valid report that changed nothing: the ledger already holds what it says, or more."""
+
+    type: Literal["ReportIgnored"] = "ReportIgnored"
+    source_stream: str
+    entry_id: str
+    report_id: Id
+    portfolio_id: Id
+    as_of: date
+    revision: int
+    code: IgnoredCode
+    reason: str
+    accrual_id: Id | None = None
+    held_report_id: Id
+    held_revision: int
 
 
 AGREEMENT_EVENTS: tuple[type[Message], ...] = (
@@ -273,6 +328,8 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     NetAssetsReported,
     FeeAccrued,
     FeeAdjusted,
+    ReportHeld,
+    ReportIgnored,
     DeadLetter,
 )
 MESSAGE_TYPES: dict[str, type[Message]] = {m.model_fields["type"].default: m for m in ALL_MESSAGES}

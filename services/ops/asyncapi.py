@@ -32,6 +32,8 @@ from contracts.messages import (
     FeeAdjusted,
     Message,
     NetAssetsReported,
+    ReportHeld,
+    ReportIgnored,
 )
 from services.settings import Settings
 
@@ -73,7 +75,8 @@ STREAMS: dict[str, str] = {
         "Output: FeeAccrued once per portfolio and day (exactly once; `accrual_id` is "
         "`PORTFOLIO:DATE`) and FeeAdjusted when a later amendment, a retraction or a revised "
         "report changes an accrued amount. Event ids are derived from the accrual, so they are "
-        "stable across redeliveries."
+        "stable across redeliveries. ReportHeld and ReportIgnored say what became of a report "
+        "that was not (yet) priced: every input entry leaves a trace here or in the dead letters."
     ),
     "dead-letters": (
         "Entries that could not be processed: the original fields, the stream and entry id "
@@ -88,6 +91,8 @@ MESSAGE_SUMMARIES: dict[str, str] = {
     "NetAssetsReported": "A portfolio's net assets on a date.",
     "FeeAccrued": "One day's fee of a portfolio, with the schedule and tiers that priced it.",
     "FeeAdjusted": "A correction of an accrued fee: previous amount, new amount, and why.",
+    "ReportHeld": "A valid report that waits unpriced (no schedule yet), and why.",
+    "ReportIgnored": "A valid report that changed nothing (a duplicate, an older revision).",
     "DeadLetter": "An entry that could not be processed, and why.",
 }
 
@@ -211,7 +216,7 @@ def build_document() -> dict[str, Any]:
     per_stream: dict[str, tuple[type[Message], ...]] = {
         "agreements": AGREEMENT_EVENTS,
         "net-assets": (NetAssetsReported,),
-        "accruals": (FeeAccrued, FeeAdjusted),
+        "accruals": (FeeAccrued, FeeAdjusted, ReportHeld, ReportIgnored),
         "dead-letters": (DeadLetter,),
     }
     server = next(iter(generated["servers"].values()))

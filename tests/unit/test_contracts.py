@@ -28,6 +28,8 @@ from contracts.messages import (
     FeeAdjusted,
     Message,
     NetAssetsReported,
+    ReportHeld,
+    ReportIgnored,
 )
 from contracts.wire import WireError, decode, encode
 from services.domain.agreement import (
@@ -166,7 +168,33 @@ def samples() -> list[Message]:
             source_stream="fees:net-assets:0",
             entry_id="1-0",
             fields={"data": "{not json"},
+            code="invalid_json",
             reason="data: is not valid JSON",
+            **envelope,
+        ),
+        ReportHeld(
+            source_stream="fees:net-assets:0",
+            entry_id="2-0",
+            report_id="r-2",
+            portfolio_id="met-aim-small-cap",
+            as_of=date(2006, 11, 1),
+            revision=0,
+            code="no_schedule",
+            reason="as_of: 2006-11-01 is before any schedule of the portfolio",
+            **envelope,
+        ),
+        ReportIgnored(
+            source_stream="fees:net-assets:0",
+            entry_id="3-0",
+            report_id="r-2",
+            portfolio_id="met-aim-small-cap",
+            as_of=date(2006, 11, 1),
+            revision=0,
+            code="duplicate",
+            reason="the same report is already accrued",
+            accrual_id="met-aim-small-cap:2006-11-01",
+            held_report_id="r-2",
+            held_revision=0,
             **envelope,
         ),
     ]
