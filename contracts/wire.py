@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,8 +24,23 @@ FASTSTREAM_FIELD = "__data__"
 _FASTSTREAM_MAGIC = b"\x89BIN\r\n\x1a\n"
 
 
+WireCode = Literal[
+    "invalid_encoding", "too_large", "too_deep", "invalid_json", "unknown_type", "invalid_field"
+]
+
+# Deeper JSON than any message has is refused before parsing (json.loads would recurse).
+MAX_JSON_DEPTH = 32
+
+
 class WireError(ValueError):
-    """An entry that is not a valid message; the text names the field and the value."""
+    """An entry that is not a valid message; the text names the field and the value.
+
+    `code` says which kind of problem it is, for machines (DeadLetter.code).
+    """
+
+    def __init__(self, message: str, code: WireCode = "invalid_field") -> None:
+        super().__init__(message)
+        self.code: WireCode = code
 
 
 def encode(message: Message) -> dict[str, str]:
@@ -42,14 +57,18 @@ def _text(value: bytes | str, name: str) -> str:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
-            raise WireError(f"{name}: is not valid UTF-8 ({value[:40]!r})") from None
+            raise WireError(
+                f"{name}: is not valid UTF-8 ({value[:40]!r})", "invalid_encoding"
+            ) from None
     return value
 
 
 def _check_size(fields: Mapping[bytes | str, bytes | str]) -> None:
     size = sum(len(k) + len(v) for k, v in fields.items())
     if size > MAX_ENTRY_BYTES:
-        raise WireError(f"entry: {size} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes")
+        raise WireError(
+            f"entry: {size} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes", "too_large"
+        )
 
 
 def decode_fields(fields: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
@@ -89,6 +108,53 @@ def parse_message(raw: str | bytes | Mapping[str, object], expected: type[M]) ->
         raise WireError(first_error(exc)) from None
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A value quoted for an error message, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `text` nests objects and arrays deeper than `limit` (strings skipped).
+
+    Only texts with more than `limit` brackets are scanned, so a message costs two counts.
+    """
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "}]":
+            depth -= 1
+    return False
+
+
+def _json_object(text: str, name: str) -> dict[str, Any]:
+    """`text` parsed as one JSON object, refused (naming `name`) when it is not one."""
+    if json_depth_exceeds(text):
+        raise WireError(f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels", "too_deep")
+    try:
+        payload = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = f" ({exc.msg} at {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise WireError(f"{name}: is not valid JSON{where}", "invalid_json") from None
+    if not isinstance(payload, dict):
+        raise WireError(f"{name}: {_shown(str(payload)[:40])} is not a JSON object", "invalid_json")
+    return payload
+
+
 def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
     """The message in a stream entry (plain wire format, or FastStream's JSON envelope)."""
     published = fields.get(FASTSTREAM_FIELD, fields.get(FASTSTREAM_FIELD.encode()))
@@ -99,24 +165,16 @@ def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
         text = decode_fields(fields)
     data = text.get("data")
     if data is None:
-        raise WireError(f"data: missing (fields present: {sorted(text)[:10]})")
-    try:
-        payload = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise WireError(f"data: is not valid JSON ({exc.msg} at {exc.pos})") from None
-    if not isinstance(payload, dict):
-        raise WireError(f"data: {str(payload)[:40]!r} is not a JSON object")
+        raise WireError(f"data: missing (fields present: {sorted(text)[:10]})", "invalid_json")
+    payload = _json_object(data, "data")
     # FastStream's own envelope nests the body (an object, or JSON text beside its headers).
     inner = payload.get("data") if "type" not in payload else None
     if isinstance(inner, str):
-        try:
-            inner = json.loads(inner)
-        except json.JSONDecodeError as exc:
-            raise WireError(f"data.data: is not valid JSON ({exc.msg} at {exc.pos})") from None
+        inner = _json_object(inner, "data.data")
     if isinstance(inner, dict):
         payload = inner
     kind = payload.get("type", text.get("type"))
     model = MESSAGE_TYPES.get(str(kind))
     if model is None:
-        raise WireError(f"type: {kind!r} is not a known message type")
+        raise WireError(f"type: {_shown(kind)} is not a known message type", "unknown_type")
     return parse_message(payload, model)
