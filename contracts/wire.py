@@ -91,11 +91,19 @@ def first_error(exc: ValidationError) -> str:
     """One line naming the field and the value that failed."""
     err = exc.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in err["loc"]) or "message"
+    if err["type"] == "missing":
+        return f"{loc}: missing (a required field)"
     value = err.get("input")
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
+    # The value as JSON would show it (a whole object is only named: never repr'd in full).
+    if isinstance(value, dict | list):
+        shown = f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    else:
+        shown = _cut(json.dumps(value, default=str, ensure_ascii=False), 80)
     return f"{loc}: {shown} {err['msg']}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text)} characters)"
 
 
 def parse_message(raw: str | bytes | Mapping[str, object], expected: type[M]) -> M:
@@ -110,8 +118,7 @@ def parse_message(raw: str | bytes | Mapping[str, object], expected: type[M]) ->
 
 def _shown(value: object, limit: int = 60) -> str:
     """A value quoted for an error message, cut to `limit` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return _cut(repr(value), limit)
 
 
 def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
