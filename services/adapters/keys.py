@@ -63,6 +63,11 @@ class Keys:
     def dead_letters(self) -> str:
         return f"{self.tag}:dead-letters"
 
+    @property
+    def report_outcomes(self) -> str:
+        """ReportHeld and ReportIgnored: what became of reports that were not (yet) priced."""
+        return f"{self.tag}:report-outcomes"
+
     def ledger(self, portfolio_id: str) -> str:
         """Hash: as_of date -> ledger entry JSON (what was accrued, from which inputs)."""
         return f"{self.tag}:ledger:{portfolio_id}"

@@ -9,7 +9,7 @@ any moment leaves either the whole batch done or nothing of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
@@ -22,11 +22,11 @@ from services.fee_worker.pricing import (
     Accrue,
     Ack,
     Conflict,
-    ExpectLength,
+    Emit,
     Op,
     Park,
-    Reject,
     Revise,
+    Unpark,
 )
 
 SETTLE_LUA = resources.files("services.fee_worker").joinpath("settle.lua").read_text()
@@ -40,9 +40,10 @@ def _text(value: bytes | str) -> str:
 class SettleResult:
     """What the step did: `ok` (with conflicts left for a second step), `stale`, `conflict`."""
 
-    status: Literal["ok", "stale", "conflict"]
+    status: Literal["ok", "stale", "conflict", "refused"]
     conflicts: list[Conflict] = field(default_factory=list)
-    # `stale`: the checkpoint found; `conflict`: the key whose precondition failed.
+    # `stale`: the checkpoint found; `conflict`: the key whose precondition failed;
+    # `refused`: "KEY TYPE", a ledger key that holds something other than a hash.
     detail: str = ""
 
 
@@ -87,11 +88,16 @@ class LedgerStore:
             return SettleResult("stale", detail=_text(reply[1]))
         if status == "conflict":
             return SettleResult("conflict", detail=_text(reply[1]))
+        if status == "refused":
+            return SettleResult("refused", detail=_text(reply[1]))
         conflicts: list[Conflict] = []
-        for i in range(1, len(reply), 2):
+        for i in range(1, len(reply), 3):
             op = ops[int(reply[i])]
-            assert isinstance(op, Accrue | Park)
-            conflicts.append((op, _text(reply[i + 1])))
+            where = _text(reply[i + 1])
+            assert isinstance(op, Accrue | Park) and where in ("ledger", "unpriced")
+            conflicts.append(
+                (op, "ledger" if where == "ledger" else "unpriced", _text(reply[i + 2]))
+            )
         return SettleResult("ok", conflicts)
 
     def _encode(
@@ -104,29 +110,7 @@ class LedgerStore:
                 portfolios[portfolio_id] = len(portfolios) + 1
             return portfolios[portfolio_id]
 
-        body: list[str] = []
-        for op in ops:
-            if isinstance(op, Accrue):
-                ev = op.event
-                fields = ["A", str(k(op.portfolio_id)), op.as_of, op.ledger, ev["event_id"]]
-                fields += [ev["data"], op.ack or "", op.unpriced_field or ""]
-            elif isinstance(op, Revise):
-                ev = op.event
-                fields = ["R", str(k(op.portfolio_id)), op.as_of, op.expected, op.ledger]
-                fields += [ev["event_id"], ev["data"], op.ack or ""]
-            elif isinstance(op, Park):
-                fields = ["P", str(k(op.portfolio_id)), op.as_of, op.field]
-                fields += [op.report.model_dump_json(), str(op.report.revision), op.ack or ""]
-            elif isinstance(op, Reject):
-                fields = ["D", op.event["event_id"], op.event["data"], op.ack]
-            elif isinstance(op, Ack):
-                fields = ["K", op.ack or ""]
-            elif isinstance(op, ExpectLength):
-                index = 0 if op.portfolio_id is None else k(op.portfolio_id)
-                fields = ["L", str(index), str(op.length)]
-            else:
-                raise TypeError(f"operation: {op!r} is not one settle.lua knows")
-            body.append("\n".join(fields))
+        body = ["\n".join(_fields(op, k)) for op in ops]
         keys = self.keys
         key_list = [
             keys.net_assets,
@@ -134,6 +118,7 @@ class LedgerStore:
             keys.dead_letters,
             keys.unpriced,
             keys.worker_checkpoint,
+            keys.report_outcomes,
             keys.ledger_portfolios,
             *(keys.ledger(pid) for pid in portfolios),
         ]
@@ -145,6 +130,53 @@ class LedgerStore:
             *portfolios,
         ]
         return key_list, [*header, *body]
+
+
+_STREAM_INDEX = {"report_outcomes": "6", "dead_letters": "3"}  # KEYS of settle.lua
+
+
+def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
+    """One operation as settle.lua reads it (see its header); `k` numbers the ledgers."""
+    ack = op.ack or "" if isinstance(op, Accrue | Revise | Park | Emit | Ack) else ""
+    if isinstance(op, Accrue):
+        field, parked = op.unpriced or ("", "")
+        event_id, data = op.event["event_id"], op.event["data"]
+        return [
+            "A",
+            str(k(op.portfolio_id)),
+            op.as_of,
+            op.ledger,
+            event_id,
+            data,
+            ack,
+            field,
+            parked,
+        ]
+    if isinstance(op, Revise):
+        event_id, data = op.event["event_id"], op.event["data"]
+        return ["R", str(k(op.portfolio_id)), op.as_of, op.expected, op.ledger, event_id, data, ack]
+    if isinstance(op, Park):
+        report, expected = op.report.model_dump_json(), op.expected or ""
+        event_id, data = op.event["event_id"], op.event["data"]
+        return [
+            "P",
+            str(k(op.portfolio_id)),
+            op.as_of,
+            op.field,
+            report,
+            expected,
+            event_id,
+            data,
+            ack,
+        ]
+    if isinstance(op, Emit):
+        ev = op.event
+        return ["E", _STREAM_INDEX[op.stream], ev["event_id"], ev["type"], ev["data"], ack]
+    if isinstance(op, Unpark):
+        return ["U", op.field, op.expected]
+    if isinstance(op, Ack):
+        return ["K", ack]
+    return ["L", "0" if op.portfolio_id is None else str(k(op.portfolio_id)), str(op.length)]
 
 
 def read_ledger(client: redis.Redis, keys: Keys, portfolio_id: str) -> dict[str, str]:

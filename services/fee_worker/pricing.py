@@ -1,16 +1,19 @@
 """What the fee worker decides for a batch, without any I/O: entries and schedules in, effects out.
 
 `Pricer` validates each net-asset entry, prices it with the schedule the `ScheduleBook` holds for
-its date (or parks it unpriced, or dead-letters it), and recomputes ledger entries when the
-agreements log learns something that changes past dates. Its answers are operations (`Accrue`,
-`Revise`, `Park`, `Reject`, `Ack`, `ExpectLength`) that the ledger adapter applies in one atomic
-Redis step. Ids and amounts depend only on the inputs, so replanning a redelivered batch gives
-the same operations, and the adapter's checks make applying them twice change nothing.
+its date (or parks it unpriced, or dead-letters it), decides which report wins when a date
+already holds one, and recomputes ledger entries when the agreements log learns something that
+changes past dates. Every entry ends in FeeAccrued, FeeAdjusted, ReportHeld, ReportIgnored or a
+dead letter. Its answers are operations (`Accrue`, `Revise`, `Park`, `Emit`, `Unpark`, `Ack`,
+`ExpectLength`) that the ledger adapter applies in one atomic Redis step, as set-if-absent and
+compare-and-set writes. Ids and amounts depend only on the inputs, so replanning a redelivered
+batch gives the same operations, and the adapter's checks make applying them twice change nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,9 +28,13 @@ from pydantic import ValidationError
 from contracts.messages import (
     BandCharge,
     DeadLetter,
+    DeadLetterCode,
     FeeAccrued,
     FeeAdjusted,
+    IgnoredCode,
     NetAssetsReported,
+    ReportHeld,
+    ReportIgnored,
     ScheduleRef,
 )
 from contracts.wire import WireError, decode, encode, first_error
@@ -35,6 +42,8 @@ from services.domain.book import ScheduleBook
 from services.domain.fees import Accrual, accrue
 from services.domain.timeline import RecordPoint, ScheduleVersion
 from services.mapping import schedule_ref
+
+log = logging.getLogger("feeschedule.fee_worker")
 
 # Deterministic event ids: replanning the same inputs names the same events.
 EVENT_NAMESPACE = uuid.UUID("6f1c1c2e-52a4-4a4e-9d8e-3f4f0c6a9b11")
@@ -70,8 +79,9 @@ class Accrue:
     report: NetAssetsReported
     event: Mapping[str, str]
     ack: str | None
-    # Set when the report was parked unpriced: priced now, it leaves the unpriced hash.
-    unpriced_field: str | None = None
+    # Set when the report was parked unpriced: priced now, it leaves the unpriced hash
+    # (field, the parked JSON it must still be).
+    unpriced: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +98,18 @@ class Revise:
 
 @dataclass(frozen=True, slots=True)
 class Park:
-    """Keep a report with no schedule for its date until one is recorded."""
+    """Keep a report with no schedule for its date until one is recorded (ReportHeld).
+
+    Applied only while the parked value is still `expected` (None: nothing parked), so a
+    higher revision replaces a parked report by compare-and-set.
+    """
 
     portfolio_id: str
     as_of: str
     report: NetAssetsReported
+    event: Mapping[str, str]
     ack: str | None
+    expected: str | None = None
 
     @property
     def field(self) -> str:
@@ -101,16 +117,26 @@ class Park:
 
 
 @dataclass(frozen=True, slots=True)
-class Reject:
-    """Send an entry to the dead letters (with its reason) and acknowledge it."""
+class Emit:
+    """Emit one event (ReportIgnored on the report outcomes, DeadLetter on the dead letters)
+    and acknowledge the entry it is about."""
 
+    stream: Literal["report_outcomes", "dead_letters"]
     event: Mapping[str, str]
-    ack: str
+    ack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unpark:
+    """Drop a parked report, if it is still `expected` (its date was accrued by another)."""
+
+    field: str
+    expected: str
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """Acknowledge an entry that changes nothing (a duplicate, an older revision)."""
+    """Acknowledge an entry that is gone (deleted from the stream while pending)."""
 
     ack: str | None
 
@@ -127,9 +153,10 @@ class ExpectLength:
     length: int
 
 
-Op: TypeAlias = Accrue | Revise | Park | Reject | Ack | ExpectLength
-Conflict: TypeAlias = tuple["Accrue | Park", str]
-"""An accrual or park that found a ledger entry already there, with that entry's JSON."""
+Op: TypeAlias = Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength
+Where: TypeAlias = Literal["ledger", "unpriced"]
+Conflict: TypeAlias = tuple["Accrue | Park", Where, str]
+"""An accrual or park not applied: what was already there (a ledger entry or a parked report)."""
 
 
 def accrual_id_of(portfolio_id: str, as_of: date | str) -> str:
@@ -212,24 +239,37 @@ class LedgerEntry:
 # ---- reading a report at the edge ----------------------------------------------------------
 
 
+class EntryRefused(ValueError):
+    """An entry that is dead-lettered, with its machine-readable code."""
+
+    def __init__(self, message: str, code: DeadLetterCode) -> None:
+        super().__init__(message)
+        self.code: DeadLetterCode = code
+
+
 def read_report(fields: Mapping[bytes, bytes]) -> NetAssetsReported:
     """The report in an entry, or WireError naming the field and the value."""
     for name in fields:
         if not FIELD_NAME.match(name):
             shown = name.decode("utf-8", "backslashreplace")[:40]
-            raise WireError(f"field name: {shown!r} is not an ASCII token ([A-Za-z0-9_.-], 1-64)")
+            raise WireError(
+                f"field name: {shown!r} is not an ASCII token ([A-Za-z0-9_.-], 1-64)",
+                "invalid_encoding",
+            )
     outer = fields.get(b"type")
     if outer is not None and outer != b"NetAssetsReported":
         shown = outer.decode("utf-8", "backslashreplace")[:60]
         raise WireError(
             f"type: {shown!r} is not accepted on the net-assets stream"
-            " (expected 'NetAssetsReported')"
+            " (expected 'NetAssetsReported')",
+            "unknown_type",
         )
     message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
     if not isinstance(message, NetAssetsReported):
         raise WireError(
             f"type: {message.type!r} is not accepted on the net-assets stream"
-            " (expected 'NetAssetsReported')"
+            " (expected 'NetAssetsReported')",
+            "unknown_type",
         )
     return message
 
@@ -244,10 +284,68 @@ def _text_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
     return out
 
 
-def _problem(exc: Exception) -> str:
+def refusal(exc: Exception) -> tuple[DeadLetterCode, str]:
+    """The dead letter's code and reason for what went wrong with one entry."""
+    if isinstance(exc, WireError | EntryRefused):
+        return exc.code, str(exc)
     if isinstance(exc, ValidationError):
-        return first_error(exc)
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return "invalid_field", first_error(exc)
+    if isinstance(exc, ValueError | ArithmeticError):  # DomainError, decimal trouble
+        return "invalid_field", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return "internal_error", f"{type(exc).__name__} while pricing the entry: {first}".rstrip(": ")
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What is already stored for a (portfolio, date): the report it came from."""
+
+    report_id: str
+    revision: int
+    net_assets: Decimal
+    accrual_days: int
+    currency: str
+
+    @classmethod
+    def of(cls, report: NetAssetsReported) -> Held:
+        return cls(
+            report.report_id,
+            report.revision,
+            report.net_assets,
+            report.accrual_days,
+            report.currency,
+        )
+
+    @classmethod
+    def stored(cls, where: Where, text: str) -> Held:
+        if where == "unpriced":
+            return cls.of(NetAssetsReported.model_validate_json(text))
+        entry = LedgerEntry.from_json(text)
+        return cls(
+            entry.report_id,
+            entry.revision,
+            Decimal(entry.net_assets),
+            entry.accrual_days,
+            entry.currency,
+        )
+
+    def verdict(self, report: NetAssetsReported) -> IgnoredCode | None:
+        """Why `report` changes nothing beside what is held, or None: it supersedes it."""
+        if report.revision > self.revision:
+            return None
+        if report.revision < self.revision:
+            return "older_revision"
+        return "duplicate" if Held.of(report) == self else "same_revision_different_content"
+
+
+IGNORED_REASONS: dict[IgnoredCode, str] = {
+    "duplicate": "the same report (id, revision and content) is already held",
+    "older_revision": "a report of a higher revision for the date is already held",
+    "same_revision_different_content": (
+        "a different report of the same revision for the date is already held"
+        " (send a higher revision to correct it)"
+    ),
+}
 
 
 # ---- the pricer ----------------------------------------------------------------------------
@@ -294,12 +392,12 @@ class Pricer:
         return accrual, self._ref(answer.version)
 
     def _accrue_or_park(
-        self, report: NetAssetsReported, ack: str | None, parked: str | None = None
+        self, report: NetAssetsReported, ack: str | None, parked: tuple[str, str] | None = None
     ) -> Accrue | Park | None:
         pid, as_of = report.portfolio_id, report.as_of
         priced = self.price(pid, as_of, report.net_assets, report.accrual_days)
         if priced is None:
-            return None if parked else Park(pid, as_of.isoformat(), report, ack)
+            return None if parked else self._park(report, ack)
         accrual, ref = priced
         accrued = fee_accrued(report, accrual, ref)
         amount = str(accrual.amount)
@@ -316,91 +414,154 @@ class Pricer:
         )
         return Accrue(pid, as_of.isoformat(), ledger, report, encode(accrued), ack, parked)
 
-    def _reject(self, entry: Incoming, reason: str) -> Reject:
+    def _park(
+        self, report: NetAssetsReported, ack: str | None, expected: str | None = None
+    ) -> Park:
+        pid, as_of = report.portfolio_id, report.as_of.isoformat()
+        held = ReportHeld(
+            event_id=_event_id("ReportHeld", f"{self.source_stream}|{ack}"),
+            source_stream=self.source_stream,
+            entry_id=ack or "",
+            report_id=report.report_id,
+            portfolio_id=pid,
+            as_of=report.as_of,
+            revision=report.revision,
+            code="no_schedule",
+            reason=(
+                f"as_of: no schedule of portfolio {pid!r} is in force on {as_of}; the report"
+                " waits and is priced when one is recorded"
+            ),
+        )
+        return Park(pid, as_of, report, encode(held), ack, expected)
+
+    def reject(self, entry: Incoming, code: DeadLetterCode, reason: str) -> Emit:
+        """The entry to the dead letters, with its code and reason."""
         letter = DeadLetter(
             event_id=_event_id("DeadLetter", f"{self.source_stream}|{entry.entry_id}"),
             source_stream=self.source_stream,
             entry_id=entry.entry_id,
             fields=_text_fields(entry.fields),
+            code=code,
             reason=reason,
             deliveries=entry.deliveries,
             consumer=self.consumer,
         )
-        return Reject(encode(letter), entry.entry_id)
+        return Emit("dead_letters", encode(letter), entry.entry_id)
+
+    def _ignore(self, op: Accrue | Park, code: IgnoredCode, held: Held) -> Emit:
+        report = op.report
+        ignored = ReportIgnored(
+            event_id=_event_id("ReportIgnored", f"{self.source_stream}|{op.ack}"),
+            source_stream=self.source_stream,
+            entry_id=op.ack or "",
+            report_id=report.report_id,
+            portfolio_id=report.portfolio_id,
+            as_of=report.as_of,
+            revision=report.revision,
+            code=code,
+            reason=IGNORED_REASONS[code],
+            accrual_id=accrual_id_of(report.portfolio_id, report.as_of),
+            held_report_id=held.report_id,
+            held_revision=held.revision,
+        )
+        return Emit("report_outcomes", encode(ignored), op.ack)
 
     # -- a batch --
 
     def plan_batch(self, entries: Sequence[Incoming]) -> list[Op]:
-        """One operation per entry: accrue, park, or reject with the reason."""
-        ops: list[Op] = []
-        for entry in entries:
-            if not entry.fields:
-                # A pending entry deleted from the stream: nothing left to price.
-                ops.append(Ack(entry.entry_id))
-                continue
-            if entry.deliveries > self.max_deliveries:
-                reason = (
-                    f"deliveries: {entry.deliveries} exceeds max_deliveries"
-                    f" ({self.max_deliveries}); processing it failed every time"
-                )
-                ops.append(self._reject(entry, reason))
-                continue
-            try:
-                report = read_report(entry.fields)
-                if report.portfolio_id not in self.book.timelines:
-                    # Never named by any agreement: a typo or a fund not yet set up. Parking it
-                    # would hide it; the dead letter keeps it, with what to do about it.
-                    reason = (
-                        f"portfolio_id: {report.portfolio_id!r} is on no recorded agreement"
-                        " (record its amendment, then send the report again)"
-                    )
-                    ops.append(self._reject(entry, reason))
-                    continue
-                op = self._accrue_or_park(report, entry.entry_id)
-            except (WireError, ValueError, ArithmeticError) as exc:
-                # ValueError covers DomainError and pydantic's ValidationError.
-                ops.append(self._reject(entry, _problem(exc)))
-                continue
-            assert op is not None
-            ops.append(op)
-        return ops
+        """One operation per entry: accrue, park, or reject with the reason.
 
-    def resolve(self, conflicts: Sequence[Conflict]) -> list[Op]:
-        """Reports for dates already accrued: a higher revision adjusts, the rest are acked.
-
-        Several revisions of one date in a batch: only the highest is priced (the ledger
-        ends where applying them one by one would end, in one adjustment).
+        Whatever goes wrong with one entry (a malformed value, a nesting that would recurse,
+        a bug) dead-letters that entry alone: its neighbours are planned as usual.
         """
         ops: list[Op] = []
-        best: dict[tuple[str, str], Conflict] = {}
-        for op, stored_json in conflicts:
-            key = (op.portfolio_id, op.as_of)
-            held = best.get(key)
-            if held is None or op.report.revision > held[0].report.revision:
-                if held is not None:
-                    ops.append(Ack(held[0].ack))
-                best[key] = (op, stored_json)
-            else:
-                ops.append(Ack(op.ack))
-        for op, held_json in best.values():
-            stored = LedgerEntry.from_json(held_json)
-            if op.report.revision <= stored.revision:
-                ops.append(Ack(op.ack))  # equal or lower revision: ignored
-                continue
-            report = op.report
-            revised = self._revise(
-                stored,
-                held_json,
-                "revised_report",
-                op.ack,
-                net_assets=report.net_assets,
-                accrual_days=report.accrual_days,
-                report_id=report.report_id,
-                revision=report.revision,
-                currency=report.currency,
-            )
-            ops.append(revised if revised is not None else Ack(op.ack))
+        for entry in entries:
+            try:
+                ops.append(self._plan_entry(entry))
+            except Exception as exc:
+                code, reason = refusal(exc)
+                if code == "internal_error":
+                    log.exception("entry %s dead-lettered: %s", entry.entry_id, reason)
+                ops.append(self.reject(entry, code, reason))
         return ops
+
+    def _plan_entry(self, entry: Incoming) -> Op:
+        if not entry.fields:
+            # A pending entry deleted from the stream: nothing left to price.
+            return Ack(entry.entry_id)
+        if entry.deliveries > self.max_deliveries:
+            raise EntryRefused(
+                f"deliveries: {entry.deliveries} exceeds max_deliveries"
+                f" ({self.max_deliveries}); processing it failed every time",
+                "max_deliveries",
+            )
+        report = read_report(entry.fields)
+        if report.portfolio_id not in self.book.timelines:
+            # Never named by any agreement: a typo or a fund not yet set up. Parking it
+            # would hide it; the dead letter keeps it, with what to do about it.
+            raise EntryRefused(
+                f"portfolio_id: {report.portfolio_id!r} is on no recorded agreement"
+                " (record its amendment, then send the report again)",
+                "unknown_portfolio",
+            )
+        op = self._accrue_or_park(report, entry.entry_id)
+        assert op is not None
+        return op
+
+    def resolve(self, conflicts: Sequence[Conflict]) -> list[Op]:
+        """Reports whose date already holds one: the higher revision wins, the rest are
+        ignored with the reason.
+
+        Several reports of one date in a batch are taken in order, as if applied one by one;
+        only the last winner is written (the ledger ends where applying them one by one would
+        end, in one adjustment).
+        """
+        ops: list[Op] = []
+        state: dict[tuple[str, str, Where], tuple[str, Held, Accrue | Park | None]] = {}
+        for op, where, stored in conflicts:
+            key = (op.portfolio_id, op.as_of, where)
+            if key not in state:
+                state[key] = (stored, Held.stored(where, stored), None)
+            stored, held, winner = state[key]
+            code = held.verdict(op.report)
+            if code is not None:
+                ops.append(self._dismiss(op, code, held))
+                continue
+            if winner is not None:
+                ops.append(self._dismiss(winner, "older_revision", Held.of(op.report)))
+            state[key] = (stored, Held.of(op.report), op)
+        for (_, _, where), (stored, _, winner) in state.items():
+            if winner is not None:
+                ops += self._supersede(winner, where, stored)
+        return ops
+
+    def _dismiss(self, op: Accrue | Park, code: IgnoredCode, held: Held) -> Op:
+        if op.ack is not None:
+            return self._ignore(op, code, held)
+        # A parked report priced by the worker itself (no entry to answer for): it already
+        # said ReportHeld; it leaves the unpriced hash, as if accrued.
+        assert isinstance(op, Accrue) and op.unpriced is not None
+        return Unpark(*op.unpriced)
+
+    def _supersede(self, op: Accrue | Park, where: Where, stored: str) -> list[Op]:
+        report = op.report
+        if where == "unpriced":
+            return [self._park(report, op.ack, expected=stored)]
+        revised = self._revise(
+            LedgerEntry.from_json(stored),
+            stored,
+            "revised_report",
+            op.ack,
+            net_assets=report.net_assets,
+            accrual_days=report.accrual_days,
+            report_id=report.report_id,
+            revision=report.revision,
+            currency=report.currency,
+        )
+        assert revised is not None  # a revised report always adjusts
+        if isinstance(op, Accrue) and op.unpriced is not None:
+            return [revised, Unpark(*op.unpriced)]
+        return [revised]
 
     # -- late knowledge --
 
@@ -438,7 +599,7 @@ class Pricer:
                 report = NetAssetsReported.model_validate_json(report_json)
             except ValidationError:
                 continue  # only the worker writes this hash; a bad value stays for a human
-            op = self._accrue_or_park(report, None, parked=name)
+            op = self._accrue_or_park(report, None, parked=(name, report_json))
             if op is not None:
                 ops.append(op)
         return ops

@@ -30,7 +30,7 @@ from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.timeline import position_key
 from services.fee_worker.ledger import LedgerStore, SettleResult
-from services.fee_worker.pricing import AdjustmentReason, Op, Pricer, Reject, Revise
+from services.fee_worker.pricing import Accrue, AdjustmentReason, Emit, Op, Park, Pricer, Revise
 from services.mapping import apply_to_book
 from services.ops.http import http_endpoint
 from services.ops.metrics import ServiceMetrics
@@ -163,10 +163,12 @@ class FeeWorker:
         """One atomic settle step; counts the dead letters and adjustments it wrote."""
         result = await self.store.settle(ops, expected_checkpoint, new_checkpoint)
         if result.status == "ok":
-            # Only accruals and parks can conflict; dead letters and revisions are all written.
-            self.metrics.dead_lettered(sum(1 for op in ops if isinstance(op, Reject)))
+            # Only accruals and parks can conflict; every other operation is written.
+            unapplied = {id(op) for op, _, _ in result.conflicts}
             for op in ops:
-                if isinstance(op, Revise):  # rare: late knowledge or a revised report
+                if isinstance(op, Emit) or (isinstance(op, Park) and id(op) not in unapplied):
+                    self.metrics.emitted(op.event["type"])
+                elif isinstance(op, Revise):  # rare: late knowledge or a revised report
                     self.metrics.adjusted(json.loads(op.event["data"])["reason"])
         return result
 
@@ -227,30 +229,54 @@ class FeeWorker:
             return []
         if second.status == "stale":
             self.checkpoint = second.detail
-        waiting = {op.ack for op, _ in result.conflicts}
+        waiting = {op.ack for op, _, _ in result.conflicts}
         return [d for d in part if d.entry_id in waiting]
 
     async def _settle_carefully(self, pending: list[Delivery]) -> None:
+        """Settle entries one step at a time until every one is settled.
+
+        A ledger key that cannot hold a ledger (not a hash) is the entries of that portfolio's
+        own problem: they are dead-lettered and the others settle.
+        """
+        refused: dict[str, str] = {}
         for _ in range(MAX_ATTEMPTS):
             await self._catch_up()
-            ops = self.pricer.plan_batch(pending)
+            ops = self._plan_refusing(pending, refused)
             first = await self._apply(ops, self.checkpoint)
-            if first.status == "stale":
-                self.checkpoint = first.detail
-                continue
             if first.status == "ok" and not first.conflicts:
                 return
-            if first.conflicts:
-                # Dates already accrued: revised reports adjust, the rest are acked.
-                followup = self.pricer.resolve(first.conflicts)
-                second = await self._apply(followup, self.checkpoint)
-                if second.status == "ok" and not second.conflicts:
-                    return
-                if second.status == "stale":
-                    self.checkpoint = second.detail
-                waiting = {op.ack for op, _ in first.conflicts}
-                pending = [d for d in pending if d.entry_id in waiting]
+            if first.status != "ok":
+                self._take_up(first, ops, refused)
+                continue
+            # Dates that already hold a report: the higher revision wins, the rest are ignored.
+            second = await self._apply(self.pricer.resolve(first.conflicts), self.checkpoint)
+            if second.status == "ok" and not second.conflicts:
+                return
+            self._take_up(second, ops, refused)
+            waiting = {op.ack for op, _, _ in first.conflicts}
+            pending = [d for d in pending if d.entry_id in waiting]
         raise RuntimeError(f"could not settle {len(pending)} entries in {MAX_ATTEMPTS} attempts")
+
+    def _plan_refusing(self, pending: list[Delivery], refused: Mapping[str, str]) -> list[Op]:
+        good = [d for d in pending if d.entry_id not in refused]
+        bad = [d for d in pending if d.entry_id in refused]
+        ops = self.pricer.plan_batch(good)
+        return ops + [self.pricer.reject(d, "settle_failed", refused[d.entry_id]) for d in bad]
+
+    def _take_up(self, result: SettleResult, ops: Sequence[Op], refused: dict[str, str]) -> None:
+        """What a step that wrote nothing says for the next try."""
+        if result.status == "stale":
+            self.checkpoint = result.detail
+        elif result.status == "refused":
+            key, kind = result.detail.split(" ", 1)
+            reason = f"ledger: the key {key!r} holds a {kind}, not a ledger hash; fix or delete it"
+            for op in ops:
+                if (
+                    isinstance(op, Accrue | Park | Revise)
+                    and op.ack
+                    and self.keys.ledger(op.portfolio_id) == key
+                ):
+                    refused[op.ack] = reason
 
     # ---- the agreements log --------------------------------------------------------------
 
@@ -285,7 +311,7 @@ class FeeWorker:
             ops = self.pricer.plan_advance(affected, ledgers, unpriced)
             result = await self._apply(ops, self.checkpoint, self.position)
             if result.status == "ok":
-                changed = sum(1 for op in ops if type(op).__name__ in ("Revise", "Accrue"))
+                changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
                 log.info(
                     "agreements log %s -> %s: %d ledger entries adjusted or priced",
                     since or "(start)",

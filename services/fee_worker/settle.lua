@@ -1,20 +1,27 @@
 -- One atomic step of the fee worker: ledger entries, output events, dead letters, parked
 -- reports, the log position priced against, and the XACK of the entries settled, together.
+-- It keeps storage invariants only (set if absent, compare-and-set, checkpoint, XACK): which
+-- report wins, and what counts as the same report, is decided in Python (pricing.py).
 --
 -- KEYS[1] input stream   KEYS[2] accruals stream   KEYS[3] dead letters   KEYS[4] unpriced hash
--- KEYS[5] checkpoint     KEYS[6] ledger portfolios set   KEYS[6+k] ledger hash of portfolio k
+-- KEYS[5] checkpoint     KEYS[6] report outcomes stream   KEYS[7] ledger portfolios set
+-- KEYS[7+k] ledger hash of portfolio k
 -- ARGV[1] group   ARGV[2] expected checkpoint ('' = none yet)   ARGV[3] new checkpoint ('' = keep)
--- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[7 .. 6+n]   then one argument per
+-- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[8 .. 7+n]   then one argument per
 -- operation, its fields joined by newlines (ids, dates and JSON never contain a raw newline;
 -- one argument per operation keeps the client's packing cheap):
---   A k as_of ledger event_id data ack unpriced_field   accrue unless the date is accrued
---   R k as_of expected ledger event_id data ack         revise (compare-and-set)
---   P k as_of field report revision ack                 park unpriced
---   D event_id data ack                                 dead letter
---   K ack                                               acknowledge only
---   L k length                                          precondition (k=0: the unpriced hash)
--- Returns {'stale', checkpoint} | {'conflict', key} (nothing written) | {'ok', i, stored, ...}
--- where each (i, stored) is an A or P operation (0-based) that found its date already accrued.
+--   A k as_of ledger event_id data ack unpriced_field unpriced_value
+--       accrue if the date has no entry (then drop the parked report, if it is still that one)
+--   R k as_of expected ledger event_id data ack     revise (compare-and-set)
+--   P k as_of field report expected event_id data ack
+--       park if the date has no entry and the parked value is still `expected` ('' = none)
+--   E s event_id type data ack                      emit on KEYS[s] (6 outcomes, 3 dead letters)
+--   U field expected                                drop a parked report if still `expected`
+--   K ack                                           acknowledge only
+--   L k length                                      precondition (k=0: the unpriced hash)
+-- Returns {'stale', checkpoint} | {'conflict', key} | {'refused', 'key type'} (nothing written) | {'ok', i, where, stored,
+-- ...} where each (i, where, stored) is an A or P operation (0-based) not applied: `where` is
+-- 'ledger' (its date has an entry, `stored`) or 'unpriced' (a parked report, `stored`).
 
 local current = redis.call('GET', KEYS[5]) or ''
 if current ~= ARGV[2] then
@@ -24,7 +31,7 @@ end
 local n = tonumber(ARGV[4])
 local first = 5 + n
 local function ledger(k)
-  return KEYS[6 + tonumber(k)]
+  return KEYS[7 + tonumber(k)]
 end
 local function split(text)
   local out, start = {}, 1
@@ -40,6 +47,13 @@ local function split(text)
 end
 
 -- Pass 1: every precondition before any write, since a script cannot roll back.
+for k = 1, n do
+  -- A ledger key holding something else would fail a write half way through the step.
+  local kind = redis.call('TYPE', KEYS[7 + k]).ok
+  if kind ~= 'hash' and kind ~= 'none' then
+    return {'refused', KEYS[7 + k] .. ' ' .. kind}
+  end
+end
 for i = first, #ARGV do
   local kind = string.sub(ARGV[i], 1, 1)
   if kind == 'R' then
@@ -67,8 +81,9 @@ local function emit(stream, kind, event_id, data)
   redis.call('XADD', stream, '*', 'type', kind, 'event_id', event_id,
     'schema_version', '1', 'data', data)
 end
-local function conflict(i, stored)
+local function unapplied(i, where, stored)
   out[#out + 1] = tostring(i - first)
+  out[#out + 1] = where
   out[#out + 1] = stored
 end
 
@@ -78,18 +93,15 @@ for i = first, #ARGV do
   if kind == 'A' then
     local key = ledger(f[2])
     local stored = redis.call('HGET', key, f[3])
-    if not stored then
+    if stored then
+      unapplied(i, 'ledger', stored)
+    else
       redis.call('HSET', key, f[3], f[4])
       emit(KEYS[2], 'FeeAccrued', f[5], f[6])
-      if f[8] ~= '' then redis.call('HDEL', KEYS[4], f[8]) end
-      ack(f[7])
-    else
-      local old, new = cjson.decode(stored), cjson.decode(f[4])
-      if old.report_id == new.report_id and old.revision == new.revision then
-        ack(f[7])  -- the same report again: already accrued
-      else
-        conflict(i, stored)
+      if f[8] ~= '' and redis.call('HGET', KEYS[4], f[8]) == f[9] then
+        redis.call('HDEL', KEYS[4], f[8])
       end
+      ack(f[7])
     end
   elseif kind == 'R' then
     redis.call('HSET', ledger(f[2]), f[3], f[5])
@@ -97,18 +109,23 @@ for i = first, #ARGV do
     ack(f[8])
   elseif kind == 'P' then
     local stored = redis.call('HGET', ledger(f[2]), f[3])
+    local parked = redis.call('HGET', KEYS[4], f[4]) or ''
     if stored then
-      conflict(i, stored)
+      unapplied(i, 'ledger', stored)
+    elseif parked ~= f[6] then
+      unapplied(i, 'unpriced', parked)
     else
-      local parked = redis.call('HGET', KEYS[4], f[4])
-      if (not parked) or tonumber(cjson.decode(parked).revision) < tonumber(f[6]) then
-        redis.call('HSET', KEYS[4], f[4], f[5])
-      end
-      ack(f[7])
+      redis.call('HSET', KEYS[4], f[4], f[5])
+      emit(KEYS[6], 'ReportHeld', f[7], f[8])
+      ack(f[9])
     end
-  elseif kind == 'D' then
-    emit(KEYS[3], 'DeadLetter', f[2], f[3])
-    ack(f[4])
+  elseif kind == 'E' then
+    emit(KEYS[tonumber(f[2])], f[4], f[3], f[5])
+    ack(f[6])
+  elseif kind == 'U' then
+    if redis.call('HGET', KEYS[4], f[2]) == f[3] then
+      redis.call('HDEL', KEYS[4], f[2])
+    end
   elseif kind == 'K' then
     ack(f[2])
   elseif kind ~= 'L' then
@@ -120,7 +137,7 @@ for j = 1, #acks, 1000 do
   redis.call('XACK', KEYS[1], ARGV[1], unpack(acks, j, math.min(j + 999, #acks)))
 end
 for j = 5, 4 + n, 1000 do
-  redis.call('SADD', KEYS[6], unpack(ARGV, j, math.min(j + 999, 4 + n)))
+  redis.call('SADD', KEYS[7], unpack(ARGV, j, math.min(j + 999, 4 + n)))
 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[5], ARGV[3])

@@ -75,8 +75,15 @@ STREAMS: dict[str, str] = {
         "Output: FeeAccrued once per portfolio and day (exactly once; `accrual_id` is "
         "`PORTFOLIO:DATE`) and FeeAdjusted when a later amendment, a retraction or a revised "
         "report changes an accrued amount. Event ids are derived from the accrual, so they are "
-        "stable across redeliveries. ReportHeld and ReportIgnored say what became of a report "
-        "that was not (yet) priced: every input entry leaves a trace here or in the dead letters."
+        "stable across redeliveries."
+    ),
+    "report-outcomes": (
+        "Output: what became of a report that was not priced (yet): ReportHeld when it waits "
+        "unpriced (no schedule in force on its date; it is priced as FeeAccrued once one is "
+        "recorded), ReportIgnored when it changes nothing (a duplicate, an older revision, or "
+        "a different report of the same revision). Every net-assets entry leaves exactly one "
+        "trace: FeeAccrued or FeeAdjusted on the accruals stream, an event here, or a dead "
+        "letter. Event ids derive from the input entry id."
     ),
     "dead-letters": (
         "Entries that could not be processed: the original fields, the stream and entry id "
@@ -117,6 +124,7 @@ def faststream_document(settings: Settings) -> dict[str, Any]:
     recorder = RedisBroker(PLACEHOLDER_URL)  # the recorder appends with a Lua script
     recorder.publisher(stream=keys.agreements, title="recorder", schema=Message)
     fee_worker.publisher(stream=keys.accruals, title="accruals", schema=Message)
+    fee_worker.publisher(stream=keys.report_outcomes, title="report-outcomes", schema=Message)
     fee_worker.publisher(stream=keys.dead_letters, title="dead-letters", schema=DeadLetter)
     spec = AsyncAPI(
         recorder,
@@ -201,6 +209,7 @@ def build_document() -> dict[str, Any]:
         "agreements": keys.agreements,
         "net-assets": keys.net_assets,
         "accruals": keys.accruals,
+        "report-outcomes": keys.report_outcomes,
         "dead-letters": keys.dead_letters,
     }
     # Consumer groups as the apps subscribe: address -> group of its xreadgroup subscriber.
@@ -216,7 +225,8 @@ def build_document() -> dict[str, Any]:
     per_stream: dict[str, tuple[type[Message], ...]] = {
         "agreements": AGREEMENT_EVENTS,
         "net-assets": (NetAssetsReported,),
-        "accruals": (FeeAccrued, FeeAdjusted, ReportHeld, ReportIgnored),
+        "accruals": (FeeAccrued, FeeAdjusted),
+        "report-outcomes": (ReportHeld, ReportIgnored),
         "dead-letters": (DeadLetter,),
     }
     server = next(iter(generated["servers"].values()))
@@ -280,6 +290,14 @@ def build_document() -> dict[str, Any]:
             "send",
             "fee worker",
             "Written with the ledger entry and the acknowledgement in one atomic step.",
+            {"method": "xadd"},
+        ),
+        "publishReportOutcomes": operation(
+            "report-outcomes",
+            "send",
+            "fee worker",
+            "A report that waits unpriced or changes nothing: written with its acknowledgement "
+            "in the same atomic step.",
             {"method": "xadd"},
         ),
         "publishDeadLetters": operation(

@@ -32,6 +32,11 @@ ADJUSTMENTS = Counter(
     "FeeAdjusted events emitted, by reason (amendment, retraction, revised_report).",
     ["reason"],
 )
+REPORTS_NOT_PRICED = Counter(
+    "feeschedule_reports_not_priced",
+    "Reports that waited unpriced (ReportHeld) or changed nothing (ReportIgnored), by event.",
+    ["event"],
+)
 BATCH_SECONDS = Histogram(
     "feeschedule_batch_seconds",
     "Time to handle one batch of stream entries, read to acknowledged.",
@@ -130,6 +135,13 @@ class ServiceMetrics:
     def dead_lettered(self, entries: int = 1) -> None:
         if entries:
             self._dead_lettered.inc(entries)
+
+    def emitted(self, event_type: str) -> None:
+        """One trace event of a report that was not priced (or a dead letter) was written."""
+        if event_type == "DeadLetter":
+            self._dead_lettered.inc()
+        else:
+            REPORTS_NOT_PRICED.labels(event=event_type).inc()
 
     @staticmethod
     def adjusted(reason: str, events: int = 1) -> None:

@@ -38,17 +38,14 @@ def test_every_stream_and_every_message_is_described() -> None:
         "{fees}:agreements",
         "{fees}:net-assets",
         "{fees}:accruals",
+        "{fees}:report-outcomes",
         "{fees}:dead-letters",
     }
     messages = {name for c in channels.values() for name in c["messages"]}
     assert messages == {m.__name__ for m in ALL_MESSAGES}
     assert set(channels["agreements"]["messages"]) == {m.__name__ for m in AGREEMENT_EVENTS}
-    assert set(channels["accruals"]["messages"]) == {
-        "FeeAccrued",
-        "FeeAdjusted",
-        "ReportHeld",
-        "ReportIgnored",
-    }
+    assert set(channels["accruals"]["messages"]) == {"FeeAccrued", "FeeAdjusted"}
+    assert set(channels["report-outcomes"]["messages"]) == {"ReportHeld", "ReportIgnored"}
     groups = {
         op["bindings"]["redis"].get("groupName")
         for op in document["operations"].values()

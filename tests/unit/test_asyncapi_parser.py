@@ -49,7 +49,7 @@ def test_asyncapi_parser_accepts_the_document() -> None:
     )
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
-    assert "OK: AsyncAPI 3.0.0 with 4 channels, 9 messages" in report, report
+    assert "OK: AsyncAPI 3.0.0 with 5 channels, 9 messages" in report, report
     assert not [line for line in report.splitlines() if line.startswith("error:")], report
 
 
