@@ -9,6 +9,7 @@ any moment leaves either the whole batch done or nothing of it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,6 +29,8 @@ from services.fee_worker.pricing import (
     Revise,
     Unpark,
 )
+
+log = logging.getLogger("feeschedule.fee_worker")
 
 SETTLE_LUA = resources.files("services.fee_worker").joinpath("settle.lua").read_text()
 
@@ -67,11 +70,15 @@ class LedgerStore:
         async with self.client.pipeline(transaction=False) as pipe:
             for pid in ids:
                 pipe.hgetall(self.keys.ledger(pid))
-            replies: list[Any] = await pipe.execute()
-        return {
-            pid: {_text(k): _text(v) for k, v in reply.items()}
-            for pid, reply in zip(ids, replies, strict=True)
-        }
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        out: dict[str, dict[str, str]] = {}
+        for pid, reply in zip(ids, replies, strict=True):
+            if isinstance(reply, redis.ResponseError):
+                # Not a hash, so it holds no accrual to adjust; the settle step refuses it.
+                log.warning("ledger of %s not read: %s", pid, reply)
+                continue
+            out[pid] = {_text(k): _text(v) for k, v in reply.items()}
+        return out
 
     async def read_unpriced(self) -> dict[str, str]:
         reply: Any = await self.client.hgetall(self.keys.unpriced)

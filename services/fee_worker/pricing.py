@@ -436,11 +436,15 @@ class Pricer:
 
     def reject(self, entry: Incoming, code: DeadLetterCode, reason: str) -> Emit:
         """The entry to the dead letters, with its code and reason."""
+        try:
+            fields = _text_fields(entry.fields)
+        except Exception as exc:  # the entry itself is what failed: keep its id and why
+            fields, reason = {}, f"{reason} (its fields could not be read: {type(exc).__name__})"
         letter = DeadLetter(
             event_id=_event_id("DeadLetter", f"{self.source_stream}|{entry.entry_id}"),
             source_stream=self.source_stream,
             entry_id=entry.entry_id,
-            fields=_text_fields(entry.fields),
+            fields=fields,
             code=code,
             reason=reason,
             deliveries=entry.deliveries,
@@ -584,7 +588,9 @@ class Pricer:
         """Adjust every ledger entry the new knowledge changes; price parked reports it covers."""
         ops: list[Op] = []
         for portfolio_id, earliest in sorted(affected.items()):
-            ledger = ledgers.get(portfolio_id, {})
+            ledger = ledgers.get(portfolio_id)
+            if ledger is None:
+                continue  # not readable as a ledger: nothing there to adjust
             ops.append(ExpectLength(portfolio_id, len(ledger)))
             first = earliest.isoformat()
             for as_of in sorted(d for d in ledger if d >= first):

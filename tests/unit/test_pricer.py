@@ -1,0 +1,169 @@
+"""The fee worker's planning (`Pricer`) with no Redis: per-entry isolation, which report wins.
+
+A batch's plan must give every entry its own outcome: one that raises anything at all becomes
+its own dead letter; reports for a date that already holds one are judged in order, revisions
+compared as integers (never as doubles).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
+from contracts.wire import encode
+from services.domain.book import ScheduleBook
+from services.fee_worker.pricing import Accrue, Emit, Held, Park, Pricer, Revise
+from services.mapping import apply_to_book
+
+DAY = date(2024, 1, 2)
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: str
+    fields: Mapping[bytes, bytes]
+    deliveries: int = 1
+
+
+class Exploding(Mapping[bytes, bytes]):
+    """Fields that raise the given exception the moment they are read."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __getitem__(self, key: bytes) -> bytes:
+        raise self.exc
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise self.exc
+
+    def __len__(self) -> int:
+        return 2
+
+
+def pricer() -> Pricer:
+    book = ScheduleBook()
+    apply_to_book(book, AgreementRegistered(agreement_id="AG"), "1-0")
+    amendment = AmendmentRecorded.model_validate(
+        {
+            "agreement_id": "AG",
+            "amendment_number": 1,
+            "effective_date": "2024-01-01",
+            "changes": [
+                {
+                    "action": "add",
+                    "portfolio_id": "P1",
+                    "portfolio_name": "Fund One",
+                    "tiers": [{"from": "0", "to": None, "rate_pct": "0.90"}],
+                }
+            ],
+        }
+    )
+    apply_to_book(book, amendment, "2-0")
+    return Pricer(book, "in")
+
+
+def report(revision: int = 0, assets: str = "600000000", report_id: str = "r", **kw: str) -> Entry:
+    message = NetAssetsReported(
+        report_id=report_id,
+        portfolio_id="P1",
+        as_of=date.fromisoformat(kw.get("as_of", DAY.isoformat())),
+        net_assets=Decimal(assets),
+        revision=revision,
+    )
+    fields = {k.encode(): v.encode() for k, v in encode(message).items()}
+    return Entry(f"{revision}-{assets}-{report_id}-{kw.get('as_of', '')}", fields)
+
+
+def letter(op: object) -> dict[str, object]:
+    assert isinstance(op, Emit) and op.stream == "dead_letters"
+    data: dict[str, object] = json.loads(op.event["data"])
+    return data
+
+
+@pytest.mark.parametrize(
+    "exc", [RecursionError("deep"), MemoryError(), KeyError("x"), RuntimeError("bug")]
+)
+def test_anything_raised_for_one_entry_dead_letters_that_entry_alone(exc: BaseException) -> None:
+    ops = pricer().plan_batch([report(), Entry("bad", Exploding(exc)), report(assets="7")])
+    assert isinstance(ops[0], Accrue) and isinstance(ops[2], Accrue)
+    dead = letter(ops[1])
+    assert dead["entry_id"] == "bad"
+    assert dead["code"] == "internal_error"
+    assert type(exc).__name__ in str(dead["reason"])
+
+
+def test_too_many_deliveries_and_unknown_portfolios_have_their_own_codes() -> None:
+    stale = Entry("old", report().fields, deliveries=9)
+    unknown = Entry("u", {b"data": report().fields[b"data"].replace(b'"P1"', b'"P9"')})
+    ops = pricer().plan_batch([stale, unknown])
+    assert [letter(op)["code"] for op in ops] == ["max_deliveries", "unknown_portfolio"]
+
+
+def test_a_date_with_no_schedule_is_held_with_a_reason() -> None:
+    (op,) = pricer().plan_batch([report(as_of="2023-12-31")])
+    assert isinstance(op, Park)
+    held = json.loads(op.event["data"])
+    assert (held["code"], held["entry_id"], held["as_of"]) == ("no_schedule", op.ack, "2023-12-31")
+
+
+def _stored(p: Pricer, entry: Entry) -> str:
+    (op,) = p.plan_batch([entry])
+    assert isinstance(op, Accrue)
+    return op.ledger
+
+
+def test_reports_of_an_accrued_date_are_judged_in_order_and_only_the_last_winner_written() -> None:
+    p = pricer()
+    stored = _stored(p, report(revision=0))
+    batch = [
+        report(revision=0),  # the same again
+        report(revision=2, assets="610000000"),  # supersedes
+        report(revision=1, assets="620000000"),  # older than 2
+        report(revision=2, assets="630000000"),  # same revision, other content
+        report(revision=3, assets="640000000"),  # supersedes 2
+    ]
+    ops = p.plan_batch(batch)
+    conflicts = [(op, "ledger", stored) for op in ops if isinstance(op, Accrue)]
+    out = p.resolve(conflicts)  # type: ignore[arg-type]
+    codes = [json.loads(op.event["data"])["code"] for op in out if isinstance(op, Emit)]
+    assert codes == [
+        "duplicate",
+        "older_revision",
+        "same_revision_different_content",
+        "older_revision",  # revision 2 superseded by 3 in the same batch
+    ]
+    (revise,) = [op for op in out if isinstance(op, Revise)]
+    assert revise.ack == batch[-1].entry_id
+    assert json.loads(revise.ledger)["revision"] == 3
+
+
+def test_a_parked_report_is_replaced_only_by_a_higher_revision_by_compare_and_set() -> None:
+    p = pricer()
+    early = "2023-12-31"
+    (first,) = p.plan_batch([report(revision=1, as_of=early)])
+    assert isinstance(first, Park)
+    parked = first.report.model_dump_json()
+    ops = p.plan_batch([report(revision=2, as_of=early), report(revision=0, as_of=early)])
+    out = p.resolve([(op, "unpriced", parked) for op in ops])  # type: ignore[misc]
+    assert isinstance(out[0], Emit) and json.loads(out[0].event["data"])["code"] == "older_revision"
+    assert isinstance(out[1], Park) and out[1].expected == parked and out[1].report.revision == 2
+
+
+@given(st.integers(0, 2**63 - 2), st.integers(1, 10**6))
+def test_revisions_compare_as_integers_however_close_as_doubles(low: int, step: int) -> None:
+    high = min(low + step, 2**63 - 1)
+    held = Held("r", low, Decimal(1), 1, "USD")
+    newer = NetAssetsReported(
+        report_id="r", portfolio_id="P1", as_of=DAY, net_assets=Decimal(1), revision=high
+    )
+    assert held.verdict(newer) is None
+    assert Held.of(newer).verdict(newer.model_copy(update={"revision": low})) == "older_revision"
