@@ -96,9 +96,13 @@ class EventStore:
         raw: Any = self.client.hget(self.keys.agreement_versions, agreement_id)
         return int(raw or 0)
 
-    def events_of(self, agreement_id: str) -> list[tuple[str, Message]]:
-        """One agreement's events in the order they were recorded, with their log positions."""
-        ids: Any = self.client.lrange(self.keys.agreement_events(agreement_id), 0, -1)
+    def events_of(self, agreement_id: str, after: int = 0) -> list[tuple[str, Message]]:
+        """One agreement's events in the order they were recorded, with their log positions.
+
+        `after` skips the first events: a writer holding the agreement at version `after`
+        reads only what was recorded since (a version is the count of the agreement's events).
+        """
+        ids: Any = self.client.lrange(self.keys.agreement_events(agreement_id), after, -1)
         pipe = self.client.pipeline(transaction=False)
         for entry_id in ids:
             pipe.xrange(self.keys.agreements, min=entry_id, max=entry_id, count=1)
