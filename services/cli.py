@@ -1,7 +1,8 @@
 """`feeschedule`: the command line of the fee-schedule service.
 
 Each service owns its commands; this module gathers them and turns domain and input errors into
-one line on stderr with exit status 2, never a traceback.
+one line on stderr with exit status 2, and Redis problems and writes that lost every race to
+other writers into one line with status 1; never a traceback.
 """
 
 from __future__ import annotations
@@ -190,6 +191,16 @@ def register_service_commands(command: str | None = None) -> typer.Typer:
     return app
 
 
+def _version_conflict(exc: Exception) -> bool:
+    """Whether `exc` is the event store's VersionConflict (a write other writers kept beating).
+
+    Looked up, not imported: if the event store was never loaded, `exc` cannot be one of its
+    errors, and commands such as `parse` keep starting without redis.
+    """
+    store = sys.modules.get("services.adapters.eventstore")
+    return store is not None and isinstance(exc, store.VersionConflict)
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else None
     if command != "quote":
@@ -214,6 +225,11 @@ def main() -> None:
         # line rather than a traceback (checked by module: `parse` never imports redis).
         if type(exc).__module__.startswith("redis."):
             print(f"error: redis: {exc}", file=sys.stderr)
+            sys.exit(1)
+        # Nothing was recorded and the same command run again may well succeed: status 1, as
+        # for Redis, since the input was not at fault.
+        if _version_conflict(exc):
+            print(f"error: {exc}", file=sys.stderr)
             sys.exit(1)
         raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     block_ms: int = Field(default=1000, ge=1)
     claim_idle_ms: int = Field(default=30_000, ge=0)
     max_deliveries: int = Field(default=5, ge=1)
+    record_deadline_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="how long a recorder command retries version clashes with other writers",
+    )
     day_count: str = Field(default="ACT/365F", pattern=r"^(ACT/365F|ACT/ACT|ACT/360)$")
     rounding: str = Field(default="ROUND_HALF_UP:0.01")
     http_port: int = Field(default=0, ge=0, le=65535, description="health/metrics; 0 = off")

@@ -19,13 +19,14 @@ from services.adapters.keys import Keys
 from services.cli import UsageProblem, _parse_date, app, console
 from services.recorder.amendment_file import amendment_from_reading
 from services.recorder.ingest import IngestPlan, apply_override, plan_ingest
-from services.recorder.recorder import AgreementCommand, Recorder
+from services.recorder.recorder import DEFAULT_DEADLINE_S, AgreementCommand, Recorder
 from services.settings import Settings
 
 
-def _recorder() -> Recorder:
-    settings = Settings()
-    return Recorder(EventStore(sync_client(settings), settings.keys))
+def _recorder(settings: Settings | None = None) -> Recorder:
+    settings = Settings() if settings is None else settings
+    store = EventStore(sync_client(settings), settings.keys)
+    return Recorder(store, deadline_s=settings.record_deadline_ms / 1000)
 
 
 def _report(command: AgreementCommand, result: AppendResult) -> None:
@@ -63,7 +64,7 @@ def register_agreement(
             "rounding": rounding or settings.rounding,
         }
     )
-    _report(command, Recorder(EventStore(sync_client(settings), settings.keys)).record(command))
+    _report(command, _recorder(settings).record(command))
 
 
 def _read_json(path: Path) -> tuple[dict[str, Any], bytes]:
@@ -147,6 +148,7 @@ def ingest_document(
     show: bool = True,
     day_count: str = "ACT/365F",
     rounding: str = "ROUND_HALF_UP:0.01",
+    record_deadline_s: float = DEFAULT_DEADLINE_S,
 ) -> IngestPlan | None:
     """Parse a filing's bytes, show the plan, and record it; None when already recorded.
 
@@ -191,7 +193,7 @@ def ingest_document(
     if dry_run or plan.command is None:
         print("dry run: nothing recorded")
         return plan
-    recorder = Recorder(EventStore(client, keys))
+    recorder = Recorder(EventStore(client, keys), deadline_s=record_deadline_s)
     if plan.register is not None:
         _report(plan.register, recorder.record(plan.register))
     _report(plan.command, recorder.record(plan.command, idempotency_key=key))
@@ -233,4 +235,5 @@ def ingest(
         dry_run=dry_run,
         day_count=settings.day_count,
         rounding=settings.rounding,
+        record_deadline_s=settings.record_deadline_ms / 1000,
     )

@@ -2,13 +2,18 @@
 
 `Recorder.record` rebuilds the `Agreement` aggregate from its events, lets the domain rules
 judge the command, and appends with the aggregate's version as the expected version. A writer
-that lost a race gets `VersionConflict` from the store and re-judges against the new history.
+that lost a race gets `VersionConflict` from the store, backs off (jittered, exponential,
+capped), folds in only the events recorded since, and re-judges, until its deadline; then it
+raises `ContendedTooLong`, having recorded nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
+from collections.abc import Iterator
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded, AmendmentRetracted
 from services.adapters.eventstore import AppendResult, EventStore, VersionConflict
@@ -19,10 +24,44 @@ from services.mapping import amendment_from_wire, record_point, registration_fro
 AgreementCommand = AgreementRegistered | AmendmentRecorded | AmendmentRetracted
 
 
-def rebuild_agreement(store: EventStore, agreement_id: str) -> Agreement:
-    """The aggregate as its recorded events left it."""
-    agreement = Agreement(agreement_id)
-    for position, event in store.events_of(agreement_id):
+# How long a command keeps retrying version clashes before it gives up (Settings:
+# FEES_RECORD_DEADLINE_MS). A clash only means another writer was quicker, so a writer waits its
+# turn for a while rather than failing a filing that is valid.
+DEFAULT_DEADLINE_S = 30.0
+# The backoff after the n-th clash is uniform in [0, min(cap, first * 2**n)]: the first wait is
+# short (one rival is the usual case), the jitter spreads writers that clashed together apart,
+# and the cap keeps a writer trying often enough to take its turn among many.
+FIRST_BACKOFF_S = 0.002
+MAX_BACKOFF_S = 0.2
+
+
+class ContendedTooLong(VersionConflict):
+    """Every try lost the race to another writer until the deadline: nothing was recorded."""
+
+    def __init__(self, clash: VersionConflict, tries: int, seconds: float) -> None:
+        super().__init__(clash.agreement_id, clash.expected, clash.actual)
+        self.tries = tries
+        self.seconds = seconds
+        self.args = (
+            f"agreement {clash.agreement_id!r}: other writers recorded first on all {tries}"
+            f" tries in {seconds:g} s (it is now at version {clash.actual}); nothing was"
+            " recorded, and the command can be retried",
+        )
+
+
+def backoff_delays(
+    rng: random.Random, first: float = FIRST_BACKOFF_S, cap: float = MAX_BACKOFF_S
+) -> Iterator[float]:
+    """Seconds to wait after each successive clash: full jitter on a capped exponential."""
+    ceiling = first
+    while True:
+        yield rng.uniform(0, ceiling)
+        ceiling = min(cap, ceiling * 2)
+
+
+def catch_up(store: EventStore, agreement: Agreement) -> Agreement:
+    """Fold into `agreement` the events recorded after its version; a retry reads only those."""
+    for position, event in store.events_of(agreement.agreement_id, after=agreement.version):
         point = record_point(event, position)
         if isinstance(event, AgreementRegistered):
             reg = registration_from_wire(event)
@@ -40,6 +79,11 @@ def rebuild_agreement(store: EventStore, agreement_id: str) -> Agreement:
     return agreement
 
 
+def rebuild_agreement(store: EventStore, agreement_id: str) -> Agreement:
+    """The aggregate as its recorded events left it."""
+    return catch_up(store, Agreement(agreement_id))
+
+
 def registration_key(command: AgreementRegistered) -> str:
     """Registering the same terms again is a retry, not a second registration."""
     terms = command.model_dump(mode="json", exclude={"event_id", "occurred_at"})
@@ -47,11 +91,15 @@ def registration_key(command: AgreementRegistered) -> str:
 
 
 class Recorder:
-    """Records agreement commands through the event store, enforcing the domain rules."""
+    """Records agreement commands through the event store, enforcing the domain rules.
 
-    def __init__(self, store: EventStore, attempts: int = 3) -> None:
+    `deadline_s` bounds how long one command retries version clashes with other writers.
+    """
+
+    def __init__(self, store: EventStore, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
         self.store = store
-        self.attempts = attempts
+        self.deadline_s = deadline_s
+        self._rng = random.Random()
 
     def check(self, agreement: Agreement, command: AgreementCommand) -> None:
         if isinstance(command, AgreementRegistered):
@@ -68,6 +116,7 @@ class Recorder:
         """Append `command` as an event if the rules allow it; a retried key appends nothing.
 
         The key defaults to the command id (its event id); registrations key on their terms.
+        Raises DomainError for a broken rule, ContendedTooLong when clashes outlast the deadline.
         """
         if idempotency_key is None:
             idempotency_key = (
@@ -75,8 +124,14 @@ class Recorder:
                 if isinstance(command, AgreementRegistered)
                 else f"command:{command.event_id}"
             )
-        for attempt in range(1, self.attempts + 1):
-            agreement = rebuild_agreement(self.store, command.agreement_id)
+        deadline = time.monotonic() + self.deadline_s
+        delays = backoff_delays(self._rng)
+        # Rebuilt once; after a clash only the rivals' new events are read and folded in.
+        agreement = Agreement(command.agreement_id)
+        tries = 0
+        while True:
+            tries += 1
+            catch_up(self.store, agreement)
             try:
                 self.check(agreement, command)
             except DomainError:
@@ -87,7 +142,8 @@ class Recorder:
                 raise
             try:
                 return self.store.append(command, agreement.version, idempotency_key)
-            except VersionConflict:
-                if attempt == self.attempts:
-                    raise
-        raise AssertionError("unreachable")
+            except VersionConflict as clash:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ContendedTooLong(clash, tries, self.deadline_s) from clash
+                time.sleep(min(next(delays), left))
