@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio as aioredis
-from faststream.redis import RedisBroker
 
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from faststream.redis import RedisBroker
 
 
 def credentials(settings: Settings) -> dict[str, Any]:
@@ -33,6 +35,10 @@ def require_url(settings: Settings) -> str:
 
 def redis_broker(settings: Settings) -> RedisBroker:
     """A FastStream Redis broker for a service; per-message access logs only at DEBUG."""
+    # Imported here: the recorder's and the auditor's commands never need a broker, and
+    # FastStream is about a third of what `feeschedule amend` spends importing.
+    from faststream.redis import RedisBroker
+
     return RedisBroker(require_url(settings), log_level=logging.DEBUG, **credentials(settings))
 
 

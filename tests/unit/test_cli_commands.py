@@ -64,3 +64,18 @@ def test_an_unreachable_redis_is_one_line_not_a_traceback() -> None:
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: redis: ") and "127.0.0.1:1" in line
+
+
+def test_an_amend_starts_without_faststream() -> None:
+    """The recorder's commands need a Redis client but no broker: fifty `amend` processes
+    started at once (tests/e2e/test_contended_amend_cli.py) each pay only for what they use."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['feeschedule', 'amend', '--help']\n"
+        "from services.cli import main\n"
+        "try:\n    main()\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'faststream', 'redis'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "['redis']"
