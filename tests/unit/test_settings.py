@@ -151,5 +151,5 @@ def test_config_command_reports_a_bad_setting_in_one_line(tmp_path: Path) -> Non
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: batch_size: 'lots'")
+    assert result.stderr.startswith('error: batch_size: "lots"')
     assert len(result.stderr.strip().splitlines()) == 1
