@@ -24,6 +24,7 @@ from faststream import FastStream
 from faststream.redis import StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 
+from contracts.messages import DeadLetterCode
 from services.adapters.connection import async_client, redis_broker, sync_client
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
 from services.adapters.readmodel import ReadModel
@@ -79,8 +80,10 @@ class Projector:
         self.metrics.batch_done(len(entry_ids), time.perf_counter() - started)
         return applied
 
-    def _dead_letter(self, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
-        self.read_model.dead_letter(entry_id, fields, reason)
+    def _dead_letter(
+        self, entry_id: str, fields: dict[bytes, bytes], reason: str, code: DeadLetterCode
+    ) -> None:
+        self.read_model.dead_letter(entry_id, fields, reason, code)
         self.metrics.dead_lettered()
 
     async def _settle_and_ack(self, batch: Sequence[Delivery]) -> None:

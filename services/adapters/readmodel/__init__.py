@@ -16,14 +16,12 @@ agree by construction.
 
 The package, module by module: `naming` (generation ids and the fields of a generation's
 hashes), `documents` (the stored document format and its conversions to and from the domain's
-`ScheduleTimeline`), `projection` (log entries folded into document rows), `trusted` (the
-rebuild's fast path for entries the recorder wrote), `rebuild` (folding the whole log into a new
-generation, in one process or in forked partitions) and `store` (`ReadModel`: the Lua scripts,
-lookups, live writes, catch-up and the swap).
+`ScheduleTimeline`), `projection` (log entries decoded and folded into document rows, live and
+in a rebuild alike), `rebuild` (folding the whole log into a new generation) and `store`
+(`ReadModel`: the Lua scripts, lookups, live writes, catch-up and the swap).
 """
 
 from services.adapters.readmodel.documents import timeline_from_doc
 from services.adapters.readmodel.store import Lookup, ReadModel
-from services.adapters.readmodel.trusted import TrustedAmendments
 
-__all__ = ["Lookup", "ReadModel", "TrustedAmendments", "timeline_from_doc"]
+__all__ = ["Lookup", "ReadModel", "timeline_from_doc"]

@@ -1,30 +1,29 @@
 """Folding log entries into document rows: reading an entry as its message, and `Projection`.
 
-A projection keeps each portfolio as the rows of its stored document (`PortfolioRows`, not
-domain objects), and a document is serialized once, at the end. The live path turns validated
-messages into those rows through the domain (`versions_of`, `names_of`); the rebuild's fast
-path (`Projection.apply_trusted`) builds the same rows straight from trusted JSON.
+Every entry, live or in a rebuild, is read by `decode_entries` (full validation) and folded by
+`Projection.fold`: the domain's steps (`versions_of`, `names_of`), kept as the rows of each
+portfolio's stored document (`PortfolioRows`, serialized once, at the end). An entry that cannot
+be read, or that the domain's rules reject, is dead-lettered and not folded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from contracts.messages import (
     MESSAGE_TYPES,
     AgreementRegistered,
     AmendmentRecorded,
     AmendmentRetracted,
+    DeadLetterCode,
     Message,
 )
 from contracts.wire import MAX_ENTRY_BYTES, WireError, decode
 from services.adapters.readmodel.documents import (
     NameRow,
     PortfolioRows,
-    Source,
-    VersionRow,
     derived,
     json_text,
     source_of,
@@ -32,12 +31,14 @@ from services.adapters.readmodel.documents import (
 )
 from services.adapters.readmodel.naming import amendment_field, name_key
 from services.domain.agreement import names_of, versions_of
+from services.domain.errors import DomainError
 from services.domain.timeline import Provenance, VersionKind
 from services.mapping import amendment_from_wire, record_point
 
-if TYPE_CHECKING:
-    from services.adapters.readmodel.rebuild import Partition
-    from services.adapters.readmodel.trusted import OneChange
+# Where an entry that is not folded goes: (entry id, its fields, why, DeadLetter.code).
+OnPoison = Callable[[str, dict[bytes, bytes], str, DeadLetterCode], None]
+# A log entry read: (entry id, its fields, its message).
+Decoded = tuple[str, dict[bytes, bytes], Message]
 
 
 def as_str(value: bytes | str) -> str:
@@ -46,11 +47,11 @@ def as_str(value: bytes | str) -> str:
 
 
 def decode_entry(fields: dict[Any, Any]) -> Message:
-    """An entry of the log as its message: the fast path for entries in our own wire format.
+    """An entry of the log as its message, validated in full.
 
-    The event store validated every event before appending it, so the `data` JSON is parsed
-    straight into its model by pydantic-core; anything unusual takes `contracts.wire.decode`,
-    which names what is wrong.
+    An entry in our own wire format is parsed straight into its model by pydantic-core
+    (`model_validate_json`); anything else, or anything that fails, takes
+    `contracts.wire.decode`, which names what is wrong.
     """
     kind = fields.get(b"type")
     data = fields.get(b"data")
@@ -64,17 +65,16 @@ def decode_entry(fields: dict[Any, Any]) -> Message:
 
 
 def decode_entries(
-    rows: Iterable[tuple[Any, Any]],
-    on_poison: Callable[[str, dict[bytes, bytes], str], None] | None,
-) -> Iterator[tuple[str, Message]]:
-    """(entry id, message) of each entry that decodes; the others go to `on_poison`, if any."""
+    rows: Iterable[tuple[Any, Any]], on_poison: OnPoison | None
+) -> Iterator[Decoded]:
+    """Each entry that decodes; the others go to `on_poison` (if any) as "invalid_event"."""
     for raw_id, fields in rows:
         entry_id = as_str(raw_id)
         try:
-            yield entry_id, decode_entry(fields)
+            yield entry_id, fields, decode_entry(fields)
         except WireError as exc:
             if on_poison is not None:
-                on_poison(entry_id, fields, str(exc))
+                on_poison(entry_id, fields, str(exc), "invalid_event")
 
 
 def affected_portfolios(message: Message) -> list[str]:
@@ -96,11 +96,6 @@ class Projection:
     touched: set[str] = field(default_factory=set)
     touched_amendments: set[str] = field(default_factory=set)
     agreements: dict[str, str] = field(default_factory=dict)
-    # A partitioned rebuild keeps only its own portfolios (see `Partition`), and indexes only
-    # the amendments of the entries it owns (`owning`, set per entry by the caller).
-    partition: Partition | None = None
-    owning: bool = True
-    owned_amendments: set[str] = field(default_factory=set)
 
     def load(self, doc: dict[str, Any]) -> None:
         pid = doc["portfolio_id"]
@@ -111,8 +106,6 @@ class Projection:
     def rows(self, portfolio_id: str) -> PortfolioRows:
         rows = self.portfolios.get(portfolio_id)
         if rows is None:
-            if self.partition is not None and not self.partition.owns(portfolio_id):
-                return PortfolioRows()  # another partition's: folded there, dropped here
             rows = self.portfolios[portfolio_id] = PortfolioRows()
         return rows
 
@@ -120,9 +113,17 @@ class Projection:
         key = amendment_field(agreement_id, number)
         self.amendments[key] = pids
         self.touched_amendments.add(key)
-        if self.owning:
-            self.owned_amendments.add(key)
         self.touched.update(pids)
+
+    def fold(self, entries: Iterable[Decoded], on_poison: OnPoison | None) -> None:
+        """Apply each entry in order; one the domain's rules reject is not folded but goes to
+        `on_poison` (if any) as "rejected_by_rules"."""
+        for position, fields, message in entries:
+            try:
+                self.apply(position, message)
+            except DomainError as exc:
+                if on_poison is not None:
+                    on_poison(position, fields, str(exc), "rejected_by_rules")
 
     def apply(self, position: str, message: Message) -> None:
         """Fold one validated log entry: the domain's steps (`versions_of`, `names_of`,
@@ -156,73 +157,6 @@ class Projection:
                 include={"agreement_id", "agreement_date", "trust", "adviser", "day_count"}
                 | {"rounding"}
             )
-
-    def apply_trusted(self, position: str, a: dict[str, Any], recorded_at: str) -> None:
-        """Fold an amendment the service wrote itself (see `TrustedAmendments`): the same rows
-        `apply` makes, built straight from the validated JSON. For a whole-log fold only: it
-        does not track what it touched (the rebuild writes everything)."""
-        agreement_id, effective = a["agreement_id"], a["effective_date"]
-        source = Source(
-            agreement_id, a["amendment_number"], effective, a["event_id"], recorded_at, position
-        )
-        rows = self.rows
-        changes = a["changes"]
-        # One pass: a change's version and name go to separate lists of its portfolio's rows,
-        # so each list keeps the changes' order (as `apply`: versions, then names).
-        for change in changes:
-            action = change["action"]
-            pid = change["portfolio_id"]
-            if action == "rename":
-                name = change["new_name"]
-                if name:
-                    rows(pid).add_name(NameRow(name, source))
-                continue
-            if action == "waiver":
-                period = change["period"]
-                row = VersionRow(
-                    "waiver", action, change["tiers"], period["from"], period["to"], source
-                )
-            else:
-                kind = "remove" if action == "remove" else "set"
-                row = VersionRow(kind, action, change.get("tiers"), effective, None, source)
-                if pid not in self.owner:
-                    self.owner[pid] = agreement_id
-            target = rows(pid)
-            target.add_version(row)
-            name = change.get("portfolio_name")
-            if name:
-                target.add_name(NameRow(name, source))
-        pids = (
-            [changes[0]["portfolio_id"]]
-            if len(changes) == 1
-            else sorted({c["portfolio_id"] for c in changes})
-        )
-        self._index_folded(agreement_id, source.amendment_number, pids)
-
-    def apply_one(self, position: str, c: OneChange) -> None:
-        """`apply_trusted` of the commonest amendment (one change setting a schedule), from
-        its fields as read off the entry's text."""
-        agreement_id, number, effective, pid = (
-            c.agreement_id,
-            c.amendment_number,
-            c.effective_date,
-            c.portfolio_id,
-        )
-        source = Source(agreement_id, number, effective, c.event_id, c.recorded_at, position)
-        target = self.rows(pid)
-        target.add_version(VersionRow("set", c.action, c.tiers, effective, None, source))
-        target.add_name(NameRow(c.portfolio_name, source))
-        if pid not in self.owner:
-            self.owner[pid] = agreement_id
-        self._index_folded(agreement_id, number, [pid])
-
-    def _index_folded(self, agreement_id: str, number: int, pids: list[str]) -> None:
-        """`_index_amendment` for a whole-log fold, whose caller marks every portfolio and
-        amendment touched at the end."""
-        key = amendment_field(agreement_id, number)
-        self.amendments[key] = pids
-        if self.owning:
-            self.owned_amendments.add(key)
 
     def portfolio_entries(self) -> Iterator[tuple[str, str, str, list[str]]]:
         """(portfolio id, document, answer index, answers) of every touched portfolio."""

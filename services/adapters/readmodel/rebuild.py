@@ -1,11 +1,15 @@
 """The rebuild's fold: the whole log folded into a new generation, not yet current.
 
-`fold_log` reads the log in pages (the next page fetched while this one is folded), folds it
-with the trusted fast path (`TrustedAmendments`) or full validation, and writes each document
-once, at the end, with plain pipelined writes (the generation is invisible until the swap).
-With more than one worker the log up to its current end is folded by that many forked
-processes, one `Partition` of the portfolios each. `ReadModel.rebuild` then catches the new
-generation up and swaps it in.
+`fold_log` folds the log up to its current end as the live projector does: every entry decoded
+with full validation (`decode_entries`) and folded by `Projection.fold`; an entry that cannot be
+read or that the domain rejects is dead-lettered. Each document is written once, at the end,
+with plain pipelined writes (the generation is invisible until the swap).
+
+With more than one worker, that many forked processes fold a `Share` of the portfolios each:
+every worker reads and decodes every entry, and skips the amendments that name none of its
+portfolios (picked by the decoded message, never by the entry's text). The parent then writes
+what the shares have in common (names, dead letters, the checkpoint) as one process would.
+`ReadModel.rebuild` catches the new generation up and swaps it in.
 """
 
 from __future__ import annotations
@@ -13,21 +17,52 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
-import re
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import redis
-
+from contracts.messages import AmendmentRecorded, DeadLetterCode
 from services.adapters.readmodel.naming import answer_field, new_generation
-from services.adapters.readmodel.projection import Projection, as_str, decode_entries
-from services.adapters.readmodel.trusted import OneChange, TrustedAmendments
+from services.adapters.readmodel.projection import Decoded, Projection, as_str, decode_entries
+from services.domain.timeline import position_key
 
 if TYPE_CHECKING:
     from services.adapters.readmodel.store import ReadModel
+
+# A dead letter in waiting: (entry id, fields, reason, code), as `ReadModel.dead_letter` takes.
+Letter = tuple[str, dict[bytes, bytes], str, DeadLetterCode]
+
+
+@dataclass(frozen=True)
+class Share:
+    """One of `count` rebuild workers: the portfolios whose id hashes (CRC-32) to `index`."""
+
+    index: int
+    count: int
+
+    def owns(self, portfolio_id: str) -> bool:
+        return self.count == 1 or zlib.crc32(portfolio_id.encode()) % self.count == self.index
+
+    def entries(self, decoded: Iterable[Decoded]) -> Iterator[Decoded]:
+        """The entries this share folds: all but the amendments naming only others' portfolios
+        (retractions and registrations go to every share)."""
+        for entry in decoded:
+            message = entry[2]
+            if not isinstance(message, AmendmentRecorded) or any(
+                self.owns(c.portfolio_id) for c in message.changes
+            ):
+                yield entry
+
+
+@dataclass
+class Folded:
+    """What a share's worker hands back once it has written its portfolios."""
+
+    count: int
+    names: list[tuple[str, str]]
+    letters: list[Letter] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -43,107 +78,72 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-# A portfolio id as the recorder writes it in an entry's JSON (no escapes: see `Partition`).
-_PORTFOLIO_ID = re.compile(rb'"portfolio_id"\s*:\s*"([^"]*)"')
-
-
-@dataclass
-class Partition:
-    """One of `count` rebuild workers: the portfolios whose id hashes (CRC-32) to `index`.
-
-    `select` picks the log entries the worker must fold, from the raw bytes before any
-    parsing: an entry naming only other partitions' portfolios is skipped. Each entry has
-    exactly one owner (the partition of its least portfolio id, else partition 0), which
-    indexes its amendment and dead-letters it if it is unreadable. An entry whose portfolio ids
-    cannot be read off its bytes for certain (an escape, a non-string id, none at all: a
-    registration or a retraction) is folded by every worker, each keeping its own portfolios.
-    """
-
-    index: int
-    count: int
-    _owns: dict[Any, bool] = field(default_factory=dict)
-
-    def owns(self, portfolio_id: str | bytes) -> bool:
-        owns = self._owns.get(portfolio_id)
-        if owns is None:
-            raw = portfolio_id.encode() if isinstance(portfolio_id, str) else portfolio_id
-            owns = self._owns[portfolio_id] = zlib.crc32(raw) % self.count == self.index
-        return owns
-
-    def select(self, rows: Sequence[tuple[Any, Any]]) -> list[tuple[tuple[Any, Any], bool]]:
-        """(entry, owned) for each entry this partition folds, in log order. `rows` are raw
-        XRANGE replies (fields as a flat list, see `_pages`); the selected come back with their
-        fields as a dict, as the rest of the fold reads them."""
-        out: list[tuple[tuple[Any, Any], bool]] = []
-        append = out.append
-        first = self.index == 0
-        known, owns = self._owns, self.owns
-        for raw_id, flat in rows:
-            owned: bool | None  # None: another partition's entry, skipped
-            # The service's entries have `data` last (then the last of its name, as in a dict).
-            if type(flat) is list and len(flat) == 8 and flat[6] == b"data":
-                data = flat[7]
-            else:
-                data = _fields(flat).get(b"data")
-            if data is None or b"\\" in data:
-                owned = first
-            elif (at := data.find(b'"portfolio_id":"')) >= 0 and data.find(
-                b'"portfolio_id"', at + 16
-            ) < 0:
-                # The commonest entry, one change and the recorder's spacing, by plain `find`s.
-                pid = data[at + 16 : data.find(b'"', at + 16)]
-                mine = known.get(pid)
-                owned = True if mine or (mine is None and owns(pid)) else None
-            else:
-                pids = _PORTFOLIO_ID.findall(data)
-                if not pids or len(pids) != data.count(b'"portfolio_id"'):
-                    owned = first
-                elif owns(min(pids)):
-                    owned = True
-                else:
-                    owned = False if any(owns(p) for p in pids) else None
-            if owned is not None:
-                append(((raw_id, _fields(flat)), owned))
-        return out
-
-
-def _fields(flat: Any) -> dict[Any, Any]:
-    """An entry's fields as a dict, from XRANGE's flat list (the last of a repeated name wins,
-    as in redis-py's own reply parsing)."""
-    if type(flat) is dict:
-        return flat
-    if len(flat) == 8:  # the service's four fields, spelled out: several times faster
-        return {flat[0]: flat[1], flat[2]: flat[3], flat[4]: flat[5], flat[6]: flat[7]}
-    it = iter(flat)
-    return dict(zip(it, it, strict=False))
-
-
 def fold_log(
+    model: ReadModel, page: int, progress: Callable[[int], None] | None, workers: int
+) -> tuple[str, int]:
+    """The log up to its current end folded and written into a new generation:
+    (generation, entries read)."""
+    gen = new_generation()
+    newest: Any = model.client.xrevrange(model.keys.agreements, count=1)
+    if not newest:
+        return gen, 0  # nothing to fold: the generation is empty, its checkpoint none
+    until = as_str(newest[0][0])
+    if workers > 1:
+        results = _fold_in_processes(model, gen, page, progress, workers, until)
+    else:
+        results = [_fold_share(model, gen, page, progress, Share(0, 1), until)]
+    # Names: as one process writes them, the later portfolio id winning a shared name.
+    names = dict(sorted((pair for r in results for pair in r.names), key=lambda p: p[1]))
+    letters = {letter[0]: letter for r in results for letter in r.letters}
+    for entry_id in sorted(letters, key=position_key):
+        model.dead_letter(*letters[entry_id])
+    pipe = model.client.pipeline(transaction=False)
+    _hset_in_chunks(pipe, model.gen_key(gen, "names"), list(names.items()))
+    pipe.set(model.gen_key(gen, "checkpoint"), until)
+    pipe.execute()
+    return gen, results[0].count
+
+
+def _fold_share(
     model: ReadModel,
+    gen: str,
     page: int,
     progress: Callable[[int], None] | None,
-    trust_log: bool,
-    workers: int,
-) -> tuple[str, int]:
-    """The whole log folded and written into a new generation: (generation, entries read)."""
+    share: Share,
+    until: str,
+) -> Folded:
+    """Fold the log up to `until` for one share and write its portfolios into `gen`."""
+    projection = Projection()
+    folded = Folded(0, [])
+
+    def poison(
+        entry_id: str, fields: dict[bytes, bytes], reason: str, code: DeadLetterCode
+    ) -> None:
+        folded.letters.append((entry_id, fields, reason, code))
+
     with _no_cyclic_gc():
-        if workers > 1:
-            return _fold_in_parallel(model, page, progress, trust_log, workers)
-        return _fold_into_new_generation(model, page, progress, trust_log)
+        for rows in _pages(model, page, until):
+            folded.count += len(rows)
+            projection.fold(share.entries(decode_entries(rows, poison)), poison)
+            if progress is not None:
+                progress(len(rows))
+        # Amendments shared with other shares touched their portfolios too: those are theirs.
+        for pid in [p for p in projection.portfolios if not share.owns(p)]:
+            del projection.portfolios[pid]
+        projection.touched = set(projection.portfolios)
+        _bulk_write(model, gen, projection)
+        folded.names = list(projection.name_pairs())
+    return folded
 
 
-def _pages(model: ReadModel, page: int, until: str = "+") -> Iterator[list[tuple[Any, Any]]]:
-    """The whole log in pages of raw XRANGE replies (entry id, flat field list); the next page
-    is read while the caller folds this one (Redis answers on its own core, and a blocking
-    socket read releases the GIL)."""
+def _pages(model: ReadModel, page: int, until: str) -> Iterator[list[tuple[Any, Any]]]:
+    """The log up to `until` in pages of XRANGE replies; the next page is read while the caller
+    folds this one (Redis answers on its own core, and a blocking socket read releases the
+    GIL)."""
     ahead: list[Any] = []
-    # Without redis-py's reply callback, which builds a dict per entry in Python: most entries
-    # are skipped by a partition before their fields are ever looked up.
-    client = redis.Redis(connection_pool=model.client.connection_pool)
-    client.set_response_callback("XRANGE", lambda response, **options: response)
 
     def fetch(start: str) -> None:
-        ahead.append(client.xrange(model.keys.agreements, min=start, max=until, count=page))
+        ahead.append(model.client.xrange(model.keys.agreements, min=start, max=until, count=page))
 
     fetch("-")
     while True:
@@ -159,80 +159,25 @@ def _pages(model: ReadModel, page: int, until: str = "+") -> Iterator[list[tuple
             reader.join()
 
 
-def _fold_into_new_generation(
-    model: ReadModel, page: int, progress: Callable[[int], None] | None, trust_log: bool
-) -> tuple[str, int]:
-    gen = new_generation()
-    projection, count, last = _fold(model, page, progress, trust_log)
-    _bulk_write(model, gen, projection, last)
-    return gen, count
-
-
-def _fold(
+def _fold_in_processes(
     model: ReadModel,
+    gen: str,
     page: int,
     progress: Callable[[int], None] | None,
-    trust_log: bool,
-    partition: Partition | None = None,
-    until: str = "+",
-) -> tuple[Projection, int, str]:
-    """The whole log (up to `until`) folded in memory: (projection, entries read, last)."""
-    projection = Projection(partition=partition)
-    trusted = TrustedAmendments()
-    apply_one = projection.apply_one
-    count = 0
-    last = ""
-    for rows in _pages(model, page, until):
-        if rows:
-            last = as_str(rows[-1][0])
-            count += len(rows)
-        if partition is None:
-            selected = [((raw_id, _fields(flat)), True) for raw_id, flat in rows]
-        else:
-            selected = partition.select(rows)
-        entries = [row for row, _ in selected]
-        checks = trusted.page(entries) if trust_log else [None] * len(entries)
-        for ((raw_id, fields), owned), checked in zip(selected, checks, strict=True):
-            projection.owning = owned
-            if type(checked) is OneChange:
-                apply_one(as_str(raw_id), checked)
-            elif checked is not None:
-                projection.apply_trusted(as_str(raw_id), *checked)
-            else:
-                poison = model.dead_letter if owned else None
-                for position, message in decode_entries([(raw_id, fields)], poison):
-                    projection.apply(position, message)
-        if rows and progress is not None:
-            progress(len(rows))
-    projection.touched = set(projection.portfolios)
-    if partition is None:
-        projection.touched_amendments = set(projection.amendments)
-    else:
-        projection.touched_amendments = projection.owned_amendments
-    return projection, count, last
-
-
-def _fold_in_parallel(
-    model: ReadModel,
-    page: int,
-    progress: Callable[[int], None] | None,
-    trust_log: bool,
     workers: int,
-) -> tuple[str, int]:
-    newest: Any = model.client.xrevrange(model.keys.agreements, count=1)
-    if not newest:
-        return _fold_into_new_generation(model, page, progress, trust_log)
-    until = as_str(newest[0][0])
-    gen = new_generation()
+    until: str,
+) -> list[Folded]:
+    """`_fold_share` of each share in a forked process of its own; raises (dropping `gen`)
+    unless every one of them finished."""
     # Forked, not spawned: a worker starts in milliseconds with everything imported.
     context = multiprocessing.get_context("fork")
-    read = context.Value("q", 0)  # entries partition 0 has read, for the progress bar
+    read = context.Value("q", 0)  # entries the first share has read, for the progress bar
     pipes, processes = [], []
     for index in range(workers):
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
-            target=_fold_partition,
-            args=(model, gen, page, trust_log, Partition(index, workers), until, send, read),
+            target=_worker,
+            args=(model, gen, page, Share(index, workers), until, send, read),
             daemon=True,
         )
         process.start()
@@ -249,65 +194,40 @@ def _fold_in_parallel(
                     reported = read.value
             results.append(receive.recv())
     except EOFError:
-        results.append(("failed", "a rebuild worker exited without a result"))
+        results.append("a rebuild worker exited without a result")
     finally:
         for process in processes:
             process.join()
-    failures = [r[1] for r in results if r[0] != "ok"]
-    ends = {r[2] for r in results if r[0] == "ok"}
-    if failures or ends != {until}:
+    failures = [r for r in results if not isinstance(r, Folded)]
+    if failures:
         model.drop(gen)
-        raise RuntimeError(f"rebuild workers did not all reach {until}: {failures or ends}")
-    if progress is not None and results[0][1] > reported:
-        progress(results[0][1] - reported)
-    # Names: as the single-process rebuild writes them, later portfolio ids winning a name.
-    names = sorted((pair for r in results for pair in r[3]), key=lambda pair: pair[1])
-    pipe = model.client.pipeline(transaction=False)
-    named = dict(names)
-    items = list(named.items())
-    for i in range(0, len(items), 1000):
-        pipe.hset(model.gen_key(gen, "names"), mapping=dict(items[i : i + 1000]))
-    pipe.set(model.gen_key(gen, "checkpoint"), until)
-    pipe.execute()
-    return gen, int(results[0][1])
+        raise RuntimeError(f"a rebuild worker failed: {failures}")
+    if progress is not None and results[0].count > reported:
+        progress(results[0].count - reported)
+    return results
 
 
-def _fold_partition(
-    model: ReadModel,
-    gen: str,
-    page: int,
-    trust_log: bool,
-    partition: Partition,
-    until: str,
-    send: Any,
-    read: Any,
+def _worker(
+    model: ReadModel, gen: str, page: int, share: Share, until: str, send: Any, read: Any
 ) -> None:
-    """A rebuild worker (forked): fold and write one partition, send back what it reached."""
+    """A forked rebuild worker: its share folded and written; the `Folded` (or what went
+    wrong) sent back to the parent."""
     try:
 
         def counted(n: int) -> None:
             read.value += n
 
-        progress = counted if partition.index == 0 else None
-        projection, count, last = _fold(model, page, progress, trust_log, partition, until)
-        if partition.index != 0:
-            projection.agreements = {}
-        _bulk_write(model, gen, projection, None, names=False)
-        send.send(("ok", count, last, list(projection.name_pairs())))
+        progress = counted if share.index == 0 else None
+        send.send(_fold_share(model, gen, page, progress, share, until))
     except BaseException as exc:  # reported to the parent, which fails the rebuild
-        send.send(("failed", repr(exc)))
+        send.send(repr(exc))
     finally:
         send.close()
 
 
-def _bulk_write(
-    model: ReadModel,
-    gen: str,
-    projection: Projection,
-    checkpoint: str | None,
-    *,
-    names: bool = True,
-) -> None:
+def _bulk_write(model: ReadModel, gen: str, projection: Projection) -> None:
+    """A share's documents, answers, amendment index and agreements (shares that fold the same
+    amendment or registration write the same values)."""
     # The generation is invisible until the swap, so plain pipelined writes are safe here.
     docs: list[tuple[str, str]] = []
     now: list[tuple[str, str]] = []
@@ -316,18 +236,19 @@ def _bulk_write(
         now.append((pid, index))
         now.extend(answer_field(pid, numbered) for numbered in enumerate(answers))
     pipe = model.client.pipeline(transaction=False)
-    chunk = 1000
     for part, pairs in (
         ("portfolios", docs),
         ("now", now),
-        ("names", list(projection.name_pairs()) if names else []),
         ("amendments", list(projection.amendment_pairs())),
         ("agreements", list(projection.agreements.items())),
     ):
-        for i in range(0, len(pairs), chunk):
-            pipe.hset(model.gen_key(gen, part), mapping=dict(pairs[i : i + chunk]))
-            if len(pipe) >= 10:
-                pipe.execute()
-    if checkpoint is not None:
-        pipe.set(model.gen_key(gen, "checkpoint"), checkpoint)
+        _hset_in_chunks(pipe, model.gen_key(gen, part), pairs)
     pipe.execute()
+
+
+def _hset_in_chunks(pipe: Any, key: str, pairs: list[tuple[str, str]]) -> None:
+    """HSETs of 1,000 fields each, the pipeline sent every 10 (its buffer stays small)."""
+    for i in range(0, len(pairs), 1000):
+        pipe.hset(key, mapping=dict(pairs[i : i + 1000]))
+        if len(pipe) >= 10:
+            pipe.execute()

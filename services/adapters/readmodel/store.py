@@ -18,7 +18,7 @@ from typing import Any
 import pydantic_core
 import redis
 
-from contracts.messages import AmendmentRetracted, DeadLetter, Message
+from contracts.messages import AmendmentRetracted, DeadLetter, DeadLetterCode, Message
 from contracts.wire import encode
 from services.adapters.keys import Keys
 from services.adapters.readmodel.documents import PortfolioRows, timeline_from_doc
@@ -29,6 +29,8 @@ from services.adapters.readmodel.naming import (
     new_generation,
 )
 from services.adapters.readmodel.projection import (
+    Decoded,
+    OnPoison,
     Projection,
     affected_portfolios,
     as_str,
@@ -186,17 +188,18 @@ class ReadModel:
         self,
         generation: str,
         expected_checkpoint: str,
-        entries: list[tuple[str, Message]],
+        entries: list[Decoded],
         *,
         require_current: bool,
+        on_poison: OnPoison | None = None,
     ) -> bool:
-        """Apply log entries after `expected_checkpoint` in one atomic step; False on a race."""
+        """Apply log entries after `expected_checkpoint` in one atomic step; False on a race.
+        An entry the domain's rules reject is not folded (`on_poison` hears of it)."""
         if not entries:
             return True
         projection = Projection()
-        self._load(generation, projection, [m for _, m in entries])
-        for position, message in entries:
-            projection.apply(position, message)
+        self._load(generation, projection, [m for _, _, m in entries])
+        projection.fold(entries, on_poison)
         return self._write(
             generation, expected_checkpoint, entries[-1][0], projection, require_current
         )
@@ -239,13 +242,14 @@ class ReadModel:
         *,
         generation: str | None = None,
         page: int = 500,
-        on_poison: Callable[[str, dict[bytes, bytes], str], None] | None = None,
+        on_poison: OnPoison | None = None,
     ) -> int:
         """Apply every log entry after the checkpoint up to `until`, in log order.
 
         Entries at or before the checkpoint are no-ops, so a redelivery changes nothing. With
         `generation` None the current generation is followed (and re-resolved after a swap).
-        Returns how many entries were applied.
+        An entry that cannot be read or that the domain rejects goes to `on_poison` and the
+        checkpoint moves past it. Returns how many entries were applied.
         """
         applied = 0
         while True:
@@ -259,19 +263,24 @@ class ReadModel:
                 return applied
             entries = list(decode_entries(rows, on_poison))
             last = as_str(rows[-1][0])
-            if entries and entries[-1][0] != last:
+            if not entries or entries[-1][0] != last:
                 # The page ended on an undecodable entry: still move the checkpoint past it.
-                entries.append((last, _NOTHING))
-            if not entries:
-                entries = [(last, _NOTHING)]
-            if self.apply_entries(gen, checkpoint, entries, require_current=generation is None):
+                entries.append((last, {}, _NOTHING))
+            current = generation is None
+            if self.apply_entries(
+                gen, checkpoint, entries, require_current=current, on_poison=on_poison
+            ):
                 applied += len(rows)
 
-    def dead_letter(self, entry_id: str, fields: dict[bytes, bytes], reason: str) -> None:
+    def dead_letter(
+        self, entry_id: str, fields: dict[bytes, bytes], reason: str, code: DeadLetterCode
+    ) -> None:
+        """An entry the projector cannot fold, kept on the dead-letter stream (see `OnPoison`)."""
         letter = DeadLetter(
             source_stream=self.keys.agreements,
             entry_id=entry_id,
             fields={as_str(k): as_str(v)[:4000] for k, v in fields.items()},
+            code=code,
             reason=reason,
             consumer="projector",
         )
@@ -284,22 +293,20 @@ class ReadModel:
         *,
         page: int = 2000,
         progress: Callable[[int], None] | None = None,
-        trust_log: bool = True,
         workers: int = 1,
     ) -> RebuildResult:
         """Replay the whole log into a fresh generation, catch up, swap the pointer, drop the old.
 
-        Amendments in exactly the shape the recorder writes are folded from their JSON
-        (`TrustedAmendments`); every other entry is validated in full (`decode_entry`) and
-        dead-lettered if it cannot be read (every entry, with `trust_log` False). Each document
-        is written once, at the end. With `workers` > 1 the log up to its current end is
-        folded by that many forked processes, one `Partition` of the portfolios each.
+        Every entry is validated in full and folded as the live projector folds it; one that
+        cannot be read or that the domain rejects is dead-lettered. Each document is written
+        once, at the end. With `workers` > 1 the log up to its current end is folded by that
+        many forked processes, a `Share` of the portfolios each (`rebuild.fold_log`).
 
         The old generation is deleted right after the swap: every read resolves the pointer
         and reads the documents inside one Lua script, so no reader can still be holding the
         old generation's name between two of its reads.
         """
-        gen, count = fold_log(self, page, progress, trust_log, workers)
+        gen, count = fold_log(self, page, progress, workers)
         while True:
             count += self.catch_up(generation=gen)
             reply: Any = self._swap(
