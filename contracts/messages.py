@@ -1,67 +1,239 @@
 """Wire contracts: every message the service reads or writes, as pydantic v2 models.
 
 These models are the single source of truth; contracts/schemas/*.json and contracts/asyncapi.yaml
-are generated from them (`python -m contracts.generate`). Money and rates travel as decimal
-strings, never floats: a float is refused at the edge, naming the field.
+are generated from them (`python -m contracts.generate`). The scalars are strict, in JSON and in
+Python alike, and say in their JSON Schema exactly what they take: money and rates are decimal
+strings of a bounded number of ASCII digits (never JSON numbers, exponents, signs but `-`, `_` or
+spaces), dates are `YYYY-MM-DD`, counts are JSON integers. Our own code passes `Decimal` and
+`date` instances. An error names the field and quotes the value.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
-DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
+from contracts.message_examples import MESSAGE_EXAMPLES
+
+# ---- strict scalars ---------------------------------------------------------------------------
+# Input values (what integrators and amendment files send) are bounded so that every value the
+# engine computes from them still fits the wider bounds of computed values: 34 significant digits
+# (the fee engine's precision) of a product of two inputs, over at most 366 days.
+INPUT_INT_DIGITS, INPUT_FRACTION_DIGITS = 30, 20
+COMPUTED_INT_DIGITS, COMPUTED_FRACTION_DIGITS = 60, 80
+
+# The JSON Schema patterns; without their anchors, the validators' (with fullmatch). [0-9], never
+# \d: Python's \d also matches other scripts' digits ("٣"), which Decimal() reads as 3.
+INPUT_DECIMAL_PATTERN = rf"^[0-9]{{1,{INPUT_INT_DIGITS}}}(\.[0-9]{{1,{INPUT_FRACTION_DIGITS}}})?$"
+"""A non-negative input decimal: net assets, tier bounds, rates."""
+DECIMAL_PATTERN = rf"^-?[0-9]{{1,{COMPUTED_INT_DIGITS}}}(\.[0-9]{{1,{COMPUTED_FRACTION_DIGITS}}})?$"
+"""A computed decimal (a fee, a delta): an optional leading minus, wider bounds."""
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""RFC 3339 with a zone, to the microsecond (what Python's datetime holds); no leap second."""
+# Ids: anything but whitespace. Spelt out, since \s differs between the engines that read the
+# pattern: Python's also covers U+001C-U+001F, ECMA-262's U+FEFF, Rust's and Python's U+0085.
+ID_PATTERN = (
+    r"^[^\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$"
+)
+MAX_COUNT = 2**63 - 1
+"""Upper bound of `revision` and `amendment_number`: a signed 64-bit integer (Java's long, Go's
+int64; JavaScript needs a BigInt-aware JSON parser above 2**53)."""
+
+_INPUT_DECIMAL = re.compile(INPUT_DECIMAL_PATTERN[1:-1])
+_SIGNED_DECIMAL = re.compile(DECIMAL_PATTERN[1:-1])
+_DATE = re.compile(DATE_PATTERN[1:-1])
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN[1:-1])
 
 
-def _refuse_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError('must be a decimal string (floats lose cents), e.g. "750000000.00"')
-    if isinstance(value, str) and len(value) > 64:
-        raise ValueError("is too long for a decimal (at most 64 characters)")
-    return value
+def _digits(value: Decimal) -> tuple[int, int]:
+    """Digits before and after the point of `value` in plain notation (without formatting it:
+    `1E+100000` would be a 100,001-character string)."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: checked by the caller
+    fraction = max(0, -exponent)
+    whole = 1 if value.is_zero() else max(1, value.adjusted() + 1)
+    return whole, fraction
 
 
-def _finite(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("must be a finite decimal")
-    return value
+def _decimal_validator(
+    pattern: re.Pattern[str], whole: int, fraction: int, *, signed: bool
+) -> Callable[[Any], Decimal]:
+    sign = "an optional leading '-'" if signed else "no sign"
+    rule = (
+        f"ASCII digits, at most {whole} before an optional '.' and {fraction} after it; "
+        f"{sign}, no exponent, '_', '+' or spaces"
+    )
+
+    def validate(value: Any) -> Decimal:
+        # One function per value (the fee worker validates one of these per report): a string
+        # is checked against the contract's pattern before Decimal() sees it, since Decimal()
+        # also reads "1_000", " 5", "+5", "1E+9" and other scripts' digits.
+        if isinstance(value, str):
+            if pattern.fullmatch(value) is None:
+                raise PydanticCustomError("decimal_pattern", f"is not a plain decimal: {rule}")
+            number = Decimal(value)
+        elif isinstance(value, Decimal):
+            # Our own code passes Decimals: they must be what a string could have said.
+            if not value.is_finite():
+                raise PydanticCustomError("decimal_finite", "must be a finite decimal")
+            before, after = _digits(value)
+            if before > whole or after > fraction:
+                raise PydanticCustomError("decimal_digits", f"has too many digits: {rule}")
+            if value.is_signed() and not signed and not value.is_zero():
+                raise PydanticCustomError("decimal_sign", "must not be negative")
+            number = value
+        else:
+            json_number = isinstance(value, int | float) and not isinstance(value, bool)
+            why = ", not a JSON number (it may not hold the digits exactly)" if json_number else ""
+            raise PydanticCustomError(
+                "decimal_type", f'must be a decimal string such as "0.88"{why}'
+            )
+        # "-0" and "0" are the same amount; only "0" is ever written.
+        return number.copy_abs() if number.is_zero() else number
+
+    return validate
 
 
-def _non_negative(value: Decimal) -> Decimal:
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
+def _plain(value: Decimal) -> str:
+    """Plain notation, never an exponent ("2.7E-7" -> "0.00000027") nor "-0"."""
+    return f"{value.copy_abs() if value.is_zero() else value:f}"
 
 
+def _date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("date_value", "is not a date of the calendar") from None
+    raise PydanticCustomError("date_type", "must be a date string YYYY-MM-DD (no time, no zone)")
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise PydanticCustomError("datetime_zone", "must say its zone (Z or +HH:MM)")
+        return value
+    if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("datetime_value", "is not a time of the calendar") from None
+    raise PydanticCustomError(
+        "datetime_type", "must be a time such as 2024-01-02T17:00:00Z (ISO 8601, with a zone)"
+    )
+
+
+_DECIMAL_RULES = (
+    "a string, never a JSON number; ASCII digits [0-9], one optional '.' with digits after it; "
+    "no exponent, '_', '+' or spaces"
+)
 DecimalStr = Annotated[
     Decimal,
-    BeforeValidator(_refuse_float),
-    AfterValidator(_finite),
-    # Plain notation: str() would give "2.7E-7" or "7.5E+8", which DECIMAL_PATTERN refuses.
-    PlainSerializer(lambda d: f"{d:f}", return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": DECIMAL_PATTERN}),
+    PlainValidator(
+        _decimal_validator(
+            _SIGNED_DECIMAL, COMPUTED_INT_DIGITS, COMPUTED_FRACTION_DIGITS, signed=True
+        )
+    ),
+    PlainSerializer(_plain, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DECIMAL_PATTERN,
+            "description": f"A computed decimal: {_DECIMAL_RULES}; an optional leading '-'; at"
+            f" most {COMPUTED_INT_DIGITS} digits before the point and"
+            f' {COMPUTED_FRACTION_DIGITS} after it. Never written as "-0".',
+        }
+    ),
 ]
-"""A decimal that travels as a JSON string ("0.88", "750000000.00")."""
+"""A computed decimal that travels as a JSON string ("17739.73", "-68.49")."""
 
 NonNegativeDecimalStr = Annotated[
-    DecimalStr,
-    AfterValidator(_non_negative),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?$"}),
+    Decimal,
+    PlainValidator(
+        _decimal_validator(_INPUT_DECIMAL, INPUT_INT_DIGITS, INPUT_FRACTION_DIGITS, signed=False)
+    ),
+    PlainSerializer(_plain, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": INPUT_DECIMAL_PATTERN,
+            "description": f"A non-negative decimal: {_DECIMAL_RULES}; no sign; at most"
+            f" {INPUT_INT_DIGITS} digits before the point and {INPUT_FRACTION_DIGITS} after it.",
+        }
+    ),
 ]
+"""An input decimal (net assets, tier bounds, rates) as a JSON string ("750000000.00")."""
 
-Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+Date = Annotated[
+    date,
+    # Before, not Plain: a PlainValidator on `date` makes pydantic warn on every JSON dump.
+    BeforeValidator(_date),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": DATE_PATTERN,
+            "description": "A calendar date, YYYY-MM-DD (no time, no zone).",
+        }
+    ),
+]
+"""A date that travels as `YYYY-MM-DD` only ("2006-02-01T00:00:00Z" is refused)."""
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": TIMESTAMP_PATTERN,
+            "description": "RFC 3339 with a zone (2024-01-02T17:00:00Z), microseconds at most.",
+        }
+    ),
+]
+"""A time with its zone (pydantic alone would also take a number of seconds, or no zone)."""
+
+# JSON integers only: strict refuses "1", 1.0 and true, in JSON and in Python.
+Count = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        le=MAX_COUNT,
+        description="A JSON integer (never a string, a float or a boolean), 0 .. 2^63-1.",
+    ),
+]
+"""`revision`, `amendment_number`: a JSON integer, 0 .. 2**63-1."""
+AccrualDays = Annotated[
+    int,
+    Field(strict=True, ge=1, le=366, description="Days the report covers: a JSON integer, 1..366."),
+]
+StrictInt = Annotated[int, Field(strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+"""true or false only (pydantic alone also takes 1, "yes", "true")."""
+
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=500)]
 DayCountName = Literal["ACT/365F", "ACT/ACT", "ACT/360"]
 
@@ -80,14 +252,22 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _examples(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Each message's JSON Schema shows its examples (contracts/message_examples.py)."""
+    examples = MESSAGE_EXAMPLES.get(model.__name__)
+    if examples:
+        schema["examples"] = examples
+
+
 class Message(Contract):
     """Envelope fields every message carries."""
 
+    model_config = ConfigDict(json_schema_extra=_examples)
     SCHEMA_VERSION: ClassVar[int] = 1
     type: str
-    schema_version: int = 1
+    schema_version: Annotated[int, Field(strict=True, ge=1)] = 1
     event_id: Id = Field(default_factory=_new_id)
-    occurred_at: datetime = Field(default_factory=_now)
+    occurred_at: Timestamp = Field(default_factory=_now)
 
 
 # ---- agreements log -------------------------------------------------------------------------
@@ -127,8 +307,8 @@ class RenamePortfolioChange(Contract):
 
 
 class Period(Contract):
-    start: date = Field(alias="from")
-    end: date = Field(alias="to")
+    start: Date = Field(alias="from")
+    end: Date = Field(alias="to")
 
 
 class WaiverChange(Contract):
@@ -148,22 +328,24 @@ Change = Annotated[
 class AgreementRegistered(Message):
     type: Literal["AgreementRegistered"] = "AgreementRegistered"
     agreement_id: Id
-    agreement_date: date | None = None
+    agreement_date: Date | None = None
     trust: str | None = None
     adviser: str | None = None
     agreement_type: Literal[
         "management", "subadvisory", "fee_waiver", "administration", "unknown"
     ] = "management"
     day_count: DayCountName = "ACT/365F"
-    rounding: str = Field(default="ROUND_HALF_UP:0.01", pattern=r"^ROUND_[A-Z_]+:\d+(\.\d+)?$")
+    rounding: str = Field(
+        default="ROUND_HALF_UP:0.01", pattern=r"^ROUND_[A-Z_]+:[0-9]{1,30}(\.[0-9]{1,20})?$"
+    )
 
 
 class AmendmentRecorded(Message):
     type: Literal["AmendmentRecorded"] = "AmendmentRecorded"
     agreement_id: Id
-    amendment_number: int = Field(ge=0)
-    effective_date: date
-    executed_date: date | None = None
+    amendment_number: Count
+    effective_date: Date
+    executed_date: Date | None = None
     source: SourceRef = Field(default_factory=SourceRef)
     changes: list[Change] = Field(min_length=1, max_length=500)
 
@@ -171,7 +353,7 @@ class AmendmentRecorded(Message):
 class AmendmentRetracted(Message):
     type: Literal["AmendmentRetracted"] = "AmendmentRetracted"
     agreement_id: Id
-    amendment_number: int = Field(ge=0)
+    amendment_number: Count
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -184,22 +366,22 @@ class NetAssetsReported(Message):
     type: Literal["NetAssetsReported"] = "NetAssetsReported"
     report_id: Id
     portfolio_id: Id
-    as_of: date
+    as_of: Date
     net_assets: NonNegativeDecimalStr
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    accrual_days: int = Field(default=1, ge=1, le=366)
-    revision: int = Field(default=0, ge=0)
+    accrual_days: AccrualDays = 1
+    revision: Count = 0
 
 
 class ScheduleRef(Contract):
     """The schedule version that priced a fee: which amendment, and where it sits in the log."""
 
     agreement_id: str
-    amendment_number: int
-    effective_date: date
+    amendment_number: Count
+    effective_date: Date
     event_id: str
     position: str
-    waiver: bool = False
+    waiver: StrictBool = False
 
 
 class BandCharge(Contract):
@@ -214,12 +396,12 @@ class FeeAccrued(Message):
     type: Literal["FeeAccrued"] = "FeeAccrued"
     accrual_id: Id
     portfolio_id: Id
-    as_of: date
+    as_of: Date
     net_assets: DecimalStr
     currency: str
-    accrual_days: int
+    accrual_days: AccrualDays
     day_count: DayCountName
-    year_basis: int
+    year_basis: StrictInt
     rounding: str
     annual_fee: DecimalStr
     amount: DecimalStr
@@ -228,7 +410,7 @@ class FeeAccrued(Message):
     breakdown: list[BandCharge]
     schedule_ref: ScheduleRef
     report_id: Id
-    revision: int
+    revision: Count
 
 
 class FeeAdjusted(Message):
@@ -238,7 +420,7 @@ class FeeAdjusted(Message):
     adjustment_id: Id
     accrual_id: Id
     portfolio_id: Id
-    as_of: date
+    as_of: Date
     previous_amount: DecimalStr
     new_amount: DecimalStr
     delta: DecimalStr
@@ -248,7 +430,7 @@ class FeeAdjusted(Message):
     schedule_ref: ScheduleRef | None
     previous_schedule_ref: ScheduleRef | None
     report_id: Id
-    revision: int
+    revision: Count
 
 
 DeadLetterCode = Literal[
@@ -283,7 +465,7 @@ class DeadLetter(Message):
     fields: dict[str, str]
     code: DeadLetterCode = "invalid_field"
     reason: str
-    deliveries: int = 1
+    deliveries: Annotated[int, Field(strict=True, ge=1)] = 1
     consumer: str | None = None
 
 
@@ -295,8 +477,8 @@ class ReportHeld(Message):
     entry_id: str
     report_id: Id
     portfolio_id: Id
-    as_of: date
-    revision: int
+    as_of: Date
+    revision: Count
     code: HeldCode
     reason: str
 
@@ -309,13 +491,13 @@ class ReportIgnored(Message):
     entry_id: str
     report_id: Id
     portfolio_id: Id
-    as_of: date
-    revision: int
+    as_of: Date
+    revision: Count
     code: IgnoredCode
     reason: str
     accrual_id: Id | None = None
     held_report_id: Id
-    held_revision: int
+    held_revision: Count
 
 
 AGREEMENT_EVENTS: tuple[type[Message], ...] = (

@@ -8,8 +8,9 @@ recorder's log events, accruals, dead letters). Their handlers take raw batches,
 alone would describe the bodies as anything; the document is therefore finished here: one
 channel per stream, one message per contract type whose payload is the pydantic model's JSON
 Schema (decimals as strings with patterns, as in contracts/schemas) and whose headers are the
-plain entry fields. Built for prefix `fees` and a placeholder server, so the file is the same on
-every machine.
+plain entry fields, with the models' examples. Built for the default prefix and the Redis that
+`docker compose up` publishes on this machine, as server variables, so the file is the same on
+every machine; the prefix is the channel parameter `prefix`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from faststream.redis import RedisBroker
 from faststream.specification import AsyncAPI
 from pydantic.json_schema import models_json_schema
 
+from contracts.generate import strict_schema
+from contracts.message_examples import MESSAGE_EXAMPLES
 from contracts.messages import (
     AGREEMENT_EVENTS,
     ALL_MESSAGES,
@@ -38,7 +42,10 @@ from contracts.messages import (
 from services.settings import Settings
 
 ASYNCAPI_PATH = Path(__file__).resolve().parents[2] / "contracts" / "asyncapi.yaml"
-PLACEHOLDER_URL = "redis://redis.example.com:6379/0"
+# Where `docker compose up` publishes Redis (deploy: 127.0.0.1:${FEES_REDIS_HOST_PORT:-6379}):
+# the defaults of the server's variables.
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+PREFIX = "fees"
 SCHEMAS = "#/components/schemas/"
 
 WIRE_FORMAT = """\
@@ -53,9 +60,13 @@ Every entry is a Redis stream entry with plain fields, readable by redis-cli or 
 
 In AsyncAPI terms the headers are the first three fields and the payload is the JSON in
 `data`; the JSON repeats `type` and `event_id`, so a consumer may read `data` alone. Money,
-rates and net assets travel as decimal strings (`"750000000.00"`, `"0.88"`), never as JSON
-numbers: a float is refused. Dates are `YYYY-MM-DD`, times ISO 8601 with a zone. Writers may
-also publish with FastStream (its `__data__` envelope); the services read both."""
+rates and net assets travel as decimal strings of ASCII digits (`"750000000.00"`, `"0.88"`),
+never as JSON numbers, exponents or with `+`, `_` or spaces; dates are `YYYY-MM-DD`, times
+RFC 3339 with a zone; counts (`revision`, `accrual_days`, `amendment_number`) are JSON
+integers, `revision` at most 2^63-1. The payload schemas say exactly this (and every one
+compiles in ajv's strict mode). Beyond them, the services refuse duplicate keys, NaN and a
+count written with a fraction (`1.0`). Writers may also publish with FastStream (its `__data__`
+envelope); the services read both."""
 
 STREAMS: dict[str, str] = {
     "agreements": (
@@ -109,7 +120,7 @@ def _name(model: type[Message]) -> str:
 
 
 def _settings() -> Settings:
-    return Settings(redis_url=PLACEHOLDER_URL, prefix="fees", consumer="CONSUMER")
+    return Settings(redis_url=LOCAL_REDIS_URL, prefix=PREFIX, consumer="CONSUMER")
 
 
 def faststream_document(settings: Settings) -> dict[str, Any]:
@@ -121,7 +132,7 @@ def faststream_document(settings: Settings) -> dict[str, Any]:
     fee_worker = fee_worker_app(settings).broker
     projector = projector_app(settings).broker
     assert isinstance(fee_worker, RedisBroker) and isinstance(projector, RedisBroker)
-    recorder = RedisBroker(PLACEHOLDER_URL)  # the recorder appends with a Lua script
+    recorder = RedisBroker(settings.redis_url or LOCAL_REDIS_URL)  # it appends with a Lua script
     recorder.publisher(stream=keys.agreements, title="recorder", schema=Message)
     fee_worker.publisher(stream=keys.accruals, title="accruals", schema=Message)
     fee_worker.publisher(stream=keys.report_outcomes, title="report-outcomes", schema=Message)
@@ -153,20 +164,8 @@ def contract_schemas() -> dict[str, Any]:
         ref_template=SCHEMAS + "{model}",
     )
     schemas: dict[str, Any] = top["$defs"]
-    return {name: _asyncapi_schema(schemas[name]) for name in sorted(schemas)}
-
-
-def _asyncapi_schema(node: Any) -> Any:
-    """JSON Schema as the AsyncAPI Schema Object takes it: `discriminator` is the property name
-    (pydantic writes OpenAPI's object with a mapping; the `oneOf` already names the models)."""
-    if isinstance(node, dict):
-        out = {k: _asyncapi_schema(v) for k, v in node.items()}
-        if isinstance(out.get("discriminator"), dict):
-            out["discriminator"] = out["discriminator"]["propertyName"]
-        return out
-    if isinstance(node, list):
-        return [_asyncapi_schema(v) for v in node]
-    return node
+    # Exactly the published schemas (contracts/schemas), strict-validator clean the same way.
+    return {name: strict_schema(schemas[name]) for name in sorted(schemas)}
 
 
 def _headers(model: type[Message]) -> dict[str, Any]:
@@ -177,11 +176,7 @@ def _headers(model: type[Message]) -> dict[str, Any]:
         "properties": {
             "type": {"type": "string", "const": _name(model)},
             "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
-            "schema_version": {
-                "type": "string",
-                "pattern": r"^\d+$",
-                "const": str(model.SCHEMA_VERSION),
-            },
+            "schema_version": {"type": "string", "const": str(model.SCHEMA_VERSION)},
         },
     }
 
@@ -197,7 +192,68 @@ def _message(model: type[Message]) -> dict[str, Any]:
         "contentType": "application/json",
         "headers": _headers(model),
         "payload": {"$ref": SCHEMAS + name},
+        "examples": [
+            {
+                "name": f"{name}{i + 1}" if len(examples) > 1 else name,
+                "summary": MESSAGE_SUMMARIES[name],
+                "headers": {
+                    "type": name,
+                    "event_id": example["event_id"],
+                    "schema_version": str(model.SCHEMA_VERSION),
+                },
+                "payload": example,
+            }
+            for examples in [MESSAGE_EXAMPLES[name]]
+            for i, example in enumerate(examples)
+        ],
     }
+
+
+def _server(settings: Settings) -> dict[str, Any]:
+    """The Redis server, its host, port and database as variables (defaults: LOCAL_REDIS_URL)."""
+    url = urlsplit(settings.redis_url or LOCAL_REDIS_URL)
+    return {
+        "host": "{host}:{port}",
+        "pathname": "/{db}",
+        "protocol": url.scheme,
+        "description": (
+            "Your Redis 7: FEES_REDIS_URL (or REDIS_URL), `redis://HOST:PORT/DB`, or `rediss://`"
+            " for TLS; each service connects as its own ACL user (FEES_REDIS_USERNAME). The"
+            " defaults are the Redis that `docker compose up` publishes on the local machine."
+        ),
+        "variables": {
+            "host": {"default": url.hostname or "127.0.0.1", "description": "Redis host"},
+            "port": {"default": str(url.port or 6379), "description": "Redis port"},
+            "db": {"default": url.path.lstrip("/") or "0", "description": "database number"},
+        },
+    }
+
+
+def _channel(stream: str, key: str, messages: tuple[type[Message], ...]) -> dict[str, Any]:
+    """A stream, its address written with the `{prefix}` parameter (the key is `key`)."""
+    tag = "{" + PREFIX + "}"
+    assert key.startswith(tag + ":"), key
+    return {
+        "address": "{prefix}" + key[len(tag) :],
+        "title": key,
+        "description": STREAMS[stream]
+        + f"\n\nThe key is `{key}` with the default prefix: `{tag}` is FEES_PREFIX in braces, a"
+        " Redis Cluster hash tag, and the braces are part of the key.",
+        "parameters": {"prefix": {"$ref": "#/components/parameters/prefix"}},
+        "servers": [{"$ref": "#/servers/redis"}],
+        "messages": {_name(m): {"$ref": f"#/components/messages/{_name(m)}"} for m in messages},
+    }
+
+
+PREFIX_PARAMETER = {
+    "description": (
+        "The deployment's key prefix with its braces: `{` + FEES_PREFIX + `}`, `{fees}` by"
+        " default. The braces are part of every key (a Redis Cluster hash tag: one slot for all"
+        " of a deployment's keys); quote them in a shell."
+    ),
+    "default": "{" + PREFIX + "}",
+    "examples": ["{" + PREFIX + "}", "{fees-staging}"],
+}
 
 
 def build_document() -> dict[str, Any]:
@@ -229,21 +285,10 @@ def build_document() -> dict[str, Any]:
         "report-outcomes": (ReportHeld, ReportIgnored),
         "dead-letters": (DeadLetter,),
     }
-    server = next(iter(generated["servers"].values()))
-    server_name = "redis"
-    channels: dict[str, Any] = {}
-    for stream, address in addresses.items():
-        channels[stream] = {
-            "address": address,
-            "title": address,
-            "description": STREAMS[stream]
-            + "\n\nThe key is literal: `{fees}` is the prefix (FEES_PREFIX) in braces, a Redis "
-            "Cluster hash tag, not an AsyncAPI address parameter.",
-            "servers": [{"$ref": f"#/servers/{server_name}"}],
-            "messages": {
-                _name(m): {"$ref": f"#/components/messages/{_name(m)}"} for m in per_stream[stream]
-            },
-        }
+    channels = {
+        stream: _channel(stream, address, per_stream[stream])
+        for stream, address in addresses.items()
+    }
 
     def operation(
         stream: str, action: str, title: str, description: str, binding: dict[str, Any]
@@ -321,21 +366,13 @@ def build_document() -> dict[str, Any]:
             "license": {"name": "Apache-2.0"},
         },
         "defaultContentType": "application/json",
-        "servers": {
-            server_name: {
-                "host": server["host"],
-                "protocol": server["protocol"],
-                "description": (
-                    "Placeholder: your Redis (FEES_REDIS_URL; rediss:// for TLS), reached "
-                    "with the service's own ACL user."
-                ),
-            }
-        },
+        "servers": {"redis": _server(settings)},
         "channels": channels,
         "operations": operations,
         "components": {
             "messages": {_name(m): _message(m) for m in ALL_MESSAGES},
             "schemas": contract_schemas(),
+            "parameters": {"prefix": PREFIX_PARAMETER},
         },
     }
 

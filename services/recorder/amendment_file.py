@@ -1,8 +1,10 @@
 """Reading an amendment file (the hand-checked reading of a filing) into `AmendmentRecorded`.
 
-The file has the shape of the corpus readings (`expected/*.json`), plus an optional top-level
-`agreement_id` and an optional `portfolio_id` per change; without them ids are stable slugs of
-the names. Pure: no I/O, so `feeschedule amend` and `feeschedule ingest` share it.
+The file's rules are the model `contracts.amendment_file.AmendmentFile` (its JSON Schema is
+contracts/schemas/AmendmentFile.json, an example contracts/examples/amendment.json): every file
+is validated with it, so the schema and this reader never disagree. Without `agreement_id` and
+`portfolio_id` the ids are stable slugs of the names. Pure: no I/O, so `feeschedule amend` and
+`feeschedule ingest` share it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
+from contracts.amendment_file import (
+    AmendmentFile,
+    FileChange,
+    RemoveFileChange,
+    RenameFileChange,
+    SetScheduleFileChange,
+    WaiverFileChange,
+)
 from contracts.messages import AmendmentRecorded
+from contracts.wire import MAX_JSON_DEPTH, WireError, json_depth_exceeds, shown_value, strict_loads
 from services.domain.errors import DomainError
 from services.domain.names import normalise_portfolio_name, portfolio_id_for
 
@@ -20,6 +33,7 @@ _SET_ACTIONS = {
     "replace": "replace",
     "replace_in_whole": "replace",
 }
+_ACTIONS = (*_SET_ACTIONS, "waiver", "remove", "rename")
 
 
 def agreement_id_for(reading: Mapping[str, Any]) -> str:
@@ -41,105 +55,131 @@ def agreement_id_for(reading: Mapping[str, Any]) -> str:
     return portfolio_id_for(f"{trust} {kind} {dated}")
 
 
-def _portfolio(change: Mapping[str, Any], where: str) -> tuple[str, str]:
-    written = change.get("portfolio")
-    if not isinstance(written, str) or not written.strip():
-        raise DomainError(f"{where}.portfolio", written, "must name the portfolio")
-    name = normalise_portfolio_name(written)
-    formerly = change.get("formerly")
+def _path(loc: tuple[int | str, ...]) -> str:
+    """`changes[0].schedule.tiers[1].rate_pct`, as a person points into the file."""
+    parts = list(loc)
+    # A change is validated as the variant its action names, and pydantic puts that name in
+    # the path (changes.0.revise.schedule): it is not a key of the file.
+    if len(parts) > 2 and parts[0] == "changes" and parts[2] in _ACTIONS:
+        del parts[2]
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+def _file_error(exc: ValidationError) -> WireError:
+    """One line naming the field and quoting the value: the first thing wrong in the file."""
+    err = exc.errors(include_url=False)[0]
+    where = _path(err["loc"]) or "file"
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        tag = (err.get("ctx") or {}).get("tag")
+        return WireError(f"{where}.action: {shown_value(tag)} must be one of {', '.join(_ACTIONS)}")
+    if err["type"] == "missing":
+        return WireError(f"{where}: missing (a required field)")
+    return WireError(f"{where}: {shown_value(err.get('input'))} {err['msg']}")
+
+
+def _refuse_unparseable(data: Mapping[str, Any]) -> None:
+    # Said before anything else the model would find wrong with such a change: the note says
+    # why the reading is uncertain, which is what the operator has to fix.
+    changes = data.get("changes")
+    for i, change in enumerate(changes if isinstance(changes, list) else []):
+        if isinstance(change, Mapping) and change.get("parseable") is False:
+            note = change.get("note") or "no note"
+            raise DomainError(
+                f"changes[{i}].parseable",
+                False,
+                f"({change.get('portfolio')!r}) cannot be recorded as read: {note}"
+                " — supply the change fixed (with parseable: true)",
+            )
+
+
+def validate_amendment_file(data: Any) -> AmendmentFile:
+    """`data` (JSON values) as an AmendmentFile; WireError or DomainError names the field."""
+    if not isinstance(data, dict):
+        raise DomainError("file", type(data).__name__, "must be a JSON object")
+    _refuse_unparseable(data)
+    try:
+        return AmendmentFile.model_validate(data, by_name=False)
+    except ValidationError as exc:
+        raise _file_error(exc) from None
+
+
+def load_amendment_file(raw: bytes) -> AmendmentFile:
+    """An amendment file's bytes, read as the wire reads JSON (duplicate keys, NaN, overlong
+    numbers refused) and validated."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WireError(f"file: is not valid UTF-8 ({raw[:40]!r})") from None
+    if json_depth_exceeds(text):
+        raise WireError(f"file: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        data = strict_loads(text)
+    except ValueError as exc:
+        raise WireError(f"file: is not valid JSON ({exc})") from None
+    return validate_amendment_file(data)
+
+
+def _changes(change: FileChange) -> list[dict[str, Any]]:
+    name = normalise_portfolio_name(change.portfolio)
     # A renamed portfolio keeps the id it had under its former name.
-    pid = change.get("portfolio_id") or portfolio_id_for(formerly or written)
-    return str(pid), name
-
-
-def _tiers(change: Mapping[str, Any], where: str) -> list[Any]:
-    schedule = change.get("schedule")
-    tiers = schedule.get("tiers") if isinstance(schedule, Mapping) else None
-    if not isinstance(tiers, list) or not tiers:
-        raise DomainError(f"{where}.schedule", schedule, "must have a list of tiers")
-    return tiers
-
-
-def _changes(change: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
-    action = change.get("action")
-    if change.get("parseable") is False:
-        note = change.get("note") or "no note"
-        raise DomainError(
-            f"{where}.parseable",
-            False,
-            f"({change.get('portfolio')!r}) cannot be recorded as read: {note}"
-            " — supply the change fixed (with parseable: true)",
-        )
-    pid, name = _portfolio(change, where)
-    formerly = change.get("formerly")
+    pid = change.portfolio_id or portfolio_id_for(change.formerly or change.portfolio)
     out: list[dict[str, Any]] = []
-    if action == "rename" or formerly:
-        former = normalise_portfolio_name(formerly) if formerly else None
+    if isinstance(change, RenameFileChange) or change.formerly:
+        former = normalise_portfolio_name(change.formerly) if change.formerly else None
         out.append(
             {"action": "rename", "portfolio_id": pid, "new_name": name, "former_name": former}
         )
-        if action == "rename" and not change.get("schedule"):
-            return out
-    if action in _SET_ACTIONS or (action == "rename" and change.get("schedule")):
-        set_action = _SET_ACTIONS.get(str(action), "revise")
-        out.append(
-            {
-                "action": set_action,
-                "portfolio_id": pid,
-                "portfolio_name": name,
-                "tiers": _tiers(change, where),
-            }
-        )
-    elif action == "waiver":
-        period = change.get("period")
-        if not isinstance(period, Mapping) or not period.get("from") or not period.get("to"):
-            raise DomainError(f"{where}.period", period, "a waiver needs a period {from, to}")
+    if isinstance(change, WaiverFileChange):
         out.append(
             {
                 "action": "waiver",
                 "portfolio_id": pid,
                 "portfolio_name": name,
-                "tiers": _tiers(change, where),
-                "period": {"from": period["from"], "to": period["to"]},
+                "tiers": change.schedule.tiers,
+                "period": change.period,
             }
         )
-    elif action == "remove":
+    elif isinstance(change, RemoveFileChange):
         out.append({"action": "remove", "portfolio_id": pid})
-    elif action != "rename":
-        allowed = "add, revise, replace, replace_in_whole, waiver, remove, rename"
-        raise DomainError(f"{where}.action", action, f"must be one of {allowed}")
+    elif change.schedule is not None:  # a set, or a rename that also sets a schedule
+        action = change.action if isinstance(change, SetScheduleFileChange) else "revise"
+        out.append(
+            {
+                "action": _SET_ACTIONS[action],
+                "portfolio_id": pid,
+                "portfolio_name": name,
+                "tiers": change.schedule.tiers,
+            }
+        )
     return out
 
 
-def amendment_from_reading(reading: dict[str, Any], agreement_id: str | None) -> AmendmentRecorded:
-    """The `AmendmentRecorded` event a reading states; DomainError names a wrong field."""
-    if not isinstance(reading, dict):
-        raise DomainError("file", type(reading).__name__, "must be a JSON object")
-    number = reading.get("amendment_number")
-    if number is None:
-        raise DomainError("amendment_number", None, "is missing (the reading has no number)")
-    if not reading.get("effective_date"):
-        raise DomainError("effective_date", None, "is missing (the filing leaves it blank)")
-    raw_changes = reading.get("changes")
-    if not isinstance(raw_changes, list) or not raw_changes:
-        raise DomainError("changes", raw_changes, "must be a non-empty list")
-    changes: list[dict[str, Any]] = []
-    for i, change in enumerate(raw_changes):
-        if not isinstance(change, Mapping):
-            raise DomainError(f"changes[{i}]", change, "must be an object")
-        changes.extend(_changes(change, f"changes[{i}]"))
-    source = {
-        "title": reading.get("document_title"),
-        "url": reading.get("source_url"),
-        "sha256": reading.get("source_sha256"),
-    }
-    return AmendmentRecorded.model_validate(
+def amendment_from_file(file: AmendmentFile, agreement_id: str | None) -> AmendmentRecorded:
+    """The `AmendmentRecorded` event an amendment file states."""
+    agreement = agreement_id or agreement_id_for(
         {
-            "agreement_id": agreement_id or agreement_id_for(reading),
-            "amendment_number": number,
-            "effective_date": reading["effective_date"],
-            "executed_date": reading.get("executed_date"),
-            "source": source,
-            "changes": changes,
+            "agreement_id": file.agreement_id,
+            "trust": file.trust,
+            "agreement_type": file.agreement_type,
+            "agreement_date": file.agreement_date and file.agreement_date.isoformat(),
         }
     )
+    return AmendmentRecorded.model_validate(
+        {
+            "agreement_id": agreement,
+            "amendment_number": file.amendment_number,
+            "effective_date": file.effective_date,
+            "executed_date": file.executed_date,
+            "source": {
+                "title": file.document_title,
+                "url": file.source_url,
+                "sha256": file.source_sha256,
+            },
+            "changes": [c for change in file.changes for c in _changes(change)],
+        }
+    )
+
+
+def amendment_from_reading(reading: dict[str, Any], agreement_id: str | None) -> AmendmentRecorded:
+    """The `AmendmentRecorded` event a reading (an amendment file's JSON values) states."""
+    return amendment_from_file(validate_amendment_file(reading), agreement_id)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +10,13 @@ import redis
 import typer
 from rich.table import Table
 
-from contracts.messages import AgreementRegistered, AmendmentRetracted
+from contracts.messages import AgreementRegistered, AmendmentRecorded, AmendmentRetracted
+from contracts.wire import strict_loads
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import AppendResult, EventStore
 from services.adapters.keys import Keys
 from services.cli import UsageProblem, _parse_date, app, console
-from services.recorder.amendment_file import amendment_from_reading
+from services.recorder.amendment_file import amendment_from_file, load_amendment_file
 from services.recorder.ingest import IngestPlan, apply_override, plan_ingest
 from services.recorder.recorder import DEFAULT_DEADLINE_S, AgreementCommand, Recorder
 from services.settings import Settings
@@ -35,6 +34,13 @@ def _report(command: AgreementCommand, result: AppendResult) -> None:
         print(f"already recorded: {what} is log entry {result.entry_id}; nothing appended")
     else:
         print(f"recorded {what}: log entry {result.entry_id}, agreement version {result.version}")
+    if isinstance(command, AmendmentRecorded):
+        # The ids were derived from names unless the file gave them: show which ones they are,
+        # since `schedule`, `accruals` and the net-asset reports use them.
+        for i, change in enumerate(command.changes):
+            name = getattr(change, "new_name", None) or getattr(change, "portfolio_name", None)
+            named = f" ({name})" if name else ""
+            print(f"  change {i + 1}: {change.action} portfolio {change.portfolio_id}{named}")
 
 
 @app.command("register-agreement")
@@ -67,30 +73,38 @@ def register_agreement(
     _report(command, _recorder(settings).record(command))
 
 
-def _read_json(path: Path) -> tuple[dict[str, Any], bytes]:
+def _read_bytes(path: Path, option: str) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise UsageProblem(f"--file: {str(path)!r} cannot be read ({exc.strerror})") from None
+        raise UsageProblem(f"{option}: {str(path)!r} cannot be read ({exc.strerror})") from None
+
+
+def _read_json(path: Path, option: str) -> dict[str, Any]:
+    """A JSON object read as the contracts read JSON (duplicate keys, NaN refused; numbers
+    stay numbers, so a float where a decimal string belongs is refused by its model)."""
+    raw = _read_bytes(path, option)
     try:
-        reading = json.loads(raw, parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageProblem(f"--file: {str(path)!r} is not valid JSON ({exc})") from None
+        reading = strict_loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise UsageProblem(f"{option}: {str(path)!r} is not valid JSON ({exc})") from None
     if not isinstance(reading, dict):
-        raise UsageProblem(f"--file: {str(path)!r} must hold one JSON object")
-    return reading, raw
+        raise UsageProblem(f"{option}: {str(path)!r} must hold one JSON object")
+    return reading
 
 
 @app.command()
 def amend(
-    file: Path = typer.Option(..., "--file", help="Amendment reading (JSON, corpus shape)"),
+    file: Path = typer.Option(
+        ..., "--file", help="Amendment file (JSON: contracts/schemas/AmendmentFile.json)"
+    ),
     agreement: str | None = typer.Option(
         None, "--agreement", help="Agreement id (default: the file's, else a slug of its trust)"
     ),
 ) -> None:
-    """Record an amendment from a JSON reading of the filed document."""
-    reading, raw = _read_json(file)
-    command = amendment_from_reading(reading, agreement)
+    """Record an amendment from an amendment file (a JSON reading of the filed document)."""
+    raw = _read_bytes(file, "--file")
+    command = amendment_from_file(load_amendment_file(raw), agreement)
     # The same filing recorded twice is a retry: key on the bytes of the reading.
     key = "filing:" + hashlib.sha256(raw).hexdigest()
     _report(command, _recorder().record(command, idempotency_key=key))
@@ -222,7 +236,7 @@ def ingest(
         raw = file.read_bytes()
     except OSError as exc:
         raise UsageProblem(f"file: {str(file)!r} cannot be read ({exc.strerror})") from None
-    fixes = _read_json(override)[0] if override is not None else None
+    fixes = _read_json(override, "--override") if override is not None else None
     settings = Settings()
     ingest_document(
         sync_client(settings),

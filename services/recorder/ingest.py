@@ -169,8 +169,37 @@ def plan_ingest(
             }
         )
     recorded = {**reading, "changes": recordable, "source_sha256": sha256}
-    plan.command = amendment_from_reading(recorded, plan.agreement_id)
+    plan.command = amendment_from_reading(_decimal_bounds(recorded), plan.agreement_id)
     return plan
+
+
+def _decimal_bounds(reading: Mapping[str, Any]) -> dict[str, Any]:
+    """The reading with its tier bounds as decimal strings, as an amendment file has them.
+
+    The parser (like the corpus) writes bounds as whole dollars, JSON integers, which are exact;
+    the amendment file's rule is one for every amount: a decimal string. Rates are strings
+    already, and anything else is left for the file's model to judge.
+    """
+
+    def schedule(value: Any) -> Any:
+        tiers = value.get("tiers") if isinstance(value, Mapping) else None
+        if not isinstance(tiers, list):
+            return value
+        return {**value, "tiers": [bounds(t) for t in tiers]}
+
+    def bounds(tier: Any) -> Any:
+        if not isinstance(tier, Mapping):
+            return tier
+        whole = {k: str(v) for k, v in tier.items() if k in ("from", "to") and type(v) is int}
+        return {**tier, **whole}
+
+    changes = [
+        {**c, **{k: schedule(c[k]) for k in ("schedule", "schedule_before") if k in c}}
+        if isinstance(c, Mapping)
+        else c
+        for c in reading.get("changes") or []
+    ]
+    return {**reading, "changes": changes}
 
 
 def _agreement_type(reading: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The real `feeschedule` console script: record, amend from a corpus reading, audit."""
+"""The real `feeschedule` console script: record, amend from amendment files, audit."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ pytestmark = pytest.mark.e2e
 
 PORTFOLIO = "Met/AIM Small Cap Growth Portfolio"
 PID = "met-aim-small-cap-growth-portfolio"
+# Amendment No. 22 (0.88% to $500M, 0.83% over, from 2006-11-01): the file the project ships.
+NO_22 = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "amendment.json"
 
 # An earlier amendment that first put the portfolio on the schedule (0.90% flat).
 EARLIER = {
@@ -25,7 +27,7 @@ EARLIER = {
             "action": "add",
             "portfolio": PORTFOLIO,
             "formerly": None,
-            "schedule": {"tiers": [{"from": 0, "to": None, "rate_pct": "0.90"}]},
+            "schedule": {"tiers": [{"from": "0", "to": None, "rate_pct": "0.90"}]},
             "period": None,
             "parseable": True,
             "note": None,
@@ -36,14 +38,13 @@ EARLIER = {
 
 def test_record_amend_and_audit_through_the_cli(
     prefix: str,
-    corpus_dir: Path,
     tmp_path: Path,
     redis_client: redis.Redis,
     feeschedule: Feeschedule,
 ) -> None:
     earlier = tmp_path / "amendment-18.json"
     earlier.write_text(json.dumps(EARLIER))
-    no22 = str(corpus_dir / "expected" / "000.json")
+    no22 = str(NO_22)
     run = feeschedule
 
     out = run.ok(
@@ -56,8 +57,12 @@ def test_record_amend_and_audit_through_the_cli(
         "2000-12-08",
     )
     assert "recorded AgreementRegistered" in out
-    run.ok("amend", "--file", str(earlier), "--agreement", "met-investors")
-    assert "agreement version 3" in run.ok("amend", "--file", no22, "--agreement", "met-investors")
+    out = run.ok("amend", "--file", str(earlier), "--agreement", "met-investors")
+    # Each change's portfolio id is printed (here the slug of its name), under the usual line.
+    assert out.splitlines()[1:] == [f"  change 1: add portfolio {PID} ({PORTFOLIO})"], out
+    out = run.ok("amend", "--file", no22, "--agreement", "met-investors")
+    assert "agreement version 3" in out.splitlines()[0]
+    assert out.splitlines()[1:] == [f"  change 1: revise portfolio {PID} ({PORTFOLIO})"], out
     # The same filing again is a retry: nothing appended.
     assert "nothing appended" in run.ok("amend", "--file", no22, "--agreement", "met-investors")
 
@@ -178,6 +183,34 @@ def test_wrong_input_exits_2_with_one_line_naming_field_and_value(
             "changes[3].parseable: False",
         )
     )
+    # The amendment file's own rules (contracts/schemas/AmendmentFile.json), before any other.
+    tier = EARLIER["changes"][0]["schedule"]["tiers"][0]
+    where = "changes[0].schedule.tiers[0]"
+    strict = [
+        ({"rate_pct": 0.9}, f"{where}.rate_pct: 0.9 must be a decimal string"),
+        ({"from": 0}, f"{where}.from: 0 must be a decimal string"),
+        ({"to": "1E+9"}, f'{where}.to: "1E+9" is not a plain decimal'),
+        ({"rate_pct": "0,90"}, f'{where}.rate_pct: "0,90" is not a plain decimal'),
+    ]
+    for n, (fields, message) in enumerate(strict):
+        change = {**EARLIER["changes"][0], "schedule": {"tiers": [{**tier, **fields}]}}
+        path = tmp_path / f"strict-{n}.json"
+        path.write_text(json.dumps({**EARLIER, "amendment_number": 21, "changes": [change]}))
+        cases.append((("amend", "--file", str(path), "--agreement", "mist"), message))
+    for n, (fields, message) in enumerate(
+        [
+            ({"effective_date": "2007-01-01T00:00:00Z"}, 'effective_date: "2007-01-01T00:00:00Z"'),
+            ({"amendment_number": "21"}, 'amendment_number: "21" Input should be a valid integer'),
+            ({"amendment_number": 21.0}, "amendment_number: 21.0 Input should be a valid integer"),
+        ]
+    ):
+        path = tmp_path / f"top-{n}.json"
+        path.write_text(json.dumps({**EARLIER, **fields}))
+        cases.append((("amend", "--file", str(path), "--agreement", "mist"), message))
+    twice = tmp_path / "twice.json"
+    twice.write_text(json.dumps(EARLIER)[:-1] + ', "amendment_number": 21}')
+    duplicate = 'file: is not valid JSON (duplicate key "amendment_number")'
+    cases.append((("amend", "--file", str(twice), "--agreement", "mist"), duplicate))
     cases.append((("schedule", "No Such Fund", "--on", "2006-11-01"), "portfolio: 'No Such Fund'"))
     for args, message in cases:
         result = run(*args)

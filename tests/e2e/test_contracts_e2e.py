@@ -42,7 +42,7 @@ EARLIER = {
             "action": "add",
             "portfolio": PORTFOLIO,
             "formerly": None,
-            "schedule": {"tiers": [{"from": 0, "to": None, "rate_pct": "0.90"}]},
+            "schedule": {"tiers": [{"from": "0", "to": None, "rate_pct": "0.90"}]},
             "period": None,
             "parseable": True,
             "note": None,
@@ -130,7 +130,6 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None
 def test_emitted_messages_validate_against_the_published_contracts(
     redis_url: str,
     prefix: str,
-    corpus_dir: Path,
     tmp_path: Path,
     redis_client: redis.Redis,
     feeschedule: Feeschedule,
@@ -140,7 +139,8 @@ def test_emitted_messages_validate_against_the_published_contracts(
     accruals, dead_letters = f"{tag}:accruals", f"{tag}:dead-letters"
     earlier = tmp_path / "amendment-18.json"
     earlier.write_text(json.dumps(EARLIER))
-    no22 = str(corpus_dir / "expected" / "000.json")  # 0.88% to $500M, 0.83% over, 2006-11-01
+    # The amendment file the project ships: No. 22, 0.88% to $500M, 0.83% over, 2006-11-01.
+    no22 = str(ROOT / "contracts" / "examples" / "amendment.json")
     agreement = ("--agreement", "met-investors")
     feeschedule.ok("register-agreement", *agreement, "--trust", "Met Investors")
     feeschedule.ok("amend", "--file", str(earlier), *agreement)

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import generate
+from contracts.amendment_file import AmendmentFile
 from contracts.messages import (
     ALL_MESSAGES,
     DECIMAL_PATTERN,
@@ -206,7 +207,8 @@ def samples() -> list[Message]:
 def test_committed_schemas_are_current() -> None:
     assert generate.main(["--check"]) == 0
     generated = generate.schemas()
-    assert set(generated) == {f"{m.__name__}.json" for m in ALL_MESSAGES}
+    # Every message, and the amendment file `amend --file` takes.
+    assert set(generated) == {f"{m.__name__}.json" for m in (*ALL_MESSAGES, AmendmentFile)}
     on_disk = {p.name for p in SCHEMA_DIR.glob("*.json")}
     assert on_disk == set(generated), "a schema file without a model, or a model without a file"
     for name, text in generated.items():

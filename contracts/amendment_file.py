@@ -1,0 +1,149 @@
+"""The amendment file that `feeschedule amend --file` takes: the reading of one filed amendment.
+
+It has the shape of the readings `feeschedule parse --json` prints (the corpus's field names),
+plus an optional top-level `agreement_id` and per-change `portfolio_id`, under the wire's rules
+(contracts/README.md): tier bounds and rates are decimal strings, never JSON numbers; dates are
+`YYYY-MM-DD`; `amendment_number` is a JSON integer; unknown fields are refused. Which fields a
+change needs follows from its `action` (a waiver needs a period, a remove no schedule).
+
+contracts/schemas/AmendmentFile.json is generated from this model, and
+services/recorder/amendment_file.py validates every file with it: the schema and the reader are
+one rule. contracts/examples/amendment.json is the example below, written out by
+`python -m contracts.generate`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from contracts.messages import Contract, Count, Date, Id, Period, StrictBool, TierSpec
+
+Text = Annotated[str, Field(max_length=2000)]
+# A name must say something: not empty, not only spaces.
+PortfolioName = Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
+
+
+def _json_boolean(value: Any) -> Any:
+    # Literal[True] alone would take 1 for true, as Python's 1 == True.
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "must be true or false")
+    return value
+
+
+class FileSchedule(Contract):
+    """A fee schedule: marginal bands from 0, contiguous, the last one open-ended (`to`: null)."""
+
+    tiers: list[TierSpec] = Field(min_length=1, max_length=50)
+
+
+class _FileChange(Contract):
+    portfolio: PortfolioName
+    portfolio_id: Id | None = None
+    formerly: PortfolioName | None = Field(
+        default=None, description="The portfolio's former name: the change also renames it."
+    )
+    parseable: Annotated[Literal[True], BeforeValidator(_json_boolean)] = Field(
+        default=True,
+        description="A reading marked false (not read with certainty) is refused with its note"
+        " until the file supplies the change fixed.",
+    )
+    note: Text | None = None
+    # What `feeschedule parse --json` adds when it has them; informational.
+    schedule_before: FileSchedule | None = None
+    rates_as_written: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, max_length=50
+    )
+
+
+class SetScheduleFileChange(_FileChange):
+    """Puts a portfolio on the schedule (`add`) or sets its schedule (`revise`, `replace`)."""
+
+    action: Literal["add", "revise", "replace", "replace_in_whole"]
+    schedule: FileSchedule
+    period: None = None
+
+
+class WaiverFileChange(_FileChange):
+    """The fee after waiver for a period (both ends included)."""
+
+    action: Literal["waiver"]
+    schedule: FileSchedule
+    period: Period
+
+
+class RemoveFileChange(_FileChange):
+    action: Literal["remove"]
+    schedule: None = None
+    period: None = None
+
+
+class RenameFileChange(_FileChange):
+    """Renames the portfolio named `formerly` to `portfolio` (it keeps its id); with a schedule,
+    also sets it."""
+
+    action: Literal["rename"]
+    schedule: FileSchedule | None = None
+    period: None = None
+
+
+FileChange = Annotated[
+    SetScheduleFileChange | WaiverFileChange | RemoveFileChange | RenameFileChange,
+    Field(discriminator="action"),
+]
+
+AMENDMENT_FILE_EXAMPLE: dict[str, Any] = {
+    "agreement_id": "met-investors",
+    "document_title": "Amendment No. 22 to Management Agreement",
+    "trust": "Met Investors Series Trust",
+    "adviser": "Met Investors Advisory Corp.",
+    "agreement_date": "2000-12-08",
+    "amendment_number": 22,
+    "effective_date": "2006-11-01",
+    "changes": [
+        {
+            "action": "revise",
+            "portfolio": "Met/AIM Small Cap Growth Portfolio",
+            "portfolio_id": "met-aim-small-cap-growth-portfolio",
+            "schedule": {
+                "tiers": [
+                    {"from": "0", "to": "500000000", "rate_pct": "0.88"},
+                    {"from": "500000000", "to": None, "rate_pct": "0.83"},
+                ]
+            },
+            "note": "0.88% of the first $500 million, 0.83% of the assets over $500 million",
+        }
+    ],
+}
+"""An amendment file written by this project (the facts of the demo's Amendment No. 22)."""
+
+
+class AmendmentFile(Contract):
+    """One filed amendment as `feeschedule amend --file` records it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [AMENDMENT_FILE_EXAMPLE]})
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    agreement_id: Id | None = Field(
+        default=None,
+        description="Default: `--agreement`, else a slug of trust, agreement type and date.",
+    )
+    document_title: Text | None = None
+    source_url: Text | None = None
+    source_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    trust: Text | None = None
+    adviser: Text | None = None
+    agreement_date: Date | None = None
+    agreement_type: (
+        Literal["management", "subadvisory", "fee_waiver", "administration", "unknown"] | None
+    ) = None
+    kind: Annotated[str, Field(max_length=100)] | None = None
+    amendment_number: Count
+    effective_date: Date
+    executed_date: Date | None = None
+    prior_amendment_dates: list[Date] = Field(default_factory=list, max_length=500)
+    truncated: StrictBool = False
+    notes: Text | None = None
+    changes: list[FileChange] = Field(min_length=1, max_length=500)

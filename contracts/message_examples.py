@@ -1,0 +1,266 @@
+"""Examples of every message, as the service writes them on the wire (the JSON in `data`).
+
+contracts/messages.py puts them in each model's JSON Schema (`examples`); asyncapi.yaml shows them
+per message. They tell one story: Amendment No. 22 sets 0.88% to $500M and 0.83% over for the
+Met/AIM Small Cap Growth Portfolio from 2006-11-01, and $750M of net assets on that day accrue
+$17,739.73. The tests validate each against the models, jsonschema and ajv, and check that the
+models write each back byte for byte, so an example never shows what the service would not write.
+Plain data: no imports from the models, which import this module.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PID = "met-aim-small-cap-growth-portfolio"
+_NAV_STREAM = "{fees}:net-assets"
+_NO_22: dict[str, Any] = {
+    "agreement_id": "met-investors",
+    "amendment_number": 22,
+    "effective_date": "2006-11-01",
+    "event_id": "00a02faf-ad4c-4259-9c03-da3b48150ffd",
+    "position": "1795883921249-0",
+    "waiver": False,
+}
+_NO_18: dict[str, Any] = {
+    "agreement_id": "met-investors",
+    "amendment_number": 18,
+    "effective_date": "2006-05-01",
+    "event_id": "7c4b1d2e-5f60-4a7b-8c9d-0e1f2a3b4c5d",
+    "position": "1795883920411-0",
+    "waiver": False,
+}
+_TIERS_22 = [
+    {"from": "0", "to": "500000000", "rate_pct": "0.88"},
+    {"from": "500000000", "to": None, "rate_pct": "0.83"},
+]
+
+
+def _envelope(kind: str, event_id: str, at: str) -> dict[str, Any]:
+    return {"type": kind, "schema_version": 1, "event_id": event_id, "occurred_at": at}
+
+
+MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
+    "AgreementRegistered": [
+        {
+            **_envelope(
+                "AgreementRegistered",
+                "3f6c1a2b-9d8e-4f70-a1b2-c3d4e5f60718",
+                "2026-11-28T16:38:40.120000Z",
+            ),
+            "agreement_id": "met-investors",
+            "agreement_date": "2000-12-08",
+            "trust": "Met Investors Series Trust",
+            "adviser": "Met Investors Advisory Corp.",
+            "agreement_type": "management",
+            "day_count": "ACT/365F",
+            "rounding": "ROUND_HALF_UP:0.01",
+        }
+    ],
+    "AmendmentRecorded": [
+        {
+            **_envelope("AmendmentRecorded", _NO_22["event_id"], "2026-11-28T16:38:41.249000Z"),
+            "agreement_id": "met-investors",
+            "amendment_number": 22,
+            "effective_date": "2006-11-01",
+            "executed_date": None,
+            "source": {
+                "title": "AMENDMENT NO. 22 TO MANAGEMENT AGREEMENT",
+                "sha256": "9a1f0c3e5b7d2a4c6e8f0b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f0a",
+                "url": None,
+            },
+            "changes": [
+                {
+                    "action": "revise",
+                    "portfolio_id": PID,
+                    "portfolio_name": "Met/AIM Small Cap Growth Portfolio",
+                    "tiers": _TIERS_22,
+                }
+            ],
+        },
+        {
+            **_envelope(
+                "AmendmentRecorded",
+                "b2c3d4e5-f607-4819-a2b3-c4d5e6f70819",
+                "2026-11-28T16:38:43.002000Z",
+            ),
+            "agreement_id": "met-investors",
+            "amendment_number": 23,
+            "effective_date": "2007-01-01",
+            "executed_date": "2006-12-15",
+            "source": {"title": None, "sha256": None, "url": None},
+            "changes": [
+                {
+                    "action": "rename",
+                    "portfolio_id": PID,
+                    "new_name": "Met/Invesco Small Cap Growth Portfolio",
+                    "former_name": "Met/AIM Small Cap Growth Portfolio",
+                },
+                {
+                    "action": "waiver",
+                    "portfolio_id": PID,
+                    "portfolio_name": "Met/Invesco Small Cap Growth Portfolio",
+                    "tiers": [{"from": "0", "to": None, "rate_pct": "0.80"}],
+                    "period": {"from": "2007-01-01", "to": "2007-12-31"},
+                },
+                {"action": "remove", "portfolio_id": "met-money-market-portfolio"},
+            ],
+        },
+    ],
+    "AmendmentRetracted": [
+        {
+            **_envelope(
+                "AmendmentRetracted",
+                "c3d4e5f6-0718-492a-b3c4-d5e6f708192a",
+                "2026-11-28T16:40:02.500000Z",
+            ),
+            "agreement_id": "met-investors",
+            "amendment_number": 22,
+            "reason": "recorded in error",
+        }
+    ],
+    "NetAssetsReported": [
+        {
+            **_envelope("NetAssetsReported", "nav-2006-11-01", "2006-11-01T21:00:00Z"),
+            "report_id": "nav-2006-11-01",
+            "portfolio_id": PID,
+            "as_of": "2006-11-01",
+            "net_assets": "750000000.00",
+            "currency": "USD",
+            "accrual_days": 1,
+            "revision": 0,
+        }
+    ],
+    "FeeAccrued": [
+        {
+            **_envelope(
+                "FeeAccrued",
+                "e5bc1eeb-2031-556b-91ca-72d637c00049",
+                "2026-11-28T16:38:42.857528Z",
+            ),
+            "accrual_id": f"{PID}:2006-11-01",
+            "portfolio_id": PID,
+            "as_of": "2006-11-01",
+            "net_assets": "750000000.00",
+            "currency": "USD",
+            "accrual_days": 1,
+            "day_count": "ACT/365F",
+            "year_basis": 365,
+            "rounding": "ROUND_HALF_UP:0.01",
+            "annual_fee": "6475000.0000",
+            "amount": "17739.73",
+            "amount_exact": "17739.72602739726027397260273972603",
+            "effective_rate_pct": "0.8633333333333333333333333333333333",
+            "breakdown": [
+                {
+                    "from": "0",
+                    "to": "500000000",
+                    "rate_pct": "0.88",
+                    "assets_in_band": "500000000",
+                    "annual_charge": "4400000.00",
+                },
+                {
+                    "from": "500000000",
+                    "to": None,
+                    "rate_pct": "0.83",
+                    "assets_in_band": "250000000.00",
+                    "annual_charge": "2075000.0000",
+                },
+            ],
+            "schedule_ref": _NO_22,
+            "report_id": "nav-2006-11-01",
+            "revision": 0,
+        }
+    ],
+    "FeeAdjusted": [
+        {
+            **_envelope(
+                "FeeAdjusted",
+                "4d5e6f70-8192-5a3b-c4d5-e6f708192a3b",
+                "2026-11-28T16:38:43.120000Z",
+            ),
+            "adjustment_id": f"{PID}:2006-11-01:1",
+            "accrual_id": f"{PID}:2006-11-01",
+            "portfolio_id": PID,
+            "as_of": "2006-11-01",
+            "previous_amount": "18493.15",
+            "new_amount": "17739.73",
+            "delta": "-753.42",
+            "new_amount_exact": "17739.72602739726027397260273972603",
+            "net_assets": "750000000.00",
+            "reason": "amendment",
+            "schedule_ref": _NO_22,
+            "previous_schedule_ref": _NO_18,
+            "report_id": "nav-2006-11-01",
+            "revision": 0,
+        }
+    ],
+    "ReportHeld": [
+        {
+            **_envelope(
+                "ReportHeld",
+                "5e6f7081-92a3-5b4c-d5e6-f708192a3b4c",
+                "2026-11-28T16:38:42.901000Z",
+            ),
+            "source_stream": _NAV_STREAM,
+            "entry_id": "1795883922901-0",
+            "report_id": "nav-2001-09-28",
+            "portfolio_id": PID,
+            "as_of": "2001-09-28",
+            "revision": 0,
+            "code": "no_schedule",
+            "reason": "as_of: 2001-09-28 is before any schedule of the portfolio; priced once"
+            " an amendment covers it",
+        }
+    ],
+    "ReportIgnored": [
+        {
+            **_envelope(
+                "ReportIgnored",
+                "6f708192-a3b4-5c5d-e6f7-08192a3b4c5d",
+                "2026-11-28T16:38:42.950000Z",
+            ),
+            "source_stream": _NAV_STREAM,
+            "entry_id": "1795883922950-0",
+            "report_id": "nav-2006-11-01",
+            "portfolio_id": PID,
+            "as_of": "2006-11-01",
+            "revision": 0,
+            "code": "duplicate",
+            "reason": "the same report (revision 0) is already accrued",
+            "accrual_id": f"{PID}:2006-11-01",
+            "held_report_id": "nav-2006-11-01",
+            "held_revision": 0,
+        }
+    ],
+    "DeadLetter": [
+        {
+            **_envelope(
+                "DeadLetter",
+                "708192a3-b4c5-5d6e-f708-192a3b4c5d6e",
+                "2026-11-28T16:38:42.990000Z",
+            ),
+            "source_stream": _NAV_STREAM,
+            "entry_id": "1795883922990-0",
+            "fields": {
+                "type": "NetAssetsReported",
+                "data": json.dumps(
+                    {
+                        "report_id": "nav-2006-11-02",
+                        "portfolio_id": PID,
+                        "as_of": "2006-11-02",
+                        "net_assets": 750000000.5,
+                    },
+                    separators=(",", ":"),
+                ),
+            },
+            "code": "invalid_field",
+            "reason": 'net_assets: 750000000.5 must be a decimal string such as "0.88", not a'
+            " JSON number (it may not hold the digits exactly)",
+            "deliveries": 1,
+            "consumer": "fee-worker-1",
+        }
+    ],
+}
+"""Per message type, the examples its JSON Schema and asyncapi.yaml show."""
