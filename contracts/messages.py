@@ -89,6 +89,11 @@ def _decimal_validator(
         # also reads "1_000", " 5", "+5", "1E+9" and other scripts' digits.
         if isinstance(value, str):
             if pattern.fullmatch(value) is None:
+                # A plain decimal but for its sign: say that, not the whole rule ("-0" is not
+                # negative, only wrongly written).
+                negative = value[:1] == "-" and _SIGNED_DECIMAL.fullmatch(value) is not None
+                if not signed and negative and Decimal(value) != 0:
+                    raise PydanticCustomError("decimal_sign", "must not be negative")
                 raise PydanticCustomError("decimal_pattern", f"is not a plain decimal: {rule}")
             number = Decimal(value)
         elif isinstance(value, Decimal):

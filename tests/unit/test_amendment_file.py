@@ -78,11 +78,17 @@ def test_a_json_number_as_a_bound_is_refused_naming_the_field(field: str, value:
     )
 
 
-@pytest.mark.parametrize("value", ["1_000", "+0.9", "9E-1", " 0.9", "٠.9", "-0.9"])
+@pytest.mark.parametrize("value", ["1_000", "+0.9", "9E-1", " 0.9", "٠.9", "-0"])
 def test_a_rate_outside_the_decimal_pattern_is_refused(value: str) -> None:
     refusal = _refused(_tier(rate_pct=value))
     quoted = json.dumps(value, ensure_ascii=False)
     assert refusal.startswith(f"changes[0].schedule.tiers[0].rate_pct: {quoted} is not a plain")
+
+
+def test_a_negative_rate_is_refused_as_negative() -> None:
+    assert _refused(_tier(rate_pct="-0.9")) == (
+        'changes[0].schedule.tiers[0].rate_pct: "-0.9" must not be negative'
+    )
 
 
 def test_dates_and_counts_follow_the_wire_rules() -> None:
