@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from node_tools import npm_install
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_DIR = ROOT / "tools" / "asyncapi-check"
@@ -18,18 +19,7 @@ DOCUMENT = ROOT / "contracts" / "asyncapi.yaml"
 
 
 def _npm_install() -> None:
-    if (CHECK_DIR / "node_modules" / "@asyncapi" / "parser" / "package.json").exists():
-        return
-    npm = shutil.which("npm")
-    assert npm is not None
-    done = subprocess.run(
-        [npm, "install", "--no-package-lock", "--no-audit", "--no-fund"],
-        cwd=CHECK_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"npm install failed:\n{done.stdout}\n{done.stderr}"
+    npm_install(CHECK_DIR, "@asyncapi/parser")
 
 
 @pytest.mark.skipif(

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+from node_tools import npm_install
 from pydantic import BaseModel, ValidationError
 
 from contracts import generate
@@ -287,19 +288,7 @@ def test_pydantic_and_jsonschema_give_every_document_the_same_verdict() -> None:
 
 
 def _npm_install() -> None:
-    modules = CHECK_DIR / "node_modules"
-    if (modules / "ajv" / "package.json").exists() and (modules / "ajv-formats").exists():
-        return
-    npm = shutil.which("npm")
-    assert npm is not None
-    done = subprocess.run(
-        [npm, "install", "--no-package-lock", "--no-audit", "--no-fund"],
-        cwd=CHECK_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"npm install failed:\n{done.stdout}\n{done.stderr}"
+    npm_install(CHECK_DIR, "ajv", "ajv-formats")
 
 
 def _ajv(*args: str) -> subprocess.CompletedProcess[str]:
