@@ -190,17 +190,18 @@ class Publisher(threading.Thread):
 
 def work_left(ctl: redis.Redis, raw: redis.Redis, keys: StreamKeys) -> tuple[int, int]:
     """(entries pending in the fee worker's group, entries not yet read by it). `ctl` decodes
-    replies; `raw` does not (the input holds bytes that are not UTF-8)."""
+    replies; `raw` does not, for replies that carry input entries (some are not UTF-8)."""
     try:
         groups: Any = ctl.xinfo_groups(keys.net_assets)
-        stream: Any = ctl.xinfo_stream(keys.net_assets)
-    except redis.ResponseError:  # no stream or no group yet
-        return 0, int(ctl.xlen(keys.net_assets))
+    except redis.ResponseError:  # no stream yet
+        return 0, 0
+    newest: Any = raw.xrevrange(keys.net_assets, count=1)
+    last = newest[0][0].decode() if newest else "0-0"
     group = next((g for g in groups if g["name"] == GROUP), None)
     if group is None:
-        return 0, int(stream["length"])
+        return 0, int(ctl.xlen(keys.net_assets))
     delivered = group["last-delivered-id"]
-    if delivered == stream["last-generated-id"]:
+    if delivered == last:
         return int(group["pending"]), 0
     lag = group.get("lag")
     if isinstance(lag, int):
