@@ -81,6 +81,11 @@ local function emit(stream, kind, event_id, data)
   redis.call('XADD', stream, '*', 'type', kind, 'event_id', event_id,
     'schema_version', '1', 'data', data)
 end
+-- An entry's own event is written only by the step that acknowledges it: were a claimed entry
+-- settled by two workers, the second finds it acknowledged and writes nothing.
+local function first_ack(id)
+  return id == '' or redis.call('XACK', KEYS[1], ARGV[1], id) == 1
+end
 local function unapplied(i, where, stored)
   out[#out + 1] = tostring(i - first)
   out[#out + 1] = where
@@ -114,14 +119,14 @@ for i = first, #ARGV do
       unapplied(i, 'ledger', stored)
     elseif parked ~= f[6] then
       unapplied(i, 'unpriced', parked)
-    else
+    elseif first_ack(f[9]) then
       redis.call('HSET', KEYS[4], f[4], f[5])
       emit(KEYS[6], 'ReportHeld', f[7], f[8])
-      ack(f[9])
     end
   elseif kind == 'E' then
-    emit(KEYS[tonumber(f[2])], f[4], f[3], f[5])
-    ack(f[6])
+    if first_ack(f[6]) then
+      emit(KEYS[tonumber(f[2])], f[4], f[3], f[5])
+    end
   elseif kind == 'U' then
     if redis.call('HGET', KEYS[4], f[2]) == f[3] then
       redis.call('HDEL', KEYS[4], f[2])

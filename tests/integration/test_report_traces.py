@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from test_fee_worker_support import (
     TIERS_A,
     amend,
@@ -26,8 +27,12 @@ from test_fee_worker_support import (
     settings_for,
 )
 
+from services.adapters.consumer import Delivery
 from services.adapters.keys import Keys
+from services.domain.book import ScheduleBook
 from services.domain.fees import FeeSchedule, accrue
+from services.fee_worker.ledger import LedgerStore
+from services.fee_worker.pricing import Pricer
 
 pytestmark = pytest.mark.integration
 
@@ -243,3 +248,24 @@ async def test_a_ledger_key_that_is_not_a_hash_dead_letters_only_its_portfolios_
     letters = events(redis_client, keys.dead_letters)
     assert [e["code"] for e in letters] == ["settle_failed", "settle_failed"]
     assert all(keys.ledger("P2") in e["reason"] for e in letters)
+
+
+async def test_an_entry_settled_twice_by_two_workers_writes_its_outcome_once(
+    redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+
+    keys = Keys(prefix)
+    redis_client.xgroup_create(keys.net_assets, "fee-worker", id="0", mkstream=True)
+    entry_id = redis_client.xadd(keys.net_assets, {"type": "NetAssetsReported", "data": "{}"})
+    redis_client.xreadgroup("fee-worker", "w1", {keys.net_assets: ">"})
+    client = aioredis.Redis.from_url(redis_url)
+    store = LedgerStore(client, keys, "fee-worker")
+    pricer = Pricer(ScheduleBook(), keys.net_assets)
+
+    claimed = Delivery(entry_id.decode(), {b"data": b"{}"})  # type: ignore[union-attr]
+    for _ in range(2):  # the claimed entry's first worker, then a second that claimed it too
+        (op,) = pricer.plan_batch([claimed])
+        assert (await store.settle([op], "")).status == "ok"
+    await client.aclose()
+    assert redis_client.xlen(keys.dead_letters) == 1
+    assert not redis_client.xpending(keys.net_assets, "fee-worker")["pending"]
