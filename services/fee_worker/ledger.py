@@ -144,7 +144,7 @@ _STREAM_INDEX = {"report_outcomes": "6", "dead_letters": "3"}  # KEYS of settle.
 
 def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
     """One operation as settle.lua reads it (see its header); `k` numbers the ledgers."""
-    ack = op.ack or "" if isinstance(op, Accrue | Revise | Park | Emit | Ack) else ""
+    ack = (op.ack or "") if isinstance(op, Accrue | Revise | Park | Emit | Ack) else ""
     if isinstance(op, Accrue):
         field, parked = op.unpriced or ("", "")
         event_id, data = op.event["event_id"], op.event["data"]

@@ -268,7 +268,7 @@ class FeeWorker:
         if result.status == "stale":
             self.checkpoint = result.detail
         elif result.status == "refused":
-            key, kind = result.detail.split(" ", 1)
+            key, kind = result.detail.rsplit(" ", 1)
             reason = f"ledger: the key {key!r} holds a {kind}, not a ledger hash; fix or delete it"
             for op in ops:
                 if (
