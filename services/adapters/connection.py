@@ -48,3 +48,8 @@ def sync_client(settings: Settings) -> redis.Redis:
 
 def async_client(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(require_url(settings), **credentials(settings))
+
+
+def text(value: bytes | str) -> str:
+    """A reply, entry id or field as text (the clients return bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
