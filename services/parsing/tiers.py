@@ -145,12 +145,11 @@ def _interpret(cond: list[_Sym], cursor: int) -> tuple[int, int | None] | str | 
     return None
 
 
-def _clauses(syms: list[_Sym]) -> tuple[list[tuple[_Sym, list[_Sym]]], list[_Sym], str]:
-    """Pair each rate with its condition, plus what follows the last rate (level first)."""
-    rate_first = syms[0].name == "RATE"
+def _clauses(syms: list[_Sym]) -> tuple[list[tuple[_Sym, list[_Sym]]], list[_Sym]]:
+    """Pair each rate with its condition, plus the levels after the last rate (level first)."""
     clauses: list[tuple[_Sym, list[_Sym]]] = []
     pending: list[_Sym] = []
-    if rate_first:
+    if syms[0].name == "RATE":
         current: _Sym | None = None
         for s in syms:
             if s.name == "RATE":
@@ -161,14 +160,14 @@ def _clauses(syms: list[_Sym]) -> tuple[list[tuple[_Sym, list[_Sym]]], list[_Sym
                 pending.append(s)
         if current is not None:
             clauses.append((current, pending))
-        return clauses, [], "rate"
+        return clauses, []
     for s in syms:
         if s.name == "RATE":
             clauses.append((s, pending))
             pending = []
         else:
             pending.append(s)
-    return clauses, pending, "level"
+    return clauses, pending
 
 
 def _dollars(amount: int) -> str:
@@ -187,28 +186,37 @@ def parse_tokens(tokens: list[Token]) -> ScheduleParse:
     """:func:`parse_schedule` on already tokenised fee text."""
     result = ScheduleParse()
     syms, unknown = _symbols(tokens)
-    for s in syms:
-        if s.name == "RATE" and s.tok.marker:
-            result.rate_markers.append(s.tok.marker)
-        if s.name == "AMT" and s.tok.marker:
-            result.amount_markers.append(s.tok.marker)
+    result.rate_markers = [s.tok.marker for s in syms if s.name == "RATE" and s.tok.marker]
+    result.amount_markers = [s.tok.marker for s in syms if s.name == "AMT" and s.tok.marker]
     if not any(s.name == "RATE" for s in syms):
         result.note = "no rate found in the fee text"
         return result
     result.has_rate = True
-    clauses, trailing, orientation = _clauses(syms)
+    clauses, rateless_levels = _clauses(syms)
     problems: list[str] = []
     if unknown:
         shown = " ".join(unknown[:8])
         problems.append(f"fee text has words a plain schedule does not use: '{shown}'")
-    if orientation == "level" and trailing:
+    if rateless_levels:
         problems.append("an asset level has no rate (schedule incomplete)")
     last_word = next(
         (t for t in reversed(tokens) if t.kind is not Kind.PUNCT or t.text == "$"), None
     )
     if last_word is not None and last_word.kind is Kind.WORD and last_word.value in _DANGLING:
         problems.append(f"fee text ends mid-phrase ('{last_word.text}'): schedule incomplete")
+    result.bands, open_ended, band_problems = _bands(clauses)
+    problems += band_problems
+    if not problems and not open_ended:
+        problems.append("the last band is not open-ended (schedule incomplete)")
+    result.ok = not problems
+    result.note = "; ".join(problems) if problems else None
+    return result
 
+
+def _bands(clauses: list[tuple[_Sym, list[_Sym]]]) -> tuple[list[Band], bool, list[str]]:
+    """The clauses as contiguous bands from 0, whether the last is open, and what is wrong."""
+    bands: list[Band] = []
+    problems: list[str] = []
     cursor = 0
     open_ended = False
     for rate_sym, raw_cond in clauses:
@@ -244,16 +252,12 @@ def parse_tokens(tokens: list[Token]) -> ScheduleParse:
         if upper is not None and upper <= lower:
             problems.append(f"band of rate {rate}% does not increase ({_dollars(upper)})")
             break
-        result.bands.append(Band(lower, upper, rate, rate_sym.tok.written))
+        bands.append(Band(lower, upper, rate, rate_sym.tok.written))
         if upper is None:
             open_ended = True
         else:
             cursor = upper
-    if not problems and not open_ended:
-        problems.append("the last band is not open-ended (schedule incomplete)")
-    result.ok = not problems
-    result.note = "; ".join(problems) if problems else None
-    return result
+    return bands, open_ended, problems
 
 
 def is_fresh_start(text: str) -> bool:
