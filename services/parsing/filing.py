@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from services.domain.names import clean_written_name, normalise_portfolio_name
-from services.parsing.header import Header, find_date, parse_header
+from services.parsing.header import find_date, parse_header
 from services.parsing.model import (
     ChangeReading,
     FilingReading,
@@ -115,14 +115,14 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
         text = text[:MAX_TEXT_CHARS]
     norm = normalise(text)
     flat = flatten(norm)
-    header = parse_header(norm, flat)
+    reading = parse_header(norm, flat)
     cut = (_looks_cut(text) or oversized) if cut is None else cut
     parts = pieces(norm)
     read = read_rows(parts)
     continued = _unjoined_continuations(read.rows, parts, cut)
-    waiver_doc = header.agreement_type == "fee_waiver"
+    waiver_doc = reading.agreement_type == "fee_waiver"
     instructions = _instructions(norm, waiver_doc)
-    default_action = "add" if header.kind == "agreement" else "revise"
+    default_action = "add" if reading.kind == "agreement" else "revise"
     start = instructions[0].offset if instructions else 0
     risk = _section_risk(read, start)
     period = _period(flat) if waiver_doc else None
@@ -160,24 +160,9 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     changes.extend(_missing_named(instructions, changes, period))
     if not changes:
         changes = _prose_fee(flat, default_action)
-    truncated = cut or any(row.at_end and not _complete(row) for row in read.rows)
-    return _reading(header, changes, truncated)
-
-
-def _reading(header: Header, changes: list[ChangeReading], truncated: bool) -> FilingReading:
-    return FilingReading(
-        document_title=header.document_title,
-        trust=header.trust,
-        adviser=header.adviser,
-        agreement_date=header.agreement_date,
-        amendment_number=header.amendment_number,
-        effective_date=header.effective_date,
-        kind=header.kind,
-        prior_amendment_dates=header.prior_amendment_dates,
-        changes=changes,
-        agreement_type=header.agreement_type,
-        truncated=truncated,
-    )
+    reading.changes = changes
+    reading.truncated = cut or any(row.at_end and not _complete(row) for row in read.rows)
+    return reading
 
 
 # A line that can only continue a fee phrase ("up to $1.5 billion", "of such assets over ...").
@@ -486,21 +471,8 @@ def _changes_for(
 ) -> list[ChangeReading]:
     names, formerly, name_markers = _names(row.name, flat)
     parses = [parse_schedule(t) for t in row.fee_texts()]
-    problems: list[str] = []
-    before: ScheduleParse | None = None
-    if waiver_doc:
-        if len(parses) == 2:
-            before, main = parses
-        else:
-            main = parses[-1]
-            problems.append(f"waiver row has {len(parses)} schedule(s), expected before and after")
-    else:
-        main = parses[0]
-        if len(parses) > 1:
-            problems.append(f"{len(parses)} schedules follow one portfolio")
-    for p in parses:
-        if not p.ok and p.note:
-            problems.append(p.note)
+    main, before, problems = _main_and_before(parses, waiver_doc)
+    problems += [p.note for p in parses if not p.ok and p.note]
     if row.too_long:
         problems.append("fee text too long to be one schedule")
     if row.at_end and cut:
@@ -509,16 +481,7 @@ def _changes_for(
         problems.append("no portfolio name found for this schedule")
     if before is not None and _tiers(before) == _tiers(main):
         problems.append("before- and after-waiver schedules are identical")
-    rate_markers = [m for p in parses for m in p.rate_markers]
-    amount_markers = [m for p in parses for m in p.amount_markers]
-    for found in (
-        _footnote_problem(rate_markers, read, on_rate=True, cut=cut),
-        _footnote_problem(name_markers + amount_markers, read, on_rate=False, cut=cut),
-    ):
-        if found:
-            problems.append(found)
-    if row.footnote is not None and not _BENIGN_FOOTNOTE.match(row.footnote.lstrip("* ")):
-        problems.append(f"followed by a footnote that may change it: '{_excerpt(row.footnote, 0)}'")
+    problems += _qualifying_footnotes(row, parses, name_markers, read, cut)
     if risk:
         problems.append(risk)
     written = [b.written for b in main.bands if b.written]
@@ -543,6 +506,39 @@ def _changes_for(
             )
         )
     return out
+
+
+def _main_and_before(
+    parses: list[ScheduleParse], waiver_doc: bool
+) -> tuple[ScheduleParse, ScheduleParse | None, list[str]]:
+    """The row's schedule, the one before the waiver (waiver rows have two), and a miscount."""
+    if waiver_doc:
+        if len(parses) == 2:
+            return parses[1], parses[0], []
+        miscount = f"waiver row has {len(parses)} schedule(s), expected before and after"
+        return parses[-1], None, [miscount]
+    if len(parses) > 1:
+        return parses[0], None, [f"{len(parses)} schedules follow one portfolio"]
+    return parses[0], None, []
+
+
+def _qualifying_footnotes(
+    row: Row, parses: list[ScheduleParse], name_markers: list[str], read: ReadRows, cut: bool
+) -> list[str]:
+    """Footnotes on the row's rates, name and amounts, or after it, that may change it."""
+    rate_markers = [m for p in parses for m in p.rate_markers]
+    other_markers = name_markers + [m for p in parses for m in p.amount_markers]
+    problems = [
+        found
+        for found in (
+            _footnote_problem(rate_markers, read, on_rate=True, cut=cut),
+            _footnote_problem(other_markers, read, on_rate=False, cut=cut),
+        )
+        if found
+    ]
+    if row.footnote is not None and not _BENIGN_FOOTNOTE.match(row.footnote.lstrip("* ")):
+        problems.append(f"followed by a footnote that may change it: '{_excerpt(row.footnote, 0)}'")
+    return problems
 
 
 def _prose_fee(flat: str, action: str) -> list[ChangeReading]:

@@ -12,10 +12,12 @@ bounded and linear.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["Header", "find_date", "parse_dates", "parse_header"]
+from services.parsing.model import FilingReading
+
+__all__ = ["find_date", "parse_dates", "parse_header"]
 
 _MONTHS = {
     "jan": 1,
@@ -63,19 +65,6 @@ _ORDINALS = {
     "eleventh": 11,
     "twelfth": 12,
 }
-
-
-@dataclass(slots=True)
-class Header:
-    document_title: str | None = None
-    trust: str | None = None
-    adviser: str | None = None
-    agreement_date: date | None = None
-    amendment_number: int | None = None
-    effective_date: date | None = None
-    kind: str = "amendment"
-    prior_amendment_dates: list[date] = field(default_factory=list)
-    agreement_type: str = "unknown"
 
 
 def _to_date(month: str, day: str, year: str) -> date | None:
@@ -393,9 +382,9 @@ def _agreement_type(title: str, intro: str, both_advisers: bool) -> str:
     return "unknown"
 
 
-def parse_header(text: str, flat: str) -> Header:
-    """Header fields from normalised text (line structure) and its flattened form."""
-    header = Header()
+def parse_header(text: str, flat: str) -> FilingReading:
+    """Header fields from normalised text (line structure) and its flattened form; no changes."""
+    header = FilingReading()
     title, prefix = _title_and_prefix(text[:6000])
     if title is None:
         title = _subject_line(text[:3000])
