@@ -256,6 +256,15 @@ PREFIX_PARAMETER = {
 }
 
 
+STREAM_MESSAGES: dict[str, tuple[type[Message], ...]] = {
+    "agreements": AGREEMENT_EVENTS,
+    "net-assets": (NetAssetsReported,),
+    "accruals": (FeeAccrued, FeeAdjusted),
+    "report-outcomes": (ReportHeld, ReportIgnored),
+    "dead-letters": (DeadLetter,),
+}
+
+
 def build_document() -> dict[str, Any]:
     """The finished document: FastStream's servers and channels, the contracts' messages."""
     settings = _settings()
@@ -268,91 +277,7 @@ def build_document() -> dict[str, Any]:
         "report-outcomes": keys.report_outcomes,
         "dead-letters": keys.dead_letters,
     }
-    # Consumer groups as the apps subscribe: address -> group of its xreadgroup subscriber.
-    groups: dict[str, str] = {}
-    for channel in generated["channels"].values():
-        binding = channel.get("bindings", {}).get("redis", {})
-        if binding.get("method") == "xreadgroup":
-            groups[channel["address"]] = binding["groupName"]
-    found = {channel["address"] for channel in generated["channels"].values()}
-    missing = set(addresses.values()) - found
-    if missing or set(groups) != {keys.agreements, keys.net_assets}:
-        raise RuntimeError(f"the FastStream apps no longer describe {sorted(missing or groups)}")
-    per_stream: dict[str, tuple[type[Message], ...]] = {
-        "agreements": AGREEMENT_EVENTS,
-        "net-assets": (NetAssetsReported,),
-        "accruals": (FeeAccrued, FeeAdjusted),
-        "report-outcomes": (ReportHeld, ReportIgnored),
-        "dead-letters": (DeadLetter,),
-    }
-    channels = {
-        stream: _channel(stream, address, per_stream[stream])
-        for stream, address in addresses.items()
-    }
-
-    def operation(
-        stream: str, action: str, title: str, description: str, binding: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {
-            "action": action,
-            "title": title,
-            "description": description,
-            "channel": {"$ref": f"#/channels/{stream}"},
-            "messages": [
-                {"$ref": f"#/channels/{stream}/messages/{_name(m)}"} for m in per_stream[stream]
-            ],
-            "bindings": {"redis": {**binding, "bindingVersion": "0.1.0"}},
-        }
-
-    projector_group, group = groups[keys.agreements], groups[keys.net_assets]
-    operations = {
-        "recordAgreementEvent": operation(
-            "agreements",
-            "send",
-            "recorder appends",
-            "`feeschedule register-agreement | amend | retract | ingest`: XADD via a Lua "
-            "script that checks the agreement's expected version and the idempotency key.",
-            {"method": "xadd"},
-        ),
-        "projectAgreementEvents": operation(
-            "agreements",
-            "receive",
-            "projector",
-            f"Consumer group `{projector_group}`: keeps the read model (current "
-            "schedules, timelines, names) at the log's pace.",
-            {"method": "xreadgroup", "groupName": projector_group},
-        ),
-        "priceNetAssets": operation(
-            "net-assets",
-            "receive",
-            "fee worker",
-            f"Consumer group `{group}`, in batches; every entry ends acknowledged: accrued, "
-            "waiting for a schedule, or dead-lettered.",
-            {"method": "xreadgroup", "groupName": group},
-        ),
-        "publishFees": operation(
-            "accruals",
-            "send",
-            "fee worker",
-            "Written with the ledger entry and the acknowledgement in one atomic step.",
-            {"method": "xadd"},
-        ),
-        "publishReportOutcomes": operation(
-            "report-outcomes",
-            "send",
-            "fee worker",
-            "A report that waits unpriced or changes nothing: written with its acknowledgement "
-            "in the same atomic step.",
-            {"method": "xadd"},
-        ),
-        "publishDeadLetters": operation(
-            "dead-letters",
-            "send",
-            "fee worker and projector",
-            "An entry that cannot be processed is written here and acknowledged.",
-            {"method": "xadd"},
-        ),
-    }
+    groups = _consumer_groups(generated, addresses)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -367,13 +292,90 @@ def build_document() -> dict[str, Any]:
         },
         "defaultContentType": "application/json",
         "servers": {"redis": _server(settings)},
-        "channels": channels,
-        "operations": operations,
+        "channels": {
+            stream: _channel(stream, address, STREAM_MESSAGES[stream])
+            for stream, address in addresses.items()
+        },
+        "operations": _operations(groups[keys.agreements], groups[keys.net_assets]),
         "components": {
             "messages": {_name(m): _message(m) for m in ALL_MESSAGES},
             "schemas": contract_schemas(),
             "parameters": {"prefix": PREFIX_PARAMETER},
         },
+    }
+
+
+def _consumer_groups(generated: dict[str, Any], addresses: dict[str, str]) -> dict[str, str]:
+    """Address -> group of each xreadgroup subscriber; raises when the apps drift from that."""
+    groups: dict[str, str] = {}
+    for channel in generated["channels"].values():
+        binding = channel.get("bindings", {}).get("redis", {})
+        if binding.get("method") == "xreadgroup":
+            groups[channel["address"]] = binding["groupName"]
+    found = {channel["address"] for channel in generated["channels"].values()}
+    missing = set(addresses.values()) - found
+    if missing or set(groups) != {addresses["agreements"], addresses["net-assets"]}:
+        raise RuntimeError(f"the FastStream apps no longer describe {sorted(missing or groups)}")
+    return groups
+
+
+def _operation(
+    stream: str, title: str, description: str, group: str | None = None
+) -> dict[str, Any]:
+    """Sending is an XADD; receiving, a read in consumer group `group`."""
+    receive = group is not None
+    binding = {"method": "xreadgroup", "groupName": group} if receive else {"method": "xadd"}
+    return {
+        "action": "receive" if receive else "send",
+        "title": title,
+        "description": description,
+        "channel": {"$ref": f"#/channels/{stream}"},
+        "messages": [
+            {"$ref": f"#/channels/{stream}/messages/{_name(m)}"} for m in STREAM_MESSAGES[stream]
+        ],
+        "bindings": {"redis": {**binding, "bindingVersion": "0.1.0"}},
+    }
+
+
+def _operations(projector_group: str, fee_worker_group: str) -> dict[str, Any]:
+    """Who sends to and who receives from each stream."""
+    return {
+        "recordAgreementEvent": _operation(
+            "agreements",
+            "recorder appends",
+            "`feeschedule register-agreement | amend | retract | ingest`: XADD via a Lua "
+            "script that checks the agreement's expected version and the idempotency key.",
+        ),
+        "projectAgreementEvents": _operation(
+            "agreements",
+            "projector",
+            f"Consumer group `{projector_group}`: keeps the read model (current "
+            "schedules, timelines, names) at the log's pace.",
+            projector_group,
+        ),
+        "priceNetAssets": _operation(
+            "net-assets",
+            "fee worker",
+            f"Consumer group `{fee_worker_group}`, in batches; every entry ends acknowledged: "
+            "accrued, waiting for a schedule, or dead-lettered.",
+            fee_worker_group,
+        ),
+        "publishFees": _operation(
+            "accruals",
+            "fee worker",
+            "Written with the ledger entry and the acknowledgement in one atomic step.",
+        ),
+        "publishReportOutcomes": _operation(
+            "report-outcomes",
+            "fee worker",
+            "A report that waits unpriced or changes nothing: written with its acknowledgement "
+            "in the same atomic step.",
+        ),
+        "publishDeadLetters": _operation(
+            "dead-letters",
+            "fee worker and projector",
+            "An entry that cannot be processed is written here and acknowledged.",
+        ),
     }
 
 
