@@ -22,7 +22,7 @@ from rich.table import Table
 
 from contracts.wire import WireError, first_error
 from services.domain.errors import DomainError
-from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, accrue, to_decimal
+from services.domain.fees import Accrual, DayCount, FeeSchedule, RoundingPolicy, accrue, to_decimal
 from services.schedule_notation import parse_schedule_notation
 
 app = typer.Typer(
@@ -116,7 +116,15 @@ def quote(
         day_count=DayCount.parse(day_count),
         rounding=RoundingPolicy.parse(rounding),
     )
-    result: dict[str, Any] = {
+    if json_output:
+        print(json.dumps(_quote_json(accrual), indent=2))
+    else:
+        _print_quote(accrual)
+
+
+def _quote_json(accrual: Accrual) -> dict[str, Any]:
+    """`quote --json`: every figure as a plain decimal string."""
+    return {
         "as_of": accrual.as_of.isoformat(),
         "net_assets": _plain(accrual.net_assets),
         "accrual_days": accrual.accrual_days,
@@ -136,9 +144,10 @@ def quote(
             for band in accrual.breakdown
         ],
     }
-    if json_output:
-        print(json.dumps(result, indent=2))
-        return
+
+
+def _print_quote(accrual: Accrual) -> None:
+    """`quote` for a person: the bands as a table, then the totals."""
     table = Table(
         title=f"Fee on {accrual.as_of} ({accrual.day_count.value}, {accrual.accrual_days} day(s))"
     )
