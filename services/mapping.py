@@ -6,6 +6,7 @@ The domain never imports contracts; adapters and commands go through here.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from contracts.messages import (
     AgreementRegistered,
@@ -31,9 +32,16 @@ from services.domain.agreement import (
     SetSchedule,
     SourceDocument,
 )
-from services.domain.book import Registration, ScheduleBook
+from services.domain.book import (
+    AmendmentApplied,
+    LogEvent,
+    Registered,
+    Registration,
+    Retracted,
+    ScheduleBook,
+)
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, Tier
-from services.domain.timeline import RecordPoint, ScheduleVersion
+from services.domain.timeline import RecordPoint, ScheduleAnswer, ScheduleVersion, VersionKind
 
 
 def schedule_from_tiers(tiers: list[TierSpec]) -> FeeSchedule:
@@ -138,15 +146,23 @@ def record_point(message: Message, position: str) -> RecordPoint:
     return RecordPoint(occurred, position)
 
 
-def apply_to_book(book: ScheduleBook, message: Message, position: str) -> None:
-    """Fold one agreements-log event into the book; other message types are ignored."""
+def event_from_wire(message: Message, position: str) -> LogEvent | None:
+    """An agreements-log entry as the domain's event; None for other message types."""
     point = record_point(message, position)
     if isinstance(message, AgreementRegistered):
-        book.register(registration_from_wire(message), point)
-    elif isinstance(message, AmendmentRecorded):
-        book.record_amendment(amendment_from_wire(message), message.event_id, point)
-    elif isinstance(message, AmendmentRetracted):
-        book.retract(message.agreement_id, message.amendment_number, point)
+        return Registered(registration_from_wire(message), point)
+    if isinstance(message, AmendmentRecorded):
+        return AmendmentApplied(amendment_from_wire(message), message.event_id, point)
+    if isinstance(message, AmendmentRetracted):
+        return Retracted(message.agreement_id, message.amendment_number, point)
+    return None
+
+
+def apply_to_book(book: ScheduleBook, message: Message, position: str) -> None:
+    """Fold one agreements-log event into the book; other message types are ignored."""
+    event = event_from_wire(message, position)
+    if event is not None:
+        book.apply(event)
 
 
 def schedule_ref(version: ScheduleVersion) -> ScheduleRef:
@@ -157,9 +173,37 @@ def schedule_ref(version: ScheduleVersion) -> ScheduleRef:
         effective_date=p.effective_date,
         event_id=p.event_id,
         position=p.recorded.position,
-        waiver=version.kind.value == "waiver",
+        waiver=version.kind is VersionKind.WAIVER,
     )
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def provenance_json(v: ScheduleVersion) -> dict[str, Any]:
+    """Where a version came from, as every answer and history shows it."""
+    p = v.provenance
+    return {
+        "agreement_id": p.agreement_id,
+        "amendment_number": p.amendment_number,
+        "amendment_effective_date": p.effective_date.isoformat(),
+        "action": v.action,
+        "waiver": v.kind is VersionKind.WAIVER,
+        "event_id": p.event_id,
+        "position": p.recorded.position,
+        "recorded_at": p.recorded.recorded_at.isoformat(),
+    }
+
+
+def answer_json(answer: ScheduleAnswer, name: str | None) -> dict[str, Any]:
+    """Which schedule applied on a day, and the versions that put it there (the read model
+    stores this; the audit answers add where and when it was asked)."""
+    version = answer.version
+    return {
+        "name": name,
+        "removed": version is not None and version.kind is VersionKind.REMOVE,
+        "tiers": None if answer.schedule is None else answer.schedule.as_json(),
+        "set_by": None if version is None else provenance_json(version),
+        "waived_schedule_set_by": None if answer.base is None else provenance_json(answer.base),
+    }

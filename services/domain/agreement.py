@@ -81,10 +81,61 @@ class Amendment:
     executed_date: date | None = None
     source: SourceDocument = field(default_factory=SourceDocument)
 
+    @property
+    def portfolio_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({c.portfolio_id for c in self.changes}))
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    agreement_id: str
+    agreement_date: date | None
+    trust: str | None
+    adviser: str | None
+    day_count: DayCount
+    rounding: RoundingPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    registration: Registration
+    point: RecordPoint
+
+    @property
+    def agreement_id(self) -> str:
+        return self.registration.agreement_id
+
+
+@dataclass(frozen=True, slots=True)
+class AmendmentApplied:
+    amendment: Amendment
+    event_id: str
+    point: RecordPoint
+
+    @property
+    def agreement_id(self) -> str:
+        return self.amendment.agreement_id
+
+
+@dataclass(frozen=True, slots=True)
+class Retracted:
+    agreement_id: str
+    amendment_number: int
+    point: RecordPoint
+
+
+# What the agreements log records, as the domain reads it.
+LogEvent: TypeAlias = Registered | AmendmentApplied | Retracted
+
 
 @dataclass
 class Agreement:
-    """One management agreement and the portfolios on its fee schedule."""
+    """One management agreement: its terms, the amendments it has recorded, and the rules
+    an amendment, a retraction or a registration must keep.
+
+    `timelines` is shared with the `ScheduleBook` the agreement belongs to (one timeline per
+    portfolio across agreements), so an amendment is folded into it once.
+    """
 
     agreement_id: str
     agreement_date: date | None = None
@@ -93,7 +144,8 @@ class Agreement:
     day_count: DayCount = DayCount.ACT_365F
     rounding: RoundingPolicy = DEFAULT_ROUNDING
     version: int = 0
-    amendments: dict[int, Amendment] = field(default_factory=dict)
+    # Amendment number -> the portfolios it changed (a retraction withdraws their facts).
+    amendments: dict[int, tuple[str, ...]] = field(default_factory=dict)
     retracted: set[int] = field(default_factory=set)
     timelines: dict[str, ScheduleTimeline] = field(default_factory=dict)
 
@@ -101,11 +153,40 @@ class Agreement:
 
     def _on_schedule(self, portfolio_id: str, on: date) -> bool:
         timeline = self.timelines.get(portfolio_id)
-        # A removal is a version too, but it leaves the portfolio off the schedule.
-        return timeline is not None and timeline.schedule_on(on).schedule is not None
+        if timeline is None:
+            return False
+        # A removal is a version too, but it leaves the portfolio off the schedule; and a
+        # portfolio another agreement prices now is not on this one's schedule.
+        answer = timeline.schedule_on(on)
+        governing = answer.base or answer.version
+        return (
+            answer.schedule is not None
+            and governing is not None
+            and governing.provenance.agreement_id == self.agreement_id
+        )
+
+    def check_registration(self) -> None:
+        if self.version > 0:
+            raise DomainError(
+                "agreement_id", self.agreement_id, "is already registered (differently)"
+            )
 
     def check_amendment(self, amendment: Amendment) -> None:
         """Raise DomainError naming the field and value if `amendment` cannot be recorded."""
+        self._check_header(amendment)
+        on = amendment.effective_date
+        # Changes inside one amendment may build on each other (add, then rename).
+        added: set[str] = set()
+        for i, change in enumerate(amendment.changes):
+            where = f"changes[{i}]"
+            if not change.portfolio_id:
+                raise DomainError(f"{where}.portfolio_id", change.portfolio_id, "must not be empty")
+            known = change.portfolio_id in added or self._on_schedule(change.portfolio_id, on)
+            _check_change(change, where, known, on)
+            if isinstance(change, SetSchedule):
+                added.add(change.portfolio_id)
+
+    def _check_header(self, amendment: Amendment) -> None:
         if amendment.agreement_id != self.agreement_id:
             raise DomainError("agreement_id", amendment.agreement_id, "is not this agreement")
         if self.version == 0:
@@ -129,43 +210,6 @@ class Agreement:
             )
         if not amendment.changes:
             raise DomainError("changes", [], "an amendment must change something")
-        on = amendment.effective_date
-        # Changes inside one amendment may build on each other (add, then rename).
-        added: set[str] = set()
-        for i, change in enumerate(amendment.changes):
-            where = f"changes[{i}]"
-            pid = change.portfolio_id
-            known = pid in added or self._on_schedule(pid, on)
-            if not pid:
-                raise DomainError(f"{where}.portfolio_id", pid, "must not be empty")
-            if isinstance(change, SetSchedule):
-                if change.action == "add" and known:
-                    raise DomainError(
-                        f"{where}.portfolio_id", pid, f"is already on the schedule on {on}"
-                    )
-                if change.action == "revise" and not known:
-                    raise DomainError(
-                        f"{where}.portfolio_id",
-                        pid,
-                        f"is not on the schedule on {on}; it cannot be revised (add it instead)",
-                    )
-                added.add(pid)
-            elif isinstance(change, RemovePortfolio | RenamePortfolio):
-                if not known:
-                    verb = "removed" if isinstance(change, RemovePortfolio) else "renamed"
-                    raise DomainError(
-                        f"{where}.portfolio_id",
-                        pid,
-                        f"is not on the schedule on {on}; cannot be {verb}",
-                    )
-                if isinstance(change, RenamePortfolio) and not change.new_name.strip():
-                    raise DomainError(f"{where}.new_name", change.new_name, "must not be empty")
-            elif change.period_to < change.period_from:
-                raise DomainError(
-                    f"{where}.period.to",
-                    change.period_to.isoformat(),
-                    f"ends before the waiver starts ({change.period_from.isoformat()})",
-                )
 
     def check_retraction(self, amendment_number: int) -> None:
         if amendment_number not in self.amendments:
@@ -177,6 +221,22 @@ class Agreement:
             )
 
     # ---- state changes (from recorded events) --------------------------------------------
+
+    def apply(self, event: LogEvent) -> None:
+        """Fold one recorded event: the one path every reader of the log takes."""
+        if isinstance(event, Registered):
+            reg = event.registration
+            self.register(
+                agreement_date=reg.agreement_date,
+                trust=reg.trust,
+                adviser=reg.adviser,
+                day_count=reg.day_count,
+                rounding=reg.rounding,
+            )
+        elif isinstance(event, AmendmentApplied):
+            self.apply_amendment(event.amendment, event.event_id, event.point)
+        else:
+            self.apply_retraction(event.amendment_number, event.point)
 
     def register(
         self,
@@ -204,19 +264,50 @@ class Agreement:
             self.agreement_id, amendment.number, amendment.effective_date, event_id, point
         )
         for version in versions_of(amendment, provenance):
-            self.timeline(version.portfolio_id).record(version)
+            timeline = self.timeline(version.portfolio_id)
+            timeline.record(version)
+            if version.kind is not VersionKind.WAIVER and timeline.owner is None:
+                # The first agreement to set a portfolio's schedule governs its fee terms.
+                timeline.owner = self.agreement_id
         for pid, name in names_of(amendment):
             self.timeline(pid).record_name(NameVersion(name, amendment.effective_date, provenance))
-        self.amendments[amendment.number] = amendment
+        self.amendments[amendment.number] = amendment.portfolio_ids
         self.retracted.discard(amendment.number)
         self.version += 1
 
     def apply_retraction(self, amendment_number: int, point: RecordPoint) -> None:
-        for timeline in self.timelines.values():
-            timeline.retract(self.agreement_id, amendment_number, point)
-        self.amendments.pop(amendment_number, None)
+        for pid in self.amendments.pop(amendment_number, ()):
+            self.timeline(pid).retract(self.agreement_id, amendment_number, point)
         self.retracted.add(amendment_number)
         self.version += 1
+
+
+def _check_change(change: Change, where: str, known: bool, on: date) -> None:
+    """The rule of one change, given whether its portfolio is on the schedule on `on`."""
+    pid = change.portfolio_id
+    if isinstance(change, SetSchedule):
+        if change.action == "add" and known:
+            raise DomainError(f"{where}.portfolio_id", pid, f"is already on the schedule on {on}")
+        if change.action == "revise" and not known:
+            raise DomainError(
+                f"{where}.portfolio_id",
+                pid,
+                f"is not on the schedule on {on}; it cannot be revised (add it instead)",
+            )
+    elif isinstance(change, RemovePortfolio | RenamePortfolio):
+        if not known:
+            verb = "removed" if isinstance(change, RemovePortfolio) else "renamed"
+            raise DomainError(
+                f"{where}.portfolio_id", pid, f"is not on the schedule on {on}; cannot be {verb}"
+            )
+        if isinstance(change, RenamePortfolio) and not change.new_name.strip():
+            raise DomainError(f"{where}.new_name", change.new_name, "must not be empty")
+    elif change.period_to < change.period_from:
+        raise DomainError(
+            f"{where}.period.to",
+            change.period_to.isoformat(),
+            f"ends before the waiver starts ({change.period_from.isoformat()})",
+        )
 
 
 def versions_of(amendment: Amendment, provenance: Provenance) -> list[ScheduleVersion]:

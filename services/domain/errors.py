@@ -11,3 +11,7 @@ class DomainError(ValueError):
         self.value = value
         self.problem = problem
         super().__init__(f"{field}: {value!r} {problem}")
+
+
+class UsageProblem(Exception):
+    """A request that cannot be carried out as asked: one line for the operator, status 2."""

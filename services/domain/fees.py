@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import decimal
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -159,6 +159,10 @@ class FeeSchedule:
     """
 
     tiers: tuple[Tier, ...]
+    # `as_json`, made once: read models and answers write a schedule many times over.
+    _json: list[dict[str, str | None]] = field(
+        init=False, repr=False, compare=False, default_factory=list
+    )
 
     def __post_init__(self) -> None:
         if not self.tiers:
@@ -221,7 +225,10 @@ class FeeSchedule:
         return cls(tuple(bands))
 
     def as_json(self) -> list[dict[str, str | None]]:
-        return [tier.as_json() for tier in self.tiers]
+        """The bands as JSON values (shared: do not change them)."""
+        if not self._json:
+            self._json.extend(tier.as_json() for tier in self.tiers)
+        return self._json
 
     def breakdown(self, net_assets: Decimal) -> tuple[BandCharge, ...]:
         _check_assets(net_assets)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["clean_written_name", "normalise_portfolio_name", "portfolio_id_for"]
+__all__ = ["clean_written_name", "name_key", "normalise_portfolio_name", "portfolio_id_for"]
 
 _WS = re.compile(r"\s+")
 # Footnote asterisks anywhere after a word ("Fund *", "Bond**", "Fund*,").
@@ -37,6 +37,12 @@ def clean_written_name(raw: str) -> str:
 def normalise_portfolio_name(raw: str) -> str:
     """Canonical display form: wrap whitespace collapsed, footnote and trademark marks dropped."""
     return clean_written_name(_MARKS.sub("", raw))
+
+
+def name_key(name: str) -> str:
+    """How two names are matched everywhere (ingest, replay, read model, fee worker): the
+    canonical form, case folded."""
+    return normalise_portfolio_name(name).casefold()
 
 
 def portfolio_id_for(name: str) -> str:

@@ -9,10 +9,10 @@ explained with exactly the knowledge that priced it, and late knowledge never re
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import NamedTuple, TypeAlias
+from typing import TypeAlias
 
 from services.domain.fees import FeeSchedule
 
@@ -32,10 +32,11 @@ class RecordPoint:
 
     recorded_at: datetime
     position: str
+    # The position's order, parsed once (every precedence comparison reads it).
+    key: tuple[int, int] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[int, int]:
-        return position_key(self.position)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", position_key(self.position))
 
 
 # What an answer may know: everything (None), what was recorded by a moment, or up to a position.
@@ -96,10 +97,10 @@ class ScheduleVersion:
     def visible(self, known_at: KnownAt) -> bool:
         return in_force(self.provenance.recorded, self.retracted, known_at)
 
-    def _precedence(self) -> tuple[date, int, tuple[int, int]]:
-        # Same effective date: the later amendment prevails, then the later recording.
-        p = self.provenance
-        return (self.effective_from, p.amendment_number, p.recorded.key)
+    def covers(self, day: date) -> bool:
+        """Whether a waiver's period holds `day`."""
+        until = self.effective_to
+        return self.effective_from <= day and (until is None or day <= until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,13 @@ class NameVersion:
 
     def visible(self, known_at: KnownAt) -> bool:
         return in_force(self.provenance.recorded, self.retracted, known_at)
+
+
+def precedence(item: ScheduleVersion | NameVersion) -> tuple[date, int, tuple[int, int]]:
+    """Which of two facts prevails: the later effective date; on the same date the later
+    amendment, then the later recording."""
+    p = item.provenance
+    return (item.effective_from, p.amendment_number, p.recorded.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +156,9 @@ class ScheduleTimeline:
         self.portfolio_id = portfolio_id
         self._versions: list[ScheduleVersion] = []
         self._names: list[NameVersion] = []
-        self._event_ids: set[str] = set()
+        self._event_ids: set[tuple[str, str, object]] = set()
+        # The agreement whose terms (day count, rounding) govern the fee: the first to set it.
+        self.owner: str | None = None
 
     @property
     def versions(self) -> tuple[ScheduleVersion, ...]:
@@ -160,14 +170,14 @@ class ScheduleTimeline:
 
     def record(self, version: ScheduleVersion) -> None:
         """Add a version. Recording the same event twice changes nothing (replays are safe)."""
-        key = f"{version.provenance.event_id}:{version.kind}:{version.effective_from}"
+        key = (version.provenance.event_id, version.kind.value, version.effective_from)
         if key in self._event_ids:
             return
         self._event_ids.add(key)
         self._versions.append(version)
 
     def record_name(self, name: NameVersion) -> None:
-        key = f"{name.provenance.event_id}:name:{name.name}"
+        key = (name.provenance.event_id, "name", name.name)
         if key in self._event_ids:
             return
         self._event_ids.add(key)
@@ -202,7 +212,7 @@ class ScheduleTimeline:
         ]
         # Ties (one amendment changing a portfolio twice): the later change prevails, as in
         # intervals(); max() keeps the first of equals, hence reversed().
-        return max(reversed(candidates), key=ScheduleVersion._precedence, default=None)
+        return max(reversed(candidates), key=precedence, default=None)
 
     def schedule_on(self, on: date, known_at: KnownAt = None) -> ScheduleAnswer:
         """The schedule that applied on `on`, as known at `known_at` (None: as known now)."""
@@ -212,10 +222,7 @@ class ScheduleTimeline:
         waivers = [
             v
             for v in self._versions
-            if v.kind is VersionKind.WAIVER
-            and v.effective_from <= on
-            and (v.effective_to is None or on <= v.effective_to)
-            and v.visible(known_at)
+            if v.kind is VersionKind.WAIVER and v.covers(on) and v.visible(known_at)
         ]
         waiver = max(waivers, key=lambda v: v.provenance.recorded.key, default=None)
         if waiver is not None:
@@ -226,11 +233,7 @@ class ScheduleTimeline:
         candidates = [n for n in self._names if n.effective_from <= on and n.visible(known_at)]
         best = max(
             reversed(candidates),  # same date and amendment: the later change prevails
-            key=lambda n: (
-                n.effective_from,
-                n.provenance.amendment_number,
-                n.provenance.recorded.key,
-            ),
+            key=precedence,
             default=None,
         )
         if best is None:
@@ -245,7 +248,7 @@ class ScheduleTimeline:
         """
         visible = sorted(
             (v for v in self._versions if v.kind is not VersionKind.WAIVER and v.visible(known_at)),
-            key=ScheduleVersion._precedence,
+            key=precedence,
         )
         for i, v in enumerate(visible):
             nxt = visible[i + 1] if i + 1 < len(visible) else None
@@ -254,26 +257,11 @@ class ScheduleTimeline:
             yield Interval(v, v.effective_from, None if nxt is None else nxt.effective_from)
 
     def segments_now(self) -> tuple[list[Segment], list[ScheduleVersion]]:
-        """Every answer as known now (see `segments_now`), with the versions it indexes."""
+        """Every answer as known now (`schedule_on(day)` and `name_on(day)` for every day at
+        once), with the visible versions the segments index."""
         visible = [v for v in self._versions if v.retracted is None]
-        facts = [
-            Fact(
-                v.kind,
-                v.effective_from,
-                v.effective_to,
-                v.provenance.amendment_number,
-                v.provenance.recorded.key,
-            )
-            for v in visible
-        ]
-        names = [
-            NameFact(
-                n.name, n.effective_from, n.provenance.amendment_number, n.provenance.recorded.key
-            )
-            for n in self._names
-            if n.retracted is None
-        ]
-        return segments_now(facts, names)[0], visible
+        names = [n for n in self._names if n.retracted is None]
+        return _segments(visible, names), visible
 
     def changed_dates(self, since: RecordPoint | None) -> date | None:
         """Earliest date whose answer may differ for facts recorded or retracted after `since`."""
@@ -289,27 +277,11 @@ class ScheduleTimeline:
 # ---- the answers "as known now", precomputed -------------------------------------------------
 
 
-class Fact(NamedTuple):
-    """What decides whether a version answers a date (as known now): see `segments_now`."""
-
-    kind: VersionKind
-    effective_from: date
-    effective_to: date | None
-    amendment_number: int
-    recorded: tuple[int, int]
-
-
-class NameFact(NamedTuple):
-    name: str
-    effective_from: date
-    amendment_number: int
-    recorded: tuple[int, int]
-
-
 @dataclass(frozen=True, slots=True)
 class Segment:
     """From `start` until the next segment's start, the answer is the same: the version that
-    answers (an index into the facts), the schedule a waiver stands in for, and the name."""
+    answers (an index into the visible versions), the version a waiver stands in for, and the
+    name."""
 
     start: date
     version: int | None
@@ -317,41 +289,27 @@ class Segment:
     name: str | None
 
 
-def segments_now(
-    facts: Sequence[Fact], names: Sequence[NameFact]
-) -> tuple[list[Segment], int | None]:
-    """`schedule_on(day)` and `name_on(day)` as known now, for every day at once.
-
-    `facts` and `names` are the visible (not retracted) versions and names in recording order.
-    The answer only changes where a version or name takes effect or a waiver starts or ends,
-    so one sweep over those dates gives every answer, with the same precedence as
-    `ScheduleTimeline` (same date: later amendment, then later recording; among equals the
-    later recorded in order; waivers: the latest recorded). Also returns the latest base
-    version (the last of `intervals()`).
-    """
-    order = sorted(
-        range(len(facts)),
-        key=lambda i: (facts[i].effective_from, facts[i].amendment_number, facts[i].recorded),
-    )
+def _segments(visible: Sequence[ScheduleVersion], names: Sequence[NameVersion]) -> list[Segment]:
+    """One sweep over the dates where an answer can change (a version or name takes effect, a
+    waiver starts or ends), with `ScheduleTimeline`'s precedence: same date, the later
+    amendment, then the later recording, the later recorded among equals; waivers: the latest
+    recorded."""
     bases: list[tuple[date, int]] = []
-    for i in order:
-        fact = facts[i]
-        if fact.kind is VersionKind.WAIVER:
+    for i in sorted(range(len(visible)), key=lambda i: precedence(visible[i])):
+        v = visible[i]
+        if v.kind is VersionKind.WAIVER:
             continue
-        if bases and bases[-1][0] == fact.effective_from:
-            bases[-1] = (fact.effective_from, i)
+        if bases and bases[-1][0] == v.effective_from:
+            bases[-1] = (v.effective_from, i)
         else:
-            bases.append((fact.effective_from, i))
-    waivers = [i for i, f in enumerate(facts) if f.kind is VersionKind.WAIVER]
-    name_order = sorted(
-        range(len(names)),
-        key=lambda i: (names[i].effective_from, names[i].amendment_number, names[i].recorded),
-    )
+            bases.append((v.effective_from, i))
+    waivers = [i for i, v in enumerate(visible) if v.kind is VersionKind.WAIVER]
+    named = sorted(names, key=precedence)
     earliest = min(names, key=lambda n: n.effective_from, default=None)
     starts = {date.min, *(d for d, _ in bases), *(n.effective_from for n in names)}
     for w in waivers:
-        starts.add(facts[w].effective_from)
-        end = facts[w].effective_to
+        starts.add(visible[w].effective_from)
+        end = visible[w].effective_to
         if end is not None and end < date.max:
             starts.add(end + timedelta(days=1))
     segments: list[Segment] = []
@@ -359,25 +317,22 @@ def segments_now(
     for start in sorted(starts):
         while b < len(bases) and bases[b][0] <= start:
             b += 1
-        while n < len(name_order) and names[name_order[n]].effective_from <= start:
+        while n < len(named) and named[n].effective_from <= start:
             n += 1
-        base = bases[b - 1][1] if b else None
-        version, waived = base, None
-        if base is not None and facts[base].kind is not VersionKind.REMOVE:
-            covering = [
-                w
-                for w in waivers
-                for until in (facts[w].effective_to,)
-                if facts[w].effective_from <= start and (until is None or start <= until)
-            ]
-            waiver = max(covering, key=lambda w: facts[w].recorded, default=None)
-            if waiver is not None:
-                version, waived = waiver, base
-        if n:
-            name: str | None = names[name_order[n - 1]].name
-        else:
-            name = None if earliest is None else earliest.name
+        version, waived = _answer_at(start, visible, bases[b - 1][1] if b else None, waivers)
+        name = named[n - 1].name if n else (None if earliest is None else earliest.name)
         last = segments[-1] if segments else None
         if last is None or (last.version, last.base, last.name) != (version, waived, name):
             segments.append(Segment(start, version, waived, name))
-    return segments, bases[-1][1] if bases else None
+    return segments
+
+
+def _answer_at(
+    day: date, visible: Sequence[ScheduleVersion], base: int | None, waivers: list[int]
+) -> tuple[int | None, int | None]:
+    """(the answering version, the base a waiver stands in for) on `day`, as indices."""
+    if base is None or visible[base].kind is VersionKind.REMOVE:
+        return base, None
+    covering = [w for w in waivers if visible[w].covers(day)]
+    waiver = max(covering, key=lambda w: visible[w].provenance.recorded.key, default=None)
+    return (base, None) if waiver is None else (waiver, base)

@@ -1,4 +1,4 @@
-"""`segments_now` (the read model's precomputed answers) agrees with `ScheduleTimeline`.
+"""`ScheduleTimeline.segments_now` (the read model's precomputed answers) agrees with `ScheduleTimeline`.
 
 For generated timelines (schedules set, removals, waivers, renames, retractions, effective dates
 out of recording order, ties on a date) the answer stored for the segment holding a day must be
@@ -16,14 +16,12 @@ from hypothesis import strategies as st
 
 from services.domain.fees import FeeSchedule
 from services.domain.timeline import (
-    Fact,
     NameVersion,
     Provenance,
     RecordPoint,
     ScheduleTimeline,
     ScheduleVersion,
     VersionKind,
-    segments_now,
 )
 
 START = date(2000, 1, 1)
@@ -115,27 +113,3 @@ def test_every_days_segment_answers_as_schedule_on_and_name_on(
         assert version is answer.version, day
         assert base is answer.base, day
         assert segment.name == timeline.name_on(day), day
-
-
-@settings(max_examples=200, deadline=None)
-@given(timelines)
-def test_the_latest_base_version_is_the_last_interval(
-    generated: Generated,
-) -> None:
-    timeline = build(*generated)
-    _, visible = timeline.segments_now()
-    facts = [
-        Fact(
-            v.kind,
-            v.effective_from,
-            v.effective_to,
-            v.provenance.amendment_number,
-            v.provenance.recorded.key,
-        )
-        for v in visible
-    ]
-    _, latest = segments_now(facts, [])
-    last = None
-    for interval in timeline.intervals():
-        last = interval.version
-    assert (None if latest is None else visible[latest]) is last
