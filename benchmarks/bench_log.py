@@ -5,10 +5,10 @@
 
 Builds a log of N amendment events under a throwaway key prefix (through the real Lua append),
 then measures, in the same process and over the same data, against a raw redis-py baseline:
-  * rebuild: `ReadModel.rebuild(workers=N)` (decode, fold, write, swap) vs XRANGE-reading the
-    same log;
-  * lookup: `schedule --source read-model` (the audit code path: `find_portfolio` +
-    `schedule_json`, one EVALSHA) vs a plain HGET of the same portfolio's stored document,
+  * rebuild: `ReadModel.rebuild(workers=N)` (decode, fold, encode and write with N processes,
+    swap) vs XRANGE-reading the same log;
+  * lookup: `schedule --source read-model` (the audit code path: `audit.schedule_on`, one
+    EVALSHA) vs a plain HGET of the same portfolio's stored answers,
     alternating call by call on one persistent connection; only the call is timed.
 Each figure is the median over `--runs` runs. The throwaway keys are deleted afterwards.
 Needs FEES_REDIS_URL or REDIS_URL.
@@ -31,10 +31,10 @@ from benchmarks.machine import cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 from services.adapters.connection import sync_client
-from services.adapters.eventstore import _APPEND_LUA
+from services.adapters.eventstore import _APPEND_LUA, EventStore
 from services.adapters.keys import Keys
 from services.adapters.readmodel import ReadModel
-from services.audit.replay import find_portfolio, schedule_json
+from services.app.audit import Source, schedule_on
 from services.settings import Settings
 
 PER_AGREEMENT = 1000
@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {rebuilding}")
 
         assert result is not None
-        portfolios = ReadModel(client, keys).gen_key(result.generation, "portfolios")
+        answers = ReadModel(client, keys).gen_key(result.generation, "now")
+        source = Source("read-model", EventStore(client, keys), ReadModel(client, keys))
         rng = random.Random(7)
         ms = 1000.0
         p50s, p99s, raw50s, raw99s = [], [], [], []
@@ -159,12 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             raw: list[float] = []
             for i, (pid, day) in enumerate(zip(pids, days, strict=True)):
                 t = time.perf_counter()
-                answer = schedule_json(
-                    find_portfolio(client, keys, pid, "read-model", full=False), day, None
-                )
+                answer = schedule_on(source, pid, day, None)
                 ours.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                client.hget(portfolios, pid)
+                client.hget(answers, pid)
                 raw.append(time.perf_counter() - t)
                 if i == 0 and run == 0:
                     assert answer["portfolio_id"] == pid

@@ -8,7 +8,6 @@ command never records twice. The log stream is the audit record: nothing here tr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -16,37 +15,14 @@ import redis
 
 from contracts.messages import Message
 from contracts.wire import decode, encode
+from services.adapters.connection import text
 from services.adapters.keys import Keys
 from services.adapters.log import read_log
+from services.app.ports import AppendResult, RawEntry, VersionConflict
+
+__all__ = ["AppendResult", "EventStore", "VersionConflict"]
 
 _APPEND_LUA = resources.files("services.adapters").joinpath("eventstore_append.lua").read_text()
-
-
-class VersionConflict(Exception):
-    """Another writer recorded an event for the agreement since its state was read."""
-
-    def __init__(self, agreement_id: str, expected: int, actual: int) -> None:
-        self.agreement_id = agreement_id
-        self.expected = expected
-        self.actual = actual
-        super().__init__(
-            f"agreement {agreement_id!r}: expected version {expected}, but it is at {actual}"
-            " (another writer recorded first; reload and retry)"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """Where an event landed: its log entry id and the agreement's version after it."""
-
-    entry_id: str
-    version: int
-    # True when the idempotency key was seen before: nothing was appended this time.
-    duplicate: bool = False
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def agreement_of(message: Message) -> str:
@@ -79,18 +55,18 @@ class EventStore:
             ],
             args=[agreement_id, expected_version, idempotency_key or "", *fields],
         )
-        status, entry_id, version = (_text(v) for v in reply)
+        status, entry_id, version = (text(v) for v in reply)
         if status == "conflict":
             raise VersionConflict(agreement_id, expected_version, int(version))
         return AppendResult(entry_id, int(version), duplicate=status == "duplicate")
 
     def duplicate_of(self, idempotency_key: str, agreement_id: str) -> AppendResult | None:
         """The entry a key already recorded, if any (a retry must report it, not fail)."""
-        seen: Any = self.client.hget(self.keys.idempotency, idempotency_key)
+        seen = self.recorded(idempotency_key)
         if seen is None:
             return None
         index: Any = self.client.lpos(self.keys.agreement_events(agreement_id), seen)
-        return AppendResult(_text(seen), 0 if index is None else int(index) + 1, duplicate=True)
+        return AppendResult(seen, 0 if index is None else int(index) + 1, duplicate=True)
 
     def version(self, agreement_id: str) -> int:
         raw: Any = self.client.hget(self.keys.agreement_versions, agreement_id)
@@ -109,9 +85,23 @@ class EventStore:
         out: list[tuple[str, Message]] = []
         for rows in pipe.execute():
             for entry_id, fields in rows:
-                out.append((_text(entry_id), decode(fields)))
+                out.append((text(entry_id), decode(fields)))
         return out
 
     def read(self, after: str | None = None, until: str = "+") -> Iterator[tuple[str, Message]]:
-        """The whole log (or a range of it) in global order."""
+        """The whole log (or a range of it) in global order, decoded."""
         return read_log(self.client, self.keys.agreements, after=after, until=until)
+
+    def recorded(self, idempotency_key: str) -> str | None:
+        seen: Any = self.client.hget(self.keys.idempotency, idempotency_key)
+        return None if seen is None else text(seen)
+
+    def entries(self, after: str | None, until: str, count: int) -> list[RawEntry]:
+        # XRANGE's exclusive start ("(id") needs Redis 6.2, which the embedded server has.
+        start = "-" if after is None else "(" + after
+        rows: Any = self.client.xrange(self.keys.agreements, min=start, max=until, count=count)
+        return [(text(entry_id), fields) for entry_id, fields in rows]
+
+    def last_id(self) -> str | None:
+        newest: Any = self.client.xrevrange(self.keys.agreements, count=1)
+        return text(newest[0][0]) if newest else None

@@ -1,16 +1,21 @@
-"""`ReadModel`: one key prefix's read model in Redis, through its Lua scripts.
+"""`ReadModel`: the read model of one key prefix in Redis (the `ReadModelStore` port).
 
-Reading (`lookup`, `answer_now`: the generation resolved and read in one script), live writing
-(`apply_entries`, `catch_up`: documents and checkpoint moved in one script), dead letters, and
-the rebuild's last steps (catch up, swap the pointer, drop the old generation; the fold itself
-is `rebuild.fold_log`). The scripts are the `.lua` files beside this module.
+A generation is five keys under `keys.read_model(gen)`: `:portfolios` (portfolio id -> its
+timeline's document), `:now` (portfolio id -> its answers as known now), `:names` (name key or
+id -> portfolio id, renames included), `:agreements` (agreement id -> its document) and
+`:checkpoint` (the last log entry folded). `keys.read_model_pointer` names the current
+generation. Every write moves documents and checkpoint together (apply.lua), every read
+resolves the pointer and reads in one script (lookup.lua), so no reader mixes generations.
+What the documents hold is `codec`'s; what the log does to them is the domain's fold
+(`services.app.projection`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import bisect
+import multiprocessing
+import time
+from collections.abc import Iterable, Sequence
 from datetime import date
 from importlib import resources
 from typing import Any
@@ -18,100 +23,69 @@ from typing import Any
 import pydantic_core
 import redis
 
-from contracts.messages import AmendmentRetracted, DeadLetter, DeadLetterCode, Message
+from contracts.messages import DeadLetter, DeadLetterCode
 from contracts.wire import encode
+from services.adapters.connection import text
+from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
-from services.adapters.readmodel.documents import PortfolioRows, timeline_from_doc
-from services.adapters.readmodel.naming import (
-    amendment_field,
-    answer_field,
-    name_key,
-    new_generation,
+from services.adapters.readmodel.codec import (
+    agreement_doc,
+    agreement_from_doc,
+    answers_doc,
+    timeline_doc,
+    timeline_from_doc,
 )
-from services.adapters.readmodel.projection import (
-    Decoded,
-    OnPoison,
-    Projection,
-    affected_portfolios,
-    as_str,
-    decode_entries,
-)
-from services.adapters.readmodel.rebuild import fold_log
-from services.domain.fees import FeeSchedule
-from services.domain.timeline import (
-    KnownAt,
-    ScheduleAnswer,
-    ScheduleTimeline,
-    ScheduleVersion,
-    VersionKind,
-    position_key,
-)
+from services.app import projection
+from services.app.ports import EventLog, Lookup
+from services.domain.agreement import AmendmentApplied, Retracted
+from services.domain.book import LogEvent, ScheduleBook
+from services.domain.names import name_key
+from services.domain.timeline import ScheduleTimeline
+
+PARTS = ("portfolios", "now", "names", "agreements", "checkpoint")
 
 
 def _script(name: str) -> str:
     return resources.files("services.adapters.readmodel").joinpath(name).read_text()
 
 
-_APPLY_LUA = _script("apply.lua")
-_LOOKUP_LUA = _script("lookup.lua")
-_SWAP_LUA = _script("swap.lua")
-_ANSWER_LUA = _script("answer.lua")
+def new_generation() -> str:
+    return f"g{time.time_ns()}"
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """One portfolio as the read model holds it, read from a single generation."""
+def name_pairs(timelines: Iterable[ScheduleTimeline]) -> dict[str, str]:
+    """Name key (and id) -> portfolio id; a name two portfolios have had goes to the greater id,
+    as `ScheduleBook.resolve` answers."""
+    pairs: dict[str, str] = {}
+    for timeline in timelines:
+        pid = timeline.portfolio_id
+        for key in (pid, *(name_key(n.name) for n in timeline.names)):
+            pairs[key] = max(pairs.get(key, pid), pid)
+    return pairs
 
-    generation: str
-    portfolio_id: str
-    checkpoint: str
-    document: dict[str, Any]
 
-    @property
-    def timeline(self) -> ScheduleTimeline:
-        return timeline_from_doc(self.document)
-
-    def schedule_on(
-        self, on: date, known_at: KnownAt = None, skeleton: ScheduleTimeline | None = None
-    ) -> ScheduleAnswer:
-        """`ScheduleTimeline.schedule_on` over the stored versions, building only the
-        FeeSchedules of the versions in the answer (the fast path of `--source read-model`)."""
-        rows = PortfolioRows.from_doc(self.document)
-        if skeleton is None:
-            skeleton = rows.timeline(self.portfolio_id, schedules=False)
-        answer = skeleton.schedule_on(on, known_at)
-        tiers = {(v.source.position, v.kind, v.effective_from): v.tiers for v in rows.versions}
-
-        def filled(version: ScheduleVersion | None) -> ScheduleVersion | None:
-            if version is None:
-                return None
-            key = (
-                version.provenance.recorded.position,
-                version.kind.value,
-                version.effective_from.isoformat(),
-            )
-            raw = tiers.get(key)
-            schedule = None if raw is None else FeeSchedule.from_json(json.loads(raw))
-            return replace(version, schedule=schedule)
-
-        version, base = filled(answer.version), filled(answer.base)
-        schedule = None
-        if version is not None and version.kind is not VersionKind.REMOVE:
-            schedule = version.schedule
-        return replace(answer, schedule=schedule, version=version, base=base)
+def documents(book: ScheduleBook) -> list[list[tuple[str, str]]]:
+    """(portfolio, answers, agreement) field-value pairs of everything the book holds."""
+    timelines = sorted(book.timelines.items())
+    return [
+        [(pid, timeline_doc(t)) for pid, t in timelines],
+        [(pid, answers_doc(t)) for pid, t in timelines],
+        [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
+    ]
 
 
 class ReadModel:
-    """Reads and writes the read model of one key prefix (sync client; thread-safe scripts)."""
+    """Reads and writes the read model of one key prefix (sync client; atomic scripts)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, workers: int = 2) -> None:
         self.client = client
         self.keys = keys
+        # Processes that encode and write a new generation's documents.
+        self.workers = workers
         self.rm_prefix = keys.read_model("")
-        self._apply = client.register_script(_APPLY_LUA)
-        self._lookup = client.register_script(_LOOKUP_LUA)
-        self._swap = client.register_script(_SWAP_LUA)
-        self._answer = client.register_script(_ANSWER_LUA)
+        self._apply = client.register_script(_script("apply.lua"))
+        self._lookup = client.register_script(_script("lookup.lua"))
+        self._swap = client.register_script(_script("swap.lua"))
 
     def gen_key(self, generation: str, part: str) -> str:
         return f"{self.keys.read_model(generation)}:{part}"
@@ -120,41 +94,37 @@ class ReadModel:
 
     def current(self) -> str | None:
         raw: Any = self.client.get(self.keys.read_model_pointer)
-        return None if raw is None else as_str(raw)
+        return None if raw is None else text(raw)
 
     def checkpoint(self, generation: str) -> str:
         raw: Any = self.client.get(self.gen_key(generation, "checkpoint"))
-        return "" if raw is None else as_str(raw)
+        return "" if raw is None else text(raw)
+
+    def _read(self, name_or_id: str, part: str) -> tuple[str, str, str, str]:
+        reply: Any = self._lookup(
+            keys=[self.keys.read_model_pointer],
+            args=[self.rm_prefix, name_or_id, name_key(name_or_id), part],
+        )
+        gen, pid, doc, checkpoint = (text(v) for v in reply)
+        return gen, pid, doc, checkpoint
 
     def lookup(self, name_or_id: str) -> Lookup | None:
         """The portfolio (by id or any name it has had) from the current generation."""
-        reply: Any = self._lookup(
-            keys=[self.keys.read_model_pointer], args=[self.rm_prefix, name_or_id]
-        )
-        gen, pid, doc, checkpoint = (as_str(v) for v in reply)
-        if not doc:
-            reply = self._lookup(
-                keys=[self.keys.read_model_pointer], args=[self.rm_prefix, name_key(name_or_id)]
-            )
-            gen, pid, doc, checkpoint = (as_str(v) for v in reply)
+        gen, pid, doc, checkpoint = self._read(name_or_id, "portfolios")
         if not doc:
             return None
-        return Lookup(gen, pid, checkpoint, pydantic_core.from_json(doc))
+        document = pydantic_core.from_json(doc)
+        return Lookup(gen, pid, checkpoint, document, timeline_from_doc(document))
 
     def answer_now(self, name_or_id: str, on: date) -> tuple[str, dict[str, Any]] | None:
-        """(portfolio id, stored answer) for `on` as known now, in one script call that
-        resolves the generation, the name and the date's segment; None if unknown."""
-        day = f"{on.year:04d}{on.month:02d}{on.day:02d}"
-        reply: Any = self._answer(
-            keys=[self.keys.read_model_pointer],
-            args=[self.rm_prefix, name_or_id, name_key(name_or_id), day],
-        )
-        pid, answer = reply
-        if not answer:
+        """(portfolio id, stored answer) for `on` as known now; None if unknown."""
+        _, pid, doc, _ = self._read(name_or_id, "now")
+        if not doc:
             return None
-        return as_str(pid), json.loads(answer)
+        now = pydantic_core.from_json(doc)
+        return pid, now["answers"][bisect.bisect_right(now["starts"], on.isoformat()) - 1]
 
-    # ---- writing --------------------------------------------------------------------------
+    # ---- following the log ------------------------------------------------------------------
 
     def ensure_current(self) -> str:
         """The current generation, creating an empty one on first use."""
@@ -163,179 +133,148 @@ class ReadModel:
         assert gen is not None
         return gen
 
-    def _load(self, generation: str, projection: Projection, messages: list[Message]) -> None:
-        """Fetch the documents and amendment index entries the messages will change."""
-        pids: set[str] = set()
-        retracted: list[str] = []
-        for m in messages:
-            pids.update(affected_portfolios(m))
-            if isinstance(m, AmendmentRetracted):
-                retracted.append(amendment_field(m.agreement_id, m.amendment_number))
-        if retracted:
-            rows: Any = self.client.hmget(self.gen_key(generation, "amendments"), retracted)
-            for key, raw in zip(retracted, rows, strict=True):
-                if raw is not None:
-                    projection.amendments[key] = json.loads(raw)
-                    pids.update(projection.amendments[key])
-        if pids:
-            ordered = sorted(pids)
-            docs: Any = self.client.hmget(self.gen_key(generation, "portfolios"), ordered)
-            for raw in docs:
-                if raw is not None:
-                    projection.load(pydantic_core.from_json(raw))
+    def load(self, generation: str, events: Sequence[LogEvent]) -> ScheduleBook:
+        book = ScheduleBook()
+        aids = sorted({e.agreement_id for e in events})
+        raw: Any = self.client.hmget(self.gen_key(generation, "agreements"), aids) if aids else []
+        for doc in raw:
+            if doc is not None:
+                agreement = agreement_from_doc(pydantic_core.from_json(doc), book.timelines)
+                book.agreements[agreement.agreement_id] = agreement
+        pids = sorted(_touched(book, events))
+        raw = self.client.hmget(self.gen_key(generation, "portfolios"), pids) if pids else []
+        for doc in raw:
+            if doc is not None:
+                timeline = timeline_from_doc(pydantic_core.from_json(doc))
+                book.timelines[timeline.portfolio_id] = timeline
+        return book
 
-    def apply_entries(
+    def save(
         self,
         generation: str,
         expected_checkpoint: str,
-        entries: list[Decoded],
+        checkpoint: str,
+        book: ScheduleBook,
         *,
         require_current: bool,
-        on_poison: OnPoison | None = None,
     ) -> bool:
-        """Apply log entries after `expected_checkpoint` in one atomic step; False on a race.
-        An entry the domain's rules reject is not folded (`on_poison` hears of it)."""
-        if not entries:
-            return True
-        projection = Projection()
-        self._load(generation, projection, [m for _, _, m in entries])
-        projection.fold(entries, on_poison)
-        return self._write(
-            generation, expected_checkpoint, entries[-1][0], projection, require_current
-        )
-
-    def _write(
-        self,
-        generation: str,
-        expected: str,
-        checkpoint: str,
-        projection: Projection,
-        require_current: bool,
-    ) -> bool:
-        entries = list(projection.portfolio_entries())
-        groups: list[list[tuple[str, str]]] = [
-            [(pid, doc) for pid, doc, _, _ in entries],
-            list(projection.name_pairs()),
-            list(projection.amendment_pairs()),
-            list(projection.agreements.items()),
-            [(pid, index) for pid, _, index, _ in entries],
-            [answer_field(pid, i) for pid, _, _, answers in entries for i in enumerate(answers)],
-        ]
-        flat = [item for group in groups for pair in group for item in pair]
+        portfolios, answers, agreements = documents(book)
+        names = name_pairs(book.timelines.values())
+        if names:
+            held: Any = self.client.hmget(self.gen_key(generation, "names"), list(names))
+            for key, pid in zip(list(names), held, strict=True):
+                if pid is not None:
+                    names[key] = max(names[key], text(pid))
+        groups = [portfolios, answers, sorted(names.items()), agreements]
         reply: Any = self._apply(
             keys=[self.keys.read_model_pointer],
             args=[
                 self.rm_prefix,
                 generation,
-                expected,
+                expected_checkpoint,
                 checkpoint,
                 "1" if require_current else "0",
                 *(len(g) for g in groups),
-                *flat,
+                *(item for group in groups for pair in group for item in pair),
             ],
         )
         return int(reply) == 1
 
-    def catch_up(
-        self,
-        until: str = "+",
-        *,
-        generation: str | None = None,
-        page: int = 500,
-        on_poison: OnPoison | None = None,
-    ) -> int:
-        """Apply every log entry after the checkpoint up to `until`, in log order.
-
-        Entries at or before the checkpoint are no-ops, so a redelivery changes nothing. With
-        `generation` None the current generation is followed (and re-resolved after a swap).
-        An entry that cannot be read or that the domain rejects goes to `on_poison` and the
-        checkpoint moves past it. Returns how many entries were applied.
-        """
-        applied = 0
-        while True:
-            gen = generation or self.ensure_current()
-            checkpoint = self.checkpoint(gen)
-            if until != "+" and checkpoint and position_key(checkpoint) >= position_key(until):
-                return applied
-            start = "(" + checkpoint if checkpoint else "-"
-            rows: Any = self.client.xrange(self.keys.agreements, min=start, max=until, count=page)
-            if not rows:
-                return applied
-            entries = list(decode_entries(rows, on_poison))
-            last = as_str(rows[-1][0])
-            if not entries or entries[-1][0] != last:
-                # The page ended on an undecodable entry: still move the checkpoint past it.
-                entries.append((last, {}, _NOTHING))
-            current = generation is None
-            if self.apply_entries(
-                gen, checkpoint, entries, require_current=current, on_poison=on_poison
-            ):
-                applied += len(rows)
-
     def dead_letter(
         self, entry_id: str, fields: dict[bytes, bytes], reason: str, code: DeadLetterCode
     ) -> None:
-        """An entry the projector cannot fold, kept on the dead-letter stream (see `OnPoison`)."""
+        """An entry the projector cannot fold, kept on the dead-letter stream."""
         letter = DeadLetter(
             source_stream=self.keys.agreements,
             entry_id=entry_id,
-            fields={as_str(k): as_str(v)[:4000] for k, v in fields.items()},
+            fields={text(k): text(v)[:4000] for k, v in fields.items()},
             code=code,
             reason=reason,
             consumer="projector",
         )
         self.client.xadd(self.keys.dead_letters, encode(letter))  # type: ignore[arg-type]
 
-    # ---- rebuild --------------------------------------------------------------------------
+    def catch_up(self, until: str = "+", **options: Any) -> int:
+        """`projection.catch_up` of this read model and its prefix's log."""
+        return projection.catch_up(self._log(), self, until, **options)
 
-    def rebuild(
-        self,
-        *,
-        page: int = 2000,
-        progress: Callable[[int], None] | None = None,
-        workers: int = 1,
-    ) -> RebuildResult:
-        """Replay the whole log into a fresh generation, catch up, swap the pointer, drop the old.
+    def rebuild(self, *, workers: int | None = None, **options: Any) -> projection.RebuildResult:
+        """`projection.rebuild` of this read model from its prefix's log (`workers`: the
+        processes that encode and write the new generation's documents)."""
+        store = self if workers is None else ReadModel(self.client, self.keys, workers)
+        return projection.rebuild(self._log(), store, **options)
 
-        Every entry is validated in full and folded as the live projector folds it; one that
-        cannot be read or that the domain rejects is dead-lettered. Each document is written
-        once, at the end. With `workers` > 1 the log up to its current end is folded by that
-        many forked processes, a `Share` of the portfolios each (`rebuild.fold_log`).
+    def _log(self) -> EventLog:
+        return EventStore(self.client, self.keys)
 
-        The old generation is deleted right after the swap: every read resolves the pointer
-        and reads the documents inside one Lua script, so no reader can still be holding the
-        old generation's name between two of its reads.
-        """
-        gen, count = fold_log(self, page, progress, workers)
-        while True:
-            count += self.catch_up(generation=gen)
-            reply: Any = self._swap(
-                keys=[self.keys.read_model_pointer, self.keys.agreements],
-                args=[self.rm_prefix, gen],
-            )
-            status, other = (as_str(v) for v in reply)
-            if status == "ok":
-                break
-        if other:
-            self.drop(other)
-        return RebuildResult(gen, other or None, count)
+    # ---- a new generation ---------------------------------------------------------------
+
+    def create(self, book: ScheduleBook, checkpoint: str) -> str:
+        # Invisible until the swap, so plain pipelined writes are safe. The documents are
+        # encoded by forked processes, a share of the portfolios each (encoding is most of a
+        # rebuild after the fold, and each portfolio's documents are its own).
+        gen = new_generation()
+        pids = sorted(book.timelines)
+        context = multiprocessing.get_context("fork")
+        shares = [
+            context.Process(target=self._write_share, args=(gen, book, pids[i :: self.workers]))
+            for i in range(self.workers)
+        ]
+        for share in shares:
+            share.start()
+        names = sorted(name_pairs(book.timelines.values()).items())
+        agreements = [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())]
+        self._hset(gen, {"names": names, "agreements": agreements})
+        for share in shares:
+            share.join()
+        if any(share.exitcode != 0 for share in shares):
+            self.drop(gen)
+            raise RuntimeError("a read-model writer failed; nothing was swapped in")
+        self.client.set(self.gen_key(gen, "checkpoint"), checkpoint)
+        return gen
+
+    def _write_share(self, gen: str, book: ScheduleBook, pids: list[str]) -> None:
+        timelines = [book.timelines[pid] for pid in pids]
+        self._hset(
+            gen,
+            {
+                "portfolios": [(t.portfolio_id, timeline_doc(t)) for t in timelines],
+                "now": [(t.portfolio_id, answers_doc(t)) for t in timelines],
+            },
+        )
+
+    def _hset(self, gen: str, parts: dict[str, list[tuple[str, str]]]) -> None:
+        """HSETs of 1,000 fields each, the pipeline sent every 10 (its buffer stays small)."""
+        pipe = self.client.pipeline(transaction=False)
+        for part, pairs in parts.items():
+            for i in range(0, len(pairs), 1000):
+                pipe.hset(self.gen_key(gen, part), mapping=dict(pairs[i : i + 1000]))
+                if len(pipe) >= 10:
+                    pipe.execute()
+        pipe.execute()
+
+    def swap(self, generation: str, log_end: str) -> tuple[str, str]:
+        # The script reads the log's end itself, so no entry can slip in between.
+        reply: Any = self._swap(
+            keys=[self.keys.read_model_pointer, self.keys.agreements],
+            args=[self.rm_prefix, generation],
+        )
+        status, other = (text(v) for v in reply)
+        return status, other
 
     def drop(self, generation: str) -> None:
-        parts = ("portfolios", "names", "amendments", "agreements", "now", "checkpoint")
-        self.client.unlink(*(self.gen_key(generation, p) for p in parts))
+        self.client.unlink(*(self.gen_key(generation, p) for p in PARTS))
 
 
-@dataclass(frozen=True, slots=True)
-class RebuildResult:
-    generation: str
-    previous: str | None
-    events: int
-
-
-class _Nothing(Message):
-    """Stands in for an undecodable entry so the checkpoint can move past it."""
-
-    type: str = "Nothing"
-
-
-_NOTHING = _Nothing()
+def _touched(book: ScheduleBook, events: Sequence[LogEvent]) -> set[str]:
+    """The portfolios the events change: those an amendment names, and those of the
+    amendments a retraction withdraws (recorded before, or earlier in `events`)."""
+    pids: set[str] = set()
+    for event in events:
+        if isinstance(event, AmendmentApplied):
+            pids.update(event.amendment.portfolio_ids)
+        elif isinstance(event, Retracted) and event.agreement_id in book.agreements:
+            pids.update(
+                book.agreements[event.agreement_id].amendments.get(event.amendment_number, ())
+            )
+    return pids

@@ -1,0 +1,193 @@
+"""The read model's documents: the domain's own state as JSON, and back.
+
+A portfolio's document is its `ScheduleTimeline`, compact: each amendment that touched it and
+each distinct schedule appear once, and versions and names refer to them by index:
+
+  {"format": 3, "portfolio_id", "owner",
+   "amendments": [[agreement id, number, effective date, event id, recorded at, position]],
+   "versions": [[kind, action, schedule index | null, from, to | null, amendment index,
+                 retracted: [recorded at, position] | null]],
+   "names": [[name, amendment index, retracted]],
+   "schedules": [tiers as `FeeSchedule.as_json`]}
+
+An agreement's document is its `Agreement` (terms, version, the portfolios each amendment
+changed, the retracted numbers). A portfolio's answers as known now are the segments of
+`ScheduleTimeline.segments_now`, each answer in the shape of `mapping.answer_json`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pydantic_core
+
+from services.domain.agreement import Agreement
+from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
+from services.domain.timeline import (
+    NameVersion,
+    Provenance,
+    RecordPoint,
+    ScheduleAnswer,
+    ScheduleTimeline,
+    ScheduleVersion,
+    VersionKind,
+)
+from services.mapping import answer_json
+
+FORMAT = 3
+
+
+def json_text(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+def _mark(point: RecordPoint) -> tuple[str, str]:
+    return point.recorded_at.isoformat(), point.position
+
+
+def _retracted(point: RecordPoint | None) -> tuple[str, str] | None:
+    return None if point is None else _mark(point)
+
+
+def _point(mark: list[str] | None) -> RecordPoint | None:
+    return None if mark is None else RecordPoint(datetime.fromisoformat(mark[0]), mark[1])
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def timeline_doc(timeline: ScheduleTimeline) -> str:
+    """A portfolio's timeline as its stored document."""
+    # Shared by identity: an event's versions share one provenance, and a decoded document's
+    # versions share its schedules, so writing what was read gives the same document.
+    sources: dict[int, tuple[int, Provenance]] = {}
+    schedules: dict[int, tuple[int, FeeSchedule]] = {}
+
+    def source(p: Provenance) -> int:
+        return sources.setdefault(id(p), (len(sources), p))[0]
+
+    versions = []
+    for v in timeline.versions:
+        s = source(v.provenance)
+        t = None
+        if v.schedule is not None:
+            t = schedules.setdefault(id(v.schedule), (len(schedules), v.schedule))[0]
+        to = None if v.effective_to is None else v.effective_to.isoformat()
+        versions.append(
+            [
+                v.kind.value,
+                v.action,
+                t,
+                v.effective_from.isoformat(),
+                to,
+                s,
+                _retracted(v.retracted),
+            ]
+        )
+    names = [[n.name, source(n.provenance), _retracted(n.retracted)] for n in timeline.names]
+    amendments = [
+        (p.agreement_id, p.amendment_number, p.effective_date, p.event_id, *_mark(p.recorded))
+        for _, p in sources.values()
+    ]
+    return json_text(
+        {
+            "format": FORMAT,
+            "portfolio_id": timeline.portfolio_id,
+            "owner": timeline.owner,
+            "amendments": amendments,
+            "versions": versions,
+            "names": names,
+            "schedules": [s.as_json() for _, s in schedules.values()],
+        }
+    )
+
+
+def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
+    """The timeline a stored document holds."""
+    if doc.get("format") != FORMAT:
+        raise ValueError(
+            f"format: {doc.get('format')!r} is not read-model format {FORMAT};"
+            " run `feeschedule projector rebuild`"
+        )
+    pid = doc["portfolio_id"]
+    timeline = ScheduleTimeline(pid)
+    timeline.owner = doc["owner"]
+    sources = [
+        Provenance(a, n, date.fromisoformat(on), e, RecordPoint(datetime.fromisoformat(at), pos))
+        for a, n, on, e, at, pos in doc["amendments"]
+    ]
+    schedules = [FeeSchedule.from_json(tiers) for tiers in doc["schedules"]]
+    for kind, action, t, start, end, s, retracted in doc["versions"]:
+        schedule = None if t is None else schedules[t]
+        timeline.record(
+            ScheduleVersion(
+                pid,
+                VersionKind(kind),
+                action,
+                schedule,
+                date.fromisoformat(start),
+                sources[s],
+                _day(end),
+                _point(retracted),
+            )
+        )
+    for name, s, retracted in doc["names"]:
+        p = sources[s]
+        timeline.record_name(NameVersion(name, p.effective_date, p, _point(retracted)))
+    return timeline
+
+
+def answers_doc(timeline: ScheduleTimeline) -> str:
+    """The answers as known now: segment start dates (ascending, the first 0001-01-01) and the
+    answer from each start on."""
+    segments, visible = timeline.segments_now()
+    # Segments repeat a few versions many times over: each answer is encoded once.
+    encoded: dict[tuple[int | None, int | None, str | None], dict[str, Any]] = {}
+    answers = []
+    for s in segments:
+        key = (s.version, s.base, s.name)
+        answer = encoded.get(key)
+        if answer is None:
+            version = None if s.version is None else visible[s.version]
+            base = None if s.base is None else visible[s.base]
+            schedule = None
+            if version is not None and version.kind is not VersionKind.REMOVE:
+                schedule = version.schedule
+            found = ScheduleAnswer(timeline.portfolio_id, s.start, schedule, version, base)
+            answer = encoded[key] = answer_json(found, s.name)
+        answers.append(answer)
+    return json_text({"starts": [s.start.isoformat() for s in segments], "answers": answers})
+
+
+def agreement_doc(agreement: Agreement) -> str:
+    return json_text(
+        {
+            "agreement_id": agreement.agreement_id,
+            "agreement_date": agreement.agreement_date,
+            "trust": agreement.trust,
+            "adviser": agreement.adviser,
+            "day_count": agreement.day_count.value,
+            "rounding": agreement.rounding.name,
+            "version": agreement.version,
+            "amendments": agreement.amendments,
+            "retracted": sorted(agreement.retracted),
+        }
+    )
+
+
+def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimeline]) -> Agreement:
+    """The agreement a stored document holds, folding into `timelines` (its book's)."""
+    return Agreement(
+        doc["agreement_id"],
+        _day(doc["agreement_date"]),
+        doc["trust"],
+        doc["adviser"],
+        DayCount(doc["day_count"]),
+        RoundingPolicy.parse(doc["rounding"]),
+        doc["version"],
+        {int(n): tuple(pids) for n, pids in doc["amendments"].items()},
+        set(doc["retracted"]),
+        timelines,
+    )

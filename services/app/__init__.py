@@ -1,0 +1,1 @@
+"""The service layer: use cases as handlers taking ports; entry points stay thin."""
