@@ -22,6 +22,7 @@ from rich.table import Table
 
 from contracts.wire import WireError, first_error
 from services.domain.errors import DomainError
+from services.domain.errors import UsageProblem as UsageProblem
 from services.domain.fees import Accrual, DayCount, FeeSchedule, RoundingPolicy, accrue, to_decimal
 from services.schedule_notation import parse_schedule_notation
 
@@ -52,11 +53,7 @@ def root() -> None:
     """Management-fee schedules: record amendments, accrue fees, audit every fee."""
 
 
-class UsageProblem(Exception):
-    """An operator error to report as one line with exit status 2."""
-
-
-def _parse_date(field: str, value: str) -> date:
+def parse_date(field: str, value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -111,7 +108,7 @@ def quote(
     accrual = accrue(
         fee_schedule,
         to_decimal("net_assets", net_assets),
-        _parse_date("as_of", as_of),
+        parse_date("as_of", as_of),
         accrual_days=_parse_days(days),
         day_count=DayCount.parse(day_count),
         rounding=RoundingPolicy.parse(rounding),
@@ -181,7 +178,7 @@ COMMAND_MODULES = {
     "schedule": "services.audit.commands",
     "history": "services.audit.commands",
     "projector": "services.projector.commands",
-    "run": "services.fee_worker.commands",
+    "run": "services.runner",
     "accruals": "services.fee_worker.commands",
     "acl": "services.ops.commands",
     "config": "services.ops.commands",

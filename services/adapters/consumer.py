@@ -15,6 +15,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from services.adapters.connection import text
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -26,10 +28,6 @@ class Delivery:
 
 
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 async def ensure_group(client: aioredis.Redis, stream: str, group: str) -> None:
@@ -58,14 +56,14 @@ class GroupRecovery:
         rows: list[dict[str, Any]] = await self.client.xpending_range(
             self.stream, self.group, min=ids[0], max=ids[-1], count=len(ids) + 1000
         )
-        return {_text(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        return {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
 
     async def _with_counts(self, rows: list[tuple[Any, Any]]) -> list[Delivery]:
-        ids = [_text(entry_id) for entry_id, _ in rows]
+        ids = [text(entry_id) for entry_id, _ in rows]
         counts = await self._delivery_counts(ids)
         out: list[Delivery] = []
         for entry_id, fields in rows:
-            key = _text(entry_id)
+            key = text(entry_id)
             # A pending entry deleted from the stream comes back without fields: nothing to do.
             out.append(Delivery(key, dict(fields or {}), counts.get(key, 1)))
         return out
@@ -88,7 +86,7 @@ class GroupRecovery:
             start_id=cursor,
             count=self.batch_size,
         )
-        next_cursor = _text(reply[0])
+        next_cursor = text(reply[0])
         rows: list[tuple[Any, Any]] = [r for r in reply[1] if r is not None]
         return next_cursor, await self._with_counts(rows)
 
@@ -123,4 +121,4 @@ class GroupRecovery:
             self.group, self.consumer, {self.stream: ">"}, count=self.batch_size, block=block_ms
         )
         rows: list[tuple[Any, Any]] = reply[0][1] if reply else []
-        return [Delivery(_text(entry_id), dict(fields or {}), 1) for entry_id, fields in rows]
+        return [Delivery(text(entry_id), dict(fields or {}), 1) for entry_id, fields in rows]

@@ -14,10 +14,7 @@ import redis.asyncio as aioredis
 
 from contracts.messages import Message
 from contracts.wire import decode
-
-
-def _text(entry_id: bytes | str) -> str:
-    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+from services.adapters.connection import text
 
 
 def _after(entry_id: str) -> str:
@@ -38,10 +35,10 @@ def read_log(
     while True:
         rows: Any = client.xrange(stream, min=start, max=until, count=page)
         for entry_id, fields in rows:
-            yield _text(entry_id), decode(fields)
+            yield text(entry_id), decode(fields)
         if len(rows) < page:
             return
-        start = _after(_text(rows[-1][0]))
+        start = _after(text(rows[-1][0]))
 
 
 async def aread_log(
@@ -57,7 +54,7 @@ async def aread_log(
     while True:
         rows: Any = await client.xrange(stream, min=start, max=until, count=page)
         for entry_id, fields in rows:
-            yield _text(entry_id), decode(fields)
+            yield text(entry_id), decode(fields)
         if len(rows) < page:
             return
-        start = _after(_text(rows[-1][0]))
+        start = _after(text(rows[-1][0]))

@@ -10,13 +10,11 @@ import typer
 from rich.console import Console
 
 from services.adapters.connection import sync_client
-from services.audit.replay import (
-    find_portfolio,
-    history_json,
-    parse_known_at,
-    schedule_json,
-)
-from services.cli import UsageProblem, _parse_date, app
+from services.adapters.eventstore import EventStore
+from services.adapters.readmodel import ReadModel
+from services.app import audit
+from services.app.audit import Source, parse_known_at
+from services.cli import UsageProblem, app, parse_date
 from services.settings import Settings
 
 console = Console(soft_wrap=True)
@@ -40,6 +38,13 @@ def _by(p: dict[str, Any]) -> str:
     )
 
 
+def source_of(name: str, until: str = "+") -> Source:
+    """Answers from the log (replay) or the read model, over this machine's Redis."""
+    settings = Settings()
+    client = sync_client(settings)
+    return Source(name, EventStore(client, settings.keys), ReadModel(client, settings.keys), until)
+
+
 @app.command()
 def schedule(
     portfolio: str = typer.Argument(..., help="Portfolio id or any name it has had"),
@@ -56,15 +61,11 @@ def schedule(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
 ) -> None:
     """Which schedule applied to PORTFOLIO on a date, and the amendment that set it."""
-    day = _parse_date("on", on)
+    day = parse_date("on", on)
     known_at = parse_known_at(as_known_at, at_position)
-    settings = Settings()
     until = at_position if at_position is not None and source == "replay" else "+"
-    found = find_portfolio(
-        sync_client(settings), settings.keys, portfolio, source, until, full=False
-    )
     try:
-        answer = schedule_json(found, day, known_at)
+        answer = audit.schedule_on(source_of(source, until), portfolio, day, known_at)
     except redis.exceptions.NoPermissionError:
         raise UsageProblem(
             "source: 'read-model' runs the read model's scripts (EVALSHA), which this Redis"
@@ -100,9 +101,7 @@ def history(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
 ) -> None:
     """Every version of PORTFOLIO's schedule: amendment, effective interval, log position."""
-    settings = Settings()
-    found = find_portfolio(sync_client(settings), settings.keys, portfolio, source)
-    result = history_json(found)
+    result = audit.history(source_of(source), portfolio)
     if json_output:
         print(json.dumps(result, indent=2))
         return

@@ -26,7 +26,11 @@ import redis
 import typer
 from rich.table import Table
 
+from services import runner
+from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
+from services.app.audit import replay_book
+from services.app.ingest import ingest_document
 from services.cli import UsageProblem, app, console, progress_bar
 from services.settings import Settings
 
@@ -160,9 +164,7 @@ def _print_months(ledger: dict[str, dict[str, Any]]) -> None:
 
 
 def _print_audit(client: redis.Redis, keys: Keys) -> None:
-    from services.audit.replay import replay_book
-
-    book = replay_book(client, keys)
+    book = replay_book(EventStore(client, keys))
     for day in (EFFECTIVE - timedelta(days=1), EFFECTIVE):
         answer = book.schedule_on(PORTFOLIO_ID, day)
         if answer.version is None or answer.schedule is None:
@@ -176,11 +178,15 @@ def _print_audit(client: redis.Redis, keys: Keys) -> None:
         )
 
 
-async def _run_services(settings: Settings, stop: asyncio.Event) -> None:
-    from services.fee_worker.service import run_fee_worker
-    from services.projector.service import run_projector
-
-    await asyncio.gather(run_projector(settings, stop), run_fee_worker(settings, stop))
+def _ingest(log: EventStore, raw: bytes) -> None:
+    outcome = ingest_document(log, raw)
+    if outcome.seen is not None:
+        console.print(f"already recorded: log entry {outcome.seen}")
+    for command, result in outcome.recorded:
+        console.print(f"recorded {command.type} for {command.agreement_id!r}: {result.entry_id}")
+    for change in outcome.plan.changes if outcome.plan is not None else ():
+        after = change.after.describe() if change.after else "-"
+        console.print(f"  {change.action} {change.portfolio_id}: {after}")
 
 
 @app.command()
@@ -189,8 +195,6 @@ def demo(
     timeout: float = typer.Option(50.0, "--timeout", help="Seconds to wait for the accruals"),
 ) -> None:
     """Run the seed's story end to end: record, accrue a year, audit the rate change."""
-    from services.recorder.commands import ingest_document
-
     started = time.monotonic()
     # The services' per-message logs would bury the story; warnings still show.
     logging.disable(logging.INFO)
@@ -207,7 +211,7 @@ def demo(
             for name in FILINGS:
                 raw = (resources.files("services.demo") / "filings" / name).read_bytes()
                 console.rule(f"ingest {name}")
-                ingest_document(client, keys, raw)
+                _ingest(EventStore(client, keys), raw)
             stop = asyncio.Event()
             with _services_running(settings, stop):
                 console.rule(f"{days} days of net assets for {PORTFOLIO_ID}")
@@ -238,7 +242,7 @@ def _services_running(settings: Settings, stop: asyncio.Event) -> Iterator[None]
     def serve() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(_run_services(settings, stop))
+            loop.run_until_complete(runner.serve(runner.runners_of("all"), settings, stop))
         except BaseException as exc:  # surfaced to the caller below
             errors.append(exc)
 

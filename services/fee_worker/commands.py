@@ -1,13 +1,8 @@
-"""Commands of the fee worker: `feeschedule run ...` and `feeschedule accruals ...`."""
+"""The fee worker's command: `feeschedule accruals` (the ledger of a portfolio)."""
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
-import logging
-import signal
-from collections.abc import Callable, Coroutine
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -17,77 +12,15 @@ import typer
 from rich.table import Table
 
 from services.adapters.connection import sync_client
+from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
-from services.audit.replay import find_portfolio
-from services.cli import UsageProblem, _parse_date, app, console
+from services.adapters.ledger import read_ledger, read_unpriced_dates
+from services.adapters.readmodel import ReadModel
+from services.app.audit import Source
+from services.app.ledger import LedgerEntry
+from services.cli import UsageProblem, app, console, parse_date
 from services.domain.errors import DomainError
-from services.fee_worker.ledger import read_ledger, read_unpriced_dates
-from services.fee_worker.pricing import LedgerEntry
 from services.settings import Settings
-
-ServiceRunner = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
-SERVICES = ("projector", "fee-worker", "all")
-
-
-def _projector() -> ServiceRunner:
-    try:
-        module = importlib.import_module("services.projector.service")
-        runner: ServiceRunner = module.run_projector
-    except (ImportError, AttributeError):
-        raise UsageProblem(
-            "the projector is not available (services.projector.service.run_projector is"
-            " missing); run `feeschedule run fee-worker` on its own"
-        ) from None
-    return runner
-
-
-async def _run(runners: list[ServiceRunner], settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(runner(settings, stop)) for runner in runners]
-    # One service failing stops the others: a half-running process is worse than none.
-    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        task.result()
-
-
-@app.command()
-def run(
-    service: str = typer.Argument("all", help="projector, fee-worker, or all (both)"),
-    http_port: int | None = typer.Option(
-        None,
-        "--http-port",
-        help="Serve /health and /metrics on this port (default FEES_HTTP_PORT; 0 = off)",
-    ),
-) -> None:
-    """Run services until SIGINT/SIGTERM: the projector, the fee worker, or both (default)."""
-    if service not in SERVICES:
-        raise UsageProblem(f"service: {service!r} must be one of {', '.join(SERVICES)}")
-    if http_port is not None and not 0 <= http_port <= 65535:
-        raise UsageProblem(f"http-port: {http_port} must be between 0 and 65535")
-    settings = Settings()
-    if http_port is not None:
-        settings = settings.model_copy(update={"http_port": http_port})
-    if not settings.redis_url:
-        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-    runners: list[ServiceRunner] = []
-    if service in ("projector", "all"):
-        runners.append(_projector())
-    if service in ("fee-worker", "all"):
-        from services.fee_worker.service import run_fee_worker
-
-        runners.append(run_fee_worker)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from services.ops.http import HttpPortUnavailable
-
-    try:
-        asyncio.run(_run(runners, settings))
-    except HttpPortUnavailable as exc:
-        raise UsageProblem(str(exc)) from None
 
 
 def _entries(ledger: dict[str, str], start: date, end: date) -> list[LedgerEntry]:
@@ -125,12 +58,13 @@ def _portfolio_id(client: redis.Redis, keys: Keys, name_or_id: str) -> str:
     DomainError names what matches nothing (rather than printing an empty ledger)."""
     if client.exists(keys.ledger(name_or_id)):
         return name_or_id
+    log, read_model = EventStore(client, keys), ReadModel(client, keys)
     try:
-        return find_portfolio(client, keys, name_or_id, "read-model").portfolio_id
+        return Source("read-model", log, read_model).timeline(name_or_id).portfolio_id
     except (DomainError, redis.ResponseError):
         # No read model yet, one behind the log, or a user who may not run its scripts (the
         # auditor may not EVAL): the replay answers from the log alone.
-        return find_portfolio(client, keys, name_or_id, "replay").portfolio_id
+        return Source("replay", log, read_model).timeline(name_or_id).portfolio_id
 
 
 @app.command()
@@ -141,7 +75,7 @@ def accruals(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
 ) -> None:
     """The fee ledger of a portfolio: each day's accrual, its adjustments, and month totals."""
-    first, last = _parse_date("from", start), _parse_date("to", end)
+    first, last = parse_date("from", start), parse_date("to", end)
     if last < first:
         raise UsageProblem(f"to: {end!r} is before from {start!r}")
     settings = Settings()

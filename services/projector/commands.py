@@ -21,7 +21,7 @@ console = Console(stderr=True)
 @projector_app.command()
 def rebuild(
     workers: int = typer.Option(
-        2, "--workers", min=1, help="Processes folding the log, each a share of the portfolios."
+        2, "--workers", min=1, help="Processes encoding and writing the new documents."
     ),
 ) -> None:
     """Replay the whole log into a fresh read model, then swap it in atomically."""

@@ -25,19 +25,15 @@ from faststream.redis import StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 
 from contracts.messages import DeadLetterCode
-from services.adapters.connection import async_client, redis_broker, sync_client
+from services.adapters.connection import async_client, redis_broker, sync_client, text
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
+from services.adapters.http import http_endpoint
+from services.adapters.metrics import ServiceMetrics
 from services.adapters.readmodel import ReadModel
 from services.domain.timeline import position_key
-from services.ops.http import http_endpoint
-from services.ops.metrics import ServiceMetrics
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.projector")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Projector:
@@ -141,7 +137,7 @@ def build_app(settings: Settings) -> FastStream:
     )
     async def on_agreement_events(body: list[Any], msg: RedisBatchStreamMessage) -> None:
         # The bodies are not needed: the log itself is read in order from the checkpoint.
-        await projector.settle([_text(i) for i in msg.raw_message["message_ids"]])
+        await projector.settle([text(i) for i in msg.raw_message["message_ids"]])
 
     return FastStream(
         broker,

@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import redis
 import typer
 from rich.table import Table
 
@@ -14,18 +13,17 @@ from contracts.messages import AgreementRegistered, AmendmentRecorded, Amendment
 from contracts.wire import strict_loads
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import AppendResult, EventStore
-from services.adapters.keys import Keys
-from services.cli import UsageProblem, _parse_date, app, console
-from services.recorder.amendment_file import amendment_from_file, load_amendment_file
-from services.recorder.ingest import IngestPlan, apply_override, plan_ingest
-from services.recorder.recorder import DEFAULT_DEADLINE_S, AgreementCommand, Recorder
+from services.app.amendment_file import amendment_from_file, load_amendment_file
+from services.app.ingest import IngestOptions, IngestPlan, ingest_document
+from services.app.recording import AgreementCommand, Recorder
+from services.cli import UsageProblem, app, console, parse_date
 from services.settings import Settings
 
 
 def _recorder(settings: Settings | None = None) -> Recorder:
     settings = Settings() if settings is None else settings
-    store = EventStore(sync_client(settings), settings.keys)
-    return Recorder(store, deadline_s=settings.record_deadline_ms / 1000)
+    log = EventStore(sync_client(settings), settings.keys)
+    return Recorder(log, deadline_s=settings.record_deadline_ms / 1000)
 
 
 def _report(command: AgreementCommand, result: AppendResult) -> None:
@@ -64,7 +62,7 @@ def register_agreement(
             "trust": trust,
             "adviser": adviser,
             "agreement_date": (
-                None if agreement_date is None else _parse_date("agreement_date", agreement_date)
+                None if agreement_date is None else parse_date("agreement_date", agreement_date)
             ),
             "day_count": (day_count or settings.day_count).upper(),
             "rounding": rounding or settings.rounding,
@@ -149,71 +147,6 @@ def _render_plan(plan: IngestPlan, title: str | None) -> None:
     console.print(table)
 
 
-def ingest_document(
-    client: redis.Redis,
-    keys: Keys,
-    raw: bytes,
-    *,
-    agreement: str | None = None,
-    override: dict[str, Any] | None = None,
-    strict: bool = False,
-    skip_unparseable: bool = False,
-    dry_run: bool = False,
-    show: bool = True,
-    day_count: str = "ACT/365F",
-    rounding: str = "ROUND_HALF_UP:0.01",
-    record_deadline_s: float = DEFAULT_DEADLINE_S,
-) -> IngestPlan | None:
-    """Parse a filing's bytes, show the plan, and record it; None when already recorded.
-
-    Idempotent by the document's sha256. Raises UsageProblem when something cannot be
-    recorded as read (the plan has been shown by then, so the operator sees why).
-    """
-    from services.audit.replay import replay_book
-    from services.parsing.filing import parse_filing
-
-    sha256 = hashlib.sha256(raw).hexdigest()
-    key = f"document:{sha256}"
-    seen: Any = client.hget(keys.idempotency, key)
-    if seen is not None:
-        entry = seen.decode() if isinstance(seen, bytes) else str(seen)
-        print(f"already recorded: document sha256 {sha256[:12]} is log entry {entry}")
-        return None
-    reading: dict[str, Any] = parse_filing(raw.decode("utf-8", errors="replace")).model_dump(
-        by_alias=True, mode="json"
-    )
-    if override is not None:
-        reading = apply_override(reading, override)
-    plan = plan_ingest(
-        reading,
-        replay_book(client, keys),
-        agreement_id=agreement,
-        sha256=sha256,
-        strict=strict,
-        skip_unparseable=skip_unparseable,
-        day_count=day_count,
-        rounding=rounding,
-    )
-    if show:
-        _render_plan(plan, reading.get("document_title"))
-    if plan.refused:
-        names = ", ".join(repr(c.portfolio) for c in plan.refused)
-        raise UsageProblem(
-            f"changes: {len(plan.refused)} cannot be recorded as read ({names}); supply them"
-            " with --override FILE.json, or pass --skip-unparseable to record the rest"
-        )
-    if plan.problems:
-        raise UsageProblem("; ".join(plan.problems))
-    if dry_run or plan.command is None:
-        print("dry run: nothing recorded")
-        return plan
-    recorder = Recorder(EventStore(client, keys), deadline_s=record_deadline_s)
-    if plan.register is not None:
-        _report(plan.register, recorder.record(plan.register))
-    _report(plan.command, recorder.record(plan.command, idempotency_key=key))
-    return plan
-
-
 @app.command()
 def ingest(
     file: Path = typer.Argument(..., help="The filed amendment (EDGAR text or HTML-ish text)"),
@@ -238,16 +171,26 @@ def ingest(
         raise UsageProblem(f"file: {str(file)!r} cannot be read ({exc.strerror})") from None
     fixes = _read_json(override, "--override") if override is not None else None
     settings = Settings()
-    ingest_document(
-        sync_client(settings),
-        settings.keys,
+    outcome = ingest_document(
+        EventStore(sync_client(settings), settings.keys),
         raw,
-        agreement=agreement,
-        override=fixes,
-        strict=strict,
-        skip_unparseable=skip_unparseable,
-        dry_run=dry_run,
-        day_count=settings.day_count,
-        rounding=settings.rounding,
-        record_deadline_s=settings.record_deadline_ms / 1000,
+        IngestOptions(
+            agreement=agreement,
+            override=fixes,
+            strict=strict,
+            skip_unparseable=skip_unparseable,
+            dry_run=dry_run,
+            day_count=settings.day_count,
+            rounding=settings.rounding,
+            deadline_s=settings.record_deadline_ms / 1000,
+        ),
+        on_plan=_render_plan,
     )
+    if outcome.seen is not None:
+        print(
+            f"already recorded: document sha256 {outcome.sha256[:12]} is log entry {outcome.seen}"
+        )
+    elif not outcome.recorded:
+        print("dry run: nothing recorded")
+    for command, result in outcome.recorded:
+        _report(command, result)

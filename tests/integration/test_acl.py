@@ -37,7 +37,7 @@ from services.ops.acl import (
     key_pattern,
     supports_selectors,
 )
-from services.ops.metrics import PENDING, GroupMetrics
+from services.adapters.metrics import PENDING, GroupMetrics
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from contracts.messages import AgreementRegistered, AmendmentRecorded, Amendment
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.readmodel import ReadModel
-from services.audit.replay import find_portfolio, schedule_json
+from services.app.audit import Source, schedule_on
 from services.domain.timeline import KnownAt
-from services.recorder.recorder import Recorder
+from services.app.recording import Recorder
 
 pytestmark = pytest.mark.integration
 
@@ -188,10 +188,9 @@ def test_every_row_from_replay_and_read_model(
     for portfolio, day, step, expected, number in ROWS:
         known_at = known(step, recorded, by_position)
         on = date.fromisoformat(day)
+        log, read_model = EventStore(redis_client, keys), ReadModel(redis_client, keys)
         answers = [
-            schedule_json(
-                find_portfolio(redis_client, keys, portfolio, source, full=False), on, known_at
-            )
+            schedule_on(Source(source, log, read_model), portfolio, on, known_at)
             for source in ("replay", "read-model")
         ]
         replay, model = answers

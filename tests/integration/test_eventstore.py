@@ -12,7 +12,7 @@ from contracts.messages import AgreementRegistered, AmendmentRecorded, Amendment
 from services.adapters.eventstore import AppendResult, EventStore, VersionConflict
 from services.adapters.keys import Keys
 from services.domain.errors import DomainError
-from services.recorder.recorder import Recorder, rebuild_agreement
+from services.app.recording import Recorder, rebuild_agreement
 
 pytestmark = pytest.mark.integration
 

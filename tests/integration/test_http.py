@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 
 from services.adapters.consumer import ensure_group
 from services.adapters.keys import Keys
-from services.ops.http import serve_http
-from services.ops.metrics import BATCH_SECONDS, MESSAGES_PROCESSED
+from services.adapters.http import serve_http
+from services.adapters.metrics import BATCH_SECONDS, MESSAGES_PROCESSED
 from services.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ import redis
 from contracts.messages import AgreementRegistered, AmendmentRecorded, Message
 from services.adapters.eventstore import AppendResult, EventStore, VersionConflict
 from services.adapters.keys import Keys
-from services.recorder.recorder import (
+from services.app.recording import (
     MAX_BACKOFF_S,
     ContendedTooLong,
     Recorder,

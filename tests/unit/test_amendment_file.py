@@ -18,12 +18,12 @@ from contracts.generate import EXAMPLES_DIR, SCHEMA_DIR
 from contracts.messages import SetScheduleChange, WaiverChange
 from contracts.wire import WireError
 from services.domain.errors import DomainError
-from services.recorder.amendment_file import (
+from services.app.amendment_file import (
     amendment_from_file,
     load_amendment_file,
     validate_amendment_file,
 )
-from services.recorder.ingest import _decimal_bounds
+from services.app.ingest import _decimal_bounds
 
 EXAMPLE = EXAMPLES_DIR / "amendment.json"
 

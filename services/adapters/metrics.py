@@ -1,6 +1,6 @@
 """The Prometheus metrics every service records, and the consumer-group gauges.
 
-Services import the metric objects and record into them; `/metrics` (services/ops/http.py)
+Services import the metric objects and record into them; `/metrics` (services/adapters/http.py)
 exposes the default registry. The group gauges are read from Redis on each scrape
 (`GroupMetrics.refresh`), so they are as fresh as the scrape and cost nothing in between.
 """

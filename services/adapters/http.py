@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from services.adapters.connection import async_client
-from services.ops.metrics import GroupMetrics
+from services.adapters.metrics import GroupMetrics
 from services.settings import Settings
 
 log = logging.getLogger(__name__)

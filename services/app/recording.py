@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterator
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded, AmendmentRetracted
-from services.adapters.eventstore import AppendResult, EventStore, VersionConflict
+from services.app.ports import AppendResult, EventLog, VersionConflict
 from services.domain.agreement import Agreement
 from services.domain.errors import DomainError
-from services.mapping import amendment_from_wire, record_point, registration_from_wire
+from services.mapping import amendment_from_wire, event_from_wire
 
 AgreementCommand = AgreementRegistered | AmendmentRecorded | AmendmentRetracted
 
@@ -59,27 +59,16 @@ def backoff_delays(
         ceiling = min(cap, ceiling * 2)
 
 
-def catch_up(store: EventStore, agreement: Agreement) -> Agreement:
+def catch_up(store: EventLog, agreement: Agreement) -> Agreement:
     """Fold into `agreement` the events recorded after its version; a retry reads only those."""
-    for position, event in store.events_of(agreement.agreement_id, after=agreement.version):
-        point = record_point(event, position)
-        if isinstance(event, AgreementRegistered):
-            reg = registration_from_wire(event)
-            agreement.register(
-                agreement_date=reg.agreement_date,
-                trust=reg.trust,
-                adviser=reg.adviser,
-                day_count=reg.day_count,
-                rounding=reg.rounding,
-            )
-        elif isinstance(event, AmendmentRecorded):
-            agreement.apply_amendment(amendment_from_wire(event), event.event_id, point)
-        elif isinstance(event, AmendmentRetracted):
-            agreement.apply_retraction(event.amendment_number, point)
+    for position, message in store.events_of(agreement.agreement_id, after=agreement.version):
+        event = event_from_wire(message, position)
+        if event is not None:
+            agreement.apply(event)
     return agreement
 
 
-def rebuild_agreement(store: EventStore, agreement_id: str) -> Agreement:
+def rebuild_agreement(store: EventLog, agreement_id: str) -> Agreement:
     """The aggregate as its recorded events left it."""
     return catch_up(store, Agreement(agreement_id))
 
@@ -96,17 +85,14 @@ class Recorder:
     `deadline_s` bounds how long one command retries version clashes with other writers.
     """
 
-    def __init__(self, store: EventStore, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+    def __init__(self, store: EventLog, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
         self.store = store
         self.deadline_s = deadline_s
         self._rng = random.Random()
 
     def check(self, agreement: Agreement, command: AgreementCommand) -> None:
         if isinstance(command, AgreementRegistered):
-            if agreement.version > 0:
-                raise DomainError(
-                    "agreement_id", command.agreement_id, "is already registered (differently)"
-                )
+            agreement.check_registration()
         elif isinstance(command, AmendmentRecorded):
             agreement.check_amendment(amendment_from_wire(command))
         else:

@@ -1,8 +1,9 @@
 """Ingest: from a parsed filing to the commands that record it, with a plan an operator can read.
 
-Pure: it takes the parser's reading and a `ScheduleBook` of what the log already holds, and
-returns an `IngestPlan` (what each change will do, the schedule before and after, what is
-refused and why). `feeschedule ingest` prints the plan and records it through the recorder.
+`plan_ingest` is pure: it takes the parser's reading and a `ScheduleBook` of what the log
+already holds, and returns an `IngestPlan` (what each change will do, the schedule before
+and after, what is refused and why). `ingest_document` reads a filing, plans it and records
+it through the `Recorder`; `feeschedule ingest` and the demo show the plan.
 
 Two things the filing alone cannot settle are decided here, visibly:
 - names map to the portfolio ids already on record (any former name counts), else to a slug;
@@ -14,17 +15,22 @@ Two things the filing alone cannot settle are decided here, visibly:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
+from services.app.amendment_file import agreement_id_for, amendment_from_reading
+from services.app.audit import replay_book
+from services.app.ports import AppendResult, EventLog
+from services.app.recording import DEFAULT_DEADLINE_S, AgreementCommand, Recorder
 from services.domain.book import ScheduleBook
-from services.domain.errors import DomainError
+from services.domain.errors import DomainError, UsageProblem
 from services.domain.fees import FeeSchedule
-from services.domain.names import normalise_portfolio_name, portfolio_id_for
-from services.recorder.amendment_file import agreement_id_for, amendment_from_reading
+from services.domain.names import name_key, portfolio_id_for
+from services.parsing.filing import parse_filing
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +63,6 @@ class IngestPlan:
         return [c for c in self.changes if c.refused is not None]
 
 
-def _key(name: str | None) -> str:
-    return normalise_portfolio_name(name or "").casefold()
-
-
 def apply_override(reading: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """The operator's corrections over the parser's reading (same shape as the reading).
 
@@ -75,9 +77,9 @@ def apply_override(reading: dict[str, Any], override: Mapping[str, Any]) -> dict
     for fixed in override.get("changes") or []:
         if not isinstance(fixed, Mapping):
             raise DomainError("override.changes", fixed, "each change must be an object")
-        wanted = _key(fixed.get("portfolio"))
+        wanted = name_key(fixed.get("portfolio") or "")
         for i, change in enumerate(changes):
-            if isinstance(change, Mapping) and _key(change.get("portfolio")) == wanted:
+            if isinstance(change, Mapping) and name_key(change.get("portfolio") or "") == wanted:
                 changes[i] = dict(fixed)
                 break
         else:
@@ -235,8 +237,8 @@ def _plan_change(
 
     pid = (
         change.get("portfolio_id")
-        or (formerly and book.resolve(normalise_portfolio_name(formerly)))
-        or book.resolve(normalise_portfolio_name(name))
+        or (formerly and book.resolve(formerly))
+        or book.resolve(name)
         or portfolio_id_for(formerly or name)
     )
     pid = str(pid)
@@ -258,3 +260,82 @@ def _plan_change(
         fixed["action"] = action
     planned = PlannedChange(name, pid, written, action, before, after, fixed.get("formerly"), note)
     return planned, fixed
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    """How to read and record one filing (`feeschedule ingest`'s options)."""
+
+    agreement: str | None = None
+    override: Mapping[str, Any] | None = None
+    strict: bool = False
+    skip_unparseable: bool = False
+    dry_run: bool = False
+    day_count: str = "ACT/365F"
+    rounding: str = "ROUND_HALF_UP:0.01"
+    deadline_s: float = DEFAULT_DEADLINE_S
+
+
+@dataclass
+class Ingested:
+    """What became of a filing: its plan and the commands recorded (none on a dry run), or
+    the log entry that recorded the same document before."""
+
+    sha256: str
+    plan: IngestPlan | None = None
+    recorded: list[tuple[AgreementCommand, AppendResult]] = field(default_factory=list)
+    seen: str | None = None
+
+
+def ingest_document(
+    log: EventLog,
+    raw: bytes,
+    options: IngestOptions = IngestOptions(),
+    on_plan: Callable[[IngestPlan, str | None], None] = lambda plan, title: None,
+) -> Ingested:
+    """Parse a filing's bytes, plan it against the log, and record it once (by its sha256).
+
+    `on_plan` sees the plan (and the document's title) before anything is recorded; raises
+    UsageProblem when something cannot be recorded as read.
+    """
+    sha256 = hashlib.sha256(raw).hexdigest()
+    key = f"document:{sha256}"
+    seen = log.recorded(key)
+    if seen is not None:
+        return Ingested(sha256, seen=seen)
+    reading = parse_filing(raw.decode("utf-8", errors="replace")).model_dump(
+        by_alias=True, mode="json"
+    )
+    if options.override is not None:
+        reading = apply_override(reading, options.override)
+    plan = plan_ingest(
+        reading,
+        replay_book(log),
+        agreement_id=options.agreement,
+        sha256=sha256,
+        strict=options.strict,
+        skip_unparseable=options.skip_unparseable,
+        day_count=options.day_count,
+        rounding=options.rounding,
+    )
+    on_plan(plan, reading.get("document_title"))
+    _refuse_unrecordable(plan)
+    outcome = Ingested(sha256, plan)
+    if options.dry_run or plan.command is None:
+        return outcome
+    recorder = Recorder(log, deadline_s=options.deadline_s)
+    if plan.register is not None:
+        outcome.recorded.append((plan.register, recorder.record(plan.register)))
+    outcome.recorded.append((plan.command, recorder.record(plan.command, idempotency_key=key)))
+    return outcome
+
+
+def _refuse_unrecordable(plan: IngestPlan) -> None:
+    if plan.refused:
+        names = ", ".join(repr(c.portfolio) for c in plan.refused)
+        raise UsageProblem(
+            f"changes: {len(plan.refused)} cannot be recorded as read ({names}); supply them"
+            " with --override FILE.json, or pass --skip-unparseable to record the rest"
+        )
+    if plan.problems:
+        raise UsageProblem("; ".join(plan.problems))

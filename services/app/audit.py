@@ -1,0 +1,154 @@
+"""Audit queries: which schedule applied on a day (as known at any moment), every version a
+portfolio has had, and which portfolio a name means.
+
+The replay folds the log (through the `EventLog` port, never writing) with the same
+`ScheduleBook` every reader uses; the read model answers from what the projector stored
+(its answers as known now, or the stored timeline), so both sources agree by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from services.app.ports import EventLog, ReadModelStore
+from services.app.projection import read_events
+from services.domain.book import ScheduleBook
+from services.domain.errors import DomainError
+from services.domain.timeline import KnownAt, ScheduleTimeline, VersionKind
+from services.mapping import answer_json, provenance_json
+
+SOURCES = ("replay", "read-model")
+
+
+def replay_book(log: EventLog, until: str = "+", page: int = 1000) -> ScheduleBook:
+    """The log up to `until` (inclusive) folded into a book; unreadable entries are skipped,
+    as the projector skips them."""
+    book, after = ScheduleBook(), None
+    while rows := log.entries(after, until, page):
+        for event in read_events(rows, None):
+            book.apply(event)
+        after = rows[-1][0]
+    return book
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where answers come from: the log replayed (up to `until`) or the read model."""
+
+    name: str
+    log: EventLog
+    read_model: ReadModelStore
+    until: str = "+"
+
+    def __post_init__(self) -> None:
+        if self.name not in SOURCES:
+            raise DomainError("source", self.name, "must be replay or read-model")
+
+    def timeline(self, name_or_id: str) -> ScheduleTimeline:
+        """The portfolio's timeline by id or any name it has had; DomainError if unknown."""
+        if self.name == "replay":
+            book = replay_book(self.log, self.until)
+            pid = book.resolve(name_or_id)
+            if pid is not None:
+                return book.timelines[pid]
+        else:
+            found = self.read_model.lookup(name_or_id)
+            if found is not None:
+                return found.timeline
+        raise unknown(name_or_id)
+
+
+def unknown(name_or_id: str) -> DomainError:
+    return DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
+
+
+def parse_known_at(as_known_at: str | None, at_position: str | None) -> KnownAt:
+    if as_known_at is not None and at_position is not None:
+        raise DomainError("as_known_at", as_known_at, "give at most one of it and --at-position")
+    if at_position is not None:
+        ms, _, seq = at_position.partition("-")
+        if not ms.isdigit() or not (seq == "" or seq.isdigit()):
+            raise DomainError("at_position", at_position, "is not a log entry id (e.g. 1700-0)")
+        return at_position if seq else f"{ms}-18446744073709551615"
+    if as_known_at is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(as_known_at)
+    except ValueError:
+        raise DomainError(
+            "as_known_at", as_known_at, "is not an ISO timestamp (2026-01-31T12:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def schedule_on(source: Source, name_or_id: str, on: date, known_at: KnownAt) -> dict[str, Any]:
+    """The answer to "which schedule applied on `on`, as known at `known_at`"."""
+    if source.name == "read-model" and known_at is None:
+        # As known now: the answer the projector stored, in one script call.
+        stored = source.read_model.answer_now(name_or_id, on)
+        if stored is None:
+            raise unknown(name_or_id)
+        pid, answer = stored
+    else:
+        timeline = source.timeline(name_or_id)
+        pid = timeline.portfolio_id
+        answer = answer_json(timeline.schedule_on(on, known_at), timeline.name_on(on, known_at))
+    return {
+        "portfolio_id": pid,
+        "name": answer["name"],
+        "on": on.isoformat(),
+        "known_at": None if known_at is None else str(known_at),
+        "source": source.name,
+        **{k: v for k, v in answer.items() if k != "name"},
+    }
+
+
+def history(source: Source, name_or_id: str) -> dict[str, Any]:
+    """Every version (retracted ones marked) with the dates it governs as known now."""
+    timeline = source.timeline(name_or_id)
+    governs = {id(i.version): i for i in timeline.intervals()}
+    versions = []
+    for v in sorted(timeline.versions, key=lambda v: v.provenance.recorded.key):
+        interval = governs.get(id(v))
+        if v.kind is VersionKind.WAIVER:
+            start, end = v.effective_from, v.effective_to
+        elif interval is not None:
+            start = interval.start
+            # The interval's end is exclusive; show the last day it governs.
+            end = None if interval.end is None else date.fromordinal(interval.end.toordinal() - 1)
+        else:
+            start, end = v.effective_from, None
+        retracted = v.retracted
+        versions.append(
+            {
+                **provenance_json(v),
+                "kind": v.kind.value,
+                "tiers": None if v.schedule is None else v.schedule.as_json(),
+                "effective_from": start.isoformat(),
+                "effective_to": None if end is None else end.isoformat(),
+                "in_force": interval is not None or v.kind is VersionKind.WAIVER,
+                "retracted": None
+                if retracted is None
+                else {
+                    "position": retracted.position,
+                    "recorded_at": retracted.recorded_at.isoformat(),
+                },
+            }
+        )
+    names = [
+        {
+            "name": n.name,
+            "effective_from": n.effective_from.isoformat(),
+            "amendment_number": n.provenance.amendment_number,
+            "retracted": n.retracted is not None,
+        }
+        for n in timeline.names
+    ]
+    return {
+        "portfolio_id": timeline.portfolio_id,
+        "source": source.name,
+        "names": names,
+        "versions": versions,
+    }
