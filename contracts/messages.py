@@ -10,6 +10,7 @@ spaces), dates are `YYYY-MM-DD`, counts are JSON integers. Our own code passes `
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -83,20 +84,27 @@ def _decimal_validator(
         f"{sign}, no exponent, '_', '+' or spaces"
     )
 
-    def validate(value: Any) -> Decimal:
-        # One function per value (the fee worker validates one of these per report): a string
-        # is checked against the contract's pattern before Decimal() sees it, since Decimal()
+    # Amounts and rates recur (the same bands in every amendment, the same figures in many
+    # reports): a string's verdict is remembered. A refusal raises, and is not remembered.
+    @functools.lru_cache(maxsize=8192)
+    def from_text(value: str) -> Decimal:
+        # Checked against the contract's pattern before Decimal() sees it, since Decimal()
         # also reads "1_000", " 5", "+5", "1E+9" and other scripts' digits.
-        if isinstance(value, str):
-            if pattern.fullmatch(value) is None:
-                # A plain decimal but for its sign: say that, not the whole rule ("-0" is not
-                # negative, only wrongly written).
-                negative = value[:1] == "-" and _SIGNED_DECIMAL.fullmatch(value) is not None
-                if not signed and negative and Decimal(value) != 0:
-                    raise PydanticCustomError("decimal_sign", "must not be negative")
-                raise PydanticCustomError("decimal_pattern", f"is not a plain decimal: {rule}")
-            number = Decimal(value)
-        elif isinstance(value, Decimal):
+        if pattern.fullmatch(value) is None:
+            # A plain decimal but for its sign: say that, not the whole rule ("-0" is not
+            # negative, only wrongly written).
+            negative = value[:1] == "-" and _SIGNED_DECIMAL.fullmatch(value) is not None
+            if not signed and negative and Decimal(value) != 0:
+                raise PydanticCustomError("decimal_sign", "must not be negative")
+            raise PydanticCustomError("decimal_pattern", f"is not a plain decimal: {rule}")
+        number = Decimal(value)
+        # "-0" and "0" are the same amount; only "0" is ever written.
+        return number.copy_abs() if number.is_zero() else number
+
+    def validate(value: Any) -> Decimal:
+        if type(value) is str:
+            return from_text(value)
+        if isinstance(value, Decimal):
             # Our own code passes Decimals: they must be what a string could have said.
             if not value.is_finite():
                 raise PydanticCustomError("decimal_finite", "must be a finite decimal")
@@ -105,15 +113,12 @@ def _decimal_validator(
                 raise PydanticCustomError("decimal_digits", f"has too many digits: {rule}")
             if value.is_signed() and not signed and not value.is_zero():
                 raise PydanticCustomError("decimal_sign", "must not be negative")
-            number = value
-        else:
-            json_number = isinstance(value, int | float) and not isinstance(value, bool)
-            why = ", not a JSON number (it may not hold the digits exactly)" if json_number else ""
-            raise PydanticCustomError(
-                "decimal_type", f'must be a decimal string such as "0.88"{why}'
-            )
-        # "-0" and "0" are the same amount; only "0" is ever written.
-        return number.copy_abs() if number.is_zero() else number
+            return value.copy_abs() if value.is_zero() else value
+        if isinstance(value, str):  # a str subclass: checked, not remembered
+            return from_text.__wrapped__(value)
+        json_number = isinstance(value, int | float) and not isinstance(value, bool)
+        why = ", not a JSON number (it may not hold the digits exactly)" if json_number else ""
+        raise PydanticCustomError("decimal_type", f'must be a decimal string such as "0.88"{why}')
 
     return validate
 
