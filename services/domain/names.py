@@ -40,9 +40,12 @@ def normalise_portfolio_name(raw: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """How two names are matched everywhere (ingest, replay, read model, fee worker): the
-    canonical form, case folded."""
-    return normalise_portfolio_name(name).casefold()
+    """How two names are matched everywhere (ingest, replay, read model, fee worker): wrap
+    whitespace, footnote stars, trademark marks and trailing punctuation dropped, case folded.
+    Digits stay: "Fund P1" is not "Fund P2" (names reach the log already cleaned of footnote
+    digits by `clean_written_name`)."""
+    text = _WS.sub(" ", _MARKS.sub("", _STARS.sub("", name))).strip()
+    return _TRAILING_PUNCT.sub("", text).casefold()
 
 
 def portfolio_id_for(name: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.domain.names import clean_written_name, normalise_portfolio_name
+from services.domain.names import clean_written_name, name_key
 from services.parsing.header import find_date, parse_header
 from services.parsing.model import (
     ChangeReading,
@@ -268,7 +268,8 @@ def _names_in(text: str) -> list[str]:
 
 
 def _key(name: str) -> str:
-    return normalise_portfolio_name(name).lower()
+    # Names as written carry footnote digits ("Portfolio2"): cleaned, then matched as everywhere.
+    return name_key(clean_written_name(name))
 
 
 def _missing_named(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from services.domain.names import clean_written_name, normalise_portfolio_name, portfolio_id_for
+from services.domain.names import (
+    clean_written_name,
+    name_key,
+    normalise_portfolio_name,
+    portfolio_id_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,3 +63,23 @@ def test_id_is_stable_across_written_forms() -> None:
         "VAN KAMPEN COMSTOCK PORTFOLIO",
     ]
     assert len({portfolio_id_for(f) for f in forms}) == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "typed"),
+    [
+        ("Met/AIM Small Cap Growth Portfolio", "met/aim  small cap growth portfolio"),
+        ("Core Bond Fund\u00ae", "CORE BOND FUND"),
+        ("Core Bond Fund*", "core bond fund,"),
+        ("Stra\u00dfe Fund", "STRASSE FUND"),
+    ],
+)
+def test_one_name_key_matches_what_only_wrapping_marks_and_case_tell_apart(
+    written: str, typed: str
+) -> None:
+    assert name_key(written) == name_key(typed)
+
+
+def test_the_name_key_keeps_digits_that_tell_portfolios_apart() -> None:
+    assert name_key("Fund P1") != name_key("Fund P2")
+    assert name_key("Target 2030 Fund") != name_key("Target 2040 Fund")

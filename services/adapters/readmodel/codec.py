@@ -17,13 +17,17 @@ changed, the retracted numbers). A portfolio's answers as known now are the segm
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import pydantic_core
 
-from services.domain.agreement import Agreement
+from services.domain.agreement import Agreement, AmendmentApplied, Retracted
+from services.domain.book import LogEvent, ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
+from services.domain.names import name_key
 from services.domain.timeline import (
     NameVersion,
     Provenance,
@@ -191,3 +195,53 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
         set(doc["retracted"]),
         timelines,
     )
+
+
+def name_pairs(timelines: Iterable[ScheduleTimeline]) -> dict[str, str]:
+    """Name key (and id) -> portfolio id; a name two portfolios have had goes to the greater id,
+    as `ScheduleBook.resolve` answers."""
+    pairs: dict[str, str] = {}
+    for timeline in timelines:
+        pid = timeline.portfolio_id
+        for key in (pid, *(name_key(n.name) for n in timeline.names)):
+            pairs[key] = max(pairs.get(key, pid), pid)
+    return pairs
+
+
+def merged_names(pairs: dict[str, str], held: Iterable[str | None]) -> dict[str, str]:
+    """`pairs` over the ids the same keys already name (`held`, in `pairs`' order): the
+    greater id keeps a shared name, whichever wrote first."""
+    return {
+        key: max(pid, other or pid) for (key, pid), other in zip(pairs.items(), held, strict=True)
+    }
+
+
+def answer_on(now_doc: str, on: date) -> dict[str, Any]:
+    """The stored answer (of `answers_doc`) for a day: the last segment starting by then."""
+    now = pydantic_core.from_json(now_doc)
+    answer: dict[str, Any] = now["answers"][bisect.bisect_right(now["starts"], on.isoformat()) - 1]
+    return answer
+
+
+def documents(book: ScheduleBook) -> list[list[tuple[str, str]]]:
+    """(portfolio, answers, agreement) field-value pairs of everything the book holds."""
+    timelines = sorted(book.timelines.items())
+    return [
+        [(pid, timeline_doc(t)) for pid, t in timelines],
+        [(pid, answers_doc(t)) for pid, t in timelines],
+        [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
+    ]
+
+
+def touched_portfolios(book: ScheduleBook, events: Sequence[LogEvent]) -> set[str]:
+    """The portfolios the events change: those an amendment names, and those of the
+    amendments a retraction withdraws (recorded before, or earlier in `events`)."""
+    pids: set[str] = set()
+    for event in events:
+        if isinstance(event, AmendmentApplied):
+            pids.update(event.amendment.portfolio_ids)
+        elif isinstance(event, Retracted) and event.agreement_id in book.agreements:
+            pids.update(
+                book.agreements[event.agreement_id].amendments.get(event.amendment_number, ())
+            )
+    return pids

@@ -12,10 +12,9 @@ What the documents hold is `codec`'s; what the log does to them is the domain's 
 
 from __future__ import annotations
 
-import bisect
 import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 from typing import Any
@@ -31,16 +30,19 @@ from services.adapters.keys import Keys
 from services.adapters.readmodel.codec import (
     agreement_doc,
     agreement_from_doc,
+    answer_on,
     answers_doc,
+    documents,
+    merged_names,
+    name_pairs,
     timeline_doc,
     timeline_from_doc,
+    touched_portfolios,
 )
 from services.app import projection
 from services.app.ports import EventLog, Lookup
-from services.domain.agreement import AmendmentApplied, Retracted
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.names import name_key
-from services.domain.timeline import ScheduleTimeline
 
 PARTS = ("portfolios", "now", "names", "agreements", "checkpoint")
 
@@ -51,27 +53,6 @@ def _script(name: str) -> str:
 
 def new_generation() -> str:
     return f"g{time.time_ns()}"
-
-
-def name_pairs(timelines: Iterable[ScheduleTimeline]) -> dict[str, str]:
-    """Name key (and id) -> portfolio id; a name two portfolios have had goes to the greater id,
-    as `ScheduleBook.resolve` answers."""
-    pairs: dict[str, str] = {}
-    for timeline in timelines:
-        pid = timeline.portfolio_id
-        for key in (pid, *(name_key(n.name) for n in timeline.names)):
-            pairs[key] = max(pairs.get(key, pid), pid)
-    return pairs
-
-
-def documents(book: ScheduleBook) -> list[list[tuple[str, str]]]:
-    """(portfolio, answers, agreement) field-value pairs of everything the book holds."""
-    timelines = sorted(book.timelines.items())
-    return [
-        [(pid, timeline_doc(t)) for pid, t in timelines],
-        [(pid, answers_doc(t)) for pid, t in timelines],
-        [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
-    ]
 
 
 class ReadModel:
@@ -119,10 +100,7 @@ class ReadModel:
     def answer_now(self, name_or_id: str, on: date) -> tuple[str, dict[str, Any]] | None:
         """(portfolio id, stored answer) for `on` as known now; None if unknown."""
         _, pid, doc, _ = self._read(name_or_id, "now")
-        if not doc:
-            return None
-        now = pydantic_core.from_json(doc)
-        return pid, now["answers"][bisect.bisect_right(now["starts"], on.isoformat()) - 1]
+        return (pid, answer_on(doc, on)) if doc else None
 
     # ---- following the log ------------------------------------------------------------------
 
@@ -141,7 +119,7 @@ class ReadModel:
             if doc is not None:
                 agreement = agreement_from_doc(pydantic_core.from_json(doc), book.timelines)
                 book.agreements[agreement.agreement_id] = agreement
-        pids = sorted(_touched(book, events))
+        pids = sorted(touched_portfolios(book, events))
         raw = self.client.hmget(self.gen_key(generation, "portfolios"), pids) if pids else []
         for doc in raw:
             if doc is not None:
@@ -162,9 +140,7 @@ class ReadModel:
         names = name_pairs(book.timelines.values())
         if names:
             held: Any = self.client.hmget(self.gen_key(generation, "names"), list(names))
-            for key, pid in zip(list(names), held, strict=True):
-                if pid is not None:
-                    names[key] = max(names[key], text(pid))
+            names = merged_names(names, (None if h is None else text(h) for h in held))
         groups = [portfolios, answers, sorted(names.items()), agreements]
         reply: Any = self._apply(
             keys=[self.keys.read_model_pointer],
@@ -264,17 +240,3 @@ class ReadModel:
 
     def drop(self, generation: str) -> None:
         self.client.unlink(*(self.gen_key(generation, p) for p in PARTS))
-
-
-def _touched(book: ScheduleBook, events: Sequence[LogEvent]) -> set[str]:
-    """The portfolios the events change: those an amendment names, and those of the
-    amendments a retraction withdraws (recorded before, or earlier in `events`)."""
-    pids: set[str] = set()
-    for event in events:
-        if isinstance(event, AmendmentApplied):
-            pids.update(event.amendment.portfolio_ids)
-        elif isinstance(event, Retracted) and event.agreement_id in book.agreements:
-            pids.update(
-                book.agreements[event.agreement_id].amendments.get(event.amendment_number, ())
-            )
-    return pids

@@ -1,0 +1,210 @@
+"""In-memory twins of the `EventLog` and `ReadModelStore` ports, for unit tests and for
+trying the use cases without Redis. They keep the invariants the Redis scripts keep (expected
+version and idempotency on append; checkpoint compare-and-set on a write; a generation swapped
+in only once caught up) and store the same encoded entries and documents."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, cast
+
+import pydantic_core
+
+from contracts.messages import DeadLetterCode, Message
+from contracts.wire import decode, encode
+from services.adapters.eventstore import agreement_of
+from services.adapters.readmodel.codec import (
+    agreement_from_doc,
+    answer_on,
+    documents,
+    merged_names,
+    name_pairs,
+    timeline_from_doc,
+    touched_portfolios,
+)
+from services.app.ports import AppendResult, Lookup, RawEntry, VersionConflict
+from services.domain.book import LogEvent, ScheduleBook
+from services.domain.names import name_key
+from services.domain.timeline import position_key
+
+WireFields = Mapping[bytes | str, bytes | str]
+
+
+class InMemoryEventLog:
+    """The agreements log in a list; entry ids "n-0" in append order."""
+
+    def __init__(self) -> None:
+        self._entries: list[RawEntry] = []
+        self._events: dict[str, list[str]] = {}
+        self._keys: dict[str, str] = {}
+
+    def append(
+        self, message: Message, expected_version: int, idempotency_key: str | None = None
+    ) -> AppendResult:
+        agreement_id = agreement_of(message)
+        if idempotency_key and idempotency_key in self._keys:
+            seen = self.duplicate_of(idempotency_key, agreement_id)
+            assert seen is not None
+            return seen
+        events = self._events.setdefault(agreement_id, [])
+        if len(events) != expected_version:
+            raise VersionConflict(agreement_id, expected_version, len(events))
+        entry_id = f"{len(self._entries) + 1}-0"
+        fields = {k.encode(): v.encode() for k, v in encode(message).items()}
+        self._entries.append((entry_id, fields))
+        events.append(entry_id)
+        if idempotency_key:
+            self._keys[idempotency_key] = entry_id
+        return AppendResult(entry_id, len(events))
+
+    def duplicate_of(self, idempotency_key: str, agreement_id: str) -> AppendResult | None:
+        seen = self._keys.get(idempotency_key)
+        if seen is None:
+            return None
+        events = self._events.get(agreement_id, [])
+        index = events.index(seen) + 1 if seen in events else 0
+        return AppendResult(seen, index, duplicate=True)
+
+    def recorded(self, idempotency_key: str) -> str | None:
+        return self._keys.get(idempotency_key)
+
+    def events_of(self, agreement_id: str, after: int = 0) -> list[tuple[str, Message]]:
+        ids = set(self._events.get(agreement_id, [])[after:])
+        return [(i, decode(cast(WireFields, f))) for i, f in self._entries if i in ids]
+
+    def entries(self, after: str | None, until: str, count: int) -> list[RawEntry]:
+        low = (-1, -1) if after is None else position_key(after)
+        high = None if until == "+" else position_key(until)
+        chosen = (
+            (i, f)
+            for i, f in self._entries
+            if position_key(i) > low and (high is None or position_key(i) <= high)
+        )
+        return list(itertools.islice(chosen, count))
+
+    def last_id(self) -> str | None:
+        return self._entries[-1][0] if self._entries else None
+
+
+@dataclass
+class _Generation:
+    parts: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {p: {} for p in ("portfolios", "now", "names", "agreements")}
+    )
+    checkpoint: str = ""
+
+
+class InMemoryReadModel:
+    """Generations of documents in dicts, and the dead letters in a list."""
+
+    def __init__(self, log: InMemoryEventLog) -> None:
+        self.log = log
+        self.generations: dict[str, _Generation] = {}
+        self.pointer: str | None = None
+        self.dead_letters: list[tuple[str, dict[bytes, bytes], str, DeadLetterCode]] = []
+        self._numbers = itertools.count(1)
+
+    def current(self) -> str | None:
+        return self.pointer
+
+    def ensure_current(self) -> str:
+        if self.pointer is None:
+            self.pointer = self._new()
+        return self.pointer
+
+    def _new(self) -> str:
+        gen = f"g{next(self._numbers)}"
+        self.generations[gen] = _Generation()
+        return gen
+
+    def checkpoint(self, generation: str) -> str:
+        return self.generations[generation].checkpoint
+
+    def load(self, generation: str, events: Sequence[LogEvent]) -> ScheduleBook:
+        parts, book = self.generations[generation].parts, ScheduleBook()
+        for aid in {e.agreement_id for e in events}:
+            if aid in parts["agreements"]:
+                doc = pydantic_core.from_json(parts["agreements"][aid])
+                book.agreements[aid] = agreement_from_doc(doc, book.timelines)
+        for pid in touched_portfolios(book, events):
+            if pid in parts["portfolios"]:
+                book.timelines[pid] = timeline_from_doc(
+                    pydantic_core.from_json(parts["portfolios"][pid])
+                )
+        return book
+
+    def save(
+        self,
+        generation: str,
+        expected_checkpoint: str,
+        checkpoint: str,
+        book: ScheduleBook,
+        *,
+        require_current: bool,
+    ) -> bool:
+        held = self.generations[generation]
+        if require_current and self.pointer != generation:
+            return False
+        if held.checkpoint != expected_checkpoint:
+            return False
+        self._write(held, book)
+        held.checkpoint = checkpoint
+        return True
+
+    def _write(self, held: _Generation, book: ScheduleBook) -> None:
+        portfolios, answers, agreements = documents(book)
+        held.parts["portfolios"].update(portfolios)
+        held.parts["now"].update(answers)
+        held.parts["agreements"].update(agreements)
+        names = name_pairs(book.timelines.values())
+        held_names = held.parts["names"]
+        held_names.update(merged_names(names, (held_names.get(k) for k in names)))
+
+    def create(self, book: ScheduleBook, checkpoint: str) -> str:
+        gen = self._new()
+        self._write(self.generations[gen], book)
+        self.generations[gen].checkpoint = checkpoint
+        return gen
+
+    def swap(self, generation: str, log_end: str) -> tuple[str, str]:
+        held = self.generations[generation]
+        if held.checkpoint != (self.log.last_id() or ""):
+            return "behind", held.checkpoint
+        previous, self.pointer = self.pointer or "", generation
+        return "ok", previous
+
+    def drop(self, generation: str) -> None:
+        self.generations.pop(generation, None)
+
+    def _read(self, name_or_id: str, part: str) -> tuple[str, str, str] | None:
+        if self.pointer is None:
+            return None
+        parts = self.generations[self.pointer].parts
+        pid = name_or_id if name_or_id in parts[part] else parts["names"].get(name_key(name_or_id))
+        if pid is None or pid not in parts[part]:
+            return None
+        return self.pointer, pid, parts[part][pid]
+
+    def lookup(self, name_or_id: str) -> Lookup | None:
+        found = self._read(name_or_id, "portfolios")
+        if found is None:
+            return None
+        gen, pid, doc = found
+        document = pydantic_core.from_json(doc)
+        checkpoint = self.generations[gen].checkpoint
+        return Lookup(gen, pid, checkpoint, document, timeline_from_doc(document))
+
+    def answer_now(self, name_or_id: str, on: date) -> tuple[str, dict[str, Any]] | None:
+        found = self._read(name_or_id, "now")
+        if found is None:
+            return None
+        _, pid, doc = found
+        return pid, answer_on(doc, on)
+
+    def dead_letter(
+        self, entry_id: str, fields: dict[bytes, bytes], reason: str, code: DeadLetterCode
+    ) -> None:
+        self.dead_letters.append((entry_id, fields, reason, code))
