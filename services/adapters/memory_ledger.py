@@ -1,0 +1,141 @@
+"""The fee ledger in memory: the twin of services.adapters.ledger, for planning without Redis.
+
+It keeps the storage invariants settle.lua keeps, in the same order: a step whose checkpoint is
+stale, or one of whose preconditions (a revision's compare-and-set, a length) fails, writes
+nothing; an accrual is written only if its date has no entry, a park only if the date has none
+and the parked value is still the one expected; an entry's own outcome (ReportHeld,
+ReportIgnored, a dead letter) is written only by the step that takes it out of the pending set.
+Not kept: 'refused' (a ledger key holding something other than a hash) cannot happen here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias, assert_never
+
+from services.app.ledger import (
+    Accrue,
+    Ack,
+    Conflict,
+    Emit,
+    ExpectLength,
+    Op,
+    Park,
+    Revise,
+    SettleResult,
+    Unpark,
+)
+
+Stream: TypeAlias = Literal["accruals", "report_outcomes", "dead_letters"]
+
+
+@dataclass
+class InMemoryLedgerStore:
+    """Ledgers, parked reports, the checkpoint, the output streams and the pending entries."""
+
+    ledgers: dict[str, dict[str, str]] = field(default_factory=dict)
+    unpriced: dict[str, str] = field(default_factory=dict)
+    position: str = ""
+    # The input's entries delivered and not yet acknowledged (its consumer group's pending list).
+    pending: set[str] = field(default_factory=set)
+    # Each output stream's entries, as their wire fields.
+    streams: dict[Stream, list[dict[str, str]]] = field(
+        default_factory=lambda: {"accruals": [], "report_outcomes": [], "dead_letters": []}
+    )
+    portfolios: set[str] = field(default_factory=set)
+
+    async def checkpoint(self) -> str:
+        return self.position
+
+    async def read_ledgers(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        return {pid: dict(self.ledgers.get(pid, {})) for pid in portfolio_ids}
+
+    async def read_unpriced(self) -> dict[str, str]:
+        return dict(self.unpriced)
+
+    async def settle(
+        self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
+    ) -> SettleResult:
+        if self.position != expected_checkpoint:
+            return SettleResult("stale", detail=self.position)
+        failed = next(filter(None, map(self._precondition, ops)), None)
+        if failed is not None:
+            return SettleResult("conflict", detail=failed)
+        acks: list[str] = []
+        conflicts = [c for op in ops if (c := self._apply(op, acks)) is not None]
+        self.pending.difference_update(acks)
+        for op in ops:  # every ledger a step names is listed, as settle.lua lists it
+            if isinstance(op, Accrue | Revise | Park | ExpectLength) and op.portfolio_id:
+                self.portfolios.add(op.portfolio_id)
+        if new_checkpoint:
+            self.position = new_checkpoint
+        return SettleResult("ok", conflicts)
+
+    def _precondition(self, op: Op) -> str | None:
+        """What `op` finds changed since it was planned, if anything."""
+        if isinstance(op, Revise):
+            if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.expected:
+                return f"ledger {op.portfolio_id} {op.as_of}"
+        elif isinstance(op, ExpectLength):
+            held = self.unpriced if op.portfolio_id is None else self.ledgers.get(op.portfolio_id)
+            if len(held or {}) != op.length:
+                return "unpriced" if op.portfolio_id is None else f"ledger {op.portfolio_id}"
+        return None
+
+    def _apply(self, op: Op, acks: list[str]) -> Conflict | None:
+        """The effects of one operation (acknowledgements to `acks`, taken at the end), or the
+        accrual or park it could not write."""
+        match op:
+            case Accrue(pid, as_of, ledger, _, event, ack, unpriced):
+                stored = self.ledgers.get(pid, {}).get(as_of)
+                if stored is not None:
+                    return op, "ledger", stored
+                self.ledgers.setdefault(pid, {})[as_of] = ledger
+                self._emit("accruals", "FeeAccrued", event)
+                if unpriced is not None:
+                    self._unpark(*unpriced)
+                acks.append(ack or "")
+            case Revise(pid, as_of, _, ledger, event, ack):
+                self.ledgers.setdefault(pid, {})[as_of] = ledger
+                self._emit("accruals", "FeeAdjusted", event)
+                acks.append(ack or "")
+            case Park(pid, as_of, report, event, ack, expected):
+                stored = self.ledgers.get(pid, {}).get(as_of)
+                parked = self.unpriced.get(op.field, "")
+                if stored is not None:
+                    return op, "ledger", stored
+                if parked != (expected or ""):
+                    return op, "unpriced", parked
+                if self._first_ack(ack):
+                    self.unpriced[op.field] = report.model_dump_json()
+                    self._emit("report_outcomes", "ReportHeld", event)
+            case Emit(stream, event, ack):
+                if self._first_ack(ack):
+                    self._emit(stream, event["type"], event)
+            case Unpark(name, expected):
+                self._unpark(name, expected)
+            case Ack(ack):
+                acks.append(ack or "")
+            case ExpectLength():
+                pass
+            case _:
+                assert_never(op)
+        return None
+
+    def _first_ack(self, entry_id: str | None) -> bool:
+        """Acknowledge now; True unless the entry was pending no more (another step had it)."""
+        if not entry_id:
+            return True
+        if entry_id not in self.pending:
+            return False
+        self.pending.remove(entry_id)
+        return True
+
+    def _unpark(self, name: str, expected: str) -> None:
+        if self.unpriced.get(name) == expected:
+            del self.unpriced[name]
+
+    def _emit(self, stream: Stream, kind: str, event: Mapping[str, str]) -> None:
+        fields = {"type": kind, "event_id": event["event_id"], "schema_version": "1"}
+        self.streams[stream].append({**fields, "data": event["data"]})

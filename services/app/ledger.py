@@ -1,0 +1,199 @@
+"""The fee ledger's port: what the ledger holds, the operations a settle step applies, and the
+`LedgerStore` protocol (services.adapters.ledger on Redis, services.adapters.memory_ledger in
+memory).
+
+A step applies its operations all or nothing, and only while the worker's checkpoint (the
+agreements-log position the ledger is priced against) is still the one expected. The store keeps
+storage invariants only: set if absent, compare-and-set, preconditions on lengths, and an
+entry's own outcome written by the step that acknowledges it. Which report wins is decided by
+the pricer (services.app.pricing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal, Protocol, TypeAlias
+
+from pydantic import TypeAdapter
+
+from contracts.messages import NetAssetsReported, ScheduleRef
+
+# ---- operations a settle step applies atomically --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Accrue:
+    """Write the ledger entry and emit FeeAccrued, unless (portfolio, date) is already accrued."""
+
+    portfolio_id: str
+    as_of: str
+    ledger: str
+    report: NetAssetsReported
+    event: Mapping[str, str]
+    ack: str | None
+    # Set when the report was parked unpriced: priced now, it leaves the unpriced hash
+    # (field, the parked JSON it must still be).
+    unpriced: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revise:
+    """Replace a ledger entry (only if it still is `expected`) and emit FeeAdjusted."""
+
+    portfolio_id: str
+    as_of: str
+    expected: str
+    ledger: str
+    event: Mapping[str, str]
+    ack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    """Keep a report with no schedule for its date until one is recorded (ReportHeld).
+
+    Applied only while the parked value is still `expected` (None: nothing parked), so a
+    higher revision replaces a parked report by compare-and-set.
+    """
+
+    portfolio_id: str
+    as_of: str
+    report: NetAssetsReported
+    event: Mapping[str, str]
+    ack: str | None
+    expected: str | None = None
+
+    @property
+    def field(self) -> str:
+        return unpriced_field(self.portfolio_id, self.as_of)
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Emit one event (ReportIgnored on the report outcomes, DeadLetter on the dead letters)
+    and acknowledge the entry it is about."""
+
+    stream: Literal["report_outcomes", "dead_letters"]
+    event: Mapping[str, str]
+    ack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unpark:
+    """Drop a parked report, if it is still `expected` (its date was accrued by another)."""
+
+    field: str
+    expected: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Acknowledge an entry that is gone (deleted from the stream while pending)."""
+
+    ack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectLength:
+    """Precondition: a ledger (or, for None, the unpriced reports) still has this many entries.
+
+    Entries are only ever added to a ledger, so an unchanged length means no other worker
+    accrued a date there since it was read.
+    """
+
+    portfolio_id: str | None
+    length: int
+
+
+Op: TypeAlias = Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength
+Where: TypeAlias = Literal["ledger", "unpriced"]
+Conflict: TypeAlias = tuple[Accrue | Park, Where, str]
+"""An accrual or park not applied: what was already there (a ledger entry or a parked report)."""
+
+
+def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
+    """The name a parked report is kept under."""
+    return f"{portfolio_id}|{as_of}"
+
+
+# ---- the ledger entry ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """What the ledger holds for one (portfolio, date): the amount now, and every input.
+
+    Its JSON (`to_json`, `from_json`) is the one form the ledger stores. Not frozen: a frozen
+    dataclass costs ~3 us more to build, and one is built for every report priced.
+    """
+
+    accrual_id: str
+    portfolio_id: str
+    as_of: str
+    amount: str
+    amount_exact: str
+    accrued: str
+    net_assets: str
+    accrual_days: int
+    currency: str
+    day_count: str
+    rounding: str
+    report_id: str
+    revision: int
+    schedule_ref: dict[str, Any] | None
+    adjustments: tuple[dict[str, Any], ...] = field(default=())
+
+    def to_json(self) -> str:
+        # ASCII-escaped, as the ledger has always been written.
+        return _CODEC.dump_json(self, ensure_ascii=True).decode()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LedgerEntry:
+        return _CODEC.validate_json(text)
+
+    @property
+    def ref(self) -> ScheduleRef | None:
+        return None if self.schedule_ref is None else ScheduleRef.model_validate(self.schedule_ref)
+
+
+_CODEC = TypeAdapter(LedgerEntry)
+
+
+# ---- the port --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettleResult:
+    """What a step did: `ok` (with the accruals and parks it left for a second step), or, having
+    written nothing, `stale`, `conflict` or `refused`."""
+
+    status: Literal["ok", "stale", "conflict", "refused"]
+    conflicts: list[Conflict] = field(default_factory=list)
+    # `stale`: the checkpoint found; `conflict`: what failed its precondition;
+    # `refused`: why the ledger of `portfolio_id` cannot be written.
+    detail: str = ""
+    portfolio_id: str = ""
+
+
+class LedgerStore(Protocol):
+    """The ledgers (portfolio -> as_of -> entry JSON), the reports waiting unpriced (field ->
+    report JSON), the worker's checkpoint, the output streams and the input's pending entries."""
+
+    async def checkpoint(self) -> str:
+        """The log position the ledger is priced against ('' before any)."""
+        ...
+
+    async def read_ledgers(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Each readable ledger of these portfolios (an empty one for a portfolio with none)."""
+        ...
+
+    async def read_unpriced(self) -> dict[str, str]: ...
+
+    async def settle(
+        self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
+    ) -> SettleResult:
+        """Apply `ops` in one atomic step, if the checkpoint is still `expected_checkpoint`;
+        move it to `new_checkpoint` ('' = keep) in the same step."""
+        ...

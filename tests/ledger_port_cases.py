@@ -1,0 +1,254 @@
+"""The storage invariants every `LedgerStore` keeps, as one reusable test case.
+
+A subclass makes the store (`create_store`) and says how to deliver input entries and how to
+see what the port itself does not show: the output streams and the entries still pending.
+tests/unit/test_memory_ledger.py runs these against the in-memory twin, and
+tests/integration/test_redis_ledger.py against Redis (settle.lua), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from contracts.messages import NetAssetsReported
+from services.app.ledger import (
+    Accrue,
+    Ack,
+    Emit,
+    ExpectLength,
+    LedgerStore,
+    Op,
+    Park,
+    Revise,
+    Unpark,
+    unpriced_field,
+)
+
+Stream = Literal["accruals", "report_outcomes", "dead_letters"]
+D1, D2 = "2024-01-02", "2024-01-03"
+
+
+def report(as_of: str = D1, revision: int = 0, portfolio_id: str = "P1") -> NetAssetsReported:
+    """The same report (to the byte, as parked) for the same arguments."""
+    return NetAssetsReported(
+        event_id=f"e-{portfolio_id}-{as_of}-{revision}",
+        occurred_at=datetime(2024, 1, 4, tzinfo=UTC),
+        report_id=f"r{revision}",
+        portfolio_id=portfolio_id,
+        as_of=date.fromisoformat(as_of),
+        net_assets=Decimal("600000000"),
+        revision=revision,
+    )
+
+
+def event(kind: str, event_id: str) -> dict[str, str]:
+    data = json.dumps({"type": kind, "event_id": event_id})
+    return {"type": kind, "event_id": event_id, "schema_version": "1", "data": data}
+
+
+def accrue(
+    as_of: str, ledger: str, ack: str | None, *, unpriced: tuple[str, str] | None = None
+) -> Accrue:
+    fee = event("FeeAccrued", f"acc-{as_of}-{ledger}")
+    return Accrue("P1", as_of, ledger, report(as_of), fee, ack, unpriced)
+
+
+def revise(as_of: str, expected: str, ledger: str, ack: str | None = None) -> Revise:
+    return Revise("P1", as_of, expected, ledger, event("FeeAdjusted", f"adj-{ledger}"), ack)
+
+
+def park(as_of: str, revision: int, ack: str | None, expected: str | None = None) -> Park:
+    held = event("ReportHeld", f"held-{as_of}-{revision}")
+    return Park("P1", as_of, report(as_of, revision), held, ack, expected)
+
+
+def dead_letter(ack: str) -> Emit:
+    return Emit("dead_letters", event("DeadLetter", f"dead-{ack}"), ack)
+
+
+class LedgerStoreCases(ABC):
+    """Every test starts from an empty store."""
+
+    @abstractmethod
+    def create_store(self) -> LedgerStore: ...
+
+    @abstractmethod
+    async def deliver(self, count: int) -> list[str]:
+        """Ids of `count` new input entries, delivered to a consumer (so pending)."""
+
+    @abstractmethod
+    async def pending(self) -> set[str]:
+        """The input entries delivered and not yet acknowledged."""
+
+    @abstractmethod
+    async def events(self, stream: Stream) -> list[tuple[str, str]]:
+        """(type, event_id) of each entry of an output stream, in order."""
+
+    async def _ledger(self, store: LedgerStore, pid: str = "P1") -> dict[str, str]:
+        return (await store.read_ledgers([pid]))[pid]
+
+    async def test_a_stale_checkpoint_writes_nothing(self) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        assert await store.checkpoint() == ""
+        stale = await store.settle([accrue(D1, "one", entry)], "5-0", "6-0")
+        assert (stale.status, stale.detail) == ("stale", "")
+        assert await self._ledger(store) == {}
+        assert await self.events("accruals") == []
+        assert await self.pending() == {entry}
+        assert await store.checkpoint() == ""
+
+        moved = await store.settle([], "", "5-0")
+        assert moved.status == "ok" and await store.checkpoint() == "5-0"
+        again = await store.settle([accrue(D1, "one", entry)], "")
+        assert (again.status, again.detail) == ("stale", "5-0")
+        assert await self._ledger(store) == {}
+
+    async def test_an_accrual_is_written_only_if_its_date_has_none(self) -> None:
+        store = self.create_store()
+        first, second = await self.deliver(2)
+        result = await store.settle([accrue(D1, "one", first)], "")
+        assert (result.status, result.conflicts) == ("ok", [])
+        assert await self._ledger(store) == {D1: "one"}
+        assert await self.events("accruals") == [("FeeAccrued", f"acc-{D1}-one")]
+        assert await self.pending() == {second}
+
+        late = accrue(D1, "two", second)
+        result = await store.settle([late, accrue(D2, "three", None)], "")
+        # Left for the pricer to judge: what the date already holds, and the entry still pending.
+        assert (result.status, result.conflicts) == ("ok", [(late, "ledger", "one")])
+        assert await self._ledger(store) == {D1: "one", D2: "three"}
+        assert [e for _, e in await self.events("accruals")] == [f"acc-{D1}-one", f"acc-{D2}-three"]
+        assert await self.pending() == {second}
+
+    async def test_a_revision_is_compare_and_set_and_a_failed_one_writes_nothing(self) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        await store.settle([accrue(D1, "one", None)], "")
+
+        result = await store.settle([revise(D1, "one", "two")], "")
+        assert result.status == "ok"
+        assert await self._ledger(store) == {D1: "two"}
+        assert (await self.events("accruals"))[-1] == ("FeeAdjusted", "adj-two")
+
+        # Planned on "one", but the entry is "two" now: the whole step is refused.
+        stale_plan: list[Op] = [accrue(D2, "new", entry), revise(D1, "one", "three", entry)]
+        result = await store.settle(stale_plan, "", "9-0")
+        assert result.status == "conflict"
+        assert await self._ledger(store) == {D1: "two"}
+        assert len(await self.events("accruals")) == 2
+        assert await self.pending() == {entry}
+        assert await store.checkpoint() == ""
+
+    async def test_a_park_is_written_if_absent_and_replaced_only_by_compare_and_set(self) -> None:
+        store = self.create_store()
+        a, b, c = await self.deliver(3)
+        name = unpriced_field("P1", D1)
+        assert (await store.settle([park(D1, 1, a)], "")).status == "ok"
+        parked = report(D1, 1).model_dump_json()
+        assert await store.read_unpriced() == {name: parked}
+        assert await self.events("report_outcomes") == [("ReportHeld", f"held-{D1}-1")]
+
+        other = park(D1, 2, b)  # planned as if nothing were parked
+        result = await store.settle([other], "")
+        assert result.conflicts == [(other, "unpriced", parked)]
+        assert await self.pending() == {b, c}
+
+        result = await store.settle([park(D1, 2, c, expected=parked)], "")
+        assert (result.status, result.conflicts) == ("ok", [])
+        assert await store.read_unpriced() == {name: report(D1, 2).model_dump_json()}
+        assert await self.pending() == {b}
+        assert len(await self.events("report_outcomes")) == 2
+
+    async def test_a_park_of_an_accrued_date_is_left_to_the_pricer(self) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        await store.settle([accrue(D1, "one", None)], "")
+        late = park(D1, 3, entry)
+        result = await store.settle([late], "")
+        assert result.conflicts == [(late, "ledger", "one")]
+        assert await store.read_unpriced() == {}
+        assert await self.events("report_outcomes") == []
+        assert await self.pending() == {entry}
+
+    async def test_an_accrual_of_a_parked_report_drops_it_only_if_it_is_still_that_one(
+        self,
+    ) -> None:
+        store = self.create_store()
+        name = unpriced_field("P1", D1)
+        await store.settle([park(D1, 1, None), park(D2, 1, None)], "")
+        parked = report(D1, 1).model_dump_json()
+        result = await store.settle(
+            [
+                accrue(D1, "one", None, unpriced=(name, parked)),
+                accrue(D2, "two", None, unpriced=(unpriced_field("P1", D2), "something else")),
+            ],
+            "",
+        )
+        assert result.status == "ok"
+        assert await self._ledger(store) == {D1: "one", D2: "two"}
+        assert await store.read_unpriced() == {
+            unpriced_field("P1", D2): report(D2, 1).model_dump_json()
+        }
+
+    async def test_an_entrys_outcome_is_written_by_the_step_that_acknowledges_it(self) -> None:
+        store = self.create_store()
+        letter, held = await self.deliver(2)
+        for _ in range(2):  # as when two workers settle one claimed entry
+            result = await store.settle([dead_letter(letter)], "")
+            assert (result.status, result.conflicts) == ("ok", [])
+        assert await self.events("dead_letters") == [("DeadLetter", f"dead-{letter}")]
+
+        await store.settle([park(D1, 1, held)], "")
+        again = park(D1, 1, held, expected=report(D1, 1).model_dump_json())
+        assert (await store.settle([again], "")).conflicts == []
+        assert len(await self.events("report_outcomes")) == 1
+        assert await self.pending() == set()
+
+    async def test_an_unpark_drops_only_the_report_expected(self) -> None:
+        store = self.create_store()
+        await store.settle([park(D1, 1, None), park(D2, 1, None)], "")
+        d1, d2 = unpriced_field("P1", D1), unpriced_field("P1", D2)
+        unparks = [Unpark(d1, report(D1, 1).model_dump_json()), Unpark(d2, "not it")]
+        assert (await store.settle(unparks, "")).status == "ok"
+        assert set(await store.read_unpriced()) == {d2}
+
+    async def test_an_ack_takes_an_entry_out_of_the_pending_set_and_writes_nothing(self) -> None:
+        store = self.create_store()
+        gone, kept = await self.deliver(2)
+        assert (await store.settle([Ack(gone)], "")).status == "ok"
+        assert await self.pending() == {kept}
+        for stream in ("accruals", "report_outcomes", "dead_letters"):
+            assert await self.events(stream) == []
+
+    async def test_a_length_precondition_guards_the_whole_step(self) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        await store.settle([accrue(D1, "one", None), park(D2, 1, None)], "")
+        ok = [ExpectLength("P1", 1), ExpectLength(None, 1), ExpectLength("P2", 0)]
+        assert (await store.settle(ok, "")).status == "ok"
+
+        for wrong in (ExpectLength("P1", 0), ExpectLength(None, 0)):
+            result = await store.settle([wrong, dead_letter(entry)], "", "7-0")
+            assert result.status == "conflict"
+        assert await self.events("dead_letters") == []
+        assert await self.pending() == {entry}
+        assert await store.checkpoint() == ""
+
+    async def test_the_checkpoint_moves_with_a_step_that_is_written(self) -> None:
+        store = self.create_store()
+        await store.settle([accrue(D1, "one", None)], "", "3-0")
+        assert await store.checkpoint() == "3-0"
+        await store.settle([accrue(D2, "two", None)], "3-0")  # '' keeps it
+        assert await store.checkpoint() == "3-0"
+        assert await self._ledger(store) == {D1: "one", D2: "two"}
+
+    async def test_ledgers_are_read_per_portfolio(self) -> None:
+        store = self.create_store()
+        await store.settle([accrue(D1, "one", None)], "")
+        assert await store.read_ledgers([]) == {}
+        assert await store.read_ledgers(["P1", "P2"]) == {"P1": {D1: "one"}, "P2": {}}
