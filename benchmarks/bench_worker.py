@@ -43,8 +43,8 @@ from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 from services.adapters.keys import Keys
 from services.adapters.log import read_log
+from services.app.pricing import Pricer, fee_accrued, read_report
 from services.domain.book import ScheduleBook
-from services.fee_worker.pricing import Pricer, fee_accrued, read_report
 from services.mapping import apply_to_book
 
 TIERS = [

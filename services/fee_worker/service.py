@@ -3,7 +3,8 @@
 FastStream reads new entries (`>`) in batches and hands them over raw (no ack of its own:
 AckPolicy.MANUAL). Per batch the worker brings its in-memory `ScheduleBook` up to date from the
 agreements log (adjusting past accruals when the log learned something new), plans the batch
-with the pure `Pricer`, and settles it with one Lua step that also XACKs it. `GroupRecovery`
+with the pure `Pricer`, and settles it through the ledger port (the handlers of
+services.app.pricing; in Redis, one Lua step that also XACKs the entries). `GroupRecovery`
 does what FastStream does not: on start it takes this consumer's own pending entries and others'
 idle ones (XAUTOCLAIM), and it claims again periodically.
 """
@@ -14,26 +15,36 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, get_args
 
+import redis.asyncio as aioredis
 from faststream import AckPolicy, FastStream
 from faststream.message import StreamMessage
 from faststream.redis import StreamSub
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 
-from services.adapters.connection import async_client, redis_broker
+from services.adapters.connection import async_client, redis_broker, text
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
+from services.adapters.http import http_endpoint
 from services.adapters.keys import Keys
+from services.adapters.ledger import RedisLedgerStore
 from services.adapters.log import aread_log
+from services.adapters.metrics import ServiceMetrics
+from services.app.ledger import Emit, Op, Park, Revise, SettleResult
+from services.app.pricing import (
+    AdjustmentReason,
+    Incoming,
+    Pricer,
+    advance_ledger,
+    follow_up,
+    settle_entries,
+)
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.timeline import position_key
-from services.fee_worker.ledger import LedgerStore, SettleResult
-from services.fee_worker.pricing import Accrue, AdjustmentReason, Emit, Op, Park, Pricer, Revise
 from services.mapping import apply_to_book
-from services.ops.http import http_endpoint
-from services.ops.metrics import ServiceMetrics
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -46,10 +57,6 @@ PART_SIZE = 125
 PLAN_SLICE = 25
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def plain_fields(fields: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
     """FastStream's own envelope (`__data__`, binary or legacy JSON) as plain wire fields."""
     envelope = fields.get(b"__data__")
@@ -59,6 +66,28 @@ def plain_fields(fields: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
     return {b"data": body}
 
 
+class MeteredLedger(RedisLedgerStore):
+    """The Redis ledger, counting per step the events and adjustments it wrote."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, metrics: ServiceMetrics) -> None:
+        super().__init__(client, keys, Keys.fee_worker_group)
+        self.metrics = metrics
+
+    async def settle(
+        self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
+    ) -> SettleResult:
+        result = await super().settle(ops, expected_checkpoint, new_checkpoint)
+        if result.status == "ok":
+            # Only accruals and parks can conflict; every other operation is written.
+            unapplied = {id(op) for op, _, _ in result.conflicts}
+            for op in ops:
+                if isinstance(op, Emit) or (isinstance(op, Park) and id(op) not in unapplied):
+                    self.metrics.emitted(op.event["type"])
+                elif isinstance(op, Revise):  # rare: late knowledge or a revised report
+                    self.metrics.adjusted(json.loads(op.event["data"])["reason"])
+        return result
+
+
 class FeeWorker:
     """Schedules in memory, the ledger in Redis, and the batch loop that joins them."""
 
@@ -66,7 +95,10 @@ class FeeWorker:
         self.settings = settings
         self.keys = settings.keys
         self.client = async_client(settings)
-        self.store = LedgerStore(self.client, self.keys, Keys.fee_worker_group)
+        self.metrics = ServiceMetrics("fee-worker", self.keys.net_assets)
+        for reason in get_args(AdjustmentReason):
+            self.metrics.adjusted(reason, 0)  # every reason's series exists from the start
+        self.store = MeteredLedger(self.client, self.keys, self.metrics)
         self.book = ScheduleBook()
         # Last agreements-log entry applied to the book, and the one the ledger is priced
         # against (kept in Redis, moved only together with the adjustments it implies).
@@ -83,9 +115,6 @@ class FeeWorker:
             batch_size=settings.batch_size,
             claim_idle_ms=settings.claim_idle_ms,
         )
-        self.metrics = ServiceMetrics("fee-worker", self.keys.net_assets)
-        for reason in get_args(AdjustmentReason):
-            self.metrics.adjusted(reason, 0)  # every reason's series exists from the start
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
         self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
@@ -135,58 +164,46 @@ class FeeWorker:
         XACK are one atomic step.
         """
         deliveries = [
-            Delivery(_text(entry_id), fields)
+            Delivery(text(entry_id), fields)
             for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
         ]
-        full = len(deliveries) >= self.settings.batch_size
-        await self.settle(deliveries, leave_last_in_flight=full)
-
-    async def settle(
-        self, deliveries: Sequence[Delivery], *, leave_last_in_flight: bool = False
-    ) -> None:
-        """Price and settle entries; every entry ends acked (accrued, parked or dead-lettered),
-        by the time this returns unless `leave_last_in_flight`."""
-        started = time.perf_counter()
-        batch = [
-            Delivery(d.entry_id, plain_fields(d.fields), d.deliveries) if d.fields else d
-            for d in deliveries
-        ]
-        async with self._lock:
-            await self._settle(batch)
-            if not leave_last_in_flight:
+        async with self._batch(len(deliveries)):
+            await self._settle(deliveries)
+            if len(deliveries) < self.settings.batch_size:
                 await self._drain()
-        self.metrics.batch_done(len(batch), time.perf_counter() - started)
 
-    async def _apply(
-        self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
-    ) -> SettleResult:
-        """One atomic settle step; counts the dead letters and adjustments it wrote."""
-        result = await self.store.settle(ops, expected_checkpoint, new_checkpoint)
-        if result.status == "ok":
-            # Only accruals and parks can conflict; every other operation is written.
-            unapplied = {id(op) for op, _, _ in result.conflicts}
-            for op in ops:
-                if isinstance(op, Emit) or (isinstance(op, Park) and id(op) not in unapplied):
-                    self.metrics.emitted(op.event["type"])
-                elif isinstance(op, Revise):  # rare: late knowledge or a revised report
-                    self.metrics.adjusted(json.loads(op.event["data"])["reason"])
-        return result
+    async def settle(self, deliveries: Sequence[Delivery]) -> None:
+        """Price and settle entries: every entry ends acked (accrued, parked or dead-lettered)
+        by the time this returns."""
+        async with self._batch(len(deliveries)):
+            await self._settle(deliveries)
+            await self._drain()
 
-    async def _settle(self, batch: list[Delivery]) -> None:
+    @asynccontextmanager
+    async def _batch(self, size: int) -> AsyncIterator[None]:
+        """The worker's lock, held for one batch; the batch timed."""
+        started = time.perf_counter()
+        async with self._lock:
+            yield
+        self.metrics.batch_done(size, time.perf_counter() - started)
+
+    async def _settle(self, deliveries: Sequence[Delivery]) -> None:
         """Settle a batch in parts, planning each part while Redis applies the previous one.
 
         Each part is its own atomic step; a part that meets a conflict or a moved checkpoint
         is settled again, carefully, once the others are done.
         """
+        batch = [
+            Delivery(d.entry_id, plain_fields(d.fields), d.deliveries) if d.fields else d
+            for d in deliveries
+        ]
         await self._catch_up()
-        leftovers: list[Delivery] = []
+        leftovers: list[Incoming] = []
         for start in range(0, len(batch), PART_SIZE):
             part = batch[start : start + PART_SIZE]
             ops = await self._plan(part)
-            if self._inflight is not None:
-                leftovers += await self._finish(*self._inflight)
-                self._inflight = None
-            task = asyncio.create_task(self._apply(ops, self.checkpoint))
+            leftovers += await self._finish()
+            task = asyncio.create_task(self.store.settle(ops, self.checkpoint))
             await asyncio.sleep(0)  # let the step go out before planning the next part
             self._inflight = (part, task)
         if leftovers:
@@ -203,80 +220,42 @@ class FeeWorker:
             await asyncio.sleep(0)
         return ops
 
+    async def _finish(self) -> list[Incoming]:
+        """The entries of the part in flight still to settle, once its step has answered."""
+        if self._inflight is None:
+            return []
+        (part, task), self._inflight = self._inflight, None
+        settled = await follow_up(self.pricer, self.store, part, await task, self.checkpoint)
+        if settled.result.status == "stale":
+            self.checkpoint = settled.result.detail
+        return settled.unsettled
+
     async def _drain(self) -> None:
         """Take up the outcome of the part still in flight (see `on_batch`)."""
-        if self._inflight is None:
-            return
-        inflight, self._inflight = self._inflight, None
-        leftovers = await self._finish(*inflight)
+        leftovers = await self._finish()
         if leftovers:
             await self._settle_carefully(leftovers)
 
-    async def _finish(
-        self, part: list[Delivery], task: asyncio.Task[SettleResult]
-    ) -> list[Delivery]:
-        """The entries of a part still to settle once its step has answered."""
-        result = await task
-        if result.status == "ok" and not result.conflicts:
-            return []
-        if result.status != "ok":
-            if result.status == "stale":
-                self.checkpoint = result.detail
-            return part
-        followup = self.pricer.resolve(result.conflicts)
-        second = await self._apply(followup, self.checkpoint)
-        if second.status == "ok" and not second.conflicts:
-            return []
-        if second.status == "stale":
-            self.checkpoint = second.detail
-        waiting = {op.ack for op, _, _ in result.conflicts}
-        return [d for d in part if d.entry_id in waiting]
-
-    async def _settle_carefully(self, pending: list[Delivery]) -> None:
+    async def _settle_carefully(self, pending: Sequence[Incoming]) -> None:
         """Settle entries one step at a time until every one is settled.
 
-        A ledger key that cannot hold a ledger (not a hash) is the entries of that portfolio's
-        own problem: they are dead-lettered and the others settle.
+        A ledger that cannot be written (in Redis: a key that is not a hash) is its own
+        portfolio's problem: that portfolio's entries are dead-lettered and the others settle.
         """
         refused: dict[str, str] = {}
         for _ in range(MAX_ATTEMPTS):
             await self._catch_up()
-            ops = self._plan_refusing(pending, refused)
-            first = await self._apply(ops, self.checkpoint)
-            if first.status == "ok" and not first.conflicts:
+            settled = await settle_entries(
+                self.pricer, self.store, pending, self.checkpoint, refused
+            )
+            if not settled.unsettled:
                 return
-            if first.status != "ok":
-                self._take_up(first, ops, refused)
-                continue
-            # Dates that already hold a report: the higher revision wins, the rest are ignored.
-            second = await self._apply(self.pricer.resolve(first.conflicts), self.checkpoint)
-            if second.status == "ok" and not second.conflicts:
-                return
-            self._take_up(second, ops, refused)
-            waiting = {op.ack for op, _, _ in first.conflicts}
-            pending = [d for d in pending if d.entry_id in waiting]
+            if settled.result.status == "stale":
+                self.checkpoint = settled.result.detail
+            elif settled.result.status == "refused":
+                refused[settled.result.portfolio_id] = settled.result.detail
+            pending = settled.unsettled
         raise RuntimeError(f"could not settle {len(pending)} entries in {MAX_ATTEMPTS} attempts")
-
-    def _plan_refusing(self, pending: list[Delivery], refused: Mapping[str, str]) -> list[Op]:
-        good = [d for d in pending if d.entry_id not in refused]
-        bad = [d for d in pending if d.entry_id in refused]
-        ops = self.pricer.plan_batch(good)
-        return ops + [self.pricer.reject(d, "settle_failed", refused[d.entry_id]) for d in bad]
-
-    def _take_up(self, result: SettleResult, ops: Sequence[Op], refused: dict[str, str]) -> None:
-        """What a step that wrote nothing says for the next try."""
-        if result.status == "stale":
-            self.checkpoint = result.detail
-        elif result.status == "refused":
-            key, kind = result.detail.rsplit(" ", 1)
-            reason = f"ledger: the key {key!r} holds a {kind}, not a ledger hash; fix or delete it"
-            for op in ops:
-                if (
-                    isinstance(op, Accrue | Park | Revise)
-                    and op.ack
-                    and self.keys.ledger(op.portfolio_id) == key
-                ):
-                    refused[op.ack] = reason
 
     # ---- the agreements log --------------------------------------------------------------
 
@@ -304,14 +283,9 @@ class FeeWorker:
                 if not await self._read_log():
                     await asyncio.sleep(0.01)
                 continue
-            since = self.checkpoint or None
-            affected = self.pricer.affected(since)
-            ledgers = await self.store.read_ledgers(affected)
-            unpriced = await self.store.read_unpriced()
-            ops = self.pricer.plan_advance(affected, ledgers, unpriced)
-            result = await self._apply(ops, self.checkpoint, self.position)
+            since = self.checkpoint
+            result, changed = await advance_ledger(self.pricer, self.store, since, self.position)
             if result.status == "ok":
-                changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
                 log.info(
                     "agreements log %s -> %s: %d ledger entries adjusted or priced",
                     since or "(start)",

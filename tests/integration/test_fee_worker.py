@@ -26,8 +26,8 @@ from test_fee_worker_support import (
 from contracts.messages import NetAssetsReported
 from contracts.wire import encode
 from services.adapters.keys import Keys
+from services.app.ledger import LedgerEntry
 from services.domain.fees import FeeSchedule, accrue
-from services.fee_worker.pricing import LedgerEntry
 
 pytestmark = pytest.mark.integration
 

@@ -29,10 +29,10 @@ from test_fee_worker_support import (
 
 from services.adapters.consumer import Delivery
 from services.adapters.keys import Keys
+from services.adapters.ledger import RedisLedgerStore as LedgerStore
+from services.app.pricing import Pricer
 from services.domain.book import ScheduleBook
 from services.domain.fees import FeeSchedule, accrue
-from services.fee_worker.ledger import LedgerStore
-from services.fee_worker.pricing import Pricer
 
 pytestmark = pytest.mark.integration
 

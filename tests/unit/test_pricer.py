@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
+from services.app.ledger import Accrue, Emit, Park, Revise
+from services.app.pricing import Held, Pricer
 from services.domain.book import ScheduleBook
-from services.fee_worker.pricing import Accrue, Emit, Held, Park, Pricer, Revise
 from services.mapping import apply_to_book
 
 DAY = date(2024, 1, 2)

@@ -1,7 +1,9 @@
 -- One atomic step of the fee worker: ledger entries, output events, dead letters, parked
 -- reports, the log position priced against, and the XACK of the entries settled, together.
 -- It keeps storage invariants only (set if absent, compare-and-set, checkpoint, XACK): which
--- report wins, and what counts as the same report, is decided in Python (pricing.py).
+-- report wins, and what counts as the same report, is decided in Python
+-- (services/app/pricing.py). services/adapters/memory_ledger.py is its in-memory twin, and
+-- tests/ledger_port_cases.py runs against both.
 --
 -- KEYS[1] input stream   KEYS[2] accruals stream   KEYS[3] dead letters   KEYS[4] unpriced hash
 -- KEYS[5] checkpoint     KEYS[6] report outcomes stream   KEYS[7] ledger portfolios set

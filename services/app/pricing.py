@@ -1,18 +1,21 @@
-"""What the fee worker decides for a batch, without any I/O: entries and schedules in, effects out.
+"""Pricing net assets: what the fee worker decides for a batch, and the handlers that settle it.
 
-`Pricer` validates each net-asset entry, prices it with the schedule the `ScheduleBook` holds for
-its date (or parks it unpriced, or dead-letters it), decides which report wins when a date
-already holds one, and recomputes ledger entries when the agreements log learns something that
-changes past dates. Every entry ends in FeeAccrued, FeeAdjusted, ReportHeld, ReportIgnored or a
-dead letter. Its answers are operations (`Accrue`, `Revise`, `Park`, `Emit`, `Unpark`, `Ack`,
-`ExpectLength`) that the ledger adapter applies in one atomic Redis step, as set-if-absent and
-compare-and-set writes. Ids and amounts depend only on the inputs, so replanning a redelivered
-batch gives the same operations, and the adapter's checks make applying them twice change nothing.
+`Pricer` is pure (entries and schedules in, operations out): it validates each net-asset entry,
+prices it with the schedule the `ScheduleBook` holds for its date (or parks it unpriced, or
+dead-letters it), decides which report wins when a date already holds one, and recomputes
+ledger entries when the agreements log learns something that changes past dates. Every entry
+ends in FeeAccrued, FeeAdjusted, ReportHeld, ReportIgnored or a dead letter. Its answers are the
+operations of services.app.ledger, which a `LedgerStore` applies in one atomic step as
+set-if-absent and compare-and-set writes. Ids and amounts depend only on the inputs, so
+replanning a redelivered batch gives the same operations, and the store's checks make applying
+them twice change nothing.
+
+The handlers (`settle_entries`, `follow_up`, `advance_ledger`) join the two: plan, settle,
+resolve what conflicted, settle again.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -20,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from json.encoder import encode_basestring_ascii
 from typing import Any, Literal, Protocol, TypeAlias, cast
 
 from pydantic import ValidationError
@@ -38,6 +40,21 @@ from contracts.messages import (
     ScheduleRef,
 )
 from contracts.wire import WireError, decode, encode, first_error
+from services.app.ledger import (
+    Accrue,
+    Ack,
+    Conflict,
+    Emit,
+    ExpectLength,
+    LedgerEntry,
+    LedgerStore,
+    Op,
+    Park,
+    Revise,
+    SettleResult,
+    Unpark,
+    Where,
+)
 from services.domain.book import ScheduleBook
 from services.domain.fees import Accrual, accrue
 from services.domain.timeline import RecordPoint, ScheduleVersion
@@ -66,174 +83,17 @@ class Incoming(Protocol):
     def deliveries(self) -> int: ...
 
 
-# ---- operations the ledger adapter applies atomically ------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Accrue:
-    """Write the ledger entry and emit FeeAccrued, unless (portfolio, date) is already accrued."""
-
-    portfolio_id: str
-    as_of: str
-    ledger: str
-    report: NetAssetsReported
-    event: Mapping[str, str]
-    ack: str | None
-    # Set when the report was parked unpriced: priced now, it leaves the unpriced hash
-    # (field, the parked JSON it must still be).
-    unpriced: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Revise:
-    """Replace a ledger entry (only if it still is `expected`) and emit FeeAdjusted."""
-
-    portfolio_id: str
-    as_of: str
-    expected: str
-    ledger: str
-    event: Mapping[str, str]
-    ack: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Park:
-    """Keep a report with no schedule for its date until one is recorded (ReportHeld).
-
-    Applied only while the parked value is still `expected` (None: nothing parked), so a
-    higher revision replaces a parked report by compare-and-set.
-    """
-
-    portfolio_id: str
-    as_of: str
-    report: NetAssetsReported
-    event: Mapping[str, str]
-    ack: str | None
-    expected: str | None = None
-
-    @property
-    def field(self) -> str:
-        return unpriced_field(self.portfolio_id, self.as_of)
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    """Emit one event (ReportIgnored on the report outcomes, DeadLetter on the dead letters)
-    and acknowledge the entry it is about."""
-
-    stream: Literal["report_outcomes", "dead_letters"]
-    event: Mapping[str, str]
-    ack: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Unpark:
-    """Drop a parked report, if it is still `expected` (its date was accrued by another)."""
-
-    field: str
-    expected: str
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """Acknowledge an entry that is gone (deleted from the stream while pending)."""
-
-    ack: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpectLength:
-    """Precondition: a ledger hash (or, for None, the unpriced hash) still has this many fields.
-
-    Entries are only ever added to a ledger, so an unchanged length means no other worker
-    accrued a date there since it was read.
-    """
-
-    portfolio_id: str | None
-    length: int
-
-
-Op: TypeAlias = Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength
-Where: TypeAlias = Literal["ledger", "unpriced"]
-Conflict: TypeAlias = tuple["Accrue | Park", Where, str]
-"""An accrual or park not applied: what was already there (a ledger entry or a parked report)."""
-
-
 def accrual_id_of(portfolio_id: str, as_of: date | str) -> str:
     return f"{portfolio_id}:{as_of}"
-
-
-def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
-    return f"{portfolio_id}|{as_of}"
 
 
 def _event_id(kind: str, key: str) -> str:
     return str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}"))
 
 
-def _json_str(text: str) -> str:
-    return encode_basestring_ascii(text)
-
-
 def _plain(value: Decimal) -> Decimal:
     # "1E+9" is a valid input but would travel as "1E+9"; the wire wants plain digits.
     return value.quantize(Decimal(1)) if int(value.as_tuple().exponent) > 0 else value
-
-
-# ---- the ledger entry --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """What the ledger holds for one (portfolio, date): the amount now, and every input."""
-
-    accrual_id: str
-    portfolio_id: str
-    as_of: str
-    amount: str
-    amount_exact: str
-    accrued: str
-    net_assets: str
-    accrual_days: int
-    currency: str
-    day_count: str
-    rounding: str
-    report_id: str
-    revision: int
-    schedule_ref: dict[str, Any] | None
-    adjustments: tuple[dict[str, Any], ...] = field(default=())
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "accrual_id": self.accrual_id,
-                "portfolio_id": self.portfolio_id,
-                "as_of": self.as_of,
-                "amount": self.amount,
-                "amount_exact": self.amount_exact,
-                "accrued": self.accrued,
-                "net_assets": self.net_assets,
-                "accrual_days": self.accrual_days,
-                "currency": self.currency,
-                "day_count": self.day_count,
-                "rounding": self.rounding,
-                "report_id": self.report_id,
-                "revision": self.revision,
-                "schedule_ref": self.schedule_ref,
-                "adjustments": list(self.adjustments),
-            },
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> LedgerEntry:
-        raw = json.loads(text)
-        raw["adjustments"] = tuple(raw.get("adjustments", ()))
-        return cls(**raw)
-
-    @property
-    def ref(self) -> ScheduleRef | None:
-        return None if self.schedule_ref is None else ScheduleRef.model_validate(self.schedule_ref)
 
 
 # ---- reading a report at the edge ----------------------------------------------------------
@@ -360,8 +220,9 @@ class Pricer:
     consumer: str | None = None
     max_deliveries: int = 5
     _refs: dict[tuple[str, bool], ScheduleRef] = field(default_factory=dict)
-    # The JSON of each cached ref (keyed by the ref's id: refs live as long as the cache).
-    _ref_json: dict[int, str] = field(default_factory=dict)
+    # The JSON form of each cached ref, as a ledger entry holds it (keyed by the ref's id:
+    # refs live as long as the cache).
+    _ref_dicts: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     # -- one report --
 
@@ -370,7 +231,7 @@ class Pricer:
         ref = self._refs.get(key)
         if ref is None:
             ref = self._refs[key] = schedule_ref(version)
-            self._ref_json[id(ref)] = ref.model_dump_json()
+            self._ref_dicts[id(ref)] = ref.model_dump(mode="json")
         return ref
 
     def price(
@@ -401,18 +262,23 @@ class Pricer:
         accrual, ref = priced
         accrued = fee_accrued(report, accrual, ref)
         amount = str(accrual.amount)
-        # The ledger entry (LedgerEntry's JSON), formatted directly: this is the hot path.
-        # Only ids are free text; decimals, dates, codes and the cached ref are JSON-safe.
-        ledger = (
-            f'{{"accrual_id":{_json_str(accrued.accrual_id)},"portfolio_id":{_json_str(pid)},'
-            f'"as_of":"{as_of}","amount":"{amount}","amount_exact":"{accrual.amount_exact}",'
-            f'"accrued":"{amount}","net_assets":"{accrual.net_assets}",'
-            f'"accrual_days":{accrual.accrual_days},"currency":"{report.currency}",'
-            f'"day_count":"{accrual.day_count.value}","rounding":"{accrual.rounding.name}",'
-            f'"report_id":{_json_str(report.report_id)},"revision":{report.revision},'
-            f'"schedule_ref":{self._ref_json[id(ref)]},"adjustments":[]}}'
+        entry = LedgerEntry(
+            accrual_id=accrued.accrual_id,
+            portfolio_id=pid,
+            as_of=as_of.isoformat(),
+            amount=amount,
+            amount_exact=str(accrual.amount_exact),
+            accrued=amount,
+            net_assets=str(accrual.net_assets),
+            accrual_days=accrual.accrual_days,
+            currency=report.currency,
+            day_count=accrual.day_count.value,
+            rounding=accrual.rounding.name,
+            report_id=report.report_id,
+            revision=report.revision,
+            schedule_ref=self._ref_dicts[id(ref)],
         )
-        return Accrue(pid, as_of.isoformat(), ledger, report, encode(accrued), ack, parked)
+        return Accrue(pid, entry.as_of, entry.to_json(), report, encode(accrued), ack, parked)
 
     def _park(
         self, report: NetAssetsReported, ack: str | None, expected: str | None = None
@@ -473,7 +339,7 @@ class Pricer:
     # -- a batch --
 
     def plan_batch(self, entries: Sequence[Incoming]) -> list[Op]:
-        """One operation per entry: accrue, park, or reject with the reason.
+        """One operation per entry, in order: accrue, park, or reject with the reason.
 
         Whatever goes wrong with one entry (a malformed value, a nesting that would recurse,
         a bug) dead-letters that entry alone: its neighbours are planned as usual.
@@ -548,20 +414,9 @@ class Pricer:
         return Unpark(*op.unpriced)
 
     def _supersede(self, op: Accrue | Park, where: Where, stored: str) -> list[Op]:
-        report = op.report
         if where == "unpriced":
-            return [self._park(report, op.ack, expected=stored)]
-        revised = self._revise(
-            LedgerEntry.from_json(stored),
-            stored,
-            "revised_report",
-            op.ack,
-            net_assets=report.net_assets,
-            accrual_days=report.accrual_days,
-            report_id=report.report_id,
-            revision=report.revision,
-            currency=report.currency,
-        )
+            return [self._park(op.report, op.ack, expected=stored)]
+        revised = self._revise(stored, op.ack, op.report)
         assert revised is not None  # a revised report always adjusts
         if isinstance(op, Accrue) and op.unpriced is not None:
             return [revised, Unpark(*op.unpriced)]
@@ -594,9 +449,7 @@ class Pricer:
             ops.append(ExpectLength(portfolio_id, len(ledger)))
             first = earliest.isoformat()
             for as_of in sorted(d for d in ledger if d >= first):
-                stored_json = ledger[as_of]
-                stored = LedgerEntry.from_json(stored_json)
-                revised = self._revise(stored, stored_json, self._reason(stored), None)
+                revised = self._revise(ledger[as_of], None)
                 if revised is not None:
                     ops.append(revised)
         ops.append(ExpectLength(None, len(unpriced)))
@@ -619,91 +472,92 @@ class Pricer:
         return "amendment"
 
     def _revise(
-        self,
-        stored: LedgerEntry,
-        stored_json: str,
-        reason: AdjustmentReason,
-        ack: str | None,
-        *,
-        net_assets: Decimal | None = None,
-        accrual_days: int | None = None,
-        report_id: str | None = None,
-        revision: int | None = None,
-        currency: str | None = None,
+        self, stored_json: str, ack: str | None, report: NetAssetsReported | None = None
     ) -> Revise | None:
-        """The adjustment of one ledger entry, or None when its amount stays the same.
+        """The adjustment of one ledger entry (by a revised `report`, or by what the book now
+        knows), or None when its amount stays the same.
 
         A revised report always yields an adjustment (its new inputs are news even when the
         cents do not move); new schedule knowledge only where the amount changes.
         """
-        assets = Decimal(stored.net_assets) if net_assets is None else _plain(net_assets)
-        days = stored.accrual_days if accrual_days is None else accrual_days
-        as_of = date.fromisoformat(stored.as_of)
-        priced = self.price(stored.portfolio_id, as_of, assets, days)
-        if priced is None:
-            # No schedule covers the date any more (retracted or removed): nothing is owed.
-            day_count, rounding = self.book.terms_for(stored.portfolio_id)
-            amount = rounding.apply(Decimal(0))
-            exact, ref, dc, rnd = Decimal(0), None, day_count.value, rounding.name
-        else:
-            accrual, ref = priced
-            amount, exact = accrual.amount, accrual.amount_exact
-            dc, rnd = accrual.day_count.value, accrual.rounding.name
-        previous = Decimal(stored.amount)
-        if reason != "revised_report" and amount == previous:
+        stored = LedgerEntry.from_json(stored_json)
+        entry, ref = self._repriced(stored, report)
+        previous, amount = Decimal(stored.amount), Decimal(entry.amount)
+        if report is None and amount == previous:
             return None
-        number = len(stored.adjustments) + 1
-        adjustment_id = f"{stored.accrual_id}:{number}"
-        new_report_id = stored.report_id if report_id is None else report_id
-        new_revision = stored.revision if revision is None else revision
+        reason: AdjustmentReason = "revised_report" if report is not None else self._reason(stored)
+        adjustment_id = f"{stored.accrual_id}:{len(stored.adjustments) + 1}"
+        entry.adjustments = (
+            *stored.adjustments,
+            {
+                "adjustment_id": adjustment_id,
+                "reason": reason,
+                "previous_amount": str(previous),
+                "new_amount": str(amount),
+                "delta": str(amount - previous),
+            },
+        )
         adjusted = FeeAdjusted(
             event_id=_event_id("FeeAdjusted", adjustment_id),
             adjustment_id=adjustment_id,
             accrual_id=stored.accrual_id,
             portfolio_id=stored.portfolio_id,
-            as_of=as_of,
+            as_of=date.fromisoformat(stored.as_of),
             previous_amount=previous,
             new_amount=amount,
             delta=amount - previous,
-            new_amount_exact=exact,
-            net_assets=assets,
+            new_amount_exact=Decimal(entry.amount_exact),
+            net_assets=Decimal(entry.net_assets),
             reason=reason,
             schedule_ref=ref,
             previous_schedule_ref=stored.ref,
-            report_id=new_report_id,
-            revision=new_revision,
-        )
-        entry = replace(
-            stored,
-            amount=str(amount),
-            amount_exact=str(exact),
-            net_assets=str(assets),
-            accrual_days=days,
-            currency=stored.currency if currency is None else currency,
-            day_count=dc,
-            rounding=rnd,
-            report_id=new_report_id,
-            revision=new_revision,
-            schedule_ref=None if ref is None else ref.model_dump(mode="json"),
-            adjustments=(
-                *stored.adjustments,
-                {
-                    "adjustment_id": adjustment_id,
-                    "reason": reason,
-                    "previous_amount": str(previous),
-                    "new_amount": str(amount),
-                    "delta": str(amount - previous),
-                },
-            ),
+            report_id=entry.report_id,
+            revision=entry.revision,
         )
         return Revise(
-            stored.portfolio_id,
-            stored.as_of,
-            stored_json,
-            entry.to_json(),
-            encode(adjusted),
-            ack,
+            stored.portfolio_id, stored.as_of, stored_json, entry.to_json(), encode(adjusted), ack
         )
+
+    def _repriced(
+        self, stored: LedgerEntry, report: NetAssetsReported | None
+    ) -> tuple[LedgerEntry, ScheduleRef | None]:
+        """The entry priced as the book knows it now (on the revised `report`'s inputs, if
+        any), with its adjustments still those stored; and the schedule that priced it."""
+        if report is not None:
+            stored = replace(
+                stored,
+                net_assets=str(_plain(report.net_assets)),
+                accrual_days=report.accrual_days,
+                currency=report.currency,
+                report_id=report.report_id,
+                revision=report.revision,
+            )
+        as_of = date.fromisoformat(stored.as_of)
+        priced = self.price(
+            stored.portfolio_id, as_of, Decimal(stored.net_assets), stored.accrual_days
+        )
+        if priced is None:
+            # No schedule covers the date any more (retracted or removed): nothing is owed.
+            day_count, rounding = self.book.terms_for(stored.portfolio_id)
+            unpriced = replace(
+                stored,
+                amount=str(rounding.apply(Decimal(0))),
+                amount_exact=str(Decimal(0)),
+                day_count=day_count.value,
+                rounding=rounding.name,
+                schedule_ref=None,
+            )
+            return unpriced, None
+        accrual, ref = priced
+        repriced = replace(
+            stored,
+            amount=str(accrual.amount),
+            amount_exact=str(accrual.amount_exact),
+            day_count=accrual.day_count.value,
+            rounding=accrual.rounding.name,
+            schedule_ref=self._ref_dicts[id(ref)],
+        )
+        return repriced, ref
 
 
 def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -> FeeAccrued:
@@ -748,3 +602,79 @@ def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -
         report_id=report.report_id,
         revision=report.revision,
     )
+
+
+# ---- handlers: plan, settle, resolve, settle again -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a settle attempt left: the entries still to settle (none: done), and the answer of
+    the step that stopped it (`stale`: the checkpoint to catch up with; `refused`: whose ledger
+    cannot be written)."""
+
+    unsettled: list[Incoming]
+    result: SettleResult
+
+
+async def follow_up(
+    pricer: Pricer,
+    ledger: LedgerStore,
+    entries: Sequence[Incoming],
+    first: SettleResult,
+    checkpoint: str,
+) -> Settled:
+    """After a step has answered: the accruals and parks it left (their date already held a
+    report) are judged, the higher revision winning, and settled in a second step.
+
+    Unsettled are every entry when the step wrote nothing, and the ones it left when the
+    second step did not go through.
+    """
+    if first.status != "ok":
+        return Settled(list(entries), first)
+    if not first.conflicts:
+        return Settled([], first)
+    second = await ledger.settle(pricer.resolve(first.conflicts), checkpoint)
+    if second.status == "ok" and not second.conflicts:
+        return Settled([], second)
+    waiting = {op.ack for op, _, _ in first.conflicts}
+    return Settled([e for e in entries if e.entry_id in waiting], second)
+
+
+async def settle_entries(
+    pricer: Pricer,
+    ledger: LedgerStore,
+    entries: Sequence[Incoming],
+    checkpoint: str,
+    refused: Mapping[str, str] | None = None,
+) -> Settled:
+    """Plan entries and settle them, conflicts resolved (one attempt; see `follow_up`).
+
+    `refused`: portfolio -> why its ledger cannot be written; its reports are dead-lettered
+    with that reason, so the others settle.
+    """
+    ops = pricer.plan_batch(entries)
+    if refused:
+        ops = [
+            pricer.reject(entry, "settle_failed", refused[op.portfolio_id])
+            if isinstance(op, Accrue | Park) and op.portfolio_id in refused
+            else op
+            for entry, op in zip(entries, ops, strict=True)
+        ]
+    first = await ledger.settle(ops, checkpoint)
+    return await follow_up(pricer, ledger, entries, first, checkpoint)
+
+
+async def advance_ledger(
+    pricer: Pricer, ledger: LedgerStore, checkpoint: str, position: str
+) -> tuple[SettleResult, int]:
+    """Bring the ledger, priced against log position `checkpoint`, to what the book knows at
+    `position`: every entry the new knowledge changes is adjusted and every parked report it
+    covers priced, in the step that moves the checkpoint. Also: how many it adjusted or priced.
+    """
+    affected = pricer.affected(checkpoint or None)
+    ledgers = await ledger.read_ledgers(affected)
+    unpriced = await ledger.read_unpriced()
+    ops = pricer.plan_advance(affected, ledgers, unpriced)
+    changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
+    return await ledger.settle(ops, checkpoint, position), changed
