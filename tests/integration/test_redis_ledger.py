@@ -1,0 +1,58 @@
+"""The Redis ledger (settle.lua) keeps the storage invariants of tests/ledger_port_cases.py, on
+a real Redis, each test under its own key prefix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from ledger_port_cases import D1, LedgerStoreCases, Stream, accrue
+
+from services.adapters.keys import Keys
+from services.adapters.ledger import RedisLedgerStore
+
+pytestmark = pytest.mark.integration
+
+GROUP = Keys.fee_worker_group
+
+
+class TestRedisLedgerStore(LedgerStoreCases):
+    @pytest.fixture(autouse=True)
+    async def _redis(
+        self, redis_url: str, prefix: str, redis_client: redis.Redis
+    ) -> AsyncIterator[None]:
+        self.keys = Keys(prefix)
+        self.redis = redis_client
+        self.redis.xgroup_create(self.keys.net_assets, GROUP, id="0", mkstream=True)
+        self.client = aioredis.Redis.from_url(redis_url)
+        yield
+        await self.client.aclose()
+
+    def create_store(self) -> RedisLedgerStore:
+        return RedisLedgerStore(self.client, self.keys, GROUP)
+
+    async def deliver(self, count: int) -> list[str]:
+        for i in range(count):
+            self.redis.xadd(self.keys.net_assets, {"n": str(i)})
+        reply: Any = self.redis.xreadgroup(GROUP, "c1", {self.keys.net_assets: ">"}, count=count)
+        return [entry_id.decode() for entry_id, _ in reply[0][1]]
+
+    async def pending(self) -> set[str]:
+        rows: Any = self.redis.xpending_range(self.keys.net_assets, GROUP, "-", "+", 1000)
+        return {row["message_id"].decode() for row in rows}
+
+    async def events(self, stream: Stream) -> list[tuple[str, str]]:
+        rows: Any = self.redis.xrange(getattr(self.keys, stream))
+        return [(f[b"type"].decode(), f[b"event_id"].decode()) for _, f in rows]
+
+    async def test_a_ledger_key_that_is_not_a_hash_is_refused_with_its_portfolio(self) -> None:
+        store = self.create_store()
+        self.redis.set(self.keys.ledger("P1"), "not a ledger")
+        result = await store.settle([accrue(D1, "one", None)], "")
+        assert (result.status, result.portfolio_id) == ("refused", "P1")
+        assert repr(self.keys.ledger("P1")) in result.detail and "string" in result.detail
+        assert self.redis.get(self.keys.ledger("P1")) == b"not a ledger"
+        assert await self.events("accruals") == []

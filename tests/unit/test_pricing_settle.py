@@ -1,0 +1,254 @@
+"""Pricing settled through the ledger port, with no Redis: the pricer's plans applied by the
+in-memory ledger (the twin of settle.lua, tests/ledger_port_cases.py) via the handlers the fee
+worker calls (`settle_entries`, `advance_ledger`).
+
+What is checked is what a consumer sees: ledger amounts, the events emitted and the entries
+left pending.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from contracts.messages import (
+    AgreementRegistered,
+    AmendmentRecorded,
+    AmendmentRetracted,
+    Message,
+    NetAssetsReported,
+)
+from contracts.wire import encode
+from services.adapters.memory_ledger import InMemoryLedgerStore, Stream
+from services.app.ledger import LedgerEntry
+from services.app.pricing import Pricer, advance_ledger, settle_entries
+from services.domain.book import ScheduleBook
+from services.domain.fees import FeeSchedule, accrue
+from services.mapping import apply_to_book
+
+RATE_1 = [{"from": "0", "to": None, "rate_pct": "0.90"}]
+RATE_2 = [{"from": "0", "to": None, "rate_pct": "0.50"}]
+JAN = [date(2024, 1, d) for d in range(1, 32)]
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: str
+    fields: Mapping[bytes, bytes]
+    deliveries: int = 1
+
+
+def fee(tiers: list[dict[str, Any]], assets: str, day: date) -> Decimal:
+    return accrue(FeeSchedule.from_json(tiers), Decimal(assets), day).amount
+
+
+class World:
+    """A book, its pricer and an in-memory ledger priced against the log so far."""
+
+    def __init__(self) -> None:
+        self.book = ScheduleBook()
+        self.pricer = Pricer(self.book, "in")
+        self.ledger = InMemoryLedgerStore()
+        self.position = 0
+        self.entries = 0
+        self.log(AgreementRegistered(agreement_id="AG"))
+
+    def log(self, message: Message) -> None:
+        self.position += 1
+        apply_to_book(self.book, message, f"{self.position}-0")
+
+    def amend(self, number: int, effective: date, tiers: list[dict[str, Any]], action: str) -> None:
+        change = {"action": action, "portfolio_id": "P1", "portfolio_name": "Fund One"}
+        self.log(
+            AmendmentRecorded.model_validate(
+                {
+                    "agreement_id": "AG",
+                    "amendment_number": number,
+                    "effective_date": effective,
+                    "changes": [change | {"tiers": tiers}],
+                }
+            )
+        )
+
+    async def advance(self) -> int:
+        """The worker's catch-up: the ledger brought to what the book knows now."""
+        checkpoint = await self.ledger.checkpoint()
+        result, changed = await advance_ledger(
+            self.pricer, self.ledger, checkpoint, f"{self.position}-0"
+        )
+        assert result.status == "ok"
+        return changed
+
+    def report(self, day: date, assets: str, revision: int = 0, report_id: str = "r") -> Entry:
+        self.entries += 1
+        message = NetAssetsReported(
+            report_id=report_id,
+            portfolio_id="P1",
+            as_of=day,
+            net_assets=Decimal(assets),
+            revision=revision,
+        )
+        fields = {k.encode(): v.encode() for k, v in encode(message).items()}
+        return Entry(f"{self.entries}-0", fields)
+
+    async def settle(self, entries: Sequence[Entry], *, delivered: bool = True) -> None:
+        if delivered:
+            self.ledger.pending.update(e.entry_id for e in entries)
+        checkpoint = await self.ledger.checkpoint()
+        settled = await settle_entries(self.pricer, self.ledger, entries, checkpoint)
+        assert settled.unsettled == [], settled.result
+
+    def amounts(self) -> dict[str, Decimal]:
+        return {d: Decimal(LedgerEntry.from_json(v).amount) for d, v in self.entry_texts().items()}
+
+    def entry_texts(self) -> dict[str, str]:
+        return self.ledger.ledgers.get("P1", {})
+
+    def entry(self, day: date) -> LedgerEntry:
+        return LedgerEntry.from_json(self.entry_texts()[day.isoformat()])
+
+    def events(self, stream: Stream) -> list[dict[str, Any]]:
+        return [{"_type": e["type"], **json.loads(e["data"])} for e in self.ledger.streams[stream]]
+
+
+async def world() -> World:
+    w = World()
+    w.amend(1, JAN[0], RATE_1, "add")
+    await w.advance()
+    return w
+
+
+async def test_a_redelivered_batch_changes_nothing_the_second_time() -> None:
+    w = await world()
+    batch = [
+        w.report(JAN[1], "600000000"),
+        w.report(JAN[2], "700000000"),
+        w.report(date(2023, 12, 31), "650000000"),  # before any schedule: waits
+        Entry("poison", {b"data": b"{}"}),
+    ]
+    await w.settle(batch)
+    assert w.amounts() == {"2024-01-02": Decimal("14794.52"), "2024-01-03": Decimal("17260.27")}
+    accrued = w.events("accruals")
+    assert [(e["_type"], e["as_of"], e["amount"]) for e in accrued] == [
+        ("FeeAccrued", "2024-01-02", "14794.52"),
+        ("FeeAccrued", "2024-01-03", "17260.27"),
+    ]
+    assert [e["code"] for e in w.events("report_outcomes")] == ["no_schedule"]
+    assert [e["entry_id"] for e in w.events("dead_letters")] == ["poison"]
+    assert set(w.ledger.unpriced) == {"P1|2023-12-31"}
+    assert w.ledger.pending == set()
+
+    before = copy.deepcopy((w.ledger.ledgers, w.ledger.unpriced, w.ledger.streams))
+    await w.settle(batch, delivered=False)  # settled already (say, by a worker that claimed it)
+    assert (w.ledger.ledgers, w.ledger.unpriced, w.ledger.streams) == before
+
+
+async def test_of_two_reports_of_a_date_the_higher_revision_wins() -> None:
+    w = await world()
+    day = JAN[1]
+    await w.settle([w.report(day, "600000000", revision=1)])
+    await w.settle(
+        [
+            w.report(day, "650000000", revision=0),  # older
+            w.report(day, "600000000", revision=1),  # the same report again
+            w.report(day, "620000000", revision=1),  # same revision, other content
+            w.report(day, "610000000", revision=2),  # supersedes
+        ]
+    )
+    first, new = fee(RATE_1, "600000000", day), fee(RATE_1, "610000000", day)
+    entry = w.entry(day)
+    assert (entry.revision, entry.net_assets, Decimal(entry.amount)) == (2, "610000000", new)
+    assert Decimal(entry.accrued) == first
+    assert [(a["reason"], Decimal(a["delta"])) for a in entry.adjustments] == [
+        ("revised_report", new - first)
+    ]
+    (adjusted,) = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert adjusted["reason"] == "revised_report" and adjusted["revision"] == 2
+    assert Decimal(adjusted["previous_amount"]) == first
+    assert Decimal(adjusted["new_amount"]) == new
+    assert [(e["code"], e["held_revision"]) for e in w.events("report_outcomes")] == [
+        ("older_revision", 1),
+        ("duplicate", 1),
+        ("same_revision_different_content", 1),
+    ]
+    assert w.ledger.pending == set()
+
+
+async def test_reports_of_a_date_in_one_batch_are_judged_in_order() -> None:
+    w = await world()
+    await w.settle(
+        [
+            w.report(JAN[1], "600000000", revision=0),
+            w.report(JAN[1], "640000000", revision=3),  # revises the accrual just made
+            w.report(JAN[2], "640000000", revision=3),
+            w.report(JAN[2], "600000000", revision=0),  # older than what it follows
+        ]
+    )
+    assert w.amounts() == {
+        "2024-01-02": fee(RATE_1, "640000000", JAN[1]),
+        "2024-01-03": fee(RATE_1, "640000000", JAN[2]),
+    }
+    kinds = [(e["_type"], e["as_of"]) for e in w.events("accruals")]
+    assert kinds == [
+        ("FeeAccrued", "2024-01-02"),
+        ("FeeAccrued", "2024-01-03"),
+        ("FeeAdjusted", "2024-01-02"),
+    ]
+    assert [e["code"] for e in w.events("report_outcomes")] == ["older_revision"]
+
+
+async def test_an_amendment_recorded_after_accruals_adjusts_the_dates_it_changes() -> None:
+    w = await world()
+    await w.settle([w.report(day, "600000000") for day in JAN[1:5]])  # Jan 2..5
+    w.amend(2, JAN[3], RATE_2, "revise")  # 0.50% from Jan 4, recorded late
+    assert await w.advance() == 2
+    assert await w.ledger.checkpoint() == f"{w.position}-0"
+    assert w.amounts() == {
+        d.isoformat(): fee(RATE_2 if d >= JAN[3] else RATE_1, "600000000", d) for d in JAN[1:5]
+    }
+    adjusted = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert [(e["as_of"], e["reason"]) for e in adjusted] == [
+        ("2024-01-04", "amendment"),
+        ("2024-01-05", "amendment"),
+    ]
+    for e in adjusted:
+        day = date.fromisoformat(e["as_of"])
+        assert Decimal(e["delta"]) == fee(RATE_2, "600000000", day) - fee(RATE_1, "600000000", day)
+        assert e["schedule_ref"]["amendment_number"] == 2
+        assert e["previous_schedule_ref"]["amendment_number"] == 1
+    assert w.entry(JAN[3]).adjustments[0]["reason"] == "amendment"
+    assert w.entry(JAN[2]).adjustments == ()
+    assert await w.advance() == 0  # nothing new: nothing adjusted twice
+
+
+async def test_a_retraction_adjusts_back_with_reason_retraction() -> None:
+    w = await world()
+    w.amend(2, JAN[3], RATE_2, "revise")
+    await w.advance()
+    await w.settle([w.report(day, "600000000") for day in JAN[1:5]])
+    w.log(AmendmentRetracted(agreement_id="AG", amendment_number=2, reason="signed in error"))
+    assert await w.advance() == 2
+    assert w.amounts() == {d.isoformat(): fee(RATE_1, "600000000", d) for d in JAN[1:5]}
+    adjusted = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert [(e["as_of"], e["reason"]) for e in adjusted] == [
+        ("2024-01-04", "retraction"),
+        ("2024-01-05", "retraction"),
+    ]
+    assert all(e["schedule_ref"]["amendment_number"] == 1 for e in adjusted)
+
+
+async def test_a_waiting_report_is_priced_once_a_schedule_covers_its_date() -> None:
+    w = await world()
+    early = date(2023, 12, 30)
+    await w.settle([w.report(early, "600000000")])
+    assert w.amounts() == {} and set(w.ledger.unpriced) == {"P1|2023-12-30"}
+    w.amend(2, date(2023, 12, 1), RATE_2, "add")
+    assert await w.advance() == 1
+    assert w.amounts() == {"2023-12-30": fee(RATE_2, "600000000", early)}
+    assert w.ledger.unpriced == {}
+    assert [e["_type"] for e in w.events("accruals")] == ["FeeAccrued"]
