@@ -41,8 +41,8 @@ import redis
 from benchmarks.machine import console_script, cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
+from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
-from services.adapters.log import read_log
 from services.app.pricing import Pricer, fee_accrued, read_report
 from services.domain.book import ScheduleBook
 from services.mapping import apply_to_book
@@ -122,7 +122,7 @@ class RawLoop:
     def __init__(self, client: redis.Redis, keys: Keys, batch: int) -> None:
         self.client, self.keys, self.batch = client, keys, batch
         book = ScheduleBook()
-        for position, message in read_log(client, keys.agreements):
+        for position, message in EventStore(client, keys).read():
             apply_to_book(book, message, position)
         self.pricer = Pricer(book, keys.net_assets)
 

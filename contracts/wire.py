@@ -97,6 +97,10 @@ def strict_loads(text: str | bytes) -> Any:
     return _STRICT_DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
 
 
+# A stream entry's fields as a client returns them (bytes) or as we build them (text).
+Fields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
+
+
 def encode(message: Message) -> dict[str, str]:
     return {
         "type": message.type,
@@ -117,7 +121,7 @@ def _text(value: bytes | str, name: str) -> str:
     return value
 
 
-def _check_size(fields: Mapping[bytes | str, bytes | str]) -> None:
+def _check_size(fields: Fields) -> None:
     size = sum(len(k) + len(v) for k, v in fields.items())
     if size > MAX_ENTRY_BYTES:
         raise WireError(
@@ -125,7 +129,7 @@ def _check_size(fields: Mapping[bytes | str, bytes | str]) -> None:
         )
 
 
-def decode_fields(fields: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+def decode_fields(fields: Fields) -> dict[str, str]:
     """Stream entry fields as text; refuses oversized entries and undecodable bytes."""
     _check_size(fields)
     return {_text(k, "field name"): _text(v, _text(k, "field name")) for k, v in fields.items()}
@@ -246,9 +250,10 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
     return payload
 
 
-def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
+def decode(fields: Fields) -> Message:
     """The message in a stream entry (plain wire format, or FastStream's JSON envelope)."""
-    published = fields.get(FASTSTREAM_FIELD, fields.get(FASTSTREAM_FIELD.encode()))
+    loose: Mapping[Any, bytes | str] = fields
+    published = loose.get(FASTSTREAM_FIELD, loose.get(FASTSTREAM_FIELD.encode()))
     if published is not None:
         _check_size(fields)
         text = {"data": _faststream_body(published)}

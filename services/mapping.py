@@ -5,7 +5,7 @@ The domain never imports contracts; adapters and commands go through here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from contracts.messages import (
@@ -175,10 +175,6 @@ def schedule_ref(version: ScheduleVersion) -> ScheduleRef:
         position=p.recorded.position,
         waiver=version.kind is VersionKind.WAIVER,
     )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def provenance_json(v: ScheduleVersion) -> dict[str, Any]:

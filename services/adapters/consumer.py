@@ -114,11 +114,3 @@ class GroupRecovery:
             if cursor == "0-0":
                 break
         return handled
-
-    async def read_new(self, block_ms: int = 1000) -> list[Delivery]:
-        """New entries for this consumer (`>`), waiting up to `block_ms`."""
-        reply: Any = await self.client.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=self.batch_size, block=block_ms
-        )
-        rows: list[tuple[Any, Any]] = reply[0][1] if reply else []
-        return [Delivery(text(entry_id), dict(fields or {}), 1) for entry_id, fields in rows]

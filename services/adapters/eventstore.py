@@ -17,7 +17,6 @@ from contracts.messages import Message
 from contracts.wire import decode, encode
 from services.adapters.connection import text
 from services.adapters.keys import Keys
-from services.adapters.log import read_log
 from services.app.ports import AppendResult, RawEntry, VersionConflict
 
 __all__ = ["AppendResult", "EventStore", "VersionConflict"]
@@ -90,7 +89,9 @@ class EventStore:
 
     def read(self, after: str | None = None, until: str = "+") -> Iterator[tuple[str, Message]]:
         """The whole log (or a range of it) in global order, decoded."""
-        return read_log(self.client, self.keys.agreements, after=after, until=until)
+        while rows := self.entries(after, until, 1000):
+            yield from ((entry_id, decode(fields)) for entry_id, fields in rows)
+            after = rows[-1][0]
 
     def recorded(self, idempotency_key: str) -> str | None:
         seen: Any = self.client.hget(self.keys.idempotency, idempotency_key)

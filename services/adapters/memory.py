@@ -6,10 +6,10 @@ in only once caught up) and store the same encoded entries and documents."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import pydantic_core
 
@@ -29,8 +29,6 @@ from services.app.ports import AppendResult, Lookup, RawEntry, VersionConflict
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.names import name_key
 from services.domain.timeline import position_key
-
-WireFields = Mapping[bytes | str, bytes | str]
 
 
 class InMemoryEventLog:
@@ -73,7 +71,7 @@ class InMemoryEventLog:
 
     def events_of(self, agreement_id: str, after: int = 0) -> list[tuple[str, Message]]:
         ids = set(self._events.get(agreement_id, [])[after:])
-        return [(i, decode(cast(WireFields, f))) for i, f in self._entries if i in ids]
+        return [(i, decode(f)) for i, f in self._entries if i in ids]
 
     def entries(self, after: str | None, until: str, count: int) -> list[RawEntry]:
         low = (-1, -1) if after is None else position_key(after)

@@ -352,9 +352,6 @@ class _Reader:
             and self.line == self.row.last_line + 1
         )
 
-    def _name_open(self, name: str) -> bool:
-        return not self.row_complete and not ends_with_terminal(name)
-
     def prose(self, piece: Piece, left: str) -> None:
         note = _FOOTNOTE.match(left)
         marker, self.last_marker = self.last_marker, None
