@@ -159,20 +159,27 @@ def plan_ingest(
 
     agreement = book.agreements.get(plan.agreement_id)
     if agreement is None or agreement.version == 0:
-        plan.register = AgreementRegistered.model_validate(
-            {
-                "agreement_id": plan.agreement_id,
-                "trust": reading.get("trust"),
-                "adviser": reading.get("adviser"),
-                "agreement_date": reading.get("agreement_date"),
-                "agreement_type": _agreement_type(reading),
-                "day_count": day_count,
-                "rounding": rounding,
-            }
-        )
+        plan.register = _registration(plan.agreement_id, reading, day_count, rounding)
     recorded = {**reading, "changes": recordable, "source_sha256": sha256}
     plan.command = amendment_from_reading(_decimal_bounds(recorded), plan.agreement_id)
     return plan
+
+
+def _registration(
+    agreement_id: str, reading: Mapping[str, Any], day_count: str, rounding: str
+) -> AgreementRegistered:
+    """The registration a filing of an agreement the log does not know yet needs first."""
+    return AgreementRegistered.model_validate(
+        {
+            "agreement_id": agreement_id,
+            "trust": reading.get("trust"),
+            "adviser": reading.get("adviser"),
+            "agreement_date": reading.get("agreement_date"),
+            "agreement_type": _agreement_type(reading),
+            "day_count": day_count,
+            "rounding": rounding,
+        }
+    )
 
 
 def _decimal_bounds(reading: Mapping[str, Any]) -> dict[str, Any]:
