@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError, ResponseError
 
+from services.adapters.connection import text
+
 log = logging.getLogger(__name__)
 
 MESSAGES_PROCESSED = Counter(
@@ -60,10 +62,6 @@ REDIS_UP = Gauge(
 )
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class GroupMetrics:
     """Refreshes lag and pending gauges of (stream, group) pairs from XINFO GROUPS."""
 
@@ -99,8 +97,8 @@ class GroupMetrics:
                 ok = False
                 continue
             for info in reply:
-                fields = {_text(k): v for k, v in info.items()}
-                group = _text(fields.get("name", ""))
+                fields = {text(k): v for k, v in info.items()}
+                group = text(fields.get("name", ""))
                 if group not in names:
                     continue
                 PENDING.labels(stream=stream, group=group).set(int(fields.get("pending") or 0))
