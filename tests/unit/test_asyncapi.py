@@ -14,7 +14,7 @@ from referencing.jsonschema import DRAFT202012
 
 from contracts.message_examples import MESSAGE_EXAMPLES
 from contracts.messages import AGREEMENT_EVENTS, ALL_MESSAGES
-from services.ops.asyncapi import ASYNCAPI_PATH, main, render
+from services.asyncapi import ASYNCAPI_PATH, main, render
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "contracts" / "schemas"
 
@@ -26,7 +26,7 @@ def _document() -> dict[str, Any]:
 
 def test_the_committed_document_is_current() -> None:
     assert ASYNCAPI_PATH.read_text() == render(), (
-        "contracts/asyncapi.yaml is stale: run .venv/bin/python -m services.ops.asyncapi"
+        "contracts/asyncapi.yaml is stale: run .venv/bin/python -m services.asyncapi"
     )
     assert main(["--check"]) == 0
 

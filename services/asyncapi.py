@@ -1,6 +1,6 @@
 """contracts/asyncapi.yaml: the AsyncAPI 3.0 document of every stream and message.
 
-`python -m services.ops.asyncapi` writes it; `--check` exits 1 when the committed file differs.
+`python -m services.asyncapi` writes it; `--check` exits 1 when the committed file differs.
 
 FastStream documents the services as they are wired: the fee worker's and the projector's
 subscribers (stream, consumer group), and publishers declared here for what they write (the
@@ -41,7 +41,7 @@ from contracts.messages import (
 )
 from services.settings import Settings
 
-ASYNCAPI_PATH = Path(__file__).resolve().parents[2] / "contracts" / "asyncapi.yaml"
+ASYNCAPI_PATH = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi.yaml"
 # Where `docker compose up` publishes Redis (deploy: 127.0.0.1:${FEES_REDIS_HOST_PORT:-6379}):
 # the defaults of the server's variables.
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -406,7 +406,7 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if not ASYNCAPI_PATH.exists() or ASYNCAPI_PATH.read_text() != text:
-            print("stale contracts/asyncapi.yaml (run python -m services.ops.asyncapi)")
+            print("stale contracts/asyncapi.yaml (run python -m services.asyncapi)")
             return 1
         return 0
     ASYNCAPI_PATH.write_text(text)
