@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,33 +15,11 @@ from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.ledger import read_ledger, read_unpriced_dates
 from services.adapters.readmodel import ReadModel
+from services.app.accruals import Statement, statement
 from services.app.audit import Source
-from services.app.ledger import LedgerEntry
 from services.cli import UsageProblem, app, console, parse_date
 from services.domain.errors import DomainError
 from services.settings import Settings
-
-
-def _entries(ledger: dict[str, str], start: date, end: date) -> list[LedgerEntry]:
-    first, last = start.isoformat(), end.isoformat()
-    return [LedgerEntry.from_json(ledger[d]) for d in sorted(ledger) if first <= d <= last]
-
-
-def _adjusted(entry: LedgerEntry) -> Decimal:
-    return Decimal(entry.amount) - Decimal(entry.accrued)
-
-
-def _months(entries: list[LedgerEntry]) -> list[dict[str, str]]:
-    months: dict[str, list[Decimal]] = {}
-    for e in entries:
-        totals = months.setdefault(e.as_of[:7], [Decimal(0), Decimal(0), Decimal(0)])
-        totals[0] += Decimal(e.accrued)
-        totals[1] += _adjusted(e)
-        totals[2] += Decimal(e.amount)
-    return [
-        {"month": m, "accrued": str(a), "adjustments": str(j), "amount": str(t)}
-        for m, (a, j, t) in months.items()
-    ]
 
 
 def _ref_text(ref: dict[str, Any] | None) -> str:
@@ -83,34 +60,24 @@ def accruals(
         raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     client = sync_client(settings)
     try:
-        portfolio = _portfolio_id(client, settings.keys, portfolio)
-        entries = _entries(read_ledger(client, settings.keys, portfolio), first, last)
-        unpriced = [
-            d
-            for d in read_unpriced_dates(client, settings.keys, portfolio)
-            if first.isoformat() <= d <= last.isoformat()
-        ]
+        pid = _portfolio_id(client, settings.keys, portfolio)
+        ledger = read_ledger(client, settings.keys, pid)
+        found = statement(pid, ledger, read_unpriced_dates(client, settings.keys, pid), first, last)
     finally:
         client.close()
-    months = _months(entries)
-    total = sum((Decimal(e.amount) for e in entries), Decimal(0))
     if json_output:
-        result = {
-            "portfolio_id": portfolio,
-            "from": first.isoformat(),
-            "to": last.isoformat(),
-            "entries": [json.loads(e.to_json()) for e in entries],
-            "months": months,
-            "total": str(total),
-            "unpriced": unpriced,
-        }
-        print(json.dumps(result, indent=2))
-        return
-    table = Table(title=f"Fee ledger of {portfolio}, {first} to {last}")
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        _print_statement(found)
+
+
+def _print_statement(found: Statement) -> None:
+    table = Table(title=f"Fee ledger of {found.portfolio_id}, {found.first} to {found.last}")
     for column in ("date", "net assets", "schedule", "report", "accrued", "adjustments", "amount"):
         left = column in ("date", "schedule")
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "date")
-    month_rows = {m["month"]: m for m in months}
+    month_rows = {m["month"]: m for m in found.months}
+    entries = found.entries
     for i, e in enumerate(entries):
         adjustments = ", ".join(f"{a['delta']} ({a['reason']})" for a in e.adjustments)
         table.add_row(
@@ -125,17 +92,11 @@ def accruals(
         month = e.as_of[:7]
         if i + 1 == len(entries) or entries[i + 1].as_of[:7] != month:
             m = month_rows[month]
-            table.add_row(
-                f"[bold]{month} total[/bold]",
-                "",
-                "",
-                "",
-                f"[bold]{Decimal(m['accrued']):,}[/bold]",
-                f"[bold]{Decimal(m['adjustments']):,}[/bold]",
-                f"[bold]{Decimal(m['amount']):,}[/bold]",
-                end_section=True,
+            totals = (
+                f"[bold]{Decimal(m[k]):,}[/bold]" for k in ("accrued", "adjustments", "amount")
             )
+            table.add_row(f"[bold]{month} total[/bold]", "", "", "", *totals, end_section=True)
     console.print(table)
-    console.print(f"total {total:,} over {len(entries)} day(s)")
-    if unpriced:
-        console.print(f"unpriced (no schedule yet): {', '.join(unpriced)}")
+    console.print(f"total {found.total:,} over {len(entries)} day(s)")
+    if found.unpriced:
+        console.print(f"unpriced (no schedule yet): {', '.join(found.unpriced)}")
