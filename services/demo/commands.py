@@ -26,7 +26,6 @@ import redis
 import typer
 from rich.table import Table
 
-from services import runner
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.app.audit import replay_book
@@ -238,6 +237,9 @@ def _services_running(settings: Settings, stop: asyncio.Event) -> Iterator[None]
 
     loop = asyncio.new_event_loop()
     errors: list[BaseException] = []
+
+    # Imported here: importing the runner registers `feeschedule run` (its own command).
+    from services import runner
 
     def serve() -> None:
         asyncio.set_event_loop(loop)

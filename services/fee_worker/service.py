@@ -30,7 +30,6 @@ from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
 from services.adapters.http import http_endpoint
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
-from services.adapters.log import aread_log
 from services.adapters.metrics import ServiceMetrics
 from services.app.ledger import Emit, Op, Park, Revise, SettleResult
 from services.app.pricing import (
@@ -41,10 +40,9 @@ from services.app.pricing import (
     follow_up,
     settle_entries,
 )
+from services.app.projection import read_events
 from services.domain.book import ScheduleBook
-from services.domain.errors import DomainError
 from services.domain.timeline import position_key
-from services.mapping import apply_to_book
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -86,6 +84,11 @@ class MeteredLedger(RedisLedgerStore):
                 elif isinstance(op, Revise):  # rare: late knowledge or a revised report
                     self.metrics.adjusted(json.loads(op.event["data"])["reason"])
         return result
+
+
+def _not_folded(entry_id: str, fields: Any, reason: str, code: str) -> None:
+    # The projector dead-letters it; the worker prices on without it.
+    log.warning("agreements log %s not applied (%s): %s", entry_id, code, reason)
 
 
 class FeeWorker:
@@ -260,17 +263,19 @@ class FeeWorker:
     # ---- the agreements log --------------------------------------------------------------
 
     async def _read_log(self) -> int:
+        """Fold the log entries recorded since `position` into the book, as the projector
+        folds them (an entry it cannot fold is skipped, with a warning)."""
         read = 0
-        async for position, message in aread_log(
-            self.client, self.keys.agreements, after=self.position or None
-        ):
-            try:
-                apply_to_book(self.book, message, position)
-            except DomainError as exc:
-                log.warning("agreements log %s not applied: %s", position, exc)
-            self.position = position
-            read += 1
-        return read
+        while True:
+            start = "(" + self.position if self.position else "-"
+            rows: Any = await self.client.xrange(self.keys.agreements, min=start, count=1000)
+            if not rows:
+                return read
+            entries = [(text(entry_id), fields) for entry_id, fields in rows]
+            for event in read_events(entries, _not_folded):
+                self.book.apply(event)
+            self.position = entries[-1][0]
+            read += len(entries)
 
     async def _catch_up(self) -> None:
         """Apply new log entries; if the ledger was priced on less, adjust it (atomically)."""
