@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -26,6 +26,8 @@ import redis
 import typer
 from rich.table import Table
 
+from contracts.messages import NetAssetsReported
+from contracts.wire import encode
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.app.audit import replay_book
@@ -61,30 +63,19 @@ def _redis_for_demo(settings: Settings) -> Iterator[tuple[str, str, bool]]:
 
 
 def _publish_year(client: redis.Redis, keys: Keys, days: int) -> None:
-    """Net assets as any fund accounting system would send them: plain XADD fields."""
+    """A year of net assets, one report a day, as the contracts write them."""
     pipe = client.pipeline(transaction=False)
     for i in range(days):
         as_of = FIRST_DAY + timedelta(days=i)
-        data = {
-            "type": "NetAssetsReported",
-            "report_id": f"demo-{as_of.isoformat()}",
-            "portfolio_id": PORTFOLIO_ID,
-            "as_of": as_of.isoformat(),
-            "net_assets": str(net_assets_on(i)),
-            "currency": "USD",
-            "accrual_days": 1,
-            "revision": 0,
-            "event_id": f"demo-nav-{as_of.isoformat()}",
-            "schema_version": 1,
-            "occurred_at": f"{as_of.isoformat()}T22:00:00+00:00",
-        }
-        fields: dict[str | bytes, str] = {
-            "type": "NetAssetsReported",
-            "event_id": f"demo-nav-{as_of.isoformat()}",
-            "schema_version": "1",
-            "data": json.dumps(data),
-        }
-        pipe.xadd(keys.net_assets, fields)  # type: ignore[arg-type]
+        report = NetAssetsReported(
+            event_id=f"demo-nav-{as_of.isoformat()}",
+            occurred_at=datetime(as_of.year, as_of.month, as_of.day, 22, tzinfo=UTC),
+            report_id=f"demo-{as_of.isoformat()}",
+            portfolio_id=PORTFOLIO_ID,
+            as_of=as_of,
+            net_assets=net_assets_on(i),
+        )
+        pipe.xadd(keys.net_assets, encode(report))  # type: ignore[arg-type]
     pipe.execute()
 
 
