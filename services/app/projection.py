@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,14 +114,34 @@ def _no_cyclic_gc() -> Iterator[None]:
 def _fold_log(
     log: EventLog, store: ReadModelStore, end: str, page: int, progress: Callable[[int], None]
 ) -> tuple[ScheduleBook, int]:
-    book, count, after = ScheduleBook(), 0, None
+    book, count = ScheduleBook(), 0
     with _no_cyclic_gc():
-        while rows := log.entries(after, end, page):
+        for rows in _prefetched(lambda after: log.entries(after, end, page)):
             for event in read_events(rows, store.dead_letter):
                 book.apply(event)
-            count, after = count + len(rows), rows[-1][0]
+            count += len(rows)
             progress(len(rows))
     return book, count
+
+
+def _prefetched(read: Callable[[str | None], list[RawEntry]]) -> Iterator[list[RawEntry]]:
+    """Pages of the log, the next one read while the caller folds this one (the log answers
+    on its own core, and waiting on a socket releases the GIL)."""
+    ahead: list[list[RawEntry]] = []
+
+    def fetch(after: str | None) -> threading.Thread:
+        reader = threading.Thread(target=lambda: ahead.append(read(after)))
+        reader.start()
+        return reader
+
+    reader = fetch(None)
+    while True:
+        reader.join()
+        rows = ahead.pop()
+        if not rows:
+            return
+        reader = fetch(rows[-1][0])
+        yield rows
 
 
 def rebuild(

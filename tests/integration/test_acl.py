@@ -26,6 +26,7 @@ from contracts.messages import AgreementRegistered
 from services.adapters.consumer import ensure_group
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
+from services.adapters.metrics import PENDING, GroupMetrics
 from services.adapters.readmodel import ReadModel
 from services.fee_worker.commands import _portfolio_id
 from services.ops.acl import (
@@ -37,7 +38,6 @@ from services.ops.acl import (
     key_pattern,
     supports_selectors,
 )
-from services.adapters.metrics import PENDING, GroupMetrics
 
 pytestmark = pytest.mark.integration
 

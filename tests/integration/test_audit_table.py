@@ -18,8 +18,8 @@ from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.readmodel import ReadModel
 from services.app.audit import Source, schedule_on
-from services.domain.timeline import KnownAt
 from services.app.recording import Recorder
+from services.domain.timeline import KnownAt
 
 pytestmark = pytest.mark.integration
 

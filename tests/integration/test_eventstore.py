@@ -11,8 +11,8 @@ import redis
 from contracts.messages import AgreementRegistered, AmendmentRecorded, AmendmentRetracted
 from services.adapters.eventstore import AppendResult, EventStore, VersionConflict
 from services.adapters.keys import Keys
-from services.domain.errors import DomainError
 from services.app.recording import Recorder, rebuild_agreement
+from services.domain.errors import DomainError
 
 pytestmark = pytest.mark.integration
 

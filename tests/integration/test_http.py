@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.adapters.consumer import ensure_group
-from services.adapters.keys import Keys
 from services.adapters.http import serve_http
+from services.adapters.keys import Keys
 from services.adapters.metrics import BATCH_SECONDS, MESSAGES_PROCESSED
 from services.settings import Settings
 

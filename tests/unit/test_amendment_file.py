@@ -17,13 +17,13 @@ from contracts.amendment_file import AMENDMENT_FILE_EXAMPLE, AmendmentFile
 from contracts.generate import EXAMPLES_DIR, SCHEMA_DIR
 from contracts.messages import SetScheduleChange, WaiverChange
 from contracts.wire import WireError
-from services.domain.errors import DomainError
 from services.app.amendment_file import (
     amendment_from_file,
     load_amendment_file,
     validate_amendment_file,
 )
 from services.app.ingest import _decimal_bounds
+from services.domain.errors import DomainError
 
 EXAMPLE = EXAMPLES_DIR / "amendment.json"
 

@@ -32,8 +32,8 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import generate
 from contracts.wire import WireError, parse_message
-from services.domain.errors import DomainError
 from services.app.amendment_file import validate_amendment_file
+from services.domain.errors import DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_DIR = ROOT / "tools" / "schema-check"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from services.app.ingest import apply_override, plan_ingest
 from services.domain.agreement import Amendment, SetSchedule
 from services.domain.book import Registration, ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
 from services.domain.timeline import RecordPoint
-from services.app.ingest import apply_override, plan_ingest
 
 AID = "met-investors-series-trust-management-2000-12-08"
 TIERS = [{"from": 0, "to": 500000000, "rate_pct": "0.88"}, {"from": 500000000, "to": None,

@@ -1,4 +1,4 @@
-"""`ScheduleTimeline.segments_now` (the read model's precomputed answers) agrees with `ScheduleTimeline`.
+"""`ScheduleTimeline.segments_now` (the read model's answers as known now) agrees with the timeline.
 
 For generated timelines (schedules set, removals, waivers, renames, retractions, effective dates
 out of recording order, ties on a date) the answer stored for the segment holding a day must be
