@@ -150,6 +150,24 @@ def to_decimal(field: str, value: object) -> Decimal:
     return result
 
 
+def _misfit(i: int, tier: Tier, tiers: tuple[Tier, ...]) -> str:
+    """Why band `i` does not start where the one before it ends."""
+    if i == 0:
+        return "the first band must start at 0"
+    previous_upper = tiers[i - 1].upper
+    gap = previous_upper is not None and tier.lower > previous_upper
+    problem = "leaves a gap after" if gap else "overlaps"
+    return f"{problem} the previous band, which ends at {previous_upper}"
+
+
+def _open_end(i: int, tier: Tier) -> DomainError:
+    if tier.upper is None:
+        return DomainError(f"tiers[{i}].to", None, "only the last band may be open-ended")
+    return DomainError(
+        f"tiers[{i}].to", str(tier.upper), "the last band must be open-ended (to: null)"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FeeSchedule:
     """A graduated fee: contiguous marginal bands from 0, the last one open-ended.
@@ -165,42 +183,26 @@ class FeeSchedule:
     )
 
     def __post_init__(self) -> None:
-        if not self.tiers:
+        tiers = self.tiers
+        if not tiers:
             raise DomainError("tiers", [], "a schedule needs at least one band")
-        for i, tier in enumerate(self.tiers):
-            where = f"tiers[{i}]"
-            if tier.rate_pct < 0:
-                raise DomainError(f"{where}.rate_pct", str(tier.rate_pct), "must not be negative")
-            if tier.rate_pct >= HUNDRED:
-                raise DomainError(f"{where}.rate_pct", str(tier.rate_pct), "must be below 100%")
-            if i == 0 and tier.lower != 0:
-                raise DomainError(
-                    f"{where}.from", str(tier.lower), "the first band must start at 0"
-                )
-            if i > 0:
-                previous_upper = self.tiers[i - 1].upper
-                if tier.lower != previous_upper:
-                    problem = (
-                        "leaves a gap after"
-                        if previous_upper is not None and tier.lower > previous_upper
-                        else "overlaps"
-                    )
-                    raise DomainError(
-                        f"{where}.from",
-                        str(tier.lower),
-                        f"{problem} the previous band, which ends at {previous_upper}",
-                    )
-            last = i == len(self.tiers) - 1
-            if tier.upper is None and not last:
-                raise DomainError(f"{where}.to", None, "only the last band may be open-ended")
-            if tier.upper is not None and last:
-                raise DomainError(
-                    f"{where}.to", str(tier.upper), "the last band must be open-ended (to: null)"
-                )
+        last = len(tiers) - 1
+        previous_upper: Decimal | None = ZERO
+        for i, tier in enumerate(tiers):
+            if not ZERO <= tier.rate_pct < HUNDRED:
+                problem = "must not be negative" if tier.rate_pct < ZERO else "must be below 100%"
+                raise DomainError(f"tiers[{i}].rate_pct", str(tier.rate_pct), problem)
+            if tier.lower != previous_upper:
+                raise DomainError(f"tiers[{i}].from", str(tier.lower), _misfit(i, tier, tiers))
+            if (tier.upper is None) != (i == last):
+                raise _open_end(i, tier)
             if tier.upper is not None and tier.upper <= tier.lower:
                 raise DomainError(
-                    f"{where}.to", str(tier.upper), f"must be above the band's start {tier.lower}"
+                    f"tiers[{i}].to",
+                    str(tier.upper),
+                    f"must be above the band's start {tier.lower}",
                 )
+            previous_upper = tier.upper
 
     @classmethod
     def flat(cls, rate_pct: Decimal | str) -> FeeSchedule:
