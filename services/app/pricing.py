@@ -387,14 +387,15 @@ class Pricer:
         end, in one adjustment).
         """
         ops: list[Op] = []
-        state: dict[tuple[str, str, Where], tuple[str, Held, Accrue | Park | None]] = {}
+        state: dict[tuple[str, str, Where], tuple[str, Held | None, Accrue | Park | None]] = {}
         for op, where, stored in conflicts:
             key = (op.portfolio_id, op.as_of, where)
             if key not in state:
-                state[key] = (stored, Held.stored(where, stored), None)
+                # Nothing stored: a parked report taken away since the step was planned.
+                state[key] = (stored, Held.stored(where, stored) if stored else None, None)
             stored, held, winner = state[key]
-            code = held.verdict(op.report)
-            if code is not None:
+            code = None if held is None else held.verdict(op.report)
+            if held is not None and code is not None:
                 ops.append(self._dismiss(op, code, held))
                 continue
             if winner is not None:

@@ -252,3 +252,28 @@ async def test_a_waiting_report_is_priced_once_a_schedule_covers_its_date() -> N
     assert w.amounts() == {"2023-12-30": fee(RATE_2, "600000000", early)}
     assert w.ledger.unpriced == {}
     assert [e["_type"] for e in w.events("accruals")] == ["FeeAccrued"]
+
+
+async def test_a_parked_report_taken_away_meanwhile_is_parked_again_not_an_error() -> None:
+    w = await world()
+    december = date(2023, 12, 31)  # before any schedule: the report waits
+    await w.settle([w.report(december, "650000000")])
+    parked = dict(w.ledger.unpriced)
+    assert len(parked) == 1
+    newer = w.report(december, "660000000", revision=1)
+    ops = w.pricer.plan_batch([newer])
+    w.ledger.pending.add(newer.entry_id)
+    first = await w.ledger.settle(ops, await w.ledger.checkpoint())
+    (conflict,) = first.conflicts
+    assert conflict[1:] == ("unpriced", *parked.values())
+    # Between this step and the next, the parked report leaves (say, an operator removed it).
+    w.ledger.unpriced.clear()
+    checkpoint = await w.ledger.checkpoint()
+    second = await w.ledger.settle(w.pricer.resolve(first.conflicts), checkpoint)
+    retry = w.pricer.resolve(second.conflicts)
+    assert second.conflicts[0][1:] == ("unpriced", "")
+    third = await w.ledger.settle(retry, checkpoint)
+    assert third.status == "ok" and not third.conflicts
+    (held,) = w.ledger.unpriced.values()
+    assert json.loads(held)["revision"] == 1 and json.loads(held)["net_assets"] == "660000000"
+    assert newer.entry_id not in w.ledger.pending
