@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -440,8 +440,10 @@ class Pricer:
         affected: Mapping[str, date],
         ledgers: Mapping[str, Mapping[str, str]],
         unpriced: Mapping[str, str],
+        unwritable: Collection[str] = (),
     ) -> list[Op]:
-        """Adjust every ledger entry the new knowledge changes; price parked reports it covers."""
+        """Adjust every ledger entry the new knowledge changes; price parked reports it covers
+        (but for portfolios whose ledger cannot be written: theirs wait)."""
         ops: list[Op] = []
         for portfolio_id, earliest in sorted(affected.items()):
             ledger = ledgers.get(portfolio_id)
@@ -459,6 +461,8 @@ class Pricer:
                 report = NetAssetsReported.model_validate_json(report_json)
             except ValidationError:
                 continue  # only the worker writes this hash; a bad value stays for a human
+            if report.portfolio_id in unwritable:
+                continue
             op = self._accrue_or_park(report, None, parked=(name, report_json))
             if op is not None:
                 ops.append(op)
@@ -667,15 +671,20 @@ async def settle_entries(
 
 
 async def advance_ledger(
-    pricer: Pricer, ledger: LedgerStore, checkpoint: str, position: str
+    pricer: Pricer,
+    ledger: LedgerStore,
+    checkpoint: str,
+    position: str,
+    unwritable: Collection[str] = (),
 ) -> tuple[SettleResult, int]:
     """Bring the ledger, priced against log position `checkpoint`, to what the book knows at
     `position`: every entry the new knowledge changes is adjusted and every parked report it
     covers priced, in the step that moves the checkpoint. Also: how many it adjusted or priced.
+    `unwritable`: portfolios whose ledger a step refused; their parked reports wait.
     """
     affected = pricer.affected(checkpoint or None)
     ledgers = await ledger.read_ledgers(affected)
     unpriced = await ledger.read_unpriced()
-    ops = pricer.plan_advance(affected, ledgers, unpriced)
+    ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable)
     changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
     return await ledger.settle(ops, checkpoint, position), changed

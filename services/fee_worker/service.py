@@ -280,6 +280,7 @@ class FeeWorker:
     async def _catch_up(self) -> None:
         """Apply new log entries; if the ledger was priced on less, adjust it (atomically)."""
         await self._read_log()
+        unwritable: set[str] = set()
         for _ in range(MAX_ATTEMPTS):
             if self.position == self.checkpoint:
                 return
@@ -289,7 +290,9 @@ class FeeWorker:
                     await asyncio.sleep(0.01)
                 continue
             since = self.checkpoint
-            result, changed = await advance_ledger(self.pricer, self.store, since, self.position)
+            result, changed = await advance_ledger(
+                self.pricer, self.store, since, self.position, unwritable
+            )
             if result.status == "ok":
                 log.info(
                     "agreements log %s -> %s: %d ledger entries adjusted or priced",
@@ -301,6 +304,10 @@ class FeeWorker:
                 return
             if result.status == "stale":
                 self.checkpoint = result.detail
+            elif result.status == "refused":
+                # One portfolio's broken ledger key must not stop pricing the others.
+                log.warning("%s: its parked reports wait", result.detail)
+                unwritable.add(result.portfolio_id)
         raise RuntimeError(f"could not price against log position {self.position}")
 
     # ---- background: follow the log while idle, claim abandoned entries --------------------
