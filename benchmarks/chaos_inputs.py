@@ -50,12 +50,13 @@ def annual_fee(schedule: list[Band], assets: Decimal) -> Decimal:
     return total
 
 
-def daily_fee(schedule: list[Band], assets: Decimal, days: int) -> Decimal:
-    """The day's accrual: annual fee x days / 365, rounded half up to cents."""
+def period_fee(days: list[list[Band] | None], assets: Decimal) -> Decimal:
+    """A report's accrual: each day of its period at the schedule in force that day (none: 0),
+    annual fee / 365 a day, the sum rounded half up to cents."""
     with localcontext() as ctx:
         ctx.prec = 80
-        exact = annual_fee(schedule, assets) * days / YEAR_BASIS
-        return exact.quantize(CENT, rounding=ROUND_HALF_UP)
+        exact = sum((annual_fee(s, assets) for s in days if s is not None), Decimal(0))
+        return (exact / YEAR_BASIS).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 # ---- the agreement and its amendments -------------------------------------------------------
@@ -140,6 +141,10 @@ class Schedules:
                 self.versions.setdefault(pid, []).append(
                     (amendment.effective, amendment.number, bands(spec))
                 )
+
+    def period(self, portfolio_id: str, start: date, days: int) -> list[list[Band] | None]:
+        """The schedule in force on each day of a period."""
+        return [self.on(portfolio_id, start + timedelta(days=i)) for i in range(days)]
 
     def on(self, portfolio_id: str, day: date) -> list[Band] | None:
         candidates = [v for v in self.versions.get(portfolio_id, []) if v[0] <= day]
@@ -526,7 +531,7 @@ def plan(good: int, fuzz: int, seed: int) -> Plan:
         r
         for key, r in sorted(final.items())
         if key not in late_keys
-        and schedules.on(r.portfolio_id, r.as_of) is not None
+        and any(s is not None for s in schedules.period(r.portfolio_id, r.as_of, r.accrual_days))
         and not r.report_id.startswith("big")
     ]
     for r in rng.sample(settled, min(len(settled), max(2, good // 200))):

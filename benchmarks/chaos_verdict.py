@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from benchmarks.chaos_inputs import Plan, Report, Schedules, daily_fee
+from benchmarks.chaos_inputs import Plan, Report, Schedules, period_fee
 
 FIVE = ("lost", "duplicated", "wrong", "dead_lettered_good", "untraced")
 ENTRY_EVENTS = ("ReportHeld", "ReportIgnored", "DeadLetter")
@@ -189,11 +189,11 @@ def judge(
     held_expected = 0
     for key, r in sorted(final.items()):
         pid, day = key
-        schedule = schedules.on(pid, r.as_of)
+        period = schedules.period(pid, r.as_of, r.accrual_days)
         stored = observed.ledgers.get(pid, {}).get(day)
         parked = observed.unpriced.get(f"{pid}|{day}")
         aid = f"{pid}:{day}"
-        if schedule is None:
+        if all(s is None for s in period):
             held_expected += 1
             if stored is not None or aid in stream_total:
                 flag("wrong", f"{aid}: priced, but no schedule covers {day}")
@@ -216,7 +216,7 @@ def judge(
                 "lost", f"{aid}: no ledger entry ({reports_of[key]} good reports)", reports_of[key]
             )
             continue
-        want = daily_fee(schedule, Decimal(r.net_assets), r.accrual_days)
+        want = period_fee(period, Decimal(r.net_assets))
         problems = []
         try:
             entry = json.loads(stored)

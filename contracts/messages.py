@@ -402,7 +402,23 @@ class BandCharge(Contract):
     annual_charge: DecimalStr
 
 
+class AccrualSegment(Contract):
+    """Consecutive days of an accrual period priced by one schedule on one year basis."""
+
+    start: Date = Field(alias="from")
+    end: Date = Field(alias="to")
+    days: AccrualDays
+    # Null: no schedule was in force on these days (nothing is owed for them).
+    schedule_ref: ScheduleRef | None
+    effective_rate_pct: DecimalStr
+    amount_exact: DecimalStr
+
+
 class FeeAccrued(Message):
+    """A fee for the calendar days `as_of` .. `as_of` + `accrual_days` - 1, each priced by the
+    schedule in force on it; `schedule_ref` and the terms are the first priced day's, and
+    `segments` lists the stretches when the period has more than one."""
+
     type: Literal["FeeAccrued"] = "FeeAccrued"
     accrual_id: Id
     portfolio_id: Id
@@ -421,6 +437,7 @@ class FeeAccrued(Message):
     schedule_ref: ScheduleRef
     report_id: Id
     revision: Count
+    segments: list[AccrualSegment] = Field(default_factory=list)
 
 
 class FeeAdjusted(Message):

@@ -21,13 +21,14 @@ import re
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeAlias, cast
 
 from pydantic import ValidationError
 
 from contracts.messages import (
+    AccrualSegment,
     BandCharge,
     DeadLetter,
     DeadLetterCode,
@@ -55,8 +56,8 @@ from services.app.ledger import (
     Unpark,
     Where,
 )
-from services.domain.book import ScheduleBook
-from services.domain.fees import Accrual, accrue
+from services.domain.book import PeriodAccrual, ScheduleBook
+from services.domain.fees import ZERO, Accrual
 from services.domain.timeline import RecordPoint, ScheduleVersion
 from services.mapping import schedule_ref
 
@@ -68,6 +69,9 @@ EVENT_NAMESPACE = uuid.UUID("6f1c1c2e-52a4-4a4e-9d8e-3f4f0c6a9b11")
 FIELD_NAME = re.compile(rb"[A-Za-z0-9_.\-]{1,64}\Z")
 # A dead letter keeps the original fields, each cut to this many characters.
 DEAD_LETTER_FIELD_LIMIT = 64 * 1024
+
+# The longest period a report may cover (NetAssetsReported.accrual_days).
+MAX_ACCRUAL_DAYS = 366
 
 AdjustmentReason: TypeAlias = Literal["amendment", "retraction", "revised_report"]
 
@@ -236,21 +240,31 @@ class Pricer:
 
     def price(
         self, portfolio_id: str, as_of: date, net_assets: Decimal, accrual_days: int
-    ) -> tuple[Accrual, ScheduleRef] | None:
-        """The accrual under the schedule in force on `as_of`, or None when there is none."""
-        answer = self.book.schedule_on(portfolio_id, as_of)
-        if answer.schedule is None or answer.version is None:
+    ) -> tuple[PeriodAccrual, ScheduleRef] | None:
+        """The fee of the period from `as_of`, each day priced by the schedule in force on it,
+        and the schedule of its first priced day; None when no day of it has a schedule."""
+        period = self.book.accrue_period(portfolio_id, as_of, accrual_days, _plain(net_assets))
+        if period is None:
             return None
-        day_count, rounding = self.book.terms_for(portfolio_id)
-        accrual = accrue(
-            answer.schedule,
-            _plain(net_assets),
-            as_of,
-            accrual_days=accrual_days,
-            day_count=day_count,
-            rounding=rounding,
-        )
-        return accrual, self._ref(answer.version)
+        version = period.first.answer.version
+        assert version is not None  # a priced stretch has the version that priced it
+        return period, self._ref(version)
+
+    def _segments(self, period: PeriodAccrual) -> list[AccrualSegment]:
+        """The period's stretches, as FeeAccrued lists them (none for a single stretch)."""
+        if len(period.stretches) == 1:
+            return []
+        return [
+            AccrualSegment.model_construct(
+                start=s.start,
+                end=s.start + timedelta(days=s.days - 1),
+                days=s.days,
+                schedule_ref=None if s.answer.version is None else self._ref(s.answer.version),
+                effective_rate_pct=ZERO if s.accrual is None else s.accrual.effective_rate_pct,
+                amount_exact=ZERO if s.accrual is None else s.accrual.amount_exact,
+            )
+            for s in period.stretches
+        ]
 
     def _accrue_or_park(
         self, report: NetAssetsReported, ack: str | None, parked: tuple[str, str] | None = None
@@ -259,8 +273,9 @@ class Pricer:
         priced = self.price(pid, as_of, report.net_assets, report.accrual_days)
         if priced is None:
             return None if parked else self._park(report, ack)
-        accrual, ref = priced
-        accrued = fee_accrued(report, accrual, ref)
+        period, ref = priced
+        accrual = period.accrual
+        accrued = fee_accrued(report, accrual, ref, self._segments(period))
         amount = str(accrual.amount)
         entry = LedgerEntry(
             accrual_id=accrued.accrual_id,
@@ -450,7 +465,8 @@ class Pricer:
             if ledger is None:
                 continue  # not readable as a ledger: nothing there to adjust
             ops.append(ExpectLength(portfolio_id, len(ledger)))
-            first = earliest.isoformat()
+            # A period that began up to a year before the change may reach into it.
+            first = (earliest - timedelta(days=MAX_ACCRUAL_DAYS - 1)).isoformat()
             for as_of in sorted(d for d in ledger if d >= first):
                 revised = self._revise(ledger[as_of], None)
                 if revised is not None:
@@ -553,7 +569,7 @@ class Pricer:
                 schedule_ref=None,
             )
             return unpriced, None
-        accrual, ref = priced
+        accrual, ref = priced[0].accrual, priced[1]
         repriced = replace(
             stored,
             amount=str(accrual.amount),
@@ -565,7 +581,12 @@ class Pricer:
         return repriced, ref
 
 
-def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -> FeeAccrued:
+def fee_accrued(
+    report: NetAssetsReported,
+    accrual: Accrual,
+    ref: ScheduleRef,
+    segments: list[AccrualSegment] | None = None,
+) -> FeeAccrued:
     """The FeeAccrued event for a priced report (accrual_id: portfolio and date).
 
     Built without re-validation: every value is either the validated report's or computed
@@ -606,6 +627,7 @@ def fee_accrued(report: NetAssetsReported, accrual: Accrual, ref: ScheduleRef) -
         schedule_ref=ref,
         report_id=report.report_id,
         revision=report.revision,
+        segments=segments or [],
     )
 
 

@@ -7,7 +7,9 @@ schedules in memory) and the audit replay all fold the log through `ScheduleBook
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
 
 from services.domain.agreement import (
     Agreement,
@@ -18,18 +20,47 @@ from services.domain.agreement import (
     Registration,
     Retracted,
 )
-from services.domain.fees import DayCount, RoundingPolicy
+from services.domain.errors import DomainError
+from services.domain.fees import Accrual, DayCount, RoundingPolicy, accrue, total
 from services.domain.names import name_key
 from services.domain.timeline import KnownAt, RecordPoint, ScheduleAnswer, ScheduleTimeline
 
 __all__ = [
     "AmendmentApplied",
     "LogEvent",
+    "PeriodAccrual",
     "Registered",
     "Registration",
     "Retracted",
     "ScheduleBook",
+    "Stretch",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """Consecutive days of an accrual period priced alike: by the same schedule answer (the
+    same version, waiver or none), on the same year basis."""
+
+    start: date
+    days: int
+    answer: ScheduleAnswer
+    # None: no schedule is in force on these days, and nothing is owed for them.
+    accrual: Accrual | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodAccrual:
+    """The fee of an accrual period, the sum of its days each priced as that day's schedule
+    and year basis say. `accrual` has the first priced stretch's terms (schedule, basis, rate,
+    bands) and the period's days and amounts."""
+
+    accrual: Accrual
+    stretches: tuple[Stretch, ...]
+
+    @property
+    def first(self) -> Stretch:
+        return next(s for s in self.stretches if s.accrual is not None)
 
 
 class ScheduleBook:
@@ -64,6 +95,39 @@ class ScheduleBook:
             return ScheduleAnswer(portfolio_id, on, None, None)
         return timeline.schedule_on(on, known_at)
 
+    def accrue_period(
+        self, portfolio_id: str, start: date, days: int, net_assets: Decimal
+    ) -> PeriodAccrual | None:
+        """The fee of the `days` calendar days from `start`, each day priced by the schedule
+        (or waiver) in force on it, on its own year basis; None when no day has a schedule."""
+        if isinstance(days, bool) or not 1 <= days <= 366:
+            raise DomainError("accrual_days", days, "must be a whole number from 1 to 366")
+        day_count, rounding = self.terms_for(portfolio_id)
+        runs: list[tuple[date, int, ScheduleAnswer]] = []
+        for offset in range(days):
+            day = start + timedelta(days=offset)
+            answer = self.schedule_on(portfolio_id, day)
+            if runs and _alike(runs[-1], answer, day, day_count):
+                runs[-1] = (runs[-1][0], runs[-1][1] + 1, runs[-1][2])
+            else:
+                runs.append((day, 1, answer))
+        stretches = tuple(
+            Stretch(on, n, answer, _accrue(answer, net_assets, on, n, day_count, rounding))
+            for on, n, answer in runs
+        )
+        priced = [s.accrual for s in stretches if s.accrual is not None]
+        if not priced:
+            return None
+        exact = total(a.amount_exact for a in priced)
+        period = replace(
+            priced[0],
+            as_of=start,
+            accrual_days=days,
+            amount_exact=exact,
+            amount=rounding.apply(exact),
+        )
+        return PeriodAccrual(period, stretches)
+
     def terms_for(self, portfolio_id: str) -> tuple[DayCount, RoundingPolicy]:
         """Day count and rounding of the agreement that governs the portfolio."""
         timeline = self.timelines.get(portfolio_id)
@@ -81,3 +145,33 @@ class ScheduleBook:
             if any(name_key(n.name) == wanted for n in timeline.names):
                 return pid
         return None
+
+
+def _alike(
+    run: tuple[date, int, ScheduleAnswer], answer: ScheduleAnswer, day: date, day_count: DayCount
+) -> bool:
+    """Whether `day` continues `run`: the same answer, on the same year basis."""
+    start, _, held = run
+    return held.version is answer.version and day_count.year_basis(day) == day_count.year_basis(
+        start
+    )
+
+
+def _accrue(
+    answer: ScheduleAnswer,
+    net_assets: Decimal,
+    start: date,
+    days: int,
+    day_count: DayCount,
+    rounding: RoundingPolicy,
+) -> Accrual | None:
+    if answer.schedule is None:
+        return None
+    return accrue(
+        answer.schedule,
+        net_assets,
+        start,
+        accrual_days=days,
+        day_count=day_count,
+        rounding=rounding,
+    )

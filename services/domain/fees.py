@@ -337,4 +337,6 @@ def accrue(
 
 
 def total(amounts: Iterable[Decimal]) -> Decimal:
-    return sum(amounts, ZERO)
+    """A sum of exact amounts, exact: in the fee math's precision, not the ambient context's."""
+    with decimal.localcontext(_CONTEXT):
+        return sum(amounts, ZERO)
