@@ -348,6 +348,8 @@ class AgreementRegistered(Message):
     rounding: str = Field(
         default="ROUND_HALF_UP:0.01", pattern=r"^ROUND_[A-Z_]+:[0-9]{1,30}(\.[0-9]{1,20})?$"
     )
+    # ISO 4217: the currency of the schedule's breakpoints and of every report priced on it.
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
 class AmendmentRecorded(Message):

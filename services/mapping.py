@@ -136,6 +136,7 @@ def registration_from_wire(msg: AgreementRegistered) -> Registration:
         adviser=msg.adviser,
         day_count=DayCount(msg.day_count),
         rounding=RoundingPolicy.parse(msg.rounding),
+        currency=msg.currency,
     )
 
 

@@ -389,6 +389,7 @@ class Pricer:
                 " (record its amendment, then send the report again)",
                 "unknown_portfolio",
             )
+        self.book.check_currency(report.portfolio_id, report.currency)
         op = self._accrue_or_park(report, entry.entry_id)
         assert op is not None
         return op

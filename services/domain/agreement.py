@@ -94,6 +94,7 @@ class Registration:
     adviser: str | None
     day_count: DayCount
     rounding: RoundingPolicy
+    currency: str = "USD"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,8 @@ class Agreement:
     day_count: DayCount = DayCount.ACT_365F
     rounding: RoundingPolicy = DEFAULT_ROUNDING
     version: int = 0
+    # The currency of the breakpoints: a report in another one cannot be priced on them.
+    currency: str = "USD"
     # Amendment number -> the portfolios it changed (a retraction withdraws their facts).
     amendments: dict[int, tuple[str, ...]] = field(default_factory=dict)
     retracted: set[int] = field(default_factory=set)
@@ -232,6 +235,7 @@ class Agreement:
                 adviser=reg.adviser,
                 day_count=reg.day_count,
                 rounding=reg.rounding,
+                currency=reg.currency,
             )
         elif isinstance(event, AmendmentApplied):
             self.apply_amendment(event.amendment, event.event_id, event.point)
@@ -246,12 +250,14 @@ class Agreement:
         adviser: str | None,
         day_count: DayCount,
         rounding: RoundingPolicy,
+        currency: str = "USD",
     ) -> None:
         self.agreement_date = agreement_date
         self.trust = trust
         self.adviser = adviser
         self.day_count = day_count
         self.rounding = rounding
+        self.currency = currency
         self.version += 1
 
     def timeline(self, portfolio_id: str) -> ScheduleTimeline:

@@ -128,10 +128,26 @@ class ScheduleBook:
         )
         return PeriodAccrual(period, stretches)
 
+    def check_currency(self, portfolio_id: str, currency: str) -> None:
+        """Raise DomainError unless `currency` is that of the agreement that prices the
+        portfolio (its breakpoints are amounts in it)."""
+        owner = self._owner(portfolio_id)
+        agreed = "USD" if owner is None else owner.currency
+        if currency != agreed:
+            raise DomainError(
+                "currency",
+                currency,
+                f"is not the currency of portfolio {portfolio_id!r}'s agreement ({agreed});"
+                " its breakpoints cannot price it",
+            )
+
+    def _owner(self, portfolio_id: str) -> Agreement | None:
+        timeline = self.timelines.get(portfolio_id)
+        return None if timeline is None else self.agreements.get(timeline.owner or "")
+
     def terms_for(self, portfolio_id: str) -> tuple[DayCount, RoundingPolicy]:
         """Day count and rounding of the agreement that governs the portfolio."""
-        timeline = self.timelines.get(portfolio_id)
-        owner = None if timeline is None else self.agreements.get(timeline.owner or "")
+        owner = self._owner(portfolio_id)
         if owner is None:
             return DayCount.ACT_365F, RoundingPolicy()
         return owner.day_count, owner.rounding

@@ -53,6 +53,9 @@ def register_agreement(
     rounding: str | None = typer.Option(
         None, "--rounding", help="MODE:QUANTUM (default: FEES_ROUNDING)"
     ),
+    currency: str = typer.Option(
+        "USD", "--currency", help="ISO 4217 code of the breakpoints and of every report"
+    ),
 ) -> None:
     """Register a management agreement (its day count and rounding) before its amendments."""
     settings = Settings()
@@ -66,6 +69,7 @@ def register_agreement(
             ),
             "day_count": (day_count or settings.day_count).upper(),
             "rounding": rounding or settings.rounding,
+            "currency": currency,
         }
     )
     _report(command, _recorder(settings).record(command))

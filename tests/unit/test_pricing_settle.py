@@ -277,3 +277,16 @@ async def test_a_parked_report_taken_away_meanwhile_is_parked_again_not_an_error
     (held,) = w.ledger.unpriced.values()
     assert json.loads(held)["revision"] == 1 and json.loads(held)["net_assets"] == "660000000"
     assert newer.entry_id not in w.ledger.pending
+
+
+async def test_a_report_in_another_currency_than_the_agreements_is_dead_lettered() -> None:
+    w = await world()
+    euro = NetAssetsReported(
+        report_id="eur", portfolio_id="P1", as_of=JAN[3], net_assets=Decimal(1), currency="EUR"
+    )
+    entry = Entry("9-0", {k.encode(): v.encode() for k, v in encode(euro).items()})
+    await w.settle([entry])
+    (letter,) = w.events("dead_letters")
+    assert letter["code"] == "invalid_field" and letter["entry_id"] == "9-0"
+    assert "'EUR'" in letter["reason"] and "USD" in letter["reason"]
+    assert "2024-01-04" not in w.amounts()

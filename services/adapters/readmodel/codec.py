@@ -174,6 +174,7 @@ def agreement_doc(agreement: Agreement) -> str:
             "adviser": agreement.adviser,
             "day_count": agreement.day_count.value,
             "rounding": agreement.rounding.name,
+            "currency": agreement.currency,
             "version": agreement.version,
             "amendments": agreement.amendments,
             "retracted": sorted(agreement.retracted),
@@ -185,15 +186,16 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
     """The agreement a stored document holds, folding into `timelines` (its book's)."""
     return Agreement(
         doc["agreement_id"],
-        _day(doc["agreement_date"]),
-        doc["trust"],
-        doc["adviser"],
-        DayCount(doc["day_count"]),
-        RoundingPolicy.parse(doc["rounding"]),
-        doc["version"],
-        {int(n): tuple(pids) for n, pids in doc["amendments"].items()},
-        set(doc["retracted"]),
-        timelines,
+        agreement_date=_day(doc["agreement_date"]),
+        trust=doc["trust"],
+        adviser=doc["adviser"],
+        day_count=DayCount(doc["day_count"]),
+        rounding=RoundingPolicy.parse(doc["rounding"]),
+        currency=doc["currency"],
+        version=doc["version"],
+        amendments={int(n): tuple(pids) for n, pids in doc["amendments"].items()},
+        retracted=set(doc["retracted"]),
+        timelines=timelines,
     )
 
 
