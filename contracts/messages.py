@@ -440,6 +440,14 @@ class FeeAccrued(Message):
     report_id: Id
     revision: Count
     segments: list[AccrualSegment] = Field(default_factory=list)
+    # Where a waiver applies on any day of the period: the fee before it (the contract
+    # schedules), and what it waives; `amount` is the net. gross - waived = net, exact and
+    # rounded. Absent (null) where no waiver applies: then gross is the amount.
+    gross_amount: DecimalStr | None = None
+    gross_amount_exact: DecimalStr | None = None
+    waived_amount: DecimalStr | None = None
+    waived_amount_exact: DecimalStr | None = None
+    gross_schedule_ref: ScheduleRef | None = None
 
 
 class FeeAdjusted(Message):

@@ -52,14 +52,18 @@ def statement(
 
 
 def _months(entries: list[LedgerEntry]) -> list[dict[str, str]]:
-    months: dict[str, list[Decimal]] = {}
+    """Per month: accrued (as first booked), adjustments, amount (the net owed now), and the
+    gross and waived of the amount (gross = amount where no waiver applies)."""
+    months: dict[str, dict[str, Decimal]] = {}
     for e in entries:
-        totals = months.setdefault(e.as_of[:7], [Decimal(0), Decimal(0), Decimal(0)])
+        totals = months.setdefault(e.as_of[:7], dict.fromkeys(_MONTH_COLUMNS, Decimal(0)))
         accrued, amount = Decimal(e.accrued), Decimal(e.amount)
-        totals[0] += accrued
-        totals[1] += amount - accrued
-        totals[2] += amount
-    return [
-        {"month": m, "accrued": str(a), "adjustments": str(j), "amount": str(t)}
-        for m, (a, j, t) in months.items()
-    ]
+        totals["accrued"] += accrued
+        totals["adjustments"] += amount - accrued
+        totals["amount"] += amount
+        totals["gross"] += amount if e.gross is None else Decimal(e.gross)
+        totals["waived"] += Decimal(0) if e.waived is None else Decimal(e.waived)
+    return [{"month": m, **{k: str(v) for k, v in totals.items()}} for m, totals in months.items()]
+
+
+_MONTH_COLUMNS = ("accrued", "adjustments", "amount", "gross", "waived")

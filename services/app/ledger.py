@@ -144,6 +144,9 @@ class LedgerEntry:
     revision: int
     schedule_ref: dict[str, Any] | None
     adjustments: tuple[dict[str, Any], ...] = field(default=())
+    # Where a waiver applies: the fee before it and what it waives (amount is the net).
+    gross: str | None = None
+    waived: str | None = None
 
     def to_json(self) -> str:
         # ASCII-escaped, as the ledger has always been written.

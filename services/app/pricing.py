@@ -275,8 +275,9 @@ class Pricer:
             return None if parked else self._park(report, ack)
         period, ref = priced
         accrual = period.accrual
-        accrued = fee_accrued(report, accrual, ref, self._segments(period))
+        accrued = self._accrued(report, period, ref)
         amount = str(accrual.amount)
+        gross, waived = _gross_and_waived(period)
         entry = LedgerEntry(
             accrual_id=accrued.accrual_id,
             portfolio_id=pid,
@@ -292,8 +293,28 @@ class Pricer:
             report_id=report.report_id,
             revision=report.revision,
             schedule_ref=self._ref_dicts[id(ref)],
+            gross=gross,
+            waived=waived,
         )
         return Accrue(pid, entry.as_of, entry.to_json(), report, encode(accrued), ack, parked)
+
+    def _accrued(
+        self, report: NetAssetsReported, period: PeriodAccrual, ref: ScheduleRef
+    ) -> FeeAccrued:
+        accrued = fee_accrued(report, period.accrual, ref, self._segments(period))
+        if not period.waived:
+            return accrued
+        base = period.first.answer.base or period.first.answer.version
+        assert base is not None  # a waived period's first priced day has a schedule
+        return accrued.model_copy(
+            update={
+                "gross_amount": period.gross_amount,
+                "gross_amount_exact": period.gross_exact,
+                "waived_amount": period.waived_amount,
+                "waived_amount_exact": period.gross_exact - period.accrual.amount_exact,
+                "gross_schedule_ref": self._ref(base),
+            }
+        )
 
     def _park(
         self, report: NetAssetsReported, ack: str | None, expected: str | None = None
@@ -568,9 +589,13 @@ class Pricer:
                 day_count=day_count.value,
                 rounding=rounding.name,
                 schedule_ref=None,
+                gross=None,
+                waived=None,
             )
             return unpriced, None
-        accrual, ref = priced[0].accrual, priced[1]
+        period, ref = priced
+        accrual = period.accrual
+        gross, waived = _gross_and_waived(period)
         repriced = replace(
             stored,
             amount=str(accrual.amount),
@@ -578,8 +603,17 @@ class Pricer:
             day_count=accrual.day_count.value,
             rounding=accrual.rounding.name,
             schedule_ref=self._ref_dicts[id(ref)],
+            gross=gross,
+            waived=waived,
         )
         return repriced, ref
+
+
+def _gross_and_waived(period: PeriodAccrual) -> tuple[str | None, str | None]:
+    """The ledger entry's gross and waived amounts (null where no waiver applies)."""
+    if not period.waived:
+        return None, None
+    return str(period.gross_amount), str(period.waived_amount)
 
 
 def fee_accrued(

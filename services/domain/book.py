@@ -21,7 +21,7 @@ from services.domain.agreement import (
     Retracted,
 )
 from services.domain.errors import DomainError
-from services.domain.fees import Accrual, DayCount, RoundingPolicy, accrue, total
+from services.domain.fees import Accrual, DayCount, FeeSchedule, RoundingPolicy, accrue, total
 from services.domain.names import name_key
 from services.domain.timeline import KnownAt, RecordPoint, ScheduleAnswer, ScheduleTimeline
 
@@ -47,20 +47,37 @@ class Stretch:
     answer: ScheduleAnswer
     # None: no schedule is in force on these days, and nothing is owed for them.
     accrual: Accrual | None
+    # Under a waiver: what the schedule it stands in for would have charged (the gross fee).
+    gross: Accrual | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PeriodAccrual:
     """The fee of an accrual period, the sum of its days each priced as that day's schedule
     and year basis say. `accrual` has the first priced stretch's terms (schedule, basis, rate,
-    bands) and the period's days and amounts."""
+    bands) and the period's days and amounts: the net fee. `gross_exact` is what the contract
+    schedules charge before any waiver (the net, where none applies)."""
 
     accrual: Accrual
     stretches: tuple[Stretch, ...]
+    gross_exact: Decimal
 
     @property
     def first(self) -> Stretch:
         return next(s for s in self.stretches if s.accrual is not None)
+
+    @property
+    def waived(self) -> bool:
+        return any(s.gross is not None for s in self.stretches)
+
+    @property
+    def gross_amount(self) -> Decimal:
+        return self.accrual.rounding.apply(self.gross_exact)
+
+    @property
+    def waived_amount(self) -> Decimal:
+        """Gross less net, rounded each: so gross - waived = net to the cent."""
+        return self.gross_amount - self.accrual.amount
 
 
 class ScheduleBook:
@@ -112,7 +129,13 @@ class ScheduleBook:
             else:
                 runs.append((day, 1, answer))
         stretches = tuple(
-            Stretch(on, n, answer, _accrue(answer, net_assets, on, n, day_count, rounding))
+            Stretch(
+                on,
+                n,
+                answer,
+                _accrue(answer.schedule, net_assets, on, n, day_count, rounding),
+                _accrue(_waived(answer), net_assets, on, n, day_count, rounding),
+            )
             for on, n, answer in runs
         )
         priced = [s.accrual for s in stretches if s.accrual is not None]
@@ -126,7 +149,8 @@ class ScheduleBook:
             amount_exact=exact,
             amount=rounding.apply(exact),
         )
-        return PeriodAccrual(period, stretches)
+        gross = total(a.amount_exact for s in stretches if (a := s.gross or s.accrual))
+        return PeriodAccrual(period, stretches, gross)
 
     def check_currency(self, portfolio_id: str, currency: str) -> None:
         """Raise DomainError unless `currency` is that of the agreement that prices the
@@ -166,25 +190,29 @@ class ScheduleBook:
 def _alike(
     run: tuple[date, int, ScheduleAnswer], answer: ScheduleAnswer, day: date, day_count: DayCount
 ) -> bool:
-    """Whether `day` continues `run`: the same answer, on the same year basis."""
+    """Whether `day` continues `run`: the same answer (and waived schedule), the same basis."""
     start, _, held = run
-    return held.version is answer.version and day_count.year_basis(day) == day_count.year_basis(
-        start
-    )
+    same = held.version is answer.version and held.base is answer.base
+    return same and day_count.year_basis(day) == day_count.year_basis(start)
+
+
+def _waived(answer: ScheduleAnswer) -> FeeSchedule | None:
+    """The schedule a waiver stands in for, where one applies."""
+    return None if not answer.waived or answer.base is None else answer.base.schedule
 
 
 def _accrue(
-    answer: ScheduleAnswer,
+    schedule: FeeSchedule | None,
     net_assets: Decimal,
     start: date,
     days: int,
     day_count: DayCount,
     rounding: RoundingPolicy,
 ) -> Accrual | None:
-    if answer.schedule is None:
+    if schedule is None:
         return None
     return accrue(
-        answer.schedule,
+        schedule,
         net_assets,
         start,
         accrual_days=days,

@@ -73,28 +73,28 @@ def accruals(
 
 def _print_statement(found: Statement) -> None:
     table = Table(title=f"Fee ledger of {found.portfolio_id}, {found.first} to {found.last}")
-    for column in ("date", "net assets", "schedule", "report", "accrued", "adjustments", "amount"):
+    entries = found.entries
+    # Gross and waived columns only where a waiver applies: the net is then the amount.
+    sums = ["accrued", "adjustments"]
+    if any(e.gross is not None for e in entries):
+        sums += ["gross", "waived"]
+    sums.append("amount")
+    for column in ("date", "net assets", "schedule", "report", *sums):
         left = column in ("date", "schedule")
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "date")
     month_rows = {m["month"]: m for m in found.months}
-    entries = found.entries
     for i, e in enumerate(entries):
         adjustments = ", ".join(f"{a['delta']} ({a['reason']})" for a in e.adjustments)
-        table.add_row(
-            e.as_of,
-            f"{Decimal(e.net_assets):,}",
-            _ref_text(e.schedule_ref),
-            f"{e.report_id} r{e.revision}",
-            f"{Decimal(e.accrued):,}",
-            adjustments,
-            f"{Decimal(e.amount):,}",
-        )
+        cells = {"accrued": f"{Decimal(e.accrued):,}", "adjustments": adjustments}
+        gross, waived = e.gross or e.amount, e.waived or "0"
+        cells |= {"gross": f"{Decimal(gross):,}", "waived": f"{Decimal(waived):,}"}
+        cells["amount"] = f"{Decimal(e.amount):,}"
+        head = (e.as_of, f"{Decimal(e.net_assets):,}", _ref_text(e.schedule_ref))
+        table.add_row(*head, f"{e.report_id} r{e.revision}", *(cells[k] for k in sums))
         month = e.as_of[:7]
         if i + 1 == len(entries) or entries[i + 1].as_of[:7] != month:
             m = month_rows[month]
-            totals = (
-                f"[bold]{Decimal(m[k]):,}[/bold]" for k in ("accrued", "adjustments", "amount")
-            )
+            totals = (f"[bold]{Decimal(m[k]):,}[/bold]" for k in sums)
             table.add_row(f"[bold]{month} total[/bold]", "", "", "", *totals, end_section=True)
     console.print(table)
     console.print(f"total {found.total:,} over {len(entries)} day(s)")

@@ -44,8 +44,22 @@ def test_month_totals_split_what_was_accrued_from_what_was_adjusted() -> None:
     )
     assert [e.as_of for e in found.entries] == ["2024-01-30", "2024-01-31", "2024-02-01"]
     assert found.months == [
-        {"month": "2024-01", "accrued": "20.00", "adjustments": "2.50", "amount": "22.50"},
-        {"month": "2024-02", "accrued": "11.00", "adjustments": "-2.00", "amount": "9.00"},
+        {
+            "month": "2024-01",
+            "accrued": "20.00",
+            "adjustments": "2.50",
+            "amount": "22.50",
+            "gross": "22.50",
+            "waived": "0",
+        },
+        {
+            "month": "2024-02",
+            "accrued": "11.00",
+            "adjustments": "-2.00",
+            "amount": "9.00",
+            "gross": "9.00",
+            "waived": "0",
+        },
     ]
     assert found.total == Decimal("31.50") and found.unpriced == ["2024-02-01"]
     assert found.as_json()["entries"][1]["amount"] == "12.50"

@@ -25,6 +25,7 @@ from contracts.messages import (
 )
 from contracts.wire import encode
 from services.adapters.memory_ledger import InMemoryLedgerStore, Stream
+from services.app.accruals import statement
 from services.app.ledger import LedgerEntry
 from services.app.pricing import Pricer, advance_ledger, settle_entries
 from services.domain.book import ScheduleBook
@@ -290,3 +291,49 @@ async def test_a_report_in_another_currency_than_the_agreements_is_dead_lettered
     assert letter["code"] == "invalid_field" and letter["entry_id"] == "9-0"
     assert "'EUR'" in letter["reason"] and "USD" in letter["reason"]
     assert "2024-01-04" not in w.amounts()
+
+
+async def test_a_waiver_says_gross_waived_and_net_and_gross_less_waived_is_net() -> None:
+    w = await world()
+    waiver = {
+        "action": "waiver",
+        "portfolio_id": "P1",
+        "portfolio_name": "Fund One",
+        "tiers": RATE_2,
+        "period": {"start": "2024-01-05", "end": "2024-01-06"},
+    }
+    w.log(
+        AmendmentRecorded.model_validate(
+            {
+                "agreement_id": "AG",
+                "amendment_number": 2,
+                "effective_date": date(2024, 1, 5),
+                "changes": [waiver],
+            }
+        )
+    )
+    await w.advance()
+    friday = w.report(JAN[4], "365000000")
+    friday = Entry(
+        friday.entry_id,
+        {
+            **friday.fields,
+            b"data": friday.fields[b"data"].replace(b'"accrual_days":1', b'"accrual_days":3'),
+        },
+    )
+    await w.settle([friday])
+    (fee,) = w.events("accruals")
+    # $365 million: 9,000 a day at 0.90%, 5,000 at 0.50%; the waiver covers Friday and Saturday.
+    assert (fee["amount"], fee["gross_amount"], fee["waived_amount"]) == (
+        "19000.00",
+        "27000.00",
+        "8000.00",
+    )
+    exact = Decimal(fee["gross_amount_exact"]) - Decimal(fee["waived_amount_exact"])
+    assert exact == Decimal(fee["amount_exact"])
+    assert fee["schedule_ref"]["waiver"] and not fee["gross_schedule_ref"]["waiver"]
+    assert fee["gross_schedule_ref"]["amendment_number"] == 1
+    entry = w.entry(JAN[4])
+    assert (entry.amount, entry.gross, entry.waived) == ("19000.00", "27000.00", "8000.00")
+    month = statement("P1", w.entry_texts(), [], JAN[0], JAN[-1]).months[0]
+    assert (month["gross"], month["waived"], month["amount"]) == ("27000.00", "8000.00", "19000.00")
