@@ -22,6 +22,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+import holidays
 import redis
 import typer
 from rich.table import Table
@@ -62,18 +63,29 @@ def _redis_for_demo(settings: Settings) -> Iterator[tuple[str, str, bool]]:
         raise UsageProblem(str(exc)) from None
 
 
-def _publish_year(client: redis.Redis, keys: Keys, days: int) -> None:
-    """A year of net assets, one report a day, as the contracts write them."""
+def business_days(first: date, days: int) -> list[tuple[date, int]]:
+    """(report date, accrual days) for `days` calendar days from `first`, as a fund accounting
+    system reports them: on NYSE business days only, each covering the days up to the next
+    one (a weekend or a market holiday accrues on the business day before it)."""
+    span = [first + timedelta(days=i) for i in range(days)]
+    closed = holidays.financial_holidays("NYSE", years=range(first.year, span[-1].year + 1))
+    open_days = [d for d in span if d.weekday() < 5 and d not in closed]
+    ends = [*open_days[1:], first + timedelta(days=days)]
+    return [(day, (end - day).days) for day, end in zip(open_days, ends, strict=True)]
+
+
+def _publish_year(client: redis.Redis, keys: Keys, reports: list[tuple[date, int]]) -> None:
+    """The net assets of each business day, as the contracts write them."""
     pipe = client.pipeline(transaction=False)
-    for i in range(days):
-        as_of = FIRST_DAY + timedelta(days=i)
+    for as_of, accrual_days in reports:
         report = NetAssetsReported(
             event_id=f"demo-nav-{as_of.isoformat()}",
             occurred_at=datetime(as_of.year, as_of.month, as_of.day, 22, tzinfo=UTC),
             report_id=f"demo-{as_of.isoformat()}",
             portfolio_id=PORTFOLIO_ID,
             as_of=as_of,
-            net_assets=net_assets_on(i),
+            net_assets=net_assets_on((as_of - FIRST_DAY).days),
+            accrual_days=accrual_days,
         )
         pipe.xadd(keys.net_assets, encode(report))  # type: ignore[arg-type]
     pipe.execute()
@@ -113,7 +125,7 @@ def _print_accruals(ledger: dict[str, dict[str, Any]], rates: dict[str, Decimal]
         (date(2007, 1, 20), date(2007, 1, 27)),
     ]
     table = Table(title="Daily accruals: the rate change on 2006-11-01 and the $500M breakpoint")
-    for column in ("date", "net assets", "set by", "effective rate %", "accrual"):
+    for column in ("date", "days", "net assets", "set by", "effective rate %", "accrual"):
         table.add_column(column, justify="left" if column in ("date", "set by") else "right")
     for first, last in windows:
         day = first
@@ -124,6 +136,7 @@ def _print_accruals(ledger: dict[str, dict[str, Any]], rates: dict[str, Decimal]
                 rate = rates.get(day.isoformat())
                 table.add_row(
                     day.isoformat(),
+                    str(entry["accrual_days"]),
                     f"{Decimal(entry['net_assets']):,.2f}",
                     f"Amendment No. {ref.get('amendment_number', '?')}",
                     "?" if rate is None else f"{rate:.6f}",
@@ -143,7 +156,7 @@ def _print_months(ledger: dict[str, dict[str, Any]]) -> None:
     totals: dict[str, Decimal] = {}
     for as_of, entry in sorted(ledger.items()):
         totals[as_of[:7]] = totals.get(as_of[:7], Decimal(0)) + Decimal(entry["amount"])
-    table = Table(title="Month totals (sum of the rounded daily accruals)")
+    table = Table(title="Month totals (accruals booked in the month)")
     table.add_column("month")
     table.add_column("fee", justify="right")
     for month, amount in totals.items():
@@ -203,12 +216,17 @@ def demo(
                 console.rule(f"ingest {name}")
                 _ingest(EventStore(client, keys), raw)
             stop = asyncio.Event()
+            reports = business_days(FIRST_DAY, days)
             with _services_running(settings, stop):
-                console.rule(f"{days} days of net assets for {PORTFOLIO_ID}")
-                _publish_year(client, keys, days)
-                done = _wait_for_ledger(client, keys, days, timeout)
-            if done < days:
-                raise UsageProblem(f"accruals: only {done} of {days} arrived within {timeout}s")
+                console.rule(
+                    f"{days} days of net assets for {PORTFOLIO_ID}: {len(reports)} business days"
+                )
+                _publish_year(client, keys, reports)
+                done = _wait_for_ledger(client, keys, len(reports), timeout)
+            if done < len(reports):
+                raise UsageProblem(
+                    f"accruals: only {done} of {len(reports)} arrived within {timeout}s"
+                )
             ledger = _ledger(client, keys)
             _print_accruals(ledger, _effective_rates(client, keys))
             _print_months(ledger)
