@@ -180,6 +180,7 @@ COMMAND_MODULES = {
     "projector": "services.projector.commands",
     "run": "services.runner",
     "accruals": "services.fee_worker.commands",
+    "gaps": "services.fee_worker.commands",
     "acl": "services.ops.commands",
     "config": "services.ops.commands",
     "demo": "services.demo.commands",

@@ -1,11 +1,12 @@
 """The accruals query: a portfolio's ledger between two dates, day by day with its
-adjustments, month totals and the dates still waiting for a schedule."""
+adjustments, month totals, the dates still waiting for a schedule and the days no accrual
+covers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,8 @@ class Statement:
     months: list[dict[str, str]]
     total: Decimal
     unpriced: list[str]
+    # Days between the first and the last accrued day that no accrual's period covers.
+    gaps: list[str]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +36,7 @@ class Statement:
             "months": self.months,
             "total": str(self.total),
             "unpriced": self.unpriced,
+            "gaps": self.gaps,
         }
 
 
@@ -48,7 +52,24 @@ def statement(
     entries = [LedgerEntry.from_json(ledger[d]) for d in sorted(ledger) if start <= d <= end]
     total = sum((Decimal(e.amount) for e in entries), Decimal(0))
     waiting = sorted(d for d in unpriced if start <= d <= end)
-    return Statement(portfolio_id, first, last, entries, _months(entries), total, waiting)
+    holes = [d.isoformat() for d in gaps(ledger.values()) if first <= d <= last]
+    months = _months(entries)
+    return Statement(portfolio_id, first, last, entries, months, total, waiting, holes)
+
+
+def gaps(ledger: Iterable[str]) -> list[date]:
+    """The days from the first accrued day to the last day accrued that no accrual's period
+    (as_of .. as_of + accrual_days - 1) covers."""
+    covered: set[date] = set()
+    for text in ledger:
+        entry = LedgerEntry.from_json(text)
+        start = date.fromisoformat(entry.as_of)
+        covered.update(start + timedelta(days=i) for i in range(entry.accrual_days))
+    if not covered:
+        return []
+    first, last = min(covered), max(covered)
+    days = (first + timedelta(days=i) for i in range((last - first).days + 1))
+    return [d for d in days if d not in covered]
 
 
 def _months(entries: list[LedgerEntry]) -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""The fee worker's command: `feeschedule accruals` (the ledger of a portfolio)."""
+"""The fee worker's commands: `feeschedule accruals` (the ledger of a portfolio) and `gaps`."""
 
 from __future__ import annotations
 
@@ -44,14 +44,8 @@ def _portfolio_id(client: redis.Redis, keys: Keys, name_or_id: str) -> str:
         return Source("replay", log, read_model).timeline(name_or_id).portfolio_id
 
 
-@app.command()
-def accruals(
-    portfolio: str = typer.Argument(..., help="Portfolio id, or any name it has had"),
-    start: str = typer.Option(..., "--from", help="First date, YYYY-MM-DD"),
-    end: str = typer.Option(..., "--to", help="Last date, YYYY-MM-DD"),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
-) -> None:
-    """The fee ledger of a portfolio: each day's accrual, its adjustments, and month totals."""
+def _statement(portfolio: str, start: str, end: str) -> Statement:
+    """The ledger statement of a portfolio (by id or any name it has had) over a range."""
     first, last = parse_date("from", start), parse_date("to", end)
     if last < first:
         raise UsageProblem(f"to: {end!r} is before from {start!r}")
@@ -62,13 +56,42 @@ def accruals(
     try:
         pid = _portfolio_id(client, settings.keys, portfolio)
         ledger = read_ledger(client, settings.keys, pid)
-        found = statement(pid, ledger, read_unpriced_dates(client, settings.keys, pid), first, last)
+        parked = read_unpriced_dates(client, settings.keys, pid)
+        return statement(pid, ledger, parked, first, last)
     finally:
         client.close()
+
+
+@app.command()
+def accruals(
+    portfolio: str = typer.Argument(..., help="Portfolio id, or any name it has had"),
+    start: str = typer.Option(..., "--from", help="First date, YYYY-MM-DD"),
+    end: str = typer.Option(..., "--to", help="Last date, YYYY-MM-DD"),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
+) -> None:
+    """The fee ledger of a portfolio: each day's accrual, its adjustments, and month totals."""
+    found = _statement(portfolio, start, end)
     if json_output:
         print(json.dumps(found.as_json(), indent=2))
     else:
         _print_statement(found)
+
+
+@app.command()
+def gaps(
+    portfolio: str = typer.Argument(..., help="Portfolio id, or any name it has had"),
+    start: str = typer.Option(..., "--from", help="First date, YYYY-MM-DD"),
+    end: str = typer.Option(..., "--to", help="Last date, YYYY-MM-DD"),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
+) -> None:
+    """Days between the first and the last accrued day that no report's period covers."""
+    found = _statement(portfolio, start, end)
+    if json_output:
+        print(json.dumps({"portfolio_id": found.portfolio_id, "gaps": found.gaps}, indent=2))
+    elif found.gaps:
+        console.print(f"{found.portfolio_id}: no accrual covers {', '.join(found.gaps)}")
+    else:
+        console.print(f"{found.portfolio_id}: every day from the first accrual on is covered")
 
 
 def _print_statement(found: Statement) -> None:
@@ -100,3 +123,5 @@ def _print_statement(found: Statement) -> None:
     console.print(f"total {found.total:,} over {len(entries)} day(s)")
     if found.unpriced:
         console.print(f"unpriced (no schedule yet): {', '.join(found.unpriced)}")
+    if found.gaps:
+        console.print(f"no accrual covers: {', '.join(found.gaps)}")

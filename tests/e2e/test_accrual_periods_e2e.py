@@ -10,6 +10,9 @@ day on a 365-day basis and 2 on 366. Every amount is computed here, not by the p
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import FEESCHEDULE
 from test_fee_worker_e2e import Worker, read_stream, report_fields, wait_until, worker_env
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
@@ -71,6 +75,7 @@ def test_a_weekend_period_is_priced_day_by_day_known_first_or_learned_late(
         amendment("met", 3, date(2006, 5, 1), "LATE", FLAT),
         amendment("met", 21, sunday, "KNOWN", NO_22),  # known before the report comes
         amendment("actact", 1, date(2027, 1, 1), "YEAR", FLAT),
+        amendment("met", 4, date(2006, 5, 1), "GAPPY", FLAT),
     ):
         redis_client.xadd(log, encode(message))  # type: ignore[arg-type]
     with worker_env(redis_url, prefix) as env:
@@ -78,7 +83,10 @@ def test_a_weekend_period_is_priced_day_by_day_known_first_or_learned_late(
         try:
             for pid, day in (("KNOWN", friday), ("LATE", friday), ("YEAR", year_end)):
                 redis_client.xadd(inbox, report_fields(pid, day, ASSETS, 3))  # type: ignore[arg-type]
-            wait_until(lambda: redis_client.xlen(outbox) >= 3, 30, "three accruals")
+            # GAPPY reports Monday and Wednesday, nothing for Tuesday.
+            for day in (date(2006, 9, 25), date(2006, 9, 27)):
+                redis_client.xadd(inbox, report_fields("GAPPY", day, ASSETS, 1))  # type: ignore[arg-type]
+            wait_until(lambda: redis_client.xlen(outbox) >= 5, 30, "five accruals")
             # Learned after the accruals: LATE's schedule changes on the Sunday, YEAR's on
             # Saturday 2028-01-01.
             for message in (
@@ -86,11 +94,19 @@ def test_a_weekend_period_is_priced_day_by_day_known_first_or_learned_late(
                 amendment("actact", 2, date(2028, 1, 1), "YEAR", NO_22),
             ):
                 redis_client.xadd(log, encode(message))  # type: ignore[arg-type]
-            wait_until(lambda: redis_client.xlen(outbox) >= 5, 30, "two adjustments")
+            wait_until(lambda: redis_client.xlen(outbox) >= 7, 30, "two adjustments")
         finally:
             assert worker.stop() == 0
     out = read_stream(redis_client, outbox)
     accrued = {fee["portfolio_id"]: fee for kind, fee in out if kind == "FeeAccrued"}
+    gaps = subprocess.run(
+        [str(FEESCHEDULE), "gaps", "GAPPY", "--from=2006-09-01", "--to=2006-09-30", "--json"],
+        env={**os.environ, "FEES_REDIS_URL": redis_url, "FEES_PREFIX": prefix},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(gaps.stdout) == {"portfolio_id": "GAPPY", "gaps": ["2006-09-26"]}
     adjusted = [fee for kind, fee in out if kind == "FeeAdjusted"]
 
     known = accrued["KNOWN"]

@@ -1,0 +1,50 @@
+"""`gaps`: the days from the first accrued day to the last that no accrual's period covers."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.app.accruals import gaps
+from services.app.ledger import LedgerEntry
+
+START = date(2024, 1, 1)
+
+
+def entry(as_of: date, days: int) -> str:
+    return LedgerEntry(
+        accrual_id=f"p:{as_of}",
+        portfolio_id="p",
+        as_of=as_of.isoformat(),
+        amount="1.00",
+        amount_exact="1",
+        accrued="1.00",
+        net_assets="1",
+        accrual_days=days,
+        currency="USD",
+        day_count="ACT/365F",
+        rounding="ROUND_HALF_UP:0.01",
+        report_id="r",
+        revision=0,
+        schedule_ref=None,
+    ).to_json()
+
+
+def test_a_friday_covers_its_weekend_and_a_missing_tuesday_is_a_gap() -> None:
+    friday, monday, wednesday = date(2024, 1, 5), date(2024, 1, 8), date(2024, 1, 10)
+    ledger = [entry(friday, 3), entry(monday, 1), entry(wednesday, 1)]
+    assert gaps(ledger) == [date(2024, 1, 9)]
+    assert gaps([]) == []
+
+
+@given(st.dictionaries(st.integers(0, 60), st.integers(1, 4), min_size=1, max_size=25))
+def test_every_day_between_is_covered_or_a_gap_never_both(reports: dict[int, int]) -> None:
+    ledger = [entry(START + timedelta(days=d), n) for d, n in reports.items()]
+    covered = {START + timedelta(days=d + i) for d, n in reports.items() for i in range(n)}
+    found = gaps(ledger)
+    assert not covered & set(found)
+    first, last = min(covered), max(covered)
+    every = {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    assert covered | set(found) == every and found == sorted(found)
