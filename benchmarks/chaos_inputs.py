@@ -256,8 +256,11 @@ def _days(day: date) -> int:
 
 
 def _dates(rng: random.Random, start: date, count: int, span: int) -> list[date]:
-    span = max(span, count + 10)
-    return [start + timedelta(days=d) for d in sorted(rng.sample(range(span), count))]
+    """`count` distinct weekdays from `start` on: a Friday's report covers its weekend, so no
+    two reports' periods overlap (a report for a day another covers is refused)."""
+    span = max(span, (count + 10) * 7 // 5 + 7)
+    weekdays = [d for d in range(span) if (start + timedelta(days=d)).weekday() < 5]
+    return [start + timedelta(days=d) for d in sorted(rng.sample(weekdays, count))]
 
 
 def good_reports(rng: random.Random, good: int) -> tuple[list[Report], list[Report], list[Report]]:

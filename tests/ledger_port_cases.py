@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
@@ -30,6 +31,7 @@ from services.app.ledger import (
 
 Stream = Literal["accruals", "report_outcomes", "dead_letters"]
 D1, D2 = "2024-01-02", "2024-01-03"
+FRI, SAT, SUN, MON = "2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"
 
 
 def report(as_of: str = D1, revision: int = 0, portfolio_id: str = "P1") -> NetAssetsReported:
@@ -124,6 +126,36 @@ class LedgerStoreCases(ABC):
         assert await self._ledger(store) == {D1: "one", D2: "three"}
         assert [e for _, e in await self.events("accruals")] == [f"acc-{D1}-one", f"acc-{D2}-three"]
         assert await self.pending() == {second}
+
+    async def test_an_accrual_whose_period_reaches_a_covered_day_is_not_written(self) -> None:
+        store = self.create_store()
+        first, second, third = await self.deliver(3)
+        # A Friday covering its weekend; then a Sunday report, and a Monday one.
+        friday = replace(accrue(FRI, "fri", first), covers=(FRI, SAT, SUN))
+        assert (await store.settle([friday], "")).conflicts == []
+        sunday = replace(accrue(SUN, "sun", second), covers=(SUN,))
+        monday = replace(accrue(MON, "mon", third), covers=(MON,))
+        result = await store.settle([sunday, monday], "")
+        # Left for the pricer: the entry of the accrual that holds the day.
+        assert (result.status, result.conflicts) == ("ok", [(sunday, "coverage", "fri")])
+        assert await self._ledger(store) == {FRI: "fri", MON: "mon"}
+        assert await self.pending() == {second}
+
+    async def test_a_revised_period_claims_its_new_days_and_gives_back_the_rest(self) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        friday = replace(accrue(FRI, "fri", None), covers=(FRI, SAT, SUN))
+        await store.settle([friday], "")
+        shorter = replace(revise(FRI, "fri", "fri-1"), covers=(FRI,), releases=(SAT, SUN))
+        assert (await store.settle([shorter], "")).conflicts == []
+        # Saturday is free again; a period reaching back onto Friday is not.
+        saturday = replace(accrue(SAT, "sat", None), covers=(SAT, SUN))
+        assert (await store.settle([saturday], "")).conflicts == []
+        longer = replace(revise(FRI, "fri-1", "fri-2", entry), covers=(FRI, SAT))
+        result = await store.settle([longer], "")
+        assert result.conflicts == [(longer, "coverage", "sat")]
+        assert await self._ledger(store) == {FRI: "fri-1", SAT: "sat"}
+        assert await self.pending() == {entry}
 
     async def test_a_revision_is_compare_and_set_and_a_failed_one_writes_nothing(self) -> None:
         store = self.create_store()

@@ -72,6 +72,10 @@ class Keys:
         """Hash: as_of date -> ledger entry JSON (what was accrued, from which inputs)."""
         return f"{self.tag}:ledger:{portfolio_id}"
 
+    def coverage(self, portfolio_id: str) -> str:
+        """Hash: each day an accrual covers -> the as_of of that accrual (one report a day)."""
+        return f"{self.tag}:coverage:{portfolio_id}"
+
     @property
     def ledger_portfolios(self) -> str:
         return f"{self.tag}:ledger-portfolios"

@@ -30,6 +30,7 @@ from services.app.ledger import (
     Revise,
     SettleResult,
     Unpark,
+    Where,
 )
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -85,16 +86,14 @@ class RedisLedgerStore:
         if status == "refused":
             key, kind = text(reply[1]).rsplit(" ", 1)  # the type is one word; a key may hold spaces
             reason = f"ledger: the key {key!r} holds a {kind}, not a ledger hash; fix or delete it"
-            pid = key.removeprefix(self.keys.ledger(""))
+            pid = key.removeprefix(self.keys.ledger("")).removeprefix(self.keys.coverage(""))
             return SettleResult("refused", detail=reason, portfolio_id=pid)
         conflicts: list[Conflict] = []
         for i in range(1, len(reply), 3):
             op = ops[int(reply[i])]
-            where = text(reply[i + 1])
-            assert isinstance(op, Accrue | Park) and where in ("ledger", "unpriced")
-            conflicts.append(
-                (op, "ledger" if where == "ledger" else "unpriced", text(reply[i + 2]))
-            )
+            where = _WHERE[text(reply[i + 1])]
+            assert isinstance(op, Accrue | Park | Revise)
+            conflicts.append((op, where, text(reply[i + 2])))
         return SettleResult("ok", conflicts)
 
     def _encode(
@@ -118,6 +117,7 @@ class RedisLedgerStore:
             keys.report_outcomes,
             keys.ledger_portfolios,
             *(keys.ledger(pid) for pid in portfolios),
+            *(keys.coverage(pid) for pid in portfolios),
         ]
         header: list[str | int] = [
             self.group,
@@ -130,18 +130,20 @@ class RedisLedgerStore:
 
 
 _STREAM_INDEX = {"report_outcomes": "6", "dead_letters": "3"}  # KEYS of settle.lua
+_WHERE: dict[str, Where] = {"ledger": "ledger", "unpriced": "unpriced", "coverage": "coverage"}
 
 
 def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
     """One operation as settle.lua reads it (see its header); `k` numbers the ledgers."""
     match op:
-        case Accrue(pid, as_of, ledger, _, event, ack, unpriced):
+        case Accrue(pid, as_of, ledger, _, event, ack, unpriced, covers):
             field, parked = unpriced or ("", "")
-            data = [event["event_id"], event["data"], ack or "", field, parked]
+            data = [event["event_id"], event["data"], ack or "", field, parked, ",".join(covers)]
             return ["A", str(k(pid)), as_of, ledger, *data]
-        case Revise(pid, as_of, expected, ledger, event, ack):
+        case Revise(pid, as_of, expected, ledger, event, ack, covers, releases):
             data = [event["event_id"], event["data"], ack or ""]
-            return ["R", str(k(pid)), as_of, expected, ledger, *data]
+            days = [",".join(covers), ",".join(releases)]
+            return ["R", str(k(pid)), as_of, expected, ledger, *data, *days]
         case Park(pid, as_of, report, event, ack, expected):
             data = [event["event_id"], event["data"], ack or ""]
             return [

@@ -35,6 +35,8 @@ class InMemoryLedgerStore:
     """Ledgers, parked reports, the checkpoint, the output streams and the pending entries."""
 
     ledgers: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Per portfolio: each day an accrual covers -> that accrual's as_of.
+    coverage: dict[str, dict[str, str]] = field(default_factory=dict)
     unpriced: dict[str, str] = field(default_factory=dict)
     position: str = ""
     # The input's entries delivered and not yet acknowledged (its consumer group's pending list).
@@ -87,16 +89,28 @@ class InMemoryLedgerStore:
         """The effects of one operation (acknowledgements to `acks`, taken at the end), or the
         accrual or park it could not write."""
         match op:
-            case Accrue(pid, as_of, ledger, _, event, ack, unpriced):
+            case Accrue(pid, as_of, ledger, _, event, ack, unpriced, covers):
                 stored = self.ledgers.get(pid, {}).get(as_of)
                 if stored is not None:
                     return op, "ledger", stored
+                other = self._overlap(pid, covers, as_of)
+                if other is not None:
+                    return op, "coverage", other
+                self.coverage.setdefault(pid, {}).update(dict.fromkeys(covers, as_of))
                 self.ledgers.setdefault(pid, {})[as_of] = ledger
                 self._emit("accruals", "FeeAccrued", event)
                 if unpriced is not None:
                     self._unpark(*unpriced)
                 acks.append(ack or "")
-            case Revise(pid, as_of, _, ledger, event, ack):
+            case Revise(pid, as_of, _, ledger, event, ack, covers, releases):
+                other = self._overlap(pid, covers, as_of)
+                if other is not None:
+                    return op, "coverage", other
+                held = self.coverage.setdefault(pid, {})
+                for day in releases:
+                    if held.get(day) == as_of:
+                        del held[day]
+                held.update(dict.fromkeys(covers, as_of))
                 self.ledgers.setdefault(pid, {})[as_of] = ledger
                 self._emit("accruals", "FeeAdjusted", event)
                 acks.append(ack or "")
@@ -121,6 +135,15 @@ class InMemoryLedgerStore:
                 pass
             case _:
                 assert_never(op)
+        return None
+
+    def _overlap(self, pid: str, days: tuple[str, ...], as_of: str) -> str | None:
+        """The entry of another accrual that covers one of `days`, if any."""
+        held = self.coverage.get(pid, {})
+        for day in days:
+            holder = held.get(day)
+            if holder is not None and holder != as_of:
+                return self.ledgers.get(pid, {}).get(holder, holder)
         return None
 
     def _first_ack(self, entry_id: str | None) -> bool:

@@ -7,14 +7,18 @@
 --
 -- KEYS[1] input stream   KEYS[2] accruals stream   KEYS[3] dead letters   KEYS[4] unpriced hash
 -- KEYS[5] checkpoint     KEYS[6] report outcomes stream   KEYS[7] ledger portfolios set
--- KEYS[7+k] ledger hash of portfolio k
+-- KEYS[7+k] ledger hash of portfolio k   KEYS[7+n+k] its coverage hash (day -> as_of)
 -- ARGV[1] group   ARGV[2] expected checkpoint ('' = none yet)   ARGV[3] new checkpoint ('' = keep)
 -- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[8 .. 7+n]   then one argument per
 -- operation, its fields joined by newlines (ids, dates and JSON never contain a raw newline;
 -- one argument per operation keeps the client's packing cheap):
---   A k as_of ledger event_id data ack unpriced_field unpriced_value
---       accrue if the date has no entry (then drop the parked report, if it is still that one)
---   R k as_of expected ledger event_id data ack     revise (compare-and-set)
+--   A k as_of ledger event_id data ack unpriced_field unpriced_value covers
+--       accrue if the date has no entry and no other accrual covers a day of `covers`
+--       (comma-separated days; they are then claimed), then drop the parked report if it is
+--       still that one
+--   R k as_of expected ledger event_id data ack covers releases
+--       revise (compare-and-set); `covers` ('' = the period is unchanged) claimed as for A,
+--       the days of `releases` given back
 --   P k as_of field report expected event_id data ack
 --       park if the date has no entry and the parked value is still `expected` ('' = none)
 --   E s event_id type data ack                      emit on KEYS[s] (6 outcomes, 3 dead letters)
@@ -22,8 +26,9 @@
 --   K ack                                           acknowledge only
 --   L k length                                      precondition (k=0: the unpriced hash)
 -- Returns {'stale', checkpoint} | {'conflict', key} | {'refused', 'key type'} (nothing written) | {'ok', i, where, stored,
--- ...} where each (i, where, stored) is an A or P operation (0-based) not applied: `where` is
--- 'ledger' (its date has an entry, `stored`) or 'unpriced' (a parked report, `stored`).
+-- ...} where each (i, where, stored) is an operation (0-based) not applied: `where` is
+-- 'ledger' (A or P: its date has an entry, `stored`), 'unpriced' (P: a parked report) or
+-- 'coverage' (A or R: another accrual, whose entry is `stored`, covers a day of its period).
 
 local current = redis.call('GET', KEYS[5]) or ''
 if current ~= ARGV[2] then
@@ -34,6 +39,31 @@ local n = tonumber(ARGV[4])
 local first = 5 + n
 local function ledger(k)
   return KEYS[7 + tonumber(k)]
+end
+local function coverage(k)
+  return KEYS[7 + n + tonumber(k)]
+end
+-- The entry of another accrual that covers one of `days`, if any.
+local function overlap(k, days, as_of)
+  for day in string.gmatch(days, '[^,]+') do
+    local holder = redis.call('HGET', coverage(k), day)
+    if holder and holder ~= as_of then
+      return redis.call('HGET', ledger(k), holder) or holder
+    end
+  end
+  return nil
+end
+local function claim(k, days, as_of)
+  for day in string.gmatch(days, '[^,]+') do
+    redis.call('HSET', coverage(k), day, as_of)
+  end
+end
+local function release(k, days, as_of)
+  for day in string.gmatch(days, '[^,]+') do
+    if redis.call('HGET', coverage(k), day) == as_of then
+      redis.call('HDEL', coverage(k), day)
+    end
+  end
 end
 local function split(text)
   local out, start = {}, 1
@@ -49,7 +79,7 @@ local function split(text)
 end
 
 -- Pass 1: every precondition before any write, since a script cannot roll back.
-for k = 1, n do
+for k = 1, 2 * n do
   -- A ledger key holding something else would fail a write half way through the step.
   local kind = redis.call('TYPE', KEYS[7 + k]).ok
   if kind ~= 'hash' and kind ~= 'none' then
@@ -100,9 +130,13 @@ for i = first, #ARGV do
   if kind == 'A' then
     local key = ledger(f[2])
     local stored = redis.call('HGET', key, f[3])
+    local other = not stored and overlap(f[2], f[10], f[3])
     if stored then
       unapplied(i, 'ledger', stored)
+    elseif other then
+      unapplied(i, 'coverage', other)
     else
+      claim(f[2], f[10], f[3])
       redis.call('HSET', key, f[3], f[4])
       emit(KEYS[2], 'FeeAccrued', f[5], f[6])
       if f[8] ~= '' and redis.call('HGET', KEYS[4], f[8]) == f[9] then
@@ -111,9 +145,16 @@ for i = first, #ARGV do
       ack(f[7])
     end
   elseif kind == 'R' then
-    redis.call('HSET', ledger(f[2]), f[3], f[5])
-    emit(KEYS[2], 'FeeAdjusted', f[6], f[7])
-    ack(f[8])
+    local other = overlap(f[2], f[9], f[3])
+    if other then
+      unapplied(i, 'coverage', other)
+    else
+      release(f[2], f[10], f[3])
+      claim(f[2], f[9], f[3])
+      redis.call('HSET', ledger(f[2]), f[3], f[5])
+      emit(KEYS[2], 'FeeAdjusted', f[6], f[7])
+      ack(f[8])
+    end
   elseif kind == 'P' then
     local stored = redis.call('HGET', ledger(f[2]), f[3])
     local parked = redis.call('HGET', KEYS[4], f[4]) or ''

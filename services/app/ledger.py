@@ -36,11 +36,18 @@ class Accrue:
     # Set when the report was parked unpriced: priced now, it leaves the unpriced hash
     # (field, the parked JSON it must still be).
     unpriced: tuple[str, str] | None = None
+    # The days of its period: claimed in the portfolio's coverage only if no other accrual
+    # holds one of them (else nothing is written, and the holder's entry comes back).
+    covers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Revise:
-    """Replace a ledger entry (only if it still is `expected`) and emit FeeAdjusted."""
+    """Replace a ledger entry (only if it still is `expected`) and emit FeeAdjusted.
+
+    A revised report with another period claims its new days as an accrual does (`covers`;
+    empty: the period is unchanged) and gives back those it no longer covers (`releases`).
+    """
 
     portfolio_id: str
     as_of: str
@@ -48,6 +55,10 @@ class Revise:
     ledger: str
     event: Mapping[str, str]
     ack: str | None
+    covers: tuple[str, ...] = ()
+    releases: tuple[str, ...] = ()
+    # The revised report (for its dead letter, should its new period overlap another).
+    report: NetAssetsReported | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +119,11 @@ class ExpectLength:
 
 
 Op: TypeAlias = Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength
-Where: TypeAlias = Literal["ledger", "unpriced"]
-Conflict: TypeAlias = tuple[Accrue | Park, Where, str]
-"""An accrual or park not applied: what was already there (a ledger entry or a parked report)."""
+Where: TypeAlias = Literal["ledger", "unpriced", "coverage"]
+Conflict: TypeAlias = tuple[Accrue | Park | Revise, Where, str]
+"""An operation not applied and what was already there: the ledger entry of its date or a
+parked report (accruals and parks), or the entry of another accrual covering a day of its
+period ("coverage": accruals and revisions)."""
 
 
 def unpriced_field(portfolio_id: str, as_of: date | str) -> str:

@@ -296,7 +296,10 @@ class Pricer:
             gross=gross,
             waived=waived,
         )
-        return Accrue(pid, entry.as_of, entry.to_json(), report, encode(accrued), ack, parked)
+        covers = _days(as_of, report.accrual_days)
+        return Accrue(
+            pid, entry.as_of, entry.to_json(), report, encode(accrued), ack, parked, covers
+        )
 
     def _accrued(
         self, report: NetAssetsReported, period: PeriodAccrual, ref: ScheduleRef
@@ -426,6 +429,9 @@ class Pricer:
         ops: list[Op] = []
         state: dict[tuple[str, str, Where], tuple[str, Held | None, Accrue | Park | None]] = {}
         for op, where, stored in conflicts:
+            if where == "coverage" or isinstance(op, Revise):
+                ops += self._overlapping(op, stored)
+                continue
             key = (op.portfolio_id, op.as_of, where)
             if key not in state:
                 # Nothing stored: a parked report taken away since the step was planned.
@@ -442,6 +448,34 @@ class Pricer:
             if winner is not None:
                 ops += self._supersede(winner, where, stored)
         return ops
+
+    def _overlapping(self, op: Accrue | Park | Revise, stored: str) -> list[Op]:
+        """A report whose period reaches a day another report's accrual covers: dead-lettered,
+        naming both periods (a parked report priced by the worker itself stays parked)."""
+        report = op.report
+        if op.ack is None or report is None:
+            return []
+        if stored.startswith("{"):
+            held = LedgerEntry.from_json(stored)
+            theirs = _period(date.fromisoformat(held.as_of), held.accrual_days)
+            theirs += f", accrued for report {held.report_id!r}"
+        else:  # only the day's holder is known (its entry is gone)
+            theirs = f"the period of the accrual of {stored}"
+        reason = (
+            f"accrual_days: the period {_period(report.as_of, report.accrual_days)} overlaps"
+            f" {theirs}; one report covers a day (send a revision of that report to change"
+            " its period)"
+        )
+        letter = DeadLetter(
+            event_id=_event_id("DeadLetter", f"{self.source_stream}|{op.ack}"),
+            source_stream=self.source_stream,
+            entry_id=op.ack,
+            fields=encode(report),
+            code="invalid_field",
+            reason=reason,
+            consumer=self.consumer,
+        )
+        return [Emit("dead_letters", encode(letter), op.ack)]
 
     def _dismiss(self, op: Accrue | Park, code: IgnoredCode, held: Held) -> Op:
         if op.ack is not None:
@@ -557,8 +591,16 @@ class Pricer:
             report_id=entry.report_id,
             revision=entry.revision,
         )
+        covers: tuple[str, ...] = ()
+        releases: tuple[str, ...] = ()
+        if report is not None and report.accrual_days != stored.accrual_days:
+            # A new period: its days claimed, those it no longer reaches given back.
+            covers = _days(report.as_of, report.accrual_days)
+            releases = tuple(sorted(set(_days(report.as_of, stored.accrual_days)) - set(covers)))
+        json_entry, event = entry.to_json(), encode(adjusted)
+        pid = stored.portfolio_id
         return Revise(
-            stored.portfolio_id, stored.as_of, stored_json, entry.to_json(), encode(adjusted), ack
+            pid, stored.as_of, stored_json, json_entry, event, ack, covers, releases, report
         )
 
     def _repriced(
@@ -607,6 +649,16 @@ class Pricer:
             waived=waived,
         )
         return repriced, ref
+
+
+def _days(start: date, days: int) -> tuple[str, ...]:
+    """The calendar days of a report's period."""
+    return tuple((start + timedelta(days=i)).isoformat() for i in range(days))
+
+
+def _period(start: date, days: int) -> str:
+    end = start + timedelta(days=days - 1)
+    return f"{start.isoformat()}..{end.isoformat()}"
 
 
 def _gross_and_waived(period: PeriodAccrual) -> tuple[str | None, str | None]:
@@ -679,6 +731,10 @@ class Settled:
     result: SettleResult
 
 
+def _overlaps_only(result: SettleResult) -> bool:
+    return bool(result.conflicts) and all(w == "coverage" for _, w, _ in result.conflicts)
+
+
 async def follow_up(
     pricer: Pricer,
     ledger: LedgerStore,
@@ -697,6 +753,9 @@ async def follow_up(
     if not first.conflicts:
         return Settled([], first)
     second = await ledger.settle(pricer.resolve(first.conflicts), checkpoint)
+    if second.status == "ok" and _overlaps_only(second):
+        # A revised report whose new period reaches another's days: its dead letter.
+        second = await ledger.settle(pricer.resolve(second.conflicts), checkpoint)
     if second.status == "ok" and not second.conflicts:
         return Settled([], second)
     waiting = {op.ack for op, _, _ in first.conflicts}

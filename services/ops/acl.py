@@ -82,7 +82,9 @@ class Role:
 
 
 _RECORDER_KEYS = ("agreements", "agreement_versions", "agreement_events", "idempotency")
-_FEE_WORKER_STATE = ("ledger", "ledger_portfolios", "unpriced", "worker_checkpoint", "dedupe")
+_FEE_WORKER_STATE = (
+    "ledger", "coverage", "ledger_portfolios", "unpriced", "worker_checkpoint", "dedupe",
+)  # fmt: skip
 # Output streams are append-only for their writers: XADD and reads, never DEL.
 _FEE_WORKER_STREAMS = ("accruals", "report_outcomes", "dead_letters")
 APPEND_STREAM = ("xadd", "xrange", "xrevrange", "xlen", "xinfo|stream")

@@ -65,6 +65,7 @@ def test_a_weekend_period_is_priced_day_by_day_known_first_or_learned_late(
 ) -> None:
     tag = "{" + prefix + "}"
     log, inbox, outbox = f"{tag}:agreements", f"{tag}:net-assets", f"{tag}:accruals"
+    letters = f"{tag}:dead-letters"
     friday, sunday = date(2006, 9, 29), date(2006, 10, 1)
     year_end = date(2027, 12, 31)
     redis_client.xadd(log, encode(AgreementRegistered(agreement_id="met")))  # type: ignore[arg-type]
@@ -87,6 +88,10 @@ def test_a_weekend_period_is_priced_day_by_day_known_first_or_learned_late(
             for day in (date(2006, 9, 25), date(2006, 9, 27)):
                 redis_client.xadd(inbox, report_fields("GAPPY", day, ASSETS, 1))  # type: ignore[arg-type]
             wait_until(lambda: redis_client.xlen(outbox) >= 5, 30, "five accruals")
+            # Saturday is KNOWN's Friday report's: a report for it is refused.
+            saturday = report_fields("KNOWN", date(2006, 9, 30), ASSETS, 1)
+            redis_client.xadd(inbox, saturday)  # type: ignore[arg-type]
+            wait_until(lambda: redis_client.xlen(letters) >= 1, 30, "the overlap's dead letter")
             # Learned after the accruals: LATE's schedule changes on the Sunday, YEAR's on
             # Saturday 2028-01-01.
             for message in (
@@ -99,6 +104,8 @@ def test_a_weekend_period_is_priced_day_by_day_known_first_or_learned_late(
             assert worker.stop() == 0
     out = read_stream(redis_client, outbox)
     accrued = {fee["portfolio_id"]: fee for kind, fee in out if kind == "FeeAccrued"}
+    ((_, letter),) = read_stream(redis_client, letters)
+    assert "2006-09-30..2006-09-30 overlaps 2006-09-29..2006-10-01" in letter["reason"]
     gaps = subprocess.run(
         [str(FEESCHEDULE), "gaps", "GAPPY", "--from=2006-09-01", "--to=2006-09-30", "--json"],
         env={**os.environ, "FEES_REDIS_URL": redis_url, "FEES_PREFIX": prefix},

@@ -337,3 +337,39 @@ async def test_a_waiver_says_gross_waived_and_net_and_gross_less_waived_is_net()
     assert (entry.amount, entry.gross, entry.waived) == ("19000.00", "27000.00", "8000.00")
     month = statement("P1", w.entry_texts(), [], JAN[0], JAN[-1]).months[0]
     assert (month["gross"], month["waived"], month["amount"]) == ("27000.00", "8000.00", "19000.00")
+
+
+def weekend(w: World, day: date, days: int, revision: int = 0) -> Entry:
+    """A report of `day` covering `days` days."""
+    entry = w.report(day, "365000000", revision=revision, report_id=f"r-{day}")
+    data = entry.fields[b"data"].replace(b'"accrual_days":1', f'"accrual_days":{days}'.encode())
+    return Entry(entry.entry_id, {**entry.fields, b"data": data})
+
+
+async def test_a_report_for_a_day_another_report_covers_is_dead_lettered_naming_both() -> None:
+    w = await world()
+    friday, saturday = date(2024, 1, 5), date(2024, 1, 6)
+    await w.settle([weekend(w, friday, 3)])
+    await w.settle([weekend(w, saturday, 1)])
+    assert list(w.amounts()) == ["2024-01-05"]
+    (letter,) = w.events("dead_letters")
+    assert letter["code"] == "invalid_field"
+    assert "2024-01-06..2024-01-06 overlaps 2024-01-05..2024-01-07" in letter["reason"]
+    assert "'r-2024-01-05'" in letter["reason"]
+    assert json.loads(letter["fields"]["data"])["as_of"] == "2024-01-06"  # nothing is lost
+
+
+async def test_a_revision_that_shortens_a_period_frees_its_days_for_another_report() -> None:
+    w = await world()
+    friday, saturday = date(2024, 1, 5), date(2024, 1, 6)
+    await w.settle([weekend(w, friday, 3)])
+    await w.settle([weekend(w, friday, 1, revision=1)])
+    assert w.entry(friday).accrual_days == 1 and w.amounts()["2024-01-05"] == Decimal("9000.00")
+    await w.settle([weekend(w, saturday, 2)])
+    assert w.amounts() == {"2024-01-05": Decimal("9000.00"), "2024-01-06": Decimal("18000.00")}
+    assert w.events("dead_letters") == []
+    # A revision reaching back over Saturday is refused in its turn, and changes nothing.
+    await w.settle([weekend(w, friday, 2, revision=2)])
+    (letter,) = w.events("dead_letters")
+    assert "2024-01-05..2024-01-06 overlaps 2024-01-06..2024-01-07" in letter["reason"]
+    assert w.entry(friday).revision == 1
