@@ -149,7 +149,9 @@ class RawLoop:
                     report.portfolio_id, report.as_of, report.net_assets, report.accrual_days
                 )
                 if priced is not None:
-                    pipe.xadd(keys.accruals, _fields(encode(fee_accrued(report, *priced))))
+                    period, ref = priced
+                    accrued = fee_accrued(report, period.accrual, ref)
+                    pipe.xadd(keys.accruals, _fields(encode(accrued)))
             pipe.xack(keys.net_assets, Keys.fee_worker_group, *ids)
             pipe.execute()
             done += len(ids)

@@ -96,7 +96,7 @@ class InMemoryLedgerStore:
                 other = self._overlap(pid, covers, as_of)
                 if other is not None:
                     return op, "coverage", other
-                self.coverage.setdefault(pid, {}).update(dict.fromkeys(covers, as_of))
+                self._claim(pid, covers, as_of)
                 self.ledgers.setdefault(pid, {})[as_of] = ledger
                 self._emit("accruals", "FeeAccrued", event)
                 if unpriced is not None:
@@ -110,7 +110,7 @@ class InMemoryLedgerStore:
                 for day in releases:
                     if held.get(day) == as_of:
                         del held[day]
-                held.update(dict.fromkeys(covers, as_of))
+                self._claim(pid, covers, as_of)
                 self.ledgers.setdefault(pid, {})[as_of] = ledger
                 self._emit("accruals", "FeeAdjusted", event)
                 acks.append(ack or "")
@@ -138,13 +138,21 @@ class InMemoryLedgerStore:
         return None
 
     def _overlap(self, pid: str, days: tuple[str, ...], as_of: str) -> str | None:
-        """The entry of another accrual that covers one of `days`, if any."""
-        held = self.coverage.get(pid, {})
+        """The entry of another accrual that covers one of `days`, if any (the accrual of
+        that date, or the one whose period the coverage says reaches it)."""
+        held, ledger = self.coverage.get(pid, {}), self.ledgers.get(pid, {})
         for day in days:
+            if day != as_of and day in ledger:
+                return ledger[day]
             holder = held.get(day)
             if holder is not None and holder != as_of:
-                return self.ledgers.get(pid, {}).get(holder, holder)
+                return ledger.get(holder, holder)
         return None
+
+    def _claim(self, pid: str, days: tuple[str, ...], as_of: str) -> None:
+        # An accrual's own date is the ledger's field: the coverage holds its other days.
+        held = self.coverage.setdefault(pid, {})
+        held.update((day, as_of) for day in days if day != as_of)
 
     def _first_ack(self, entry_id: str | None) -> bool:
         """Acknowledge now; True unless the entry was pending no more (another step had it)."""

@@ -7,7 +7,8 @@
 --
 -- KEYS[1] input stream   KEYS[2] accruals stream   KEYS[3] dead letters   KEYS[4] unpriced hash
 -- KEYS[5] checkpoint     KEYS[6] report outcomes stream   KEYS[7] ledger portfolios set
--- KEYS[7+k] ledger hash of portfolio k   KEYS[7+n+k] its coverage hash (day -> as_of)
+-- KEYS[7+k] ledger hash of portfolio k   KEYS[7+n+k] its coverage hash (each day of a period
+-- but its as_of -> that as_of)
 -- ARGV[1] group   ARGV[2] expected checkpoint ('' = none yet)   ARGV[3] new checkpoint ('' = keep)
 -- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[8 .. 7+n]   then one argument per
 -- operation, its fields joined by newlines (ids, dates and JSON never contain a raw newline;
@@ -43,9 +44,17 @@ end
 local function coverage(k)
   return KEYS[7 + n + tonumber(k)]
 end
--- The entry of another accrual that covers one of `days`, if any.
+-- The entry of another accrual that covers one of `days`, if any: a day is covered by the
+-- accrual whose as_of it is (the ledger's field), or by the one the coverage hash names (the
+-- other days of a period; an accrual's own as_of is never in it, so a plain day claims nothing).
 local function overlap(k, days, as_of)
   for day in string.gmatch(days, '[^,]+') do
+    if day ~= as_of then
+      local own = redis.call('HGET', ledger(k), day)
+      if own then
+        return own
+      end
+    end
     local holder = redis.call('HGET', coverage(k), day)
     if holder and holder ~= as_of then
       return redis.call('HGET', ledger(k), holder) or holder
@@ -55,7 +64,9 @@ local function overlap(k, days, as_of)
 end
 local function claim(k, days, as_of)
   for day in string.gmatch(days, '[^,]+') do
-    redis.call('HSET', coverage(k), day, as_of)
+    if day ~= as_of then
+      redis.call('HSET', coverage(k), day, as_of)
+    end
   end
 end
 local function release(k, days, as_of)
@@ -65,6 +76,7 @@ local function release(k, days, as_of)
     end
   end
 end
+
 local function split(text)
   local out, start = {}, 1
   while true do

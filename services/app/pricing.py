@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol, TypeAlias, cast
+from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, cast
 
 from pydantic import ValidationError
 
@@ -304,20 +304,14 @@ class Pricer:
     def _accrued(
         self, report: NetAssetsReported, period: PeriodAccrual, ref: ScheduleRef
     ) -> FeeAccrued:
-        accrued = fee_accrued(report, period.accrual, ref, self._segments(period))
+        segments = self._segments(period)
         if not period.waived:
-            return accrued
+            return fee_accrued(report, period.accrual, ref, segments)
         base = period.first.answer.base or period.first.answer.version
         assert base is not None  # a waived period's first priced day has a schedule
-        return accrued.model_copy(
-            update={
-                "gross_amount": period.gross_amount,
-                "gross_amount_exact": period.gross_exact,
-                "waived_amount": period.waived_amount,
-                "waived_amount_exact": period.gross_exact - period.accrual.amount_exact,
-                "gross_schedule_ref": self._ref(base),
-            }
-        )
+        waived_exact = period.gross_exact - period.accrual.amount_exact
+        gross = Gross(period.gross_amount, period.gross_exact, period.waived_amount, waived_exact)
+        return fee_accrued(report, period.accrual, ref, segments, gross, self._ref(base))
 
     def _park(
         self, report: NetAssetsReported, ack: str | None, expected: str | None = None
@@ -668,11 +662,22 @@ def _gross_and_waived(period: PeriodAccrual) -> tuple[str | None, str | None]:
     return str(period.gross_amount), str(period.waived_amount)
 
 
+class Gross(NamedTuple):
+    """A waived accrual's fee before the waiver, and what it waives (rounded and exact)."""
+
+    amount: Decimal
+    exact: Decimal
+    waived: Decimal
+    waived_exact: Decimal
+
+
 def fee_accrued(
     report: NetAssetsReported,
     accrual: Accrual,
     ref: ScheduleRef,
     segments: list[AccrualSegment] | None = None,
+    gross: Gross | None = None,
+    gross_ref: ScheduleRef | None = None,
 ) -> FeeAccrued:
     """The FeeAccrued event for a priced report (accrual_id: portfolio and date).
 
@@ -715,6 +720,11 @@ def fee_accrued(
         report_id=report.report_id,
         revision=report.revision,
         segments=segments or [],
+        gross_amount=None if gross is None else gross.amount,
+        gross_amount_exact=None if gross is None else gross.exact,
+        waived_amount=None if gross is None else gross.waived,
+        waived_amount_exact=None if gross is None else gross.waived_exact,
+        gross_schedule_ref=gross_ref,
     )
 
 

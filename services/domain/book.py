@@ -64,6 +64,10 @@ class PeriodAccrual:
 
     @property
     def first(self) -> Stretch:
+        """The first stretch with a schedule (whose terms the period's accrual has)."""
+        first = self.stretches[0]
+        if first.accrual is not None:
+            return first
         return next(s for s in self.stretches if s.accrual is not None)
 
     @property
@@ -120,6 +124,14 @@ class ScheduleBook:
         if isinstance(days, bool) or not 1 <= days <= 366:
             raise DomainError("accrual_days", days, "must be a whole number from 1 to 366")
         day_count, rounding = self.terms_for(portfolio_id)
+        if days == 1:  # most reports: no stretches to find
+            answer = self.schedule_on(portfolio_id, start)
+            accrual = _accrue(answer.schedule, net_assets, start, 1, day_count, rounding)
+            if accrual is None:
+                return None
+            before = _accrue(_waived(answer), net_assets, start, 1, day_count, rounding)
+            stretch = Stretch(start, 1, answer, accrual, before)
+            return PeriodAccrual(accrual, (stretch,), (before or accrual).amount_exact)
         runs: list[tuple[date, int, ScheduleAnswer]] = []
         for offset in range(days):
             day = start + timedelta(days=offset)
@@ -138,6 +150,12 @@ class ScheduleBook:
             )
             for on, n, answer in runs
         )
+        if len(stretches) == 1:
+            # One stretch (a plain day, most of all): it is the period, as accrued.
+            (only,) = stretches
+            if only.accrual is None:
+                return None
+            return PeriodAccrual(only.accrual, stretches, (only.gross or only.accrual).amount_exact)
         priced = [s.accrual for s in stretches if s.accrual is not None]
         if not priced:
             return None
