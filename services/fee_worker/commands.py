@@ -62,12 +62,19 @@ def _statement(portfolio: str, start: str, end: str) -> Statement:
         client.close()
 
 
+# The options `accruals` and `gaps` share.
+PORTFOLIO = typer.Argument(..., help="Portfolio id, or any name it has had")
+FROM = typer.Option(..., "--from", help="First date, YYYY-MM-DD")
+TO = typer.Option(..., "--to", help="Last date, YYYY-MM-DD")
+JSON = typer.Option(False, "--json", help="Print one JSON object")
+
+
 @app.command()
 def accruals(
-    portfolio: str = typer.Argument(..., help="Portfolio id, or any name it has had"),
-    start: str = typer.Option(..., "--from", help="First date, YYYY-MM-DD"),
-    end: str = typer.Option(..., "--to", help="Last date, YYYY-MM-DD"),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
+    portfolio: str = PORTFOLIO,
+    start: str = FROM,
+    end: str = TO,
+    json_output: bool = JSON,
 ) -> None:
     """The fee ledger of a portfolio: each day's accrual, its adjustments, and month totals."""
     found = _statement(portfolio, start, end)
@@ -79,10 +86,10 @@ def accruals(
 
 @app.command()
 def gaps(
-    portfolio: str = typer.Argument(..., help="Portfolio id, or any name it has had"),
-    start: str = typer.Option(..., "--from", help="First date, YYYY-MM-DD"),
-    end: str = typer.Option(..., "--to", help="Last date, YYYY-MM-DD"),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
+    portfolio: str = PORTFOLIO,
+    start: str = FROM,
+    end: str = TO,
+    json_output: bool = JSON,
 ) -> None:
     """Days between the first and the last accrued day that no report's period covers."""
     found = _statement(portfolio, start, end)
