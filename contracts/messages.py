@@ -404,6 +404,10 @@ class BandCharge(Contract):
     annual_charge: DecimalStr
 
 
+def _empty(value: object) -> bool:
+    return value is None or value == []
+
+
 class AccrualSegment(Contract):
     """Consecutive days of an accrual period priced by one schedule on one year basis."""
 
@@ -439,15 +443,17 @@ class FeeAccrued(Message):
     schedule_ref: ScheduleRef
     report_id: Id
     revision: Count
-    segments: list[AccrualSegment] = Field(default_factory=list)
+    # Written only where there is something to say (a period of more than one stretch; a
+    # waiver), so a plain day's event reads as it always has.
+    segments: list[AccrualSegment] = Field(default_factory=list, exclude_if=_empty)
     # Where a waiver applies on any day of the period: the fee before it (the contract
     # schedules), and what it waives; `amount` is the net. gross - waived = net, exact and
-    # rounded. Absent (null) where no waiver applies: then gross is the amount.
-    gross_amount: DecimalStr | None = None
-    gross_amount_exact: DecimalStr | None = None
-    waived_amount: DecimalStr | None = None
-    waived_amount_exact: DecimalStr | None = None
-    gross_schedule_ref: ScheduleRef | None = None
+    # rounded. Absent where no waiver applies: then gross is the amount.
+    gross_amount: DecimalStr | None = Field(default=None, exclude_if=_empty)
+    gross_amount_exact: DecimalStr | None = Field(default=None, exclude_if=_empty)
+    waived_amount: DecimalStr | None = Field(default=None, exclude_if=_empty)
+    waived_amount_exact: DecimalStr | None = Field(default=None, exclude_if=_empty)
+    gross_schedule_ref: ScheduleRef | None = Field(default=None, exclude_if=_empty)
 
 
 class FeeAdjusted(Message):
