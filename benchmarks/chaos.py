@@ -308,6 +308,18 @@ class Chaos:
             raise RuntimeError(f"amendment {number}: {said.splitlines()[0]}")
         return said.splitlines()[0]
 
+    def accrued_since(self, amendment: Any) -> bool:
+        """Whether a portfolio the amendment revises has a date accrued on or after its
+        effective date (the ledger read with plain HKEYS)."""
+        first = amendment.effective.isoformat()
+        for action, pid, _ in amendment.changes:
+            if action != "revise":
+                continue
+            days: Any = self.ctl.hkeys(self.keys.key(f"ledger:{pid}"))
+            if any(str(d) >= first for d in days):
+                return True
+        return False
+
     def pause(self, seconds: float) -> None:
         """Sleep, supervising the services meanwhile."""
         end = time.monotonic() + seconds
@@ -432,6 +444,11 @@ class Chaos:
 
             def retroactive() -> None:
                 try:
+                    # Once a date it changes is accrued (for a while at most): there is then
+                    # always something for it to adjust.
+                    deadline = time.monotonic() + 60
+                    while not self.accrued_since(RETROACTIVE) and time.monotonic() < deadline:
+                        time.sleep(0.02)
                     self.say(self.amend(RETROACTIVE.number))
                 except BaseException as exc:
                     failed.append(exc)
