@@ -515,9 +515,7 @@ class Pricer:
             if ledger is None:
                 continue  # not readable as a ledger: nothing there to adjust
             ops.append(ExpectLength(portfolio_id, len(ledger)))
-            # A period that began up to a year before the change may reach into it.
-            first = (earliest - timedelta(days=MAX_ACCRUAL_DAYS - 1)).isoformat()
-            for as_of in sorted(d for d in ledger if d >= first):
+            for as_of in sorted(d for d in ledger if _reaches(d, ledger[d], earliest)):
                 revised = self._revise(ledger[as_of], None)
                 if revised is not None:
                     ops.append(revised)
@@ -643,6 +641,17 @@ class Pricer:
             waived=waived,
         )
         return repriced, ref
+
+
+def _reaches(as_of: str, entry_json: str, earliest: date) -> bool:
+    """Whether the period of a ledger entry reaches `earliest` or later; only entries that
+    began up to a year before it are read to see their length."""
+    day = date.fromisoformat(as_of)
+    if day >= earliest:
+        return True
+    if day < earliest - timedelta(days=MAX_ACCRUAL_DAYS - 1):
+        return False
+    return day + timedelta(days=LedgerEntry.from_json(entry_json).accrual_days - 1) >= earliest
 
 
 def _days(start: date, days: int) -> tuple[str, ...]:
