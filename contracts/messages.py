@@ -345,11 +345,15 @@ class AgreementRegistered(Message):
         "management", "subadvisory", "fee_waiver", "administration", "unknown"
     ] = "management"
     day_count: DayCountName = "ACT/365F"
+    # MODE:QUANTUM, and ":month-to-date" for rounding that ties each month to the cent.
     rounding: str = Field(
-        default="ROUND_HALF_UP:0.01", pattern=r"^ROUND_[A-Z_]+:[0-9]{1,30}(\.[0-9]{1,20})?$"
+        default="ROUND_HALF_UP:0.01",
+        pattern=r"^ROUND_[A-Z_]+:[0-9]{1,30}(\.[0-9]{1,20})?(:accrual|:month-to-date)?$",
     )
     # ISO 4217: the currency of the schedule's breakpoints and of every report priced on it.
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # Whose net assets price the days from a report date: its own, or the report before it's.
+    fee_base: Literal["same_day", "prior_day"] = "same_day"
 
 
 class AmendmentRecorded(Message):
@@ -454,6 +458,10 @@ class FeeAccrued(Message):
     waived_amount: DecimalStr | None = Field(default=None, exclude_if=_empty)
     waived_amount_exact: DecimalStr | None = Field(default=None, exclude_if=_empty)
     gross_schedule_ref: ScheduleRef | None = Field(default=None, exclude_if=_empty)
+    # Under a prior-day fee base: the report date whose net assets (`net_assets`) priced these
+    # days; the portfolio's first report is priced on its own, and `fee_base_note` says so.
+    fee_base_as_of: Date | None = Field(default=None, exclude_if=_empty)
+    fee_base_note: str | None = Field(default=None, exclude_if=_empty)
 
 
 class FeeAdjusted(Message):
@@ -474,6 +482,8 @@ class FeeAdjusted(Message):
     previous_schedule_ref: ScheduleRef | None
     report_id: Id
     revision: Count
+    # Under a prior-day fee base: the report date whose net assets priced the new amount.
+    fee_base_as_of: Date | None = Field(default=None, exclude_if=_empty)
 
 
 DeadLetterCode = Literal[

@@ -32,6 +32,7 @@ from services.domain.agreement import (
     SetSchedule,
     SourceDocument,
 )
+from services.domain.basis import FeeBase
 from services.domain.book import (
     AmendmentApplied,
     LogEvent,
@@ -137,6 +138,7 @@ def registration_from_wire(msg: AgreementRegistered) -> Registration:
         day_count=DayCount(msg.day_count),
         rounding=RoundingPolicy.parse(msg.rounding),
         currency=msg.currency,
+        fee_base=FeeBase(msg.fee_base),
     )
 
 

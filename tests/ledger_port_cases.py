@@ -20,6 +20,7 @@ from services.app.ledger import (
     Accrue,
     Ack,
     Emit,
+    ExpectEntry,
     ExpectLength,
     LedgerStore,
     Op,
@@ -270,6 +271,34 @@ class LedgerStoreCases(ABC):
         assert await self.events("dead_letters") == []
         assert await self.pending() == {entry}
         assert await store.checkpoint() == ""
+
+    async def test_an_entry_precondition_guards_the_whole_step(self) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        await store.settle([accrue(D1, "one", None)], "")
+        ok = [
+            ExpectEntry("P1", D1, "one"),
+            ExpectEntry("P1", D2, None),
+            ExpectEntry("P2", D1, None),
+        ]
+        assert (await store.settle(ok, "")).status == "ok"
+
+        for wrong in (ExpectEntry("P1", D1, "two"), ExpectEntry("P1", D1, None)):
+            result = await store.settle([wrong, dead_letter(entry)], "", "7-0")
+            assert result.status == "conflict"
+        assert await self.events("dead_letters") == []
+        assert await self.pending() == {entry}
+        assert await store.checkpoint() == ""
+
+    async def test_a_revision_without_an_event_rewrites_the_entry_and_emits_nothing(self) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        await store.settle([accrue(D1, "one", None)], "")
+        quiet = Revise("P1", D1, "one", "two", {}, entry)
+        assert (await store.settle([quiet], "")).status == "ok"
+        assert await self._ledger(store) == {D1: "two"}
+        assert await self.events("accruals") == [("FeeAccrued", "acc-2024-01-02-one")]
+        assert await self.pending() == set()
 
     async def test_the_checkpoint_moves_with_a_step_that_is_written(self) -> None:
         store = self.create_store()

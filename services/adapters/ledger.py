@@ -24,6 +24,7 @@ from services.app.ledger import (
     Ack,
     Conflict,
     Emit,
+    ExpectEntry,
     ExpectLength,
     Op,
     Park,
@@ -141,7 +142,7 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
             data = [event["event_id"], event["data"], ack or "", field, parked, ",".join(covers)]
             return ["A", str(k(pid)), as_of, ledger, *data]
         case Revise(pid, as_of, expected, ledger, event, ack, covers, releases):
-            data = [event["event_id"], event["data"], ack or ""]
+            data = [event.get("event_id", ""), event.get("data", ""), ack or ""]
             days = [",".join(covers), ",".join(releases)]
             return ["R", str(k(pid)), as_of, expected, ledger, *data, *days]
         case Park(pid, as_of, report, event, ack, expected):
@@ -164,6 +165,8 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
             return ["K", ack or ""]
         case ExpectLength(pid, length):
             return ["L", "0" if pid is None else str(k(pid)), str(length)]
+        case ExpectEntry(pid, as_of, entry):
+            return ["X", str(k(pid)), as_of, entry or ""]
     assert_never(op)
 
 

@@ -19,6 +19,7 @@ from services.app.ledger import (
     Ack,
     Conflict,
     Emit,
+    ExpectEntry,
     ExpectLength,
     Op,
     Park,
@@ -68,7 +69,10 @@ class InMemoryLedgerStore:
         conflicts = [c for op in ops if (c := self._apply(op, acks)) is not None]
         self.pending.difference_update(acks)
         for op in ops:  # every ledger a step names is listed, as settle.lua lists it
-            if isinstance(op, Accrue | Revise | Park | ExpectLength) and op.portfolio_id:
+            if (
+                isinstance(op, Accrue | Revise | Park | ExpectLength | ExpectEntry)
+                and op.portfolio_id
+            ):
                 self.portfolios.add(op.portfolio_id)
         if new_checkpoint:
             self.position = new_checkpoint
@@ -78,6 +82,9 @@ class InMemoryLedgerStore:
         """What `op` finds changed since it was planned, if anything."""
         if isinstance(op, Revise):
             if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.expected:
+                return f"ledger {op.portfolio_id} {op.as_of}"
+        elif isinstance(op, ExpectEntry):
+            if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.entry:
                 return f"ledger {op.portfolio_id} {op.as_of}"
         elif isinstance(op, ExpectLength):
             held = self.unpriced if op.portfolio_id is None else self.ledgers.get(op.portfolio_id)
@@ -112,7 +119,8 @@ class InMemoryLedgerStore:
                         del held[day]
                 self._claim(pid, covers, as_of)
                 self.ledgers.setdefault(pid, {})[as_of] = ledger
-                self._emit("accruals", "FeeAdjusted", event)
+                if event:
+                    self._emit("accruals", "FeeAdjusted", event)
                 acks.append(ack or "")
             case Park(pid, as_of, report, event, ack, expected):
                 stored = self.ledgers.get(pid, {}).get(as_of)
@@ -131,7 +139,7 @@ class InMemoryLedgerStore:
                 self._unpark(name, expected)
             case Ack(ack):
                 acks.append(ack or "")
-            case ExpectLength():
+            case ExpectLength() | ExpectEntry():
                 pass
             case _:
                 assert_never(op)

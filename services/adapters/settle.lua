@@ -19,13 +19,15 @@
 --       still that one
 --   R k as_of expected ledger event_id data ack covers releases
 --       revise (compare-and-set); `covers` ('' = the period is unchanged) claimed as for A,
---       the days of `releases` given back
+--       the days of `releases` given back; no event is emitted when event_id is ''
 --   P k as_of field report expected event_id data ack
 --       park if the date has no entry and the parked value is still `expected` ('' = none)
 --   E s event_id type data ack                      emit on KEYS[s] (6 outcomes, 3 dead letters)
 --   U field expected                                drop a parked report if still `expected`
 --   K ack                                           acknowledge only
 --   L k length                                      precondition (k=0: the unpriced hash)
+--   X k as_of entry                                 precondition: the date's entry is still
+--                                                   `entry` ('' = none)
 -- Returns {'stale', checkpoint} | {'conflict', key} | {'refused', 'key type'} (nothing written) | {'ok', i, where, stored,
 -- ...} where each (i, where, stored) is an operation (0-based) not applied: `where` is
 -- 'ledger' (A or P: its date has an entry, `stored`), 'unpriced' (P: a parked report) or
@@ -112,6 +114,11 @@ for i = first, #ARGV do
     if redis.call('HLEN', key) ~= tonumber(f[3]) then
       return {'conflict', key}
     end
+  elseif kind == 'X' then
+    local f = split(ARGV[i])
+    if (redis.call('HGET', ledger(f[2]), f[3]) or '') ~= f[4] then
+      return {'conflict', ledger(f[2]) .. ' ' .. f[3]}
+    end
   end
 end
 
@@ -164,7 +171,9 @@ for i = first, #ARGV do
       release(f[2], f[10], f[3])
       claim(f[2], f[9], f[3])
       redis.call('HSET', ledger(f[2]), f[3], f[5])
-      emit(KEYS[2], 'FeeAdjusted', f[6], f[7])
+      if f[6] ~= '' then
+        emit(KEYS[2], 'FeeAdjusted', f[6], f[7])
+      end
       ack(f[8])
     end
   elseif kind == 'P' then
@@ -188,7 +197,7 @@ for i = first, #ARGV do
     end
   elseif kind == 'K' then
     ack(f[2])
-  elseif kind ~= 'L' then
+  elseif kind ~= 'L' and kind ~= 'X' then
     return redis.error_reply('unknown operation ' .. tostring(kind))
   end
 end

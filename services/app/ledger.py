@@ -43,7 +43,8 @@ class Accrue:
 
 @dataclass(frozen=True, slots=True)
 class Revise:
-    """Replace a ledger entry (only if it still is `expected`) and emit FeeAdjusted.
+    """Replace a ledger entry (only if it still is `expected`) and emit FeeAdjusted (no event:
+    the entry's inputs change, its amount does not; a prior-day base revised, say).
 
     A revised report with another period claims its new days as an accrual does (`covers`;
     empty: the period is unchanged) and gives back those it no longer covers (`releases`).
@@ -118,7 +119,20 @@ class ExpectLength:
     length: int
 
 
-Op: TypeAlias = Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength
+@dataclass(frozen=True, slots=True)
+class ExpectEntry:
+    """Precondition: the ledger entry of a date is still `entry` (None: there is none).
+
+    A step planned on a ledger as read (month-to-date rounding, a prior-day fee base) holds
+    only while what it read is unchanged.
+    """
+
+    portfolio_id: str
+    as_of: str
+    entry: str | None
+
+
+Op: TypeAlias = Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength | ExpectEntry
 Where: TypeAlias = Literal["ledger", "unpriced", "coverage"]
 Conflict: TypeAlias = tuple[Accrue | Park | Revise, Where, str]
 """An operation not applied and what was already there: the ledger entry of its date or a
@@ -160,6 +174,14 @@ class LedgerEntry:
     # Where a waiver applies: the fee before it and what it waives (amount is the net).
     gross: str | None = None
     waived: str | None = None
+    # Under a prior-day fee base: the report date whose net assets priced it, and those net
+    # assets (`net_assets` stays the report's own: they price the next report's days).
+    base_as_of: str | None = None
+    base_net_assets: str | None = None
+
+    @property
+    def priced_net_assets(self) -> str:
+        return self.net_assets if self.base_net_assets is None else self.base_net_assets
 
     def to_json(self) -> str:
         # ASCII-escaped, as the ledger has always been written.

@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, cast
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -56,8 +56,10 @@ from services.app.ledger import (
     Unpark,
     Where,
 )
+from services.app.ledger_read import Basis, LedgerRead
+from services.domain.basis import FeeBase
 from services.domain.book import PeriodAccrual, ScheduleBook
-from services.domain.fees import ZERO, Accrual
+from services.domain.fees import ZERO, Accrual, MonthToDate
 from services.domain.timeline import RecordPoint, ScheduleVersion
 from services.mapping import schedule_ref
 
@@ -75,6 +77,10 @@ MAX_ACCRUAL_DAYS = 366
 
 AdjustmentReason: TypeAlias = Literal["amendment", "retraction", "revised_report"]
 
+# An accrual priced on its report alone (a same-day base, rounded by itself).
+PLAIN = Basis()
+FIRST_REPORT_NOTE = "the portfolio's first report: priced on its own net assets"
+
 
 class Incoming(Protocol):
     """One input stream entry as delivered (services.adapters.consumer.Delivery fits)."""
@@ -85,6 +91,9 @@ class Incoming(Protocol):
     def fields(self) -> Mapping[bytes, bytes]: ...
     @property
     def deliveries(self) -> int: ...
+
+
+E = TypeVar("E", bound=Incoming)
 
 
 def accrual_id_of(portfolio_id: str, as_of: date | str) -> str:
@@ -267,15 +276,21 @@ class Pricer:
         ]
 
     def _accrue_or_park(
-        self, report: NetAssetsReported, ack: str | None, parked: tuple[str, str] | None = None
+        self,
+        report: NetAssetsReported,
+        ack: str | None,
+        parked: tuple[str, str] | None = None,
+        basis: Basis = PLAIN,
     ) -> Accrue | Park | None:
         pid, as_of = report.portfolio_id, report.as_of
-        priced = self.price(pid, as_of, report.net_assets, report.accrual_days)
+        priced_on = report.net_assets if basis.base_net_assets is None else basis.base_net_assets
+        priced = self.price(pid, as_of, priced_on, report.accrual_days)
         if priced is None:
             return None if parked else self._park(report, ack)
         period, ref = priced
+        period = period.booked_in(basis.month)
         accrual = period.accrual
-        accrued = self._accrued(report, period, ref)
+        accrued = self._accrued(report, period, ref, basis)
         amount = str(accrual.amount)
         gross, waived = _gross_and_waived(period)
         entry = LedgerEntry(
@@ -285,7 +300,7 @@ class Pricer:
             amount=amount,
             amount_exact=str(accrual.amount_exact),
             accrued=amount,
-            net_assets=str(accrual.net_assets),
+            net_assets=str(_plain(report.net_assets)),
             accrual_days=accrual.accrual_days,
             currency=report.currency,
             day_count=accrual.day_count.value,
@@ -295,6 +310,8 @@ class Pricer:
             schedule_ref=self._ref_dicts[id(ref)],
             gross=gross,
             waived=waived,
+            base_as_of=_iso(basis.base_as_of),
+            base_net_assets=_text(basis.base_net_assets),
         )
         covers = _days(as_of, report.accrual_days)
         return Accrue(
@@ -302,16 +319,22 @@ class Pricer:
         )
 
     def _accrued(
-        self, report: NetAssetsReported, period: PeriodAccrual, ref: ScheduleRef
+        self, report: NetAssetsReported, period: PeriodAccrual, ref: ScheduleRef, basis: Basis
     ) -> FeeAccrued:
-        segments = self._segments(period)
-        if not period.waived:
-            return fee_accrued(report, period.accrual, ref, segments)
-        base = period.first.answer.base or period.first.answer.version
-        assert base is not None  # a waived period's first priced day has a schedule
-        waived_exact = period.gross_exact - period.accrual.amount_exact
-        gross = Gross(period.gross_amount, period.gross_exact, period.waived_amount, waived_exact)
-        return fee_accrued(report, period.accrual, ref, segments, gross, self._ref(base))
+        extra: dict[str, Any] = {}
+        if basis.base_as_of is not None:
+            extra["fee_base_as_of"] = basis.base_as_of
+            if basis.base_as_of == report.as_of:
+                extra["fee_base_note"] = FIRST_REPORT_NOTE
+        if period.waived:
+            base = period.first.answer.base or period.first.answer.version
+            assert base is not None  # a waived period's first priced day has a schedule
+            extra["gross_amount"] = period.gross_amount
+            extra["gross_amount_exact"] = period.gross_exact
+            extra["waived_amount"] = period.waived_amount
+            extra["waived_amount_exact"] = period.gross_exact - period.accrual.amount_exact
+            extra["gross_schedule_ref"] = self._ref(base)
+        return fee_accrued(report, period.accrual, ref, self._segments(period), extra)
 
     def _park(
         self, report: NetAssetsReported, ack: str | None, expected: str | None = None
@@ -510,11 +533,16 @@ class Pricer:
         """Adjust every ledger entry the new knowledge changes; price parked reports it covers
         (but for portfolios whose ledger cannot be written: theirs wait)."""
         ops: list[Op] = []
+        reads: dict[str, LedgerRead] = {}
         for portfolio_id, earliest in sorted(affected.items()):
             ledger = ledgers.get(portfolio_id)
             if ledger is None:
                 continue  # not readable as a ledger: nothing there to adjust
             ops.append(ExpectLength(portfolio_id, len(ledger)))
+            if self.contextual(portfolio_id):
+                read = reads[portfolio_id] = LedgerRead(portfolio_id, ledger)
+                ops += self._advance_in_context(read, earliest)
+                continue
             for as_of in sorted(d for d in ledger if _reaches(d, ledger[d], earliest)):
                 revised = self._revise(ledger[as_of], None)
                 if revised is not None:
@@ -525,11 +553,102 @@ class Pricer:
                 report = NetAssetsReported.model_validate_json(report_json)
             except ValidationError:
                 continue  # only the worker writes this hash; a bad value stays for a human
-            if report.portfolio_id in unwritable:
-                continue
+            pid = report.portfolio_id
+            if pid in unwritable or (self.contextual(pid) and pid not in reads):
+                continue  # (a ledger it would be priced on, unread: it waits for the next)
             op = self._accrue_or_park(report, None, parked=(name, report_json))
             if op is not None:
-                ops.append(op)
+                ops += [op] if pid not in reads else self._in_context(op, reads[pid])
+        return ops + [e for read in reads.values() for e in read.expectations()]
+
+    # -- accruals that depend on their ledger --
+
+    def contextual(self, portfolio_id: str) -> bool:
+        """Whether the portfolio's accruals depend on its ledger: month-to-date rounding books
+        beside the month's other accruals; a prior-day fee base prices on the report before."""
+        _, rounding = self.book.terms_for(portfolio_id)
+        return rounding.month_to_date or self.book.fee_base(portfolio_id) is FeeBase.PRIOR_DAY
+
+    def in_context(self, op: Op) -> bool:
+        """Whether an entry's operation is to be planned on its ledger (`plan_in_context`)."""
+        return (
+            isinstance(op, Accrue | Park)
+            and op.ack is not None
+            and self.contextual(op.portfolio_id)
+        )
+
+    def plan_in_context(self, op: Accrue | Park, ledger: Mapping[str, str]) -> list[Op]:
+        """The report of `op` planned again on its portfolio's ledger as read: a step that
+        holds only while what it read is unchanged."""
+        read = LedgerRead(op.portfolio_id, ledger)
+        ops = self._in_context(op, read)
+        return [ExpectLength(op.portfolio_id, len(ledger)), *ops, *read.expectations()]
+
+    def _in_context(self, op: Accrue | Park, read: LedgerRead) -> list[Op]:
+        report = op.report
+        as_of = report.as_of.isoformat()
+        held = read.now.get(as_of)
+        if held is not None:
+            code = Held.stored("ledger", held).verdict(report)
+            if code is not None:
+                return [self._dismiss(op, code, Held.stored("ledger", held))]
+            first: Op | None = self._revise(held, op.ack, report, self._basis(report, read))
+        else:
+            other = read.overlap(report.as_of, report.accrual_days)
+            if other is not None:
+                return self._overlapping(op, other)
+            parked = op.unpriced if isinstance(op, Accrue) else None
+            first = self._accrue_or_park(report, op.ack, parked, self._basis(report, read))
+        if not isinstance(first, Accrue | Revise):
+            return [] if first is None else [first]
+        read.write(as_of, first.ledger)
+        later = self._rebase_next(report, read)
+        if later and isinstance(first, Revise) and _same_amount(held, first.ledger):
+            # Its own amount is unchanged (priced on the report before it): the adjustment
+            # it causes is the next report's.
+            first = replace(first, event={})
+        return [first, *later]
+
+    def _basis(self, report: NetAssetsReported, read: LedgerRead) -> Basis:
+        """What the report's accrual is priced on beyond it, from its ledger as read."""
+        pid = report.portfolio_id
+        fee_base = self.book.fee_base(pid)
+        month = self._month(pid, report.as_of, read)
+        if fee_base is FeeBase.SAME_DAY:
+            return Basis(month=month)
+        on = fee_base.base_of(report.as_of, read.dates())
+        own = on == report.as_of
+        return Basis(on, report.net_assets if own else read.base(on), month)
+
+    def _month(self, portfolio_id: str, as_of: date, read: LedgerRead) -> MonthToDate:
+        _, rounding = self.book.terms_for(portfolio_id)
+        return read.month(as_of) if rounding.month_to_date else MonthToDate()
+
+    def _rebase_next(self, report: NetAssetsReported, read: LedgerRead) -> list[Op]:
+        """Under a prior-day base: the next report's accrual, priced again on this report."""
+        fee_base = self.book.fee_base(report.portfolio_id)
+        ops: list[Op] = []
+        for day in fee_base.priced_by(report.as_of, read.dates()):
+            if day == report.as_of:
+                continue
+            month = self._month(report.portfolio_id, day, read)
+            basis = Basis(report.as_of, report.net_assets, month)
+            revised = self._revise(read.now[day.isoformat()], None, basis=basis)
+            if revised is not None:
+                read.write(day.isoformat(), revised.ledger)
+                ops.append(revised)
+        return ops
+
+    def _advance_in_context(self, read: LedgerRead, earliest: date) -> list[Op]:
+        """Late knowledge on a ledger whose accruals depend on it: each entry repriced in date
+        order, booked beside its month as the step leaves it (its fee base kept)."""
+        ops: list[Op] = []
+        for as_of in sorted(d for d in read.read if _reaches(d, read.read[d], earliest)):
+            month = self._month(read.portfolio_id, date.fromisoformat(as_of), read)
+            revised = self._revise(read.now[as_of], None, basis=Basis(month=month))
+            if revised is not None:
+                read.write(as_of, revised.ledger)
+                ops.append(revised)
         return ops
 
     def _reason(self, stored: LedgerEntry) -> AdjustmentReason:
@@ -541,20 +660,28 @@ class Pricer:
         return "amendment"
 
     def _revise(
-        self, stored_json: str, ack: str | None, report: NetAssetsReported | None = None
+        self,
+        stored_json: str,
+        ack: str | None,
+        report: NetAssetsReported | None = None,
+        basis: Basis = PLAIN,
     ) -> Revise | None:
-        """The adjustment of one ledger entry (by a revised `report`, or by what the book now
-        knows), or None when its amount stays the same.
+        """The adjustment of one ledger entry (by a revised `report`, by a new prior-day
+        `basis`, or by what the book now knows), or None when its amount stays the same.
 
-        A revised report always yields an adjustment (its new inputs are news even when the
-        cents do not move); new schedule knowledge only where the amount changes.
+        A revised report or fee base always yields an adjustment (new inputs are news even
+        when the cents do not move); new schedule knowledge only where the amount changes.
         """
         stored = LedgerEntry.from_json(stored_json)
-        entry, ref = self._repriced(stored, report)
+        entry, ref = self._repriced(stored, report, basis)
         previous, amount = Decimal(stored.amount), Decimal(entry.amount)
-        if report is None and amount == previous:
+        rebased = basis.base_as_of is not None and (
+            (entry.base_as_of, entry.base_net_assets) != (stored.base_as_of, stored.base_net_assets)
+        )
+        news = report is not None or rebased
+        if not news and amount == previous:
             return None
-        reason: AdjustmentReason = "revised_report" if report is not None else self._reason(stored)
+        reason: AdjustmentReason = "revised_report" if news else self._reason(stored)
         adjustment_id = f"{stored.accrual_id}:{len(stored.adjustments) + 1}"
         entry.adjustments = (
             *stored.adjustments,
@@ -576,12 +703,15 @@ class Pricer:
             new_amount=amount,
             delta=amount - previous,
             new_amount_exact=Decimal(entry.amount_exact),
-            net_assets=Decimal(entry.net_assets),
+            net_assets=Decimal(entry.priced_net_assets),
             reason=reason,
             schedule_ref=ref,
             previous_schedule_ref=stored.ref,
             report_id=entry.report_id,
             revision=entry.revision,
+            fee_base_as_of=None
+            if entry.base_as_of is None
+            else date.fromisoformat(entry.base_as_of),
         )
         covers: tuple[str, ...] = ()
         releases: tuple[str, ...] = ()
@@ -596,10 +726,11 @@ class Pricer:
         )
 
     def _repriced(
-        self, stored: LedgerEntry, report: NetAssetsReported | None
+        self, stored: LedgerEntry, report: NetAssetsReported | None, basis: Basis
     ) -> tuple[LedgerEntry, ScheduleRef | None]:
-        """The entry priced as the book knows it now (on the revised `report`'s inputs, if
-        any), with its adjustments still those stored; and the schedule that priced it."""
+        """The entry priced as the book knows it now (on the revised `report`'s inputs and the
+        `basis`'s fee base, if any, booked beside its month), with its adjustments still
+        those stored; and the schedule that priced it."""
         if report is not None:
             stored = replace(
                 stored,
@@ -609,16 +740,19 @@ class Pricer:
                 report_id=report.report_id,
                 revision=report.revision,
             )
+        if basis.base_as_of is not None:
+            base = _text(basis.base_net_assets)
+            stored = replace(stored, base_as_of=_iso(basis.base_as_of), base_net_assets=base)
         as_of = date.fromisoformat(stored.as_of)
         priced = self.price(
-            stored.portfolio_id, as_of, Decimal(stored.net_assets), stored.accrual_days
+            stored.portfolio_id, as_of, Decimal(stored.priced_net_assets), stored.accrual_days
         )
         if priced is None:
             # No schedule covers the date any more (retracted or removed): nothing is owed.
             day_count, rounding = self.book.terms_for(stored.portfolio_id)
             unpriced = replace(
                 stored,
-                amount=str(rounding.apply(Decimal(0))),
+                amount=str(rounding.booked(ZERO, basis.month)),
                 amount_exact=str(Decimal(0)),
                 day_count=day_count.value,
                 rounding=rounding.name,
@@ -628,6 +762,7 @@ class Pricer:
             )
             return unpriced, None
         period, ref = priced
+        period = period.booked_in(basis.month)
         accrual = period.accrual
         gross, waived = _gross_and_waived(period)
         repriced = replace(
@@ -654,6 +789,20 @@ def _reaches(as_of: str, entry_json: str, earliest: date) -> bool:
     return day + timedelta(days=LedgerEntry.from_json(entry_json).accrual_days - 1) >= earliest
 
 
+def _same_amount(before: str | None, after: str) -> bool:
+    if before is None:
+        return False
+    return LedgerEntry.from_json(before).amount == LedgerEntry.from_json(after).amount
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(_plain(amount))
+
+
 def _days(start: date, days: int) -> tuple[str, ...]:
     """The calendar days of a report's period."""
     return tuple((start + timedelta(days=i)).isoformat() for i in range(days))
@@ -671,31 +820,22 @@ def _gross_and_waived(period: PeriodAccrual) -> tuple[str | None, str | None]:
     return str(period.gross_amount), str(period.waived_amount)
 
 
-class Gross(NamedTuple):
-    """A waived accrual's fee before the waiver, and what it waives (rounded and exact)."""
-
-    amount: Decimal
-    exact: Decimal
-    waived: Decimal
-    waived_exact: Decimal
-
-
 def fee_accrued(
     report: NetAssetsReported,
     accrual: Accrual,
     ref: ScheduleRef,
     segments: list[AccrualSegment] | None = None,
-    gross: Gross | None = None,
-    gross_ref: ScheduleRef | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> FeeAccrued:
     """The FeeAccrued event for a priced report (accrual_id: portfolio and date).
 
     Built without re-validation: every value is either the validated report's or computed
-    here from it by the domain, and this is the hot path. The contract tests validate what
-    is emitted against the published schemas.
+    here from it by the domain, and this is the hot path. `extra`: the optional fields with
+    something to say (a waiver's gross and waived amounts, a prior-day fee base). The contract
+    tests validate what is emitted against the published schemas.
     """
     accrual_id = accrual_id_of(report.portfolio_id, report.as_of)
-    return FeeAccrued.model_construct(
+    fields: dict[str, Any] = dict(
         # Every field given: a missing one costs pydantic a look at its default factory's
         # signature, on every call.
         type="FeeAccrued",
@@ -729,12 +869,17 @@ def fee_accrued(
         report_id=report.report_id,
         revision=report.revision,
         segments=segments or [],
-        gross_amount=None if gross is None else gross.amount,
-        gross_amount_exact=None if gross is None else gross.exact,
-        waived_amount=None if gross is None else gross.waived,
-        waived_amount_exact=None if gross is None else gross.waived_exact,
-        gross_schedule_ref=gross_ref,
+        gross_amount=None,
+        gross_amount_exact=None,
+        waived_amount=None,
+        waived_amount_exact=None,
+        gross_schedule_ref=None,
+        fee_base_as_of=None,
+        fee_base_note=None,
     )
+    if extra:
+        fields.update(extra)
+    return FeeAccrued.model_construct(**fields)
 
 
 # ---- handlers: plan, settle, resolve, settle again -------------------------------------------
@@ -801,8 +946,51 @@ async def settle_entries(
             else op
             for entry, op in zip(entries, ops, strict=True)
         ]
-    first = await ledger.settle(ops, checkpoint)
-    return await follow_up(pricer, ledger, entries, first, checkpoint)
+    plain, later = split_in_context(pricer, entries, ops)
+    first = await ledger.settle([op for _, op in plain], checkpoint)
+    settled = await follow_up(pricer, ledger, [e for e, _ in plain], first, checkpoint)
+    if settled.unsettled or not later:
+        return Settled([*settled.unsettled, *later], settled.result)
+    return await settle_in_context(pricer, ledger, later, checkpoint)
+
+
+def split_in_context(
+    pricer: Pricer, entries: Sequence[E], ops: Sequence[Op]
+) -> tuple[list[tuple[E, Op]], list[E]]:
+    """A batch's entries and their operations, and the entries to settle one by one on their
+    ledger as read (`settle_in_context`)."""
+    plain: list[tuple[E, Op]] = []
+    later: list[E] = []
+    for entry, op in zip(entries, ops, strict=True):
+        if pricer.in_context(op):
+            later.append(entry)
+        else:
+            plain.append((entry, op))
+    return plain, later
+
+
+async def settle_in_context(
+    pricer: Pricer, ledger: LedgerStore, entries: Sequence[Incoming], checkpoint: str
+) -> Settled:
+    """Reports whose accrual depends on their ledger (month-to-date rounding, a prior-day fee
+    base), one step each: planned on the ledger as read, applied only while it is unchanged.
+
+    Unsettled are the entries from the first whose step did not go through.
+    """
+    for i, entry in enumerate(entries):
+        (op,) = pricer.plan_batch([entry])
+        if pricer.in_context(op):
+            assert isinstance(op, Accrue | Park)
+            ledgers = await ledger.read_ledgers([op.portfolio_id])
+            ops = pricer.plan_in_context(op, ledgers.get(op.portfolio_id, {}))
+        else:
+            ops = [op]
+        settled = await follow_up(
+            pricer, ledger, [entry], await ledger.settle(ops, checkpoint), checkpoint
+        )
+        if settled.unsettled:
+            return Settled([*settled.unsettled, *entries[i + 1 :]], settled.result)
+    return Settled([], SettleResult("ok"))
 
 
 async def advance_ledger(

@@ -78,6 +78,8 @@ def registration_key(command: AgreementRegistered) -> str:
     terms = command.model_dump(mode="json", exclude={"event_id", "occurred_at"})
     if terms["currency"] == "USD":
         del terms["currency"]  # the default: keys made before agreements had a currency hold
+    if terms["fee_base"] == "same_day":
+        del terms["fee_base"]  # likewise
     return "register:" + hashlib.sha256(json.dumps(terms, sort_keys=True).encode()).hexdigest()
 
 

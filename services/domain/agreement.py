@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, TypeAlias
 
+from services.domain.basis import FeeBase
 from services.domain.errors import DomainError
 from services.domain.fees import DEFAULT_ROUNDING, DayCount, FeeSchedule, RoundingPolicy
 from services.domain.timeline import (
@@ -95,6 +96,7 @@ class Registration:
     day_count: DayCount
     rounding: RoundingPolicy
     currency: str = "USD"
+    fee_base: FeeBase = FeeBase.SAME_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,8 @@ class Agreement:
     version: int = 0
     # The currency of the breakpoints: a report in another one cannot be priced on them.
     currency: str = "USD"
+    # Whose net assets price an accrual's days (the report's own, or the one before it).
+    fee_base: FeeBase = FeeBase.SAME_DAY
     # Amendment number -> the portfolios it changed (a retraction withdraws their facts).
     amendments: dict[int, tuple[str, ...]] = field(default_factory=dict)
     retracted: set[int] = field(default_factory=set)
@@ -236,6 +240,7 @@ class Agreement:
                 day_count=reg.day_count,
                 rounding=reg.rounding,
                 currency=reg.currency,
+                fee_base=reg.fee_base,
             )
         elif isinstance(event, AmendmentApplied):
             self.apply_amendment(event.amendment, event.event_id, event.point)
@@ -251,6 +256,7 @@ class Agreement:
         day_count: DayCount,
         rounding: RoundingPolicy,
         currency: str = "USD",
+        fee_base: FeeBase = FeeBase.SAME_DAY,
     ) -> None:
         self.agreement_date = agreement_date
         self.trust = trust
@@ -258,6 +264,7 @@ class Agreement:
         self.day_count = day_count
         self.rounding = rounding
         self.currency = currency
+        self.fee_base = fee_base
         self.version += 1
 
     def timeline(self, portfolio_id: str) -> ScheduleTimeline:

@@ -20,8 +20,17 @@ from services.domain.agreement import (
     Registration,
     Retracted,
 )
+from services.domain.basis import FeeBase
 from services.domain.errors import DomainError
-from services.domain.fees import Accrual, DayCount, FeeSchedule, RoundingPolicy, accrue, total
+from services.domain.fees import (
+    Accrual,
+    DayCount,
+    FeeSchedule,
+    MonthToDate,
+    RoundingPolicy,
+    accrue,
+    total,
+)
 from services.domain.names import name_key
 from services.domain.timeline import KnownAt, RecordPoint, ScheduleAnswer, ScheduleTimeline
 
@@ -77,6 +86,15 @@ class PeriodAccrual:
     @property
     def gross_amount(self) -> Decimal:
         return self.accrual.rounding.apply(self.gross_exact)
+
+    def booked_in(self, month: MonthToDate) -> PeriodAccrual:
+        """The period as booked beside its month's other accruals: under month-to-date
+        rounding, round(the month's exact total with it) less what the others booked."""
+        rounding = self.accrual.rounding
+        if not rounding.month_to_date:
+            return self
+        amount = rounding.booked(self.accrual.amount_exact, month)
+        return replace(self, accrual=replace(self.accrual, amount=amount))
 
     @property
     def waived_amount(self) -> Decimal:
@@ -186,6 +204,11 @@ class ScheduleBook:
     def _owner(self, portfolio_id: str) -> Agreement | None:
         timeline = self.timelines.get(portfolio_id)
         return None if timeline is None else self.agreements.get(timeline.owner or "")
+
+    def fee_base(self, portfolio_id: str) -> FeeBase:
+        """Whose net assets price the portfolio's accruals (its governing agreement says)."""
+        owner = self._owner(portfolio_id)
+        return FeeBase.SAME_DAY if owner is None else owner.fee_base
 
     def terms_for(self, portfolio_id: str) -> tuple[DayCount, RoundingPolicy]:
         """Day count and rounding of the agreement that governs the portfolio."""

@@ -58,11 +58,34 @@ _ROUNDING_MODES = {
 
 
 @dataclass(frozen=True, slots=True)
+class MonthToDate:
+    """A month's other accruals, as month-to-date rounding books against them: their exact
+    sum and what was booked for them."""
+
+    exact: Decimal = ZERO
+    booked: Decimal = ZERO
+
+    def plus(self, exact: Decimal, booked: Decimal) -> MonthToDate:
+        return MonthToDate(self.exact + exact, self.booked + booked)
+
+
+class RoundingScope(StrEnum):
+    """What one rounding covers: each accrual alone, or the month to date."""
+
+    ACCRUAL = "accrual"
+    MONTH_TO_DATE = "month-to-date"
+
+
+@dataclass(frozen=True, slots=True)
 class RoundingPolicy:
-    """How an exact accrual becomes money: a decimal rounding mode and a quantum (cents)."""
+    """How an exact accrual becomes money: a decimal rounding mode, a quantum (cents), and its
+    scope. Per accrual (the default), each accrual is rounded alone. Month to date, an accrual
+    books round(the month's exact total with it) less what the month's other accruals booked,
+    so a month's booked total is its exact total rounded once."""
 
     mode: str = "ROUND_HALF_UP"
     quantum: Decimal = Decimal("0.01")
+    scope: RoundingScope = RoundingScope.ACCRUAL
 
     def __post_init__(self) -> None:
         if self.mode not in _ROUNDING_MODES:
@@ -76,7 +99,12 @@ class RoundingPolicy:
 
     @property
     def name(self) -> str:
-        return f"{self.mode}:{self.quantum}"
+        base = f"{self.mode}:{self.quantum}"
+        return base if self.scope is RoundingScope.ACCRUAL else f"{base}:{self.scope.value}"
+
+    @property
+    def month_to_date(self) -> bool:
+        return self.scope is RoundingScope.MONTH_TO_DATE
 
     def apply(self, exact: Decimal) -> Decimal:
         # Enough digits for the whole result, whatever the ambient context's precision.
@@ -85,14 +113,28 @@ class RoundingPolicy:
             ctx.prec = max(_CONTEXT.prec, exact.adjusted() + places + 2)
             return exact.quantize(self.quantum, rounding=_ROUNDING_MODES[self.mode])
 
+    def booked(self, exact: Decimal, month: MonthToDate) -> Decimal:
+        """What is booked for an accrual of `exact`, beside the month's other accruals."""
+        if self.scope is RoundingScope.ACCRUAL:
+            return self.apply(exact)
+        return self.apply(month.exact + exact) - month.booked
+
     @classmethod
     def parse(cls, name: str) -> RoundingPolicy:
-        mode, _, quantum = name.partition(":")
+        mode, _, rest = name.partition(":")
+        quantum, _, scope = rest.partition(":")
         try:
             amount = Decimal(quantum or "0.01")
         except decimal.InvalidOperation:
             raise DomainError("rounding", name, "has a quantum that is not a number") from None
-        return cls(mode=mode, quantum=amount)
+        try:
+            within = RoundingScope(scope or "accrual")
+        except ValueError:
+            scopes = ", ".join(s.value for s in RoundingScope)
+            raise DomainError(
+                "rounding", name, f"has a scope that is not one of {scopes}"
+            ) from None
+        return cls(mode=mode, quantum=amount, scope=within)
 
 
 DEFAULT_ROUNDING = RoundingPolicy()

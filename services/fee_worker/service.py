@@ -39,6 +39,7 @@ from services.app.pricing import (
     advance_ledger,
     follow_up,
     settle_entries,
+    split_in_context,
 )
 from services.app.projection import read_events
 from services.domain.book import ScheduleBook
@@ -81,7 +82,7 @@ class MeteredLedger(RedisLedgerStore):
             for op in ops:
                 if isinstance(op, Emit) or (isinstance(op, Park) and id(op) not in unapplied):
                     self.metrics.emitted(op.event["type"])
-                elif isinstance(op, Revise):  # rare: late knowledge or a revised report
+                elif isinstance(op, Revise) and op.event:  # rare: late knowledge, a revision
                     self.metrics.adjusted(json.loads(op.event["data"])["reason"])
         return result
 
@@ -202,10 +203,13 @@ class FeeWorker:
         ]
         await self._catch_up()
         leftovers: list[Incoming] = []
+        later: list[Delivery]
         for start in range(0, len(batch), PART_SIZE):
             part = batch[start : start + PART_SIZE]
-            ops = await self._plan(part)
+            planned, later = split_in_context(self.pricer, part, await self._plan(part))
+            part, ops = [e for e, _ in planned], [op for _, op in planned]
             leftovers += await self._finish()
+            leftovers += later
             task = asyncio.create_task(self.store.settle(ops, self.checkpoint))
             await asyncio.sleep(0)  # let the step go out before planning the next part
             self._inflight = (part, task)

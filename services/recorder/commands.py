@@ -51,10 +51,18 @@ def register_agreement(
         None, "--day-count", help="ACT/365F, ACT/ACT or ACT/360 (default: FEES_DAY_COUNT)"
     ),
     rounding: str | None = typer.Option(
-        None, "--rounding", help="MODE:QUANTUM (default: FEES_ROUNDING)"
+        None,
+        "--rounding",
+        help="MODE:QUANTUM, or MODE:QUANTUM:month-to-date to tie each month to the cent"
+        " (default: FEES_ROUNDING)",
     ),
     currency: str = typer.Option(
         "USD", "--currency", help="ISO 4217 code of the breakpoints and of every report"
+    ),
+    fee_base: str = typer.Option(
+        "same_day",
+        "--fee-base",
+        help="same_day, or prior_day: the days from D are priced on the report before D",
     ),
 ) -> None:
     """Register a management agreement (its day count and rounding) before its amendments."""
@@ -70,6 +78,7 @@ def register_agreement(
             "day_count": (day_count or settings.day_count).upper(),
             "rounding": rounding or settings.rounding,
             "currency": currency,
+            "fee_base": fee_base,
         }
     )
     _report(command, _recorder(settings).record(command))

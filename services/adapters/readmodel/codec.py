@@ -25,6 +25,7 @@ from typing import Any
 import pydantic_core
 
 from services.domain.agreement import Agreement, AmendmentApplied, Retracted
+from services.domain.basis import FeeBase
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
 from services.domain.names import name_key
@@ -175,6 +176,7 @@ def agreement_doc(agreement: Agreement) -> str:
             "day_count": agreement.day_count.value,
             "rounding": agreement.rounding.name,
             "currency": agreement.currency,
+            "fee_base": agreement.fee_base.value,
             "version": agreement.version,
             "amendments": agreement.amendments,
             "retracted": sorted(agreement.retracted),
@@ -192,6 +194,7 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
         day_count=DayCount(doc["day_count"]),
         rounding=RoundingPolicy.parse(doc["rounding"]),
         currency=doc["currency"],
+        fee_base=FeeBase(doc.get("fee_base", "same_day")),
         version=doc["version"],
         amendments={int(n): tuple(pids) for n, pids in doc["amendments"].items()},
         retracted=set(doc["retracted"]),
