@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a recorder command retries version clashes with other writers",
     )
+    gap_refresh_ms: int = Field(
+        default=15_000, ge=1, description="how often the fee worker counts accrual gaps"
+    )
     day_count: str = Field(default="ACT/365F", pattern=r"^(ACT/365F|ACT/ACT|ACT/360)$")
     rounding: str = Field(default="ROUND_HALF_UP:0.01")
     http_port: int = Field(default=0, ge=0, le=65535, description="health/metrics; 0 = off")

@@ -300,6 +300,17 @@ class LedgerStoreCases(ABC):
         assert await self.events("accruals") == [("FeeAccrued", "acc-2024-01-02-one")]
         assert await self.pending() == set()
 
+    async def test_the_days_covered_are_each_accruals_date_and_the_rest_of_its_period(
+        self,
+    ) -> None:
+        store = self.create_store()
+        weekend = replace(accrue(FRI, "fri", None), covers=(FRI, SAT, SUN))
+        other = Accrue(
+            "P2", D1, "p2", report(D1, portfolio_id="P2"), event("FeeAccrued", "p2"), None
+        )
+        await store.settle([weekend, other, accrue(D1, "d1", None)], "")
+        assert await store.covered_days() == {"P1": {D1, FRI, SAT, SUN}, "P2": {D1}}
+
     async def test_the_checkpoint_moves_with_a_step_that_is_written(self) -> None:
         store = self.create_store()
         await store.settle([accrue(D1, "one", None)], "", "3-0")

@@ -69,6 +69,22 @@ class RedisLedgerStore:
             out[pid] = {text(k): text(v) for k, v in reply.items()}
         return out
 
+    async def covered_days(self) -> dict[str, set[str]]:
+        members: Any = await self.client.smembers(self.keys.ledger_portfolios)
+        pids = sorted(text(m) for m in members)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for pid in pids:
+                pipe.hkeys(self.keys.ledger(pid))
+                pipe.hkeys(self.keys.coverage(pid))
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        out: dict[str, set[str]] = {}
+        for i, pid in enumerate(pids):
+            ledger, coverage = replies[2 * i], replies[2 * i + 1]
+            if isinstance(ledger, redis.ResponseError) or isinstance(coverage, redis.ResponseError):
+                continue  # not a hash: the settle step refuses it, and says why
+            out[pid] = {text(day) for day in (*ledger, *coverage)}
+        return out
+
     async def read_unpriced(self) -> dict[str, str]:
         reply: Any = await self.client.hgetall(self.keys.unpriced)
         return {text(k): text(v) for k, v in reply.items()}

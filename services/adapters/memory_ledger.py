@@ -54,6 +54,12 @@ class InMemoryLedgerStore:
     async def read_ledgers(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         return {pid: dict(self.ledgers.get(pid, {})) for pid in portfolio_ids}
 
+    async def covered_days(self) -> dict[str, set[str]]:
+        return {
+            pid: {*self.ledgers.get(pid, {}), *self.coverage.get(pid, {})}
+            for pid in self.portfolios
+        }
+
     async def read_unpriced(self) -> dict[str, str]:
         return dict(self.unpriced)
 

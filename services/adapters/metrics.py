@@ -8,7 +8,7 @@ exposes the default registry. The group gauges are read from Redis on each scrap
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -54,6 +54,11 @@ PENDING = Gauge(
     "feeschedule_pending_entries",
     "Entries delivered to the group and not yet acknowledged (XINFO GROUPS pending).",
     ["stream", "group"],
+)
+ACCRUAL_GAPS = Gauge(
+    "feeschedule_accrual_gap_days",
+    "Days between a portfolio's first and last accrued day that no accrual covers.",
+    ["portfolio_id"],
 )
 REDIS_UP = Gauge(
     "feeschedule_redis_up",
@@ -140,6 +145,12 @@ class ServiceMetrics:
             self._dead_lettered.inc()
         else:
             REPORTS_NOT_PRICED.labels(event=event_type).inc()
+
+    @staticmethod
+    def accrual_gaps(counts: Mapping[str, int]) -> None:
+        """Each portfolio's count of days no accrual covers (services.app.accruals)."""
+        for portfolio_id, days in counts.items():
+            ACCRUAL_GAPS.labels(portfolio_id=portfolio_id).set(days)
 
     @staticmethod
     def adjusted(reason: str, events: int = 1) -> None:

@@ -52,24 +52,35 @@ def statement(
     entries = [LedgerEntry.from_json(ledger[d]) for d in sorted(ledger) if start <= d <= end]
     total = sum((Decimal(e.amount) for e in entries), Decimal(0))
     waiting = sorted(d for d in unpriced if start <= d <= end)
-    holes = [d.isoformat() for d in gaps(ledger.values()) if first <= d <= last]
+    holes = [d.isoformat() for d in gaps(covered_days(ledger.values())) if first <= d <= last]
     months = _months(entries)
     return Statement(portfolio_id, first, last, entries, months, total, waiting, holes)
 
 
-def gaps(ledger: Iterable[str]) -> list[date]:
-    """The days from the first accrued day to the last day accrued that no accrual's period
-    (as_of .. as_of + accrual_days - 1) covers."""
+def covered_days(ledger: Iterable[str]) -> set[date]:
+    """Every day an accrual's period (as_of .. as_of + accrual_days - 1) covers."""
     covered: set[date] = set()
     for text in ledger:
         entry = LedgerEntry.from_json(text)
         start = date.fromisoformat(entry.as_of)
         covered.update(start + timedelta(days=i) for i in range(entry.accrual_days))
-    if not covered:
+    return covered
+
+
+def gaps(covered: Iterable[date]) -> list[date]:
+    """The days from the first covered day to the last that no accrual covers."""
+    days = set(covered)
+    if not days:
         return []
-    first, last = min(covered), max(covered)
-    days = (first + timedelta(days=i) for i in range((last - first).days + 1))
-    return [d for d in days if d not in covered]
+    first, last = min(days), max(days)
+    every = (first + timedelta(days=i) for i in range((last - first).days + 1))
+    return [d for d in every if d not in days]
+
+
+def gap_counts(covered: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Portfolio -> how many days between its first and last covered day no accrual covers
+    (`covered`: each portfolio's covered days, as `LedgerStore.covered_days` reads them)."""
+    return {pid: len(gaps(date.fromisoformat(d) for d in days)) for pid, days in covered.items()}
 
 
 def _months(entries: list[LedgerEntry]) -> list[dict[str, str]]:

@@ -229,6 +229,11 @@ class LedgerStore(Protocol):
 
     async def read_unpriced(self) -> dict[str, str]: ...
 
+    async def covered_days(self) -> dict[str, set[str]]:
+        """Per portfolio with a ledger: every day an accrual covers (its as_of and the rest of
+        its period), read from the coverage the ledger keeps, not from the entries."""
+        ...
+
     async def settle(
         self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
     ) -> SettleResult:

@@ -31,6 +31,7 @@ from services.adapters.http import http_endpoint
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
 from services.adapters.metrics import ServiceMetrics
+from services.app.accruals import gap_counts
 from services.app.ledger import Emit, Op, Park, Revise, SettleResult
 from services.app.pricing import (
     AdjustmentReason,
@@ -332,6 +333,7 @@ class FeeWorker:
         poll = self.settings.block_ms / 1000
         claim_every = min(max(self.settings.claim_idle_ms / 2000, 0.2), 30.0)
         next_claim = loop.time() + claim_every
+        next_gaps = loop.time()
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), poll)
@@ -347,6 +349,9 @@ class FeeWorker:
                     if claimed:
                         log.info("claimed %d idle entries of other consumers", claimed)
                     next_claim = loop.time() + claim_every
+                if loop.time() >= next_gaps:
+                    self.metrics.accrual_gaps(gap_counts(await self.store.covered_days()))
+                    next_gaps = loop.time() + self.settings.gap_refresh_ms / 1000
             except Exception:
                 log.exception("fee worker maintenance pass failed; retrying")
 

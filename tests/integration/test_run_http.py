@@ -137,7 +137,8 @@ def test_health_and_metrics_while_run_all_runs(
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     _put_agreement(redis_client, keys.agreements)
-    with running(redis_url, prefix, ["all"], {"FEES_HTTP_PORT": str(port)}) as process:
+    env = {"FEES_HTTP_PORT": str(port), "FEES_GAP_REFRESH_MS": "100"}
+    with running(redis_url, prefix, ["all"], env) as process:
         with httpx.Client(base_url=base, timeout=5) as http:
             health = _wait(lambda: http.get("/health"), 30, "/health to answer")
             assert health.status_code == 200, health.text
@@ -176,7 +177,7 @@ def test_health_and_metrics_while_run_all_runs(
             )
             start = processed("fee-worker", keys.net_assets)
 
-            for n in range(1, 6):
+            for n in (1, 2, 3, 5, 6):  # no report covers Thursday 4 January
                 redis_client.xadd(
                     keys.net_assets, _report(f"r{n}", f"2024-01-0{n}", "100000000.00")
                 )
@@ -193,6 +194,18 @@ def test_health_and_metrics_while_run_all_runs(
                 lambda: processed("projector", keys.agreements) >= 2,
                 30,
                 "the projector to count the 2 log entries",
+            )
+            _wait(
+                lambda: (
+                    _value(
+                        http.get("/metrics").text,
+                        "feeschedule_accrual_gap_days",
+                        portfolio_id="FUND-A",
+                    )
+                    == 1
+                ),
+                30,
+                "the gap gauge to count the one day no accrual covers",
             )
             text = http.get("/metrics").text
         assert process.poll() is None

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.app.accruals import gaps
+from services.app.accruals import covered_days, gap_counts, gaps
 from services.app.ledger import LedgerEntry
 
 START = date(2024, 1, 1)
@@ -35,7 +35,7 @@ def entry(as_of: date, days: int) -> str:
 def test_a_friday_covers_its_weekend_and_a_missing_tuesday_is_a_gap() -> None:
     friday, monday, wednesday = date(2024, 1, 5), date(2024, 1, 8), date(2024, 1, 10)
     ledger = [entry(friday, 3), entry(monday, 1), entry(wednesday, 1)]
-    assert gaps(ledger) == [date(2024, 1, 9)]
+    assert gaps(covered_days(ledger)) == [date(2024, 1, 9)]
     assert gaps([]) == []
 
 
@@ -43,8 +43,13 @@ def test_a_friday_covers_its_weekend_and_a_missing_tuesday_is_a_gap() -> None:
 def test_every_day_between_is_covered_or_a_gap_never_both(reports: dict[int, int]) -> None:
     ledger = [entry(START + timedelta(days=d), n) for d, n in reports.items()]
     covered = {START + timedelta(days=d + i) for d, n in reports.items() for i in range(n)}
-    found = gaps(ledger)
+    found = gaps(covered_days(ledger))
     assert not covered & set(found)
     first, last = min(covered), max(covered)
     every = {first + timedelta(days=i) for i in range((last - first).days + 1)}
     assert covered | set(found) == every and found == sorted(found)
+
+
+def test_gap_counts_are_per_portfolio_from_the_days_covered() -> None:
+    covered = {"P1": {"2024-01-05", "2024-01-06", "2024-01-08"}, "P2": {"2024-01-05"}}
+    assert gap_counts(covered) == {"P1": 1, "P2": 0}
