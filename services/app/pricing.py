@@ -588,15 +588,16 @@ class Pricer:
         report = op.report
         as_of = report.as_of.isoformat()
         held = read.now.get(as_of)
+        code = None if held is None else Held.stored("ledger", held).verdict(report)
+        if held is not None and code is not None:
+            return [self._dismiss(op, code, Held.stored("ledger", held))]
+        # Checked here, not left to the step: the step's other operations depend on this one.
+        other = read.overlap(report.as_of, report.accrual_days)
+        if other is not None:
+            return self._overlapping(op, other)
         if held is not None:
-            code = Held.stored("ledger", held).verdict(report)
-            if code is not None:
-                return [self._dismiss(op, code, Held.stored("ledger", held))]
             first: Op | None = self._revise(held, op.ack, report, self._basis(report, read))
         else:
-            other = read.overlap(report.as_of, report.accrual_days)
-            if other is not None:
-                return self._overlapping(op, other)
             parked = op.unpriced if isinstance(op, Accrue) else None
             first = self._accrue_or_park(report, op.ack, parked, self._basis(report, read))
         if not isinstance(first, Accrue | Revise):

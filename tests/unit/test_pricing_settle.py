@@ -13,6 +13,8 @@ import json
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from contracts.messages import (
     AmendmentRecorded,
     AmendmentRetracted,
@@ -252,13 +254,24 @@ def weekend(w: World, day: date, days: int, revision: int = 0) -> Entry:
     return Entry(entry.entry_id, {**entry.fields, b"data": data})
 
 
-async def test_a_report_for_a_day_another_report_covers_is_dead_lettered_naming_both() -> None:
-    w = await world()
-    friday, saturday = date(2024, 1, 5), date(2024, 1, 6)
+# Planned in batches (the default terms), or one by one on the ledger as read.
+TERMS = [{}, {"fee_base": "prior_day"}, {"rounding": "ROUND_HALF_UP:0.01:month-to-date"}]
+
+
+@pytest.mark.parametrize("terms", TERMS, ids=["same_day", "prior_day", "month-to-date"])
+async def test_a_report_for_a_day_another_report_covers_is_dead_lettered_naming_both(
+    terms: dict[str, str],
+) -> None:
+    w = World(**terms)
+    w.amend(1, JAN[0], RATE_1, "add")
+    await w.advance()
+    thursday, friday, saturday = date(2024, 1, 4), date(2024, 1, 5), date(2024, 1, 6)
     await w.settle([weekend(w, friday, 3)])
     await w.settle([weekend(w, saturday, 1)])
+    await w.settle([weekend(w, thursday, 2)])  # its period reaches Friday
     assert list(w.amounts()) == ["2024-01-05"]
-    (letter,) = w.events("dead_letters")
+    letter, before = w.events("dead_letters")
+    assert "2024-01-04..2024-01-05 overlaps 2024-01-05..2024-01-07" in before["reason"]
     assert letter["code"] == "invalid_field"
     assert "2024-01-06..2024-01-06 overlaps 2024-01-05..2024-01-07" in letter["reason"]
     assert "'r-2024-01-05'" in letter["reason"]
