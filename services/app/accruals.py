@@ -84,8 +84,9 @@ def gap_counts(covered: Mapping[str, Iterable[str]]) -> dict[str, int]:
 
 
 def _months(entries: list[LedgerEntry]) -> list[dict[str, str]]:
-    """Per month: accrued (as first booked), adjustments, amount (the net owed now), and the
-    gross and waived of the amount (gross = amount where no waiver applies)."""
+    """Per month: accrued (as first booked), adjustments, amount (the net owed now), its
+    unrounded sum (under month-to-date rounding, amount is it rounded once), and the gross and
+    waived of the amount (gross = amount where no waiver applies)."""
     months: dict[str, dict[str, Decimal]] = {}
     for e in entries:
         totals = months.setdefault(e.as_of[:7], dict.fromkeys(_MONTH_COLUMNS, Decimal(0)))
@@ -93,9 +94,10 @@ def _months(entries: list[LedgerEntry]) -> list[dict[str, str]]:
         totals["accrued"] += accrued
         totals["adjustments"] += amount - accrued
         totals["amount"] += amount
+        totals["amount_exact"] += Decimal(e.amount_exact)
         totals["gross"] += amount if e.gross is None else Decimal(e.gross)
         totals["waived"] += Decimal(0) if e.waived is None else Decimal(e.waived)
     return [{"month": m, **{k: str(v) for k, v in totals.items()}} for m, totals in months.items()]
 
 
-_MONTH_COLUMNS = ("accrued", "adjustments", "amount", "gross", "waived")
+_MONTH_COLUMNS = ("accrued", "adjustments", "amount", "amount_exact", "gross", "waived")

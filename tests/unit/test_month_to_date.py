@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.app.accruals import statement
 from services.domain.errors import DomainError
 from services.domain.fees import MonthToDate, RoundingPolicy, RoundingScope
 from tests.pricing_world import JAN, RATE_1, RATE_2, World
@@ -62,6 +63,9 @@ def month_totals(w: World) -> dict[str, tuple[Decimal, Decimal]]:
 def assert_months_tie(w: World) -> None:
     for month, (booked, exact) in month_totals(w).items():
         assert booked == CENTS.apply(exact), month
+    # The accruals statement's month totals say the same.
+    for row in statement("P1", w.entry_texts(), [], date(2024, 1, 1), date(2024, 12, 31)).months:
+        assert Decimal(row["amount"]) == CENTS.apply(Decimal(row["amount_exact"]))
     # What a consumer of the events adds up is what the ledger holds.
     emitted = sum(Decimal(e["amount"]) for e in w.events("accruals") if e["_type"] == "FeeAccrued")
     emitted += sum(Decimal(e["delta"]) for e in w.events("accruals") if e["_type"] == "FeeAdjusted")
