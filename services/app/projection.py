@@ -101,7 +101,8 @@ def catch_up(
 @contextlib.contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic collector while a rebuild allocates its (acyclic) objects: otherwise
-    it re-walks the ever larger heap many times over. Reference counting frees as usual."""
+    it re-walks the ever larger heap many times over, and in a forked writer each walk writes
+    to every page of the heap it shares with its parent. Reference counting frees as usual."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -115,12 +116,11 @@ def _fold_log(
     log: EventLog, store: ReadModelStore, end: str, page: int, progress: Callable[[int], None]
 ) -> tuple[ScheduleBook, int]:
     book, count = ScheduleBook(), 0
-    with _no_cyclic_gc():
-        for rows in _prefetched(lambda after: log.entries(after, end, page)):
-            for event in read_events(rows, store.dead_letter):
-                book.apply(event)
-            count += len(rows)
-            progress(len(rows))
+    for rows in _prefetched(lambda after: log.entries(after, end, page)):
+        for event in read_events(rows, store.dead_letter):
+            book.apply(event)
+        count += len(rows)
+        progress(len(rows))
     return book, count
 
 
@@ -160,9 +160,10 @@ def rebuild(
     """
     end = log.last_id()
     book, count = ScheduleBook(), 0
-    if end is not None:
-        book, count = _fold_log(log, store, end, page, progress or (lambda n: None))
-    gen = store.create(book, end or "")
+    with _no_cyclic_gc():  # the fold and the writers forked from it (see `_no_cyclic_gc`)
+        if end is not None:
+            book, count = _fold_log(log, store, end, page, progress or (lambda n: None))
+        gen = store.create(book, end or "")
     while True:
         count += catch_up(log, store, generation=gen)
         status, other = store.swap(gen, log.last_id() or "")
