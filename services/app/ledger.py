@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Annotated, Any, Literal, Protocol, TypeAlias
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from contracts.messages import NetAssetsReported, ScheduleRef
 
@@ -148,6 +148,15 @@ def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
 # ---- the ledger entry ------------------------------------------------------------------------
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+# A field written only where it has something to say: a plain day's entry stays as short as
+# it was before waivers and fee bases (it is written for every report).
+Optional: TypeAlias = Annotated[str | None, Field(exclude_if=_absent)]
+
+
 @dataclass(slots=True)
 class LedgerEntry:
     """What the ledger holds for one (portfolio, date): the amount now, and every input.
@@ -172,12 +181,12 @@ class LedgerEntry:
     schedule_ref: dict[str, Any] | None
     adjustments: tuple[dict[str, Any], ...] = field(default=())
     # Where a waiver applies: the fee before it and what it waives (amount is the net).
-    gross: str | None = None
-    waived: str | None = None
+    gross: Optional = None
+    waived: Optional = None
     # Under a prior-day fee base: the report date whose net assets priced it, and those net
     # assets (`net_assets` stays the report's own: they price the next report's days).
-    base_as_of: str | None = None
-    base_net_assets: str | None = None
+    base_as_of: Optional = None
+    base_net_assets: Optional = None
 
     @property
     def priced_net_assets(self) -> str:
