@@ -354,6 +354,10 @@ class AgreementRegistered(Message):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     # Whose net assets price the days from a report date: its own, or the report before it's.
     fee_base: Literal["same_day", "prior_day"] = "same_day"
+    # The month's fee: the sum of the daily accruals, or computed on the month's average net
+    # assets (x days / year basis, or / 12), averaged over calendar or business days.
+    fee_method: Literal["daily", "average_daily_net_assets", "monthly_twelfth"] = "daily"
+    average_over: Literal["calendar_days", "business_days"] = "calendar_days"
 
 
 class AmendmentRecorded(Message):

@@ -42,6 +42,7 @@ from services.domain.book import (
     ScheduleBook,
 )
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, Tier
+from services.domain.month import AverageOver, FeeMethod
 from services.domain.timeline import RecordPoint, ScheduleAnswer, ScheduleVersion, VersionKind
 
 
@@ -139,6 +140,8 @@ def registration_from_wire(msg: AgreementRegistered) -> Registration:
         rounding=RoundingPolicy.parse(msg.rounding),
         currency=msg.currency,
         fee_base=FeeBase(msg.fee_base),
+        fee_method=FeeMethod(msg.fee_method),
+        average_over=AverageOver(msg.average_over),
     )
 
 

@@ -73,13 +73,18 @@ def rebuild_agreement(store: EventLog, agreement_id: str) -> Agreement:
     return catch_up(store, Agreement(agreement_id))
 
 
+ADDED_TERMS = {"fee_base": "same_day", "fee_method": "daily", "average_over": "calendar_days"}
+
+
 def registration_key(command: AgreementRegistered) -> str:
     """Registering the same terms again is a retry, not a second registration."""
     terms = command.model_dump(mode="json", exclude={"event_id", "occurred_at"})
     if terms["currency"] == "USD":
         del terms["currency"]  # the default: keys made before agreements had a currency hold
-    if terms["fee_base"] == "same_day":
-        del terms["fee_base"]  # likewise
+    # Likewise every term added since, at its default.
+    for term, default in ADDED_TERMS.items():
+        if terms[term] == default:
+            del terms[term]
     return "register:" + hashlib.sha256(json.dumps(terms, sort_keys=True).encode()).hexdigest()
 
 

@@ -14,6 +14,7 @@ from typing import Literal, TypeAlias
 from services.domain.basis import FeeBase
 from services.domain.errors import DomainError
 from services.domain.fees import DEFAULT_ROUNDING, DayCount, FeeSchedule, RoundingPolicy
+from services.domain.month import AverageOver, FeeMethod
 from services.domain.timeline import (
     NameVersion,
     Provenance,
@@ -97,6 +98,8 @@ class Registration:
     rounding: RoundingPolicy
     currency: str = "USD"
     fee_base: FeeBase = FeeBase.SAME_DAY
+    fee_method: FeeMethod = FeeMethod.DAILY
+    average_over: AverageOver = AverageOver.CALENDAR_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,9 @@ class Agreement:
     currency: str = "USD"
     # Whose net assets price an accrual's days (the report's own, or the one before it).
     fee_base: FeeBase = FeeBase.SAME_DAY
+    # How the month's fee is computed (services.domain.month), and its average's days.
+    fee_method: FeeMethod = FeeMethod.DAILY
+    average_over: AverageOver = AverageOver.CALENDAR_DAYS
     # Amendment number -> the portfolios it changed (a retraction withdraws their facts).
     amendments: dict[int, tuple[str, ...]] = field(default_factory=dict)
     retracted: set[int] = field(default_factory=set)
@@ -241,6 +247,8 @@ class Agreement:
                 rounding=reg.rounding,
                 currency=reg.currency,
                 fee_base=reg.fee_base,
+                fee_method=reg.fee_method,
+                average_over=reg.average_over,
             )
         elif isinstance(event, AmendmentApplied):
             self.apply_amendment(event.amendment, event.event_id, event.point)
@@ -257,6 +265,8 @@ class Agreement:
         rounding: RoundingPolicy,
         currency: str = "USD",
         fee_base: FeeBase = FeeBase.SAME_DAY,
+        fee_method: FeeMethod = FeeMethod.DAILY,
+        average_over: AverageOver = AverageOver.CALENDAR_DAYS,
     ) -> None:
         self.agreement_date = agreement_date
         self.trust = trust
@@ -265,6 +275,8 @@ class Agreement:
         self.rounding = rounding
         self.currency = currency
         self.fee_base = fee_base
+        self.fee_method = fee_method
+        self.average_over = average_over
         self.version += 1
 
     def timeline(self, portfolio_id: str) -> ScheduleTimeline:

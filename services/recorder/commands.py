@@ -64,6 +64,14 @@ def register_agreement(
         "--fee-base",
         help="same_day, or prior_day: the days from D are priced on the report before D",
     ),
+    fee_method: str = typer.Option(
+        "daily",
+        "--fee-method",
+        help="daily (sum of the daily accruals), average_daily_net_assets or monthly_twelfth",
+    ),
+    average_over: str = typer.Option(
+        "calendar_days", "--average-over", help="calendar_days or business_days"
+    ),
 ) -> None:
     """Register a management agreement (its day count and rounding) before its amendments."""
     settings = Settings()
@@ -79,6 +87,8 @@ def register_agreement(
             "rounding": rounding or settings.rounding,
             "currency": currency,
             "fee_base": fee_base,
+            "fee_method": fee_method,
+            "average_over": average_over,
         }
     )
     _report(command, _recorder(settings).record(command))

@@ -28,6 +28,7 @@ from services.domain.agreement import Agreement, AmendmentApplied, Retracted
 from services.domain.basis import FeeBase
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
+from services.domain.month import AverageOver, FeeMethod
 from services.domain.names import name_key
 from services.domain.timeline import (
     NameVersion,
@@ -177,6 +178,8 @@ def agreement_doc(agreement: Agreement) -> str:
             "rounding": agreement.rounding.name,
             "currency": agreement.currency,
             "fee_base": agreement.fee_base.value,
+            "fee_method": agreement.fee_method.value,
+            "average_over": agreement.average_over.value,
             "version": agreement.version,
             "amendments": agreement.amendments,
             "retracted": sorted(agreement.retracted),
@@ -195,6 +198,8 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
         rounding=RoundingPolicy.parse(doc["rounding"]),
         currency=doc["currency"],
         fee_base=FeeBase(doc.get("fee_base", "same_day")),
+        fee_method=FeeMethod(doc.get("fee_method", "daily")),
+        average_over=AverageOver(doc.get("average_over", "calendar_days")),
         version=doc["version"],
         amendments={int(n): tuple(pids) for n, pids in doc["amendments"].items()},
         retracted=set(doc["retracted"]),
