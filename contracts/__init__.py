@@ -8,8 +8,10 @@ from contracts.messages import (
     DeadLetter,
     FeeAccrued,
     FeeAdjusted,
+    FeeTrueUp,
     Message,
     NetAssetsReported,
+    PeriodClosed,
     ReportHeld,
     ReportIgnored,
 )
@@ -22,8 +24,10 @@ __all__ = [
     "DeadLetter",
     "FeeAccrued",
     "FeeAdjusted",
+    "FeeTrueUp",
     "Message",
     "NetAssetsReported",
+    "PeriodClosed",
     "ReportHeld",
     "ReportIgnored",
 ]

@@ -196,6 +196,49 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "revision": 0,
         }
     ],
+    "FeeTrueUp": [
+        {
+            **_envelope(
+                "FeeTrueUp",
+                "8192a3b4-c5d6-5e6f-0819-2a3b4c5d6e7f",
+                "2026-12-01T09:00:00.000000Z",
+            ),
+            "true_up_id": f"{PID}:2006-11",
+            "portfolio_id": PID,
+            "agreement_id": "met-investors",
+            "month": "2006-11",
+            "method": "average_daily_net_assets",
+            "average_over": "calendar_days",
+            "currency": "USD",
+            "rounding": "ROUND_HALF_UP:0.01",
+            "fee": "532191.78",
+            "fee_exact": "532191.7808219178082191780821917808",
+            "daily_total": "532191.90",
+            "true_up": "-0.12",
+            "parts": [
+                {
+                    "from": "2006-11-01",
+                    "to": "2006-11-30",
+                    "days": 30,
+                    "average_net_assets": "750000000.00",
+                    "schedule_ref": _NO_22,
+                    "fee_exact": "532191.7808219178082191780821917808",
+                }
+            ],
+        }
+    ],
+    "PeriodClosed": [
+        {
+            **_envelope(
+                "PeriodClosed",
+                "92a3b4c5-d6e7-5f70-8192-a3b4c5d6e7f8",
+                "2026-12-01T09:00:00.000000Z",
+            ),
+            "portfolio_id": PID,
+            "month": "2006-11",
+            "true_up_id": f"{PID}:2006-11",
+        }
+    ],
     "ReportHeld": [
         {
             **_envelope(

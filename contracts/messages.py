@@ -335,6 +335,10 @@ Change = Annotated[
 ]
 
 
+FeeMethodName = Literal["daily", "average_daily_net_assets", "monthly_twelfth"]
+AverageOverName = Literal["calendar_days", "business_days"]
+
+
 class AgreementRegistered(Message):
     type: Literal["AgreementRegistered"] = "AgreementRegistered"
     agreement_id: Id
@@ -356,8 +360,8 @@ class AgreementRegistered(Message):
     fee_base: Literal["same_day", "prior_day"] = "same_day"
     # The month's fee: the sum of the daily accruals, or computed on the month's average net
     # assets (x days / year basis, or / 12), averaged over calendar or business days.
-    fee_method: Literal["daily", "average_daily_net_assets", "monthly_twelfth"] = "daily"
-    average_over: Literal["calendar_days", "business_days"] = "calendar_days"
+    fee_method: FeeMethodName = "daily"
+    average_over: AverageOverName = "calendar_days"
 
 
 class AmendmentRecorded(Message):
@@ -490,6 +494,55 @@ class FeeAdjusted(Message):
     fee_base_as_of: Date | None = Field(default=None, exclude_if=_empty)
 
 
+Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+
+
+class MonthFeePart(Contract):
+    """Days of a month under one schedule, priced on their own average net assets."""
+
+    start: Date = Field(alias="from")
+    end: Date = Field(alias="to")
+    days: AccrualDays
+    # Null: no day of the part had net assets to average.
+    average_net_assets: DecimalStr | None
+    schedule_ref: ScheduleRef | None
+    fee_exact: DecimalStr
+
+
+class FeeTrueUp(Message):
+    """A month's fee by the agreement's method, beside the sum of its daily accruals (those
+    booked in the month: as_of in it); `true_up` = fee - daily_total is owed on top."""
+
+    type: Literal["FeeTrueUp"] = "FeeTrueUp"
+    true_up_id: Id
+    portfolio_id: Id
+    agreement_id: Id
+    month: Month
+    method: FeeMethodName
+    average_over: AverageOverName
+    currency: str
+    rounding: str
+    fee: DecimalStr
+    fee_exact: DecimalStr
+    daily_total: DecimalStr
+    true_up: DecimalStr
+    # The month's parts (none under the daily method: its fee is the daily total).
+    parts: list[MonthFeePart] = Field(default_factory=list, exclude_if=_empty)
+
+
+class PeriodClosed(Message):
+    """A portfolio's month, closed: nothing that follows rewrites it."""
+
+    type: Literal["PeriodClosed"] = "PeriodClosed"
+    portfolio_id: Id
+    month: Month
+    true_up_id: Id
+    # Closed with --force: what the close went without (days no accrual covers, reports
+    # waiting unpriced, reports the fee worker had not settled).
+    forced: StrictBool = False
+    missing: list[str] = Field(default_factory=list, exclude_if=_empty)
+
+
 DeadLetterCode = Literal[
     "invalid_encoding",
     "too_large",
@@ -567,6 +620,8 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     NetAssetsReported,
     FeeAccrued,
     FeeAdjusted,
+    FeeTrueUp,
+    PeriodClosed,
     ReportHeld,
     ReportIgnored,
     DeadLetter,

@@ -34,8 +34,10 @@ from contracts.messages import (
     DeadLetter,
     FeeAccrued,
     FeeAdjusted,
+    FeeTrueUp,
     Message,
     NetAssetsReported,
+    PeriodClosed,
     ReportHeld,
     ReportIgnored,
 )
@@ -109,6 +111,8 @@ MESSAGE_SUMMARIES: dict[str, str] = {
     "NetAssetsReported": "A portfolio's net assets on a date.",
     "FeeAccrued": "One day's fee of a portfolio, with the schedule and tiers that priced it.",
     "FeeAdjusted": "A correction of an accrued fee: previous amount, new amount, and why.",
+    "FeeTrueUp": "A month's fee by the agreement's method, and its difference from the accruals.",
+    "PeriodClosed": "A portfolio's month, closed (what a forced close went without).",
     "ReportHeld": "A valid report that waits unpriced (no schedule yet), and why.",
     "ReportIgnored": "A valid report that changed nothing (a duplicate, an older revision).",
     "DeadLetter": "An entry that could not be processed, and why.",
@@ -259,7 +263,7 @@ PREFIX_PARAMETER = {
 STREAM_MESSAGES: dict[str, tuple[type[Message], ...]] = {
     "agreements": AGREEMENT_EVENTS,
     "net-assets": (NetAssetsReported,),
-    "accruals": (FeeAccrued, FeeAdjusted),
+    "accruals": (FeeAccrued, FeeAdjusted, FeeTrueUp, PeriodClosed),
     "report-outcomes": (ReportHeld, ReportIgnored),
     "dead-letters": (DeadLetter,),
 }

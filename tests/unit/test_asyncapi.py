@@ -52,7 +52,12 @@ def test_every_stream_and_every_message_is_described() -> None:
     messages = {name for c in channels.values() for name in c["messages"]}
     assert messages == {m.__name__ for m in ALL_MESSAGES}
     assert set(channels["agreements"]["messages"]) == {m.__name__ for m in AGREEMENT_EVENTS}
-    assert set(channels["accruals"]["messages"]) == {"FeeAccrued", "FeeAdjusted"}
+    assert set(channels["accruals"]["messages"]) == {
+        "FeeAccrued",
+        "FeeAdjusted",
+        "FeeTrueUp",
+        "PeriodClosed",
+    }
     assert set(channels["report-outcomes"]["messages"]) == {"ReportHeld", "ReportIgnored"}
     groups = {
         op["bindings"]["redis"].get("groupName")

@@ -27,8 +27,10 @@ from contracts.messages import (
     DeadLetter,
     FeeAccrued,
     FeeAdjusted,
+    FeeTrueUp,
     Message,
     NetAssetsReported,
+    PeriodClosed,
     ReportHeld,
     ReportIgnored,
 )
@@ -164,6 +166,41 @@ def samples() -> list[Message]:
                 "report_id": "r-1",
                 "revision": 0,
             }
+        ),
+        FeeTrueUp.model_validate(
+            {
+                **envelope,
+                "true_up_id": "met-aim-scg:2006-11",
+                "portfolio_id": "met-aim-scg",
+                "agreement_id": "met-investors",
+                "month": "2006-11",
+                "method": "monthly_twelfth",
+                "average_over": "business_days",
+                "currency": "USD",
+                "rounding": "ROUND_HALF_UP:0.01:month-to-date",
+                "fee": "0.01",
+                "fee_exact": Decimal("8.333333333333333333333333333333333E-3"),
+                "daily_total": "0.00",
+                "true_up": "0.01",
+                "parts": [
+                    {
+                        "from": "2006-11-01",
+                        "to": "2006-11-14",
+                        "days": 14,
+                        "average_net_assets": None,
+                        "schedule_ref": None,
+                        "fee_exact": "0",
+                    }
+                ],
+            }
+        ),
+        PeriodClosed(
+            portfolio_id="met-aim-scg",
+            month="2006-11",
+            true_up_id="met-aim-scg:2006-11",
+            forced=True,
+            missing=["2006-11-30: no accrual covers it"],
+            **envelope,
         ),
         DeadLetter(
             source_stream="fees:net-assets:0",
