@@ -181,6 +181,7 @@ COMMAND_MODULES = {
     "run": "services.runner",
     "accruals": "services.fee_worker.commands",
     "gaps": "services.fee_worker.commands",
+    "close": "services.fee_worker.commands",
     "acl": "services.ops.commands",
     "config": "services.ops.commands",
     "demo": "services.demo.commands",

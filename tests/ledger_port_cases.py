@@ -19,6 +19,7 @@ from contracts.messages import NetAssetsReported
 from services.app.ledger import (
     Accrue,
     Ack,
+    CloseMonth,
     Emit,
     ExpectEntry,
     ExpectLength,
@@ -310,6 +311,28 @@ class LedgerStoreCases(ABC):
         )
         await store.settle([weekend, other, accrue(D1, "d1", None)], "")
         assert await store.covered_days() == {"P1": {D1, FRI, SAT, SUN}, "P2": {D1}}
+
+    async def test_a_month_is_closed_once_and_a_second_close_writes_nothing(self) -> None:
+        store = self.create_store()
+        events = (event("FeeTrueUp", "t-1"), event("PeriodClosed", "c-1"))
+        close = CloseMonth("P1", "2024-01", "P1:2024-01", events)
+        assert (await store.settle([close], "")).status == "ok"
+        assert await self.events("accruals") == [("FeeTrueUp", "t-1"), ("PeriodClosed", "c-1")]
+        assert await store.closed_months("P1") == {"2024-01": "P1:2024-01"}
+        assert await store.closed_months("P2") == {}
+        again = CloseMonth("P1", "2024-01", "P1:2024-01", (event("FeeTrueUp", "t-2"),))
+        result = await store.settle([again, accrue(D1, "one", None)], "")
+        assert result.status == "conflict"
+        assert len(await self.events("accruals")) == 2
+        assert await self._ledger(store) == {}
+
+    async def test_what_the_worker_has_not_settled_is_counted(self) -> None:
+        store = self.create_store()
+        assert await store.unsettled() == 0
+        first, _second = await self.deliver(2)
+        assert await store.unsettled() == 2
+        await store.settle([Ack(first)], "")
+        assert await store.unsettled() == 1
 
     async def test_the_checkpoint_moves_with_a_step_that_is_written(self) -> None:
         store = self.create_store()

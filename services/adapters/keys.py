@@ -86,6 +86,11 @@ class Keys:
         return f"{self.tag}:unpriced"
 
     @property
+    def closed_months(self) -> str:
+        """Hash: portfolio|YYYY-MM -> the id of the true-up that closed the month."""
+        return f"{self.tag}:closed-months"
+
+    @property
     def worker_checkpoint(self) -> str:
         """Last agreements-log position the fee worker has priced against."""
         return f"{self.tag}:fee-worker:log-position"

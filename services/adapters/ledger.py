@@ -22,6 +22,7 @@ from services.adapters.keys import Keys
 from services.app.ledger import (
     Accrue,
     Ack,
+    CloseMonth,
     Conflict,
     Emit,
     ExpectEntry,
@@ -32,6 +33,7 @@ from services.app.ledger import (
     SettleResult,
     Unpark,
     Where,
+    closed_field,
 )
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -85,6 +87,29 @@ class RedisLedgerStore:
             out[pid] = {text(day) for day in (*ledger, *coverage)}
         return out
 
+    async def closed_months(self, portfolio_id: str) -> dict[str, str]:
+        prefix = closed_field(portfolio_id, "")
+        pattern = _glob_escape(prefix) + "*"
+        found = self.client.hscan_iter(self.keys.closed_months, match=pattern)
+        return {text(name)[len(prefix) :]: text(value) async for name, value in found}
+
+    async def unsettled(self) -> int:
+        try:
+            groups: Any = await self.client.xinfo_groups(self.keys.net_assets)
+        except redis.ResponseError:
+            return 0  # no input stream: nothing sent, nothing to settle
+        for info in groups:
+            fields = {text(k): v for k, v in info.items()}
+            if text(fields.get("name", "")) == self.group:
+                lag = fields.get("lag")
+                behind = (
+                    int(lag)
+                    if lag is not None
+                    else int(await self.client.xlen(self.keys.net_assets))
+                )
+                return int(fields.get("pending") or 0) + behind
+        return int(await self.client.xlen(self.keys.net_assets))  # no worker has read any
+
     async def read_unpriced(self) -> dict[str, str]:
         reply: Any = await self.client.hgetall(self.keys.unpriced)
         return {text(k): text(v) for k, v in reply.items()}
@@ -135,6 +160,7 @@ class RedisLedgerStore:
             keys.ledger_portfolios,
             *(keys.ledger(pid) for pid in portfolios),
             *(keys.coverage(pid) for pid in portfolios),
+            keys.closed_months,
         ]
         header: list[str | int] = [
             self.group,
@@ -183,6 +209,10 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
             return ["L", "0" if pid is None else str(k(pid)), str(length)]
         case ExpectEntry(pid, as_of, entry):
             return ["X", str(k(pid)), as_of, entry or ""]
+        case CloseMonth(events=events):
+            k(op.portfolio_id)  # its ledger is named, as every portfolio's a step writes
+            emitted = [part for e in events for part in (e["event_id"], e["type"], e["data"])]
+            return ["C", op.field, op.true_up_id, *emitted]
     assert_never(op)
 
 

@@ -17,6 +17,7 @@ from typing import Literal, TypeAlias, assert_never
 from services.app.ledger import (
     Accrue,
     Ack,
+    CloseMonth,
     Conflict,
     Emit,
     ExpectEntry,
@@ -26,6 +27,7 @@ from services.app.ledger import (
     Revise,
     SettleResult,
     Unpark,
+    closed_field,
 )
 
 Stream: TypeAlias = Literal["accruals", "report_outcomes", "dead_letters"]
@@ -47,6 +49,17 @@ class InMemoryLedgerStore:
         default_factory=lambda: {"accruals": [], "report_outcomes": [], "dead_letters": []}
     )
     portfolios: set[str] = field(default_factory=set)
+    # portfolio|month -> the true-up that closed it.
+    closed: dict[str, str] = field(default_factory=dict)
+    # Input entries not delivered yet (the memory twin has no input stream of its own).
+    undelivered: int = 0
+
+    async def closed_months(self, portfolio_id: str) -> dict[str, str]:
+        prefix = closed_field(portfolio_id, "")
+        return {k.removeprefix(prefix): v for k, v in self.closed.items() if k.startswith(prefix)}
+
+    async def unsettled(self) -> int:
+        return len(self.pending) + self.undelivered
 
     async def checkpoint(self) -> str:
         return self.position
@@ -76,7 +89,7 @@ class InMemoryLedgerStore:
         self.pending.difference_update(acks)
         for op in ops:  # every ledger a step names is listed, as settle.lua lists it
             if (
-                isinstance(op, Accrue | Revise | Park | ExpectLength | ExpectEntry)
+                isinstance(op, Accrue | Revise | Park | ExpectLength | ExpectEntry | CloseMonth)
                 and op.portfolio_id
             ):
                 self.portfolios.add(op.portfolio_id)
@@ -89,6 +102,9 @@ class InMemoryLedgerStore:
         if isinstance(op, Revise):
             if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.expected:
                 return f"ledger {op.portfolio_id} {op.as_of}"
+        elif isinstance(op, CloseMonth):
+            if op.field in self.closed:
+                return f"closed {op.field}"
         elif isinstance(op, ExpectEntry):
             if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.entry:
                 return f"ledger {op.portfolio_id} {op.as_of}"
@@ -147,6 +163,10 @@ class InMemoryLedgerStore:
                 acks.append(ack or "")
             case ExpectLength() | ExpectEntry():
                 pass
+            case CloseMonth(events=events, true_up_id=true_up_id):
+                self.closed[op.field] = true_up_id
+                for event in events:
+                    self._emit("accruals", event["type"], event)
             case _:
                 assert_never(op)
         return None

@@ -8,7 +8,7 @@
 -- KEYS[1] input stream   KEYS[2] accruals stream   KEYS[3] dead letters   KEYS[4] unpriced hash
 -- KEYS[5] checkpoint     KEYS[6] report outcomes stream   KEYS[7] ledger portfolios set
 -- KEYS[7+k] ledger hash of portfolio k   KEYS[7+n+k] its coverage hash (each day of a period
--- but its as_of -> that as_of)
+-- but its as_of -> that as_of)   KEYS[8+2n] the closed months (portfolio|month -> true-up id)
 -- ARGV[1] group   ARGV[2] expected checkpoint ('' = none yet)   ARGV[3] new checkpoint ('' = keep)
 -- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[8 .. 7+n]   then one argument per
 -- operation, its fields joined by newlines (ids, dates and JSON never contain a raw newline;
@@ -28,6 +28,8 @@
 --   L k length                                      precondition (k=0: the unpriced hash)
 --   X k as_of entry                                 precondition: the date's entry is still
 --                                                   `entry` ('' = none)
+--   C field true_up_id (event_id type data)...      close a month: precondition that it is not
+--                                                   closed; mark it, emit its events on KEYS[2]
 -- Returns {'stale', checkpoint} | {'conflict', key} | {'refused', 'key type'} (nothing written) | {'ok', i, where, stored,
 -- ...} where each (i, where, stored) is an operation (0-based) not applied: `where` is
 -- 'ledger' (A or P: its date has an entry, `stored`), 'unpriced' (P: a parked report) or
@@ -119,6 +121,11 @@ for i = first, #ARGV do
     if (redis.call('HGET', ledger(f[2]), f[3]) or '') ~= f[4] then
       return {'conflict', ledger(f[2]) .. ' ' .. f[3]}
     end
+  elseif kind == 'C' then
+    local f = split(ARGV[i])
+    if redis.call('HEXISTS', KEYS[8 + 2 * n], f[2]) == 1 then
+      return {'conflict', 'closed ' .. f[2]}
+    end
   end
 end
 
@@ -197,6 +204,11 @@ for i = first, #ARGV do
     end
   elseif kind == 'K' then
     ack(f[2])
+  elseif kind == 'C' then
+    redis.call('HSET', KEYS[8 + 2 * n], f[2], f[3])
+    for j = 4, #f, 3 do
+      emit(KEYS[2], f[j + 1], f[j], f[j + 2])
+    end
   elseif kind ~= 'L' and kind ~= 'X' then
     return redis.error_reply('unknown operation ' .. tostring(kind))
   end

@@ -132,7 +132,26 @@ class ExpectEntry:
     entry: str | None
 
 
-Op: TypeAlias = Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength | ExpectEntry
+@dataclass(frozen=True, slots=True)
+class CloseMonth:
+    """Mark a portfolio's month closed and emit its FeeTrueUp and PeriodClosed (`events`).
+
+    A month already closed fails the whole step: closing twice writes nothing.
+    """
+
+    portfolio_id: str
+    month: str
+    true_up_id: str
+    events: tuple[Mapping[str, str], ...]
+
+    @property
+    def field(self) -> str:
+        return closed_field(self.portfolio_id, self.month)
+
+
+Op: TypeAlias = (
+    Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength | ExpectEntry | CloseMonth
+)
 Where: TypeAlias = Literal["ledger", "unpriced", "coverage"]
 Conflict: TypeAlias = tuple[Accrue | Park | Revise, Where, str]
 """An operation not applied and what was already there: the ledger entry of its date or a
@@ -143,6 +162,11 @@ period ("coverage": accruals and revisions)."""
 def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
     """The name a parked report is kept under."""
     return f"{portfolio_id}|{as_of}"
+
+
+def closed_field(portfolio_id: str, month: str) -> str:
+    """The name a closed month is kept under."""
+    return f"{portfolio_id}|{month}"
 
 
 # ---- the ledger entry ------------------------------------------------------------------------
@@ -237,6 +261,15 @@ class LedgerStore(Protocol):
         ...
 
     async def read_unpriced(self) -> dict[str, str]: ...
+
+    async def closed_months(self, portfolio_id: str) -> dict[str, str]:
+        """The portfolio's closed months (YYYY-MM -> the id of the true-up that closed it)."""
+        ...
+
+    async def unsettled(self) -> int:
+        """Input entries the worker has not settled yet: delivered and not acknowledged, or
+        not delivered at all."""
+        ...
 
     async def covered_days(self) -> dict[str, set[str]]:
         """Per portfolio with a ledger: every day an accrual covers (its as_of and the rest of

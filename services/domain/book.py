@@ -191,7 +191,7 @@ class ScheduleBook:
     def check_currency(self, portfolio_id: str, currency: str) -> None:
         """Raise DomainError unless `currency` is that of the agreement that prices the
         portfolio (its breakpoints are amounts in it)."""
-        owner = self._owner(portfolio_id)
+        owner = self.owner_of(portfolio_id)
         agreed = "USD" if owner is None else owner.currency
         if currency != agreed:
             raise DomainError(
@@ -201,18 +201,20 @@ class ScheduleBook:
                 " its breakpoints cannot price it",
             )
 
-    def _owner(self, portfolio_id: str) -> Agreement | None:
+    def owner_of(self, portfolio_id: str) -> Agreement | None:
+        """The agreement that governs the portfolio's fee terms (the first to set its
+        schedule), if any."""
         timeline = self.timelines.get(portfolio_id)
         return None if timeline is None else self.agreements.get(timeline.owner or "")
 
     def fee_base(self, portfolio_id: str) -> FeeBase:
         """Whose net assets price the portfolio's accruals (its governing agreement says)."""
-        owner = self._owner(portfolio_id)
+        owner = self.owner_of(portfolio_id)
         return FeeBase.SAME_DAY if owner is None else owner.fee_base
 
     def terms_for(self, portfolio_id: str) -> tuple[DayCount, RoundingPolicy]:
         """Day count and rounding of the agreement that governs the portfolio."""
-        owner = self._owner(portfolio_id)
+        owner = self.owner_of(portfolio_id)
         if owner is None:
             return DayCount.ACT_365F, RoundingPolicy()
         return owner.day_count, owner.rounding

@@ -68,6 +68,7 @@ class MonthFee:
     method: FeeMethod
     average_over: AverageOver
     parts: tuple[MonthPart, ...]
+    rounding: RoundingPolicy
     fee_exact: Decimal
     fee: Decimal
     daily_total: Decimal
@@ -96,7 +97,8 @@ def month_fee(
     """The month's fee from its reports and the schedules in force on its days."""
     day_count, rounding = terms
     if method is FeeMethod.DAILY:
-        return MonthFee(month, method, average_over, (), daily_total, daily_total, daily_total)
+        total = daily_total
+        return MonthFee(month, method, average_over, (), rounding, total, total, total)
     days = month_days(month)
     parts = tuple(
         _part(start, n, answer, reports, average_over, method, day_count, len(days))
@@ -104,7 +106,8 @@ def month_fee(
     )
     with decimal.localcontext(_CONTEXT):
         exact = sum((p.fee_exact for p in parts), ZERO)
-    return MonthFee(month, method, average_over, parts, exact, rounding.apply(exact), daily_total)
+    fee = rounding.apply(exact)
+    return MonthFee(month, method, average_over, parts, rounding, exact, fee, daily_total)
 
 
 def _stretches(

@@ -1,8 +1,11 @@
-"""The fee worker's commands: `feeschedule accruals` (the ledger of a portfolio) and `gaps`."""
+"""The fee worker's commands: `feeschedule accruals` (the ledger of a portfolio), `gaps` and
+`close` (a month's true-up, and the month closed)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -10,14 +13,16 @@ import redis
 import typer
 from rich.table import Table
 
-from services.adapters.connection import sync_client
+from services.adapters.connection import async_client, sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
-from services.adapters.ledger import read_ledger, read_unpriced_dates
+from services.adapters.ledger import RedisLedgerStore, read_ledger, read_unpriced_dates
 from services.adapters.readmodel import ReadModel
 from services.app.accruals import Statement, statement
-from services.app.audit import Source
+from services.app.audit import Source, replay_book
+from services.app.close import CloseOutcome, close_month
 from services.cli import UsageProblem, app, console, parse_date
+from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.settings import Settings
 
@@ -132,3 +137,113 @@ def _print_statement(found: Statement) -> None:
         console.print(f"unpriced (no schedule yet): {', '.join(found.unpriced)}")
     if found.gaps:
         console.print(f"no accrual covers: {', '.join(found.gaps)}")
+
+
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+@app.command()
+def close(
+    month: str = typer.Option(..., "--month", help="The month to close, YYYY-MM"),
+    agreement: str | None = typer.Option(None, "--agreement", help="Its portfolios only"),
+    portfolio: str | None = typer.Option(None, "--portfolio", help="One portfolio (id or name)"),
+    force: bool = typer.Option(
+        False, "--force", help="Close an incomplete month anyway (PeriodClosed says what lacked)"
+    ),
+    json_output: bool = JSON,
+) -> None:
+    """Close a month: each portfolio's fee by its agreement's method, the true-up against its
+    daily accruals, and the month kept as it is from then on (FeeTrueUp, PeriodClosed)."""
+    if not MONTH.fullmatch(month):
+        raise UsageProblem(f"month: {month!r} is not a month written YYYY-MM")
+    if agreement and portfolio:
+        raise UsageProblem("--agreement and --portfolio: give one or the other")
+    outcomes = asyncio.run(_close(Settings(), month, agreement, portfolio, force))
+    if json_output:
+        print(json.dumps([_outcome_json(o) for o in outcomes], indent=2))
+    else:
+        _print_closes(month, outcomes)
+    if any(o.status == "refused" for o in outcomes):
+        raise typer.Exit(1)
+
+
+async def _close(
+    settings: Settings, month: str, agreement: str | None, portfolio: str | None, force: bool
+) -> list[CloseOutcome]:
+    client, keys = sync_client(settings), settings.keys
+    store = RedisLedgerStore(async_client(settings), keys, Keys.fee_worker_group)
+    try:
+        checkpoint = await store.checkpoint()
+        log = EventStore(client, keys)
+        book = replay_book(log, checkpoint) if checkpoint else ScheduleBook()
+        behind = _worker_behind(log.last_id() or "", checkpoint, await store.unsettled())
+        if portfolio is not None:
+            pids = [_portfolio_id(client, keys, portfolio)]
+        else:
+            pids = _portfolios_of(book, client, keys, agreement)
+        return await close_month(
+            book, store, pids, month, checkpoint=checkpoint, behind=behind, force=force
+        )
+    finally:
+        client.close()
+        await store.client.aclose()
+
+
+def _worker_behind(log_end: str, checkpoint: str, unsettled: int) -> list[str]:
+    """What the fee worker has not done yet, which every month's close waits for."""
+    behind = []
+    if log_end != checkpoint:
+        behind.append(
+            f"the fee worker has priced the agreements log to {checkpoint or 'nothing'},"
+            f" the log is at {log_end}"
+        )
+    if unsettled:
+        behind.append(f"the fee worker has {unsettled} report(s) still to settle")
+    return behind
+
+
+def _portfolios_of(
+    book: ScheduleBook, client: redis.Redis, keys: Keys, agreement: str | None
+) -> list[str]:
+    """The portfolios with a ledger (of one agreement: those whose fee terms it governs)."""
+    members: Any = client.smembers(keys.ledger_portfolios)
+    pids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+    if agreement is None:
+        return pids
+    if agreement not in book.agreements:
+        raise UsageProblem(f"agreement: {agreement!r} is not on the agreements log")
+    return [
+        pid for pid in pids if (owner := book.owner_of(pid)) and owner.agreement_id == agreement
+    ]
+
+
+def _outcome_json(outcome: CloseOutcome) -> dict[str, Any]:
+    true_up = None if outcome.true_up is None else outcome.true_up.model_dump(mode="json")
+    return {
+        "portfolio_id": outcome.portfolio_id,
+        "month": outcome.month,
+        "status": outcome.status,
+        "missing": list(outcome.missing),
+        "true_up": true_up,
+    }
+
+
+def _print_closes(month: str, outcomes: list[CloseOutcome]) -> None:
+    table = Table(title=f"Closing {month}")
+    for column in ("portfolio", "status", "method", "daily accruals", "month fee", "true-up"):
+        table.add_column(
+            column, justify="left" if column in ("portfolio", "status", "method") else "right"
+        )
+    for o in outcomes:
+        t = o.true_up
+        figures = (
+            ("", "", "", "")
+            if t is None
+            else (t.method, f"{t.daily_total:,}", f"{t.fee:,}", f"{t.true_up:,}")
+        )
+        table.add_row(o.portfolio_id, o.status, *figures)
+    console.print(table)
+    for o in outcomes:
+        if o.missing:
+            verb = "closed without" if o.status == "closed" else "not closed"
+            console.print(f"{o.portfolio_id}: {verb}: " + "; ".join(o.missing))

@@ -1,0 +1,180 @@
+"""Closing a month: each portfolio's month fee by its agreement's method, its true-up against
+the daily accruals booked in the month, and the one step that closes it (FeeTrueUp and
+PeriodClosed emitted, the month marked closed).
+
+A close is refused while the month is not complete (a day no accrual covers, a report waiting
+unpriced, reports the fee worker has not settled, an agreements log it has not priced to its
+end); forced, it closes anyway and PeriodClosed lists what was missing. A month closes once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from contracts.messages import FeeTrueUp, MonthFeePart, PeriodClosed
+from contracts.wire import encode
+from services.app.accruals import covered_days
+from services.app.ledger import CloseMonth, ExpectEntry, ExpectLength, LedgerEntry, LedgerStore, Op
+from services.domain.book import ScheduleBook
+from services.domain.errors import DomainError
+from services.domain.month import MonthFee, Reported, month_days, month_fee
+from services.mapping import schedule_ref
+
+# Deterministic event ids: closing the same month again names the same events.
+CLOSE_NAMESPACE = uuid.UUID("0c1d6f9e-3f0a-4a55-9a56-8f4d2b0e7c31")
+
+
+@dataclass(frozen=True, slots=True)
+class CloseOutcome:
+    """What closing one portfolio's month did, and why (what was missing, if anything)."""
+
+    portfolio_id: str
+    month: str
+    status: Literal["closed", "already_closed", "refused"]
+    missing: tuple[str, ...] = ()
+    true_up: FeeTrueUp | None = None
+
+
+def missing_in(month: str, ledger: Mapping[str, str], unpriced: Iterable[str]) -> list[str]:
+    """What keeps the month from being complete: its days (from the portfolio's first accrued
+    day) that no accrual covers, and its reports still waiting unpriced."""
+    days = month_days(month)
+    covered = covered_days(ledger.values())
+    waiting = [f"{d}: a report waits unpriced (no schedule)" for d in sorted(unpriced)]
+    if not covered or min(covered) > days[-1]:
+        return [f"{month}: no accrual", *waiting]
+    holes = [d for d in days if d >= min(covered) and d not in covered]
+    return [*(f"{d}: no accrual covers it" for d in holes), *waiting]
+
+
+def month_true_up(
+    book: ScheduleBook, portfolio_id: str, month: str, ledger: Mapping[str, str]
+) -> FeeTrueUp:
+    """The month's fee of a portfolio by its agreement's method, beside its daily accruals."""
+    owner = book.owner_of(portfolio_id)
+    if owner is None:
+        raise DomainError("portfolio", portfolio_id, "has no agreement that sets its schedule")
+    days = month_days(month)
+    entries = [LedgerEntry.from_json(text) for text in ledger.values()]
+    reports = [_reported(e) for e in entries]
+    reports = [
+        r for r in reports if r.as_of <= days[-1] and r.as_of + timedelta(days=r.days) > days[0]
+    ]
+    booked = sum((Decimal(e.amount) for e in entries if e.as_of[:7] == month), Decimal(0))
+    fee = month_fee(
+        month,
+        owner.fee_method,
+        owner.average_over,
+        reports,
+        lambda on: book.schedule_on(portfolio_id, on),
+        book.terms_for(portfolio_id),
+        booked,
+    )
+    return _true_up_event(portfolio_id, owner.agreement_id, owner.currency, fee)
+
+
+def _reported(entry: LedgerEntry) -> Reported:
+    return Reported(date.fromisoformat(entry.as_of), Decimal(entry.net_assets), entry.accrual_days)
+
+
+def _true_up_event(portfolio_id: str, agreement_id: str, currency: str, fee: MonthFee) -> FeeTrueUp:
+    true_up_id = f"{portfolio_id}:{fee.month}"
+    parts = [
+        MonthFeePart.model_validate(
+            {
+                "from": p.start,
+                "to": p.start + timedelta(days=p.days - 1),
+                "days": p.days,
+                "average_net_assets": p.average,
+                "schedule_ref": None
+                if p.answer.version is None
+                else schedule_ref(p.answer.version),
+                "fee_exact": p.fee_exact,
+            }
+        )
+        for p in fee.parts
+    ]
+    return FeeTrueUp(
+        event_id=_event_id("FeeTrueUp", true_up_id),
+        true_up_id=true_up_id,
+        portfolio_id=portfolio_id,
+        agreement_id=agreement_id,
+        month=fee.month,
+        method=fee.method.value,
+        average_over=fee.average_over.value,
+        currency=currency,
+        rounding=fee.rounding.name,
+        fee=fee.fee,
+        fee_exact=fee.fee_exact,
+        daily_total=fee.daily_total,
+        true_up=fee.true_up,
+        parts=parts,
+    )
+
+
+def _event_id(kind: str, key: str) -> str:
+    return str(uuid.uuid5(CLOSE_NAMESPACE, f"{kind}|{key}"))
+
+
+def close_ops(true_up: FeeTrueUp, ledger: Mapping[str, str], missing: list[str]) -> list[Op]:
+    """The step that closes the month, held while the month's ledger is as it was read."""
+    pid, month = true_up.portfolio_id, true_up.month
+    closed = PeriodClosed(
+        event_id=_event_id("PeriodClosed", true_up.true_up_id),
+        portfolio_id=pid,
+        month=month,
+        true_up_id=true_up.true_up_id,
+        forced=bool(missing),
+        missing=missing,
+    )
+    held = [ExpectEntry(pid, day, text) for day, text in sorted(ledger.items()) if day[:7] == month]
+    events = (encode(true_up), encode(closed))
+    return [
+        ExpectLength(pid, len(ledger)),
+        *held,
+        CloseMonth(pid, month, true_up.true_up_id, events),
+    ]
+
+
+async def close_month(
+    book: ScheduleBook,
+    store: LedgerStore,
+    portfolio_ids: Iterable[str],
+    month: str,
+    *,
+    checkpoint: str,
+    behind: list[str],
+    force: bool = False,
+) -> list[CloseOutcome]:
+    """Close `month` for each portfolio, priced as `book` knows the log at `checkpoint`
+    (`behind`: what keeps every portfolio's month from being complete, such as reports the
+    worker has still to settle)."""
+    pids = sorted(portfolio_ids)
+    ledgers = await store.read_ledgers(pids)
+    parked = [field.split("|", 1) for field in await store.read_unpriced()]
+    out: list[CloseOutcome] = []
+    for pid in pids:
+        if month in await store.closed_months(pid):
+            out.append(CloseOutcome(pid, month, "already_closed"))
+            continue
+        ledger = ledgers.get(pid, {})
+        waiting = [d for p, d in parked if p == pid and d[:7] == month]
+        missing = [*missing_in(month, ledger, waiting), *behind]
+        if missing and not force:
+            out.append(CloseOutcome(pid, month, "refused", tuple(missing)))
+            continue
+        true_up = month_true_up(book, pid, month, ledger)
+        result = await store.settle(close_ops(true_up, ledger, missing), checkpoint)
+        if result.status == "ok":
+            out.append(CloseOutcome(pid, month, "closed", tuple(missing), true_up))
+        elif result.detail.startswith("closed "):
+            out.append(CloseOutcome(pid, month, "already_closed"))
+        else:
+            why = f"the ledger changed while it was being closed ({result.status}); close again"
+            out.append(CloseOutcome(pid, month, "refused", (why,)))
+    return out

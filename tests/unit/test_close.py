@@ -1,0 +1,90 @@
+"""Closing a month (services.app.close) on the in-memory ledger: the true-up by the agreement's
+method against an independent calculation, a close refused while a day is missing (the day in
+the reason) and forced (PeriodClosed says what was missing), and a month closed only once."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+from services.app.close import close_month
+from services.domain.month import month_days
+from tests.pricing_world import RATE_1, World
+
+ADNA = {"fee_method": "average_daily_net_assets"}
+JUNE = month_days("2024-06")
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+async def june_world(days: list[date], **terms: str) -> World:
+    w = World(**terms)
+    w.amend(1, date(2024, 1, 1), RATE_1, "add")
+    await w.advance()
+    # $100 million on the first half of June, $300 million after.
+    await w.settle([w.report(d, "100000000" if d.day <= 15 else "300000000") for d in days])
+    return w
+
+
+async def close(w: World, force: bool = False, behind: list[str] | None = None) -> list:  # type: ignore[type-arg]
+    checkpoint = await w.ledger.checkpoint()
+    return await close_month(
+        w.book, w.ledger, ["P1"], "2024-06", checkpoint=checkpoint, behind=behind or [], force=force
+    )
+
+
+async def test_the_true_up_is_the_months_fee_by_its_method_less_what_was_accrued() -> None:
+    w = await june_world(JUNE, **ADNA)
+    (outcome,) = await close(w)
+    assert outcome.status == "closed" and outcome.true_up is not None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        average = (Decimal(100_000_000) * 15 + Decimal(300_000_000) * 15) / 30
+        fee = cents(average * Decimal("0.009") * 30 / 365)
+    booked = sum(w.amounts().values(), Decimal(0))
+    true_up = outcome.true_up
+    assert (true_up.fee, true_up.daily_total, true_up.true_up) == (fee, booked, fee - booked)
+    assert true_up.method == "average_daily_net_assets"
+    emitted = [e for e in w.events("accruals") if e["_type"] in ("FeeTrueUp", "PeriodClosed")]
+    assert [e["_type"] for e in emitted] == ["FeeTrueUp", "PeriodClosed"]
+    assert emitted[1]["true_up_id"] == "P1:2024-06" and "missing" not in emitted[1]
+    # Closing again changes nothing.
+    (again,) = await close(w)
+    assert again.status == "already_closed"
+    assert len(w.events("accruals")) == len(JUNE) + 2
+
+
+async def test_under_the_daily_method_the_true_up_is_zero() -> None:
+    w = await june_world(JUNE)
+    (outcome,) = await close(w)
+    assert outcome.true_up is not None and outcome.true_up.true_up == 0
+
+
+async def test_a_missing_day_refuses_the_close_naming_it_and_force_records_it() -> None:
+    w = await june_world([d for d in JUNE if d.day != 12], **ADNA)
+    (refused,) = await close(w)
+    assert refused.status == "refused"
+    assert refused.missing == ("2024-06-12: no accrual covers it",)
+    assert w.ledger.closed == {}
+    (forced,) = await close(w, force=True)
+    assert forced.status == "closed"
+    closed = json.loads(w.ledger.streams["accruals"][-1]["data"])
+    assert closed["forced"] is True and closed["missing"] == ["2024-06-12: no accrual covers it"]
+
+
+async def test_a_worker_behind_refuses_every_close() -> None:
+    w = await june_world(JUNE, **ADNA)
+    (refused,) = await close(w, behind=["the fee worker has 3 report(s) still to settle"])
+    assert refused.status == "refused" and "3 report(s)" in refused.missing[0]
+
+
+async def test_the_last_days_of_the_month_not_yet_reported_are_missing() -> None:
+    w = await june_world(JUNE[:28], **ADNA)
+    (refused,) = await close(w)
+    assert refused.missing == (
+        "2024-06-29: no accrual covers it",
+        "2024-06-30: no accrual covers it",
+    )
