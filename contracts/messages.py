@@ -335,6 +335,7 @@ Change = Annotated[
 ]
 
 
+Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 FeeMethodName = Literal["daily", "average_daily_net_assets", "monthly_twelfth"]
 AverageOverName = Literal["calendar_days", "business_days"]
 
@@ -492,9 +493,9 @@ class FeeAdjusted(Message):
     revision: Count
     # Under a prior-day fee base: the report date whose net assets priced the new amount.
     fee_base_as_of: Date | None = Field(default=None, exclude_if=_empty)
-
-
-Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    # When `as_of`'s month is closed: the open month the change is booked in (the closed
+    # month is never rewritten); absent, it is booked in `as_of`'s own month.
+    posted_in: Month | None = Field(default=None, exclude_if=_empty)
 
 
 class MonthFeePart(Contract):

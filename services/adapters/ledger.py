@@ -93,6 +93,14 @@ class RedisLedgerStore:
         found = self.client.hscan_iter(self.keys.closed_months, match=pattern)
         return {text(name)[len(prefix) :]: text(value) async for name, value in found}
 
+    async def closed_periods(self) -> dict[str, set[str]]:
+        reply: Any = await self.client.hkeys(self.keys.closed_months)
+        out: dict[str, set[str]] = {}
+        for name in reply:
+            pid, _, month = text(name).rpartition("|")
+            out.setdefault(pid, set()).add(month)
+        return out
+
     async def unsettled(self) -> int:
         try:
             groups: Any = await self.client.xinfo_groups(self.keys.net_assets)
@@ -186,7 +194,7 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
         case Revise(pid, as_of, expected, ledger, event, ack, covers, releases):
             data = [event.get("event_id", ""), event.get("data", ""), ack or ""]
             days = [",".join(covers), ",".join(releases)]
-            return ["R", str(k(pid)), as_of, expected, ledger, *data, *days]
+            return ["R", str(k(pid)), as_of, expected, ledger, *data, *days, op.books_in]
         case Park(pid, as_of, report, event, ack, expected):
             data = [event["event_id"], event["data"], ack or ""]
             return [
@@ -229,6 +237,13 @@ def read_unpriced_dates(client: redis.Redis, keys: Keys, portfolio_id: str) -> l
         text(name)[len(prefix) :]
         for name, _ in client.hscan_iter(keys.unpriced, match=_glob_escape(prefix) + "*")
     )
+
+
+def read_closed_months(client: redis.Redis, keys: Keys, portfolio_id: str) -> list[str]:
+    """The portfolio's closed months (YYYY-MM), for the command line."""
+    prefix = closed_field(portfolio_id, "")
+    found = client.hscan_iter(keys.closed_months, match=_glob_escape(prefix) + "*")
+    return sorted(text(name)[len(prefix) :] for name, _ in found)
 
 
 def _glob_escape(value: str) -> str:

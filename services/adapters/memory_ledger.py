@@ -58,6 +58,13 @@ class InMemoryLedgerStore:
         prefix = closed_field(portfolio_id, "")
         return {k.removeprefix(prefix): v for k, v in self.closed.items() if k.startswith(prefix)}
 
+    async def closed_periods(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for name in self.closed:
+            pid, _, month = name.rpartition("|")
+            out.setdefault(pid, set()).add(month)
+        return out
+
     async def unsettled(self) -> int:
         return len(self.pending) + self.undelivered
 
@@ -102,6 +109,8 @@ class InMemoryLedgerStore:
         if isinstance(op, Revise):
             if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.expected:
                 return f"ledger {op.portfolio_id} {op.as_of}"
+            if op.books_in in self.closed:
+                return f"closed {op.books_in}"
         elif isinstance(op, CloseMonth):
             if op.field in self.closed:
                 return f"closed {op.field}"

@@ -17,8 +17,9 @@
 --       accrue if the date has no entry and no other accrual covers a day of `covers`
 --       (comma-separated days; they are then claimed), then drop the parked report if it is
 --       still that one
---   R k as_of expected ledger event_id data ack covers releases
---       revise (compare-and-set); `covers` ('' = the period is unchanged) claimed as for A,
+--   R k as_of expected ledger event_id data ack covers releases books_in
+--       revise (compare-and-set, and only while the month `books_in` names is not closed,
+--       '' = no month); `covers` ('' = the period is unchanged) claimed as for A,
 --       the days of `releases` given back; no event is emitted when event_id is ''
 --   P k as_of field report expected event_id data ack
 --       park if the date has no entry and the parked value is still `expected` ('' = none)
@@ -108,6 +109,9 @@ for i = first, #ARGV do
     local f = split(ARGV[i])
     if redis.call('HGET', ledger(f[2]), f[3]) ~= f[4] then
       return {'conflict', ledger(f[2]) .. ' ' .. f[3]}
+    end
+    if f[11] ~= '' and redis.call('HEXISTS', KEYS[8 + 2 * n], f[11]) == 1 then
+      return {'conflict', 'closed ' .. f[11]}
     end
   elseif kind == 'L' then
     local f = split(ARGV[i])

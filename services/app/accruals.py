@@ -4,7 +4,7 @@ covers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,7 +21,7 @@ class Statement:
     first: date
     last: date
     entries: list[LedgerEntry]
-    months: list[dict[str, str]]
+    months: list[dict[str, Any]]
     total: Decimal
     unpriced: list[str]
     # Days between the first and the last accrued day that no accrual's period covers.
@@ -46,14 +46,17 @@ def statement(
     unpriced: Iterable[str],
     first: date,
     last: date,
+    closed: Collection[str] = (),
 ) -> Statement:
-    """The ledger (as_of -> entry JSON) and parked dates of a portfolio, from `first` to `last`."""
+    """The ledger (as_of -> entry JSON) and parked dates of a portfolio, from `first` to `last`,
+    with its `closed` months."""
     start, end = first.isoformat(), last.isoformat()
-    entries = [LedgerEntry.from_json(ledger[d]) for d in sorted(ledger) if start <= d <= end]
+    every = [LedgerEntry.from_json(ledger[d]) for d in sorted(ledger)]
+    entries = [e for e in every if start <= e.as_of <= end]
     total = sum((Decimal(e.amount) for e in entries), Decimal(0))
     waiting = sorted(d for d in unpriced if start <= d <= end)
     holes = [d.isoformat() for d in gaps(covered_days(ledger.values())) if first <= d <= last]
-    months = _months(entries)
+    months = _months(entries, _posted(every), start[:7], end[:7], closed)
     return Statement(portfolio_id, first, last, entries, months, total, waiting, holes)
 
 
@@ -83,21 +86,61 @@ def gap_counts(covered: Mapping[str, Iterable[str]]) -> dict[str, int]:
     return {pid: len(gaps(date.fromisoformat(d) for d in days)) for pid, days in covered.items()}
 
 
-def _months(entries: list[LedgerEntry]) -> list[dict[str, str]]:
-    """Per month: accrued (as first booked), adjustments, amount (the net owed now), its
-    unrounded sum (under month-to-date rounding, amount is it rounded once), and the gross and
-    waived of the amount (gross = amount where no waiver applies)."""
+def _posted(entries: list[LedgerEntry]) -> list[tuple[str, LedgerEntry, Decimal, str]]:
+    """The adjustments booked in another month than their day's (the day's month was closed):
+    (the month they were posted in, the entry, the delta, the reason)."""
+    return [
+        (a["posted_in"], e, Decimal(a["delta"]), a["reason"])
+        for e in entries
+        for a in e.adjustments
+        if a.get("posted_in")
+    ]
+
+
+def _months(
+    entries: list[LedgerEntry],
+    posted: list[tuple[str, LedgerEntry, Decimal, str]],
+    first: str,
+    last: str,
+    closed: Collection[str],
+) -> list[dict[str, Any]]:
+    """Per month, as booked: accrued (the days' accruals as first booked), adjustments booked in
+    it (a closed month's later changes are booked in the first open month, as `catch_ups`),
+    amount = accrued + adjustments, the days' unrounded sum (under month-to-date rounding,
+    amount is it rounded once) and the gross and waived of their amounts now (gross = amount
+    where no waiver applies)."""
     months: dict[str, dict[str, Decimal]] = {}
+    catch_ups: dict[str, list[dict[str, str]]] = {}
+
+    def totals(month: str) -> dict[str, Decimal]:
+        return months.setdefault(month, dict.fromkeys(_MONTH_COLUMNS, Decimal(0)))
+
+    elsewhere: dict[str, Decimal] = {}
+    for month, e, delta, reason in posted:
+        elsewhere[e.as_of] = elsewhere.get(e.as_of, Decimal(0)) + delta
+        if first <= month <= last:
+            totals(month)["adjustments"] += delta
+            catch_up = {"as_of": e.as_of, "delta": str(delta), "reason": reason}
+            catch_ups.setdefault(month, []).append(catch_up)
     for e in entries:
-        totals = months.setdefault(e.as_of[:7], dict.fromkeys(_MONTH_COLUMNS, Decimal(0)))
+        row = totals(e.as_of[:7])
         accrued, amount = Decimal(e.accrued), Decimal(e.amount)
-        totals["accrued"] += accrued
-        totals["adjustments"] += amount - accrued
-        totals["amount"] += amount
-        totals["amount_exact"] += Decimal(e.amount_exact)
-        totals["gross"] += amount if e.gross is None else Decimal(e.gross)
-        totals["waived"] += Decimal(0) if e.waived is None else Decimal(e.waived)
-    return [{"month": m, **{k: str(v) for k, v in totals.items()}} for m, totals in months.items()]
+        row["accrued"] += accrued
+        row["adjustments"] += amount - accrued - elsewhere.get(e.as_of, Decimal(0))
+        row["amount_exact"] += Decimal(e.amount_exact)
+        row["gross"] += amount if e.gross is None else Decimal(e.gross)
+        row["waived"] += Decimal(0) if e.waived is None else Decimal(e.waived)
+    for row in months.values():
+        row["amount"] = row["accrued"] + row["adjustments"]
+    return [
+        {
+            "month": m,
+            **{k: str(v) for k, v in row.items()},
+            "closed": m in closed,
+            "catch_ups": catch_ups.get(m, []),
+        }
+        for m, row in sorted(months.items())
+    ]
 
 
 _MONTH_COLUMNS = ("accrued", "adjustments", "amount", "amount_exact", "gross", "waived")

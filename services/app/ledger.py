@@ -60,6 +60,8 @@ class Revise:
     releases: tuple[str, ...] = ()
     # The revised report (for its dead letter, should its new period overlap another).
     report: NetAssetsReported | None = None
+    # The month the change is booked in (closed_field): applied only while it is open.
+    books_in: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,10 @@ class LedgerStore(Protocol):
 
     async def closed_months(self, portfolio_id: str) -> dict[str, str]:
         """The portfolio's closed months (YYYY-MM -> the id of the true-up that closed it)."""
+        ...
+
+    async def closed_periods(self) -> dict[str, set[str]]:
+        """Every portfolio's closed months."""
         ...
 
     async def unsettled(self) -> int:

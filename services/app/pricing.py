@@ -55,11 +55,13 @@ from services.app.ledger import (
     SettleResult,
     Unpark,
     Where,
+    closed_field,
 )
 from services.app.ledger_read import Basis, LedgerRead
 from services.domain.basis import FeeBase
 from services.domain.book import PeriodAccrual, ScheduleBook
 from services.domain.fees import ZERO, Accrual, MonthToDate
+from services.domain.month import posting_month
 from services.domain.timeline import RecordPoint, ScheduleVersion
 from services.mapping import schedule_ref
 
@@ -236,6 +238,9 @@ class Pricer:
     # The JSON form of each cached ref, as a ledger entry holds it (keyed by the ref's id:
     # refs live as long as the cache).
     _ref_dicts: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Portfolio -> its closed months, as last read from the ledger (`refresh_closed`): a
+    # change to a day of a closed month is booked in the first open month after it.
+    closed: Mapping[str, Collection[str]] = field(default_factory=dict)
 
     # -- one report --
 
@@ -684,16 +689,19 @@ class Pricer:
             return None
         reason: AdjustmentReason = "revised_report" if news else self._reason(stored)
         adjustment_id = f"{stored.accrual_id}:{len(stored.adjustments) + 1}"
-        entry.adjustments = (
-            *stored.adjustments,
-            {
-                "adjustment_id": adjustment_id,
-                "reason": reason,
-                "previous_amount": str(previous),
-                "new_amount": str(amount),
-                "delta": str(amount - previous),
-            },
-        )
+        month = stored.as_of[:7]
+        books_in = posting_month(month, self.closed.get(stored.portfolio_id, ()))
+        posted_in = None if books_in == month else books_in
+        adjustment: dict[str, Any] = {
+            "adjustment_id": adjustment_id,
+            "reason": reason,
+            "previous_amount": str(previous),
+            "new_amount": str(amount),
+            "delta": str(amount - previous),
+        }
+        if posted_in is not None:
+            adjustment["posted_in"] = posted_in
+        entry.adjustments = (*stored.adjustments, adjustment)
         adjusted = FeeAdjusted(
             event_id=_event_id("FeeAdjusted", adjustment_id),
             adjustment_id=adjustment_id,
@@ -713,6 +721,7 @@ class Pricer:
             fee_base_as_of=None
             if entry.base_as_of is None
             else date.fromisoformat(entry.base_as_of),
+            posted_in=posted_in,
         )
         covers: tuple[str, ...] = ()
         releases: tuple[str, ...] = ()
@@ -723,7 +732,16 @@ class Pricer:
         json_entry, event = entry.to_json(), encode(adjusted)
         pid = stored.portfolio_id
         return Revise(
-            pid, stored.as_of, stored_json, json_entry, event, ack, covers, releases, report
+            pid,
+            stored.as_of,
+            stored_json,
+            json_entry,
+            event,
+            ack,
+            covers,
+            releases,
+            report,
+            closed_field(pid, books_in),
         )
 
     def _repriced(
@@ -917,6 +935,7 @@ async def follow_up(
         return Settled(list(entries), first)
     if not first.conflicts:
         return Settled([], first)
+    pricer.closed = await ledger.closed_periods()  # what resolving may adjust is booked by it
     second = await ledger.settle(pricer.resolve(first.conflicts), checkpoint)
     if second.status == "ok" and _overlaps_only(second):
         # A revised report whose new period reaches another's days: its dead letter.
@@ -978,6 +997,7 @@ async def settle_in_context(
 
     Unsettled are the entries from the first whose step did not go through.
     """
+    pricer.closed = await ledger.closed_periods()
     for i, entry in enumerate(entries):
         (op,) = pricer.plan_batch([entry])
         if pricer.in_context(op):
@@ -1007,6 +1027,7 @@ async def advance_ledger(
     `unwritable`: portfolios whose ledger a step refused; their parked reports wait.
     """
     affected = pricer.affected(checkpoint or None)
+    pricer.closed = await ledger.closed_periods()
     ledgers = await ledger.read_ledgers(affected)
     unpriced = await ledger.read_unpriced()
     ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable)

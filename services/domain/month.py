@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 import decimal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -77,6 +77,19 @@ class MonthFee:
     def true_up(self) -> Decimal:
         """What the month's fee adds to (or takes from) what was accrued day by day."""
         return self.fee - self.daily_total
+
+
+def next_month(month: str) -> str:
+    year, number = (int(part) for part in month.split("-"))
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def posting_month(month: str, closed: Collection[str]) -> str:
+    """The month a change to a day of `month` is booked in: its own while it is open, else the
+    first open month after it (a closed month is never rewritten)."""
+    while month in closed:
+        month = next_month(month)
+    return month
 
 
 def month_days(month: str) -> list[date]:

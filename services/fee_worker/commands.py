@@ -16,7 +16,12 @@ from rich.table import Table
 from services.adapters.connection import async_client, sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
-from services.adapters.ledger import RedisLedgerStore, read_ledger, read_unpriced_dates
+from services.adapters.ledger import (
+    RedisLedgerStore,
+    read_closed_months,
+    read_ledger,
+    read_unpriced_dates,
+)
 from services.adapters.readmodel import ReadModel
 from services.app.accruals import Statement, statement
 from services.app.audit import Source, replay_book
@@ -62,7 +67,8 @@ def _statement(portfolio: str, start: str, end: str) -> Statement:
         pid = _portfolio_id(client, settings.keys, portfolio)
         ledger = read_ledger(client, settings.keys, pid)
         parked = read_unpriced_dates(client, settings.keys, pid)
-        return statement(pid, ledger, parked, first, last)
+        closed = read_closed_months(client, settings.keys, pid)
+        return statement(pid, ledger, parked, first, last, closed)
     finally:
         client.close()
 
@@ -106,6 +112,12 @@ def gaps(
         console.print(f"{found.portfolio_id}: every day from the first accrual on is covered")
 
 
+def _adjustment_text(adjustment: dict[str, Any]) -> str:
+    posted = adjustment.get("posted_in")
+    where = f", posted in {posted}" if posted else ""
+    return f"{adjustment['delta']} ({adjustment['reason']}{where})"
+
+
 def _print_statement(found: Statement) -> None:
     table = Table(title=f"Fee ledger of {found.portfolio_id}, {found.first} to {found.last}")
     entries = found.entries
@@ -119,7 +131,7 @@ def _print_statement(found: Statement) -> None:
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "date")
     month_rows = {m["month"]: m for m in found.months}
     for i, e in enumerate(entries):
-        adjustments = ", ".join(f"{a['delta']} ({a['reason']})" for a in e.adjustments)
+        adjustments = ", ".join(_adjustment_text(a) for a in e.adjustments)
         cells = {"accrued": f"{Decimal(e.accrued):,}", "adjustments": adjustments}
         gross, waived = e.gross or e.amount, e.waived or "0"
         cells |= {"gross": f"{Decimal(gross):,}", "waived": f"{Decimal(waived):,}"}
@@ -130,8 +142,12 @@ def _print_statement(found: Statement) -> None:
         if i + 1 == len(entries) or entries[i + 1].as_of[:7] != month:
             m = month_rows[month]
             totals = (f"[bold]{Decimal(m[k]):,}[/bold]" for k in sums)
-            table.add_row(f"[bold]{month} total[/bold]", "", "", "", *totals, end_section=True)
+            label = f"[bold]{month} total{' (closed)' if m['closed'] else ''}[/bold]"
+            table.add_row(label, "", "", "", *totals, end_section=True)
     console.print(table)
+    for m in found.months:
+        for c in m["catch_ups"]:
+            console.print(f"{m['month']}: catch-up {c['delta']} for {c['as_of']} ({c['reason']})")
     console.print(f"total {found.total:,} over {len(entries)} day(s)")
     if found.unpriced:
         console.print(f"unpriced (no schedule yet): {', '.join(found.unpriced)}")

@@ -52,6 +52,8 @@ def test_month_totals_split_what_was_accrued_from_what_was_adjusted() -> None:
             "amount_exact": "22.50",
             "gross": "22.50",
             "waived": "0",
+            "closed": False,
+            "catch_ups": [],
         },
         {
             "month": "2024-02",
@@ -61,6 +63,8 @@ def test_month_totals_split_what_was_accrued_from_what_was_adjusted() -> None:
             "amount_exact": "9.00",
             "gross": "9.00",
             "waived": "0",
+            "closed": False,
+            "catch_ups": [],
         },
     ]
     assert found.total == Decimal("31.50") and found.unpriced == ["2024-02-01"]

@@ -8,9 +8,10 @@ import json
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+from services.app.accruals import statement
 from services.app.close import close_month
 from services.domain.month import month_days
-from tests.pricing_world import RATE_1, World
+from tests.pricing_world import RATE_1, RATE_2, World
 
 ADNA = {"fee_method": "average_daily_net_assets"}
 JUNE = month_days("2024-06")
@@ -88,3 +89,48 @@ async def test_the_last_days_of_the_month_not_yet_reported_are_missing() -> None
         "2024-06-29: no accrual covers it",
         "2024-06-30: no accrual covers it",
     )
+
+
+async def test_after_a_close_late_knowledge_is_booked_in_the_first_open_month() -> None:
+    w = await june_world(JUNE)
+    (closed,) = await close(w)
+    assert closed.true_up is not None
+    as_closed = statement("P1", w.entry_texts(), [], JUNE[0], JUNE[-1], {"2024-06"}).months[0]
+    w.amend(2, date(2024, 6, 20), RATE_2, "revise")  # learned after June was closed
+    await w.advance()
+    await w.settle([w.report(JUNE[3], "200000000", revision=1)])  # a June report revised
+    adjusted = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert len(adjusted) == 12  # June 20-30, and June 4
+    assert {e["posted_in"] for e in adjusted} == {"2024-07"}
+    assert {e["as_of"][:7] for e in adjusted} == {"2024-06"}  # the day each concerns
+    after = statement("P1", w.entry_texts(), [], JUNE[0], date(2024, 7, 31), {"2024-06"})
+    june, july = after.months
+    # June reads as it was closed; the changes are July's catch-ups.
+    assert {k: june[k] for k in ("accrued", "adjustments", "amount", "closed")} == {
+        k: as_closed[k] for k in ("accrued", "adjustments", "amount", "closed")
+    }
+    assert june["closed"] is True and july["closed"] is False
+    deltas = sum(Decimal(e["delta"]) for e in adjusted)
+    assert (
+        Decimal(july["adjustments"])
+        == deltas
+        == sum(Decimal(c["delta"]) for c in july["catch_ups"])
+    )
+    assert sum(w.amounts().values()) == Decimal(june["amount"]) + Decimal(july["amount"])
+
+
+async def test_a_month_closed_after_a_change_was_planned_refuses_the_change() -> None:
+    w = await june_world(JUNE)
+    w.amend(2, date(2024, 6, 20), RATE_2, "revise")
+    stale = w.pricer.plan_advance(
+        w.pricer.affected(await w.ledger.checkpoint() or None),
+        await w.ledger.read_ledgers(["P1"]),
+        {},
+    )  # planned while June was open
+    await close(w)
+    result = await w.ledger.settle(stale, await w.ledger.checkpoint(), "9-0")
+    assert result.status == "conflict" and result.detail == "closed P1|2024-06"
+    await w.advance()  # planned again, knowing June is closed
+    assert {e.get("posted_in") for e in w.events("accruals") if e["_type"] == "FeeAdjusted"} == {
+        "2024-07"
+    }

@@ -180,6 +180,16 @@ def _fee_cases() -> list[Case]:
         *_bad("DeadLetter", ("fields", "data"), [7, None]),
         *_bad("DeadLetter", ("deliveries",), ["1", 0, True]),
         *_bad("DeadLetter", ("code",), ["unknown", None]),
+        *_bad("FeeAdjusted", ("posted_in",), ["2006-13", "2006-1", "200611", 200611]),
+        *_good("FeeAdjusted", ("posted_in",), ["2006-12", None]),
+        *_bad("FeeTrueUp", ("month",), ["2006-11-01", "2006-00", None]),
+        *_bad("FeeTrueUp", ("true_up",), BAD_SIGNED_DECIMALS),
+        *_bad("FeeTrueUp", ("method",), ["weekly", None]),
+        *_bad("FeeTrueUp", ("parts", 0, "days"), BAD_COUNTS),
+        *_good("FeeTrueUp", ("parts", 0, "average_net_assets"), [None, "0"]),
+        *_bad("PeriodClosed", ("forced",), BAD_BOOLS),
+        *_bad("PeriodClosed", ("missing",), [[7], "2006-11-30"]),
+        *_good("PeriodClosed", ("missing",), [["2006-11-30: no accrual covers it"]]),
     ]
 
 
