@@ -510,6 +510,17 @@ class MonthFeePart(Contract):
     fee_exact: DecimalStr
 
 
+class MonthCatchUp(Contract):
+    """An earlier, closed month's fee recomputed at this close: what it is now by its method,
+    what has been booked for it (its close, the changes posted since), and the difference,
+    booked in this month."""
+
+    month: Month
+    fee: DecimalStr
+    booked: DecimalStr
+    difference: DecimalStr
+
+
 class FeeTrueUp(Message):
     """A month's fee by the agreement's method, beside the sum of its daily accruals (those
     booked in the month: as_of in it); `true_up` = fee - daily_total is owed on top."""
@@ -529,6 +540,9 @@ class FeeTrueUp(Message):
     true_up: DecimalStr
     # The month's parts (none under the daily method: its fee is the daily total).
     parts: list[MonthFeePart] = Field(default_factory=list, exclude_if=_empty)
+    # Earlier closed months whose fee changed since they closed, by more than the changes
+    # already posted for their days (under a method other than daily): booked here too.
+    catch_ups: list[MonthCatchUp] = Field(default_factory=list, exclude_if=_empty)
 
 
 class PeriodClosed(Message):

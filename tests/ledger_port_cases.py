@@ -318,7 +318,7 @@ class LedgerStoreCases(ABC):
         close = CloseMonth("P1", "2024-01", "P1:2024-01", events)
         assert (await store.settle([close], "")).status == "ok"
         assert await self.events("accruals") == [("FeeTrueUp", "t-1"), ("PeriodClosed", "c-1")]
-        assert await store.closed_months("P1") == {"2024-01": "P1:2024-01"}
+        assert await store.closed_months("P1") == {"2024-01": "P1:2024-01"}  # its record
         assert await store.closed_months("P2") == {}
         again = CloseMonth("P1", "2024-01", "P1:2024-01", (event("FeeTrueUp", "t-2"),))
         result = await store.settle([again, accrue(D1, "one", None)], "")

@@ -87,7 +87,7 @@ class Keys:
 
     @property
     def closed_months(self) -> str:
-        """Hash: portfolio|YYYY-MM -> the id of the true-up that closed the month."""
+        """Hash: portfolio|YYYY-MM -> what the month's close booked (services.app.close)."""
         return f"{self.tag}:closed-months"
 
     @property

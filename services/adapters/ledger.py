@@ -220,7 +220,7 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
         case CloseMonth(events=events):
             k(op.portfolio_id)  # its ledger is named, as every portfolio's a step writes
             emitted = [part for e in events for part in (e["event_id"], e["type"], e["data"])]
-            return ["C", op.field, op.true_up_id, *emitted]
+            return ["C", op.field, op.record, *emitted]
     assert_never(op)
 
 

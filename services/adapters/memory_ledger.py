@@ -49,7 +49,7 @@ class InMemoryLedgerStore:
         default_factory=lambda: {"accruals": [], "report_outcomes": [], "dead_letters": []}
     )
     portfolios: set[str] = field(default_factory=set)
-    # portfolio|month -> the true-up that closed it.
+    # portfolio|month -> what its close booked.
     closed: dict[str, str] = field(default_factory=dict)
     # Input entries not delivered yet (the memory twin has no input stream of its own).
     undelivered: int = 0
@@ -172,8 +172,8 @@ class InMemoryLedgerStore:
                 acks.append(ack or "")
             case ExpectLength() | ExpectEntry():
                 pass
-            case CloseMonth(events=events, true_up_id=true_up_id):
-                self.closed[op.field] = true_up_id
+            case CloseMonth(events=events, record=record):
+                self.closed[op.field] = record
                 for event in events:
                     self._emit("accruals", event["type"], event)
             case _:

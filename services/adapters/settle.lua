@@ -29,7 +29,7 @@
 --   L k length                                      precondition (k=0: the unpriced hash)
 --   X k as_of entry                                 precondition: the date's entry is still
 --                                                   `entry` ('' = none)
---   C field true_up_id (event_id type data)...      close a month: precondition that it is not
+--   C field record (event_id type data)...          close a month: precondition that it is not
 --                                                   closed; mark it, emit its events on KEYS[2]
 -- Returns {'stale', checkpoint} | {'conflict', key} | {'refused', 'key type'} (nothing written) | {'ok', i, where, stored,
 -- ...} where each (i, where, stored) is an operation (0-based) not applied: `where` is

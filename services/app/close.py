@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from contracts.messages import FeeTrueUp, MonthFeePart, PeriodClosed
+from pydantic import TypeAdapter
+
+from contracts.messages import FeeTrueUp, MonthCatchUp, MonthFeePart, PeriodClosed
 from contracts.wire import encode
 from services.app.accruals import covered_days
 from services.app.ledger import CloseMonth, ExpectEntry, ExpectLength, LedgerEntry, LedgerStore, Op
@@ -121,6 +123,55 @@ def _event_id(kind: str, key: str) -> str:
     return str(uuid.uuid5(CLOSE_NAMESPACE, f"{kind}|{key}"))
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedRecord:
+    """What a month's close booked (kept with the closed month): its fee and true-up, and what
+    it booked for earlier closed months (month -> difference)."""
+
+    true_up_id: str
+    fee: Decimal
+    true_up: Decimal
+    catch_ups: dict[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, true_up: FeeTrueUp) -> ClosedRecord:
+        booked = {c.month: c.difference for c in true_up.catch_ups}
+        return cls(true_up.true_up_id, true_up.fee, true_up.true_up, booked)
+
+    def to_json(self) -> str:
+        return _RECORD.dump_json(self).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> ClosedRecord:
+        return _RECORD.validate_json(text)
+
+
+_RECORD = TypeAdapter(ClosedRecord)
+
+
+def catch_ups(
+    book: ScheduleBook,
+    portfolio_id: str,
+    month: str,
+    ledger: Mapping[str, str],
+    closed: Mapping[str, ClosedRecord],
+) -> list[MonthCatchUp]:
+    """Each earlier closed month whose fee by its method is now other than what was booked for
+    it (its close, the changes posted for its days since, the catch-ups later closes booked):
+    the difference, to be booked in `month`."""
+    out = []
+    for earlier in sorted(m for m in closed if m < month):
+        now = month_true_up(book, portfolio_id, earlier, ledger)
+        since = [r.catch_ups.get(earlier, Decimal(0)) for m, r in closed.items() if m > earlier]
+        booked = now.daily_total + closed[earlier].true_up + sum(since, Decimal(0))
+        if now.fee != booked:
+            difference = now.fee - booked
+            out.append(
+                MonthCatchUp(month=earlier, fee=now.fee, booked=booked, difference=difference)
+            )
+    return out
+
+
 def close_ops(true_up: FeeTrueUp, ledger: Mapping[str, str], missing: list[str]) -> list[Op]:
     """The step that closes the month, held while the month's ledger is as it was read."""
     pid, month = true_up.portfolio_id, true_up.month
@@ -137,7 +188,7 @@ def close_ops(true_up: FeeTrueUp, ledger: Mapping[str, str], missing: list[str])
     return [
         ExpectLength(pid, len(ledger)),
         *held,
-        CloseMonth(pid, month, true_up.true_up_id, events),
+        CloseMonth(pid, month, ClosedRecord.of(true_up).to_json(), events),
     ]
 
 
@@ -156,10 +207,11 @@ async def close_month(
     worker has still to settle)."""
     pids = sorted(portfolio_ids)
     ledgers = await store.read_ledgers(pids)
-    parked = [field.split("|", 1) for field in await store.read_unpriced()]
+    parked = [name.split("|", 1) for name in await store.read_unpriced()]
     out: list[CloseOutcome] = []
     for pid in pids:
-        if month in await store.closed_months(pid):
+        closed = {m: ClosedRecord.from_json(r) for m, r in (await store.closed_months(pid)).items()}
+        if month in closed:
             out.append(CloseOutcome(pid, month, "already_closed"))
             continue
         ledger = ledgers.get(pid, {})
@@ -169,12 +221,25 @@ async def close_month(
             out.append(CloseOutcome(pid, month, "refused", tuple(missing)))
             continue
         true_up = month_true_up(book, pid, month, ledger)
-        result = await store.settle(close_ops(true_up, ledger, missing), checkpoint)
-        if result.status == "ok":
-            out.append(CloseOutcome(pid, month, "closed", tuple(missing), true_up))
-        elif result.detail.startswith("closed "):
-            out.append(CloseOutcome(pid, month, "already_closed"))
-        else:
-            why = f"the ledger changed while it was being closed ({result.status}); close again"
-            out.append(CloseOutcome(pid, month, "refused", (why,)))
+        true_up = true_up.model_copy(
+            update={"catch_ups": catch_ups(book, pid, month, ledger, closed)}
+        )
+        out.append(await _settle_close(store, true_up, ledger, missing, checkpoint))
     return out
+
+
+async def _settle_close(
+    store: LedgerStore,
+    true_up: FeeTrueUp,
+    ledger: Mapping[str, str],
+    missing: list[str],
+    checkpoint: str,
+) -> CloseOutcome:
+    pid, month = true_up.portfolio_id, true_up.month
+    result = await store.settle(close_ops(true_up, ledger, missing), checkpoint)
+    if result.status == "ok":
+        return CloseOutcome(pid, month, "closed", tuple(missing), true_up)
+    if result.detail.startswith("closed "):
+        return CloseOutcome(pid, month, "already_closed")
+    why = f"the ledger changed while it was being closed ({result.status}); close again"
+    return CloseOutcome(pid, month, "refused", (why,))

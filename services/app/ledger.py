@@ -136,14 +136,15 @@ class ExpectEntry:
 
 @dataclass(frozen=True, slots=True)
 class CloseMonth:
-    """Mark a portfolio's month closed and emit its FeeTrueUp and PeriodClosed (`events`).
+    """Mark a portfolio's month closed (keeping `record`, what the close booked) and emit its
+    FeeTrueUp and PeriodClosed (`events`).
 
     A month already closed fails the whole step: closing twice writes nothing.
     """
 
     portfolio_id: str
     month: str
-    true_up_id: str
+    record: str
     events: tuple[Mapping[str, str], ...]
 
     @property
@@ -265,7 +266,7 @@ class LedgerStore(Protocol):
     async def read_unpriced(self) -> dict[str, str]: ...
 
     async def closed_months(self, portfolio_id: str) -> dict[str, str]:
-        """The portfolio's closed months (YYYY-MM -> the id of the true-up that closed it)."""
+        """The portfolio's closed months (YYYY-MM -> the record its close kept)."""
         ...
 
     async def closed_periods(self) -> dict[str, set[str]]:

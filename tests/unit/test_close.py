@@ -134,3 +134,42 @@ async def test_a_month_closed_after_a_change_was_planned_refuses_the_change() ->
     assert {e.get("posted_in") for e in w.events("accruals") if e["_type"] == "FeeAdjusted"} == {
         "2024-07"
     }
+
+
+JULY = month_days("2024-07")
+
+
+async def test_the_next_close_books_what_a_closed_months_method_fee_now_differs_by() -> None:
+    w = await june_world(JUNE, **ADNA)
+    (june,) = await close(w)
+    assert june.true_up is not None
+    w.amend(2, date(2024, 6, 20), RATE_2, "revise")  # learned after June was closed
+    await w.advance()
+    await w.settle([w.report(d, "300000000") for d in JULY])
+    checkpoint = await w.ledger.checkpoint()
+    (july,) = await close_month(
+        w.book, w.ledger, ["P1"], "2024-07", checkpoint=checkpoint, behind=[]
+    )
+    assert july.status == "closed" and july.true_up is not None
+    posted = sum(
+        Decimal(e["delta"])
+        for e in w.events("accruals")
+        if e["_type"] == "FeeAdjusted" and e["posted_in"] == "2024-07"
+    )
+    (catch_up,) = july.true_up.catch_ups
+    # June recomputed by hand, split on the 20th, each part on its own average: June 1-19
+    # (15 days at $100M, 4 at $300M) at 0.90%, June 20-30 ($300M) at 0.50%.
+    with localcontext() as ctx:
+        ctx.prec = 60
+        first = (Decimal(100_000_000) * 15 + Decimal(300_000_000) * 4) / 19
+        now = cents(
+            (first * Decimal("0.009") * 19 + Decimal(300_000_000) * Decimal("0.005") * 11) / 365
+        )
+    assert catch_up.month == "2024-06" and catch_up.fee == now
+    assert posted + catch_up.difference == now - june.true_up.fee
+    # A later close finds June fully booked: nothing more for it.
+    await w.settle([w.report(d, "300000000") for d in month_days("2024-08")])
+    (august,) = await close_month(
+        w.book, w.ledger, ["P1"], "2024-08", checkpoint=checkpoint, behind=[]
+    )
+    assert august.true_up is not None and august.true_up.catch_ups == []
