@@ -69,6 +69,7 @@ _RISKS = (
         re.compile(r"\bperformance\s+(?:fee|adjustment|period)|\bbase\s+fee\b", re.I),
         "a multi-part fee",
     ),
+    (re.compile(r"\bdiscount\s+of\b|\breduc\w+\s+by\b", re.I), "a discount"),
     (
         re.compile(
             r"\bconditional\b|\bin\s+the\s+event\s+that\b|\bif\s+the\s+(?:net|average)", re.I
@@ -120,6 +121,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     parts = pieces(norm)
     read = read_rows(parts)
     continued = _unjoined_continuations(read.rows, parts, cut)
+    continued.update(_shared_marker_doubts(read))
     waiver_doc = reading.agreement_type == "fee_waiver"
     instructions = _instructions(norm, waiver_doc)
     default_action = "add" if reading.kind == "agreement" else "revise"
@@ -142,7 +144,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
             row, action, read, flat, cut, risk, named, waiver_doc, bool(instructions)
         )
         if id(row) in continued:
-            problem = f"fee text may go on in a line not joined to it: '{continued[id(row)]}'"
+            problem = continued[id(row)]
             found = [
                 c.model_copy(
                     update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
@@ -195,8 +197,24 @@ def _unjoined_continuations(rows: list[Row], parts: list[Piece], cut: bool) -> d
         rest = " ".join(p.text for p in parts if p.line > row.last_line)
         fragment = cut and len(rest) < 40 and not _FRESH_START.match(rest)
         if _CONTINUATION.match(following.text) or fragment:
-            out[id(row)] = _excerpt(following.text, 0)
+            line = _excerpt(following.text, 0)
+            out[id(row)] = f"fee text may go on in a line not joined to it: '{line}'"
     return out
+
+
+def _shared_marker_doubts(read: ReadRows) -> dict[int, str]:
+    """Rows ending with a footnote marker (text absent) that another row's schedule also ends
+    with, where that other schedule cannot be read: one footnote, one effect on both."""
+    ends = [(row, [parse_schedule(t) for t in row.fee_texts()]) for row in read.rows]
+    doubtful = {p.end_marker for _, ps in ends for p in ps if p.end_marker and not p.ok}
+    doubtful -= set(read.footnotes)
+    return {
+        id(row): f"schedule ends with footnote '{p.end_marker}', whose text is not in the "
+        "document and which another schedule here cannot be read with"
+        for row, ps in ends
+        for p in ps
+        if p.ok and p.end_marker in doubtful
+    }
 
 
 def _looks_cut(raw: str) -> bool:
@@ -476,7 +494,7 @@ def _changes_for(
     problems += [p.note for p in parses if not p.ok and p.note]
     if row.too_long:
         problems.append("fee text too long to be one schedule")
-    if row.at_end and cut:
+    if row.at_end and cut and not _finished(row, main):
         problems.append("schedule runs to the end of the excerpt; the text may be cut (truncated)")
     if names == [None] and (named or not instructed):
         problems.append("no portfolio name found for this schedule")
@@ -507,6 +525,13 @@ def _changes_for(
             )
         )
     return out
+
+
+def _finished(row: Row, main: ScheduleParse) -> bool:
+    """A complete schedule whose sentence ends with a full stop: a cut after it loses nothing
+    of it (a cut inside it would leave an open phrase or a band without its end)."""
+    texts = row.fee_texts()
+    return main.ok and bool(texts) and texts[-1].rstrip().endswith(".")
 
 
 def _main_and_before(

@@ -127,6 +127,13 @@ _SIGNATURE = re.compile(
 _JUNK = re.compile(r"^(?:[\divxlc]{1,6}[.)]?|\([\divxlc]{1,6}\)|[-=_.\s*]+)$", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"^(\*{1,4}|\d{1,2})(?:\s+|(?=[A-Z]))(\S.*)$", re.DOTALL)
 _MARKER_ONLY = re.compile(r"^(\*{1,4}|\d{1,2})$")
+_RULE = re.compile(r"^[-=_\s]{1,400}$")
+_FORMER_PAREN = re.compile(r"\(\s*formerly\b[^()]{0,300}\)", re.IGNORECASE)
+_DATE_CELL = re.compile(
+    r"^(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\s{1,3}\d{1,2},?\s{1,3}\d{4}$|^\d{1,2}/\d{1,2}/\d{2,4}$",
+    re.IGNORECASE,
+)
 _CAPS_TAIL = re.compile(r"(?:^|\s)((?:[A-Z0-9][A-Z0-9&/.'\-]*\s+){1,10}(?:FUND|PORTFOLIO))\s*$")
 
 
@@ -243,9 +250,11 @@ def _classify(left: str) -> str:
     words = [w for w in words if w]
     if words and all(w in _HEADER_WORDS for w in words):
         return "header"
+    # A former name in parentheses lengthens a name cell without making it prose.
+    bare = _FORMER_PAREN.sub("", left)
     if (
-        len(words) > 14
-        or len(left) > 120
+        len(bare.split()) > 14
+        or len(bare) > 120
         or left.endswith(":")
         or _SIGNATURE.search(left)
         or any(w in _PROSE_WORDS for w in words)
@@ -270,6 +279,7 @@ class _Reader:
         self.left_here = False
         self.pending_column = 0
         self.pending_sealed = False
+        self.piece: Piece | None = None
 
     # -- row helpers
     def close(self, footnote: str | None = None) -> None:
@@ -304,6 +314,13 @@ class _Reader:
         if _MARKER_ONLY.match(piece.text):
             self.last_marker = piece.text
             return
+        if _DATE_CELL.match(piece.text) and piece.new_cell:
+            return  # a per-row "Effective Date" column between the name and its fee
+        if _RULE.match(piece.text):
+            if self.row is not None and self.row_complete:
+                self.close()  # a table's row rule under a complete row ends it
+            return
+        self.piece = piece
         left, right, toks = _split(piece.text)
         kind = _classify(left) if left else None
         if kind == "prose":
@@ -321,6 +338,8 @@ class _Reader:
             if self.row is not None and joinable and self._continues_name(left, "cont", toks):
                 self.row.name_parts.append(left)
                 self.row.last_line = piece.line
+            elif self.row is not None and self.row_complete:
+                self.close()  # a repeated column header: the next table begins
             elif self.pending and not ends_with_terminal(self.pending[-1]):
                 if joinable and self.row is None and ends_with_terminal(left):
                     self.pending.append(left)  # "Met/Franklin Income" / "Portfolio"
@@ -388,6 +407,8 @@ class _Reader:
             self.pending_column = self.column
         else:
             self.pending = []
+            if self.piece is not None:
+                self.out.prose.append(self.piece)  # a sentence's lower-case continuation
 
     def fee(self, right: str, toks: list[Token]) -> None:
         strong = any(is_strong(t) for t in toks)

@@ -57,6 +57,7 @@ class ScheduleParse:
     rate_markers: list[str] = field(default_factory=list)
     amount_markers: list[str] = field(default_factory=list)
     has_rate: bool = False
+    end_marker: str = ""  # marker glued to the schedule's last word: a note on all of it
 
 
 class _Sym(NamedTuple):  # a NamedTuple: made for every token, and cheap to make
@@ -188,6 +189,7 @@ def parse_tokens(tokens: list[Token]) -> ScheduleParse:
     syms, unknown = _symbols(tokens)
     result.rate_markers = [s.tok.marker for s in syms if s.name == "RATE" and s.tok.marker]
     result.amount_markers = [s.tok.marker for s in syms if s.name == "AMT" and s.tok.marker]
+    result.end_marker = _end_marker(tokens)
     if not any(s.name == "RATE" for s in syms):
         result.note = "no rate found in the fee text"
         return result
@@ -211,6 +213,20 @@ def parse_tokens(tokens: list[Token]) -> ScheduleParse:
     result.ok = not problems
     result.note = "; ".join(problems) if problems else None
     return result
+
+
+def _end_marker(tokens: list[Token]) -> str:
+    """The footnote marker ending a schedule: glued ('$1 billion3') or after its stop ('.3')."""
+    words = [t for t in tokens if t.kind is not Kind.PUNCT or t.text.startswith(".")]
+    if not words:
+        return ""
+    last = words[-1]
+    if last.kind in (Kind.AMOUNT, Kind.RATE):
+        return last.marker
+    after_stop = len(words) > 1 and words[-2].text.startswith(".")
+    if last.kind is Kind.NUMBER and after_stop and last.text.isdigit() and len(last.text) <= 2:
+        return last.text
+    return ""
 
 
 def _bands(clauses: list[tuple[_Sym, list[_Sym]]]) -> tuple[list[Band], bool, list[str]]:
