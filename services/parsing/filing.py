@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from services.domain.names import clean_written_name, name_key
+from services.parsing.funds import defined_fund
 from services.parsing.header import find_date, parse_header
 from services.parsing.model import (
     ChangeReading,
@@ -22,6 +23,7 @@ from services.parsing.model import (
     ScheduleReading,
     TierReading,
 )
+from services.parsing.renames import apply_renames
 from services.parsing.rows import ReadRows, Row, read_rows
 from services.parsing.text import Piece, flatten, normalise, pieces
 from services.parsing.tiers import ScheduleParse, parse_schedule
@@ -133,6 +135,10 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     changes: list[ChangeReading] = []
     rows = [row for row in read.rows if _plausible(row, flat)]
     named = any(row.name for row in rows)
+    fund = None if named else defined_fund(flat)
+    for row in rows:
+        if fund is not None:
+            row.name_parts = [fund]  # "the Fund": the one fund the preamble defines
     for row in rows[:_MAX_CHANGES]:
         action = default_action
         for ins in instructions:
@@ -156,6 +162,8 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
         for change in changes:
             if change.portfolio and _key(change.portfolio) in recital_adds:
                 change.action = "add"
+    _one_schedule_per_fund(changes, fund)
+    apply_renames(flat, changes)
     if period is not None:
         for change in changes:
             change.period = period
@@ -215,6 +223,18 @@ def _shared_marker_doubts(read: ReadRows) -> dict[int, str]:
         for p in ps
         if p.ok and p.end_marker in doubtful
     }
+
+
+def _one_schedule_per_fund(changes: list[ChangeReading], fund: str | None) -> None:
+    """Schedules given to the defined fund for want of a name: two certain ones cannot both be
+    its schedule."""
+    if fund is None:
+        return
+    certain = [c for c in changes if c.portfolio == fund and c.parseable]
+    for change in certain:
+        if len(certain) > 1:
+            change.parseable = False
+            change.note = f"{len(certain)} schedules without a name of their own for {fund!r}"
 
 
 def _looks_cut(raw: str) -> bool:

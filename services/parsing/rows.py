@@ -93,6 +93,15 @@ _HEADER_WORDS = frozenset(
         "on",
         "per",
         "annum",
+        "as",
+        "percent",
+        "in",
+        "millions",
+        "thousands",
+        "amount",
+        "total",
+        "basis",
+        "points",
     ]
 )
 _PROSE_WORDS = frozenset(
