@@ -39,14 +39,21 @@ _MAX_CHANGES = 500
 MAX_TEXT_CHARS = 128 * 1024
 
 _ANCHOR = re.compile(
-    r"\b(?:is|are)\s+(?:hereby\s+)?(?:amended|deleted|restated|replaced)\b"
+    r"\b(?:is|are|shall\s+be)\s+(?:hereby\s+)?(?:amended|deleted|restated|replaced|removed)\b"
     r"|\bhereby\s+(?:is\s+)?amended\b|\bserves\s+to\s+amend\b|\bshall\s+replace\b",
     re.IGNORECASE,
 )
-_TARGET = re.compile(r"\b(?:schedule|appendix|attachment|section|exhibit|fee|compensation)", re.I)
+_TARGET = re.compile(
+    r"\b(?:schedule|appendix|attachment|section|paragraph|exhibit|fee|compensation)", re.I
+)
 _REPLACE = re.compile(
     r"amended\s+in\s+whole|in\s+(?:its|their)\s+entirety|deleted\s+(?:\w+\s+)?and\s+replaced"
+    r"|\b(?:removed|deleted)\s+(?:\w+\s+){0,2}and\s+replaced"
     r"|\brestated\b|\bshall\s+replace\b|replace\s+the\s+existing|\bdeleting\s+it\b",
+    re.IGNORECASE,
+)
+_REMOVE = re.compile(
+    r"\bto\s+(?:remove|delete)\s+(?:the\s+following|reference)\b|\bremove\s+the\s+following\b",
     re.IGNORECASE,
 )
 _ADD = re.compile(r"\bto\s+add\b|\badd\s+the\s+following\b", re.IGNORECASE)
@@ -126,7 +133,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     continued.update(_shared_marker_doubts(read))
     waiver_doc = reading.agreement_type == "fee_waiver"
     instructions = _instructions(norm, waiver_doc)
-    default_action = "add" if reading.kind == "agreement" else "revise"
+    default_action = _default_action(reading.kind, flat, bool(instructions))
     start = instructions[0].offset if instructions else 0
     risk = _section_risk(read, start)
     period = _period(flat) if waiver_doc else None
@@ -237,6 +244,24 @@ def _one_schedule_per_fund(changes: list[ChangeReading], fund: str | None) -> No
             change.note = f"{len(certain)} schedules without a name of their own for {fund!r}"
 
 
+# A document that is itself the whole exhibit, restated: "Amended and Restated Appendix B",
+# "THIS EXHIBIT ..., amended as of July 19, 2019, lists the Funds ...", "Schedule A ... as of".
+_RESTATED = re.compile(
+    r"\bamended\s+and\s+restated\s+(?:schedule|appendix|exhibit|annex)\b"
+    r"|\b(?:this\s+)?(?:schedule|appendix|exhibit|annex)\b.{0,400}?\bamended\s+as\s+of\b"
+    r".{0,200}?\blists?\b"
+    r"|^\W{0,10}(?:schedule|appendix|exhibit|annex)\s+[A-Z0-9]{1,3}\W{1,6}(?:amended\s+)?as\s+of\b",
+    re.IGNORECASE,
+)
+
+
+def _default_action(kind: str, flat: str, instructed: bool) -> str:
+    """The action of rows no amending sentence governs."""
+    if not instructed and _RESTATED.search(flat[:2500]):
+        return "replace_in_whole"
+    return "add" if kind == "agreement" else "revise"
+
+
 def _looks_cut(raw: str) -> bool:
     size = len(raw.encode("utf-8", "replace"))
     return abs(size - _EXCERPT_BYTES) <= 4 or raw.endswith("\ufffd")
@@ -274,6 +299,8 @@ def _instructions(norm: str, waiver_doc: bool) -> list[_Instruction]:
             action = "waiver"
         elif _REPLACE.search(window):
             action = "replace_in_whole"
+        elif _REMOVE.search(window):
+            action = "remove"
         elif _ADD.search(window):
             action = "add"
         else:
@@ -523,6 +550,8 @@ def _changes_for(
     problems += _qualifying_footnotes(row, parses, name_markers, read, cut)
     if risk:
         problems.append(risk)
+    if action == "remove":
+        return _removals(names, formerly, problems)
     written = [b.written for b in main.bands if b.written]
     out: list[ChangeReading] = []
     for name in names:
@@ -542,6 +571,23 @@ def _changes_for(
                 note="; ".join(own) if own else None,
                 schedule_before=_tiers(before) if before is not None else None,
                 rates_as_written=written or None,
+            )
+        )
+    return out
+
+
+def _removals(
+    names: list[str | None], formerly: str | None, problems: list[str]
+) -> list[ChangeReading]:
+    """A removal table repeats the fee of the fund it removes: only the name must be certain."""
+    out = []
+    for name in names:
+        own = [p for p in problems if p.startswith("no portfolio name")]
+        own += [f"portfolio name {p}" for p in [_name_problem(name)] if p]
+        note = "; ".join(own) if own else None
+        out.append(
+            ChangeReading(
+                action="remove", portfolio=name, formerly=formerly, parseable=not own, note=note
             )
         )
     return out

@@ -90,7 +90,7 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
                 nxt = tokens[i + 1] if i + 1 < len(tokens) else None
                 if nxt is not None and nxt.kind is Kind.WORD and nxt.value == "to":
                     syms.append(_Sym("UPTO", tok))
-                    i += 1
+                    i += 1 + _inclusive(tokens, i + 2)
                 else:
                     unknown.append(tok.text)
             elif key == "TO":
@@ -103,6 +103,12 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
                 unknown.append(tok.text)
         i += 1
     return syms, unknown
+
+
+def _inclusive(tokens: list[Token], i: int) -> int:
+    """How many tokens at ``i`` spell "and including": 'up to and including $X' = 'up to $X'."""
+    words = [t.value for t in tokens[i : i + 2] if t.kind is Kind.WORD]
+    return 2 if words == ["and", "including"] else 0
 
 
 def _strip_connectors(cond: list[_Sym]) -> list[_Sym]:
