@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from services.domain.names import clean_written_name, name_key
-from services.parsing.funds import defined_fund
+from services.parsing.funds import defined_funds
 from services.parsing.header import find_date, parse_header
 from services.parsing.model import (
     ChangeReading,
@@ -86,6 +87,10 @@ _RISKS = (
         "a condition",
     ),
 )
+# A note saying no fee is paid, under a schedule of zero rates, agrees with it.
+_NO_FEE = re.compile(
+    r"^(?:the\s+)?[\w ]{1,40}?\s+shall\s+not\s+pay\s+any\s+(?:[\w-]+\s+){0,2}fees?\b", re.I
+)
 _BENIGN_FOOTNOTE = re.compile(
     r"^\s*as\s+a\s+percentage\s+of\s+(?:the\s+)?average\s+daily\s+net\s+assets"
     r"(?:\s+on\s+an\s+annual\s+basis)?\.?\s*$",
@@ -139,37 +144,20 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     period = _period(flat) if waiver_doc else None
     recital_adds = {_key(n) for m in _RECITAL_ADD.finditer(flat[:6000]) for n in _names_in(m[1])}
 
-    changes: list[ChangeReading] = []
     rows = [row for row in read.rows if _plausible(row, flat)]
     named = any(row.name for row in rows)
-    fund = None if named else defined_fund(flat)
-    for row in rows:
-        if fund is not None:
-            row.name_parts = [fund]  # "the Fund": the one fund the preamble defines
+    funds = [] if named else defined_funds(flat)
+    ctx = _Context(read, flat, cut, risk, named, waiver_doc, instructions, default_action)
+    changes: list[ChangeReading] = []
     for row in rows[:_MAX_CHANGES]:
-        action = default_action
-        for ins in instructions:
-            if ins.offset <= row.offset:
-                action = ins.action
-        if waiver_doc:
-            action = "waiver"
-        found = _changes_for(
-            row, action, read, flat, cut, risk, named, waiver_doc, bool(instructions)
-        )
-        if id(row) in continued:
-            problem = continued[id(row)]
-            found = [
-                c.model_copy(
-                    update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
-                )
-                for c in found
-            ]
+        shared = funds if len(rows) == 1 or len(funds) == 1 else []
+        found = _row_changes(row, ctx, shared, continued)
         changes.extend(found)
     if recital_adds:
         for change in changes:
             if change.portfolio and _key(change.portfolio) in recital_adds:
                 change.action = "add"
-    _one_schedule_per_fund(changes, fund)
+    _one_schedule_per_fund(changes, funds[0] if len(funds) == 1 else None)
     apply_renames(flat, changes)
     if period is not None:
         for change in changes:
@@ -180,6 +168,56 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     reading.changes = changes
     reading.truncated = cut or any(row.at_end and not _complete(row) for row in read.rows)
     return reading
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every row of one filing is judged against."""
+
+    read: ReadRows
+    flat: str
+    cut: bool
+    risk: str | None
+    named: bool
+    waiver_doc: bool
+    instructions: list[_Instruction]
+    default_action: str
+
+
+def _row_changes(
+    row: Row, ctx: _Context, funds: list[str], doubts: dict[int, str]
+) -> list[ChangeReading]:
+    """The changes one row gives: one per name (a shared schedule: one per defined fund)."""
+    action = ctx.default_action
+    for ins in ctx.instructions:
+        if ins.offset <= row.offset:
+            action = ins.action
+    if ctx.waiver_doc:
+        action = "waiver"
+    if funds:
+        row.name_parts = [funds[0]]  # "the Fund": the fund(s) the preamble defines
+    found = _changes_for(
+        row,
+        action,
+        ctx.read,
+        ctx.flat,
+        ctx.cut,
+        ctx.risk,
+        ctx.named,
+        ctx.waiver_doc,
+        bool(ctx.instructions),
+    )
+    if len(funds) > 1:
+        found = [c.model_copy(update={"portfolio": f}) for f in funds for c in found]
+    if id(row) in doubts:
+        problem = doubts[id(row)]
+        found = [
+            c.model_copy(
+                update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
+            )
+            for c in found
+        ]
+    return found
 
 
 # A line that can only continue a fee phrase ("up to $1.5 billion", "of such assets over ...").
@@ -628,7 +666,11 @@ def _qualifying_footnotes(
         )
         if found
     ]
-    if row.footnote is not None and not _BENIGN_FOOTNOTE.match(row.footnote.lstrip("* ")):
+    zero = all(Decimal(b.rate) == 0 for p in parses for b in p.bands) and any(
+        p.bands for p in parses
+    )
+    note = row.footnote.lstrip("* ") if row.footnote is not None else None
+    if note is not None and not _BENIGN_FOOTNOTE.match(note) and not (zero and _NO_FEE.match(note)):
         problems.append(f"followed by a footnote that may change it: '{_excerpt(row.footnote, 0)}'")
     return problems
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["defined_fund"]
+__all__ = ["defined_funds"]
 
 _HEAD_CHARS = 8000
 # The definition itself; quotes are sometimes lost in copies ("(the Fund, and ...").
 _FUND_TERM = re.compile(
-    r"\(\s*(?:hereinafter\s+)?(?:referred\s+to\s+(?:[A-Za-z]+\s+){0,4}as\s+)?(?:the\s+)?\"?Fund\"?"
+    r"\(\s*(?P<each>each\s+)?(?:hereinafter\s+)?(?:referred\s+to\s+(?:[A-Za-z]+\s+){0,4}as\s+)?(?:the\s+)?\"?Fund\"?"
     r"\s*[,;)]"
 )
+_LIST_START = re.compile(
+    r"\b(?:on\s+behalf\s+of|with\s+respect\s+to)\s+(?:each\s+of\s+)?(?:the\s+)?"
+)
+_LIST_SPLIT = re.compile(r",\s*(?:and\s+)?(?:the\s+)?|\s+and\s+(?:the\s+)?")
 _DESCRIPTOR = re.compile(r",\s*(?:an?|the)\s+[^,()]{1,80}$")
 _JOINERS = frozenset({"of", "and", "&", "-", "for", "the"})
 _TERMINALS = frozenset({"fund", "portfolio", "trust", "series"})
@@ -44,14 +48,29 @@ def _trailing_name(text: str) -> str | None:
     return name if len(taken) >= 2 else None
 
 
-def defined_fund(flat: str) -> str | None:
-    """The one fund the preamble defines as "the Fund", or None."""
+def _listed(text: str) -> list[str]:
+    """Names of a list ending ``text``: '... on behalf of A Fund, B Fund and C Fund'."""
+    text = text[-1200:]
+    starts = list(_LIST_START.finditer(text))
+    if not starts:
+        return []
+    chunk = text[starts[-1].end() :]
+    names = [_trailing_name(part) for part in _LIST_SPLIT.split(chunk)]
+    return [n for n in names if n is not None] if all(names) else []
+
+
+def defined_funds(flat: str) -> list[str]:
+    """The fund(s) the preamble defines as "the Fund" (or "each ... the Fund"); [] when none,
+    or when several definitions disagree."""
     head = flat[:_HEAD_CHARS]
-    names = set()
+    found: list[list[str]] = []
     for m in _FUND_TERM.finditer(head):
-        name = _trailing_name(head[max(0, m.start() - 250) : m.start()])
-        if name is not None:
-            names.add(name)
-        if len(names) > 1:
-            return None
-    return names.pop() if names else None
+        before = head[max(0, m.start() - 1200) : m.start()]
+        if m.group("each"):
+            names = _listed(before)
+        else:
+            one = _trailing_name(before[-250:])
+            names = [one] if one else []
+        if names and names not in found:
+            found.append(names)
+    return found[0] if len(found) == 1 else []
