@@ -64,6 +64,7 @@ KEYWORDS: dict[str, str] = {
     "next": "NEXT",
     "over": "OVER",
     "above": "OVER",
+    "greater": "OVER",  # "greater than $10 billion"
     "exceeding": "OVER",
     "exceeds": "OVER",
     "excess": "OVER",
@@ -102,6 +103,8 @@ FILLER: frozenset[str] = frozenset(
         "a",
         "fund's",
         "portfolio's",
+        "than",
+        "amount",  # "Amount Over $1 billion"
     }
 )
 

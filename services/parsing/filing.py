@@ -464,11 +464,19 @@ def _proper_case(name: str, flat: str) -> str:
     return name
 
 
+def _without_leader(name: str) -> str:
+    """'Emerging Markets Portfolio..........' (or ellipsis characters) -> the name alone; a
+    single closing full stop ('Inc.') stays."""
+    bare = name.rstrip(" .\u2026")
+    tail = name[len(bare) :]
+    return bare if tail.count(".") >= 2 or "\u2026" in tail else name
+
+
 def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, list[str]]:
     """Names of a row (several for a shared heading), its former name, and its markers."""
     if raw is None:
         return [None], None, []
-    text = " ".join(raw.split())
+    text = _without_leader(" ".join(raw.split()))
     formerly = None
     m = _FORMERLY.search(text)
     if m:

@@ -16,7 +16,7 @@ __all__ = ["defined_funds"]
 _HEAD_CHARS = 8000
 # The definition itself; quotes are sometimes lost in copies ("(the Fund, and ...").
 _FUND_TERM = re.compile(
-    r"\(\s*(?P<each>each\s+)?(?:hereinafter\s+)?(?:referred\s+to\s+(?:[A-Za-z]+\s+){0,4}as\s+)?(?:the\s+)?\"?Fund\"?"
+    r"\(\s*(?P<each>each\s+)?(?:hereinafter\s+)?(?:referred\s+to\s+(?:[A-Za-z]+\s+){0,4}as\s+)?(?:the\s+)?\"?(?:New\s+)?(?:Fund|Portfolio)\"?"
     r"\s*[,;)]"
 )
 _LIST_START = re.compile(

@@ -83,6 +83,8 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
         elif kind is punct:
             if tok.text == "$":
                 unknown.append("$")
+            elif _is_range_dash(tokens, i, syms):
+                syms.append(_Sym("UPTO", tok))  # "$1 billion - $3 billion"
         else:
             word = tok.value
             key = KEYWORDS.get(word)
@@ -103,6 +105,14 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
                 unknown.append(tok.text)
         i += 1
     return syms, unknown
+
+
+def _is_range_dash(tokens: list[Token], i: int, syms: list[_Sym]) -> bool:
+    """A dash between two amounts: a band written as a range."""
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    after_amount = bool(syms) and syms[-1].name == "AMT" and syms[-1].tok is tokens[i - 1]
+    dash = tokens[i].text.strip(".\u2026") in ("-", "--")
+    return dash and after_amount and nxt is not None and nxt.kind is Kind.AMOUNT
 
 
 def _inclusive(tokens: list[Token], i: int) -> int:
@@ -174,7 +184,43 @@ def _clauses(syms: list[_Sym]) -> tuple[list[tuple[_Sym, list[_Sym]]], list[_Sym
             pending = []
         else:
             pending.append(s)
-    return clauses, pending
+    return _unstack(clauses), pending
+
+
+_OPENERS = frozenset({"FIRST", "NEXT", "OVER", "FROM", "BETWEEN", "ALL"})
+
+
+def _level_groups(cond: list[_Sym]) -> list[list[_Sym]]:
+    """'First $1 billion $1 billion - $3 billion' -> [[First, $1bn], [$1bn, -, $3bn]]."""
+    groups: list[list[_Sym]] = []
+    for s in cond:
+        prev = groups[-1][-1].name if groups and groups[-1] else None
+        fresh = s.name in _OPENERS or (s.name == "AMT" and prev == "AMT")
+        if not groups or (fresh and prev not in (None, "FROM", "BETWEEN", "AND", "UPTO")):
+            groups.append([s])
+        else:
+            groups[-1].append(s)
+    return groups
+
+
+def _unstack(clauses: list[tuple[_Sym, list[_Sym]]]) -> list[tuple[_Sym, list[_Sym]]]:
+    """Cells stacked in a table ('level, level | rate, rate'): a rate holding n levels and
+    followed by n - 1 rates without any gets one level each, in order."""
+    out: list[tuple[_Sym, list[_Sym]]] = []
+    i = 0
+    while i < len(clauses):
+        rate, cond = clauses[i]
+        groups = _level_groups(cond)
+        n = len(groups)
+        following = clauses[i + 1 : i + n]
+        if n > 1 and len(following) == n - 1 and all(not c for _, c in following):
+            rates = [rate] + [r for r, _ in following]
+            out.extend(zip(rates, groups, strict=True))
+            i += n
+        else:
+            out.append((rate, cond))
+            i += 1
+    return out
 
 
 def _dollars(amount: int) -> str:
