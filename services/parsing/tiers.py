@@ -99,6 +99,8 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
                 syms.append(_Sym("UPTO", tok))
             elif key == "UNIT":
                 unknown.append(tok.text)
+            elif key == "OVER" and syms and syms[-1].name == "OVER":
+                pass  # "excess over $5 billion": one "over"
             elif key is not None:
                 syms.append(_Sym(key, tok))
             elif word not in FILLER:
