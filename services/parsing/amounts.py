@@ -71,6 +71,7 @@ KEYWORDS: dict[str, str] = {
     "up": "UP",
     "to": "TO",
     "through": "TO",
+    "below": "TO",  # "on net assets below $1.5 billion"
     "from": "FROM",
     "between": "BETWEEN",
     "and": "AND",

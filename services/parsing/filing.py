@@ -25,6 +25,7 @@ from services.parsing.model import (
     ScheduleReading,
     TierReading,
 )
+from services.parsing.prose import ProseFee, prose_fee
 from services.parsing.renames import apply_renames
 from services.parsing.rows import ReadRows, Row, read_rows
 from services.parsing.text import Piece, flatten, normalise, pieces
@@ -166,7 +167,10 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
             change.period = period
     changes.extend(_missing_named(instructions, changes, period))
     if not changes:
-        changes = _prose_fee(flat, default_action)
+        after = flatten(norm[start:]) if instructions else flat
+        changes = _prose_changes(after, ctx, funds, default_action) or _prose_fee(
+            flat, default_action
+        )
     reading.changes = changes
     reading.truncated = cut or any(row.at_end and not _complete(row) for row in read.rows)
     return reading
@@ -681,8 +685,47 @@ def _qualifying_footnotes(
     )
     note = row.footnote.lstrip("* ") if row.footnote is not None else None
     if note is not None and not _BENIGN_FOOTNOTE.match(note) and not (zero and _NO_FEE.match(note)):
-        problems.append(f"followed by a footnote that may change it: '{_excerpt(row.footnote, 0)}'")
+        problems.append(f"followed by a footnote that may change it: '{_excerpt(note, 0)}'")
     return problems
+
+
+# A waiver in prose must state the fee that results, not only the reduction.
+_RESULTING_FEE = re.compile(r"\bso\s+that\s+the\s+fee\b|\bfee\s+(?:will|shall)\s+be\b", re.I)
+
+
+def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> list[ChangeReading]:
+    """The fee written as one sentence ('a fee equal to 0.50% per annum of the first ...')."""
+    found = prose_fee(text)
+    if not isinstance(found, ProseFee):
+        return []
+    parse, sentence = found.parse, found.sentence
+    problems = [parse.note] if not parse.ok and parse.note else []
+    problems += [
+        f"the fee's sentence mentions {what} ('{_excerpt(sentence, m.start())}')"
+        for pattern, what in _RISKS
+        for m in [pattern.search(sentence)]
+        if m
+    ]
+    if ctx.risk and ctx.risk not in problems:
+        problems.append(ctx.risk)
+    if ctx.waiver_doc:
+        action = "waiver"
+        if not _RESULTING_FEE.search(sentence):
+            problems.append("the waiver gives a reduction, not the resulting fee")
+    if ctx.cut and text.rstrip().endswith(sentence.rstrip()):
+        problems.append("the fee's sentence runs to the end of the excerpt (truncated)")
+    note = "; ".join(problems) if problems else None
+    names: list[str | None] = list(funds) or [None]
+    return [
+        ChangeReading(
+            action=action,
+            portfolio=name,
+            schedule=_tiers(parse),
+            parseable=not problems,
+            note=note,
+        )
+        for name in names
+    ]
 
 
 def _prose_fee(flat: str, action: str) -> list[ChangeReading]:
