@@ -7,14 +7,19 @@ sees the header as a rateless schedule and each rate as a schedule of its own; h
 row is rewritten into one level-first schedule ("First $2.5 billion 0.750% Next ...").  A row is
 rewritten only when its rate count equals the header's level count; otherwise it is left as
 read (and judged uncertain there).
+
+Also owns tables whose header gives the unit of their bands ("Net Assets (millions)",
+"$0 - $500 / >$500 - $1,000"): bare amounts in the rows after such a header are in millions.
 """
 
 from __future__ import annotations
 
+import re
+
 from services.parsing.amounts import KEYWORDS, Kind, tokenize
 from services.parsing.rows import Row
 
-__all__ = ["apply_band_headers"]
+__all__ = ["apply_band_headers", "apply_millions"]
 
 _OPENERS = frozenset({"FIRST", "NEXT", "OVER", "ALL", "FROM", "BETWEEN", "REST"})
 
@@ -63,3 +68,27 @@ def apply_band_headers(rows: list[Row]) -> None:
         if levels and rates is not None and len(rates) == len(levels):
             joined = " ".join(f"{lvl} {rate}" for lvl, rate in zip(levels, rates, strict=True))
             row.segments = [[joined]]
+
+
+# "Net Assets (millions)", "(in millions)", "($ millions)", "in millions of dollars".
+_MILLIONS_HEADER = re.compile(
+    r"\(\s*(?:in\s+)?(?:\$\s*)?millions?\s*\)|\bin\s+millions\b|\(\s*\$\s*mm?\s*\)",
+    re.IGNORECASE,
+)
+# A bare dollar amount: no unit after it, and small enough not to be whole dollars.
+_BARE_AMOUNT = re.compile(
+    r"\$\s?(\d{1,3}(?:,\d{3})?(?:\.\d{1,4})?)(?![\d,.]*\d)(?!\s*(?:million|billion|thousand))",
+    re.IGNORECASE,
+)
+
+
+def apply_millions(rows: list[Row], text: str) -> None:
+    """Bare amounts of rows below a "(millions)" header are millions of dollars."""
+    header = _MILLIONS_HEADER.search(text)
+    if header is None:
+        return
+    for row in rows:
+        if row.offset > header.start():
+            row.segments = [
+                [_BARE_AMOUNT.sub(r"$\1 million", part) for part in seg] for seg in row.segments
+            ]

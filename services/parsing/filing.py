@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.domain.names import clean_written_name, name_key
-from services.parsing.columns import apply_band_headers
+from services.parsing.columns import apply_band_headers, apply_millions
 from services.parsing.funds import defined_funds
 from services.parsing.header import find_date, parse_header
 from services.parsing.model import (
@@ -137,6 +137,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     parts = pieces(norm)
     read = read_rows(parts)
     apply_band_headers(read.rows)
+    apply_millions(read.rows, norm)
     continued = _unjoined_continuations(read.rows, parts, cut)
     continued.update(_shared_marker_doubts(read))
     waiver_doc = reading.agreement_type == "fee_waiver"

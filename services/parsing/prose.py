@@ -20,7 +20,7 @@ from services.parsing.tiers import ScheduleParse, parse_schedule
 __all__ = ["ProseFee", "prose_fee"]
 
 _MAX_SENTENCE = 2000
-_SENTENCE_END = re.compile(r"(?<![\d$])\.(?=\s+[A-Z(\"]|\s*$)")
+_SENTENCE_END = re.compile(r"(?<![\d$])\.(?=\s+(?:[A-Z(\"]|\d{1,2}\.\s)|\s*$)")
 _RATE = re.compile(r"\d{1,3}(?:\.\d{1,8})?\s?%|\d{1,4}\s+basis\s+points", re.IGNORECASE)
 _NOISE = (
     re.compile(r"\(\s*1/36[56][^()]{0,200}\)"),  # "(1/366 of 0.44% ... in a leap year)"

@@ -83,6 +83,8 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
         elif kind is punct:
             if tok.text == "$":
                 unknown.append("$")
+            elif tok.text in (">", ">=", "\u2265") and _before_amount(tokens, i):
+                syms.append(_Sym("OVER", tok))  # ">$500 - $1,000"
             elif _is_range_dash(tokens, i, syms):
                 syms.append(_Sym("UPTO", tok))  # "$1 billion - $3 billion"
         else:
@@ -107,6 +109,10 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
                 unknown.append(tok.text)
         i += 1
     return syms, unknown
+
+
+def _before_amount(tokens: list[Token], i: int) -> bool:
+    return i + 1 < len(tokens) and tokens[i + 1].kind is Kind.AMOUNT
 
 
 def _is_range_dash(tokens: list[Token], i: int, syms: list[_Sym]) -> bool:
