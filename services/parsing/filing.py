@@ -18,11 +18,13 @@ from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
 from services.parsing.funds import defined_funds
 from services.parsing.header import find_date, parse_header
+from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
     ChangeReading,
     FilingReading,
     Period,
     ScheduleReading,
+    SectionReading,
     TierReading,
 )
 from services.parsing.prose import ProseFee, prose_fee
@@ -127,13 +129,21 @@ def parse_filing(text: str, *, cut: bool | None = None) -> FilingReading:
 
 def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     """The reading itself; tests call this directly so a bug cannot hide behind the net."""
+    unwrapped = _unwrap(text)
+    whole = text
+    text = unwrapped.text
     oversized = len(text) > MAX_TEXT_CHARS
     if oversized:
         text = text[:MAX_TEXT_CHARS]
     norm = normalise(text)
     flat = flatten(norm)
     reading = parse_header(norm, flat)
-    cut = (_looks_cut(text) or oversized) if cut is None else cut
+    cut = (_looks_cut(whole) or oversized) if cut is None else cut
+    if unwrapped.sections:
+        reading.sections = [
+            SectionReading(document=x.label, read=x.read, reason=x.reason)
+            for x in unwrapped.sections
+        ]
     parts = pieces(norm)
     read = read_rows(parts)
     apply_band_headers(read.rows)
@@ -305,6 +315,17 @@ def _default_action(kind: str, flat: str, instructed: bool) -> str:
     if not instructed and _RESTATED.search(flat[:2500]):
         return "replace_in_whole"
     return "add" if kind == "agreement" else "revise"
+
+
+# Markup beyond this is not one exhibit; what follows it is not parsed (and reported cut).
+MAX_MARKUP_CHARS = 4 * 1024 * 1024
+
+
+def _unwrap(text: str) -> Unwrapped:
+    """The text of an HTML exhibit or of a submission's fee exhibit; plain text as it is."""
+    if "<" not in text:
+        return Unwrapped(text)
+    return unwrap(text[:MAX_MARKUP_CHARS])
 
 
 def _looks_cut(raw: str) -> bool:
