@@ -226,6 +226,9 @@ def _row_changes(
     )
     if len(funds) > 1:
         found = [c.model_copy(update={"portfolio": f}) for f in funds for c in found]
+    if row.row_date is not None:
+        for change in found:
+            change.row_effective_date = find_date(row.row_date)
     if id(row) in doubts:
         problem = doubts[id(row)]
         found = [
@@ -711,6 +714,10 @@ def _qualifying_footnotes(
     return problems
 
 
+# A rate in a sentence about expenses, limits or reimbursement is not (only) a fee schedule.
+_NOT_A_SCHEDULE = re.compile(
+    r"\b(?:expenses?|limit\w*|caps?|reimburs\w*|minimum|maximum|not\s+to\s+exceed)\b", re.I
+)
 # A waiver in prose must state the fee that results, not only the reduction.
 _RESULTING_FEE = re.compile(r"\bso\s+that\s+the\s+fee\b|\bfee\s+(?:will|shall)\s+be\b", re.I)
 
@@ -730,6 +737,11 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
     ]
     if ctx.risk and ctx.risk not in problems:
         problems.append(ctx.risk)
+    limit = _NOT_A_SCHEDULE.search(sentence)
+    if limit:
+        problems.append(
+            f"the sentence may cap or offset a fee ('{_excerpt(sentence, limit.start())}')"
+        )
     if ctx.waiver_doc:
         action = "waiver"
         if not _RESULTING_FEE.search(sentence):

@@ -2,7 +2,8 @@
 
 ``FilingReading.model_dump(by_alias=True, mode="json")`` has exactly the fields of the corpus's
 ``expected/*.json`` (minus the curator-only ``source_url`` and ``notes``).  Optional per-change
-extras (``schedule_before``, ``rates_as_written``) appear only when set, and so does the
+extras (``schedule_before``, ``rates_as_written``, ``row_effective_date``) appear only
+when set, and so does the
 top-level ``sections`` (the documents of a full submission, read or skipped).
 """
 
@@ -46,7 +47,7 @@ class Period(BaseModel):
     to: date | None
 
 
-_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written")
+_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written", "row_effective_date")
 
 
 class ChangeReading(BaseModel):
@@ -59,6 +60,7 @@ class ChangeReading(BaseModel):
     note: str | None = None
     schedule_before: ScheduleReading | None = None
     rates_as_written: list[str] | None = None
+    row_effective_date: date | None = None  # a per-row "Effective Date" column's date
 
     @model_serializer(mode="wrap")
     def _drop_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -160,6 +160,7 @@ class Row:
     footnote: str | None = None  # footnote text printed right after the row
     at_end: bool = False  # nothing but junk follows it: the text may have been cut inside it
     too_long: bool = False
+    row_date: str | None = None  # the row's own effective date, from a date column
 
     @property
     def name(self) -> str | None:
@@ -289,6 +290,7 @@ class _Reader:
         self.pending_column = 0
         self.pending_sealed = False
         self.piece: Piece | None = None
+        self.pending_date: str | None = None
 
     # -- row helpers
     def close(self, footnote: str | None = None) -> None:
@@ -324,7 +326,12 @@ class _Reader:
             self.last_marker = piece.text
             return
         if _DATE_CELL.match(piece.text) and piece.new_cell:
-            return  # a per-row "Effective Date" column between the name and its fee
+            # A per-row "Effective Date" column between the name and its fee.
+            if self.row is None:
+                self.pending_date = piece.text
+            elif self.row.row_date is None:
+                self.row.row_date = piece.text  # the column after the fee
+            return
         if _RULE.match(piece.text):
             if self.row is not None and self.row_complete:
                 self.close()  # a table's row rule under a complete row ends it
@@ -434,7 +441,9 @@ class _Reader:
             self.row = Row(list(self.pending), [[right]], self.offset, list(toks))
             self.row.beside = self.left_here
             self.row.name_column = self.pending_column
+            self.row.row_date = self.pending_date if self.pending else None
             self.pending = []
+            self.pending_date = None
             self.refresh()
 
 

@@ -8,6 +8,7 @@ resolved through the preamble, and a caption that must never become a portfolio.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from services.parsing.filing import read_filing
@@ -61,6 +62,10 @@ def test_pipe_cells_with_effective_date_column() -> None:
         (B, None, Decimal("0.70")),
     ]
     assert _tiers(meadow)[-1] == (2 * B, None, Decimal("0.50"))
+    assert (harbor.row_effective_date, meadow.row_effective_date) == (
+        date(2015, 5, 1),
+        date(2022, 6, 1),
+    )
 
 
 FIXED_WIDTH_MILLIONS = """AMENDMENT NO. 4 TO INVESTMENT ADVISORY AGREEMENT
