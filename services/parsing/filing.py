@@ -495,6 +495,11 @@ def _proper_case(name: str, flat: str) -> str:
     return name
 
 
+# Lower-case words after a name's last "Fund"/"Portfolio" are wrapped fee text ("... Portfolio
+# assets plus" where a cut left a word half-written), never part of the name.
+_LOWER_TAIL = re.compile(r"^(.*\b(?:Fund|Portfolio|FUND|PORTFOLIO))(?:\s+[a-z][a-z.,;-]*){1,6}$")
+
+
 def _without_leader(name: str) -> str:
     """'Emerging Markets Portfolio..........' (or ellipsis characters) -> the name alone; a
     single closing full stop ('Inc.') stays."""
@@ -507,7 +512,7 @@ def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, li
     """Names of a row (several for a shared heading), its former name, and its markers."""
     if raw is None:
         return [None], None, []
-    text = _without_leader(" ".join(raw.split()))
+    text = _LOWER_TAIL.sub(r"\1", _without_leader(" ".join(raw.split())))
     formerly = None
     m = _FORMERLY.search(text)
     if m:
