@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
-from services.parsing.funds import defined_funds
+from services.parsing.funds import defined_funds, short_names
 from services.parsing.header import find_date, parse_header
 from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
@@ -29,7 +29,7 @@ from services.parsing.model import (
 )
 from services.parsing.prose import ProseFee, prose_fee
 from services.parsing.renames import apply_renames
-from services.parsing.rows import ReadRows, Row, read_rows
+from services.parsing.rows import HEADER_WORDS, ReadRows, Row, read_rows
 from services.parsing.text import Piece, flatten, normalise, pieces
 from services.parsing.tiers import ScheduleParse, parse_schedule
 
@@ -172,6 +172,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
             if change.portfolio and _key(change.portfolio) in recital_adds:
                 change.action = "add"
     _one_schedule_per_fund(changes, funds[0] if len(funds) == 1 else None)
+    _expand_short_names(changes, short_names(flat))
     apply_renames(flat, changes)
     if period is not None:
         for change in changes:
@@ -288,6 +289,15 @@ def _shared_marker_doubts(read: ReadRows) -> dict[int, str]:
         for p in ps
         if p.ok and p.end_marker in doubtful
     }
+
+
+def _expand_short_names(changes: list[ChangeReading], short: dict[str, str]) -> None:
+    """A schedule headed by a short name the preamble defines is the full name's."""
+    by_key = {_key(name): full for name, full in short.items()}
+    for change in changes:
+        full = by_key.get(_key(change.portfolio)) if change.portfolio else None
+        if full is not None:
+            change.portfolio = full
 
 
 def _one_schedule_per_fund(changes: list[ChangeReading], fund: str | None) -> None:
@@ -512,7 +522,7 @@ def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, li
     """Names of a row (several for a shared heading), its former name, and its markers."""
     if raw is None:
         return [None], None, []
-    text = _LOWER_TAIL.sub(r"\1", _without_leader(" ".join(raw.split())))
+    text = _LOWER_TAIL.sub(r"\1", _without_leader(" ".join(raw.split()).rstrip(" :")))
     formerly = None
     m = _FORMERLY.search(text)
     if m:
@@ -556,6 +566,8 @@ def _name_problem(name: str | None) -> str | None:
     words = [w for w in words if w]
     if not words or all(w in _GENERIC_NAME_WORDS for w in words):
         return f"{name!r} is only a generic word"
+    if all(w in HEADER_WORDS for w in words):
+        return f"{name!r} is a table caption, not a fund"
     fee_words = sorted({w for w in words if w in _FEE_WORDS})
     if fee_words:
         return f"{name!r} contains fee text ({', '.join(fee_words)})"

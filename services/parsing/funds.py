@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["defined_funds"]
+__all__ = ["defined_funds", "short_names"]
 
 _HEAD_CHARS = 8000
 # The definition itself; quotes are sometimes lost in copies ("(the Fund, and ...").
@@ -37,6 +37,8 @@ def _trailing_name(text: str) -> str | None:
         return None
     taken: list[str] = []
     for word in reversed(words[-16:]):
+        if any(c in word for c in '"()'):
+            break  # the close of an earlier definition: '("Core Fund") and the B Fund'
         if word[:1].isupper() or word[:1].isdigit() or word.lower() in _JOINERS - {"the"}:
             taken.append(word)
         else:
@@ -74,3 +76,20 @@ def defined_funds(flat: str) -> list[str]:
         if names and names not in found:
             found.append(names)
     return found[0] if len(found) == 1 else []
+
+
+# 'Sample Core Plus Bond Fund ("Core Plus Bond Fund")': a short name the schedule may use.
+_SHORT = re.compile(
+    r"\(\s*(?:the\s+|hereinafter\s+)?\"([A-Z][^\"()]{2,80}?\b(?:Fund|Portfolio))\"\s*\)"
+)
+
+
+def short_names(flat: str) -> dict[str, str]:
+    """Short name (as written) -> the full name the preamble gives it."""
+    head = flat[:_HEAD_CHARS]
+    out: dict[str, str] = {}
+    for m in _SHORT.finditer(head):
+        full = _trailing_name(head[max(0, m.start() - 250) : m.start()])
+        if full is not None and full != m[1]:
+            out.setdefault(m[1], full)
+    return out

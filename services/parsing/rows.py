@@ -33,7 +33,7 @@ from services.parsing.amounts import (
 from services.parsing.text import Piece
 from services.parsing.tiers import parse_tokens, starts_fresh
 
-__all__ = ["ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
+__all__ = ["HEADER_WORDS", "ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
 
 # Fee text longer than this is not one portfolio's schedule; stop re-reading it.
 MAX_FEE_CHARS = 3000
@@ -45,7 +45,7 @@ _TERMINALS = frozenset({"portfolio", "fund"})
 _UNITS = frozenset({"million", "billion"})
 _GAP = re.compile(r" {3,}")
 _LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
-_HEADER_WORDS = frozenset(
+HEADER_WORDS = frozenset(
     [
         "portfolio",
         "portfolios",
@@ -102,6 +102,19 @@ _HEADER_WORDS = frozenset(
         "total",
         "basis",
         "points",
+        "under",
+        "for",
+        "with",
+        "by",
+        "tier",
+        "tiers",
+        "band",
+        "bands",
+        "range",
+        "ranges",
+        "aggregate",
+        "applicable",
+        "payable",
     ]
 )
 _PROSE_WORDS = frozenset(
@@ -136,6 +149,7 @@ _SIGNATURE = re.compile(
 _JUNK = re.compile(r"^(?:[\divxlc]{1,6}[.)]?|\([\divxlc]{1,6}\)|[-=_.\s*]+)$", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"^(\*{1,4}|\d{1,2})(?:\s+|(?=[A-Z]))(\S.*)$", re.DOTALL)
 _MARKER_ONLY = re.compile(r"^(\*{1,4}|\d{1,2})$")
+_NAME_HEADING = re.compile(r"^[A-Z][\w&.,'/\- ]{0,100}\b(?:Fund|Portfolio|FUND|PORTFOLIO)\s?:$")
 _RULE = re.compile(r"^[-=_\s]{1,400}$")
 _FORMER_PAREN = re.compile(r"\(\s*formerly\b[^()]{0,300}\)", re.IGNORECASE)
 _DATE_CELL = re.compile(
@@ -206,7 +220,7 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
         gap = _GAP.search(text)
         if gap is not None:
             head = [t for t in toks if t.start < gap.start()]
-            header = len(head) >= 2 and all(t.value in _HEADER_WORDS for t in head)
+            header = len(head) >= 2 and all(t.value in HEADER_WORDS for t in head)
             if head and all(_name_word(t) for t in head) and not header:
                 return text[: gap.start()].strip(), text[gap.end() :].strip(), toks[len(head) :]
         return "", text, toks
@@ -258,10 +272,12 @@ def _classify(left: str) -> str:
         return "junk"
     words = [w.strip("*,.;:()\"'").lower() for w in left.split()]
     words = [w for w in words if w]
-    if words and all(w in _HEADER_WORDS for w in words):
+    if words and all(w in HEADER_WORDS for w in words):
         return "header"
     # A former name in parentheses lengthens a name cell without making it prose.
     bare = _FORMER_PAREN.sub("", left)
+    if _NAME_HEADING.match(left) and not any(w in _PROSE_WORDS for w in words):
+        return "name"  # "Core Plus Bond Fund:" heading its schedule
     if (
         len(bare.split()) > 14
         or len(bare) > 120

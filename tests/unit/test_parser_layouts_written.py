@@ -269,3 +269,40 @@ def test_a_caption_with_no_fund_defined_gives_no_portfolio() -> None:
     text = CAPTION.replace('(the "Fund")', '(the "Trust")')
     for change in _read(text).changes:
         assert change.portfolio is None or "AVERAGE" not in change.portfolio.upper()
+
+
+SHORT_NAMES = """AMENDMENT NO. 3 TO INVESTMENT ADVISORY AGREEMENT
+
+This Amendment is made as of April 1, 2023 to the Investment Advisory Agreement dated May 1,
+2012 (the "Agreement") between Sample Income Trust (the "Trust"), on behalf of its series Sample
+Core Plus Bond Fund ("Core Plus Bond Fund") and Sample Short Duration Fund ("Short Duration
+Fund"), and Sample Advisers LLC (the "Adviser").
+
+1. Schedule A to the Agreement is hereby amended and restated as follows:
+
+Core Plus Bond Fund:
+0.40% of the first $1 billion of average daily net assets;
+0.35% of average daily net assets over $1 billion.
+
+Short Duration Fund:
+0.30% of average daily net assets.
+
+2. All other terms of the Agreement remain in full force and effect.
+"""
+
+
+def test_short_names_resolve_to_the_full_names_of_the_preamble() -> None:
+    core, short = _read(SHORT_NAMES).changes
+    assert (core.portfolio, short.portfolio) == (
+        "Sample Core Plus Bond Fund",
+        "Sample Short Duration Fund",
+    )
+    assert core.parseable and short.parseable
+    assert _tiers(short) == [(0, None, Decimal("0.30"))]
+
+
+def test_a_column_caption_over_a_schedule_is_not_a_fund() -> None:
+    text = CAPTION.replace("AVERAGE DAILY FEE AS A PERCENT PER ANNUM", "Assets Under Management")
+    text = text.replace('(the "Fund")', '(the "Trust")')
+    for change in _read(text).changes:
+        assert change.portfolio is None or not change.parseable
