@@ -61,7 +61,17 @@ _REMOVE = re.compile(
     r"\bto\s+(?:remove|delete)\s+(?:the\s+following|reference)\b|\bremove\s+the\s+following\b",
     re.IGNORECASE,
 )
-_ADD = re.compile(r"\bto\s+add\b|\badd\s+the\s+following\b", re.IGNORECASE)
+_ADD = re.compile(
+    r"\bto\s+add\b|\badd\s+the\s+following\b|\bto\s+include\b.{0,200}\bas\s+an?\s+new\b",
+    re.IGNORECASE,
+)
+# An addendum or supplement bringing a fund under the agreement: '(the "New Portfolio")', or
+# 'commencement of operations' of the fund the schedule is for.
+_NEW_FUND = re.compile(
+    r"\bthe\s+\"?New\s+(?:Fund|Portfolio|Series)\b|\bcommencement\s+of\s+(?:its\s+)?operations\b"
+    r"|\bshall\s+together\s+constitute\b",
+    re.IGNORECASE,
+)
 _NAMED = re.compile(
     r"\b(?:as\s+it\s+relates\s+to|with\s+regard\s+to|with\s+respect\s+to)\s+(.{3,400}?)"
     r"\s+(?:is|are|hereby)\b",
@@ -180,9 +190,8 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     changes.extend(_missing_named(instructions, changes, period))
     if not changes:
         after = flatten(norm[start:]) if instructions else flat
-        changes = _prose_changes(after, ctx, funds, default_action) or _prose_fee(
-            flat, default_action
-        )
+        action = instructions[-1].action if instructions else default_action
+        changes = _prose_changes(after, ctx, funds, action) or _prose_fee(flat, default_action)
     reading.changes = changes
     reading.truncated = cut or any(row.at_end and not _complete(row) for row in read.rows)
     return reading
@@ -327,6 +336,8 @@ def _default_action(kind: str, flat: str, instructed: bool) -> str:
     """The action of rows no amending sentence governs."""
     if not instructed and _RESTATED.search(flat[:2500]):
         return "replace_in_whole"
+    if not instructed and _NEW_FUND.search(flat[:8000]):
+        return "add"
     return "add" if kind == "agreement" else "revise"
 
 
