@@ -64,12 +64,14 @@ KEYWORDS: dict[str, str] = {
     "next": "NEXT",
     "over": "OVER",
     "above": "OVER",
+    "greater": "OVER",  # "greater than $10 billion"
     "exceeding": "OVER",
     "exceeds": "OVER",
     "excess": "OVER",
     "up": "UP",
     "to": "TO",
     "through": "TO",
+    "below": "TO",  # "on net assets below $1.5 billion"
     "from": "FROM",
     "between": "BETWEEN",
     "and": "AND",
@@ -102,6 +104,8 @@ FILLER: frozenset[str] = frozenset(
         "a",
         "fund's",
         "portfolio's",
+        "than",
+        "amount",  # "Amount Over $1 billion"
     }
 )
 
@@ -188,7 +192,8 @@ def is_fee_word(tok: Token) -> bool:
     if tok.kind is Kind.NUMBER:
         return tok.text.startswith("$")  # "$1.4" whose "billion" wrapped to the next line
     if tok.kind is Kind.WORD:
-        return tok.value in KEYWORDS or tok.value in FILLER
+        # "including" only of "up to and including $X"; the grammar rejects it elsewhere.
+        return tok.value in KEYWORDS or tok.value in FILLER or tok.value == "including"
     return False
 
 

@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from services.domain.names import clean_written_name, name_key
+from services.parsing.columns import apply_band_headers, apply_millions
+from services.parsing.funds import defined_funds, short_names
 from services.parsing.header import find_date, parse_header
+from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
     ChangeReading,
     FilingReading,
     Period,
     ScheduleReading,
+    SectionReading,
     TierReading,
 )
-from services.parsing.rows import ReadRows, Row, read_rows
+from services.parsing.prose import ProseFee, prose_fee
+from services.parsing.renames import apply_renames
+from services.parsing.rows import HEADER_WORDS, ReadRows, Row, read_rows
 from services.parsing.text import Piece, flatten, normalise, pieces
 from services.parsing.tiers import ScheduleParse, parse_schedule
 
@@ -37,17 +44,34 @@ _MAX_CHANGES = 500
 MAX_TEXT_CHARS = 128 * 1024
 
 _ANCHOR = re.compile(
-    r"\b(?:is|are)\s+(?:hereby\s+)?(?:amended|deleted|restated|replaced)\b"
+    r"\b(?:is|are|shall\s+be)\s+(?:hereby\s+)?(?:amended|deleted|restated|replaced|removed)\b"
     r"|\bhereby\s+(?:is\s+)?amended\b|\bserves\s+to\s+amend\b|\bshall\s+replace\b",
     re.IGNORECASE,
 )
-_TARGET = re.compile(r"\b(?:schedule|appendix|attachment|section|exhibit|fee|compensation)", re.I)
+_TARGET = re.compile(
+    r"\b(?:schedule|appendix|attachment|section|paragraph|exhibit|fee|compensation)", re.I
+)
 _REPLACE = re.compile(
     r"amended\s+in\s+whole|in\s+(?:its|their)\s+entirety|deleted\s+(?:\w+\s+)?and\s+replaced"
+    r"|\b(?:removed|deleted)\s+(?:\w+\s+){0,2}and\s+replaced"
     r"|\brestated\b|\bshall\s+replace\b|replace\s+the\s+existing|\bdeleting\s+it\b",
     re.IGNORECASE,
 )
-_ADD = re.compile(r"\bto\s+add\b|\badd\s+the\s+following\b", re.IGNORECASE)
+_REMOVE = re.compile(
+    r"\bto\s+(?:remove|delete)\s+(?:the\s+following|reference)\b|\bremove\s+the\s+following\b",
+    re.IGNORECASE,
+)
+_ADD = re.compile(
+    r"\bto\s+add\b|\badd\s+the\s+following\b|\bto\s+include\b.{0,200}\bas\s+an?\s+new\b",
+    re.IGNORECASE,
+)
+# An addendum or supplement bringing a fund under the agreement: '(the "New Portfolio")', or
+# 'commencement of operations' of the fund the schedule is for.
+_NEW_FUND = re.compile(
+    r"\bthe\s+\"?New\s+(?:Fund|Portfolio|Series)\b|\bcommencement\s+of\s+(?:its\s+)?operations\b"
+    r"|\bshall\s+together\s+constitute\b",
+    re.IGNORECASE,
+)
 _NAMED = re.compile(
     r"\b(?:as\s+it\s+relates\s+to|with\s+regard\s+to|with\s+respect\s+to)\s+(.{3,400}?)"
     r"\s+(?:is|are|hereby)\b",
@@ -69,12 +93,17 @@ _RISKS = (
         re.compile(r"\bperformance\s+(?:fee|adjustment|period)|\bbase\s+fee\b", re.I),
         "a multi-part fee",
     ),
+    (re.compile(r"\bdiscount\s+of\b|\breduc\w+\s+by\b", re.I), "a discount"),
     (
         re.compile(
             r"\bconditional\b|\bin\s+the\s+event\s+that\b|\bif\s+the\s+(?:net|average)", re.I
         ),
         "a condition",
     ),
+)
+# A note saying no fee is paid, under a schedule of zero rates, agrees with it.
+_NO_FEE = re.compile(
+    r"^(?:the\s+)?[\w ]{1,40}?\s+shall\s+not\s+pay\s+any\s+(?:[\w-]+\s+){0,2}fees?\b", re.I
 )
 _BENIGN_FOOTNOTE = re.compile(
     r"^\s*as\s+a\s+percentage\s+of\s+(?:the\s+)?average\s+daily\s+net\s+assets"
@@ -110,59 +139,115 @@ def parse_filing(text: str, *, cut: bool | None = None) -> FilingReading:
 
 def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     """The reading itself; tests call this directly so a bug cannot hide behind the net."""
+    unwrapped = _unwrap(text)
+    whole = text
+    text = unwrapped.text
     oversized = len(text) > MAX_TEXT_CHARS
     if oversized:
         text = text[:MAX_TEXT_CHARS]
     norm = normalise(text)
     flat = flatten(norm)
     reading = parse_header(norm, flat)
-    cut = (_looks_cut(text) or oversized) if cut is None else cut
+    cut = (_looks_cut(whole) or oversized) if cut is None else cut
+    if unwrapped.sections:
+        reading.sections = [
+            SectionReading(document=x.label, read=x.read, reason=x.reason)
+            for x in unwrapped.sections
+        ]
     parts = pieces(norm)
     read = read_rows(parts)
+    apply_band_headers(read.rows)
+    apply_millions(read.rows, norm)
     continued = _unjoined_continuations(read.rows, parts, cut)
+    continued.update(_shared_marker_doubts(read))
     waiver_doc = reading.agreement_type == "fee_waiver"
     instructions = _instructions(norm, waiver_doc)
-    default_action = "add" if reading.kind == "agreement" else "revise"
+    default_action = _default_action(reading.kind, flat, bool(instructions))
     start = instructions[0].offset if instructions else 0
     risk = _section_risk(read, start)
     period = _period(flat) if waiver_doc else None
     recital_adds = {_key(n) for m in _RECITAL_ADD.finditer(flat[:6000]) for n in _names_in(m[1])}
 
-    changes: list[ChangeReading] = []
     rows = [row for row in read.rows if _plausible(row, flat)]
     named = any(row.name for row in rows)
+    funds = [] if named else defined_funds(flat)
+    ctx = _Context(read, flat, cut, risk, named, waiver_doc, instructions, default_action)
+    changes: list[ChangeReading] = []
     for row in rows[:_MAX_CHANGES]:
-        action = default_action
-        for ins in instructions:
-            if ins.offset <= row.offset:
-                action = ins.action
-        if waiver_doc:
-            action = "waiver"
-        found = _changes_for(
-            row, action, read, flat, cut, risk, named, waiver_doc, bool(instructions)
-        )
-        if id(row) in continued:
-            problem = f"fee text may go on in a line not joined to it: '{continued[id(row)]}'"
-            found = [
-                c.model_copy(
-                    update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
-                )
-                for c in found
-            ]
+        shared = funds if len(rows) == 1 or len(funds) == 1 else []
+        found = _row_changes(row, ctx, shared, continued)
         changes.extend(found)
     if recital_adds:
         for change in changes:
             if change.portfolio and _key(change.portfolio) in recital_adds:
                 change.action = "add"
+    _one_schedule_per_fund(changes, funds[0] if len(funds) == 1 else None)
+    _expand_short_names(changes, short_names(flat))
+    apply_renames(flat, changes)
     if period is not None:
         for change in changes:
             change.period = period
     changes.extend(_missing_named(instructions, changes, period))
     if not changes:
-        changes = _prose_fee(flat, default_action)
+        after = flatten(norm[start:]) if instructions else flat
+        action = instructions[-1].action if instructions else default_action
+        changes = _prose_changes(after, ctx, funds, action) or _prose_fee(flat, default_action)
     reading.changes = changes
     reading.truncated = cut or any(row.at_end and not _complete(row) for row in read.rows)
     return reading
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every row of one filing is judged against."""
+
+    read: ReadRows
+    flat: str
+    cut: bool
+    risk: str | None
+    named: bool
+    waiver_doc: bool
+    instructions: list[_Instruction]
+    default_action: str
+
+
+def _row_changes(
+    row: Row, ctx: _Context, funds: list[str], doubts: dict[int, str]
+) -> list[ChangeReading]:
+    """The changes one row gives: one per name (a shared schedule: one per defined fund)."""
+    action = ctx.default_action
+    for ins in ctx.instructions:
+        if ins.offset <= row.offset:
+            action = ins.action
+    if ctx.waiver_doc:
+        action = "waiver"
+    if funds:
+        row.name_parts = [funds[0]]  # "the Fund": the fund(s) the preamble defines
+    found = _changes_for(
+        row,
+        action,
+        ctx.read,
+        ctx.flat,
+        ctx.cut,
+        ctx.risk,
+        ctx.named,
+        ctx.waiver_doc,
+        bool(ctx.instructions),
+    )
+    if len(funds) > 1:
+        found = [c.model_copy(update={"portfolio": f}) for f in funds for c in found]
+    if row.row_date is not None:
+        for change in found:
+            change.row_effective_date = find_date(row.row_date)
+    if id(row) in doubts:
+        problem = doubts[id(row)]
+        found = [
+            c.model_copy(
+                update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
+            )
+            for c in found
+        ]
+    return found
 
 
 # A line that can only continue a fee phrase ("up to $1.5 billion", "of such assets over ...").
@@ -195,8 +280,76 @@ def _unjoined_continuations(rows: list[Row], parts: list[Piece], cut: bool) -> d
         rest = " ".join(p.text for p in parts if p.line > row.last_line)
         fragment = cut and len(rest) < 40 and not _FRESH_START.match(rest)
         if _CONTINUATION.match(following.text) or fragment:
-            out[id(row)] = _excerpt(following.text, 0)
+            line = _excerpt(following.text, 0)
+            out[id(row)] = f"fee text may go on in a line not joined to it: '{line}'"
     return out
+
+
+def _shared_marker_doubts(read: ReadRows) -> dict[int, str]:
+    """Rows ending with a footnote marker (text absent) that another row's schedule also ends
+    with, where that other schedule cannot be read: one footnote, one effect on both."""
+    ends = [(row, [parse_schedule(t) for t in row.fee_texts()]) for row in read.rows]
+    doubtful = {p.end_marker for _, ps in ends for p in ps if p.end_marker and not p.ok}
+    doubtful -= set(read.footnotes)
+    return {
+        id(row): f"schedule ends with footnote '{p.end_marker}', whose text is not in the "
+        "document and which another schedule here cannot be read with"
+        for row, ps in ends
+        for p in ps
+        if p.ok and p.end_marker in doubtful
+    }
+
+
+def _expand_short_names(changes: list[ChangeReading], short: dict[str, str]) -> None:
+    """A schedule headed by a short name the preamble defines is the full name's."""
+    by_key = {_key(name): full for name, full in short.items()}
+    for change in changes:
+        full = by_key.get(_key(change.portfolio)) if change.portfolio else None
+        if full is not None:
+            change.portfolio = full
+
+
+def _one_schedule_per_fund(changes: list[ChangeReading], fund: str | None) -> None:
+    """Schedules given to the defined fund for want of a name: two certain ones cannot both be
+    its schedule."""
+    if fund is None:
+        return
+    certain = [c for c in changes if c.portfolio == fund and c.parseable]
+    for change in certain:
+        if len(certain) > 1:
+            change.parseable = False
+            change.note = f"{len(certain)} schedules without a name of their own for {fund!r}"
+
+
+# A document that is itself the whole exhibit, restated: "Amended and Restated Appendix B",
+# "THIS EXHIBIT ..., amended as of July 19, 2019, lists the Funds ...", "Schedule A ... as of".
+_RESTATED = re.compile(
+    r"\bamended\s+and\s+restated\s+(?:schedule|appendix|exhibit|annex)\b"
+    r"|\b(?:this\s+)?(?:schedule|appendix|exhibit|annex)\b.{0,400}?\bamended\s+as\s+of\b"
+    r".{0,200}?\blists?\b"
+    r"|^\W{0,10}(?:schedule|appendix|exhibit|annex)\s+[A-Z0-9]{1,3}\W{1,6}(?:amended\s+)?as\s+of\b",
+    re.IGNORECASE,
+)
+
+
+def _default_action(kind: str, flat: str, instructed: bool) -> str:
+    """The action of rows no amending sentence governs."""
+    if not instructed and _RESTATED.search(flat[:2500]):
+        return "replace_in_whole"
+    if not instructed and _NEW_FUND.search(flat[:8000]):
+        return "add"
+    return "add" if kind == "agreement" else "revise"
+
+
+# Markup beyond this is not one exhibit; what follows it is not parsed (and reported cut).
+MAX_MARKUP_CHARS = 4 * 1024 * 1024
+
+
+def _unwrap(text: str) -> Unwrapped:
+    """The text of an HTML exhibit or of a submission's fee exhibit; plain text as it is."""
+    if "<" not in text:
+        return Unwrapped(text)
+    return unwrap(text[:MAX_MARKUP_CHARS])
 
 
 def _looks_cut(raw: str) -> bool:
@@ -236,6 +389,8 @@ def _instructions(norm: str, waiver_doc: bool) -> list[_Instruction]:
             action = "waiver"
         elif _REPLACE.search(window):
             action = "replace_in_whole"
+        elif _REMOVE.search(window):
+            action = "remove"
         elif _ADD.search(window):
             action = "add"
         else:
@@ -361,11 +516,24 @@ def _proper_case(name: str, flat: str) -> str:
     return name
 
 
+# Lower-case words after a name's last "Fund"/"Portfolio" are wrapped fee text ("... Portfolio
+# assets plus" where a cut left a word half-written), never part of the name.
+_LOWER_TAIL = re.compile(r"^(.*\b(?:Fund|Portfolio|FUND|PORTFOLIO))(?:\s+[a-z][a-z.,;-]*){1,6}$")
+
+
+def _without_leader(name: str) -> str:
+    """'Emerging Markets Portfolio..........' (or ellipsis characters) -> the name alone; a
+    single closing full stop ('Inc.') stays."""
+    bare = name.rstrip(" .\u2026")
+    tail = name[len(bare) :]
+    return bare if tail.count(".") >= 2 or "\u2026" in tail else name
+
+
 def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, list[str]]:
     """Names of a row (several for a shared heading), its former name, and its markers."""
     if raw is None:
         return [None], None, []
-    text = " ".join(raw.split())
+    text = _LOWER_TAIL.sub(r"\1", _without_leader(" ".join(raw.split()).rstrip(" :")))
     formerly = None
     m = _FORMERLY.search(text)
     if m:
@@ -409,6 +577,8 @@ def _name_problem(name: str | None) -> str | None:
     words = [w for w in words if w]
     if not words or all(w in _GENERIC_NAME_WORDS for w in words):
         return f"{name!r} is only a generic word"
+    if all(w in HEADER_WORDS for w in words):
+        return f"{name!r} is a table caption, not a fund"
     fee_words = sorted({w for w in words if w in _FEE_WORDS})
     if fee_words:
         return f"{name!r} contains fee text ({', '.join(fee_words)})"
@@ -476,7 +646,7 @@ def _changes_for(
     problems += [p.note for p in parses if not p.ok and p.note]
     if row.too_long:
         problems.append("fee text too long to be one schedule")
-    if row.at_end and cut:
+    if row.at_end and cut and not _finished(row, main):
         problems.append("schedule runs to the end of the excerpt; the text may be cut (truncated)")
     if names == [None] and (named or not instructed):
         problems.append("no portfolio name found for this schedule")
@@ -485,6 +655,8 @@ def _changes_for(
     problems += _qualifying_footnotes(row, parses, name_markers, read, cut)
     if risk:
         problems.append(risk)
+    if action == "remove":
+        return _removals(names, formerly, problems)
     written = [b.written for b in main.bands if b.written]
     out: list[ChangeReading] = []
     for name in names:
@@ -507,6 +679,30 @@ def _changes_for(
             )
         )
     return out
+
+
+def _removals(
+    names: list[str | None], formerly: str | None, problems: list[str]
+) -> list[ChangeReading]:
+    """A removal table repeats the fee of the fund it removes: only the name must be certain."""
+    out = []
+    for name in names:
+        own = [p for p in problems if p.startswith("no portfolio name")]
+        own += [f"portfolio name {p}" for p in [_name_problem(name)] if p]
+        note = "; ".join(own) if own else None
+        out.append(
+            ChangeReading(
+                action="remove", portfolio=name, formerly=formerly, parseable=not own, note=note
+            )
+        )
+    return out
+
+
+def _finished(row: Row, main: ScheduleParse) -> bool:
+    """A complete schedule whose sentence ends with a full stop: a cut after it loses nothing
+    of it (a cut inside it would leave an open phrase or a band without its end)."""
+    texts = row.fee_texts()
+    return main.ok and bool(texts) and texts[-1].rstrip().endswith(".")
 
 
 def _main_and_before(
@@ -537,9 +733,61 @@ def _qualifying_footnotes(
         )
         if found
     ]
-    if row.footnote is not None and not _BENIGN_FOOTNOTE.match(row.footnote.lstrip("* ")):
-        problems.append(f"followed by a footnote that may change it: '{_excerpt(row.footnote, 0)}'")
+    zero = all(Decimal(b.rate) == 0 for p in parses for b in p.bands) and any(
+        p.bands for p in parses
+    )
+    note = row.footnote.lstrip("* ") if row.footnote is not None else None
+    if note is not None and not _BENIGN_FOOTNOTE.match(note) and not (zero and _NO_FEE.match(note)):
+        problems.append(f"followed by a footnote that may change it: '{_excerpt(note, 0)}'")
     return problems
+
+
+# A rate in a sentence about expenses, limits or reimbursement is not (only) a fee schedule.
+_NOT_A_SCHEDULE = re.compile(
+    r"\b(?:expenses?|limit\w*|caps?|reimburs\w*|minimum|maximum|not\s+to\s+exceed)\b", re.I
+)
+# A waiver in prose must state the fee that results, not only the reduction.
+_RESULTING_FEE = re.compile(r"\bso\s+that\s+the\s+fee\b|\bfee\s+(?:will|shall)\s+be\b", re.I)
+
+
+def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> list[ChangeReading]:
+    """The fee written as one sentence ('a fee equal to 0.50% per annum of the first ...')."""
+    found = prose_fee(text)
+    if not isinstance(found, ProseFee):
+        return []
+    parse, sentence = found.parse, found.sentence
+    problems = [parse.note] if not parse.ok and parse.note else []
+    problems += [
+        f"the fee's sentence mentions {what} ('{_excerpt(sentence, m.start())}')"
+        for pattern, what in _RISKS
+        for m in [pattern.search(sentence)]
+        if m
+    ]
+    if ctx.risk and ctx.risk not in problems:
+        problems.append(ctx.risk)
+    limit = _NOT_A_SCHEDULE.search(sentence)
+    if limit:
+        problems.append(
+            f"the sentence may cap or offset a fee ('{_excerpt(sentence, limit.start())}')"
+        )
+    if ctx.waiver_doc:
+        action = "waiver"
+        if not _RESULTING_FEE.search(sentence):
+            problems.append("the waiver gives a reduction, not the resulting fee")
+    if ctx.cut and text.rstrip().endswith(sentence.rstrip()):
+        problems.append("the fee's sentence runs to the end of the excerpt (truncated)")
+    note = "; ".join(problems) if problems else None
+    names: list[str | None] = list(funds) or [None]
+    return [
+        ChangeReading(
+            action=action,
+            portfolio=name,
+            schedule=_tiers(parse),
+            parseable=not problems,
+            note=note,
+        )
+        for name in names
+    ]
 
 
 def _prose_fee(flat: str, action: str) -> list[ChangeReading]:

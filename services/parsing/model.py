@@ -2,7 +2,9 @@
 
 ``FilingReading.model_dump(by_alias=True, mode="json")`` has exactly the fields of the corpus's
 ``expected/*.json`` (minus the curator-only ``source_url`` and ``notes``).  Optional per-change
-extras (``schedule_before``, ``rates_as_written``) appear only when set.
+extras (``schedule_before``, ``rates_as_written``, ``row_effective_date``) appear only
+when set, and so does the
+top-level ``sections`` (the documents of a full submission, read or skipped).
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-__all__ = ["ChangeReading", "FilingReading", "Period", "ScheduleReading", "TierReading"]
+__all__ = [
+    "ChangeReading",
+    "FilingReading",
+    "Period",
+    "ScheduleReading",
+    "SectionReading",
+    "TierReading",
+]
 
 
 class TierReading(BaseModel):
@@ -38,7 +47,7 @@ class Period(BaseModel):
     to: date | None
 
 
-_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written")
+_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written", "row_effective_date")
 
 
 class ChangeReading(BaseModel):
@@ -51,6 +60,7 @@ class ChangeReading(BaseModel):
     note: str | None = None
     schedule_before: ScheduleReading | None = None
     rates_as_written: list[str] | None = None
+    row_effective_date: date | None = None  # a per-row "Effective Date" column's date
 
     @model_serializer(mode="wrap")
     def _drop_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -59,6 +69,16 @@ class ChangeReading(BaseModel):
             if data.get(key) is None:
                 data.pop(key, None)
         return data
+
+
+class SectionReading(BaseModel):
+    """One document of a full submission: read (it amends fees) or skipped, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    document: str  # "EX-99.D.1 (ex99d1.htm)"
+    read: bool
+    reason: str
 
 
 class FilingReading(BaseModel):
@@ -73,3 +93,11 @@ class FilingReading(BaseModel):
     changes: list[ChangeReading] = Field(default_factory=list)
     agreement_type: str = "unknown"  # management | subadvisory | fee_waiver | administration
     truncated: bool = False
+    sections: list[SectionReading] | None = None  # a full submission's documents only
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("sections") is None:
+            data.pop("sections", None)
+        return data

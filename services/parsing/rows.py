@@ -33,7 +33,7 @@ from services.parsing.amounts import (
 from services.parsing.text import Piece
 from services.parsing.tiers import parse_tokens, starts_fresh
 
-__all__ = ["ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
+__all__ = ["HEADER_WORDS", "ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
 
 # Fee text longer than this is not one portfolio's schedule; stop re-reading it.
 MAX_FEE_CHARS = 3000
@@ -45,7 +45,7 @@ _TERMINALS = frozenset({"portfolio", "fund"})
 _UNITS = frozenset({"million", "billion"})
 _GAP = re.compile(r" {3,}")
 _LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
-_HEADER_WORDS = frozenset(
+HEADER_WORDS = frozenset(
     [
         "portfolio",
         "portfolios",
@@ -93,6 +93,28 @@ _HEADER_WORDS = frozenset(
         "on",
         "per",
         "annum",
+        "as",
+        "percent",
+        "in",
+        "millions",
+        "thousands",
+        "amount",
+        "total",
+        "basis",
+        "points",
+        "under",
+        "for",
+        "with",
+        "by",
+        "tier",
+        "tiers",
+        "band",
+        "bands",
+        "range",
+        "ranges",
+        "aggregate",
+        "applicable",
+        "payable",
     ]
 )
 _PROSE_WORDS = frozenset(
@@ -127,6 +149,14 @@ _SIGNATURE = re.compile(
 _JUNK = re.compile(r"^(?:[\divxlc]{1,6}[.)]?|\([\divxlc]{1,6}\)|[-=_.\s*]+)$", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"^(\*{1,4}|\d{1,2})(?:\s+|(?=[A-Z]))(\S.*)$", re.DOTALL)
 _MARKER_ONLY = re.compile(r"^(\*{1,4}|\d{1,2})$")
+_NAME_HEADING = re.compile(r"^[A-Z][\w&.,'/\- ]{0,100}\b(?:Fund|Portfolio|FUND|PORTFOLIO)\s?:$")
+_RULE = re.compile(r"^[-=_\s]{1,400}$")
+_FORMER_PAREN = re.compile(r"\(\s*formerly\b[^()]{0,300}\)", re.IGNORECASE)
+_DATE_CELL = re.compile(
+    r"^(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\s{1,3}\d{1,2},?\s{1,3}\d{4}$|^\d{1,2}/\d{1,2}/\d{2,4}$",
+    re.IGNORECASE,
+)
 _CAPS_TAIL = re.compile(r"(?:^|\s)((?:[A-Z0-9][A-Z0-9&/.'\-]*\s+){1,10}(?:FUND|PORTFOLIO))\s*$")
 
 
@@ -144,6 +174,7 @@ class Row:
     footnote: str | None = None  # footnote text printed right after the row
     at_end: bool = False  # nothing but junk follows it: the text may have been cut inside it
     too_long: bool = False
+    row_date: str | None = None  # the row's own effective date, from a date column
 
     @property
     def name(self) -> str | None:
@@ -189,7 +220,7 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
         gap = _GAP.search(text)
         if gap is not None:
             head = [t for t in toks if t.start < gap.start()]
-            header = len(head) >= 2 and all(t.value in _HEADER_WORDS for t in head)
+            header = len(head) >= 2 and all(t.value in HEADER_WORDS for t in head)
             if head and all(_name_word(t) for t in head) and not header:
                 return text[: gap.start()].strip(), text[gap.end() :].strip(), toks[len(head) :]
         return "", text, toks
@@ -241,11 +272,15 @@ def _classify(left: str) -> str:
         return "junk"
     words = [w.strip("*,.;:()\"'").lower() for w in left.split()]
     words = [w for w in words if w]
-    if words and all(w in _HEADER_WORDS for w in words):
+    if words and all(w in HEADER_WORDS for w in words):
         return "header"
+    # A former name in parentheses lengthens a name cell without making it prose.
+    bare = _FORMER_PAREN.sub("", left)
+    if _NAME_HEADING.match(left) and not any(w in _PROSE_WORDS for w in words):
+        return "name"  # "Core Plus Bond Fund:" heading its schedule
     if (
-        len(words) > 14
-        or len(left) > 120
+        len(bare.split()) > 14
+        or len(bare) > 120
         or left.endswith(":")
         or _SIGNATURE.search(left)
         or any(w in _PROSE_WORDS for w in words)
@@ -270,6 +305,8 @@ class _Reader:
         self.left_here = False
         self.pending_column = 0
         self.pending_sealed = False
+        self.piece: Piece | None = None
+        self.pending_date: str | None = None
 
     # -- row helpers
     def close(self, footnote: str | None = None) -> None:
@@ -304,6 +341,18 @@ class _Reader:
         if _MARKER_ONLY.match(piece.text):
             self.last_marker = piece.text
             return
+        if _DATE_CELL.match(piece.text) and piece.new_cell:
+            # A per-row "Effective Date" column between the name and its fee.
+            if self.row is None:
+                self.pending_date = piece.text
+            elif self.row.row_date is None:
+                self.row.row_date = piece.text  # the column after the fee
+            return
+        if _RULE.match(piece.text):
+            if self.row is not None and self.row_complete:
+                self.close()  # a table's row rule under a complete row ends it
+            return
+        self.piece = piece
         left, right, toks = _split(piece.text)
         kind = _classify(left) if left else None
         if kind == "prose":
@@ -321,6 +370,8 @@ class _Reader:
             if self.row is not None and joinable and self._continues_name(left, "cont", toks):
                 self.row.name_parts.append(left)
                 self.row.last_line = piece.line
+            elif self.row is not None and self.row_complete:
+                self.close()  # a repeated column header: the next table begins
             elif self.pending and not ends_with_terminal(self.pending[-1]):
                 if joinable and self.row is None and ends_with_terminal(left):
                     self.pending.append(left)  # "Met/Franklin Income" / "Portfolio"
@@ -388,6 +439,8 @@ class _Reader:
             self.pending_column = self.column
         else:
             self.pending = []
+            if self.piece is not None:
+                self.out.prose.append(self.piece)  # a sentence's lower-case continuation
 
     def fee(self, right: str, toks: list[Token]) -> None:
         strong = any(is_strong(t) for t in toks)
@@ -404,7 +457,9 @@ class _Reader:
             self.row = Row(list(self.pending), [[right]], self.offset, list(toks))
             self.row.beside = self.left_here
             self.row.name_column = self.pending_column
+            self.row.row_date = self.pending_date if self.pending else None
             self.pending = []
+            self.pending_date = None
             self.refresh()
 
 

@@ -57,6 +57,7 @@ class ScheduleParse:
     rate_markers: list[str] = field(default_factory=list)
     amount_markers: list[str] = field(default_factory=list)
     has_rate: bool = False
+    end_marker: str = ""  # marker glued to the schedule's last word: a note on all of it
 
 
 class _Sym(NamedTuple):  # a NamedTuple: made for every token, and cheap to make
@@ -82,6 +83,10 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
         elif kind is punct:
             if tok.text == "$":
                 unknown.append("$")
+            elif tok.text in (">", ">=", "\u2265") and _before_amount(tokens, i):
+                syms.append(_Sym("OVER", tok))  # ">$500 - $1,000"
+            elif _is_range_dash(tokens, i, syms):
+                syms.append(_Sym("UPTO", tok))  # "$1 billion - $3 billion"
         else:
             word = tok.value
             key = KEYWORDS.get(word)
@@ -89,19 +94,39 @@ def _symbols(tokens: list[Token]) -> tuple[list[_Sym], list[str]]:
                 nxt = tokens[i + 1] if i + 1 < len(tokens) else None
                 if nxt is not None and nxt.kind is Kind.WORD and nxt.value == "to":
                     syms.append(_Sym("UPTO", tok))
-                    i += 1
+                    i += 1 + _inclusive(tokens, i + 2)
                 else:
                     unknown.append(tok.text)
             elif key == "TO":
                 syms.append(_Sym("UPTO", tok))
             elif key == "UNIT":
                 unknown.append(tok.text)
+            elif key == "OVER" and syms and syms[-1].name == "OVER":
+                pass  # "excess over $5 billion": one "over"
             elif key is not None:
                 syms.append(_Sym(key, tok))
             elif word not in FILLER:
                 unknown.append(tok.text)
         i += 1
     return syms, unknown
+
+
+def _before_amount(tokens: list[Token], i: int) -> bool:
+    return i + 1 < len(tokens) and tokens[i + 1].kind is Kind.AMOUNT
+
+
+def _is_range_dash(tokens: list[Token], i: int, syms: list[_Sym]) -> bool:
+    """A dash between two amounts: a band written as a range."""
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    after_amount = bool(syms) and syms[-1].name == "AMT" and syms[-1].tok is tokens[i - 1]
+    dash = tokens[i].text.strip(".\u2026") in ("-", "--")
+    return dash and after_amount and nxt is not None and nxt.kind is Kind.AMOUNT
+
+
+def _inclusive(tokens: list[Token], i: int) -> int:
+    """How many tokens at ``i`` spell "and including": 'up to and including $X' = 'up to $X'."""
+    words = [t.value for t in tokens[i : i + 2] if t.kind is Kind.WORD]
+    return 2 if words == ["and", "including"] else 0
 
 
 def _strip_connectors(cond: list[_Sym]) -> list[_Sym]:
@@ -167,7 +192,43 @@ def _clauses(syms: list[_Sym]) -> tuple[list[tuple[_Sym, list[_Sym]]], list[_Sym
             pending = []
         else:
             pending.append(s)
-    return clauses, pending
+    return _unstack(clauses), pending
+
+
+_OPENERS = frozenset({"FIRST", "NEXT", "OVER", "FROM", "BETWEEN", "ALL"})
+
+
+def _level_groups(cond: list[_Sym]) -> list[list[_Sym]]:
+    """'First $1 billion $1 billion - $3 billion' -> [[First, $1bn], [$1bn, -, $3bn]]."""
+    groups: list[list[_Sym]] = []
+    for s in cond:
+        prev = groups[-1][-1].name if groups and groups[-1] else None
+        fresh = s.name in _OPENERS or (s.name == "AMT" and prev == "AMT")
+        if not groups or (fresh and prev not in (None, "FROM", "BETWEEN", "AND", "UPTO")):
+            groups.append([s])
+        else:
+            groups[-1].append(s)
+    return groups
+
+
+def _unstack(clauses: list[tuple[_Sym, list[_Sym]]]) -> list[tuple[_Sym, list[_Sym]]]:
+    """Cells stacked in a table ('level, level | rate, rate'): a rate holding n levels and
+    followed by n - 1 rates without any gets one level each, in order."""
+    out: list[tuple[_Sym, list[_Sym]]] = []
+    i = 0
+    while i < len(clauses):
+        rate, cond = clauses[i]
+        groups = _level_groups(cond)
+        n = len(groups)
+        following = clauses[i + 1 : i + n]
+        if n > 1 and len(following) == n - 1 and all(not c for _, c in following):
+            rates = [rate] + [r for r, _ in following]
+            out.extend(zip(rates, groups, strict=True))
+            i += n
+        else:
+            out.append((rate, cond))
+            i += 1
+    return out
 
 
 def _dollars(amount: int) -> str:
@@ -188,6 +249,7 @@ def parse_tokens(tokens: list[Token]) -> ScheduleParse:
     syms, unknown = _symbols(tokens)
     result.rate_markers = [s.tok.marker for s in syms if s.name == "RATE" and s.tok.marker]
     result.amount_markers = [s.tok.marker for s in syms if s.name == "AMT" and s.tok.marker]
+    result.end_marker = _end_marker(tokens)
     if not any(s.name == "RATE" for s in syms):
         result.note = "no rate found in the fee text"
         return result
@@ -211,6 +273,20 @@ def parse_tokens(tokens: list[Token]) -> ScheduleParse:
     result.ok = not problems
     result.note = "; ".join(problems) if problems else None
     return result
+
+
+def _end_marker(tokens: list[Token]) -> str:
+    """The footnote marker ending a schedule: glued ('$1 billion3') or after its stop ('.3')."""
+    words = [t for t in tokens if t.kind is not Kind.PUNCT or t.text.startswith(".")]
+    if not words:
+        return ""
+    last = words[-1]
+    if last.kind in (Kind.AMOUNT, Kind.RATE):
+        return last.marker
+    after_stop = len(words) > 1 and words[-2].text.startswith(".")
+    if last.kind is Kind.NUMBER and after_stop and last.text.isdigit() and len(last.text) <= 2:
+        return last.text
+    return ""
 
 
 def _bands(clauses: list[tuple[_Sym, list[_Sym]]]) -> tuple[list[Band], bool, list[str]]:
