@@ -119,6 +119,7 @@ def plan_ingest(
     sha256: str | None = None,
     strict: bool = False,
     skip_unparseable: bool = False,
+    apply_removals: bool = False,
     day_count: str = "ACT/365F",
     rounding: str = "ROUND_HALF_UP:0.01",
 ) -> IngestPlan:
@@ -139,7 +140,8 @@ def plan_ingest(
         )
 
     recordable: list[dict[str, Any]] = []
-    for change in reading.get("changes") or []:
+    changes = reading.get("changes") or []
+    for change in changes:
         planned, fixed = _plan_change(change, book, effective, strict=strict)
         if planned.refused is not None and skip_unparseable:
             planned = PlannedChange(
@@ -150,7 +152,9 @@ def plan_ingest(
         plan.changes.append(planned)
         if fixed is not None:
             recordable.append(fixed)
-    if not reading.get("changes"):
+    if any(isinstance(c, Mapping) and c.get("action") == "replace_in_whole" for c in changes):
+        _restated(plan, book, recordable, apply_removals)
+    if not changes:
         plan.problems.append("changes: the filing states no fee change that could be read")
     if plan.refused or plan.problems or not recordable:
         if not recordable and reading.get("changes") and not plan.refused:
@@ -163,6 +167,39 @@ def plan_ingest(
     recorded = {**reading, "changes": recordable, "source_sha256": sha256}
     plan.command = amendment_from_reading(_decimal_bounds(recorded), plan.agreement_id)
     return plan
+
+
+def _restated(
+    plan: IngestPlan, book: ScheduleBook, recordable: list[dict[str, Any]], apply_removals: bool
+) -> None:
+    """A schedule restated in whole names every portfolio the agreement prices: those on
+    record that it leaves out are listed, and removed only when asked (`apply_removals`),
+    since a cut excerpt would otherwise remove funds."""
+    agreement = book.agreements.get(plan.agreement_id)
+    on = plan.effective_date
+    if agreement is None or on is None:
+        return
+    named = {str(c.get("portfolio_id")) for c in recordable}
+    priced = sorted({pid for pids in agreement.amendments.values() for pid in pids} - named)
+    for pid in priced:
+        before = book.schedule_on(pid, on).schedule
+        if before is None:
+            continue  # not on the schedule that day: nothing to leave out
+        name = book.timelines[pid].name_on(on) or pid
+        if apply_removals:
+            note = "not in the restated schedule: removed (--apply-removals)"
+            recordable.append({"action": "remove", "portfolio": name, "portfolio_id": pid})
+            plan.changes.append(
+                PlannedChange(name, pid, "replace_in_whole", "remove", before, None, note=note)
+            )
+        else:
+            note = (
+                "not in the restated schedule: kept; pass --apply-removals to remove it (a cut"
+                " excerpt of the filing would otherwise remove funds)"
+            )
+            plan.changes.append(
+                PlannedChange(name, pid, "replace_in_whole", "kept", before, before, note=note)
+            )
 
 
 def _registration(
@@ -277,6 +314,8 @@ class IngestOptions:
     override: Mapping[str, Any] | None = None
     strict: bool = False
     skip_unparseable: bool = False
+    # A restated schedule's omissions are removals only when asked (see `_restated`).
+    apply_removals: bool = False
     dry_run: bool = False
     day_count: str = "ACT/365F"
     rounding: str = "ROUND_HALF_UP:0.01"
@@ -322,6 +361,7 @@ def ingest_document(
         sha256=sha256,
         strict=options.strict,
         skip_unparseable=options.skip_unparseable,
+        apply_removals=options.apply_removals,
         day_count=options.day_count,
         rounding=options.rounding,
     )

@@ -183,6 +183,11 @@ def ingest(
     skip_unparseable: bool = typer.Option(
         False, "--skip-unparseable", help="Record the readable changes, skip the others"
     ),
+    apply_removals: bool = typer.Option(
+        False,
+        "--apply-removals",
+        help="A restated schedule: remove the portfolios on record that it leaves out",
+    ),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse revisions of portfolios not on record (no first-known)"
     ),
@@ -202,6 +207,7 @@ def ingest(
             override=fixes,
             strict=strict,
             skip_unparseable=skip_unparseable,
+            apply_removals=apply_removals,
             dry_run=dry_run,
             day_count=settings.day_count,
             rounding=settings.rounding,

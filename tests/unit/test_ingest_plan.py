@@ -129,3 +129,35 @@ def test_an_override_change_replaces_the_one_for_the_same_portfolio() -> None:
 def test_a_malformed_override_change_names_the_field(bad: list[Any]) -> None:
     with pytest.raises(ValueError, match=r"override\.changes"):
         apply_override(reading(), {"changes": bad})
+
+
+def book_of_three() -> ScheduleBook:
+    book = book_with("one", "Fund One Portfolio")
+    point = RecordPoint(datetime(2002, 1, 3, tzinfo=UTC), "3-0")
+    flat = FeeSchedule.flat(Decimal("0.75"))
+    more = tuple(SetSchedule(pid, name, flat, "add") for pid, name in
+                 (("two", "Fund Two Portfolio"), ("three", "Fund Three Portfolio")))  # fmt: skip
+    book.record_amendment(Amendment(AID, 3, date(2002, 1, 1), more), "e3", point)
+    return book
+
+
+def test_a_restated_schedule_lists_what_it_leaves_out_and_removes_it_only_when_asked() -> None:
+    restated = reading(
+        change("replace_in_whole", "Fund One Portfolio"),
+        change("replace_in_whole", "Fund Two Portfolio"),
+    )
+    plan = plan_ingest(restated, book_of_three())
+    (left_out,) = [c for c in plan.changes if c.portfolio_id == "three"]
+    assert left_out.action == "kept" and "--apply-removals" in (left_out.note or "")
+    assert plan.command is not None
+    assert [c.action for c in plan.command.changes] == ["replace", "replace"]
+
+    plan = plan_ingest(restated, book_of_three(), apply_removals=True)
+    assert plan.command is not None
+    actions = [(c.action, c.portfolio_id) for c in plan.command.changes]
+    assert actions == [("replace", "one"), ("replace", "two"), ("remove", "three")]
+
+
+def test_a_schedule_not_restated_in_whole_removes_nothing() -> None:
+    plan = plan_ingest(reading(change("revise", "Fund One Portfolio")), book_of_three())
+    assert [c.portfolio_id for c in plan.changes] == ["one"]
