@@ -84,6 +84,7 @@ class Role:
 _RECORDER_KEYS = ("agreements", "agreement_versions", "agreement_events", "idempotency")
 _FEE_WORKER_STATE = (
     "ledger", "coverage", "ledger_portfolios", "unpriced", "worker_checkpoint", "dedupe",
+    "closed_months",
 )  # fmt: skip
 # Output streams are append-only for their writers: XADD and reads, never DEL.
 _FEE_WORKER_STREAMS = ("accruals", "report_outcomes", "dead_letters")
@@ -101,7 +102,8 @@ ROLE_GRANTS: dict[str, Role] = {
         ),
         scripts=True,
     ),
-    # Consumes net assets; reads the log; writes accruals, ledger, dedupe, unpriced, checkpoint.
+    # Consumes net assets; reads the log; writes accruals, ledger, dedupe, unpriced, checkpoint,
+    # and the closed months (`feeschedule close` runs with its rights).
     "fee-worker": Role(
         (
             Grant(WRITE, write=_FEE_WORKER_STATE, read=("agreements",)),
