@@ -18,12 +18,14 @@ from pydantic import BaseModel
 
 from contracts.amendment_file import AMENDMENT_FILE_EXAMPLE, AmendmentFile
 from contracts.messages import ALL_MESSAGES
+from contracts.statement import MonthStatement
 
 CONTRACTS_DIR = Path(__file__).parent
 SCHEMA_DIR = CONTRACTS_DIR / "schemas"
 EXAMPLES_DIR = CONTRACTS_DIR / "examples"
-SCHEMA_MODELS: tuple[type[BaseModel], ...] = (*ALL_MESSAGES, AmendmentFile)
-"""Every model with a published schema: the messages, and the file `amend --file` takes."""
+SCHEMA_MODELS: tuple[type[BaseModel], ...] = (*ALL_MESSAGES, AmendmentFile, MonthStatement)
+"""Every model with a published schema: the messages, the file `amend --file` takes, and the
+month statement `statement --json` prints."""
 
 
 def strict_schema(node: Any) -> Any:

@@ -182,6 +182,7 @@ COMMAND_MODULES = {
     "accruals": "services.fee_worker.commands",
     "gaps": "services.fee_worker.commands",
     "close": "services.fee_worker.commands",
+    "statement": "services.fee_worker.commands",
     "acl": "services.ops.commands",
     "config": "services.ops.commands",
     "demo": "services.demo.commands",

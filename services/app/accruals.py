@@ -56,7 +56,7 @@ def statement(
     total = sum((Decimal(e.amount) for e in entries), Decimal(0))
     waiting = sorted(d for d in unpriced if start <= d <= end)
     holes = [d.isoformat() for d in gaps(covered_days(ledger.values())) if first <= d <= last]
-    months = _months(entries, _posted(every), start[:7], end[:7], closed)
+    months = _months(entries, posted_changes(every), start[:7], end[:7], closed)
     return Statement(portfolio_id, first, last, entries, months, total, waiting, holes)
 
 
@@ -86,7 +86,7 @@ def gap_counts(covered: Mapping[str, Iterable[str]]) -> dict[str, int]:
     return {pid: len(gaps(date.fromisoformat(d) for d in days)) for pid, days in covered.items()}
 
 
-def _posted(entries: list[LedgerEntry]) -> list[tuple[str, LedgerEntry, Decimal, str]]:
+def posted_changes(entries: Iterable[LedgerEntry]) -> list[tuple[str, LedgerEntry, Decimal, str]]:
     """The adjustments booked in another month than their day's (the day's month was closed):
     (the month they were posted in, the entry, the delta, the reason)."""
     return [

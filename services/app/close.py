@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
 from contracts.messages import FeeTrueUp, MonthCatchUp, MonthFeePart, PeriodClosed
+from contracts.statement import MonthStatement, PostedChange
 from contracts.wire import encode
-from services.app.accruals import covered_days
+from services.app.accruals import covered_days, posted_changes
 from services.app.ledger import CloseMonth, ExpectEntry, ExpectLength, LedgerEntry, LedgerStore, Op
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
@@ -132,11 +133,14 @@ class ClosedRecord:
     fee: Decimal
     true_up: Decimal
     catch_ups: dict[str, Decimal] = field(default_factory=dict)
+    # The FeeTrueUp the close emitted, as it was (the month statement shows it).
+    event: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, true_up: FeeTrueUp) -> ClosedRecord:
         booked = {c.month: c.difference for c in true_up.catch_ups}
-        return cls(true_up.true_up_id, true_up.fee, true_up.true_up, booked)
+        event = true_up.model_dump(mode="json", by_alias=True)
+        return cls(true_up.true_up_id, true_up.fee, true_up.true_up, booked, event)
 
     def to_json(self) -> str:
         return _RECORD.dump_json(self).decode()
@@ -210,7 +214,7 @@ async def close_month(
     parked = [name.split("|", 1) for name in await store.read_unpriced()]
     out: list[CloseOutcome] = []
     for pid in pids:
-        closed = {m: ClosedRecord.from_json(r) for m, r in (await store.closed_months(pid)).items()}
+        closed = await closed_records(store, pid)
         if month in closed:
             out.append(CloseOutcome(pid, month, "already_closed"))
             continue
@@ -243,3 +247,48 @@ async def _settle_close(
         return CloseOutcome(pid, month, "already_closed")
     why = f"the ledger changed while it was being closed ({result.status}); close again"
     return CloseOutcome(pid, month, "refused", (why,))
+
+
+async def closed_records(store: LedgerStore, portfolio_id: str) -> dict[str, ClosedRecord]:
+    """The portfolio's closed months and what each close booked."""
+    records = await store.closed_months(portfolio_id)
+    return {month: ClosedRecord.from_json(text) for month, text in records.items()}
+
+
+async def month_statement(
+    book: ScheduleBook, store: LedgerStore, portfolio_id: str, month: str
+) -> MonthStatement:
+    """The month as a fund accountant reviews it: as closed, or (open) as the ledger stands."""
+    ledger = (await store.read_ledgers([portfolio_id])).get(portfolio_id, {})
+    closed = await closed_records(store, portfolio_id)
+    if month in closed:
+        true_up, status = FeeTrueUp.model_validate(closed[month].event), "closed"
+    else:
+        true_up, status = month_true_up(book, portfolio_id, month, ledger), "open"
+        true_up = true_up.model_copy(
+            update={"catch_ups": catch_ups(book, portfolio_id, month, ledger, closed)}
+        )
+    entries = [LedgerEntry.from_json(text) for text in ledger.values()]
+    posted = [
+        PostedChange.model_validate({"as_of": e.as_of, "delta": delta, "reason": reason})
+        for booked_in, e, delta, reason in posted_changes(entries)
+        if booked_in == month
+    ]
+    closing = true_up.fee + sum((p.delta for p in posted), Decimal(0))
+    closing += sum((c.difference for c in true_up.catch_ups), Decimal(0))
+    return MonthStatement(
+        portfolio_id=portfolio_id,
+        agreement_id=true_up.agreement_id,
+        month=month,
+        status=status,
+        currency=true_up.currency,
+        method=true_up.method,
+        average_over=true_up.average_over,
+        parts=true_up.parts,
+        daily_total=true_up.daily_total,
+        fee=true_up.fee,
+        true_up=true_up.true_up,
+        catch_ups=posted,
+        month_catch_ups=true_up.catch_ups,
+        closing_fee=closing,
+    )

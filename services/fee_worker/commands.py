@@ -1,11 +1,14 @@
-"""The fee worker's commands: `feeschedule accruals` (the ledger of a portfolio), `gaps` and
-`close` (a month's true-up, and the month closed)."""
+"""The fee worker's commands: `feeschedule accruals` (the ledger of a portfolio), `gaps`,
+`close` (a month's true-up, and the month closed) and `statement` (a month as reviewed)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +16,7 @@ import redis
 import typer
 from rich.table import Table
 
+from contracts.statement import MonthStatement
 from services.adapters.connection import async_client, sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
@@ -25,7 +29,7 @@ from services.adapters.ledger import (
 from services.adapters.readmodel import ReadModel
 from services.app.accruals import Statement, statement
 from services.app.audit import Source, replay_book
-from services.app.close import CloseOutcome, close_month
+from services.app.close import CloseOutcome, close_month, month_statement
 from services.cli import UsageProblem, app, console, parse_date
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
@@ -183,26 +187,95 @@ def close(
         raise typer.Exit(1)
 
 
-async def _close(
-    settings: Settings, month: str, agreement: str | None, portfolio: str | None, force: bool
-) -> list[CloseOutcome]:
+@dataclass
+class _WorkerView:
+    """The ledger as the fee worker left it, and the log folded to where it priced it."""
+
+    client: redis.Redis
+    store: RedisLedgerStore
+    checkpoint: str
+    book: ScheduleBook
+    log_end: str
+
+
+@asynccontextmanager
+async def _worker_view(settings: Settings) -> AsyncIterator[_WorkerView]:
     client, keys = sync_client(settings), settings.keys
     store = RedisLedgerStore(async_client(settings), keys, Keys.fee_worker_group)
     try:
         checkpoint = await store.checkpoint()
         log = EventStore(client, keys)
         book = replay_book(log, checkpoint) if checkpoint else ScheduleBook()
-        behind = _worker_behind(log.last_id() or "", checkpoint, await store.unsettled())
-        if portfolio is not None:
-            pids = [_portfolio_id(client, keys, portfolio)]
-        else:
-            pids = _portfolios_of(book, client, keys, agreement)
-        return await close_month(
-            book, store, pids, month, checkpoint=checkpoint, behind=behind, force=force
-        )
+        yield _WorkerView(client, store, checkpoint, book, log.last_id() or "")
     finally:
         client.close()
         await store.client.aclose()
+
+
+async def _close(
+    settings: Settings, month: str, agreement: str | None, portfolio: str | None, force: bool
+) -> list[CloseOutcome]:
+    async with _worker_view(settings) as view:
+        keys = settings.keys
+        behind = _worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
+        if portfolio is not None:
+            pids = [_portfolio_id(view.client, keys, portfolio)]
+        else:
+            pids = _portfolios_of(view.book, view.client, keys, agreement)
+        return await close_month(
+            view.book,
+            view.store,
+            pids,
+            month,
+            checkpoint=view.checkpoint,
+            behind=behind,
+            force=force,
+        )
+
+
+@app.command("statement")
+def month_statement_command(
+    portfolio: str = PORTFOLIO,
+    month: str = typer.Option(..., "--month", help="The month, YYYY-MM"),
+    json_output: bool = JSON,
+) -> None:
+    """A portfolio's month as a fund accountant reviews it: the method and its average net
+    assets, the daily accruals, the true-up, catch-ups booked in it, and the closing fee."""
+    if not MONTH.fullmatch(month):
+        raise UsageProblem(f"month: {month!r} is not a month written YYYY-MM")
+    found = asyncio.run(_month_statement(Settings(), portfolio, month))
+    if json_output:
+        print(found.model_dump_json(by_alias=True, indent=2))
+    else:
+        _print_month(found)
+
+
+async def _month_statement(settings: Settings, portfolio: str, month: str) -> MonthStatement:
+    async with _worker_view(settings) as view:
+        pid = _portfolio_id(view.client, settings.keys, portfolio)
+        return await month_statement(view.book, view.store, pid, month)
+
+
+def _print_month(found: MonthStatement) -> None:
+    table = Table(title=f"{found.portfolio_id}, {found.month} ({found.status})", show_header=False)
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    table.add_row("fee method", f"{found.method} ({found.average_over})")
+    for part in found.parts:
+        ref = "none" if part.schedule_ref is None else f"#{part.schedule_ref.amendment_number}"
+        average = (
+            "no assets" if part.average_net_assets is None else f"{part.average_net_assets:,.2f}"
+        )
+        table.add_row(f"{part.start}..{part.end} average net assets ({ref})", average)
+    table.add_row("daily accruals", f"{found.daily_total:,}")
+    table.add_row("month fee by method", f"{found.fee:,}")
+    table.add_row("true-up", f"{found.true_up:,}")
+    for c in found.catch_ups:
+        table.add_row(f"catch-up for {c.as_of} ({c.reason})", f"{c.delta:,}")
+    for m in found.month_catch_ups:
+        table.add_row(f"catch-up of {m.month}'s fee", f"{m.difference:,}")
+    table.add_row("[bold]closing fee[/bold]", f"[bold]{found.closing_fee:,}[/bold]")
+    console.print(table)
 
 
 def _worker_behind(log_end: str, checkpoint: str, unsettled: int) -> list[str]:

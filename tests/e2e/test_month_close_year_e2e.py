@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 from conftest import Feeschedule
+from jsonschema import Draft202012Validator
 from test_accrual_periods_e2e import FLAT, NO_22, amendment
 from test_fee_worker_e2e import Worker, read_stream, report_fields, wait_until, worker_env
 
@@ -27,6 +28,7 @@ from contracts.wire import encode
 
 pytestmark = pytest.mark.e2e
 
+ROOT = Path(__file__).resolve().parents[2]
 PID = "SEED"
 YEAR = [date(2006, 1, 1) + timedelta(days=i) for i in range(365)]
 
@@ -119,3 +121,14 @@ def test_a_year_closed_month_by_month_and_a_late_amendment_caught_up_in_december
     november, december_row = statement["months"]
     assert november["closed"] is True and Decimal(november["amount"]) == daily_total(11, FLAT)
     assert sum(Decimal(c["delta"]) for c in december_row["catch_ups"]) == posted
+    # The month statement of December: what its close booked, valid against the schema.
+    printed = json.loads(feeschedule.ok("statement", PID, "--month", "2006-12", "--json"))
+    schema = json.loads((ROOT / "contracts" / "schemas" / "MonthStatement.json").read_text())
+    Draft202012Validator(schema).validate(printed)
+    assert printed["status"] == "closed" and len(printed["catch_ups"]) == 30
+    assert Decimal(printed["closing_fee"]) == (
+        month_fee(12, NO_22) + posted + Decimal(catch_up["difference"])
+    )
+    closed_november = json.loads(feeschedule.ok("statement", PID, "--month", "2006-11", "--json"))
+    assert Decimal(closed_november["fee"]) == month_fee(11, FLAT)
+    assert "closing fee" in feeschedule.ok("statement", PID, "--month", "2006-12")

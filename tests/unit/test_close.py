@@ -9,7 +9,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from services.app.accruals import statement
-from services.app.close import close_month
+from services.app.close import close_month, month_statement
 from services.domain.month import month_days
 from tests.pricing_world import RATE_1, RATE_2, World
 
@@ -173,3 +173,25 @@ async def test_the_next_close_books_what_a_closed_months_method_fee_now_differs_
         w.book, w.ledger, ["P1"], "2024-08", checkpoint=checkpoint, behind=[]
     )
     assert august.true_up is not None and august.true_up.catch_ups == []
+
+
+async def test_the_month_statement_shows_the_close_and_what_was_booked_after_it() -> None:
+    w = await june_world(JUNE, **ADNA)
+    (june,) = await close(w)
+    assert june.true_up is not None
+    open_june = await month_statement(w.book, w.ledger, "P1", "2024-07")
+    assert open_june.status == "open" and open_june.catch_ups == []
+    w.amend(2, date(2024, 6, 20), RATE_2, "revise")
+    await w.advance()
+    await w.settle([w.report(d, "300000000") for d in JULY])
+    as_closed = await month_statement(w.book, w.ledger, "P1", "2024-06")
+    assert as_closed.status == "closed" and as_closed.fee == june.true_up.fee  # not rewritten
+    july = await month_statement(w.book, w.ledger, "P1", "2024-07")
+    assert july.status == "open" and len(july.catch_ups) == 11  # June 20-30, posted in July
+    (month_catch_up,) = july.month_catch_ups
+    posted = sum((c.delta for c in july.catch_ups), Decimal(0))
+    assert july.closing_fee == july.fee + posted + month_catch_up.difference
+    checkpoint = await w.ledger.checkpoint()
+    await close_month(w.book, w.ledger, ["P1"], "2024-07", checkpoint=checkpoint, behind=[])
+    closed_july = await month_statement(w.book, w.ledger, "P1", "2024-07")
+    assert closed_july.status == "closed" and closed_july.closing_fee == july.closing_fee

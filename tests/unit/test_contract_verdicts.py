@@ -190,6 +190,12 @@ def _fee_cases() -> list[Case]:
         *_bad("PeriodClosed", ("forced",), BAD_BOOLS),
         *_bad("PeriodClosed", ("missing",), [[7], "2006-11-30"]),
         *_good("PeriodClosed", ("missing",), [["2006-11-30: no accrual covers it"]]),
+        *_bad("MonthStatement", ("status",), ["pending", None]),
+        *_bad("MonthStatement", ("closing_fee",), BAD_SIGNED_DECIMALS),
+        *_bad("MonthStatement", ("catch_ups", 0, "as_of"), BAD_DATES),
+        *_bad("MonthStatement", ("catch_ups", 0, "reason"), ["typo"]),
+        *_good("MonthStatement", ("catch_ups",), [[]]),
+        *_good("MonthStatement", ("status",), ["open"]),
     ]
 
 

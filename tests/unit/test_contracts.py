@@ -34,6 +34,7 @@ from contracts.messages import (
     ReportHeld,
     ReportIgnored,
 )
+from contracts.statement import MonthStatement
 from contracts.wire import WireError, decode, encode
 from services.domain.agreement import (
     Amendment,
@@ -244,8 +245,9 @@ def samples() -> list[Message]:
 def test_committed_schemas_are_current() -> None:
     assert generate.main(["--check"]) == 0
     generated = generate.schemas()
-    # Every message, and the amendment file `amend --file` takes.
-    assert set(generated) == {f"{m.__name__}.json" for m in (*ALL_MESSAGES, AmendmentFile)}
+    # Every message, the amendment file `amend --file` takes and the month statement.
+    documents = (*ALL_MESSAGES, AmendmentFile, MonthStatement)
+    assert set(generated) == {f"{m.__name__}.json" for m in documents}
     on_disk = {p.name for p in SCHEMA_DIR.glob("*.json")}
     assert on_disk == set(generated), "a schema file without a model, or a model without a file"
     for name, text in generated.items():
