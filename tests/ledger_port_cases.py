@@ -20,9 +20,11 @@ from services.app.ledger import (
     Accrue,
     Ack,
     CloseMonth,
+    DropInvoice,
     Emit,
     ExpectEntry,
     ExpectLength,
+    HoldInvoice,
     LedgerStore,
     Op,
     Park,
@@ -31,7 +33,7 @@ from services.app.ledger import (
     unpriced_field,
 )
 
-Stream = Literal["accruals", "report_outcomes", "dead_letters"]
+Stream = Literal["accruals", "report_outcomes", "dead_letters", "invoice_outcomes"]
 D1, D2 = "2024-01-02", "2024-01-03"
 FRI, SAT, SUN, MON = "2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"
 
@@ -325,6 +327,26 @@ class LedgerStoreCases(ABC):
         assert result.status == "conflict"
         assert len(await self.events("accruals")) == 2
         assert await self._ledger(store) == {}
+
+    async def test_an_invoice_waits_for_its_month_acknowledged_and_is_let_go_after(
+        self,
+    ) -> None:
+        store = self.create_store()
+        (entry,) = await self.deliver(1)
+        hold = HoldInvoice("P1|2024-01|inv-1", '{"invoice_id":"inv-1"}', entry)
+        assert (await store.settle([hold], "")).status == "ok"
+        assert await store.waiting_invoices("P1", "2024-01") == {
+            "P1|2024-01|inv-1": '{"invoice_id":"inv-1"}'
+        }
+        assert await store.waiting_invoices("P1", "2024-02") == {}
+        assert await self.pending() == set()
+        # Settled again (a redelivery), it keeps nothing more: the entry is acknowledged.
+        await store.settle([HoldInvoice("P1|2024-01|inv-1", "other", entry)], "")
+        assert (await store.waiting_invoices("P1", "2024-01"))["P1|2024-01|inv-1"] != "other"
+        matched = Emit("invoice_outcomes", event("InvoiceMatched", "m-1"), None)
+        await store.settle([matched, DropInvoice("P1|2024-01|inv-1")], "")
+        assert await store.waiting_invoices("P1", "2024-01") == {}
+        assert await self.events("invoice_outcomes") == [("InvoiceMatched", "m-1")]
 
     async def test_what_the_worker_has_not_settled_is_counted(self) -> None:
         store = self.create_store()

@@ -91,6 +91,21 @@ class Keys:
         return f"{self.tag}:closed-months"
 
     @property
+    def invoices(self) -> str:
+        """Input: InvoiceReceived, the adviser's invoice of a portfolio's month."""
+        return f"{self.tag}:invoices"
+
+    @property
+    def invoice_outcomes(self) -> str:
+        """Output: InvoiceMatched or InvoiceBreak, once the invoice's month is closed."""
+        return f"{self.tag}:invoice-outcomes"
+
+    @property
+    def invoices_waiting(self) -> str:
+        """Hash: portfolio|YYYY-MM|invoice id -> an invoice whose month is not closed yet."""
+        return f"{self.tag}:invoices-waiting"
+
+    @property
     def worker_checkpoint(self) -> str:
         """Last agreements-log position the fee worker has priced against."""
         return f"{self.tag}:fee-worker:log-position"
@@ -101,3 +116,4 @@ class Keys:
     # ---- consumer groups ------------------------------------------------------------------
     projector_group: ClassVar[str] = "projector"
     fee_worker_group: ClassVar[str] = "fee-worker"
+    invoice_group: ClassVar[str] = "fee-worker-invoices"

@@ -24,9 +24,11 @@ from services.app.ledger import (
     Ack,
     CloseMonth,
     Conflict,
+    DropInvoice,
     Emit,
     ExpectEntry,
     ExpectLength,
+    HoldInvoice,
     Op,
     Park,
     Revise,
@@ -44,10 +46,14 @@ SETTLE_LUA = resources.files("services.adapters").joinpath("settle.lua").read_te
 class RedisLedgerStore:
     """Async access to the ledger, the unpriced reports and the worker checkpoint."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, group: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: Keys, group: str, source: str | None = None
+    ) -> None:
         self.client = client
         self.keys = keys
         self.group = group
+        # The input stream whose entries a step acknowledges (the net assets by default).
+        self.source = keys.net_assets if source is None else source
         self._settle = client.register_script(SETTLE_LUA)
 
     async def checkpoint(self) -> str:
@@ -101,22 +107,23 @@ class RedisLedgerStore:
             out.setdefault(pid, set()).add(month)
         return out
 
+    async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
+        pattern = _glob_escape(closed_field(portfolio_id, month) + "|") + "*"
+        found = self.client.hscan_iter(self.keys.invoices_waiting, match=pattern)
+        return {text(name): text(value) async for name, value in found}
+
     async def unsettled(self) -> int:
         try:
-            groups: Any = await self.client.xinfo_groups(self.keys.net_assets)
+            groups: Any = await self.client.xinfo_groups(self.source)
         except redis.ResponseError:
             return 0  # no input stream: nothing sent, nothing to settle
         for info in groups:
             fields = {text(k): v for k, v in info.items()}
             if text(fields.get("name", "")) == self.group:
                 lag = fields.get("lag")
-                behind = (
-                    int(lag)
-                    if lag is not None
-                    else int(await self.client.xlen(self.keys.net_assets))
-                )
+                behind = int(lag) if lag is not None else int(await self.client.xlen(self.source))
                 return int(fields.get("pending") or 0) + behind
-        return int(await self.client.xlen(self.keys.net_assets))  # no worker has read any
+        return int(await self.client.xlen(self.source))  # no worker has read any
 
     async def read_unpriced(self) -> dict[str, str]:
         reply: Any = await self.client.hgetall(self.keys.unpriced)
@@ -159,7 +166,7 @@ class RedisLedgerStore:
         body = ["\n".join(_fields(op, k)) for op in ops]
         keys = self.keys
         key_list = [
-            keys.net_assets,
+            self.source,
             keys.accruals,
             keys.dead_letters,
             keys.unpriced,
@@ -169,6 +176,8 @@ class RedisLedgerStore:
             *(keys.ledger(pid) for pid in portfolios),
             *(keys.coverage(pid) for pid in portfolios),
             keys.closed_months,
+            keys.invoice_outcomes,
+            keys.invoices_waiting,
         ]
         header: list[str | int] = [
             self.group,
@@ -180,7 +189,8 @@ class RedisLedgerStore:
         return key_list, [*header, *body]
 
 
-_STREAM_INDEX = {"report_outcomes": "6", "dead_letters": "3"}  # KEYS of settle.lua
+# KEYS of settle.lua ('I': the invoice outcomes, after the portfolios' keys).
+_STREAM_INDEX = {"report_outcomes": "6", "dead_letters": "3", "invoice_outcomes": "I"}
 _WHERE: dict[str, Where] = {"ledger": "ledger", "unpriced": "unpriced", "coverage": "coverage"}
 
 
@@ -217,6 +227,10 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
             return ["L", "0" if pid is None else str(k(pid)), str(length)]
         case ExpectEntry(pid, as_of, entry):
             return ["X", str(k(pid)), as_of, entry or ""]
+        case HoldInvoice(field, invoice, ack):
+            return ["H", field, invoice, ack or ""]
+        case DropInvoice(field):
+            return ["D", field]
         case CloseMonth(events=events):
             k(op.portfolio_id)  # its ledger is named, as every portfolio's a step writes
             emitted = [part for e in events for part in (e["event_id"], e["type"], e["data"])]

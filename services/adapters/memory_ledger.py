@@ -19,9 +19,11 @@ from services.app.ledger import (
     Ack,
     CloseMonth,
     Conflict,
+    DropInvoice,
     Emit,
     ExpectEntry,
     ExpectLength,
+    HoldInvoice,
     Op,
     Park,
     Revise,
@@ -30,7 +32,7 @@ from services.app.ledger import (
     closed_field,
 )
 
-Stream: TypeAlias = Literal["accruals", "report_outcomes", "dead_letters"]
+Stream: TypeAlias = Literal["accruals", "report_outcomes", "dead_letters", "invoice_outcomes"]
 
 
 @dataclass
@@ -46,11 +48,18 @@ class InMemoryLedgerStore:
     pending: set[str] = field(default_factory=set)
     # Each output stream's entries, as their wire fields.
     streams: dict[Stream, list[dict[str, str]]] = field(
-        default_factory=lambda: {"accruals": [], "report_outcomes": [], "dead_letters": []}
+        default_factory=lambda: {
+            "accruals": [],
+            "report_outcomes": [],
+            "dead_letters": [],
+            "invoice_outcomes": [],
+        }
     )
     portfolios: set[str] = field(default_factory=set)
     # portfolio|month -> what its close booked.
     closed: dict[str, str] = field(default_factory=dict)
+    # portfolio|month|invoice id -> an invoice waiting for its month's close.
+    invoices: dict[str, str] = field(default_factory=dict)
     # Input entries not delivered yet (the memory twin has no input stream of its own).
     undelivered: int = 0
 
@@ -64,6 +73,10 @@ class InMemoryLedgerStore:
             pid, _, month = name.rpartition("|")
             out.setdefault(pid, set()).add(month)
         return out
+
+    async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
+        prefix = closed_field(portfolio_id, month) + "|"
+        return {k: v for k, v in self.invoices.items() if k.startswith(prefix)}
 
     async def unsettled(self) -> int:
         return len(self.pending) + self.undelivered
@@ -172,6 +185,11 @@ class InMemoryLedgerStore:
                 acks.append(ack or "")
             case ExpectLength() | ExpectEntry():
                 pass
+            case HoldInvoice(name, invoice, ack):
+                if self._first_ack(ack):
+                    self.invoices[name] = invoice
+            case DropInvoice(name):
+                self.invoices.pop(name, None)
             case CloseMonth(events=events, record=record):
                 self.closed[op.field] = record
                 for event in events:

@@ -8,7 +8,8 @@
 -- KEYS[1] input stream   KEYS[2] accruals stream   KEYS[3] dead letters   KEYS[4] unpriced hash
 -- KEYS[5] checkpoint     KEYS[6] report outcomes stream   KEYS[7] ledger portfolios set
 -- KEYS[7+k] ledger hash of portfolio k   KEYS[7+n+k] its coverage hash (each day of a period
--- but its as_of -> that as_of)   KEYS[8+2n] the closed months (portfolio|month -> true-up id)
+-- but its as_of -> that as_of)   KEYS[8+2n] the closed months (portfolio|month -> its record)
+-- KEYS[9+2n] invoice outcomes stream   KEYS[10+2n] invoices waiting for their month's close
 -- ARGV[1] group   ARGV[2] expected checkpoint ('' = none yet)   ARGV[3] new checkpoint ('' = keep)
 -- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[8 .. 7+n]   then one argument per
 -- operation, its fields joined by newlines (ids, dates and JSON never contain a raw newline;
@@ -23,7 +24,10 @@
 --       the days of `releases` given back; no event is emitted when event_id is ''
 --   P k as_of field report expected event_id data ack
 --       park if the date has no entry and the parked value is still `expected` ('' = none)
---   E s event_id type data ack                      emit on KEYS[s] (6 outcomes, 3 dead letters)
+--   E s event_id type data ack                      emit on KEYS[s] (6 outcomes, 3 dead letters,
+--                                                   I invoice outcomes)
+--   H field invoice ack                             keep an invoice until its month closes
+--   D field                                         drop a kept invoice
 --   U field expected                                drop a parked report if still `expected`
 --   K ack                                           acknowledge only
 --   L k length                                      precondition (k=0: the unpriced hash)
@@ -200,8 +204,16 @@ for i = first, #ARGV do
     end
   elseif kind == 'E' then
     if first_ack(f[6]) then
-      emit(KEYS[tonumber(f[2])], f[4], f[3], f[5])
+      local stream = KEYS[9 + 2 * n]
+      if f[2] ~= 'I' then stream = KEYS[tonumber(f[2])] end
+      emit(stream, f[4], f[3], f[5])
     end
+  elseif kind == 'H' then
+    if first_ack(f[4]) then
+      redis.call('HSET', KEYS[10 + 2 * n], f[2], f[3])
+    end
+  elseif kind == 'D' then
+    redis.call('HDEL', KEYS[10 + 2 * n], f[2])
   elseif kind == 'U' then
     if redis.call('HGET', KEYS[4], f[2]) == f[3] then
       redis.call('HDEL', KEYS[4], f[2])

@@ -13,6 +13,7 @@ from typing import Any
 import pydantic_core
 
 from services.app.ledger import LedgerEntry
+from services.domain.month import Reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,11 @@ def statement(
     holes = [d.isoformat() for d in gaps(covered_days(ledger.values())) if first <= d <= last]
     months = _months(entries, posted_changes(every), start[:7], end[:7], closed)
     return Statement(portfolio_id, first, last, entries, months, total, waiting, holes)
+
+
+def reported_of(entry: LedgerEntry) -> Reported:
+    """A ledger entry's report, as a month's average reads it: its own net assets and days."""
+    return Reported(date.fromisoformat(entry.as_of), Decimal(entry.net_assets), entry.accrual_days)
 
 
 def covered_days(ledger: Iterable[str]) -> set[date]:

@@ -89,7 +89,7 @@ class Emit:
     """Emit one event (ReportIgnored on the report outcomes, DeadLetter on the dead letters)
     and acknowledge the entry it is about."""
 
-    stream: Literal["report_outcomes", "dead_letters"]
+    stream: Literal["report_outcomes", "dead_letters", "invoice_outcomes"]
     event: Mapping[str, str]
     ack: str | None
 
@@ -152,8 +152,35 @@ class CloseMonth:
         return closed_field(self.portfolio_id, self.month)
 
 
+@dataclass(frozen=True, slots=True)
+class HoldInvoice:
+    """Keep an invoice whose month is not closed yet (the close matches it), and acknowledge
+    its entry, in the step that acknowledges it."""
+
+    field: str
+    invoice: str
+    ack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DropInvoice:
+    """Let go of a kept invoice (its month's close has matched it)."""
+
+    field: str
+
+
 Op: TypeAlias = (
-    Accrue | Revise | Park | Emit | Unpark | Ack | ExpectLength | ExpectEntry | CloseMonth
+    Accrue
+    | Revise
+    | Park
+    | Emit
+    | Unpark
+    | Ack
+    | ExpectLength
+    | ExpectEntry
+    | CloseMonth
+    | HoldInvoice
+    | DropInvoice
 )
 Where: TypeAlias = Literal["ledger", "unpriced", "coverage"]
 Conflict: TypeAlias = tuple[Accrue | Park | Revise, Where, str]
@@ -170,6 +197,11 @@ def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
 def closed_field(portfolio_id: str, month: str) -> str:
     """The name a closed month is kept under."""
     return f"{portfolio_id}|{month}"
+
+
+def invoice_field(portfolio_id: str, month: str, invoice_id: str) -> str:
+    """The name an invoice waiting for its month's close is kept under."""
+    return f"{portfolio_id}|{month}|{invoice_id}"
 
 
 # ---- the ledger entry ------------------------------------------------------------------------
@@ -271,6 +303,10 @@ class LedgerStore(Protocol):
 
     async def closed_periods(self) -> dict[str, set[str]]:
         """Every portfolio's closed months."""
+        ...
+
+    async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
+        """The invoices of a portfolio's month kept until it closes (field -> invoice JSON)."""
         ...
 
     async def unsettled(self) -> int:

@@ -29,7 +29,8 @@ from services.adapters.ledger import (
 from services.adapters.readmodel import ReadModel
 from services.app.accruals import Statement, statement
 from services.app.audit import Source, replay_book
-from services.app.close import CloseOutcome, close_month, month_statement
+from services.app.close import CloseOutcome, close_month
+from services.app.months import month_statement
 from services.cli import UsageProblem, app, console, parse_date
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError

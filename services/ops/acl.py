@@ -84,10 +84,10 @@ class Role:
 _RECORDER_KEYS = ("agreements", "agreement_versions", "agreement_events", "idempotency")
 _FEE_WORKER_STATE = (
     "ledger", "coverage", "ledger_portfolios", "unpriced", "worker_checkpoint", "dedupe",
-    "closed_months",
+    "closed_months", "invoices_waiting",
 )  # fmt: skip
 # Output streams are append-only for their writers: XADD and reads, never DEL.
-_FEE_WORKER_STREAMS = ("accruals", "report_outcomes", "dead_letters")
+_FEE_WORKER_STREAMS = ("accruals", "report_outcomes", "dead_letters", "invoice_outcomes")
 APPEND_STREAM = ("xadd", "xrange", "xrevrange", "xlen", "xinfo|stream")
 
 ROLE_GRANTS: dict[str, Role] = {
@@ -108,7 +108,7 @@ ROLE_GRANTS: dict[str, Role] = {
         (
             Grant(WRITE, write=_FEE_WORKER_STATE, read=("agreements",)),
             Grant(APPEND_STREAM, write=_FEE_WORKER_STREAMS),
-            Grant(CONSUME, write=("net_assets", "net_assets_partition")),
+            Grant(CONSUME, write=("net_assets", "net_assets_partition", "invoices")),
         ),
         scripts=True,
     ),
@@ -116,8 +116,9 @@ ROLE_GRANTS: dict[str, Role] = {
     "auditor": Role((Grant(READ, read=(ALL_KEYS,)),)),
 }
 
-# Keys no role here writes: the net-asset input is published by the fund accounting system.
-EXTERNAL_KEYS = ("net_assets", "net_assets_partition")
+# Keys no role here writes: the net-asset input is published by the fund accounting system,
+# the invoices by the adviser's side.
+EXTERNAL_KEYS = ("net_assets", "net_assets_partition", "invoices")
 
 
 def key_pattern(keys: Keys, name: str) -> str:

@@ -9,7 +9,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from services.app.accruals import statement
-from services.app.close import close_month, month_statement
+from services.app.close import close_month
+from services.app.months import month_statement
 from services.domain.month import month_days
 from tests.pricing_world import RATE_1, RATE_2, World
 
