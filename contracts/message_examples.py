@@ -239,6 +239,63 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "true_up_id": f"{PID}:2006-11",
         }
     ],
+    "InvoiceReceived": [
+        {
+            **_envelope(
+                "InvoiceReceived",
+                "a3b4c5d6-e7f8-5091-a2b3-c4d5e6f70819",
+                "2026-12-02T08:00:00.000000Z",
+            ),
+            "invoice_id": "inv-2006-11",
+            "agreement_id": "met-investors",
+            "portfolio_id": PID,
+            "month": "2006-11",
+            "amount": "532191.78",
+            "currency": "USD",
+        }
+    ],
+    "InvoiceMatched": [
+        {
+            **_envelope(
+                "InvoiceMatched",
+                "b4c5d6e7-f809-51a2-b3c4-d5e6f708192a",
+                "2026-12-02T08:00:01.000000Z",
+            ),
+            "invoice_id": "inv-2006-11",
+            "agreement_id": "met-investors",
+            "portfolio_id": PID,
+            "month": "2006-11",
+            "currency": "USD",
+            "amount": "532191.79",
+            "expected": "532191.78",
+            "difference": "0.01",
+            "tolerance": "53.22",
+        }
+    ],
+    "InvoiceBreak": [
+        {
+            **_envelope(
+                "InvoiceBreak",
+                "c5d6e7f8-0912-5a3b-c4d5-e6f708192a3b",
+                "2026-12-02T08:00:01.000000Z",
+            ),
+            "invoice_id": "inv-2006-11",
+            "agreement_id": "met-investors",
+            "portfolio_id": PID,
+            "month": "2006-11",
+            "currency": "USD",
+            "amount": "554794.52",
+            "expected": "532191.78",
+            "difference": "22602.74",
+            "tolerance": "53.22",
+            "implied_rate_pct": "0.90",
+            "explanations": [
+                "the invoice is the month's fee at 0.90% flat, the schedule of Amendment No. 18"
+                " (effective 2005-05-01); Amendment No. 22 (effective 2006-11-01) sets the"
+                " schedule in force"
+            ],
+        }
+    ],
     "ReportHeld": [
         {
             **_envelope(

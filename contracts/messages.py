@@ -558,6 +558,49 @@ class PeriodClosed(Message):
     missing: list[str] = Field(default_factory=list, exclude_if=_empty)
 
 
+class InvoiceReceived(Message):
+    """Input from the adviser's side: what it invoices a portfolio for a month."""
+
+    type: Literal["InvoiceReceived"] = "InvoiceReceived"
+    invoice_id: Id
+    agreement_id: Id
+    portfolio_id: Id
+    month: Month
+    amount: DecimalStr
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class _InvoiceOutcome(Message):
+    invoice_id: Id
+    agreement_id: Id
+    portfolio_id: Id
+    month: Month
+    currency: str
+    # What was invoiced, what the closed month books (its closing fee), invoiced - expected,
+    # and the tolerance the difference was judged by.
+    amount: DecimalStr
+    expected: DecimalStr
+    difference: DecimalStr
+    tolerance: DecimalStr
+
+
+class InvoiceMatched(_InvoiceOutcome):
+    """An invoice within tolerance of the closed month's fee."""
+
+    type: Literal["InvoiceMatched"] = "InvoiceMatched"
+
+
+class InvoiceBreak(_InvoiceOutcome):
+    """An invoice that does not tie to the closed month's fee, and what explains it, where the
+    service can find it (catch-ups booked in the month; a schedule the invoiced amount
+    implies)."""
+
+    type: Literal["InvoiceBreak"] = "InvoiceBreak"
+    # The annual rate the invoice implies on the month's average net assets (percent).
+    implied_rate_pct: DecimalStr | None = None
+    explanations: list[str] = Field(default_factory=list)
+
+
 DeadLetterCode = Literal[
     "invalid_encoding",
     "too_large",
@@ -637,6 +680,9 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     FeeAdjusted,
     FeeTrueUp,
     PeriodClosed,
+    InvoiceReceived,
+    InvoiceMatched,
+    InvoiceBreak,
     ReportHeld,
     ReportIgnored,
     DeadLetter,

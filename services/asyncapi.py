@@ -35,6 +35,9 @@ from contracts.messages import (
     FeeAccrued,
     FeeAdjusted,
     FeeTrueUp,
+    InvoiceBreak,
+    InvoiceMatched,
+    InvoiceReceived,
     Message,
     NetAssetsReported,
     PeriodClosed,
@@ -102,6 +105,15 @@ STREAMS: dict[str, str] = {
         "Entries that could not be processed: the original fields, the stream and entry id "
         "they came from, and a reason naming the field and the value."
     ),
+    "invoices": (
+        "Input from the adviser's side: InvoiceReceived, what it invoices a portfolio for a "
+        "month. Consumed by the fee worker's invoice group; matched once the month is closed "
+        "(kept until then), an entry that is not an invoice dead-lettered."
+    ),
+    "invoice-outcomes": (
+        "Output: InvoiceMatched (within tolerance of the closed month's closing fee) or "
+        "InvoiceBreak (the difference, the rate the invoice implies, and what explains it)."
+    ),
 }
 
 MESSAGE_SUMMARIES: dict[str, str] = {
@@ -113,6 +125,9 @@ MESSAGE_SUMMARIES: dict[str, str] = {
     "FeeAdjusted": "A correction of an accrued fee: previous amount, new amount, and why.",
     "FeeTrueUp": "A month's fee by the agreement's method, and its difference from the accruals.",
     "PeriodClosed": "A portfolio's month, closed (what a forced close went without).",
+    "InvoiceReceived": "The adviser's invoice of a portfolio's month.",
+    "InvoiceMatched": "An invoice within tolerance of its closed month's fee.",
+    "InvoiceBreak": "An invoice that does not tie to its month's fee, and what explains it.",
     "ReportHeld": "A valid report that waits unpriced (no schedule yet), and why.",
     "ReportIgnored": "A valid report that changed nothing (a duplicate, an older revision).",
     "DeadLetter": "An entry that could not be processed, and why.",
@@ -141,6 +156,7 @@ def faststream_document(settings: Settings) -> dict[str, Any]:
     fee_worker.publisher(stream=keys.accruals, title="accruals", schema=Message)
     fee_worker.publisher(stream=keys.report_outcomes, title="report-outcomes", schema=Message)
     fee_worker.publisher(stream=keys.dead_letters, title="dead-letters", schema=DeadLetter)
+    fee_worker.publisher(stream=keys.invoice_outcomes, title="invoice-outcomes", schema=Message)
     spec = AsyncAPI(
         recorder,
         projector,
@@ -266,6 +282,8 @@ STREAM_MESSAGES: dict[str, tuple[type[Message], ...]] = {
     "accruals": (FeeAccrued, FeeAdjusted, FeeTrueUp, PeriodClosed),
     "report-outcomes": (ReportHeld, ReportIgnored),
     "dead-letters": (DeadLetter,),
+    "invoices": (InvoiceReceived,),
+    "invoice-outcomes": (InvoiceMatched, InvoiceBreak),
 }
 
 
@@ -280,6 +298,8 @@ def build_document() -> dict[str, Any]:
         "accruals": keys.accruals,
         "report-outcomes": keys.report_outcomes,
         "dead-letters": keys.dead_letters,
+        "invoices": keys.invoices,
+        "invoice-outcomes": keys.invoice_outcomes,
     }
     groups = _consumer_groups(generated, addresses)
     return {
@@ -300,7 +320,7 @@ def build_document() -> dict[str, Any]:
             stream: _channel(stream, address, STREAM_MESSAGES[stream])
             for stream, address in addresses.items()
         },
-        "operations": _operations(groups[keys.agreements], groups[keys.net_assets]),
+        "operations": _operations(groups),
         "components": {
             "messages": {_name(m): _message(m) for m in ALL_MESSAGES},
             "schemas": contract_schemas(),
@@ -318,7 +338,8 @@ def _consumer_groups(generated: dict[str, Any], addresses: dict[str, str]) -> di
             groups[channel["address"]] = binding["groupName"]
     found = {channel["address"] for channel in generated["channels"].values()}
     missing = set(addresses.values()) - found
-    if missing or set(groups) != {addresses["agreements"], addresses["net-assets"]}:
+    consumed = {addresses["agreements"], addresses["net-assets"], addresses["invoices"]}
+    if missing or set(groups) != consumed:
         raise RuntimeError(f"the FastStream apps no longer describe {sorted(missing or groups)}")
     return groups
 
@@ -341,8 +362,11 @@ def _operation(
     }
 
 
-def _operations(projector_group: str, fee_worker_group: str) -> dict[str, Any]:
-    """Who sends to and who receives from each stream."""
+def _operations(groups: dict[str, str]) -> dict[str, Any]:
+    """Who sends to and who receives from each stream (`groups`: address -> its group)."""
+    keys = _settings().keys
+    projector_group, fee_worker_group = groups[keys.agreements], groups[keys.net_assets]
+    invoice_group = groups[keys.invoices]
     return {
         "recordAgreementEvent": _operation(
             "agreements",
@@ -379,6 +403,18 @@ def _operations(projector_group: str, fee_worker_group: str) -> dict[str, Any]:
             "dead-letters",
             "fee worker and projector",
             "An entry that cannot be processed is written here and acknowledged.",
+        ),
+        "matchInvoices": _operation(
+            "invoices",
+            "fee worker",
+            f"Consumer group `{invoice_group}`: each invoice matched against its closed month, "
+            "or kept until `feeschedule close` closes it.",
+            invoice_group,
+        ),
+        "publishInvoiceOutcomes": _operation(
+            "invoice-outcomes",
+            "fee worker and the close",
+            "Written with the invoice's acknowledgement, or with the close that matches it.",
         ),
     }
 

@@ -333,7 +333,7 @@ class LedgerStoreCases(ABC):
     ) -> None:
         store = self.create_store()
         (entry,) = await self.deliver(1)
-        hold = HoldInvoice("P1|2024-01|inv-1", '{"invoice_id":"inv-1"}', entry)
+        hold = HoldInvoice("P1|2024-01|inv-1", '{"invoice_id":"inv-1"}', entry, "P1|2024-01")
         assert (await store.settle([hold], "")).status == "ok"
         assert await store.waiting_invoices("P1", "2024-01") == {
             "P1|2024-01|inv-1": '{"invoice_id":"inv-1"}'
@@ -341,12 +341,18 @@ class LedgerStoreCases(ABC):
         assert await store.waiting_invoices("P1", "2024-02") == {}
         assert await self.pending() == set()
         # Settled again (a redelivery), it keeps nothing more: the entry is acknowledged.
-        await store.settle([HoldInvoice("P1|2024-01|inv-1", "other", entry)], "")
+        await store.settle([HoldInvoice("P1|2024-01|inv-1", "other", entry, "P1|2024-01")], "")
         assert (await store.waiting_invoices("P1", "2024-01"))["P1|2024-01|inv-1"] != "other"
         matched = Emit("invoice_outcomes", event("InvoiceMatched", "m-1"), None)
         await store.settle([matched, DropInvoice("P1|2024-01|inv-1")], "")
         assert await store.waiting_invoices("P1", "2024-01") == {}
         assert await self.events("invoice_outcomes") == [("InvoiceMatched", "m-1")]
+        # Once the month is closed, keeping an invoice for it fails the step.
+        close = CloseMonth("P1", "2024-01", "record", (event("FeeTrueUp", "t-1"),))
+        await store.settle([close], "")
+        late = HoldInvoice("P1|2024-01|inv-2", "{}", None, "P1|2024-01")
+        assert (await store.settle([late], "")).status == "conflict"
+        assert await store.waiting_invoices("P1", "2024-01") == {}
 
     async def test_what_the_worker_has_not_settled_is_counted(self) -> None:
         store = self.create_store()

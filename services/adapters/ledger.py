@@ -227,8 +227,8 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
             return ["L", "0" if pid is None else str(k(pid)), str(length)]
         case ExpectEntry(pid, as_of, entry):
             return ["X", str(k(pid)), as_of, entry or ""]
-        case HoldInvoice(field, invoice, ack):
-            return ["H", field, invoice, ack or ""]
+        case HoldInvoice(field, invoice, ack, closed):
+            return ["H", field, invoice, ack or "", closed]
         case DropInvoice(field):
             return ["D", field]
         case CloseMonth(events=events):

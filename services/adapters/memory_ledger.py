@@ -127,6 +127,9 @@ class InMemoryLedgerStore:
         elif isinstance(op, CloseMonth):
             if op.field in self.closed:
                 return f"closed {op.field}"
+        elif isinstance(op, HoldInvoice):
+            if op.closed in self.closed:
+                return f"closed {op.closed}"
         elif isinstance(op, ExpectEntry):
             if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.entry:
                 return f"ledger {op.portfolio_id} {op.as_of}"
@@ -185,7 +188,7 @@ class InMemoryLedgerStore:
                 acks.append(ack or "")
             case ExpectLength() | ExpectEntry():
                 pass
-            case HoldInvoice(name, invoice, ack):
+            case HoldInvoice(name, invoice, ack, _):
                 if self._first_ack(ack):
                     self.invoices[name] = invoice
             case DropInvoice(name):

@@ -26,7 +26,8 @@
 --       park if the date has no entry and the parked value is still `expected` ('' = none)
 --   E s event_id type data ack                      emit on KEYS[s] (6 outcomes, 3 dead letters,
 --                                                   I invoice outcomes)
---   H field invoice ack                             keep an invoice until its month closes
+--   H field invoice ack closed                      keep an invoice until its month closes
+--                                                   (precondition: `closed` is not closed yet)
 --   D field                                         drop a kept invoice
 --   U field expected                                drop a parked report if still `expected`
 --   K ack                                           acknowledge only
@@ -133,6 +134,11 @@ for i = first, #ARGV do
     local f = split(ARGV[i])
     if redis.call('HEXISTS', KEYS[8 + 2 * n], f[2]) == 1 then
       return {'conflict', 'closed ' .. f[2]}
+    end
+  elseif kind == 'H' then
+    local f = split(ARGV[i])
+    if redis.call('HEXISTS', KEYS[8 + 2 * n], f[5]) == 1 then
+      return {'conflict', 'closed ' .. f[5]}
     end
   end
 end

@@ -16,8 +16,16 @@ from typing import Literal
 from contracts.messages import FeeTrueUp, PeriodClosed
 from contracts.wire import encode
 from services.app.accruals import covered_days
+from services.app.invoices import waiting_matched
 from services.app.ledger import CloseMonth, ExpectEntry, ExpectLength, LedgerStore, Op
-from services.app.months import ClosedRecord, catch_ups, closed_records, event_id, month_true_up
+from services.app.months import (
+    ClosedRecord,
+    catch_ups,
+    closed_records,
+    event_id,
+    month_true_up,
+    statement_of,
+)
 from services.domain.book import ScheduleBook
 from services.domain.month import month_days
 
@@ -97,19 +105,20 @@ async def close_month(
         true_up = true_up.model_copy(
             update={"catch_ups": catch_ups(book, pid, month, ledger, closed)}
         )
-        out.append(await _settle_close(store, true_up, ledger, missing, checkpoint))
+        # The invoices that came before the close are matched by it.
+        statement = statement_of(true_up, "closed", ledger)
+        kept = await store.waiting_invoices(pid, month)
+        invoices = waiting_matched(kept, statement, book, ledger)
+        ops = [*close_ops(true_up, ledger, missing), *invoices]
+        out.append(await _settle_close(store, true_up, ops, missing, checkpoint))
     return out
 
 
 async def _settle_close(
-    store: LedgerStore,
-    true_up: FeeTrueUp,
-    ledger: Mapping[str, str],
-    missing: list[str],
-    checkpoint: str,
+    store: LedgerStore, true_up: FeeTrueUp, ops: list[Op], missing: list[str], checkpoint: str
 ) -> CloseOutcome:
     pid, month = true_up.portfolio_id, true_up.month
-    result = await store.settle(close_ops(true_up, ledger, missing), checkpoint)
+    result = await store.settle(ops, checkpoint)
     if result.status == "ok":
         return CloseOutcome(pid, month, "closed", tuple(missing), true_up)
     if result.detail.startswith("closed "):

@@ -10,15 +10,31 @@ An invoice whose month is not closed yet is kept, and matched by the month's clo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import cast
 
 from contracts.messages import InvoiceBreak, InvoiceMatched, InvoiceReceived
 from contracts.statement import MonthStatement
+from contracts.wire import WireError, decode, encode
 from services.app.accruals import reported_of
-from services.app.ledger import LedgerEntry
+from services.app.ledger import (
+    Ack,
+    DropInvoice,
+    Emit,
+    HoldInvoice,
+    LedgerEntry,
+    LedgerStore,
+    Op,
+    SettleResult,
+    closed_field,
+    invoice_field,
+)
+from services.app.months import closed_records, month_statement
+from services.app.pricing import Incoming, Pricer, refusal
 from services.domain.book import ScheduleBook
+from services.domain.errors import DomainError
 from services.domain.month import AverageOver, FeeMethod, Reported, month_days, month_fee
 from services.domain.timeline import ScheduleAnswer, ScheduleVersion, VersionKind
 
@@ -158,3 +174,70 @@ def _named(version: ScheduleVersion, month: MonthStatement) -> str:
         f" Amendment No. {p.amendment_number} (effective {p.effective_date}); the schedule in"
         f" force is {now or 'none'}"
     )
+
+
+def read_invoice(fields: Mapping[bytes, bytes]) -> InvoiceReceived:
+    """The invoice in an entry, or WireError naming the field and the value."""
+    message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
+    if not isinstance(message, InvoiceReceived):
+        raise WireError(
+            f"type: {message.type!r} is not accepted on the invoices stream"
+            " (expected 'InvoiceReceived')",
+            "unknown_type",
+        )
+    return message
+
+
+async def receive_invoices(
+    book: ScheduleBook,
+    store: LedgerStore,
+    pricer: Pricer,
+    entries: Sequence[Incoming],
+    checkpoint: str,
+) -> SettleResult:
+    """Each invoice matched against its closed month, or kept until the month closes (an
+    entry that is not an invoice is dead-lettered), in one step that acknowledges them all,
+    while the ledger is priced against `checkpoint` (the log position `book` has folded)."""
+    ops: list[Op] = []
+    for entry in entries:
+        if not entry.fields:
+            ops.append(Ack(entry.entry_id))
+            continue
+        try:
+            invoice = read_invoice(entry.fields)
+            ops.append(await _invoice_op(book, store, invoice, entry.entry_id))
+        except Exception as exc:
+            code, reason = refusal(exc)
+            ops.append(pricer.reject(entry, code, reason))
+    return await store.settle(ops, checkpoint)
+
+
+async def _invoice_op(
+    book: ScheduleBook, store: LedgerStore, invoice: InvoiceReceived, ack: str
+) -> Op:
+    pid, month = invoice.portfolio_id, invoice.month
+    if pid not in book.timelines:
+        raise DomainError("portfolio_id", pid, "is on no recorded agreement")
+    if month not in await closed_records(store, pid):
+        field = invoice_field(pid, month, invoice.invoice_id)
+        return HoldInvoice(field, invoice.model_dump_json(), ack, closed_field(pid, month))
+    ledger = (await store.read_ledgers([pid])).get(pid, {})
+    statement = await month_statement(book, store, pid, month)
+    return Emit("invoice_outcomes", encode(reconcile(invoice, statement, book, ledger)), ack)
+
+
+def waiting_matched(
+    waiting: Mapping[str, str],
+    statement: MonthStatement,
+    book: ScheduleBook,
+    ledger: Mapping[str, str],
+) -> list[Op]:
+    """The invoices kept for a month, matched by its close (and let go of)."""
+    ops: list[Op] = []
+    for field, text in sorted(waiting.items()):
+        invoice = InvoiceReceived.model_validate_json(text)
+        ops.append(
+            Emit("invoice_outcomes", encode(reconcile(invoice, statement, book, ledger)), None)
+        )
+        ops.append(DropInvoice(field))
+    return ops

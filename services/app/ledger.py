@@ -155,11 +155,13 @@ class CloseMonth:
 @dataclass(frozen=True, slots=True)
 class HoldInvoice:
     """Keep an invoice whose month is not closed yet (the close matches it), and acknowledge
-    its entry, in the step that acknowledges it."""
+    its entry, in the step that acknowledges it; only while that month (`closed`, its
+    closed_field) is still open, else the whole step fails."""
 
     field: str
     invoice: str
     ack: str | None
+    closed: str
 
 
 @dataclass(frozen=True, slots=True)

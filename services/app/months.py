@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
@@ -157,12 +157,17 @@ async def month_statement(
     ledger = (await store.read_ledgers([portfolio_id])).get(portfolio_id, {})
     closed = await closed_records(store, portfolio_id)
     if month in closed:
-        true_up, status = FeeTrueUp.model_validate(closed[month].event), "closed"
-    else:
-        true_up, status = month_true_up(book, portfolio_id, month, ledger), "open"
-        true_up = true_up.model_copy(
-            update={"catch_ups": catch_ups(book, portfolio_id, month, ledger, closed)}
-        )
+        return statement_of(FeeTrueUp.model_validate(closed[month].event), "closed", ledger)
+    true_up = month_true_up(book, portfolio_id, month, ledger)
+    booked = catch_ups(book, portfolio_id, month, ledger, closed)
+    return statement_of(true_up.model_copy(update={"catch_ups": booked}), "open", ledger)
+
+
+def statement_of(
+    true_up: FeeTrueUp, status: Literal["open", "closed"], ledger: Mapping[str, str]
+) -> MonthStatement:
+    """The month statement of a month's true-up, with the catch-ups its ledger books in it."""
+    month, portfolio_id = true_up.month, true_up.portfolio_id
     entries = [LedgerEntry.from_json(text) for text in ledger.values()]
     posted = [
         PostedChange.model_validate({"as_of": e.as_of, "delta": delta, "reason": reason})

@@ -32,6 +32,7 @@ from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
 from services.adapters.metrics import ServiceMetrics
 from services.app.accruals import gap_counts
+from services.app.invoices import receive_invoices
 from services.app.ledger import Emit, Op, Park, Revise, SettleResult
 from services.app.pricing import (
     AdjustmentReason,
@@ -120,6 +121,21 @@ class FeeWorker:
             batch_size=settings.batch_size,
             claim_idle_ms=settings.claim_idle_ms,
         )
+        # Invoices: their own stream and group; matched against the ledger's closed months.
+        self.invoices = RedisLedgerStore(
+            self.client, self.keys, Keys.invoice_group, source=self.keys.invoices
+        )
+        self.invoice_pricer = Pricer(
+            self.book, self.keys.invoices, settings.consumer, settings.max_deliveries
+        )
+        self.invoice_recovery = GroupRecovery(
+            self.client,
+            self.keys.invoices,
+            Keys.invoice_group,
+            settings.consumer,
+            batch_size=settings.batch_size,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
         self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
@@ -131,10 +147,12 @@ class FeeWorker:
     async def start(self) -> None:
         """Before FastStream follows new entries: catch up with the log, then recover."""
         await ensure_group(self.client, self.keys.net_assets, Keys.fee_worker_group)
+        await ensure_group(self.client, self.keys.invoices, Keys.invoice_group)
         self.checkpoint = await self.store.checkpoint()
         async with self._lock:
             await self._catch_up()
         recovered = await self.recovery.recover(self.settle)
+        recovered += await self.invoice_recovery.recover(self.settle_invoices)
         log.info(
             "fee worker %s ready: log at %s, %d pending entries recovered",
             self.settings.consumer,
@@ -183,6 +201,29 @@ class FeeWorker:
         async with self._batch(len(deliveries)):
             await self._settle(deliveries)
             await self._drain()
+
+    async def on_invoices(self, raw: Mapping[str, Any]) -> None:
+        """A batch of invoices as FastStream read it."""
+        deliveries = [
+            Delivery(text(entry_id), plain_fields(fields))
+            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
+        ]
+        await self.settle_invoices(deliveries)
+
+    async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
+        """Match invoices against their closed months, or keep them for the close."""
+        async with self._lock:
+            for _ in range(MAX_ATTEMPTS):
+                await self._catch_up()
+                args = (self.book, self.invoices, self.invoice_pricer, deliveries)
+                result = await receive_invoices(*args, self.checkpoint)
+                if result.status == "ok":
+                    return
+                if result.status == "stale":
+                    self.checkpoint = result.detail
+        raise RuntimeError(
+            f"could not settle {len(deliveries)} invoices in {MAX_ATTEMPTS} attempts"
+        )
 
     @asynccontextmanager
     async def _batch(self, size: int) -> AsyncIterator[None]:
@@ -388,6 +429,26 @@ def build_app(settings: Settings) -> FastStream:
     )
     async def net_assets_reported(batch: Any) -> None:
         await worker.on_batch(batch)
+
+    invoices = StreamSub(
+        settings.keys.invoices,
+        group=Keys.invoice_group,
+        consumer=settings.consumer,
+        batch=True,
+        max_records=settings.batch_size,
+        polling_interval=settings.block_ms,
+    )
+
+    @broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
+        stream=invoices,
+        ack_policy=AckPolicy.MANUAL,
+        parser=_raw_batch,
+        decoder=_raw_body,
+        title="fee-worker-invoices",
+        description="InvoiceReceived in; InvoiceMatched or InvoiceBreak out once its month closes.",
+    )
+    async def invoice_received(batch: Any) -> None:
+        await worker.on_invoices(batch)
 
     return FastStream(
         broker,

@@ -48,6 +48,8 @@ def test_every_stream_and_every_message_is_described() -> None:
         "{fees}:accruals",
         "{fees}:report-outcomes",
         "{fees}:dead-letters",
+        "{fees}:invoices",
+        "{fees}:invoice-outcomes",
     }
     messages = {name for c in channels.values() for name in c["messages"]}
     assert messages == {m.__name__ for m in ALL_MESSAGES}
@@ -59,12 +61,14 @@ def test_every_stream_and_every_message_is_described() -> None:
         "PeriodClosed",
     }
     assert set(channels["report-outcomes"]["messages"]) == {"ReportHeld", "ReportIgnored"}
+    assert set(channels["invoices"]["messages"]) == {"InvoiceReceived"}
+    assert set(channels["invoice-outcomes"]["messages"]) == {"InvoiceMatched", "InvoiceBreak"}
     groups = {
         op["bindings"]["redis"].get("groupName")
         for op in document["operations"].values()
         if op["action"] == "receive"
     }
-    assert groups == {"projector", "fee-worker"}
+    assert groups == {"projector", "fee-worker", "fee-worker-invoices"}
     # The plain wire format is explained where an integrator reads first.
     for field in ("`type`", "`event_id`", "`schema_version`", "`data`"):
         assert field in document["info"]["description"]

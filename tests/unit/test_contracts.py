@@ -28,6 +28,9 @@ from contracts.messages import (
     FeeAccrued,
     FeeAdjusted,
     FeeTrueUp,
+    InvoiceBreak,
+    InvoiceMatched,
+    InvoiceReceived,
     Message,
     NetAssetsReported,
     PeriodClosed,
@@ -202,6 +205,46 @@ def samples() -> list[Message]:
             forced=True,
             missing=["2006-11-30: no accrual covers it"],
             **envelope,
+        ),
+        InvoiceReceived.model_validate(
+            {
+                **envelope,
+                "invoice_id": "inv-1",
+                "agreement_id": "met-investors",
+                "portfolio_id": "met-aim-scg",
+                "month": "2006-11",
+                "amount": "532191.79",
+            }
+        ),
+        InvoiceMatched.model_validate(
+            {
+                **envelope,
+                "invoice_id": "inv-1",
+                "agreement_id": "met-investors",
+                "portfolio_id": "met-aim-scg",
+                "month": "2006-11",
+                "currency": "USD",
+                "amount": "532191.79",
+                "expected": "532191.78",
+                "difference": "0.01",
+                "tolerance": "53.22",
+            }
+        ),
+        InvoiceBreak.model_validate(
+            {
+                **envelope,
+                "invoice_id": "inv-2",
+                "agreement_id": "met-investors",
+                "portfolio_id": "met-aim-scg",
+                "month": "2006-11",
+                "currency": "EUR",
+                "amount": "0",
+                "expected": "532191.78",
+                "difference": "-532191.78",
+                "tolerance": "53.22",
+                "implied_rate_pct": None,
+                "explanations": ["the invoice is in EUR, the agreement in USD"],
+            }
         ),
         DeadLetter(
             source_stream="fees:net-assets:0",
