@@ -19,7 +19,17 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from contracts.messages import Contract, Count, Date, Id, Period, StrictBool, TierSpec
+from contracts.messages import (
+    AverageOverName,
+    Contract,
+    Count,
+    Date,
+    FeeMethodName,
+    Id,
+    Period,
+    StrictBool,
+    TierSpec,
+)
 
 Text = Annotated[str, Field(max_length=2000)]
 # A name must say something: not empty, not only spaces.
@@ -89,8 +99,22 @@ class RenameFileChange(_FileChange):
     period: None = None
 
 
+class FeeMethodFileChange(Contract):
+    """Sets the agreement's fee method (how its month's fee is computed) from the amendment's
+    effective date; names no portfolio."""
+
+    action: Literal["fee_method"]
+    method: FeeMethodName
+    average_over: AverageOverName = "calendar_days"
+    note: Text | None = None
+
+
 FileChange = Annotated[
-    SetScheduleFileChange | WaiverFileChange | RemoveFileChange | RenameFileChange,
+    SetScheduleFileChange
+    | WaiverFileChange
+    | RemoveFileChange
+    | RenameFileChange
+    | FeeMethodFileChange,
     Field(discriminator="action"),
 ]
 

@@ -297,6 +297,11 @@ class SourceRef(Contract):
     url: str | None = Field(default=None, max_length=2000)
 
 
+Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+FeeMethodName = Literal["daily", "average_daily_net_assets", "monthly_twelfth"]
+AverageOverName = Literal["calendar_days", "business_days"]
+
+
 class SetScheduleChange(Contract):
     action: Literal["add", "revise", "replace"]
     portfolio_id: Id
@@ -329,15 +334,23 @@ class WaiverChange(Contract):
     period: Period
 
 
+class FeeMethodChange(Contract):
+    """The agreement's fee method from the amendment's effective date (no portfolio: it is the
+    agreement's)."""
+
+    action: Literal["fee_method"]
+    method: FeeMethodName
+    average_over: AverageOverName = "calendar_days"
+
+
 Change = Annotated[
-    SetScheduleChange | RemovePortfolioChange | RenamePortfolioChange | WaiverChange,
+    SetScheduleChange
+    | RemovePortfolioChange
+    | RenamePortfolioChange
+    | WaiverChange
+    | FeeMethodChange,
     Field(discriminator="action"),
 ]
-
-
-Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-FeeMethodName = Literal["daily", "average_daily_net_assets", "monthly_twelfth"]
-AverageOverName = Literal["calendar_days", "business_days"]
 
 
 class AgreementRegistered(Message):

@@ -12,6 +12,7 @@ from contracts.messages import (
     AgreementRegistered,
     AmendmentRecorded,
     AmendmentRetracted,
+    FeeMethodChange,
     Message,
     Period,
     RemovePortfolioChange,
@@ -29,6 +30,7 @@ from services.domain.agreement import (
     GrantWaiver,
     RemovePortfolio,
     RenamePortfolio,
+    SetFeeMethod,
     SetSchedule,
     SourceDocument,
 )
@@ -66,6 +68,8 @@ def change_from_wire(change: WireChange) -> Change:
         return RemovePortfolio(change.portfolio_id)
     if isinstance(change, RenamePortfolioChange):
         return RenamePortfolio(change.portfolio_id, change.new_name, change.former_name)
+    if isinstance(change, FeeMethodChange):
+        return SetFeeMethod(FeeMethod(change.method), AverageOver(change.average_over))
     return GrantWaiver(
         change.portfolio_id,
         schedule_from_tiers(change.tiers),
@@ -91,6 +95,10 @@ def change_to_wire(change: Change) -> WireChange:
             portfolio_id=change.portfolio_id,
             new_name=change.new_name,
             former_name=change.former_name,
+        )
+    if isinstance(change, SetFeeMethod):
+        return FeeMethodChange(
+            action="fee_method", method=change.method.value, average_over=change.average_over.value
         )
     return WaiverChange(
         action="waiver",

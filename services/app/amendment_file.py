@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from contracts.amendment_file import (
     AmendmentFile,
+    FeeMethodFileChange,
     FileChange,
     RemoveFileChange,
     RenameFileChange,
@@ -33,7 +34,7 @@ _SET_ACTIONS = {
     "replace": "replace",
     "replace_in_whole": "replace",
 }
-_ACTIONS = (*_SET_ACTIONS, "waiver", "remove", "rename")
+_ACTIONS = (*_SET_ACTIONS, "waiver", "remove", "rename", "fee_method")
 
 
 def agreement_id_for(reading: Mapping[str, Any]) -> str:
@@ -120,6 +121,10 @@ def load_amendment_file(raw: bytes) -> AmendmentFile:
 
 
 def _changes(change: FileChange) -> list[dict[str, Any]]:
+    if isinstance(change, FeeMethodFileChange):  # the agreement's: no portfolio
+        return [
+            {"action": "fee_method", "method": change.method, "average_over": change.average_over}
+        ]
     name = normalise_portfolio_name(change.portfolio)
     # A renamed portfolio keeps the id it had under its former name.
     pid = change.portfolio_id or portfolio_id_for(change.formerly or change.portfolio)

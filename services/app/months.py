@@ -45,10 +45,11 @@ def month_true_up(
         r for r in reports if r.as_of <= days[-1] and r.as_of + timedelta(days=r.days) > days[0]
     ]
     booked = sum((Decimal(e.amount) for e in entries if e.as_of[:7] == month), Decimal(0))
+    method = owner.fee_method_on(days[0])  # the method in force when the month begins
     fee = month_fee(
         month,
-        owner.fee_method,
-        owner.average_over,
+        method.method,
+        method.average_over,
         reports,
         lambda on: book.schedule_on(portfolio_id, on),
         book.terms_for(portfolio_id),

@@ -71,7 +71,29 @@ class GrantWaiver:
     portfolio_name: str | None = None
 
 
-Change: TypeAlias = SetSchedule | RemovePortfolio | RenamePortfolio | GrantWaiver
+@dataclass(frozen=True, slots=True)
+class SetFeeMethod:
+    """The agreement's fee method from the amendment's effective date (services.domain.month)."""
+
+    method: FeeMethod
+    average_over: AverageOver = AverageOver.CALENDAR_DAYS
+
+    @property
+    def portfolio_id(self) -> str:
+        return ""  # the agreement's, no portfolio's
+
+
+@dataclass(frozen=True, slots=True)
+class FeeMethodVersion:
+    """A fee method in force from `effective` (amendment None: the registration's)."""
+
+    effective: date
+    method: FeeMethod
+    average_over: AverageOver
+    amendment_number: int | None = None
+
+
+Change: TypeAlias = SetSchedule | RemovePortfolio | RenamePortfolio | GrantWaiver | SetFeeMethod
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +107,7 @@ class Amendment:
 
     @property
     def portfolio_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({c.portfolio_id for c in self.changes}))
+        return tuple(sorted({c.portfolio_id for c in self.changes if c.portfolio_id}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +176,11 @@ class Agreement:
     currency: str = "USD"
     # Whose net assets price an accrual's days (the report's own, or the one before it).
     fee_base: FeeBase = FeeBase.SAME_DAY
-    # How the month's fee is computed (services.domain.month), and its average's days.
+    # How the month's fee is computed (services.domain.month), and its average's days, as
+    # registered; amendments may change it from their effective dates (`fee_methods`).
     fee_method: FeeMethod = FeeMethod.DAILY
     average_over: AverageOver = AverageOver.CALENDAR_DAYS
+    fee_methods: list[FeeMethodVersion] = field(default_factory=list)
     # Amendment number -> the portfolios it changed (a retraction withdraws their facts).
     amendments: dict[int, tuple[str, ...]] = field(default_factory=dict)
     retracted: set[int] = field(default_factory=set)
@@ -192,6 +216,8 @@ class Agreement:
         added: set[str] = set()
         for i, change in enumerate(amendment.changes):
             where = f"changes[{i}]"
+            if isinstance(change, SetFeeMethod):
+                continue  # any method, from any date: nothing to check against the schedule
             if not change.portfolio_id:
                 raise DomainError(f"{where}.portfolio_id", change.portfolio_id, "must not be empty")
             known = change.portfolio_id in added or self._on_schedule(change.portfolio_id, on)
@@ -279,6 +305,15 @@ class Agreement:
         self.average_over = average_over
         self.version += 1
 
+    def fee_method_on(self, on: date) -> FeeMethodVersion:
+        """The fee method in force on `on`: the last amendment's effective by then, else the
+        registration's."""
+        found = FeeMethodVersion(date.min, self.fee_method, self.average_over)
+        for version in self.fee_methods:  # in log order: of one date, the later recorded wins
+            if found.effective <= version.effective <= on:
+                found = version
+        return found
+
     def timeline(self, portfolio_id: str) -> ScheduleTimeline:
         if portfolio_id not in self.timelines:
             self.timelines[portfolio_id] = ScheduleTimeline(portfolio_id)
@@ -296,6 +331,11 @@ class Agreement:
                 timeline.owner = self.agreement_id
         for pid, name in names_of(amendment):
             self.timeline(pid).record_name(NameVersion(name, amendment.effective_date, provenance))
+        for change in amendment.changes:
+            if isinstance(change, SetFeeMethod):
+                on, number = amendment.effective_date, amendment.number
+                method = FeeMethodVersion(on, change.method, change.average_over, number)
+                self.fee_methods.append(method)
         self.amendments[amendment.number] = amendment.portfolio_ids
         self.retracted.discard(amendment.number)
         self.version += 1
@@ -303,6 +343,7 @@ class Agreement:
     def apply_retraction(self, amendment_number: int, point: RecordPoint) -> None:
         for pid in self.amendments.pop(amendment_number, ()):
             self.timeline(pid).retract(self.agreement_id, amendment_number, point)
+        self.fee_methods = [v for v in self.fee_methods if v.amendment_number != amendment_number]
         self.retracted.add(amendment_number)
         self.version += 1
 
@@ -327,7 +368,7 @@ def _check_change(change: Change, where: str, known: bool, on: date) -> None:
             )
         if isinstance(change, RenamePortfolio) and not change.new_name.strip():
             raise DomainError(f"{where}.new_name", change.new_name, "must not be empty")
-    elif change.period_to < change.period_from:
+    elif isinstance(change, GrantWaiver) and change.period_to < change.period_from:
         raise DomainError(
             f"{where}.period.to",
             change.period_to.isoformat(),

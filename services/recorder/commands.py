@@ -9,7 +9,12 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from contracts.messages import AgreementRegistered, AmendmentRecorded, AmendmentRetracted
+from contracts.messages import (
+    AgreementRegistered,
+    AmendmentRecorded,
+    AmendmentRetracted,
+    FeeMethodChange,
+)
 from contracts.wire import strict_loads
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import AppendResult, EventStore
@@ -36,6 +41,9 @@ def _report(command: AgreementCommand, result: AppendResult) -> None:
         # The ids were derived from names unless the file gave them: show which ones they are,
         # since `schedule`, `accruals` and the net-asset reports use them.
         for i, change in enumerate(command.changes):
+            if isinstance(change, FeeMethodChange):
+                print(f"  change {i + 1}: fee method {change.method} ({change.average_over})")
+                continue
             name = getattr(change, "new_name", None) or getattr(change, "portfolio_name", None)
             named = f" ({name})" if name else ""
             print(f"  change {i + 1}: {change.action} portfolio {change.portfolio_id}{named}")

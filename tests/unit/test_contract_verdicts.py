@@ -144,6 +144,16 @@ def _agreement_cases() -> list[Case]:
         *_bad("AmendmentRecorded", (*tier, "from"), [0, "-0", "1E+3", None]),
         *_bad("AmendmentRecorded", (*tier, "lower"), ["0"]),  # the Python name, not the wire's
         *_bad("AmendmentRecorded", ("amendment_number",), BAD_COUNTS),
+        *_good("AmendmentRecorded", ("changes",), [[{"action": "fee_method", "method": "daily"}]]),
+        *_bad(
+            "AmendmentRecorded",
+            ("changes",),
+            [
+                [{"action": "fee_method", "method": "weekly"}],
+                [{"action": "fee_method", "method": "daily", "portfolio_id": "p"}],
+                [{"action": "fee_method", "method": "daily", "average_over": "days"}],
+            ],
+        ),
         *_bad("AmendmentRecorded", ("effective_date",), BAD_DATES),
         *_bad("AmendmentRecorded", ("changes", 0, "action"), ["merge", "Revise", None]),
         *_bad("AmendmentRecorded", ("changes", 1, "period", "to"), BAD_DATES, index=1),
@@ -233,6 +243,8 @@ def _amendment_file_cases() -> list[Case]:
         *_bad(file, ("source_sha256",), ["AB" * 32, "ab"]),
         *_bad(file, ("colour",), ["red"]),
         *_good(file, ("changes",), [[waiver], [{"action": "remove", "portfolio": "Old Fund"}]]),
+        *_good(file, ("changes",), [[{"action": "fee_method", "method": "monthly_twelfth"}]]),
+        *_bad(file, ("changes",), [[{"action": "fee_method", "method": "monthly"}]]),
         *_good(file, (*change, "parseable"), [True]),
         *_good(file, (*tier, "rate_pct"), ["0.650"]),
     ]

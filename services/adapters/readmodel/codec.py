@@ -24,7 +24,7 @@ from typing import Any
 
 import pydantic_core
 
-from services.domain.agreement import Agreement, AmendmentApplied, Retracted
+from services.domain.agreement import Agreement, AmendmentApplied, FeeMethodVersion, Retracted
 from services.domain.basis import FeeBase
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
@@ -180,6 +180,10 @@ def agreement_doc(agreement: Agreement) -> str:
             "fee_base": agreement.fee_base.value,
             "fee_method": agreement.fee_method.value,
             "average_over": agreement.average_over.value,
+            "fee_methods": [
+                [v.effective, v.method.value, v.average_over.value, v.amendment_number]
+                for v in agreement.fee_methods
+            ],
             "version": agreement.version,
             "amendments": agreement.amendments,
             "retracted": sorted(agreement.retracted),
@@ -200,6 +204,10 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
         fee_base=FeeBase(doc.get("fee_base", "same_day")),
         fee_method=FeeMethod(doc.get("fee_method", "daily")),
         average_over=AverageOver(doc.get("average_over", "calendar_days")),
+        fee_methods=[
+            FeeMethodVersion(date.fromisoformat(on), FeeMethod(m), AverageOver(o), n)
+            for on, m, o, n in doc.get("fee_methods", [])
+        ],
         version=doc["version"],
         amendments={int(n): tuple(pids) for n, pids in doc["amendments"].items()},
         retracted=set(doc["retracted"]),
