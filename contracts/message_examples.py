@@ -239,6 +239,32 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "true_up_id": f"{PID}:2006-11",
         }
     ],
+    "CloseMonthRequested": [
+        {
+            **_envelope(
+                "CloseMonthRequested",
+                "d6e7f809-1a2b-5c3d-e4f5-a6b7c8d9e0f1",
+                "2026-12-01T08:59:00.000000Z",
+            ),
+            "request_id": "close-2006-11",
+            "month": "2006-11",
+            "agreement_id": "met-investors",
+            "force": False,
+        }
+    ],
+    "MonthCloseRefused": [
+        {
+            **_envelope(
+                "MonthCloseRefused",
+                "e7f8091a-2b3c-5d4e-f5a6-b7c8d9e0f1a2",
+                "2026-12-01T09:00:00.000000Z",
+            ),
+            "request_id": "close-2006-11",
+            "portfolio_id": PID,
+            "month": "2006-11",
+            "missing": ["2006-11-30: no accrual covers it"],
+        }
+    ],
     "InvoiceReceived": [
         {
             **_envelope(

@@ -571,6 +571,28 @@ class PeriodClosed(Message):
     missing: list[str] = Field(default_factory=list, exclude_if=_empty)
 
 
+class CloseMonthRequested(Message):
+    """A command from an accounting system: close a month (as `feeschedule close` does) for
+    one portfolio, the portfolios of one agreement, or (neither given) every portfolio."""
+
+    type: Literal["CloseMonthRequested"] = "CloseMonthRequested"
+    request_id: Id
+    month: Month
+    agreement_id: Id | None = None
+    portfolio_id: Id | None = None
+    force: StrictBool = False
+
+
+class MonthCloseRefused(Message):
+    """A requested close that did not close a portfolio's month, and what was missing."""
+
+    type: Literal["MonthCloseRefused"] = "MonthCloseRefused"
+    request_id: Id
+    portfolio_id: Id
+    month: Month
+    missing: list[str]
+
+
 class InvoiceReceived(Message):
     """Input from the adviser's side: what it invoices a portfolio for a month."""
 
@@ -693,6 +715,8 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     FeeAdjusted,
     FeeTrueUp,
     PeriodClosed,
+    CloseMonthRequested,
+    MonthCloseRefused,
     InvoiceReceived,
     InvoiceMatched,
     InvoiceBreak,

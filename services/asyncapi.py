@@ -31,6 +31,7 @@ from contracts.message_examples import MESSAGE_EXAMPLES
 from contracts.messages import (
     AGREEMENT_EVENTS,
     ALL_MESSAGES,
+    CloseMonthRequested,
     DeadLetter,
     FeeAccrued,
     FeeAdjusted,
@@ -39,6 +40,7 @@ from contracts.messages import (
     InvoiceMatched,
     InvoiceReceived,
     Message,
+    MonthCloseRefused,
     NetAssetsReported,
     PeriodClosed,
     ReportHeld,
@@ -105,6 +107,12 @@ STREAMS: dict[str, str] = {
         "Entries that could not be processed: the original fields, the stream and entry id "
         "they came from, and a reason naming the field and the value."
     ),
+    "commands": (
+        "Input from accounting systems: CloseMonthRequested, a month's close asked over the "
+        "bus (as `feeschedule close` does it). Consumed by the fee worker's command group; the "
+        "answer is FeeTrueUp and PeriodClosed, or MonthCloseRefused with what was missing, on "
+        "the accruals stream."
+    ),
     "invoices": (
         "Input from the adviser's side: InvoiceReceived, what it invoices a portfolio for a "
         "month. Consumed by the fee worker's invoice group; matched once the month is closed "
@@ -126,6 +134,8 @@ MESSAGE_SUMMARIES: dict[str, str] = {
     "FeeTrueUp": "A month's fee by the agreement's method, and its difference from the accruals.",
     "PeriodClosed": "A portfolio's month, closed (what a forced close went without).",
     "InvoiceReceived": "The adviser's invoice of a portfolio's month.",
+    "CloseMonthRequested": "A month's close, asked by an accounting system.",
+    "MonthCloseRefused": "A requested close that left a portfolio's month open, and why.",
     "InvoiceMatched": "An invoice within tolerance of its closed month's fee.",
     "InvoiceBreak": "An invoice that does not tie to its month's fee, and what explains it.",
     "ReportHeld": "A valid report that waits unpriced (no schedule yet), and why.",
@@ -279,9 +289,10 @@ PREFIX_PARAMETER = {
 STREAM_MESSAGES: dict[str, tuple[type[Message], ...]] = {
     "agreements": AGREEMENT_EVENTS,
     "net-assets": (NetAssetsReported,),
-    "accruals": (FeeAccrued, FeeAdjusted, FeeTrueUp, PeriodClosed),
+    "accruals": (FeeAccrued, FeeAdjusted, FeeTrueUp, PeriodClosed, MonthCloseRefused),
     "report-outcomes": (ReportHeld, ReportIgnored),
     "dead-letters": (DeadLetter,),
+    "commands": (CloseMonthRequested,),
     "invoices": (InvoiceReceived,),
     "invoice-outcomes": (InvoiceMatched, InvoiceBreak),
 }
@@ -298,6 +309,7 @@ def build_document() -> dict[str, Any]:
         "accruals": keys.accruals,
         "report-outcomes": keys.report_outcomes,
         "dead-letters": keys.dead_letters,
+        "commands": keys.commands,
         "invoices": keys.invoices,
         "invoice-outcomes": keys.invoice_outcomes,
     }
@@ -338,7 +350,7 @@ def _consumer_groups(generated: dict[str, Any], addresses: dict[str, str]) -> di
             groups[channel["address"]] = binding["groupName"]
     found = {channel["address"] for channel in generated["channels"].values()}
     missing = set(addresses.values()) - found
-    consumed = {addresses["agreements"], addresses["net-assets"], addresses["invoices"]}
+    consumed = {addresses[s] for s in ("agreements", "net-assets", "invoices", "commands")}
     if missing or set(groups) != consumed:
         raise RuntimeError(f"the FastStream apps no longer describe {sorted(missing or groups)}")
     return groups
@@ -366,7 +378,7 @@ def _operations(groups: dict[str, str]) -> dict[str, Any]:
     """Who sends to and who receives from each stream (`groups`: address -> its group)."""
     keys = _settings().keys
     projector_group, fee_worker_group = groups[keys.agreements], groups[keys.net_assets]
-    invoice_group = groups[keys.invoices]
+    invoice_group, command_group = groups[keys.invoices], groups[keys.commands]
     return {
         "recordAgreementEvent": _operation(
             "agreements",
@@ -403,6 +415,13 @@ def _operations(groups: dict[str, str]) -> dict[str, Any]:
             "dead-letters",
             "fee worker and projector",
             "An entry that cannot be processed is written here and acknowledged.",
+        ),
+        "closeMonths": _operation(
+            "commands",
+            "fee worker",
+            f"Consumer group `{command_group}`: each CloseMonthRequested carried out, and "
+            "acknowledged with its refusals, if any.",
+            command_group,
         ),
         "matchInvoices": _operation(
             "invoices",

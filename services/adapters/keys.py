@@ -91,6 +91,11 @@ class Keys:
         return f"{self.tag}:closed-months"
 
     @property
+    def commands(self) -> str:
+        """Input: commands from accounting systems (CloseMonthRequested)."""
+        return f"{self.tag}:commands"
+
+    @property
     def invoices(self) -> str:
         """Input: InvoiceReceived, the adviser's invoice of a portfolio's month."""
         return f"{self.tag}:invoices"
@@ -117,3 +122,4 @@ class Keys:
     projector_group: ClassVar[str] = "projector"
     fee_worker_group: ClassVar[str] = "fee-worker"
     invoice_group: ClassVar[str] = "fee-worker-invoices"
+    command_group: ClassVar[str] = "fee-worker-commands"

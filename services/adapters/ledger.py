@@ -107,6 +107,10 @@ class RedisLedgerStore:
             out.setdefault(pid, set()).add(month)
         return out
 
+    async def ledger_portfolios(self) -> list[str]:
+        members: Any = await self.client.smembers(self.keys.ledger_portfolios)
+        return sorted(text(m) for m in members)
+
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
         pattern = _glob_escape(closed_field(portfolio_id, month) + "|") + "*"
         found = self.client.hscan_iter(self.keys.invoices_waiting, match=pattern)
@@ -190,7 +194,12 @@ class RedisLedgerStore:
 
 
 # KEYS of settle.lua ('I': the invoice outcomes, after the portfolios' keys).
-_STREAM_INDEX = {"report_outcomes": "6", "dead_letters": "3", "invoice_outcomes": "I"}
+_STREAM_INDEX = {
+    "accruals": "2",
+    "report_outcomes": "6",
+    "dead_letters": "3",
+    "invoice_outcomes": "I",
+}
 _WHERE: dict[str, Where] = {"ledger": "ledger", "unpriced": "unpriced", "coverage": "coverage"}
 
 

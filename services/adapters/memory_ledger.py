@@ -74,6 +74,9 @@ class InMemoryLedgerStore:
             out.setdefault(pid, set()).add(month)
         return out
 
+    async def ledger_portfolios(self) -> list[str]:
+        return sorted(self.portfolios)
+
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
         prefix = closed_field(portfolio_id, month) + "|"
         return {k: v for k, v in self.invoices.items() if k.startswith(prefix)}

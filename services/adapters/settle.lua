@@ -24,8 +24,8 @@
 --       the days of `releases` given back; no event is emitted when event_id is ''
 --   P k as_of field report expected event_id data ack
 --       park if the date has no entry and the parked value is still `expected` ('' = none)
---   E s event_id type data ack                      emit on KEYS[s] (6 outcomes, 3 dead letters,
---                                                   I invoice outcomes)
+--   E s event_id type data ack                      emit on KEYS[s] (2 accruals, 6 outcomes,
+--                                                   3 dead letters, I invoice outcomes)
 --   H field invoice ack closed                      keep an invoice until its month closes
 --                                                   (precondition: `closed` is not closed yet)
 --   D field                                         drop a kept invoice

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
-from contracts.messages import FeeTrueUp, PeriodClosed
-from contracts.wire import encode
+from contracts.messages import CloseMonthRequested, FeeTrueUp, MonthCloseRefused, PeriodClosed
+from contracts.wire import WireError, decode, encode
 from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
-from services.app.ledger import CloseMonth, ExpectEntry, ExpectLength, LedgerStore, Op
+from services.app.ledger import CloseMonth, Emit, ExpectEntry, ExpectLength, LedgerStore, Op
 from services.app.months import (
     ClosedRecord,
     catch_ups,
@@ -27,6 +27,7 @@ from services.app.months import (
     statement_of,
 )
 from services.domain.book import ScheduleBook
+from services.domain.errors import DomainError
 from services.domain.month import month_days
 
 
@@ -125,3 +126,63 @@ async def _settle_close(
         return CloseOutcome(pid, month, "already_closed")
     why = f"the ledger changed while it was being closed ({result.status}); close again"
     return CloseOutcome(pid, month, "refused", (why,))
+
+
+def portfolios_to_close(
+    book: ScheduleBook, with_ledger: Iterable[str], agreement: str | None, portfolio: str | None
+) -> list[str]:
+    """The portfolios a close names: one, those an agreement governs, or every one with a
+    ledger."""
+    if portfolio is not None:
+        return [portfolio]
+    pids = sorted(with_ledger)
+    if agreement is None:
+        return pids
+    if agreement not in book.agreements:
+        raise DomainError("agreement_id", agreement, "is not on the agreements log")
+    return [p for p in pids if (owner := book.owner_of(p)) and owner.agreement_id == agreement]
+
+
+def worker_behind(log_end: str, checkpoint: str, unsettled: int) -> list[str]:
+    """What the fee worker has not done yet, which every month's close waits for."""
+    behind = []
+    if log_end != checkpoint:
+        behind.append(
+            f"the fee worker has priced the agreements log to {checkpoint or 'nothing'},"
+            f" the log is at {log_end or 'nothing'}"
+        )
+    if unsettled:
+        behind.append(f"the fee worker has {unsettled} report(s) still to settle")
+    return behind
+
+
+def read_close_request(fields: Mapping[bytes, bytes]) -> CloseMonthRequested:
+    """The command in an entry of the commands stream, or WireError naming what is wrong."""
+    message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
+    if not isinstance(message, CloseMonthRequested):
+        raise WireError(
+            f"type: {message.type!r} is not a command this service takes"
+            " (expected 'CloseMonthRequested')",
+            "unknown_type",
+        )
+    return message
+
+
+def refusals(request: CloseMonthRequested, outcomes: Iterable[CloseOutcome]) -> list[Op]:
+    """A MonthCloseRefused for each portfolio the requested close left open."""
+    return [
+        Emit("accruals", encode(_refused(request, o)), None)
+        for o in outcomes
+        if o.status == "refused"
+    ]
+
+
+def _refused(request: CloseMonthRequested, outcome: CloseOutcome) -> MonthCloseRefused:
+    key = f"{request.request_id}|{outcome.portfolio_id}"
+    return MonthCloseRefused(
+        event_id=event_id("MonthCloseRefused", key),
+        request_id=request.request_id,
+        portfolio_id=outcome.portfolio_id,
+        month=outcome.month,
+        missing=list(outcome.missing),
+    )

@@ -89,7 +89,7 @@ class Emit:
     """Emit one event (ReportIgnored on the report outcomes, DeadLetter on the dead letters)
     and acknowledge the entry it is about."""
 
-    stream: Literal["report_outcomes", "dead_letters", "invoice_outcomes"]
+    stream: Literal["accruals", "report_outcomes", "dead_letters", "invoice_outcomes"]
     event: Mapping[str, str]
     ack: str | None
 
@@ -305,6 +305,10 @@ class LedgerStore(Protocol):
 
     async def closed_periods(self) -> dict[str, set[str]]:
         """Every portfolio's closed months."""
+        ...
+
+    async def ledger_portfolios(self) -> list[str]:
+        """Every portfolio with a ledger."""
         ...
 
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ from services.adapters.ledger import (
 from services.adapters.readmodel import ReadModel
 from services.app.accruals import Statement, statement
 from services.app.audit import Source, replay_book
-from services.app.close import CloseOutcome, close_month
+from services.app.close import CloseOutcome, close_month, portfolios_to_close, worker_behind
 from services.app.months import month_statement
 from services.cli import UsageProblem, app, console, parse_date
 from services.domain.book import ScheduleBook
@@ -218,11 +218,10 @@ async def _close(
 ) -> list[CloseOutcome]:
     async with _worker_view(settings) as view:
         keys = settings.keys
-        behind = _worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
-        if portfolio is not None:
-            pids = [_portfolio_id(view.client, keys, portfolio)]
-        else:
-            pids = _portfolios_of(view.book, view.client, keys, agreement)
+        behind = worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
+        named = None if portfolio is None else _portfolio_id(view.client, keys, portfolio)
+        with_ledger = await view.store.ledger_portfolios()
+        pids = portfolios_to_close(view.book, with_ledger, agreement, named)
         return await close_month(
             view.book,
             view.store,
@@ -277,34 +276,6 @@ def _print_month(found: MonthStatement) -> None:
         table.add_row(f"catch-up of {m.month}'s fee", f"{m.difference:,}")
     table.add_row("[bold]closing fee[/bold]", f"[bold]{found.closing_fee:,}[/bold]")
     console.print(table)
-
-
-def _worker_behind(log_end: str, checkpoint: str, unsettled: int) -> list[str]:
-    """What the fee worker has not done yet, which every month's close waits for."""
-    behind = []
-    if log_end != checkpoint:
-        behind.append(
-            f"the fee worker has priced the agreements log to {checkpoint or 'nothing'},"
-            f" the log is at {log_end}"
-        )
-    if unsettled:
-        behind.append(f"the fee worker has {unsettled} report(s) still to settle")
-    return behind
-
-
-def _portfolios_of(
-    book: ScheduleBook, client: redis.Redis, keys: Keys, agreement: str | None
-) -> list[str]:
-    """The portfolios with a ledger (of one agreement: those whose fee terms it governs)."""
-    members: Any = client.smembers(keys.ledger_portfolios)
-    pids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
-    if agreement is None:
-        return pids
-    if agreement not in book.agreements:
-        raise UsageProblem(f"agreement: {agreement!r} is not on the agreements log")
-    return [
-        pid for pid in pids if (owner := book.owner_of(pid)) and owner.agreement_id == agreement
-    ]
 
 
 def _outcome_json(outcome: CloseOutcome) -> dict[str, Any]:

@@ -32,14 +32,22 @@ from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
 from services.adapters.metrics import ServiceMetrics
 from services.app.accruals import gap_counts
+from services.app.close import (
+    close_month,
+    portfolios_to_close,
+    read_close_request,
+    refusals,
+    worker_behind,
+)
 from services.app.invoices import receive_invoices
-from services.app.ledger import Emit, Op, Park, Revise, SettleResult
+from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult
 from services.app.pricing import (
     AdjustmentReason,
     Incoming,
     Pricer,
     advance_ledger,
     follow_up,
+    refusal,
     settle_entries,
     split_in_context,
 )
@@ -128,6 +136,21 @@ class FeeWorker:
         self.invoice_pricer = Pricer(
             self.book, self.keys.invoices, settings.consumer, settings.max_deliveries
         )
+        # Commands (a month's close asked over the bus): their own stream and group.
+        self.commands = RedisLedgerStore(
+            self.client, self.keys, Keys.command_group, source=self.keys.commands
+        )
+        self.command_pricer = Pricer(
+            self.book, self.keys.commands, settings.consumer, settings.max_deliveries
+        )
+        self.command_recovery = GroupRecovery(
+            self.client,
+            self.keys.commands,
+            Keys.command_group,
+            settings.consumer,
+            batch_size=settings.batch_size,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
         self.invoice_recovery = GroupRecovery(
             self.client,
             self.keys.invoices,
@@ -148,11 +171,13 @@ class FeeWorker:
         """Before FastStream follows new entries: catch up with the log, then recover."""
         await ensure_group(self.client, self.keys.net_assets, Keys.fee_worker_group)
         await ensure_group(self.client, self.keys.invoices, Keys.invoice_group)
+        await ensure_group(self.client, self.keys.commands, Keys.command_group)
         self.checkpoint = await self.store.checkpoint()
         async with self._lock:
             await self._catch_up()
         recovered = await self.recovery.recover(self.settle)
         recovered += await self.invoice_recovery.recover(self.settle_invoices)
+        recovered += await self.command_recovery.recover(self.settle_commands)
         log.info(
             "fee worker %s ready: log at %s, %d pending entries recovered",
             self.settings.consumer,
@@ -224,6 +249,60 @@ class FeeWorker:
         raise RuntimeError(
             f"could not settle {len(deliveries)} invoices in {MAX_ATTEMPTS} attempts"
         )
+
+    async def on_commands(self, raw: Mapping[str, Any]) -> None:
+        """A batch of commands as FastStream read it."""
+        deliveries = [
+            Delivery(text(entry_id), plain_fields(fields))
+            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
+        ]
+        await self.settle_commands(deliveries)
+
+    async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
+        """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
+        async with self._lock:
+            for delivery in deliveries:
+                await self._settle_command(delivery)
+
+    async def _settle_command(self, delivery: Delivery) -> None:
+        # A close is its own step per portfolio (a second one changes nothing), so a command
+        # whose answer did not go through is carried out again.
+        for _ in range(MAX_ATTEMPTS):
+            await self._drain()
+            await self._catch_up()
+            result = await self.commands.settle(await self._command(delivery), self.checkpoint)
+            if result.status == "ok":
+                return
+            if result.status == "stale":
+                self.checkpoint = result.detail
+        raise RuntimeError(
+            f"could not answer command {delivery.entry_id} in {MAX_ATTEMPTS} attempts"
+        )
+
+    async def _command(self, delivery: Delivery) -> list[Op]:
+        """The close a command asks for, done; and the step that answers and acknowledges it."""
+        if not delivery.fields:
+            return [Ack(delivery.entry_id)]
+        try:
+            request = read_close_request(delivery.fields)
+            with_ledger = await self.commands.ledger_portfolios()
+            pids = portfolios_to_close(
+                self.book, with_ledger, request.agreement_id, request.portfolio_id
+            )
+        except Exception as exc:
+            code, reason = refusal(exc)
+            return [self.command_pricer.reject(delivery, code, reason)]
+        behind = worker_behind(self.position, self.checkpoint, await self.store.unsettled())
+        outcomes = await close_month(
+            self.book,
+            self.commands,
+            pids,
+            request.month,
+            checkpoint=self.checkpoint,
+            behind=behind,
+            force=request.force,
+        )
+        return [*refusals(request, outcomes), Ack(delivery.entry_id)]
 
     @asynccontextmanager
     async def _batch(self, size: int) -> AsyncIterator[None]:
@@ -449,6 +528,26 @@ def build_app(settings: Settings) -> FastStream:
     )
     async def invoice_received(batch: Any) -> None:
         await worker.on_invoices(batch)
+
+    commands = StreamSub(
+        settings.keys.commands,
+        group=Keys.command_group,
+        consumer=settings.consumer,
+        batch=True,
+        max_records=settings.batch_size,
+        polling_interval=settings.block_ms,
+    )
+
+    @broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
+        stream=commands,
+        ack_policy=AckPolicy.MANUAL,
+        parser=_raw_batch,
+        decoder=_raw_body,
+        title="fee-worker-commands",
+        description="CloseMonthRequested in; FeeTrueUp, PeriodClosed or MonthCloseRefused out.",
+    )
+    async def command_received(batch: Any) -> None:
+        await worker.on_commands(batch)
 
     return FastStream(
         broker,

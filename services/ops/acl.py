@@ -108,7 +108,7 @@ ROLE_GRANTS: dict[str, Role] = {
         (
             Grant(WRITE, write=_FEE_WORKER_STATE, read=("agreements",)),
             Grant(APPEND_STREAM, write=_FEE_WORKER_STREAMS),
-            Grant(CONSUME, write=("net_assets", "net_assets_partition", "invoices")),
+            Grant(CONSUME, write=("net_assets", "net_assets_partition", "invoices", "commands")),
         ),
         scripts=True,
     ),
@@ -117,8 +117,8 @@ ROLE_GRANTS: dict[str, Role] = {
 }
 
 # Keys no role here writes: the net-asset input is published by the fund accounting system,
-# the invoices by the adviser's side.
-EXTERNAL_KEYS = ("net_assets", "net_assets_partition", "invoices")
+# the invoices by the adviser's side, the commands by accounting systems.
+EXTERNAL_KEYS = ("net_assets", "net_assets_partition", "invoices", "commands")
 
 
 def key_pattern(keys: Keys, name: str) -> str:

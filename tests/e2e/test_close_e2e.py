@@ -91,3 +91,59 @@ def test_a_month_is_closed_only_when_complete_and_its_true_up_is_right(
     assert [o["status"] for o in again] == ["already_closed"]
     kinds = [kind for kind, _ in read_stream(redis_client, outbox)]
     assert kinds.count("FeeTrueUp") == 1 and kinds.count("PeriodClosed") == 1
+
+
+def close_request(request_id: str, month: str) -> dict[str, str]:
+    """A CloseMonthRequested in the plain wire format, built by hand."""
+    data = {
+        "type": "CloseMonthRequested",
+        "event_id": f"ev-{request_id}",
+        "request_id": request_id,
+        "month": month,
+        "portfolio_id": "BUS",
+    }
+    return {"type": "CloseMonthRequested", "event_id": data["event_id"], "data": json.dumps(data)}
+
+
+def test_an_accounting_system_asks_for_a_close_over_the_bus(
+    redis_url: str,
+    prefix: str,
+    redis_client: redis.Redis,
+    feeschedule: Feeschedule,
+    tmp_path: Path,
+) -> None:
+    tag = "{" + prefix + "}"
+    log, inbox, outbox = f"{tag}:agreements", f"{tag}:net-assets", f"{tag}:accruals"
+    commands = f"{tag}:commands"
+    method = ("--fee-method", "average_daily_net_assets")
+    feeschedule.ok("register-agreement", "--agreement", "bus", *method)
+    redis_client.xadd(log, encode(flat("bus", "BUS", "0.90")))  # type: ignore[arg-type]
+
+    def kinds() -> list[str]:
+        return [kind for kind, _ in read_stream(redis_client, outbox)]
+
+    with worker_env(redis_url, prefix) as env:
+        worker = Worker(env, tmp_path / "worker.log")
+        try:
+            for day in JUNE:
+                if day != MISSING:
+                    redis_client.xadd(inbox, report_fields("BUS", day, Decimal(100_000_000)))  # type: ignore[arg-type]
+            wait_until(lambda: redis_client.xlen(outbox) >= 29, 30, "June's accruals")
+            redis_client.xadd(commands, close_request("r1", "2024-06"))  # type: ignore[arg-type]
+            wait_until(lambda: "MonthCloseRefused" in kinds(), 30, "the refusal")
+            redis_client.xadd(inbox, report_fields("BUS", MISSING, Decimal(100_000_000)))  # type: ignore[arg-type]
+            wait_until(lambda: redis_client.xlen(outbox) >= 31, 30, "the missing day")
+            redis_client.xadd(commands, close_request("r2", "2024-06"))  # type: ignore[arg-type]
+            wait_until(lambda: "PeriodClosed" in kinds(), 30, "the close")
+        finally:
+            assert worker.stop() == 0
+    events = {kind: e for kind, e in read_stream(redis_client, outbox)}
+    refused = events["MonthCloseRefused"]
+    assert refused["request_id"] == "r1" and refused["missing"] == [
+        f"{MISSING}: no accrual covers it"
+    ]
+    assert events["PeriodClosed"]["month"] == "2024-06" and events["FeeTrueUp"]["method"] == (
+        "average_daily_net_assets"
+    )
+    groups = redis_client.xinfo_groups(commands)
+    assert [(g["name"], g["pending"]) for g in groups] == [(b"fee-worker-commands", 0)]

@@ -50,6 +50,7 @@ def test_every_stream_and_every_message_is_described() -> None:
         "{fees}:dead-letters",
         "{fees}:invoices",
         "{fees}:invoice-outcomes",
+        "{fees}:commands",
     }
     messages = {name for c in channels.values() for name in c["messages"]}
     assert messages == {m.__name__ for m in ALL_MESSAGES}
@@ -59,6 +60,7 @@ def test_every_stream_and_every_message_is_described() -> None:
         "FeeAdjusted",
         "FeeTrueUp",
         "PeriodClosed",
+        "MonthCloseRefused",
     }
     assert set(channels["report-outcomes"]["messages"]) == {"ReportHeld", "ReportIgnored"}
     assert set(channels["invoices"]["messages"]) == {"InvoiceReceived"}
@@ -68,7 +70,7 @@ def test_every_stream_and_every_message_is_described() -> None:
         for op in document["operations"].values()
         if op["action"] == "receive"
     }
-    assert groups == {"projector", "fee-worker", "fee-worker-invoices"}
+    assert groups == {"projector", "fee-worker", "fee-worker-invoices", "fee-worker-commands"}
     # The plain wire format is explained where an integrator reads first.
     for field in ("`type`", "`event_id`", "`schema_version`", "`data`"):
         assert field in document["info"]["description"]
