@@ -4,7 +4,8 @@ month as a fund accountant reviews it. Its JSON Schema is contracts/schemas/Mont
 `fee` is the month's fee by the agreement's method (as closed, for a closed month; as the ledger
 stands, for an open one), `true_up` what it adds to the daily accruals, `catch_ups` the changes
 to days of earlier, closed months booked in this month, and `month_catch_ups` what this month's
-close booked for earlier months' fees beyond those. `closing_fee` is all the month books.
+close booked for earlier months' fees beyond those. `closing_fee` is all the month books, and
+`invoices` the adviser's invoices of the month with their match or break.
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ from contracts.messages import (
     MonthCatchUp,
     MonthFeePart,
 )
+
+
+class InvoiceLine(Contract):
+    """An invoice of the month: matched, a break (with what explains it), or waiting for the
+    month's close."""
+
+    invoice_id: Id
+    amount: DecimalStr
+    status: Literal["matched", "break", "waiting"]
+    difference: DecimalStr | None = None
+    explanations: list[str] = Field(default_factory=list)
 
 
 class PostedChange(Contract):
@@ -67,6 +79,15 @@ MONTH_STATEMENT_EXAMPLE: dict[str, Any] = {
         {"month": "2006-11", "fee": "532191.78", "booked": "532191.90", "difference": "-0.12"}
     ],
     "closing_fee": "549177.97",
+    "invoices": [
+        {
+            "invoice_id": "inv-2006-12",
+            "amount": "549177.97",
+            "status": "matched",
+            "difference": "0.00",
+            "explanations": [],
+        }
+    ],
 }
 
 
@@ -89,3 +110,4 @@ class MonthStatement(Contract):
     catch_ups: list[PostedChange] = Field(default_factory=list)
     month_catch_ups: list[MonthCatchUp] = Field(default_factory=list)
     closing_fee: DecimalStr
+    invoices: list[InvoiceLine] = Field(default_factory=list)

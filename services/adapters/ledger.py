@@ -9,6 +9,7 @@ any moment leaves either the whole step done or nothing of it.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
@@ -106,6 +107,15 @@ class RedisLedgerStore:
             pid, _, month = text(name).rpartition("|")
             out.setdefault(pid, set()).add(month)
         return out
+
+    async def invoice_outcomes(self, portfolio_id: str, month: str) -> list[dict[str, Any]]:
+        rows: Any = await self.client.xrange(self.keys.invoice_outcomes)
+        found = []
+        for _, fields in rows:
+            data = json.loads(fields[b"data"])
+            if (data.get("portfolio_id"), data.get("month")) == (portfolio_id, month):
+                found.append(data | {"type": text(fields[b"type"])})
+        return found
 
     async def ledger_portfolios(self) -> list[str]:
         members: Any = await self.client.smembers(self.keys.ledger_portfolios)

@@ -10,9 +10,10 @@ Not kept: 'refused' (a ledger key holding something other than a hash) cannot ha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias, assert_never
+from typing import Any, Literal, TypeAlias, assert_never
 
 from services.app.ledger import (
     Accrue,
@@ -73,6 +74,14 @@ class InMemoryLedgerStore:
             pid, _, month = name.rpartition("|")
             out.setdefault(pid, set()).add(month)
         return out
+
+    async def invoice_outcomes(self, portfolio_id: str, month: str) -> list[dict[str, Any]]:
+        found = []
+        for fields in self.streams["invoice_outcomes"]:
+            data = json.loads(fields["data"])
+            if (data.get("portfolio_id"), data.get("month")) == (portfolio_id, month):
+                found.append(data | {"type": fields["type"]})
+        return found
 
     async def ledger_portfolios(self) -> list[str]:
         return sorted(self.portfolios)

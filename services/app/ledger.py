@@ -307,6 +307,10 @@ class LedgerStore(Protocol):
         """Every portfolio's closed months."""
         ...
 
+    async def invoice_outcomes(self, portfolio_id: str, month: str) -> list[dict[str, Any]]:
+        """The InvoiceMatched and InvoiceBreak events of a portfolio's month (their data)."""
+        ...
+
     async def ledger_portfolios(self) -> list[str]:
         """Every portfolio with a ledger."""
         ...

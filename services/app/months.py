@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from contracts.messages import FeeTrueUp, MonthCatchUp, MonthFeePart
-from contracts.statement import MonthStatement, PostedChange
+from contracts.messages import FeeTrueUp, InvoiceReceived, MonthCatchUp, MonthFeePart
+from contracts.statement import InvoiceLine, MonthStatement, PostedChange
 from services.app.accruals import posted_changes, reported_of
 from services.app.ledger import LedgerEntry, LedgerStore
 from services.domain.book import ScheduleBook
@@ -158,10 +158,32 @@ async def month_statement(
     ledger = (await store.read_ledgers([portfolio_id])).get(portfolio_id, {})
     closed = await closed_records(store, portfolio_id)
     if month in closed:
-        return statement_of(FeeTrueUp.model_validate(closed[month].event), "closed", ledger)
-    true_up = month_true_up(book, portfolio_id, month, ledger)
-    booked = catch_ups(book, portfolio_id, month, ledger, closed)
-    return statement_of(true_up.model_copy(update={"catch_ups": booked}), "open", ledger)
+        found = statement_of(FeeTrueUp.model_validate(closed[month].event), "closed", ledger)
+    else:
+        true_up = month_true_up(book, portfolio_id, month, ledger)
+        booked = catch_ups(book, portfolio_id, month, ledger, closed)
+        found = statement_of(true_up.model_copy(update={"catch_ups": booked}), "open", ledger)
+    return found.model_copy(update={"invoices": await _invoices(store, portfolio_id, month)})
+
+
+async def _invoices(store: LedgerStore, portfolio_id: str, month: str) -> list[InvoiceLine]:
+    """The month's invoices: matched or broken (their outcome), or still waiting."""
+    lines = [
+        InvoiceLine(
+            invoice_id=o["invoice_id"],
+            amount=o["amount"],
+            status="matched" if o["type"] == "InvoiceMatched" else "break",
+            difference=o["difference"],
+            explanations=o.get("explanations", []),
+        )
+        for o in await store.invoice_outcomes(portfolio_id, month)
+    ]
+    for text in (await store.waiting_invoices(portfolio_id, month)).values():
+        waiting = InvoiceReceived.model_validate_json(text)
+        lines.append(
+            InvoiceLine(invoice_id=waiting.invoice_id, amount=waiting.amount, status="waiting")
+        )
+    return lines
 
 
 def statement_of(

@@ -275,6 +275,11 @@ def _print_month(found: MonthStatement) -> None:
     for m in found.month_catch_ups:
         table.add_row(f"catch-up of {m.month}'s fee", f"{m.difference:,}")
     table.add_row("[bold]closing fee[/bold]", f"[bold]{found.closing_fee:,}[/bold]")
+    for line in found.invoices:
+        off = "" if line.difference is None else f" (difference {line.difference:,})"
+        table.add_row(f"invoice {line.invoice_id}: {line.status}{off}", f"{line.amount:,}")
+        for why in line.explanations:
+            table.add_row(f"  {why}", "")
     console.print(table)
 
 

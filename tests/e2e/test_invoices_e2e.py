@@ -108,6 +108,11 @@ def test_invoices_tie_break_with_a_reason_or_wait_for_their_close(
     assert Decimal(broken["implied_rate_pct"]) == Decimal("0.9000")
     assert any("Amendment No. 22" in why for why in broken["explanations"])
     assert out["dec"][0] == "InvoiceMatched"  # matched by December's close
+    november = json.loads(feeschedule.ok("statement", PID, "--month", "2006-11", "--json"))
+    assert {(i["invoice_id"], i["status"]) for i in november["invoices"]} == {
+        ("nov-cent", "matched"),
+        ("nov-old", "break"),
+    }
 
 
 def _pending(client: redis.Redis, stream: str) -> int:

@@ -14,6 +14,7 @@ from contracts.messages import InvoiceReceived
 from contracts.wire import encode
 from services.app.close import close_month
 from services.app.invoices import receive_invoices, tolerance
+from services.app.months import month_statement
 from services.app.pricing import Pricer
 from services.domain.month import month_days
 from tests.pricing_world import RATE_1, RATE_2, Entry, World
@@ -76,6 +77,13 @@ async def test_an_invoice_within_tolerance_matches_and_one_at_a_replaced_rate_br
     assert Decimal(old_rate["implied_rate_pct"]) == Decimal("0.9000")
     (why,) = old_rate["explanations"]
     assert "Amendment No. 1" in why and "0.90%" in why and "Amendment No. 2" in why
+    lines = (await month_statement(w.book, w.ledger, "P1", "2024-06")).invoices
+    assert [(i.invoice_id, i.status) for i in lines] == [
+        ("inv-1", "matched"),
+        ("inv-2", "matched"),
+        ("inv-3", "break"),
+    ]
+    assert lines[2].explanations == [why]
 
 
 async def test_an_invoice_before_its_close_waits_and_the_close_matches_it() -> None:
@@ -84,12 +92,16 @@ async def test_an_invoice_before_its_close_waits_and_the_close_matches_it() -> N
     fee = cents(Decimal(365_000_000) * Decimal("0.005") * 31 / 365)
     assert await receive(w, invoice(4, "2024-07", fee)) == []
     assert list(w.ledger.invoices) == ["P1|2024-07|inv-4"]
+    (waiting,) = (await month_statement(w.book, w.ledger, "P1", "2024-07")).invoices
+    assert (waiting.invoice_id, waiting.status) == ("inv-4", "waiting")
     await close_month(
         w.book, w.ledger, ["P1"], "2024-07", checkpoint=await w.ledger.checkpoint(), behind=[]
     )
     (matched,) = w.events("invoice_outcomes")
     assert matched["_type"] == "InvoiceMatched" and matched["invoice_id"] == "inv-4"
     assert w.ledger.invoices == {}
+    (line,) = (await month_statement(w.book, w.ledger, "P1", "2024-07")).invoices
+    assert (line.status, line.amount) == ("matched", fee)
 
 
 async def test_what_is_not_an_invoice_is_dead_lettered_and_the_rest_goes_on() -> None:
