@@ -376,6 +376,10 @@ class AgreementRegistered(Message):
     # assets (x days / year basis, or / 12), averaged over calendar or business days.
     fee_method: FeeMethodName = "daily"
     average_over: AverageOverName = "calendar_days"
+    # An invoice matches its closed month's fee within the larger of an amount (in the
+    # agreement's currency) and a percent of the fee.
+    invoice_tolerance: DecimalStr = Decimal("0.01")
+    invoice_tolerance_pct: DecimalStr = Decimal("0.01")
 
 
 class AmendmentRecorded(Message):
@@ -553,6 +557,8 @@ class FeeTrueUp(Message):
     true_up: DecimalStr
     # The month's parts (none under the daily method: its fee is the daily total).
     parts: list[MonthFeePart] = Field(default_factory=list, exclude_if=_empty)
+    # The amendment that set the method in force (absent: the method registered).
+    method_ref: ScheduleRef | None = Field(default=None, exclude_if=_empty)
     # Earlier closed months whose fee changed since they closed, by more than the changes
     # already posted for their days (under a method other than daily): booked here too.
     catch_ups: list[MonthCatchUp] = Field(default_factory=list, exclude_if=_empty)

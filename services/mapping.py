@@ -28,6 +28,7 @@ from services.domain.agreement import (
     Amendment,
     Change,
     GrantWaiver,
+    InvoiceTolerance,
     RemovePortfolio,
     RenamePortfolio,
     SetFeeMethod,
@@ -45,7 +46,13 @@ from services.domain.book import (
 )
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, Tier
 from services.domain.month import AverageOver, FeeMethod
-from services.domain.timeline import RecordPoint, ScheduleAnswer, ScheduleVersion, VersionKind
+from services.domain.timeline import (
+    Provenance,
+    RecordPoint,
+    ScheduleAnswer,
+    ScheduleVersion,
+    VersionKind,
+)
 
 
 def schedule_from_tiers(tiers: list[TierSpec]) -> FeeSchedule:
@@ -150,6 +157,7 @@ def registration_from_wire(msg: AgreementRegistered) -> Registration:
         fee_base=FeeBase(msg.fee_base),
         fee_method=FeeMethod(msg.fee_method),
         average_over=AverageOver(msg.average_over),
+        invoice_tolerance=InvoiceTolerance(msg.invoice_tolerance, msg.invoice_tolerance_pct),
     )
 
 
@@ -180,14 +188,18 @@ def apply_to_book(book: ScheduleBook, message: Message, position: str) -> None:
 
 
 def schedule_ref(version: ScheduleVersion) -> ScheduleRef:
-    p = version.provenance
+    return amendment_ref(version.provenance, waiver=version.kind is VersionKind.WAIVER)
+
+
+def amendment_ref(p: Provenance, *, waiver: bool = False) -> ScheduleRef:
+    """The amendment a fact came from, as the wire names it."""
     return ScheduleRef(
         agreement_id=p.agreement_id,
         amendment_number=p.amendment_number,
         effective_date=p.effective_date,
         event_id=p.event_id,
         position=p.recorded.position,
-        waiver=version.kind is VersionKind.WAIVER,
+        waiver=waiver,
     )
 
 

@@ -33,6 +33,7 @@ from services.app.ledger import (
 )
 from services.app.months import closed_records, month_statement
 from services.app.pricing import Incoming, Pricer, refusal
+from services.domain.agreement import InvoiceTolerance
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.month import AverageOver, FeeMethod, Reported, month_days, month_fee
@@ -40,13 +41,13 @@ from services.domain.timeline import ScheduleAnswer, ScheduleVersion, VersionKin
 
 INVOICE_NAMESPACE = uuid.UUID("5b0f8f7e-6a8c-4a0e-9d7e-2c6f1f3a9b41")
 CENT = Decimal("0.01")
-RELATIVE_TOLERANCE = Decimal("0.0001")  # 0.01%
 
 
-def tolerance(expected: Decimal) -> Decimal:
-    """How far an invoice may be from the month's fee and still match: $0.01 or 0.01%."""
-    share = (abs(expected) * RELATIVE_TOLERANCE).quantize(CENT, rounding=ROUND_HALF_UP)
-    return max(CENT, share)
+def tolerance(expected: Decimal, rule: InvoiceTolerance = InvoiceTolerance()) -> Decimal:
+    """How far an invoice may be from the month's fee and still match: the agreement's amount
+    or its percent of the fee, the larger (by default $0.01 or 0.01%)."""
+    share = (abs(expected) * rule.pct / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    return max(rule.amount, share)
 
 
 def reconcile(
@@ -57,6 +58,8 @@ def reconcile(
 ) -> InvoiceMatched | InvoiceBreak:
     """The invoice judged against its closed month (`month`, the month's statement)."""
     expected = month.closing_fee
+    owner = book.owner_of(invoice.portfolio_id)
+    rule = InvoiceTolerance() if owner is None else owner.invoice_tolerance
     fields = {
         "event_id": str(uuid.uuid5(INVOICE_NAMESPACE, invoice.invoice_id)),
         "invoice_id": invoice.invoice_id,
@@ -67,9 +70,11 @@ def reconcile(
         "amount": invoice.amount,
         "expected": expected,
         "difference": invoice.amount - expected,
-        "tolerance": tolerance(expected),
+        "tolerance": tolerance(expected, rule),
     }
-    if invoice.currency == month.currency and abs(invoice.amount - expected) <= tolerance(expected):
+    if invoice.currency == month.currency and abs(invoice.amount - expected) <= tolerance(
+        expected, rule
+    ):
         return InvoiceMatched.model_validate(fields)
     day_count, _ = book.terms_for(invoice.portfolio_id)
     implied = implied_rate(invoice.amount, month, day_count.year_basis(month_days(month.month)[0]))

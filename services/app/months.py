@@ -21,7 +21,7 @@ from services.app.ledger import LedgerEntry, LedgerStore
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.month import MonthFee, month_days, month_fee
-from services.mapping import schedule_ref
+from services.mapping import amendment_ref, schedule_ref
 
 # Deterministic event ids: closing the same month again names the same events.
 MONTH_NAMESPACE = uuid.UUID("0c1d6f9e-3f0a-4a55-9a56-8f4d2b0e7c31")
@@ -55,7 +55,10 @@ def month_true_up(
         book.terms_for(portfolio_id),
         booked,
     )
-    return _true_up_event(portfolio_id, owner.agreement_id, owner.currency, fee)
+    event = _true_up_event(portfolio_id, owner.agreement_id, owner.currency, fee)
+    if method.provenance is None:
+        return event
+    return event.model_copy(update={"method_ref": amendment_ref(method.provenance)})
 
 
 def _true_up_event(portfolio_id: str, agreement_id: str, currency: str, fee: MonthFee) -> FeeTrueUp:

@@ -73,7 +73,13 @@ def rebuild_agreement(store: EventLog, agreement_id: str) -> Agreement:
     return catch_up(store, Agreement(agreement_id))
 
 
-ADDED_TERMS = {"fee_base": "same_day", "fee_method": "daily", "average_over": "calendar_days"}
+ADDED_TERMS = {
+    "fee_base": "same_day",
+    "fee_method": "daily",
+    "average_over": "calendar_days",
+    "invoice_tolerance": "0.01",
+    "invoice_tolerance_pct": "0.01",
+}
 
 
 def registration_key(command: AgreementRegistered) -> str:

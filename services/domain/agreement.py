@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Literal, TypeAlias
 
 from services.domain.basis import FeeBase
@@ -85,12 +86,17 @@ class SetFeeMethod:
 
 @dataclass(frozen=True, slots=True)
 class FeeMethodVersion:
-    """A fee method in force from `effective` (amendment None: the registration's)."""
+    """A fee method in force from `effective`, and the amendment that set it (provenance
+    None: the registration's)."""
 
     effective: date
     method: FeeMethod
     average_over: AverageOver
-    amendment_number: int | None = None
+    provenance: Provenance | None = None
+
+    @property
+    def amendment_number(self) -> int | None:
+        return None if self.provenance is None else self.provenance.amendment_number
 
 
 Change: TypeAlias = SetSchedule | RemovePortfolio | RenamePortfolio | GrantWaiver | SetFeeMethod
@@ -122,6 +128,16 @@ class Registration:
     fee_base: FeeBase = FeeBase.SAME_DAY
     fee_method: FeeMethod = FeeMethod.DAILY
     average_over: AverageOver = AverageOver.CALENDAR_DAYS
+    invoice_tolerance: InvoiceTolerance = field(default_factory=lambda: InvoiceTolerance())
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceTolerance:
+    """How far an invoice may be from its month's fee and still match: the larger of an amount
+    and a percent of the fee."""
+
+    amount: Decimal = Decimal("0.01")
+    pct: Decimal = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +197,7 @@ class Agreement:
     fee_method: FeeMethod = FeeMethod.DAILY
     average_over: AverageOver = AverageOver.CALENDAR_DAYS
     fee_methods: list[FeeMethodVersion] = field(default_factory=list)
+    invoice_tolerance: InvoiceTolerance = field(default_factory=lambda: InvoiceTolerance())
     # Amendment number -> the portfolios it changed (a retraction withdraws their facts).
     amendments: dict[int, tuple[str, ...]] = field(default_factory=dict)
     retracted: set[int] = field(default_factory=set)
@@ -275,6 +292,7 @@ class Agreement:
                 fee_base=reg.fee_base,
                 fee_method=reg.fee_method,
                 average_over=reg.average_over,
+                invoice_tolerance=reg.invoice_tolerance,
             )
         elif isinstance(event, AmendmentApplied):
             self.apply_amendment(event.amendment, event.event_id, event.point)
@@ -293,6 +311,7 @@ class Agreement:
         fee_base: FeeBase = FeeBase.SAME_DAY,
         fee_method: FeeMethod = FeeMethod.DAILY,
         average_over: AverageOver = AverageOver.CALENDAR_DAYS,
+        invoice_tolerance: InvoiceTolerance | None = None,
     ) -> None:
         self.agreement_date = agreement_date
         self.trust = trust
@@ -303,6 +322,7 @@ class Agreement:
         self.fee_base = fee_base
         self.fee_method = fee_method
         self.average_over = average_over
+        self.invoice_tolerance = invoice_tolerance or InvoiceTolerance()
         self.version += 1
 
     def fee_method_on(self, on: date) -> FeeMethodVersion:
@@ -333,8 +353,8 @@ class Agreement:
             self.timeline(pid).record_name(NameVersion(name, amendment.effective_date, provenance))
         for change in amendment.changes:
             if isinstance(change, SetFeeMethod):
-                on, number = amendment.effective_date, amendment.number
-                method = FeeMethodVersion(on, change.method, change.average_over, number)
+                on = amendment.effective_date
+                method = FeeMethodVersion(on, change.method, change.average_over, provenance)
                 self.fee_methods.append(method)
         self.amendments[amendment.number] = amendment.portfolio_ids
         self.retracted.discard(amendment.number)

@@ -80,6 +80,12 @@ def register_agreement(
     average_over: str = typer.Option(
         "calendar_days", "--average-over", help="calendar_days or business_days"
     ),
+    invoice_tolerance: str = typer.Option(
+        "0.01", "--invoice-tolerance", help="An invoice matches within this amount..."
+    ),
+    invoice_tolerance_pct: str = typer.Option(
+        "0.01", "--invoice-tolerance-pct", help="...or this percent of the fee, the larger"
+    ),
 ) -> None:
     """Register a management agreement (its day count and rounding) before its amendments."""
     settings = Settings()
@@ -97,6 +103,8 @@ def register_agreement(
             "fee_base": fee_base,
             "fee_method": fee_method,
             "average_over": average_over,
+            "invoice_tolerance": invoice_tolerance,
+            "invoice_tolerance_pct": invoice_tolerance_pct,
         }
     )
     _report(command, _recorder(settings).record(command))

@@ -60,7 +60,9 @@ def test_a_default_registration_keeps_the_idempotency_key_it_had_before_currenci
     command = AgreementRegistered(
         agreement_id="AG", event_id="e", occurred_at=datetime(2024, 1, 1, tzinfo=UTC)
     )
-    added = {"currency", "fee_base", "fee_method", "average_over"}  # since, at their defaults
+    # Terms added since, at their defaults.
+    added = {"currency", "fee_base", "fee_method", "average_over", "invoice_tolerance"}
+    added.add("invoice_tolerance_pct")
     before = command.model_dump(mode="json", exclude={"event_id", "occurred_at", *added})
     old_key = "register:" + hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     assert registration_key(command) == old_key

@@ -51,6 +51,8 @@ async def test_the_method_in_force_when_a_month_begins_prices_it_and_a_retractio
     assert month_true_up(w.book, "P1", "2024-05", ledger).method == "daily"
     true_up = month_true_up(w.book, "P1", "2024-06", ledger)
     assert true_up.method == "monthly_twelfth"
+    assert true_up.method_ref is not None and true_up.method_ref.amendment_number == 2
+    assert month_true_up(w.book, "P1", "2024-05", ledger).method_ref is None
     assert true_up.fee == Decimal("90000.00")  # 0.90% of $120 million / 12
     w.log(AmendmentRetracted(agreement_id="AG", amendment_number=2, reason="recorded in error"))
     assert month_true_up(w.book, "P1", "2024-06", ledger).method == "daily"

@@ -120,3 +120,20 @@ def test_the_tolerance_is_a_cent_or_a_hundredth_of_a_percent_the_larger() -> Non
     with localcontext() as ctx:
         ctx.prec = 28
         assert tolerance(Decimal("532191.78")) == Decimal("53.22")
+
+
+async def test_each_agreement_says_its_own_tolerance() -> None:
+    fee = cents(Decimal(365_000_000) * Decimal("0.005") * 30 / 365)  # 150,000.00: 0.01% = 15
+    strict = await world()
+    (broken,) = await receive(strict, invoice(7, "2024-06", fee + 20))
+    assert (broken["_type"], broken["tolerance"]) == ("InvoiceBreak", "15.00")
+    lenient = World(fee_method="average_daily_net_assets", invoice_tolerance="100")
+    lenient.amend(1, date(2024, 1, 1), RATE_2, "add")
+    await lenient.advance()
+    await lenient.settle([lenient.report(d, "365000000") for d in JUNE])
+    checkpoint = await lenient.ledger.checkpoint()
+    await close_month(
+        lenient.book, lenient.ledger, ["P1"], "2024-06", checkpoint=checkpoint, behind=[]
+    )
+    (matched,) = await receive(lenient, invoice(8, "2024-06", fee + 20))
+    assert (matched["_type"], matched["tolerance"]) == ("InvoiceMatched", "100")

@@ -20,11 +20,18 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pydantic_core
 
-from services.domain.agreement import Agreement, AmendmentApplied, FeeMethodVersion, Retracted
+from services.domain.agreement import (
+    Agreement,
+    AmendmentApplied,
+    FeeMethodVersion,
+    InvoiceTolerance,
+    Retracted,
+)
 from services.domain.basis import FeeBase
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
@@ -93,10 +100,7 @@ def timeline_doc(timeline: ScheduleTimeline) -> str:
             ]
         )
     names = [[n.name, source(n.provenance), _retracted(n.retracted)] for n in timeline.names]
-    amendments = [
-        (p.agreement_id, p.amendment_number, p.effective_date, p.event_id, *_mark(p.recorded))
-        for _, p in sources.values()
-    ]
+    amendments = [_source(p) for _, p in sources.values()]
     return json_text(
         {
             "format": FORMAT,
@@ -167,6 +171,10 @@ def answers_doc(timeline: ScheduleTimeline) -> str:
     return json_text({"starts": [s.start.isoformat() for s in segments], "answers": answers})
 
 
+def _source(p: Provenance) -> tuple[Any, ...]:
+    return (p.agreement_id, p.amendment_number, p.effective_date, p.event_id, *_mark(p.recorded))
+
+
 def agreement_doc(agreement: Agreement) -> str:
     return json_text(
         {
@@ -180,9 +188,14 @@ def agreement_doc(agreement: Agreement) -> str:
             "fee_base": agreement.fee_base.value,
             "fee_method": agreement.fee_method.value,
             "average_over": agreement.average_over.value,
+            "invoice_tolerance": [
+                str(agreement.invoice_tolerance.amount),
+                str(agreement.invoice_tolerance.pct),
+            ],
             "fee_methods": [
-                [v.effective, v.method.value, v.average_over.value, v.amendment_number]
+                [v.method.value, v.average_over.value, *_source(v.provenance)]
                 for v in agreement.fee_methods
+                if v.provenance is not None
             ],
             "version": agreement.version,
             "amendments": agreement.amendments,
@@ -204,9 +217,19 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
         fee_base=FeeBase(doc.get("fee_base", "same_day")),
         fee_method=FeeMethod(doc.get("fee_method", "daily")),
         average_over=AverageOver(doc.get("average_over", "calendar_days")),
+        invoice_tolerance=InvoiceTolerance(
+            *(Decimal(v) for v in doc.get("invoice_tolerance", ("0.01", "0.01")))
+        ),
         fee_methods=[
-            FeeMethodVersion(date.fromisoformat(on), FeeMethod(m), AverageOver(o), n)
-            for on, m, o, n in doc.get("fee_methods", [])
+            FeeMethodVersion(
+                date.fromisoformat(on),
+                FeeMethod(m),
+                AverageOver(o),
+                Provenance(
+                    a, n, date.fromisoformat(on), e, RecordPoint(datetime.fromisoformat(at), pos)
+                ),
+            )
+            for m, o, a, n, on, e, at, pos in doc.get("fee_methods", [])
         ],
         version=doc["version"],
         amendments={int(n): tuple(pids) for n, pids in doc["amendments"].items()},
