@@ -1,8 +1,8 @@
-"""`/health` and `/metrics` over a tiny asyncio HTTP/1.1 server (no web framework needed).
+"""`/health` and `/metrics`: a Starlette app served by uvicorn, in the service's own process.
 
 `/health` answers 200 with `{"status": "ok", ...}` when Redis answers PING within a short
 timeout, else 503. `/metrics` refreshes the consumer-group gauges from Redis and returns the
-default Prometheus registry. Each request gets one response and the connection is closed.
+default Prometheus registry.
 """
 
 from __future__ import annotations
@@ -11,11 +11,17 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+import socket
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from services.adapters.connection import async_client
 from services.adapters.metrics import GroupMetrics
@@ -24,10 +30,17 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 
 PING_TIMEOUT_S = 1.0
-REQUEST_TIMEOUT_S = 5.0
-MAX_HEADER_LINES = 100
 
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+class _Server(uvicorn.Server):
+    """uvicorn, but leaving SIGINT and SIGTERM to the service: it stops this server itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def install_signal_handlers(self) -> None:  # uvicorn before 0.29
+        pass
 
 
 class HttpPortUnavailable(OSError):
@@ -49,7 +62,8 @@ class HealthServer:
         self.client = client
         self.owns_client = owns_client
         self.group_metrics = GroupMetrics(client, groups, service=service_name)
-        self._server: asyncio.Server | None = None
+        self._server: uvicorn.Server | None = None
+        self._serving: asyncio.Task[None] | None = None
 
     def join(self, service_name: str, groups: Sequence[tuple[str, str]]) -> None:
         """Another service of this process: report its name and its groups too."""
@@ -59,17 +73,40 @@ class HealthServer:
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 picks a free port); returns the port."""
-        self._server = await asyncio.start_server(self._handle, host, port)
-        sockets = self._server.sockets
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        listener = socket.create_server((host, port), reuse_port=False)
+        config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", access_log=False)
+        self._server = _Server(config)
+        self._serving = asyncio.create_task(self._server.serve(sockets=[listener]))
+        while not self._server.started and not self._serving.done():
+            await asyncio.sleep(0.01)
+        if self._serving.done():
+            self._serving.result()  # it failed to start: raise why
+        return int(listener.getsockname()[1])
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            await self._serving
+            self._server = self._serving = None
         if self.owns_client:
             await self.client.aclose()
+
+    def app(self) -> Starlette:
+        """The ASGI app: GET (or HEAD) /health and /metrics."""
+
+        async def health(request: Request) -> Response:
+            status, body = await self.health()
+            return Response(json.dumps(body) + "\n", status, media_type="application/json")
+
+        async def metrics(request: Request) -> Response:
+            return Response(await self.metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        return Starlette(
+            routes=[
+                Route("/health", health, methods=["GET", "HEAD"]),
+                Route("/metrics", metrics, methods=["GET", "HEAD"]),
+            ]
+        )
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {"service": self.service_name}
@@ -87,44 +124,6 @@ class HealthServer:
         except TimeoutError:
             log.warning("metrics: consumer-group refresh timed out")
         return generate_latest(REGISTRY)
-
-    async def _respond(self, method: str, path: str) -> tuple[int, str, bytes]:
-        if path not in ("/health", "/metrics"):
-            return 404, "text/plain; charset=utf-8", b"not found\n"
-        if method not in ("GET", "HEAD"):
-            return 405, "text/plain; charset=utf-8", b"method not allowed\n"
-        if path == "/health":
-            status, body = await self.health()
-            return status, "application/json", json.dumps(body).encode() + b"\n"
-        return 200, CONTENT_TYPE_LATEST, await self.metrics()
-
-    async def _read_request(self, reader: asyncio.StreamReader) -> tuple[str, str]:
-        request_line = (await reader.readline()).decode("latin-1").strip()
-        for _ in range(MAX_HEADER_LINES):  # headers are read and ignored
-            if (await reader.readline()) in (b"\r\n", b"\n", b""):
-                break
-        method, _, rest = request_line.partition(" ")
-        target = rest.partition(" ")[0]
-        return method, target.split("?", 1)[0]
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            method, path = await asyncio.wait_for(self._read_request(reader), REQUEST_TIMEOUT_S)
-            status, content_type, body = await self._respond(method, path)
-            head = (
-                f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
-                f"Content-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n"
-            )
-            writer.write(head.encode("latin-1") + (b"" if method == "HEAD" else body))
-            await writer.drain()
-        except (TimeoutError, ConnectionError, ValueError):
-            pass  # a client that sent nothing useful or went away: nothing to answer
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
 
 
 # One server per address in a process: `feeschedule run all` runs two services in one process,

@@ -75,6 +75,15 @@ async def test_health_is_ok_when_redis_answers(redis_url: str) -> None:
     assert missing.status_code == 404
 
 
+async def test_only_get_and_head_are_answered(redis_url: str) -> None:
+    async for base in _serving(redis_url, []):
+        async with httpx.AsyncClient() as http:
+            head = await http.head(f"{base}/health")
+            post = await http.post(f"{base}/metrics")
+    assert head.status_code == 200 and head.content == b""
+    assert post.status_code == 405
+
+
 async def test_health_is_503_when_redis_is_unreachable() -> None:
     closed = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
     async for base in _serving(closed, []):
