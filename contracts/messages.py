@@ -402,8 +402,20 @@ class AmendmentRetracted(Message):
 # ---- fee worker -----------------------------------------------------------------------------
 
 
+def _empty(value: object) -> bool:
+    return value is None or value == []
+
+
+class ClassNetAssets(Contract):
+    """A share class's part of the portfolio's net assets."""
+
+    class_id: Id
+    net_assets: NonNegativeDecimalStr
+
+
 class NetAssetsReported(Message):
-    """Input from fund accounting: a portfolio's net assets on a date."""
+    """Input from fund accounting: a portfolio's net assets on a date (and, optionally, each
+    share class's part of them, which must sum to the portfolio's)."""
 
     type: Literal["NetAssetsReported"] = "NetAssetsReported"
     report_id: Id
@@ -413,6 +425,7 @@ class NetAssetsReported(Message):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     accrual_days: AccrualDays = 1
     revision: Count = 0
+    classes: list[ClassNetAssets] = Field(default_factory=list, max_length=100, exclude_if=_empty)
 
 
 class ScheduleRef(Contract):
@@ -434,8 +447,23 @@ class BandCharge(Contract):
     annual_charge: DecimalStr
 
 
-def _empty(value: object) -> bool:
-    return value is None or value == []
+class ClassShare(Contract):
+    """A share class's part of a fee, by its relative net assets (Rule 18f-3); the classes'
+    rounded amounts sum exactly to the portfolio's (largest remainder)."""
+
+    class_id: Id
+    net_assets: DecimalStr
+    amount: DecimalStr
+    amount_exact: DecimalStr
+
+
+class ClassDelta(Contract):
+    """A share class's part of an adjustment."""
+
+    class_id: Id
+    previous_amount: DecimalStr
+    new_amount: DecimalStr
+    delta: DecimalStr
 
 
 class AccrualSegment(Contract):
@@ -488,6 +516,8 @@ class FeeAccrued(Message):
     # days; the portfolio's first report is priced on its own, and `fee_base_note` says so.
     fee_base_as_of: Date | None = Field(default=None, exclude_if=_empty)
     fee_base_note: str | None = Field(default=None, exclude_if=_empty)
+    # When the report gave its share classes: each class's part of `amount`.
+    classes: list[ClassShare] = Field(default_factory=list, exclude_if=_empty)
 
 
 class FeeAdjusted(Message):
@@ -513,6 +543,8 @@ class FeeAdjusted(Message):
     # When `as_of`'s month is closed: the open month the change is booked in (the closed
     # month is never rewritten); absent, it is booked in `as_of`'s own month.
     posted_in: Month | None = Field(default=None, exclude_if=_empty)
+    # When the report gave its share classes: each class's part of the change.
+    classes: list[ClassDelta] = Field(default_factory=list, exclude_if=_empty)
 
 
 class MonthFeePart(Contract):

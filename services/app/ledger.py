@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, Literal, Protocol, TypeAlias
 
 from pydantic import Field, TypeAdapter
@@ -248,6 +249,12 @@ class LedgerEntry:
     # assets (`net_assets` stays the report's own: they price the next report's days).
     base_as_of: Optional = None
     base_net_assets: Optional = None
+    # When the report gave its share classes: class id -> its net assets (the weights of the
+    # classes' parts of the amount).
+    classes: Annotated[dict[str, str] | None, Field(exclude_if=_absent)] = None
+
+    def class_weights(self) -> list[tuple[str, Decimal]]:
+        return [(c, Decimal(v)) for c, v in sorted((self.classes or {}).items())]
 
     @property
     def priced_net_assets(self) -> str:

@@ -30,6 +30,8 @@ from pydantic import ValidationError
 from contracts.messages import (
     AccrualSegment,
     BandCharge,
+    ClassDelta,
+    ClassShare,
     DeadLetter,
     DeadLetterCode,
     FeeAccrued,
@@ -58,9 +60,10 @@ from services.app.ledger import (
     closed_field,
 )
 from services.app.ledger_read import Basis, LedgerRead
+from services.domain.allocation import allocate, check_classes, exact_shares
 from services.domain.basis import FeeBase
 from services.domain.book import PeriodAccrual, ScheduleBook
-from services.domain.fees import ZERO, Accrual, MonthToDate
+from services.domain.fees import ZERO, Accrual, MonthToDate, RoundingPolicy
 from services.domain.month import posting_month
 from services.domain.timeline import RecordPoint, ScheduleVersion
 from services.mapping import schedule_ref
@@ -180,6 +183,7 @@ class Held:
     net_assets: Decimal
     accrual_days: int
     currency: str
+    classes: tuple[tuple[str, Decimal], ...] = ()
 
     @classmethod
     def of(cls, report: NetAssetsReported) -> Held:
@@ -189,6 +193,7 @@ class Held:
             report.net_assets,
             report.accrual_days,
             report.currency,
+            _class_weights(report),
         )
 
     @classmethod
@@ -202,6 +207,7 @@ class Held:
             Decimal(entry.net_assets),
             entry.accrual_days,
             entry.currency,
+            tuple(entry.class_weights()),
         )
 
     def verdict(self, report: NetAssetsReported) -> IgnoredCode | None:
@@ -317,6 +323,7 @@ class Pricer:
             waived=waived,
             base_as_of=_iso(basis.base_as_of),
             base_net_assets=_text(basis.base_net_assets),
+            classes={c: str(v) for c, v in _class_weights(report)} or None,
         )
         covers = _days(as_of, report.accrual_days)
         return Accrue(
@@ -331,6 +338,8 @@ class Pricer:
             extra["fee_base_as_of"] = basis.base_as_of
             if basis.base_as_of == report.as_of:
                 extra["fee_base_note"] = FIRST_REPORT_NOTE
+        if report.classes:
+            extra["classes"] = class_shares(period.accrual, _class_weights(report))
         if period.waived:
             base = period.first.answer.base or period.first.answer.version
             assert base is not None  # a waived period's first priced day has a schedule
@@ -436,6 +445,8 @@ class Pricer:
                 "unknown_portfolio",
             )
         self.book.check_currency(report.portfolio_id, report.currency)
+        if report.classes:
+            check_classes(report.net_assets, _class_weights(report))
         op = self._accrue_or_park(report, entry.entry_id)
         assert op is not None
         return op
@@ -722,6 +733,7 @@ class Pricer:
             if entry.base_as_of is None
             else date.fromisoformat(entry.base_as_of),
             posted_in=posted_in,
+            classes=class_deltas(stored, entry),
         )
         covers: tuple[str, ...] = ()
         releases: tuple[str, ...] = ()
@@ -758,6 +770,7 @@ class Pricer:
                 currency=report.currency,
                 report_id=report.report_id,
                 revision=report.revision,
+                classes={c: str(v) for c, v in _class_weights(report)} or None,
             )
         if basis.base_as_of is not None:
             base = _text(basis.base_net_assets)
@@ -812,6 +825,41 @@ def _same_amount(before: str | None, after: str) -> bool:
     if before is None:
         return False
     return LedgerEntry.from_json(before).amount == LedgerEntry.from_json(after).amount
+
+
+def _class_weights(report: NetAssetsReported) -> tuple[tuple[str, Decimal], ...]:
+    return tuple(sorted((c.class_id, c.net_assets) for c in report.classes))
+
+
+def class_shares(accrual: Accrual, weights: Sequence[tuple[str, Decimal]]) -> list[ClassShare]:
+    """Each share class's part of an accrual, by its relative net assets."""
+    amounts = allocate(accrual.amount, weights, accrual.rounding.quantum)
+    exact = exact_shares(accrual.amount_exact, weights)
+    return [
+        ClassShare(class_id=c, net_assets=v, amount=amounts[c], amount_exact=exact[c])
+        for c, v in weights
+    ]
+
+
+def class_deltas(before: LedgerEntry, after: LedgerEntry) -> list[ClassDelta]:
+    """Each share class's part of an adjustment (a class in only one of them had nothing in the
+    other)."""
+    if not before.classes and not after.classes:
+        return []
+    quantum = RoundingPolicy.parse(after.rounding).quantum
+    old = (
+        allocate(Decimal(before.amount), before.class_weights(), quantum) if before.classes else {}
+    )
+    new = allocate(Decimal(after.amount), after.class_weights(), quantum) if after.classes else {}
+    return [
+        ClassDelta(
+            class_id=c,
+            previous_amount=old.get(c, Decimal(0)),
+            new_amount=new.get(c, Decimal(0)),
+            delta=new.get(c, Decimal(0)) - old.get(c, Decimal(0)),
+        )
+        for c in sorted({*old, *new})
+    ]
 
 
 def _iso(day: date | None) -> str | None:
