@@ -343,12 +343,24 @@ class FeeMethodChange(Contract):
     average_over: AverageOverName = "calendar_days"
 
 
+class GroupScheduleChange(Contract):
+    """A schedule on the combined net assets of `members` (from the amendment's effective
+    date): each member pays its share, the cents allocated so the members sum to the group's."""
+
+    action: Literal["group"]
+    group_id: Id
+    members: list[Id] = Field(min_length=1, max_length=200)
+    tiers: list[TierSpec] = Field(min_length=1, max_length=50)
+    allocation: Literal["pro_rata", "effective_rate"] = "pro_rata"
+
+
 Change = Annotated[
     SetScheduleChange
     | RemovePortfolioChange
     | RenamePortfolioChange
     | WaiverChange
-    | FeeMethodChange,
+    | FeeMethodChange
+    | GroupScheduleChange,
     Field(discriminator="action"),
 ]
 

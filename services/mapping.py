@@ -13,6 +13,7 @@ from contracts.messages import (
     AmendmentRecorded,
     AmendmentRetracted,
     FeeMethodChange,
+    GroupScheduleChange,
     Message,
     Period,
     RemovePortfolioChange,
@@ -32,6 +33,7 @@ from services.domain.agreement import (
     RemovePortfolio,
     RenamePortfolio,
     SetFeeMethod,
+    SetGroupSchedule,
     SetSchedule,
     SourceDocument,
 )
@@ -45,6 +47,7 @@ from services.domain.book import (
     ScheduleBook,
 )
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, Tier
+from services.domain.group import Allocation, GroupTerms
 from services.domain.month import AverageOver, FeeMethod
 from services.domain.timeline import (
     Provenance,
@@ -77,6 +80,9 @@ def change_from_wire(change: WireChange) -> Change:
         return RenamePortfolio(change.portfolio_id, change.new_name, change.former_name)
     if isinstance(change, FeeMethodChange):
         return SetFeeMethod(FeeMethod(change.method), AverageOver(change.average_over))
+    if isinstance(change, GroupScheduleChange):
+        terms = GroupTerms(change.group_id, tuple(change.members), Allocation(change.allocation))
+        return SetGroupSchedule(terms, schedule_from_tiers(change.tiers))
     return GrantWaiver(
         change.portfolio_id,
         schedule_from_tiers(change.tiers),
@@ -106,6 +112,14 @@ def change_to_wire(change: Change) -> WireChange:
     if isinstance(change, SetFeeMethod):
         return FeeMethodChange(
             action="fee_method", method=change.method.value, average_over=change.average_over.value
+        )
+    if isinstance(change, SetGroupSchedule):
+        return GroupScheduleChange(
+            action="group",
+            group_id=change.group.group_id,
+            members=list(change.group.members),
+            tiers=tiers_from_schedule(change.schedule),
+            allocation=change.group.allocation.value,
         )
     return WaiverChange(
         action="waiver",

@@ -15,6 +15,7 @@ from typing import Literal, TypeAlias
 from services.domain.basis import FeeBase
 from services.domain.errors import DomainError
 from services.domain.fees import DEFAULT_ROUNDING, DayCount, FeeSchedule, RoundingPolicy
+from services.domain.group import GroupTerms
 from services.domain.month import AverageOver, FeeMethod
 from services.domain.timeline import (
     NameVersion,
@@ -99,7 +100,22 @@ class FeeMethodVersion:
         return None if self.provenance is None else self.provenance.amendment_number
 
 
-Change: TypeAlias = SetSchedule | RemovePortfolio | RenamePortfolio | GrantWaiver | SetFeeMethod
+@dataclass(frozen=True, slots=True)
+class SetGroupSchedule:
+    """A schedule on the combined assets of `group.members`, each member paying its share
+    (services.domain.group); a member named here leaves its own schedule for the group's."""
+
+    group: GroupTerms
+    schedule: FeeSchedule
+
+    @property
+    def portfolio_id(self) -> str:
+        return ""  # the group's, no one portfolio's
+
+
+Change: TypeAlias = (
+    SetSchedule | RemovePortfolio | RenamePortfolio | GrantWaiver | SetFeeMethod | SetGroupSchedule
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +129,12 @@ class Amendment:
 
     @property
     def portfolio_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({c.portfolio_id for c in self.changes if c.portfolio_id}))
+        """The portfolios the amendment changes (a group's members included)."""
+        ids = {c.portfolio_id for c in self.changes if c.portfolio_id}
+        for change in self.changes:
+            if isinstance(change, SetGroupSchedule):
+                ids.update(change.group.members)
+        return tuple(sorted(ids))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +254,9 @@ class Agreement:
         added: set[str] = set()
         for i, change in enumerate(amendment.changes):
             where = f"changes[{i}]"
-            if isinstance(change, SetFeeMethod):
-                continue  # any method, from any date: nothing to check against the schedule
+            if isinstance(change, SetFeeMethod | SetGroupSchedule):
+                _check_terms(change, where)
+                continue  # not one portfolio's change: nothing to check against its schedule
             if not change.portfolio_id:
                 raise DomainError(f"{where}.portfolio_id", change.portfolio_id, "must not be empty")
             known = change.portfolio_id in added or self._on_schedule(change.portfolio_id, on)
@@ -396,11 +418,29 @@ def _check_change(change: Change, where: str, known: bool, on: date) -> None:
         )
 
 
+def _check_terms(change: SetFeeMethod | SetGroupSchedule, where: str) -> None:
+    if isinstance(change, SetGroupSchedule):
+        members = change.group.members
+        if not members or len(set(members)) != len(members) or not all(members):
+            raise DomainError(
+                f"{where}.members", list(members), "must name distinct portfolios, at least one"
+            )
+
+
 def versions_of(amendment: Amendment, provenance: Provenance) -> list[ScheduleVersion]:
-    """The schedule facts an amendment states, one per portfolio it prices or removes."""
+    """The schedule facts an amendment states, one per portfolio it prices or removes (each
+    member of a group it prices)."""
     on = amendment.effective_date
     out: list[ScheduleVersion] = []
     for change in amendment.changes:
+        if isinstance(change, SetGroupSchedule):
+            out += [
+                ScheduleVersion(
+                    pid, VersionKind.SET, "group", change.schedule, on, provenance,
+                    group=change.group,
+                )
+                for pid in change.group.members
+            ]  # fmt: skip
         if isinstance(change, SetSchedule):
             out.append(
                 ScheduleVersion(

@@ -7,6 +7,7 @@ schedules in memory) and the audit replay all fold the log through `ScheduleBook
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,6 +32,7 @@ from services.domain.fees import (
     accrue,
     total,
 )
+from services.domain.group import GroupTerms, MemberShare, share_group_fee
 from services.domain.names import name_key
 from services.domain.timeline import KnownAt, RecordPoint, ScheduleAnswer, ScheduleTimeline
 
@@ -187,6 +189,31 @@ class ScheduleBook:
         )
         gross = total(a.amount_exact for s in stretches if (a := s.gross or s.accrual))
         return PeriodAccrual(period, stretches, gross)
+
+    def group_on(self, portfolio_id: str, on: date) -> GroupTerms | None:
+        """The group whose schedule prices the portfolio on `on`, if any."""
+        version = self.schedule_on(portfolio_id, on).version
+        return None if version is None else version.group
+
+    def group_members(self, group: GroupTerms, on: date) -> list[str]:
+        """The portfolios the group's schedule prices on `on`: those it names whose schedule
+        that day is still the group's (a member that left has a schedule of its own)."""
+        return [
+            pid
+            for pid in group.members
+            if (terms := self.group_on(pid, on)) is not None and terms.group_id == group.group_id
+        ]
+
+    def accrue_group(
+        self, start: date, days: int, net_assets: Mapping[str, Decimal]
+    ) -> tuple[PeriodAccrual, dict[str, MemberShare]] | None:
+        """A group's period on its members' combined assets (`net_assets`: member -> its own),
+        and each member's share; None when no day of it has a schedule."""
+        combined = total(net_assets.values())
+        period = self.accrue_period(min(net_assets), start, days, combined)
+        if period is None:
+            return None
+        return period, share_group_fee(period.accrual, net_assets)
 
     def check_currency(self, portfolio_id: str, currency: str) -> None:
         """Raise DomainError unless `currency` is that of the agreement that prices the

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import TypeAlias
 
 from services.domain.fees import FeeSchedule
+from services.domain.group import GroupTerms
 
 
 def position_key(position: str) -> tuple[int, int]:
@@ -93,6 +94,8 @@ class ScheduleVersion:
     # Waivers only: the last day (inclusive) the waiver applies.
     effective_to: date | None = None
     retracted: RecordPoint | None = None
+    # A group schedule's version: the schedule is on the group's combined assets.
+    group: GroupTerms | None = None
 
     def visible(self, known_at: KnownAt) -> bool:
         return in_force(self.provenance.recorded, self.retracted, known_at)

@@ -14,6 +14,7 @@ from contracts.messages import (
     AmendmentRecorded,
     AmendmentRetracted,
     FeeMethodChange,
+    GroupScheduleChange,
 )
 from contracts.wire import strict_loads
 from services.adapters.connection import sync_client
@@ -43,6 +44,10 @@ def _report(command: AgreementCommand, result: AppendResult) -> None:
         for i, change in enumerate(command.changes):
             if isinstance(change, FeeMethodChange):
                 print(f"  change {i + 1}: fee method {change.method} ({change.average_over})")
+                continue
+            if isinstance(change, GroupScheduleChange):
+                members = ", ".join(change.members)
+                print(f"  change {i + 1}: group {change.group_id} schedule ({members})")
                 continue
             name = getattr(change, "new_name", None) or getattr(change, "portfolio_name", None)
             named = f" ({name})" if name else ""

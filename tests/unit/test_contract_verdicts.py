@@ -40,6 +40,12 @@ CHECK_DIR = ROOT / "tools" / "schema-check"
 SCHEMA_DIR = ROOT / "contracts" / "schemas"
 MODELS: dict[str, type[BaseModel]] = {m.__name__: m for m in generate.SCHEMA_MODELS}
 DELETE = object()
+GROUP = {
+    "action": "group",
+    "group_id": "g",
+    "members": ["p1", "p2"],
+    "tiers": [{"from": "0", "to": None, "rate_pct": "0.75"}],
+}
 NO_NODE = "Node.js (node and npm) is not installed: the ajv checks need it"
 
 # Counts as JSON writes them wrongly, and values JSON Schema and the models both bound. Not
@@ -148,6 +154,12 @@ def _agreement_cases() -> list[Case]:
         *_bad("AmendmentRecorded", (*tier, "lower"), ["0"]),  # the Python name, not the wire's
         *_bad("AmendmentRecorded", ("amendment_number",), BAD_COUNTS),
         *_good("AmendmentRecorded", ("changes",), [[{"action": "fee_method", "method": "daily"}]]),
+        *_good("AmendmentRecorded", ("changes",), [[GROUP]]),
+        *_bad(
+            "AmendmentRecorded",
+            ("changes",),
+            [[{**GROUP, "members": []}], [{**GROUP, "allocation": "equal"}]],
+        ),
         *_bad(
             "AmendmentRecorded",
             ("changes",),

@@ -35,6 +35,7 @@ from services.domain.agreement import (
 from services.domain.basis import FeeBase
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy
+from services.domain.group import Allocation, GroupTerms
 from services.domain.month import AverageOver, FeeMethod
 from services.domain.names import name_key
 from services.domain.timeline import (
@@ -67,6 +68,20 @@ def _point(mark: list[str] | None) -> RecordPoint | None:
     return None if mark is None else RecordPoint(datetime.fromisoformat(mark[0]), mark[1])
 
 
+def _group(terms: GroupTerms | None) -> list[Any]:
+    """A group version's terms, written after the others (none for a portfolio's own)."""
+    if terms is None:
+        return []
+    return [[terms.group_id, list(terms.members), terms.allocation.value]]
+
+
+def _group_from(stored: list[Any]) -> GroupTerms | None:
+    if not stored:
+        return None
+    group_id, members, allocation = stored[0]
+    return GroupTerms(group_id, tuple(members), Allocation(allocation))
+
+
 def _day(text: str | None) -> date | None:
     return None if text is None else date.fromisoformat(text)
 
@@ -97,6 +112,7 @@ def timeline_doc(timeline: ScheduleTimeline) -> str:
                 to,
                 s,
                 _retracted(v.retracted),
+                *_group(v.group),
             ]
         )
     names = [[n.name, source(n.provenance), _retracted(n.retracted)] for n in timeline.names]
@@ -129,7 +145,7 @@ def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
         for a, n, on, e, at, pos in doc["amendments"]
     ]
     schedules = [FeeSchedule.from_json(tiers) for tiers in doc["schedules"]]
-    for kind, action, t, start, end, s, retracted in doc["versions"]:
+    for kind, action, t, start, end, s, retracted, *group in doc["versions"]:
         schedule = None if t is None else schedules[t]
         timeline.record(
             ScheduleVersion(
@@ -141,6 +157,7 @@ def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
                 sources[s],
                 _day(end),
                 _point(retracted),
+                _group_from(group),
             )
         )
     for name, s, retracted in doc["names"]:
