@@ -252,6 +252,8 @@ class LedgerEntry:
     # When the report gave its share classes: class id -> its net assets (the weights of the
     # classes' parts of the amount).
     classes: Annotated[dict[str, str] | None, Field(exclude_if=_absent)] = None
+    # A group schedule's day: each member's net assets, which priced it together.
+    group: Annotated[dict[str, str] | None, Field(exclude_if=_absent)] = None
 
     def class_weights(self) -> list[tuple[str, Decimal]]:
         return [(c, Decimal(v)) for c, v in sorted((self.classes or {}).items())]

@@ -20,11 +20,14 @@ from services.domain.fees import MonthToDate
 @dataclass(frozen=True, slots=True)
 class Basis:
     """What an accrual is priced on beyond its report: (prior day) the report date whose net
-    assets price it and those net assets; (month to date) the month's other accruals."""
+    assets price it and those net assets; (month to date) the month's other accruals; (a
+    group's day) its members' net assets."""
 
     base_as_of: date | None = None
     base_net_assets: Decimal | None = None
     month: MonthToDate = field(default_factory=MonthToDate)
+    # A group schedule's day: every member's net assets (the combined assets price it).
+    group: Mapping[str, Decimal] | None = None
 
 
 @dataclass

@@ -36,6 +36,7 @@ from contracts.messages import (
     DeadLetterCode,
     FeeAccrued,
     FeeAdjusted,
+    HeldCode,
     IgnoredCode,
     NetAssetsReported,
     ReportHeld,
@@ -58,11 +59,12 @@ from services.app.ledger import (
     Unpark,
     Where,
     closed_field,
+    unpriced_field,
 )
 from services.app.ledger_read import Basis, LedgerRead
 from services.domain.allocation import allocate, check_classes, exact_shares
 from services.domain.basis import FeeBase
-from services.domain.book import PeriodAccrual, ScheduleBook
+from services.domain.book import PeriodAccrual, ScheduleBook, Stretch
 from services.domain.fees import ZERO, Accrual, MonthToDate, RoundingPolicy
 from services.domain.month import posting_month
 from services.domain.timeline import RecordPoint, ScheduleVersion
@@ -258,6 +260,27 @@ class Pricer:
             self._ref_dicts[id(ref)] = ref.model_dump(mode="json")
         return ref
 
+    def price_member(
+        self, portfolio_id: str, as_of: date, accrual_days: int, group: Mapping[str, Decimal]
+    ) -> tuple[PeriodAccrual, ScheduleRef] | None:
+        """A group member's share of the group's period (priced on the members' combined net
+        assets, `group`), as its own period."""
+        priced = self.book.accrue_group(as_of, accrual_days, group)
+        if priced is None:
+            return None
+        period, shares = priced
+        share = shares[portfolio_id]
+        accrual = replace(
+            period.accrual,
+            net_assets=share.net_assets,
+            amount=share.amount,
+            amount_exact=share.amount_exact,
+        )
+        stretch = Stretch(as_of, accrual_days, period.first.answer, accrual)
+        version = period.first.answer.version
+        assert version is not None  # a priced period has the version that priced it
+        return PeriodAccrual(accrual, (stretch,), share.amount_exact), self._ref(version)
+
     def price(
         self, portfolio_id: str, as_of: date, net_assets: Decimal, accrual_days: int
     ) -> tuple[PeriodAccrual, ScheduleRef] | None:
@@ -295,7 +318,10 @@ class Pricer:
     ) -> Accrue | Park | None:
         pid, as_of = report.portfolio_id, report.as_of
         priced_on = report.net_assets if basis.base_net_assets is None else basis.base_net_assets
-        priced = self.price(pid, as_of, priced_on, report.accrual_days)
+        if basis.group is not None:
+            priced = self.price_member(pid, as_of, report.accrual_days, basis.group)
+        else:
+            priced = self.price(pid, as_of, priced_on, report.accrual_days)
         if priced is None:
             return None if parked else self._park(report, ack)
         period, ref = priced
@@ -324,6 +350,7 @@ class Pricer:
             base_as_of=_iso(basis.base_as_of),
             base_net_assets=_text(basis.base_net_assets),
             classes={c: str(v) for c, v in _class_weights(report)} or None,
+            group=_group_text(basis.group),
         )
         covers = _days(as_of, report.accrual_days)
         return Accrue(
@@ -351,9 +378,29 @@ class Pricer:
         return fee_accrued(report, period.accrual, ref, self._segments(period), extra)
 
     def _park(
-        self, report: NetAssetsReported, ack: str | None, expected: str | None = None
+        self,
+        report: NetAssetsReported,
+        ack: str | None,
+        expected: str | None = None,
+        waiting_for: Sequence[str] = (),
     ) -> Park:
+        """Keep the report unpriced: no schedule yet, or (`waiting_for`) its group's day waits
+        for those members' reports."""
         pid, as_of = report.portfolio_id, report.as_of.isoformat()
+        if waiting_for:
+            code: HeldCode = "group_incomplete"
+            reason = (
+                f"as_of: the group day {as_of} waits for the reports of {', '.join(waiting_for)};"
+                " it is priced when every member's report is in"
+            )
+        else:
+            code, reason = (
+                "no_schedule",
+                (
+                    f"as_of: no schedule of portfolio {pid!r} is in force on {as_of}; the report"
+                    " waits and is priced when one is recorded"
+                ),
+            )
         held = ReportHeld(
             event_id=_event_id("ReportHeld", f"{self.source_stream}|{ack}"),
             source_stream=self.source_stream,
@@ -362,11 +409,8 @@ class Pricer:
             portfolio_id=pid,
             as_of=report.as_of,
             revision=report.revision,
-            code="no_schedule",
-            reason=(
-                f"as_of: no schedule of portfolio {pid!r} is in force on {as_of}; the report"
-                " waits and is priced when one is recorded"
-            ),
+            code=code,
+            reason=reason,
         )
         return Park(pid, as_of, report, encode(held), ack, expected)
 
@@ -499,16 +543,22 @@ class Pricer:
             f" {theirs}; one report covers a day (send a revision of that report to change"
             " its period)"
         )
+        return self._refused(op.ack, report, reason)
+
+    def _refused(self, ack: str | None, report: NetAssetsReported, reason: str) -> list[Op]:
+        """A valid report that cannot be priced as sent, to the dead letters with `reason`."""
+        if ack is None:
+            return []  # a parked report priced by the worker itself: it stays parked
         letter = DeadLetter(
-            event_id=_event_id("DeadLetter", f"{self.source_stream}|{op.ack}"),
+            event_id=_event_id("DeadLetter", f"{self.source_stream}|{ack}"),
             source_stream=self.source_stream,
-            entry_id=op.ack,
+            entry_id=ack,
             fields=encode(report),
             code="invalid_field",
             reason=reason,
             consumer=self.consumer,
         )
-        return [Emit("dead_letters", encode(letter), op.ack)]
+        return [Emit("dead_letters", encode(letter), ack)]
 
     def _dismiss(self, op: Accrue | Park, code: IgnoredCode, held: Held) -> Op:
         if op.ack is not None:
@@ -564,6 +614,7 @@ class Pricer:
                 if revised is not None:
                     ops.append(revised)
         ops.append(ExpectLength(None, len(unpriced)))
+        waiting = dict(unpriced)  # as the plan leaves it: a group's day takes its members'
         for name, report_json in sorted(unpriced.items()):
             try:
                 report = NetAssetsReported.model_validate_json(report_json)
@@ -573,9 +624,17 @@ class Pricer:
             if pid in unwritable or (self.contextual(pid) and pid not in reads):
                 continue  # (a ledger it would be priced on, unread: it waits for the next)
             op = self._accrue_or_park(report, None, parked=(name, report_json))
-            if op is not None:
-                ops += [op] if pid not in reads else self._in_context(op, reads[pid])
+            if isinstance(op, Accrue):
+                ops += [op] if pid not in reads else self._parked_in_context(op, reads, waiting)
         return ops + [e for read in reads.values() for e in read.expectations()]
+
+    def _parked_in_context(
+        self, op: Accrue, reads: Mapping[str, LedgerRead], waiting: dict[str, str]
+    ) -> list[Op]:
+        assert op.unpriced is not None
+        if op.unpriced[0] not in waiting:
+            return []  # priced already, with its group's day
+        return self._planned(op, reads, waiting)
 
     # -- accruals that depend on their ledger --
 
@@ -583,7 +642,10 @@ class Pricer:
         """Whether the portfolio's accruals depend on its ledger: month-to-date rounding books
         beside the month's other accruals; a prior-day fee base prices on the report before."""
         _, rounding = self.book.terms_for(portfolio_id)
-        return rounding.month_to_date or self.book.fee_base(portfolio_id) is FeeBase.PRIOR_DAY
+        if rounding.month_to_date or self.book.fee_base(portfolio_id) is FeeBase.PRIOR_DAY:
+            return True
+        timeline = self.book.timelines.get(portfolio_id)
+        return timeline is not None and any(v.group is not None for v in timeline.versions)
 
     def in_context(self, op: Op) -> bool:
         """Whether an entry's operation is to be planned on its ledger (`plan_in_context`)."""
@@ -593,12 +655,119 @@ class Pricer:
             and self.contextual(op.portfolio_id)
         )
 
-    def plan_in_context(self, op: Accrue | Park, ledger: Mapping[str, str]) -> list[Op]:
-        """The report of `op` planned again on its portfolio's ledger as read: a step that
-        holds only while what it read is unchanged."""
-        read = LedgerRead(op.portfolio_id, ledger)
-        ops = self._in_context(op, read)
-        return [ExpectLength(op.portfolio_id, len(ledger)), *ops, *read.expectations()]
+    def context_of(self, op: Accrue | Park) -> list[str]:
+        """The portfolios whose ledgers the report's plan reads: its group's members on its
+        date (with it), else its own."""
+        group = self.book.group_on(op.portfolio_id, op.report.as_of)
+        if group is None:
+            return [op.portfolio_id]
+        return sorted({op.portfolio_id, *self.book.group_members(group, op.report.as_of)})
+
+    def plan_in_context(
+        self,
+        op: Accrue | Park,
+        ledgers: Mapping[str, Mapping[str, str]],
+        unpriced: Mapping[str, str],
+    ) -> list[Op]:
+        """The report of `op` planned again on the ledgers (and parked reports) as read: a step
+        that holds only while what it read is unchanged."""
+        reads = {pid: LedgerRead(pid, ledgers.get(pid, {})) for pid in self.context_of(op)}
+        ops = self._planned(op, reads, dict(unpriced))
+        lengths = [ExpectLength(pid, len(read.read)) for pid, read in sorted(reads.items())]
+        expected = [e for read in reads.values() for e in read.expectations()]
+        return [*lengths, ExpectLength(None, len(unpriced)), *ops, *expected]
+
+    def _planned(
+        self, op: Accrue | Park, reads: Mapping[str, LedgerRead], unpriced: dict[str, str]
+    ) -> list[Op]:
+        group = self.book.group_on(op.portfolio_id, op.report.as_of)
+        if group is None:
+            return self._in_context(op, reads[op.portfolio_id])
+        members = self.book.group_members(group, op.report.as_of)
+        if any(m not in reads for m in members):
+            return []  # a member's ledger unread: the day waits for the next plan
+        return self._group_day(op, members, reads, unpriced)
+
+    def _group_day(
+        self,
+        op: Accrue | Park,
+        members: Sequence[str],
+        reads: Mapping[str, LedgerRead],
+        unpriced: dict[str, str],
+    ) -> list[Op]:
+        """A group member's report: the group's day priced for every member once each has
+        reported, else the report waits (`group_incomplete`)."""
+        report, day = op.report, op.report.as_of.isoformat()
+        held = reads[report.portfolio_id].now.get(day)
+        code = None if held is None else Held.stored("ledger", held).verdict(report)
+        if held is not None and code is not None:
+            return [self._dismiss(op, code, Held.stored("ledger", held))]
+        days, navs = self._members_day(report, members, reads, unpriced)
+        if days != {report.accrual_days}:
+            why = f"accrual_days: the group's members report periods of {sorted(days)} days"
+            return self._refused(op.ack, report, why + " for one day; they must be alike")
+        waiting = [m for m in members if m not in navs]
+        own = unpriced_field(report.portfolio_id, day)
+        if waiting:
+            if op.ack is None:
+                return []
+            return [self._park(report, op.ack, unpriced.get(own), waiting)]
+        ops: list[Op] = []
+        for member in sorted(navs):
+            planned = self._member_op(op, member, Basis(group=navs), reads[member], unpriced)
+            if planned is not None:
+                ops.append(planned)
+        return ops
+
+    def _members_day(
+        self,
+        report: NetAssetsReported,
+        members: Sequence[str],
+        reads: Mapping[str, LedgerRead],
+        unpriced: Mapping[str, str],
+    ) -> tuple[set[int], dict[str, Decimal]]:
+        """The periods and net assets of the members' reports of the day (the report itself,
+        accrued ones, parked ones)."""
+        day = report.as_of.isoformat()
+        navs = {report.portfolio_id: report.net_assets}
+        days = {report.accrual_days}
+        for member in members:
+            if member == report.portfolio_id:
+                continue
+            if day in reads[member].now:
+                reads[member].used.add(day)
+                entry = reads[member].entry(day)
+                navs[member], days = Decimal(entry.net_assets), days | {entry.accrual_days}
+            elif (parked := unpriced.get(unpriced_field(member, day))) is not None:
+                waiting = NetAssetsReported.model_validate_json(parked)
+                navs[member], days = waiting.net_assets, days | {waiting.accrual_days}
+        return days, navs
+
+    def _member_op(
+        self,
+        op: Accrue | Park,
+        member: str,
+        basis: Basis,
+        read: LedgerRead,
+        unpriced: dict[str, str],
+    ) -> Op | None:
+        """One member's part of the group's day: accrued, or (accrued already) adjusted."""
+        own = member == op.portfolio_id
+        ack = op.ack if own else None
+        day = op.report.as_of.isoformat()
+        field = unpriced_field(member, day)
+        stored = read.now.get(day)
+        if stored is not None:
+            revised = self._revise(stored, ack, op.report if own else None, basis)
+            if revised is not None:
+                read.write(day, revised.ledger)
+            return revised
+        report = op.report if own else NetAssetsReported.model_validate_json(unpriced[field])
+        parked = (field, unpriced.pop(field)) if field in unpriced else None
+        accrued = self._accrue_or_park(report, ack, parked, basis)
+        if isinstance(accrued, Accrue):
+            read.write(day, accrued.ledger)
+        return accrued
 
     def _in_context(self, op: Accrue | Park, read: LedgerRead) -> list[Op]:
         report = op.report
@@ -695,6 +864,7 @@ class Pricer:
         rebased = basis.base_as_of is not None and (
             (entry.base_as_of, entry.base_net_assets) != (stored.base_as_of, stored.base_net_assets)
         )
+        rebased = rebased or (basis.group is not None and entry.group != stored.group)
         news = report is not None or rebased
         if not news and amount == previous:
             return None
@@ -775,10 +945,16 @@ class Pricer:
         if basis.base_as_of is not None:
             base = _text(basis.base_net_assets)
             stored = replace(stored, base_as_of=_iso(basis.base_as_of), base_net_assets=base)
+        if basis.group is not None:
+            stored = replace(stored, group=_group_text(basis.group))
         as_of = date.fromisoformat(stored.as_of)
-        priced = self.price(
-            stored.portfolio_id, as_of, Decimal(stored.priced_net_assets), stored.accrual_days
-        )
+        if stored.group is not None:
+            group = {m: Decimal(v) for m, v in stored.group.items()}
+            priced = self.price_member(stored.portfolio_id, as_of, stored.accrual_days, group)
+        else:
+            priced = self.price(
+                stored.portfolio_id, as_of, Decimal(stored.priced_net_assets), stored.accrual_days
+            )
         if priced is None:
             # No schedule covers the date any more (retracted or removed): nothing is owed.
             day_count, rounding = self.book.terms_for(stored.portfolio_id)
@@ -860,6 +1036,10 @@ def class_deltas(before: LedgerEntry, after: LedgerEntry) -> list[ClassDelta]:
         )
         for c in sorted({*old, *new})
     ]
+
+
+def _group_text(group: Mapping[str, Decimal] | None) -> dict[str, str] | None:
+    return None if group is None else {m: str(_plain(v)) for m, v in sorted(group.items())}
 
 
 def _iso(day: date | None) -> str | None:
@@ -1050,8 +1230,8 @@ async def settle_in_context(
         (op,) = pricer.plan_batch([entry])
         if pricer.in_context(op):
             assert isinstance(op, Accrue | Park)
-            ledgers = await ledger.read_ledgers([op.portfolio_id])
-            ops = pricer.plan_in_context(op, ledgers.get(op.portfolio_id, {}))
+            ledgers = await ledger.read_ledgers(pricer.context_of(op))
+            ops = pricer.plan_in_context(op, ledgers, await ledger.read_unpriced())
         else:
             ops = [op]
         settled = await follow_up(

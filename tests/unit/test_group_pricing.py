@@ -1,0 +1,144 @@
+"""Pricing a group's day (issue 14, item 2) on the in-memory ledger through the fee worker's
+handlers: the members' reports wait until every one is in, then each member accrues its share
+of the fee on their combined assets; a revised report, a retroactive change to the group's tiers
+and a member that leaves are each priced as the group's schedule says. Amounts are computed
+here, by hand."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
+
+from contracts.messages import AmendmentRecorded, NetAssetsReported
+from contracts.wire import encode
+from tests.pricing_world import Entry, World
+
+TIERS = [
+    {"from": "0", "to": "1000000000", "rate_pct": "0.75"},
+    {"from": "1000000000", "to": None, "rate_pct": "0.70"},
+]
+FLAT = [{"from": "0", "to": None, "rate_pct": "0.80"}]
+DAY = date(2024, 3, 4)
+NAVS = {"P1": "400000000", "P2": "500000000", "P3": "300000000"}
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def group_fee(combined: Decimal, tiers: list[dict[str, Any]] = TIERS) -> Decimal:
+    """One day of the group's schedule on its combined assets (ACT/365F), to the cent."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        annual = Decimal(0)
+        for t in tiers:
+            top = combined if t["to"] is None else min(combined, Decimal(t["to"]))
+            annual += max(top - Decimal(t["from"]), Decimal(0)) * Decimal(t["rate_pct"]) / 100
+        return cents(annual / 365)
+
+
+def amend(w: World, number: int, effective: str, changes: list[dict[str, Any]]) -> None:
+    w.log(
+        AmendmentRecorded.model_validate(
+            {
+                "agreement_id": "AG",
+                "amendment_number": number,
+                "effective_date": effective,
+                "changes": changes,
+            }
+        )
+    )
+
+
+def group(members: list[str], tiers: list[dict[str, Any]] = TIERS) -> dict[str, Any]:
+    return {"action": "group", "group_id": "G", "members": members, "tiers": tiers}
+
+
+def report(
+    w: World, pid: str, nav: str, day: date = DAY, revision: int = 0, days: int = 1
+) -> Entry:
+    w.entries += 1
+    message = NetAssetsReported(
+        report_id=f"{pid}-{day}",
+        portfolio_id=pid,
+        as_of=day,
+        net_assets=Decimal(nav),
+        revision=revision,
+        accrual_days=days,
+    )
+    return Entry(f"{w.entries}-0", {k.encode(): v.encode() for k, v in encode(message).items()})
+
+
+async def group_world() -> World:
+    w = World()
+    amend(w, 1, "2024-01-01", [group(sorted(NAVS))])
+    await w.advance()
+    return w
+
+
+def amounts(w: World, day: date = DAY) -> dict[str, Decimal]:
+    out = {}
+    for pid, ledger in w.ledger.ledgers.items():
+        if day.isoformat() in ledger:
+            out[pid] = Decimal(json.loads(ledger[day.isoformat()])["amount"])
+    return out
+
+
+async def test_the_day_waits_for_every_member_then_each_accrues_its_share() -> None:
+    w = await group_world()
+    for pid in ("P2", "P1"):
+        await w.settle([report(w, pid, NAVS[pid])])
+    held = [e for e in w.events("report_outcomes") if e["_type"] == "ReportHeld"]
+    assert [e["code"] for e in held] == ["group_incomplete", "group_incomplete"]
+    assert "P3" in held[1]["reason"] and amounts(w) == {}
+    await w.settle([report(w, "P3", NAVS["P3"])])
+    shares = amounts(w)
+    assert sorted(shares) == ["P1", "P2", "P3"]
+    assert sum(shares.values()) == group_fee(Decimal(1_200_000_000))
+    # Each share within a cent of its assets' part of the group's exact fee.
+    exact = group_fee(Decimal(1_200_000_000))
+    for pid, nav in NAVS.items():
+        assert abs(shares[pid] - exact * Decimal(nav) / 1_200_000_000) < Decimal("0.01")
+    assert w.ledger.unpriced == {}
+    assert len([e for e in w.events("accruals") if e["_type"] == "FeeAccrued"]) == 3
+
+
+async def test_a_revised_members_report_adjusts_every_members_share() -> None:
+    w = await group_world()
+    await w.settle([report(w, pid, nav) for pid, nav in NAVS.items()])
+    await w.settle([report(w, "P3", "900000000", revision=1)])
+    adjusted = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert sorted(e["portfolio_id"] for e in adjusted) == ["P1", "P2", "P3"]
+    assert sum(amounts(w).values()) == group_fee(Decimal(1_800_000_000))
+
+
+async def test_a_retroactive_change_to_the_groups_tiers_adjusts_every_member() -> None:
+    w = await group_world()
+    await w.settle([report(w, pid, nav) for pid, nav in NAVS.items()])
+    cheaper = [dict(t, rate_pct="0.50") for t in TIERS]
+    amend(w, 2, "2024-03-01", [group(sorted(NAVS), cheaper)])
+    await w.advance()
+    adjusted = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert sorted(e["portfolio_id"] for e in adjusted) == ["P1", "P2", "P3"]
+    assert sum(amounts(w).values()) == group_fee(Decimal(1_200_000_000), cheaper)
+
+
+async def test_a_member_that_leaves_is_priced_on_its_own_schedule_from_that_date() -> None:
+    w = await group_world()
+    leaves = {"action": "revise", "portfolio_id": "P3", "portfolio_name": "P3", "tiers": FLAT}
+    amend(w, 2, "2024-03-04", [group(["P1", "P2"]), leaves])
+    await w.advance()
+    await w.settle([report(w, pid, nav) for pid, nav in NAVS.items()])
+    shares = amounts(w)
+    assert shares["P1"] + shares["P2"] == group_fee(Decimal(900_000_000))
+    assert shares["P3"] == cents(Decimal(300_000_000) * Decimal("0.008") / 365)
+
+
+async def test_members_reporting_different_periods_for_a_day_are_refused() -> None:
+    w = await group_world()
+    await w.settle([report(w, "P1", NAVS["P1"]), report(w, "P2", NAVS["P2"])])
+    await w.settle([report(w, "P3", NAVS["P3"], days=3)])
+    (letter,) = w.events("dead_letters")
+    assert "accrual_days" in letter["reason"] and amounts(w) == {}
