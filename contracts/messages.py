@@ -530,6 +530,8 @@ class FeeAccrued(Message):
     fee_base_note: str | None = Field(default=None, exclude_if=_empty)
     # When the report gave its share classes: each class's part of `amount`.
     classes: list[ClassShare] = Field(default_factory=list, exclude_if=_empty)
+    # A group's day priced before these members reported (their reports adjust it).
+    provisional: list[Id] = Field(default_factory=list, exclude_if=_empty)
 
 
 class FeeAdjusted(Message):

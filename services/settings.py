@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a recorder command retries version clashes with other writers",
     )
+    group_wait_ms: int = Field(
+        default=0,
+        ge=0,
+        description="a group's day waits this long for its members' reports, then is priced"
+        " provisionally on those that came (0: it waits for every member)",
+    )
     gap_refresh_ms: int = Field(
         default=15_000, ge=1, description="how often the fee worker counts accrual gaps"
     )

@@ -254,6 +254,8 @@ class LedgerEntry:
     classes: Annotated[dict[str, str] | None, Field(exclude_if=_absent)] = None
     # A group schedule's day: each member's net assets, which priced it together.
     group: Annotated[dict[str, str] | None, Field(exclude_if=_absent)] = None
+    # Priced provisionally without these members' reports.
+    provisional: Annotated[list[str] | None, Field(exclude_if=_absent)] = None
 
     def class_weights(self) -> list[tuple[str, Decimal]]:
         return [(c, Decimal(v)) for c, v in sorted((self.classes or {}).items())]

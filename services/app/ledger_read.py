@@ -28,6 +28,8 @@ class Basis:
     month: MonthToDate = field(default_factory=MonthToDate)
     # A group schedule's day: every member's net assets (the combined assets price it).
     group: Mapping[str, Decimal] | None = None
+    # Priced provisionally, without these members' reports (a late one adjusts every member).
+    provisional: tuple[str, ...] = ()
 
 
 @dataclass

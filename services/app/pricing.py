@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -351,6 +351,7 @@ class Pricer:
             base_net_assets=_text(basis.base_net_assets),
             classes={c: str(v) for c, v in _class_weights(report)} or None,
             group=_group_text(basis.group),
+            provisional=list(basis.provisional) or None,
         )
         covers = _days(as_of, report.accrual_days)
         return Accrue(
@@ -361,6 +362,8 @@ class Pricer:
         self, report: NetAssetsReported, period: PeriodAccrual, ref: ScheduleRef, basis: Basis
     ) -> FeeAccrued:
         extra: dict[str, Any] = {}
+        if basis.provisional:
+            extra["provisional"] = list(basis.provisional)
         if basis.base_as_of is not None:
             extra["fee_base_as_of"] = basis.base_as_of
             if basis.base_as_of == report.as_of:
@@ -712,12 +715,61 @@ class Pricer:
             if op.ack is None:
                 return []
             return [self._park(report, op.ack, unpriced.get(own), waiting)]
+        return self._group_ops(op, Basis(group=navs), reads, unpriced)
+
+    def _group_ops(
+        self,
+        op: Accrue | Park,
+        basis: Basis,
+        reads: Mapping[str, LedgerRead],
+        unpriced: dict[str, str],
+    ) -> list[Op]:
+        assert basis.group is not None
         ops: list[Op] = []
-        for member in sorted(navs):
-            planned = self._member_op(op, member, Basis(group=navs), reads[member], unpriced)
+        for member in sorted(basis.group):
+            planned = self._member_op(op, member, basis, reads[member], unpriced)
             if planned is not None:
                 ops.append(planned)
         return ops
+
+    def plan_provisional(
+        self,
+        ledgers: Mapping[str, Mapping[str, str]],
+        unpriced: Mapping[str, str],
+        due: Callable[[NetAssetsReported], bool],
+    ) -> list[Op]:
+        """Group days that waited long enough (`due`), priced on the members that reported and
+        marked provisional: a late member's report then adjusts every member."""
+        reads = {pid: LedgerRead(pid, ledger) for pid, ledger in ledgers.items()}
+        waiting = dict(unpriced)
+        ops: list[Op] = [ExpectLength(None, len(unpriced))]
+        ops += [ExpectLength(pid, len(ledger)) for pid, ledger in sorted(ledgers.items())]
+        for name, text in sorted(unpriced.items()):
+            report = NetAssetsReported.model_validate_json(text)
+            group = self.book.group_on(report.portfolio_id, report.as_of)
+            if name not in waiting or group is None or not due(report):
+                continue
+            members = self.book.group_members(group, report.as_of)
+            if any(m not in reads for m in members):
+                continue
+            days, navs = self._members_day(report, members, reads, waiting)
+            if days != {report.accrual_days}:
+                continue  # refused when the day's report that differs comes again
+            missing = tuple(m for m in members if m not in navs)
+            parked = Park(report.portfolio_id, report.as_of.isoformat(), report, {}, None, text)
+            ops += self._group_ops(parked, Basis(group=navs, provisional=missing), reads, waiting)
+        return ops + [e for read in reads.values() for e in read.expectations()]
+
+    def groups_waiting(self, unpriced: Mapping[str, str]) -> list[str]:
+        """The members of every group with a day waiting for reports (whose ledgers a
+        provisional pricing reads)."""
+        members: set[str] = set()
+        for text in unpriced.values():
+            report = NetAssetsReported.model_validate_json(text)
+            group = self.book.group_on(report.portfolio_id, report.as_of)
+            if group is not None:
+                members.update(self.book.group_members(group, report.as_of))
+        return sorted(members)
 
     def _members_day(
         self,
@@ -946,7 +998,8 @@ class Pricer:
             base = _text(basis.base_net_assets)
             stored = replace(stored, base_as_of=_iso(basis.base_as_of), base_net_assets=base)
         if basis.group is not None:
-            stored = replace(stored, group=_group_text(basis.group))
+            provisional = list(basis.provisional) or None
+            stored = replace(stored, group=_group_text(basis.group), provisional=provisional)
         as_of = date.fromisoformat(stored.as_of)
         if stored.group is not None:
             group = {m: Decimal(v) for m, v in stored.group.items()}
@@ -1123,6 +1176,8 @@ def fee_accrued(
         gross_schedule_ref=None,
         fee_base_as_of=None,
         fee_base_note=None,
+        classes=[],
+        provisional=[],
     )
     if extra:
         fields.update(extra)
@@ -1240,6 +1295,25 @@ async def settle_in_context(
         if settled.unsettled:
             return Settled([*settled.unsettled, *entries[i + 1 :]], settled.result)
     return Settled([], SettleResult("ok"))
+
+
+async def price_provisionally(
+    pricer: Pricer,
+    ledger: LedgerStore,
+    checkpoint: str,
+    due: Callable[[NetAssetsReported], bool],
+) -> tuple[SettleResult, int]:
+    """Price provisionally every group day whose wait is over (`due`), on the members that
+    reported; also: how many accruals it wrote."""
+    unpriced = await ledger.read_unpriced()
+    members = pricer.groups_waiting(unpriced)
+    if not members:
+        return SettleResult("ok"), 0
+    ops = pricer.plan_provisional(await ledger.read_ledgers(members), unpriced, due)
+    written = sum(1 for op in ops if isinstance(op, Accrue | Revise))
+    if not written:
+        return SettleResult("ok"), 0
+    return await ledger.settle(ops, checkpoint), written
 
 
 async def advance_ledger(

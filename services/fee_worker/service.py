@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import redis.asyncio as aioredis
@@ -25,6 +26,7 @@ from faststream.message import StreamMessage
 from faststream.redis import StreamSub
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 
+from contracts.messages import NetAssetsReported
 from services.adapters.connection import async_client, redis_broker, text
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
 from services.adapters.http import http_endpoint
@@ -47,6 +49,7 @@ from services.app.pricing import (
     Pricer,
     advance_ledger,
     follow_up,
+    price_provisionally,
     refusal,
     settle_entries,
     split_in_context,
@@ -435,6 +438,19 @@ class FeeWorker:
                 unwritable.add(result.portfolio_id)
         raise RuntimeError(f"could not price against log position {self.position}")
 
+    async def _price_provisionally(self) -> None:
+        """Group days that waited `group_wait_ms` for a member's report: priced on the rest."""
+        wait = timedelta(milliseconds=self.settings.group_wait_ms)
+
+        def due(report: NetAssetsReported) -> bool:
+            return datetime.now(UTC) - report.occurred_at >= wait
+
+        result, written = await price_provisionally(self.pricer, self.store, self.checkpoint, due)
+        if result.status == "stale":
+            self.checkpoint = result.detail
+        elif written:
+            log.info("%d group accruals priced provisionally", written)
+
     # ---- background: follow the log while idle, claim abandoned entries --------------------
 
     async def _claim_idle(self) -> int:
@@ -464,6 +480,8 @@ class FeeWorker:
                 async with self._lock:
                     await self._drain()
                     await self._catch_up()
+                    if self.settings.group_wait_ms:
+                        await self._price_provisionally()
                 if loop.time() >= next_claim:
                     claimed = await self._claim_idle()
                     if claimed:

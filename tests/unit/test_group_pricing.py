@@ -13,6 +13,7 @@ from typing import Any
 
 from contracts.messages import AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
+from services.app.pricing import price_provisionally
 from tests.pricing_world import Entry, World
 
 TIERS = [
@@ -142,3 +143,29 @@ async def test_members_reporting_different_periods_for_a_day_are_refused() -> No
     await w.settle([report(w, "P3", NAVS["P3"], days=3)])
     (letter,) = w.events("dead_letters")
     assert "accrual_days" in letter["reason"] and amounts(w) == {}
+
+
+async def test_a_day_that_waited_is_priced_provisionally_and_the_late_report_adjusts_all() -> None:
+    w = await group_world()
+    await w.settle([report(w, "P1", NAVS["P1"]), report(w, "P2", NAVS["P2"])])
+    checkpoint = await w.ledger.checkpoint()
+    result, written = await price_provisionally(w.pricer, w.ledger, checkpoint, lambda r: True)
+    assert (result.status, written) == ("ok", 2)
+    provisional = [e for e in w.events("accruals") if e["_type"] == "FeeAccrued"]
+    assert [e["provisional"] for e in provisional] == [["P3"], ["P3"]]
+    assert sum(amounts(w).values()) == group_fee(Decimal(900_000_000))
+    # Nothing is priced twice.
+    assert (await price_provisionally(w.pricer, w.ledger, checkpoint, lambda r: True))[1] == 0
+    await w.settle([report(w, "P3", NAVS["P3"])])
+    adjusted = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert sorted(e["portfolio_id"] for e in adjusted) == ["P1", "P2"]  # each exactly once
+    assert sum(amounts(w).values()) == group_fee(Decimal(1_200_000_000))
+    assert all("provisional" not in json.loads(t) for t in w.ledger.ledgers["P1"].values())
+
+
+async def test_a_day_not_yet_due_keeps_waiting() -> None:
+    w = await group_world()
+    await w.settle([report(w, "P1", NAVS["P1"])])
+    checkpoint = await w.ledger.checkpoint()
+    assert (await price_provisionally(w.pricer, w.ledger, checkpoint, lambda r: False))[1] == 0
+    assert amounts(w) == {} and len(w.ledger.unpriced) == 1
