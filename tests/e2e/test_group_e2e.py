@@ -1,0 +1,136 @@
+"""A group of three portfolios priced on their combined assets by two real fee worker processes,
+reports published with plain XADD in every order, one member's report late on some days (its
+day priced provisionally, then adjusted), and a worker killed with SIGKILL three times.
+
+Each member's amount for each day must equal what this test computes itself (the schedule on
+the combined assets, shared by assets, cents by largest remainder, ties by portfolio id); each
+day of each member is accrued once, and each provisional accrual adjusted exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from collections import Counter
+from datetime import date, timedelta
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from test_fee_worker_e2e import Worker, read_stream, report_fields, wait_until, worker_env
+
+from contracts.messages import AgreementRegistered, AmendmentRecorded
+from contracts.wire import encode
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS = ("P1", "P2", "P3")
+TIERS = [
+    {"from": "0", "to": "1000000000", "rate_pct": "0.75"},
+    {"from": "1000000000", "to": None, "rate_pct": "0.70"},
+]
+DAYS = [date(2024, 3, 4) + timedelta(days=i) for i in range(12)]
+LATE = {DAYS[2], DAYS[7]}  # P3 reports these days late: they are priced without it first
+CENT = Decimal("0.01")
+
+
+def assets(pid: str, day: date) -> Decimal:
+    return Decimal(300_000_000 + 100_000_000 * MEMBERS.index(pid) + 7_000_000 * day.day)
+
+
+def shares(day: date) -> dict[str, Decimal]:
+    """The members' cents of the group's fee of `day`, computed here."""
+    navs = {pid: assets(pid, day) for pid in MEMBERS}
+    combined = sum(navs.values(), Decimal(0))
+    with localcontext() as ctx:
+        ctx.prec = 60
+        annual = min(combined, Decimal(10**9)) * Decimal("0.0075")
+        annual += max(combined - Decimal(10**9), Decimal(0)) * Decimal("0.0070")
+        fee = (annual / 365).quantize(CENT, rounding=ROUND_HALF_UP)
+        exact = {pid: fee * nav / combined for pid, nav in navs.items()}
+    floors = {pid: v.quantize(CENT, rounding=ROUND_DOWN) for pid, v in exact.items()}
+    left = int((fee - sum(floors.values(), Decimal(0))) / CENT)
+    for pid in sorted(MEMBERS, key=lambda p: (-(exact[p] - floors[p]), p))[:left]:
+        floors[pid] += CENT
+    return floors
+
+
+def put_group(client: redis.Redis, log: str) -> None:
+    client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
+    change = {"action": "group", "group_id": "G", "members": list(MEMBERS), "tiers": TIERS}
+    amendment = AmendmentRecorded.model_validate(
+        {
+            "agreement_id": "AG",
+            "amendment_number": 1,
+            "effective_date": "2024-01-01",
+            "changes": [change],
+        }
+    )
+    client.xadd(log, encode(amendment))  # type: ignore[arg-type]
+
+
+def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
+    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    tag = "{" + prefix + "}"
+    log, inbox, outbox = f"{tag}:agreements", f"{tag}:net-assets", f"{tag}:accruals"
+    put_group(redis_client, log)
+    rng = random.Random(14)
+    late_reports: list[dict[str, str]] = []
+    wait = {"FEES_GROUP_WAIT_MS": "800", "FEES_CLAIM_IDLE_MS": "1000", "FEES_BATCH_SIZE": "5"}
+    with worker_env(redis_url, prefix, **wait) as env:
+        workers = [
+            Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
+        ]
+        try:
+            for n, day in enumerate(DAYS):
+                for pid in rng.sample(MEMBERS, 3):
+                    fields = report_fields(pid, day, assets(pid, day))
+                    if pid == "P3" and day in LATE:
+                        late_reports.append(fields)
+                    else:
+                        redis_client.xadd(inbox, fields)  # type: ignore[arg-type]
+                if n in (3, 6, 9):  # SIGKILL one worker mid-stream, then start it again
+                    victim = rng.randrange(2)
+                    time.sleep(rng.uniform(0.0, 0.3))
+                    workers[victim].stop(signal.SIGKILL)
+                    name = f"w{victim}"
+                    workers[victim] = Worker(
+                        {**env, "FEES_CONSUMER": name}, tmp_path / f"{name}.log"
+                    )
+            provisional = 2 * len(LATE)
+            want = 3 * (len(DAYS) - len(LATE)) + provisional
+            wait_until(lambda: _accrued(redis_client, outbox) >= want, 60, "the accruals")
+            for fields in late_reports:
+                redis_client.xadd(inbox, fields)  # type: ignore[arg-type]
+            wait_until(
+                lambda: _accrued(redis_client, outbox) >= 3 * len(DAYS), 60, "the late members"
+            )
+            wait_until(lambda: _adjusted(redis_client, outbox) >= provisional, 60, "adjustments")
+        finally:
+            for worker in workers:
+                worker.stop()
+    events = read_stream(redis_client, outbox)
+    accrued = Counter((e["portfolio_id"], e["as_of"]) for kind, e in events if kind == "FeeAccrued")
+    assert set(accrued.values()) == {1} and len(accrued) == 3 * len(DAYS)  # each once
+    adjusted = Counter(
+        (e["portfolio_id"], e["as_of"]) for kind, e in events if kind == "FeeAdjusted"
+    )
+    expected = Counter((pid, d.isoformat()) for d in LATE for pid in ("P1", "P2"))
+    assert adjusted == expected  # every provisional accrual adjusted exactly once
+    for day in DAYS:
+        for pid, cents in shares(day).items():
+            entry: Any = json.loads(redis_client.hget(f"{tag}:ledger:{pid}", day.isoformat()))  # type: ignore[arg-type]
+            assert Decimal(entry["amount"]) == cents, (pid, day)
+
+
+def _accrued(client: redis.Redis, stream: str) -> int:
+    return sum(1 for kind, _ in read_stream(client, stream) if kind == "FeeAccrued")
+
+
+def _adjusted(client: redis.Redis, stream: str) -> int:
+    return sum(1 for kind, _ in read_stream(client, stream) if kind == "FeeAdjusted")
