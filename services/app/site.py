@@ -9,6 +9,7 @@ Money and rates stay Decimal here and travel as strings; only the chart turns th
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from services.domain.agreement import (
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.fees import DayCount, FeeSchedule
+from services.domain.names import name_key
 from services.domain.timeline import (
     KnownAt,
     RecordPoint,
@@ -120,13 +122,19 @@ def parse_levels(raw: str | None) -> tuple[Decimal, ...]:
     return tuple(levels)
 
 
+def _words(text: str) -> str:
+    # "Small-Cap" finds "small cap": a search matches words, not punctuation.
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", name_key(text)).split())
+
+
 def search(fold: LogFold, query: str, limit: int = 50) -> list[dict[str, Any]]:
-    """Portfolios whose id or any name they have had contains `query` (case-insensitive)."""
-    wanted = query.strip().casefold()
+    """Portfolios whose id or any name they have had contains `query`'s words (case and
+    punctuation aside)."""
+    wanted = _words(query)
     found = []
     for pid, timeline in sorted(fold.book.timelines.items()):
-        names = [n.name for n in timeline.names]
-        if wanted in pid.casefold() or any(wanted in n.casefold() for n in names):
+        names = list(dict.fromkeys(n.name for n in timeline.names))
+        if any(wanted in _words(n) for n in (pid, *names)):
             found.append({"portfolio_id": pid, "name": timeline.name_on(date.max), "names": names})
     return found[:limit]
 
@@ -226,7 +234,7 @@ def portfolio_view(
     view: dict[str, Any] = {
         "portfolio_id": timeline.portfolio_id,
         "name": timeline.name_on(date.max, known_at),
-        "names": [n.name for n in timeline.names if n.visible(known_at)],
+        "names": list(dict.fromkeys(n.name for n in timeline.names if n.visible(known_at))),
         "known_at": None if known_at is None else str(known_at),
         "levels": [str(level) for level in levels],
         "steps": steps(timeline, known_at, levels),
