@@ -13,6 +13,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -82,7 +83,9 @@ def recorded_world(redis_url: str) -> Iterator[World]:
     prefix = f"t{uuid.uuid4().hex[:12]}"
     client = redis.Redis.from_url(redis_url)
     try:
-        first, second = asyncio.run(_record(client, redis_url, prefix))
+        # On a thread of its own: Playwright's sync API may already run a loop on this one.
+        with ThreadPoolExecutor(1) as pool:
+            first, second = pool.submit(asyncio.run, _record(client, redis_url, prefix)).result()
         yield World(redis_url, prefix, first, second)
     finally:
         for key in client.scan_iter(match=f"*{prefix}*", count=1000):
