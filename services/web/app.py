@@ -17,11 +17,12 @@ from typing import Any
 import redis
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from services.adapters.eventstore import EventStore
+from services.adapters.http import asyncapi_html
 from services.adapters.keys import Keys
 from services.adapters.ledger import read_closed_months, read_ledger, read_unpriced_dates
 from services.app.accruals import statement
@@ -192,4 +193,5 @@ def create_app(client: redis.Redis, keys: Keys) -> Starlette:
     api_paths = ["/api/portfolios", *(f"/api{path}" for path, *_ in pages[1:])]
     routes += [Route(p, api(v)) for p, (_, _, v, _) in zip(api_paths, pages, strict=True)]
     routes.append(Route("/static/plotly.js", plotly))
+    routes.append(Route("/docs/asyncapi", lambda request: HTMLResponse(asyncapi_html())))
     return Starlette(routes=routes)
