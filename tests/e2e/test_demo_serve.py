@@ -1,0 +1,47 @@
+"""`feeschedule demo --serve`: the demo ends by printing the auditor site's address and keeps
+it up until Ctrl-C (SIGINT); without --serve it ends by itself (tests/e2e/test_demo.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from conftest import FEESCHEDULE
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_serve_prints_the_site_and_stops_on_ctrl_c(redis_url: str) -> None:
+    env = {**os.environ, "FEES_REDIS_URL": redis_url, "COLUMNS": "160"}
+    demo = subprocess.Popen(
+        [str(FEESCHEDULE), "demo", "--days", "20", "--serve", "--web-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert demo.stdout is not None
+        deadline, address = time.monotonic() + 90, None
+        for line in demo.stdout:
+            found = re.search(r"auditor site.*?(http://[\d.]+:\d+)", line)
+            if found:
+                address = found.group(1)
+                break
+            assert time.monotonic() < deadline, "no address printed"
+        assert address is not None
+        with urllib.request.urlopen(f"{address}/api/portfolios?q=small", timeout=10) as reply:
+            found_ids = [r["portfolio_id"] for r in json.load(reply)["results"]]
+        assert found_ids == ["met-aim-small-cap-growth-portfolio"]
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=30) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
