@@ -45,3 +45,28 @@ def test_demo_serve_prints_the_site_and_stops_on_ctrl_c(redis_url: str) -> None:
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+def test_feeschedule_web_serves_until_ctrl_c(redis_url: str, prefix: str) -> None:
+    env = {**os.environ, "FEES_REDIS_URL": redis_url, "FEES_PREFIX": prefix, "COLUMNS": "160"}
+    web = subprocess.Popen(
+        [str(FEESCHEDULE), "web", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert web.stdout is not None
+        line = web.stdout.readline()
+        found = re.search(r"(http://[\d.]+:\d+)", line)
+        assert found, line
+        with urllib.request.urlopen(f"{found.group(1)}/api/operations", timeout=10) as reply:
+            body = json.load(reply)
+        assert body["dead_letters"]["total"] == 0 and body["log_position"] is None
+        web.send_signal(signal.SIGINT)
+        assert web.wait(timeout=20) == 0
+    finally:
+        if web.poll() is None:
+            web.kill()
+            web.wait()
