@@ -9,6 +9,7 @@ ever run, so the `auditor` ACL user (no writes, no EVAL) can serve every page.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import date
 from importlib import resources
@@ -55,6 +56,7 @@ class Site:
         self.client = client
         self.keys = keys
         self.fold = LogFold(EventStore(client, keys))
+        self.lock = threading.Lock()
 
     # ---- views: each returns the page's JSON, the template renders the same dict ----------
 
@@ -138,9 +140,11 @@ def _templates() -> Jinja2Templates:
 def _answer(site: Site, view: View, request: Request) -> dict[str, Any] | Response:
     """The view's dict, after folding what the log recorded since the last request; a
     refusal of the input (400) or an unknown subject (404) as a short message."""
-    site.fold.refresh()
     try:
-        return view(request)
+        # One request at a time reads the fold: a refresh must not change it mid-page.
+        with site.lock:
+            site.fold.refresh()
+            return view(request)
     except NotFound as exc:
         return JSONResponse({"error": str(exc)}, 404)
     except DomainError as exc:
@@ -181,11 +185,13 @@ def create_app(client: redis.Redis, keys: Keys) -> Starlette:
         headers = {"Cache-Control": "max-age=86400"}
         return Response(plotly_js[0], media_type="application/javascript", headers=headers)
 
+    schedule_chart, accruals_chart = charts.schedule_figure, charts.accruals_figure
     pages: list[tuple[str, str, View, Callable[[Any], Any] | None]] = [
+        # A name may hold "/" (Met/AIM ...): the portfolio is a path, the longer routes first.
         ("/", "home.html", site.home, None),
-        ("/portfolio/{portfolio}", "portfolio.html", site.portfolio, charts.schedule_figure),
-        ("/portfolio/{portfolio}/accruals", "accruals.html", site.accruals, charts.accruals_figure),
-        ("/portfolio/{portfolio}/day/{as_of}", "day.html", site.day, None),
+        ("/portfolio/{portfolio:path}/accruals", "accruals.html", site.accruals, accruals_chart),
+        ("/portfolio/{portfolio:path}/day/{as_of}", "day.html", site.day, None),
+        ("/portfolio/{portfolio:path}", "portfolio.html", site.portfolio, schedule_chart),
         ("/amendment/{agreement}/{number:int}", "amendment.html", site.amendment, None),
         ("/operations", "operations.html", site.operations, None),
     ]

@@ -7,12 +7,17 @@ import shlex
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import redis
 from starlette.testclient import TestClient
-from web_world import NAME, PID, World, recorded_world
+from test_fee_worker_support import register
+from web_world import FLAT_090, NAME, PID, World, recorded_world
 
+from contracts.messages import AmendmentRecorded
+from contracts.wire import encode
+from services.adapters.keys import Keys
 from services.ops.acl import build_user
 from services.web.app import create_app
 
@@ -63,6 +68,10 @@ def test_api_portfolio_as_known_before_amendment_22(site: TestClient, world: Wor
     assert [s["from"] for s in view["steps"]] == ["2006-05-01"]
     changed = [v["amendment_number"] for v in view["versions"] if v["changed_since"]]
     assert changed == [22]
+    # The same, asked by the moment Amendment No. 2 was recorded.
+    moment = view["versions"][0]["recorded_at"]
+    by_time = get(site, f"/api/portfolio/{PID}?on=2006-11-01&known_at={quote(moment)}")
+    assert by_time["on"] == view["on"]
 
 
 def test_api_portfolio_refuses_bad_input(site: TestClient) -> None:
@@ -191,3 +200,22 @@ def test_the_site_works_as_the_auditor_and_never_writes(
     admin.close()
     # The two refusals provoked above, and nothing the site did.
     assert sorted(e["object"] for e in refusals) == ["eval", "xadd"], refusals
+
+
+def test_a_name_with_a_slash_reaches_its_portfolio(redis_client: redis.Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    register(redis_client, keys, "AG-9")
+    change = {"action": "add", "portfolio_id": "p-9", "portfolio_name": "Met/AIM Small Cap"}
+    recorded = AmendmentRecorded.model_validate(
+        {
+            "agreement_id": "AG-9",
+            "amendment_number": 2,
+            "effective_date": "2006-05-01",
+            "changes": [{**change, "tiers": FLAT_090}],
+        }
+    )
+    redis_client.xadd(keys.agreements, encode(recorded))  # type: ignore[arg-type]
+    site = TestClient(create_app(redis_client, keys))
+    assert get(site, "/api/portfolio/Met%2FAIM%20Small%20Cap")["portfolio_id"] == "p-9"
+    assert get(site, "/api/portfolios?q=met/aim")["results"][0]["portfolio_id"] == "p-9"
+    assert site.get("/portfolio/Met%2FAIM%20Small%20Cap/accruals").status_code == 200
