@@ -181,6 +181,29 @@ def steps(
     return out
 
 
+def changed_since(timeline: ScheduleTimeline, known_at: KnownAt) -> list[dict[str, str | None]]:
+    """The valid-time ranges whose schedule the log has learned differently since `known_at`
+    (a later amendment, a retraction): [from, to) with to None for "onwards"."""
+    if known_at is None:
+        return []
+    days = sorted({*_boundaries(timeline, known_at), *_boundaries(timeline, None)})
+
+    def differs(day: date) -> bool:
+        then, now = timeline.schedule_on(day, known_at), timeline.schedule_on(day, None)
+        return (then.version, then.schedule) != (now.version, now.schedule)
+
+    ranges: list[dict[str, str | None]] = []
+    for i, day in enumerate(days):
+        if not differs(day):
+            continue
+        end = days[i + 1].isoformat() if i + 1 < len(days) else None
+        if ranges and ranges[-1]["to"] == day.isoformat():
+            ranges[-1]["to"] = end  # contiguous with the previous range: one range
+        else:
+            ranges.append({"from": day.isoformat(), "to": end})
+    return ranges
+
+
 def _version_json(v: ScheduleVersion, known_at: KnownAt) -> dict[str, Any]:
     retracted = v.retracted
     known = is_known(v.provenance.recorded, known_at)
@@ -238,6 +261,7 @@ def portfolio_view(
         "known_at": None if known_at is None else str(known_at),
         "levels": [str(level) for level in levels],
         "steps": steps(timeline, known_at, levels),
+        "changed_since": changed_since(timeline, known_at),
         "versions": versions,
     }
     if on is not None:

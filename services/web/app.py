@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
@@ -132,7 +133,8 @@ def _date(name: str, value: str) -> date:
 def _templates() -> Jinja2Templates:
     folder = resources.files("services.web") / "templates"
     templates = Jinja2Templates(directory=str(folder))
-    templates.env.filters["money"] = lambda v: "" if v is None else f"{float(v):,.2f}"
+    # Decimal, not float: a page shows the ledger's cents as they are.
+    templates.env.filters["money"] = lambda v: "" if v is None else f"{Decimal(v):,.2f}"
     templates.env.filters["dumps"] = lambda v: json.dumps(v)
     return templates
 

@@ -72,7 +72,15 @@ def schedule_figure(view: dict[str, Any]) -> dict[str, Any]:
             "hoverinfo": "text",
         }
     )
+    # What the log learned since the moment asked about: shaded, over the whole height.
+    shaded = [
+        {"type": "rect", "xref": "x", "yref": "paper", "x0": r["from"], "x1": r["to"] or xs[-1],
+         "y0": 0, "y1": 1, "fillcolor": "#ffd84d", "opacity": 0.3, "line": {"width": 0},
+         "layer": "below"}
+        for r in view.get("changed_since", [])
+    ]  # fmt: skip
     layout = {
+        "shapes": shaded,
         "margin": {"l": 60, "r": 20, "t": 30, "b": 40},
         "height": 380,
         "yaxis": {"title": {"text": "effective rate, % a year"}, "rangemode": "tozero"},

@@ -39,6 +39,14 @@ def test_demo_serve_prints_the_site_and_stops_on_ctrl_c(redis_url: str) -> None:
         with urllib.request.urlopen(f"{address}/api/portfolios?q=small", timeout=10) as reply:
             found_ids = [r["portfolio_id"] for r in json.load(reply)["results"]]
         assert found_ids == ["met-aim-small-cap-growth-portfolio"]
+        # The amendment page names the filing it was ingested from.
+        with urllib.request.urlopen(f"{address}/api/portfolio/{found_ids[0]}", timeout=10) as r:
+            amendments = json.load(r)["amendments"]
+        assert [a["amendment_number"] for a in amendments] == [2, 22]
+        agreement = amendments[1]["agreement_id"]
+        with urllib.request.urlopen(f"{address}/api/amendment/{agreement}/22", timeout=10) as r:
+            source = json.load(r)["source"]
+        assert re.fullmatch("[0-9a-f]{64}", source["sha256"]) and source["title"]
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0
     finally:

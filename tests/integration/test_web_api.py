@@ -59,6 +59,7 @@ def test_api_portfolio_steps_versions_and_the_answer_on_a_day(site: TestClient) 
     assert [v["amendment_number"] for v in view["versions"]] == [2, 22]
     assert view["on"]["set_by"]["amendment_number"] == 22
     assert not any(v["changed_since"] for v in view["versions"])
+    assert view["changed_since"] == []
 
 
 def test_api_portfolio_as_known_before_amendment_22(site: TestClient, world: World) -> None:
@@ -68,6 +69,7 @@ def test_api_portfolio_as_known_before_amendment_22(site: TestClient, world: Wor
     assert [s["from"] for s in view["steps"]] == ["2006-05-01"]
     changed = [v["amendment_number"] for v in view["versions"] if v["changed_since"]]
     assert changed == [22]
+    assert view["changed_since"] == [{"from": "2006-11-01", "to": None}]
     # The same, asked by the moment Amendment No. 2 was recorded.
     moment = view["versions"][0]["recorded_at"]
     by_time = get(site, f"/api/portfolio/{PID}?on=2006-11-01&known_at={quote(moment)}")

@@ -110,6 +110,8 @@ def test_as_known_before_amendment_22_shows_the_old_schedule(
     # The chart at $500M on 2006-11-01: still 0.90% as the log knew it then.
     rate = page.evaluate("() => document.getElementById('chart').data[1].y.at(-1)")
     assert rate == 0.9
+    shaded = page.evaluate("() => document.getElementById('chart').layout.shapes.map(s => s.x0)")
+    assert shaded == ["2006-11-01"]  # the range the log has learned differently since
     changed = page.locator("#versions tr.changed")
     assert changed.count() == 1 and "No. 22" in changed.inner_text()
     page.screenshot(path=str(ARTIFACTS / "as-known-at.png"), full_page=True)
