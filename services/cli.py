@@ -183,6 +183,7 @@ COMMAND_MODULES = {
     "gaps": "services.fee_worker.commands",
     "close": "services.fee_worker.commands",
     "statement": "services.fee_worker.commands",
+    "web": "services.web.commands",
     "acl": "services.ops.commands",
     "config": "services.ops.commands",
     "demo": "services.demo.commands",

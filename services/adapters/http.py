@@ -1,5 +1,9 @@
 """`/health` and `/metrics`: a Starlette app served by uvicorn, in the service's own process.
 
+`/docs/asyncapi` shows contracts/asyncapi.yaml as HTML rendered here (channels, messages and
+their payload schemas), since FastStream's AsyncAPI page loads its viewer from a CDN and the
+services must work offline.
+
 `/health` answers 200 with `{"status": "ok", ...}` when Redis answers PING within a short
 timeout, else 503. `/metrics` refreshes the consumer-group gauges from Redis and returns the
 default Prometheus registry.
@@ -9,18 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import html
 import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
+from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
+import yaml
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from services.adapters.connection import async_client
@@ -101,10 +109,14 @@ class HealthServer:
         async def metrics(request: Request) -> Response:
             return Response(await self.metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+        async def asyncapi(request: Request) -> Response:
+            return HTMLResponse(asyncapi_html())
+
         return Starlette(
             routes=[
                 Route("/health", health, methods=["GET", "HEAD"]),
                 Route("/metrics", metrics, methods=["GET", "HEAD"]),
+                Route("/docs/asyncapi", asyncapi, methods=["GET", "HEAD"]),
             ]
         )
 
@@ -200,3 +212,68 @@ async def serve_http(
     """Serve /health and /metrics with `client` until `stop` is set (http_port 0: just wait)."""
     async with _serving(settings, service_name, groups, client):
         await stop.wait()
+
+
+# ---- /docs/asyncapi: the AsyncAPI document as plain HTML, every value escaped -----------------
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    """A property's type in a few words ("string (decimal)", "array of BandCharge", ...)."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " or ".join(_schema_type(s) for s in schema[key])
+    kind = str(schema.get("type", "any"))
+    if kind == "array":
+        return "array of " + _schema_type(schema.get("items", {}))
+    if "const" in schema:
+        return f"{kind} = {schema['const']!r}"
+    if "enum" in schema:
+        return f"{kind}: " + " | ".join(map(str, schema["enum"]))
+    return kind + (f" ({schema['format']})" if "format" in schema else "")
+
+
+def _schema_table(name: str, schema: dict[str, Any]) -> str:
+    e = html.escape
+    required = set(schema.get("required", ()))
+    rows = "".join(
+        f"<tr><td><code>{e(p)}</code>{' *' if p in required else ''}</td>"
+        f"<td>{e(_schema_type(s))}</td><td>{e(str(s.get('description', '')))}</td></tr>"
+        for p, s in schema.get("properties", {}).items()
+    )
+    return (
+        f'<h3 id="schema-{e(name)}">{e(name)}</h3><p>{e(str(schema.get("description", "")))}</p>'
+        f"<table><tr><th>field (* required)</th><th>type</th><th>description</th></tr>{rows}"
+        "</table>"
+    )
+
+
+@functools.cache
+def asyncapi_html() -> str:
+    """contracts/asyncapi.yaml as one HTML page: channels, their messages, payload schemas."""
+    e = html.escape
+    doc = yaml.safe_load(resources.files("contracts").joinpath("asyncapi.yaml").read_text())
+    info, parts = doc["info"], []
+    for key, channel in doc["channels"].items():
+        messages = ", ".join(
+            f'<a href="#schema-{e(m)}">{e(m)}</a>' for m in channel.get("messages", {})
+        )
+        parts.append(
+            f'<h3 id="channel-{e(key)}">{e(str(channel.get("title", key)))}</h3>'
+            f"<p><code>{e(str(channel.get('address', '')))}</code></p>"
+            f"<p>{e(str(channel.get('description', '')))}</p><p>Messages: {messages}</p>"
+        )
+    schemas = doc["components"].get("schemas", {})
+    body = "".join(_schema_table(n, s) for n, s in schemas.items())
+    style = (
+        "body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:auto;padding:0 16px}"
+        "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:3px 6px;"
+        "text-align:left;vertical-align:top}"
+    )
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{e(info['title'])}"
+        f"</title><style>{style}</style></head><body><h1>{e(info['title'])} "
+        f"{e(str(info['version']))}</h1><p>{e(str(info.get('description', '')))}</p>"
+        f"<h2>Channels</h2>{''.join(parts)}<h2>Messages and schemas</h2>{body}</body></html>"
+    )

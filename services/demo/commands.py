@@ -196,6 +196,10 @@ def _ingest(log: EventStore, raw: bytes) -> None:
 def demo(
     days: int = typer.Option(365, "--days", min=1, max=3660, help="Days of net assets to send"),
     timeout: float = typer.Option(50.0, "--timeout", help="Seconds to wait for the accruals"),
+    serve: bool = typer.Option(
+        False, "--serve", help="Then serve the auditor site on the demo's data until Ctrl-C"
+    ),
+    web_port: int = typer.Option(8080, "--web-port", min=0, max=65535, help="Its port (0: any)"),
 ) -> None:
     """Run the seed's story end to end: record, accrue a year, audit the rate change."""
     started = time.monotonic()
@@ -231,12 +235,28 @@ def demo(
             _print_accruals(ledger, _effective_rates(client, keys))
             _print_months(ledger)
             _print_audit(client, keys)
+            if serve:
+                _serve_site(settings, web_port)
         finally:
             if not embedded:
                 for key in client.scan_iter(match=f"*{{{prefix}}}*", count=1000):
                     client.delete(key)
             client.close()
     console.print(f"demo finished in {time.monotonic() - started:.1f}s")
+
+
+def _serve_site(settings: Settings, port: int) -> None:
+    """The auditor site on the demo's data, until Ctrl-C (before the demo removes its keys)."""
+    from services.web.commands import site_running
+
+    with site_running(settings, "127.0.0.1", port) as address:
+        console.print(
+            f"[bold]auditor site[/bold]: {address}/portfolio/{PORTFOLIO_ID}", highlight=False
+        )
+        console.print("Ctrl-C stops it", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
 
 
 @contextlib.contextmanager

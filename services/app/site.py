@@ -1,0 +1,429 @@
+"""The auditor site's queries: a fold of the log kept current by following it, and the view
+models of its pages (a portfolio's schedule through valid time as known at any moment, a day's
+fee explained, an amendment's changes with the schedules before and after).
+
+Every answer comes from the domain's own timeline and fee math (`ScheduleTimeline.schedule_on`,
+`FeeSchedule.breakdown`): the site draws what the fee worker priced, never a second rule.
+Money and rates stay Decimal here and travel as strings; only the chart turns them to floats.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from services.app.ledger import LedgerEntry
+from services.app.ports import RawEntry
+from services.app.projection import read_events
+from services.domain.agreement import (
+    AmendmentApplied,
+    GrantWaiver,
+    RemovePortfolio,
+    RenamePortfolio,
+    Retracted,
+    SetFeeMethod,
+    SetSchedule,
+)
+from services.domain.book import ScheduleBook
+from services.domain.errors import DomainError
+from services.domain.fees import DayCount, FeeSchedule
+from services.domain.names import name_key
+from services.domain.timeline import (
+    KnownAt,
+    RecordPoint,
+    ScheduleTimeline,
+    ScheduleVersion,
+    VersionKind,
+    in_force,
+    is_known,
+)
+from services.mapping import provenance_json
+
+DEFAULT_LEVELS = (Decimal(100_000_000), Decimal(500_000_000), Decimal(1_000_000_000))
+MAX_LEVELS = 6
+
+
+class LogRange(Protocol):
+    """What the fold reads: log entries after a position (XRANGE, no consumer group)."""
+
+    def entries(self, after: str | None, until: str, count: int) -> list[RawEntry]: ...
+
+
+@dataclass
+class LogFold:
+    """The log folded into a `ScheduleBook`, with every amendment and retraction as read.
+
+    `refresh` reads only what was appended since its last position, so each request can
+    bring the fold up to date cheaply; a lock keeps concurrent requests from folding twice.
+    """
+
+    log: LogRange
+    book: ScheduleBook = field(default_factory=ScheduleBook)
+    position: str | None = None
+    amendments: list[AmendmentApplied] = field(default_factory=list)
+    retractions: list[Retracted] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refresh(self, page: int = 1000) -> int:
+        """Fold the entries appended since the last refresh; returns how many were read."""
+        read = 0
+        with self._lock:
+            while rows := self.log.entries(self.position, "+", page):
+                for event in read_events(rows, None):
+                    self.book.apply(event)
+                    if isinstance(event, AmendmentApplied):
+                        self.amendments.append(event)
+                    elif isinstance(event, Retracted):
+                        self.retractions.append(event)
+                self.position = rows[-1][0]
+                read += len(rows)
+        return read
+
+    def timeline(self, name_or_id: str) -> ScheduleTimeline:
+        pid = self.book.resolve(name_or_id)
+        if pid is None:
+            raise DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
+        return self.book.timelines[pid]
+
+    def amendment(self, agreement_id: str, number: int) -> AmendmentApplied:
+        for applied in self.amendments:
+            if applied.agreement_id == agreement_id and applied.amendment.number == number:
+                return applied
+        raise DomainError("amendment", f"{agreement_id} No. {number}", "is not in the log")
+
+    def retraction_of(self, agreement_id: str, number: int) -> Retracted | None:
+        for r in self.retractions:
+            if r.agreement_id == agreement_id and r.amendment_number == number:
+                return r
+        return None
+
+
+def parse_levels(raw: str | None) -> tuple[Decimal, ...]:
+    """Asset levels from "100000000,5e8" style input (whole dollars); the defaults if empty."""
+    if not raw or not raw.strip():
+        return DEFAULT_LEVELS
+    levels: list[Decimal] = []
+    for part in raw.split(","):
+        text = part.strip().replace("_", "")
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            raise DomainError("levels", part, "is not an amount of assets") from None
+        if not value.is_finite() or value <= 0:
+            raise DomainError("levels", part, "must be a positive amount of assets")
+        levels.append(value)
+    if len(levels) > MAX_LEVELS:
+        raise DomainError("levels", raw, f"give at most {MAX_LEVELS} asset levels")
+    return tuple(levels)
+
+
+def _words(text: str) -> str:
+    # "Small-Cap" finds "small cap": a search matches words, not punctuation.
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", name_key(text)).split())
+
+
+def search(fold: LogFold, query: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Portfolios whose id or any name they have had contains `query`'s words (case and
+    punctuation aside)."""
+    wanted = _words(query)
+    found = []
+    for pid, timeline in sorted(fold.book.timelines.items()):
+        names = list(dict.fromkeys(n.name for n in timeline.names))
+        if any(wanted in _words(n) for n in (pid, *names)):
+            found.append({"portfolio_id": pid, "name": timeline.name_on(date.max), "names": names})
+    return found[:limit]
+
+
+def _schedule_json(schedule: FeeSchedule | None) -> list[dict[str, str | None]] | None:
+    return None if schedule is None else schedule.as_json()
+
+
+def _boundaries(timeline: ScheduleTimeline, known_at: KnownAt) -> list[date]:
+    """The days the schedule may change on, as known at `known_at` (waivers' ends included)."""
+    days: set[date] = set()
+    for v in timeline.versions:
+        if v.visible(known_at):
+            days.add(v.effective_from)
+            if v.effective_to is not None:
+                days.add(v.effective_to + timedelta(days=1))
+    return sorted(days)
+
+
+def steps(
+    timeline: ScheduleTimeline, known_at: KnownAt, levels: Sequence[Decimal]
+) -> list[dict[str, Any]]:
+    """The schedule through valid time: from each boundary day, the answer and the effective
+    rate at each asset level (None where no schedule applies)."""
+    out = []
+    for day in _boundaries(timeline, known_at):
+        answer = timeline.schedule_on(day, known_at)
+        schedule, version = answer.schedule, answer.version
+        out.append(
+            {
+                "from": day.isoformat(),
+                "tiers": _schedule_json(schedule),
+                "describe": None if schedule is None else schedule.describe(),
+                "amendment_number": None
+                if version is None
+                else version.provenance.amendment_number,
+                "waived": answer.waived,
+                "rates_pct": [
+                    None if schedule is None else str(schedule.effective_rate_pct(level))
+                    for level in levels
+                ],
+            }
+        )
+    return out
+
+
+def changed_since(timeline: ScheduleTimeline, known_at: KnownAt) -> list[dict[str, str | None]]:
+    """The valid-time ranges whose schedule the log has learned differently since `known_at`
+    (a later amendment, a retraction): [from, to) with to None for "onwards"."""
+    if known_at is None:
+        return []
+    days = sorted({*_boundaries(timeline, known_at), *_boundaries(timeline, None)})
+
+    def differs(day: date) -> bool:
+        then, now = timeline.schedule_on(day, known_at), timeline.schedule_on(day, None)
+        return (then.version, then.schedule) != (now.version, now.schedule)
+
+    ranges: list[dict[str, str | None]] = []
+    for i, day in enumerate(days):
+        if not differs(day):
+            continue
+        end = days[i + 1].isoformat() if i + 1 < len(days) else None
+        if ranges and ranges[-1]["to"] == day.isoformat():
+            ranges[-1]["to"] = end  # contiguous with the previous range: one range
+        else:
+            ranges.append({"from": day.isoformat(), "to": end})
+    return ranges
+
+
+def _version_json(v: ScheduleVersion, known_at: KnownAt) -> dict[str, Any]:
+    retracted = v.retracted
+    known = is_known(v.provenance.recorded, known_at)
+    retracted_then = retracted is not None and is_known(retracted, known_at)
+    return {
+        **provenance_json(v),
+        "kind": v.kind.value,
+        "tiers": _schedule_json(v.schedule),
+        "describe": None if v.schedule is None else v.schedule.describe(),
+        "effective_from": v.effective_from.isoformat(),
+        "effective_to": None if v.effective_to is None else v.effective_to.isoformat(),
+        "known": known,
+        "in_force": in_force(v.provenance.recorded, retracted, known_at),
+        "retracted": None
+        if retracted is None
+        else {"position": retracted.position, "recorded_at": retracted.recorded_at.isoformat()},
+        # What the log learned after `known_at`: recorded since, or retracted since.
+        "changed_since": known_at is not None
+        and (not known or (retracted is not None and not retracted_then)),
+    }
+
+
+def _governs(timeline: ScheduleTimeline, known_at: KnownAt) -> dict[int, tuple[str, str | None]]:
+    """id(version) -> the dates it governs (last day inclusive), as known at `known_at`."""
+    out: dict[int, tuple[str, str | None]] = {}
+    for i in timeline.intervals(known_at):
+        end = None if i.end is None else (i.end - timedelta(days=1)).isoformat()
+        out[id(i.version)] = (i.start.isoformat(), end)
+    return out
+
+
+def portfolio_view(
+    fold: LogFold,
+    name_or_id: str,
+    known_at: KnownAt,
+    levels: Sequence[Decimal] = DEFAULT_LEVELS,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """A portfolio's page: the step chart's data, the versions table, and the answer on `on`,
+    all as known at `known_at` (None: now); rows the log learned later are marked."""
+    timeline = fold.timeline(name_or_id)
+    governs = _governs(timeline, known_at)
+    versions = []
+    for v in sorted(timeline.versions, key=lambda v: v.provenance.recorded.key):
+        row = _version_json(v, known_at)
+        start, end = governs.get(id(v), (row["effective_from"], row["effective_to"]))
+        if v.kind is VersionKind.WAIVER:
+            start, end = row["effective_from"], row["effective_to"]
+        row["governs_from"], row["governs_to"] = start, end
+        versions.append(row)
+    view: dict[str, Any] = {
+        "portfolio_id": timeline.portfolio_id,
+        "name": timeline.name_on(date.max, known_at),
+        "names": list(dict.fromkeys(n.name for n in timeline.names if n.visible(known_at))),
+        "known_at": None if known_at is None else str(known_at),
+        "levels": [str(level) for level in levels],
+        "steps": steps(timeline, known_at, levels),
+        "changed_since": changed_since(timeline, known_at),
+        "versions": versions,
+    }
+    if on is not None:
+        answer = timeline.schedule_on(on, known_at)
+        view["on"] = {
+            "date": on.isoformat(),
+            "tiers": _schedule_json(answer.schedule),
+            "describe": None if answer.schedule is None else answer.schedule.describe(),
+            "set_by": None if answer.version is None else provenance_json(answer.version),
+        }
+    return view
+
+
+def _version_of(timeline: ScheduleTimeline, event_id: str, waiver: bool) -> ScheduleVersion | None:
+    for v in timeline.versions:
+        if v.provenance.event_id == event_id and (v.kind is VersionKind.WAIVER) == waiver:
+            return v
+    return None
+
+
+def day_explanation(fold: LogFold, entry: LedgerEntry) -> dict[str, Any]:
+    """Why a day's fee is what it is: the ledger entry's facts (those of its FeeAccrued event)
+    with the tiers of the schedule it names and each band's charge on the priced net assets."""
+    as_of = date.fromisoformat(entry.as_of)
+    ref = entry.schedule_ref
+    schedule: FeeSchedule | None = None
+    if ref is not None and entry.portfolio_id in fold.book.timelines:
+        found = _version_of(
+            fold.book.timelines[entry.portfolio_id], ref["event_id"], bool(ref.get("waiver"))
+        )
+        schedule = None if found is None else found.schedule
+    assets = Decimal(entry.priced_net_assets)
+    bands = [] if schedule is None else schedule.breakdown(assets)
+    return {
+        "portfolio_id": entry.portfolio_id,
+        "as_of": entry.as_of,
+        "accrual_id": entry.accrual_id,
+        "schedule_ref": ref,
+        "tiers": _schedule_json(schedule),
+        "bands": [
+            {
+                **band.tier.as_json(),
+                "assets_in_band": f"{band.assets_in_band:f}",
+                "annual_charge": f"{band.annual_charge:f}",
+            }
+            for band in bands
+        ],
+        "annual_fee": None if schedule is None else f"{schedule.annual_fee(assets):f}",
+        "effective_rate_pct": None
+        if schedule is None
+        else f"{schedule.effective_rate_pct(assets):f}",
+        "net_assets": entry.net_assets,
+        "priced_net_assets": entry.priced_net_assets,
+        "accrual_days": entry.accrual_days,
+        "day_count": entry.day_count,
+        "year_basis": DayCount.parse(entry.day_count).year_basis(as_of),
+        "rounding": entry.rounding,
+        "amount_exact": entry.amount_exact,
+        "amount": entry.amount,
+        "accrued": entry.accrued,
+        "gross": entry.gross,
+        "waived": entry.waived,
+        "report_id": entry.report_id,
+        "revision": entry.revision,
+        "adjustments": list(entry.adjustments),
+    }
+
+
+def _change_json(change: object) -> dict[str, Any]:
+    """One change of an amendment as the page lists it."""
+    match change:
+        case SetSchedule(pid, name, schedule, action):
+            return {"action": action, "portfolio_id": pid, "name": name,
+                    "tiers": schedule.as_json(), "describe": schedule.describe()}  # fmt: skip
+        case GrantWaiver(pid, schedule, start, end, name):
+            return {"action": "waiver", "portfolio_id": pid, "name": name,
+                    "tiers": schedule.as_json(), "describe": schedule.describe(),
+                    "period_from": start.isoformat(), "period_to": end.isoformat()}  # fmt: skip
+        case RemovePortfolio(pid):
+            return {"action": "remove", "portfolio_id": pid}
+        case RenamePortfolio(pid, new_name, former):
+            return {"action": "rename", "portfolio_id": pid, "name": new_name, "former": former}
+        case SetFeeMethod(method, over):
+            return {"action": "fee_method", "portfolio_id": "", "method": str(method.value),
+                    "average_over": str(over.value)}  # fmt: skip
+    return {"action": type(change).__name__, "portfolio_id": getattr(change, "portfolio_id", "")}
+
+
+def _just_before(point: RecordPoint) -> str:
+    """The log position just before `point` (what the log knew before it was recorded)."""
+    ms, _, seq = point.position.partition("-")
+    if int(seq or 0) > 0:
+        return f"{ms}-{int(seq) - 1}"
+    return f"{int(ms) - 1}-18446744073709551615"
+
+
+def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, Any]:
+    """An amendment's page: its changes, the filing it was read from, and per portfolio the
+    schedule on its effective date as the log knew it just before and just after recording."""
+    applied = fold.amendment(agreement_id, number)
+    amendment, point = applied.amendment, applied.point
+    before, on = _just_before(point), amendment.effective_date
+    compared = []
+    for pid in amendment.portfolio_ids:
+        timeline = fold.book.timelines.get(pid)
+        if timeline is None:
+            continue
+        old, new = timeline.schedule_on(on, before), timeline.schedule_on(on, point.position)
+        compared.append(
+            {
+                "portfolio_id": pid,
+                "old": _schedule_json(old.schedule),
+                "old_describe": None if old.schedule is None else old.schedule.describe(),
+                "new": _schedule_json(new.schedule),
+                "new_describe": None if new.schedule is None else new.schedule.describe(),
+            }
+        )
+    retracted = fold.retraction_of(agreement_id, number)
+    source = amendment.source
+    return {
+        "agreement_id": agreement_id,
+        "amendment_number": number,
+        "effective_date": on.isoformat(),
+        "executed_date": None if amendment.executed_date is None else str(amendment.executed_date),
+        "event_id": applied.event_id,
+        "position": point.position,
+        "recorded_at": point.recorded_at.isoformat(),
+        "retracted": None if retracted is None else retracted.point.position,
+        "source": {"title": source.title, "sha256": source.sha256, "url": source.url},
+        "changes": [_change_json(c) for c in amendment.changes],
+        "schedules": compared,
+    }
+
+
+def amendments_of(fold: LogFold, portfolio_id: str) -> Iterable[AmendmentApplied]:
+    return (a for a in fold.amendments if portfolio_id in a.amendment.portfolio_ids)
+
+
+def adjustments_of(entries: Iterable[LedgerEntry]) -> list[dict[str, Any]]:
+    """Each adjustment of the entries with its cause: a revised report names its revision;
+    otherwise new schedule knowledge, whose amendment the entry's schedule names (the ledger
+    keeps the schedule of its latest pricing, so earlier adjustments name no amendment)."""
+    out = []
+    for e in entries:
+        for i, a in enumerate(e.adjustments):
+            if a.get("reason") == "revised_report":
+                cause = f"report {e.report_id} revision {e.revision}"
+            elif i == len(e.adjustments) - 1 and e.schedule_ref is not None:
+                ref = e.schedule_ref
+                cause = f"Amendment No. {ref['amendment_number']} of {ref['agreement_id']}"
+            else:
+                cause = None
+            out.append(
+                {
+                    "as_of": e.as_of,
+                    "adjustment_id": a.get("adjustment_id"),
+                    "reason": a.get("reason"),
+                    "delta": a.get("delta"),
+                    "previous_amount": a.get("previous_amount"),
+                    "new_amount": a.get("new_amount"),
+                    "posted_in": a.get("posted_in"),
+                    "cause": cause,
+                }
+            )
+    return out

@@ -1,0 +1,63 @@
+"""`feeschedule web`: serve the auditor site with uvicorn until Ctrl-C.
+
+It connects with the settings' Redis user (FEES_REDIS_USERNAME / PASSWORD): in production the
+`auditor` ACL user, which may only read; the site never needs more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import typer
+import uvicorn
+
+from services.adapters.connection import sync_client
+from services.cli import UsageProblem, app, console
+from services.settings import Settings
+from services.web.app import create_app
+
+
+@contextlib.contextmanager
+def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
+    """The site served in a background thread while the block runs; yields its address."""
+    if not settings.redis_url:
+        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        raise UsageProblem(f"web: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
+    client = sync_client(settings)
+    config = uvicorn.Config(
+        create_app(client, settings.keys), log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    # In a thread, uvicorn cannot and need not install signal handlers: the caller stops it.
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True
+    )
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.02)
+        bound = listener.getsockname()
+        yield f"http://{bound[0]}:{bound[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        client.close()
+
+
+@app.command()
+def web(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port (0: any free one)"),
+) -> None:
+    """Serve the auditor's read-only web site (schedules as known at any moment, every fee
+    explained) until Ctrl-C."""
+    with site_running(Settings(), host, port) as address:
+        console.print(f"[bold]auditor site[/bold]: {address} (Ctrl-C stops it)", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
