@@ -109,12 +109,41 @@ class FeeMethodFileChange(Contract):
     note: Text | None = None
 
 
+class FileGroup(Contract):
+    """The portfolios whose combined net assets a group schedule prices (by name as the
+    document names them; `member_ids` when known), and the group's id (default: a slug of the
+    member names)."""
+
+    group_id: Id | None = None
+    members: list[PortfolioName] = Field(min_length=1, max_length=200)
+    member_ids: list[Id] | None = None
+
+
+class GroupFileChange(Contract):
+    """A schedule on the combined net assets of `group.members`: each member pays its share."""
+
+    action: Literal["group"]
+    group: FileGroup
+    schedule: FileSchedule
+    allocation: Literal["pro_rata", "effective_rate"] = "pro_rata"
+    portfolio: None = None
+    formerly: None = None
+    period: None = None
+    parseable: Annotated[Literal[True], BeforeValidator(_json_boolean)] = True
+    note: Text | None = None
+    schedule_before: FileSchedule | None = None
+    rates_as_written: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, max_length=50
+    )
+
+
 FileChange = Annotated[
     SetScheduleFileChange
     | WaiverFileChange
     | RemoveFileChange
     | RenameFileChange
-    | FeeMethodFileChange,
+    | FeeMethodFileChange
+    | GroupFileChange,
     Field(discriminator="action"),
 ]
 

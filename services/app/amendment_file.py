@@ -18,6 +18,7 @@ from contracts.amendment_file import (
     AmendmentFile,
     FeeMethodFileChange,
     FileChange,
+    GroupFileChange,
     RemoveFileChange,
     RenameFileChange,
     SetScheduleFileChange,
@@ -34,7 +35,7 @@ _SET_ACTIONS = {
     "replace": "replace",
     "replace_in_whole": "replace",
 }
-_ACTIONS = (*_SET_ACTIONS, "waiver", "remove", "rename", "fee_method")
+_ACTIONS = (*_SET_ACTIONS, "waiver", "remove", "rename", "fee_method", "group")
 
 
 def agreement_id_for(reading: Mapping[str, Any]) -> str:
@@ -120,7 +121,23 @@ def load_amendment_file(raw: bytes) -> AmendmentFile:
     return validate_amendment_file(data)
 
 
+def _group_change(change: GroupFileChange) -> dict[str, Any]:
+    names = [normalise_portfolio_name(n) for n in change.group.members]
+    ids = change.group.member_ids or [portfolio_id_for(n) for n in names]
+    if len(ids) != len(names):
+        raise DomainError("group.member_ids", ids, "must give one id for each member")
+    return {
+        "action": "group",
+        "group_id": change.group.group_id or portfolio_id_for(" ".join(sorted(ids))),
+        "members": ids,
+        "tiers": change.schedule.tiers,
+        "allocation": change.allocation,
+    }
+
+
 def _changes(change: FileChange) -> list[dict[str, Any]]:
+    if isinstance(change, GroupFileChange):  # the group's: no one portfolio
+        return [_group_change(change)]
     if isinstance(change, FeeMethodFileChange):  # the agreement's: no portfolio
         return [
             {"action": "fee_method", "method": change.method, "average_over": change.average_over}

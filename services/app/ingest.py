@@ -180,6 +180,7 @@ def _restated(
     if agreement is None or on is None:
         return
     named = {str(c.get("portfolio_id")) for c in recordable}
+    named |= {m for c in recordable for m in (c.get("group") or {}).get("member_ids", [])}
     priced = sorted({pid for pids in agreement.amendments.values() for pid in pids} - named)
     for pid in priced:
         before = book.schedule_on(pid, on).schedule
@@ -273,6 +274,8 @@ def _plan_change(
         return PlannedChange(
             name, None, written, written, None, after, formerly, None, reason
         ), None
+    if written == "group":
+        return _plan_group(change, book, after)
     if not name:
         reason = "the filing names no portfolio for this change"
         return PlannedChange(
@@ -304,6 +307,22 @@ def _plan_change(
         fixed["action"] = action
     planned = PlannedChange(name, pid, written, action, before, after, fixed.get("formerly"), note)
     return planned, fixed
+
+
+def _plan_group(
+    change: Mapping[str, Any], book: ScheduleBook, after: FeeSchedule | None
+) -> tuple[PlannedChange, dict[str, Any] | None]:
+    """A schedule on the combined assets of the members the filing names: each name maps to
+    the portfolio on record (any former name counts), else to a slug."""
+    group = change.get("group")
+    names = [str(n) for n in (group.get("members") or [])] if isinstance(group, Mapping) else []
+    if not names:
+        reason = "the filing names no members for this group schedule"
+        return PlannedChange(None, None, "group", "group", None, after, refused=reason), None
+    ids = [book.resolve(n) or portfolio_id_for(n) for n in names]
+    fixed = {**change, "group": {**group, "member_ids": ids}}  # type: ignore[dict-item]
+    shown = "group of " + ", ".join(names)
+    return PlannedChange(shown, ", ".join(ids), "group", "group", None, after), fixed
 
 
 @dataclass(frozen=True, slots=True)

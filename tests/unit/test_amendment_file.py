@@ -101,7 +101,7 @@ def test_dates_and_counts_follow_the_wire_rules() -> None:
 def test_what_a_change_needs_follows_from_its_action() -> None:
     assert _refused(_file(action="merge")) == (
         'changes[0].action: "merge" must be one of add, revise, replace, replace_in_whole,'
-        " waiver, remove, rename, fee_method"
+        " waiver, remove, rename, fee_method, group"
     )
     assert _refused(_file(action="waiver")) == "changes[0].period: missing (a required field)"
     period = {"from": "2007-01-01", "to": "2007-12-31"}

@@ -161,3 +161,23 @@ def test_a_restated_schedule_lists_what_it_leaves_out_and_removes_it_only_when_a
 def test_a_schedule_not_restated_in_whole_removes_nothing() -> None:
     plan = plan_ingest(reading(change("revise", "Fund One Portfolio")), book_of_three())
     assert [c.portfolio_id for c in plan.changes] == ["one"]
+
+
+def test_a_group_schedule_is_recorded_as_one_with_its_members_ids() -> None:
+    grouped = {
+        "action": "group",
+        "portfolio": None,
+        "formerly": None,
+        "group": {"members": ["Fund One Portfolio", "Fund Four Portfolio"]},
+        "schedule": {"tiers": TIERS},
+        "period": None,
+        "parseable": True,
+        "note": None,
+    }
+    plan = plan_ingest(reading(grouped), book_of_three())
+    (planned,) = plan.changes
+    assert planned.action == "group" and planned.portfolio_id == "one, fund-four-portfolio"
+    assert plan.command is not None
+    (change,) = plan.command.changes
+    assert change.model_dump()["members"] == ["one", "fund-four-portfolio"]
+    assert change.model_dump()["action"] == "group"
