@@ -218,9 +218,10 @@ def amendment_ref(p: Provenance, *, waiver: bool = False) -> ScheduleRef:
 
 
 def provenance_json(v: ScheduleVersion) -> dict[str, Any]:
-    """Where a version came from, as every answer and history shows it."""
+    """Where a version came from, as every answer and history shows it (and, for a group's
+    schedule, the group whose combined assets it prices)."""
     p = v.provenance
-    return {
+    shown: dict[str, Any] = {
         "agreement_id": p.agreement_id,
         "amendment_number": p.amendment_number,
         "amendment_effective_date": p.effective_date.isoformat(),
@@ -230,6 +231,13 @@ def provenance_json(v: ScheduleVersion) -> dict[str, Any]:
         "position": p.recorded.position,
         "recorded_at": p.recorded.recorded_at.isoformat(),
     }
+    if v.group is not None:
+        shown["group"] = {
+            "group_id": v.group.group_id,
+            "members": list(v.group.members),
+            "allocation": v.group.allocation.value,
+        }
+    return shown
 
 
 def answer_json(answer: ScheduleAnswer, name: str | None) -> dict[str, Any]:

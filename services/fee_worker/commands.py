@@ -131,7 +131,10 @@ def _print_statement(found: Statement) -> None:
     if any(e.gross is not None for e in entries):
         sums += ["gross", "waived"]
     sums.append("amount")
-    for column in ("date", "net assets", "schedule", "report", *sums):
+    # A group member's day: the group's combined assets beside the member's own.
+    grouped = any(e.group for e in entries)
+    head_columns = ("date", "net assets", *(("group assets",) if grouped else ()), "schedule")
+    for column in (*head_columns, "report", *sums):
         left = column in ("date", "schedule")
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "date")
     month_rows = {m["month"]: m for m in found.months}
@@ -141,14 +144,17 @@ def _print_statement(found: Statement) -> None:
         gross, waived = e.gross or e.amount, e.waived or "0"
         cells |= {"gross": f"{Decimal(gross):,}", "waived": f"{Decimal(waived):,}"}
         cells["amount"] = f"{Decimal(e.amount):,}"
-        head = (e.as_of, f"{Decimal(e.net_assets):,}", _ref_text(e.schedule_ref))
+        combined = sum((Decimal(v) for v in (e.group or {}).values()), Decimal(0))
+        group_cell = ((f"{combined:,}" if e.group else ""),) if grouped else ()
+        head = (e.as_of, f"{Decimal(e.net_assets):,}", *group_cell, _ref_text(e.schedule_ref))
         table.add_row(*head, f"{e.report_id} r{e.revision}", *(cells[k] for k in sums))
         month = e.as_of[:7]
         if i + 1 == len(entries) or entries[i + 1].as_of[:7] != month:
             m = month_rows[month]
             totals = (f"[bold]{Decimal(m[k]):,}[/bold]" for k in sums)
             label = f"[bold]{month} total{' (closed)' if m['closed'] else ''}[/bold]"
-            table.add_row(label, "", "", "", *totals, end_section=True)
+            blanks = ("",) * len(head_columns)  # net assets (group assets) schedule report
+            table.add_row(label, *blanks, *totals, end_section=True)
     console.print(table)
     for m in found.months:
         for c in m["catch_ups"]:

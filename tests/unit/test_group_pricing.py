@@ -13,6 +13,7 @@ from typing import Any
 
 from contracts.messages import AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
+from services.app.accruals import statement
 from services.app.pricing import price_provisionally
 from tests.pricing_world import Entry, World
 
@@ -104,6 +105,9 @@ async def test_the_day_waits_for_every_member_then_each_accrues_its_share() -> N
         assert abs(shares[pid] - exact * Decimal(nav) / 1_200_000_000) < Decimal("0.01")
     assert w.ledger.unpriced == {}
     assert len([e for e in w.events("accruals") if e["_type"] == "FeeAccrued"]) == 3
+    # The accruals statement shows each member's day with the group's assets beside its own.
+    (entry,) = statement("P2", w.ledger.ledgers["P2"], [], DAY, DAY).entries
+    assert entry.group == NAVS and entry.net_assets == NAVS["P2"]
 
 
 async def test_a_revised_members_report_adjusts_every_members_share() -> None:

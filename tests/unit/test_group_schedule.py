@@ -103,3 +103,17 @@ def test_the_read_model_keeps_a_members_group() -> None:
     (version,) = kept.versions
     assert version.group is not None and version.group.members == ("P1", "P2")
     assert timeline_doc(kept) == timeline_doc(book.timelines["P2"])
+
+
+def test_schedule_and_history_answers_name_a_members_group() -> None:
+    from services.mapping import answer_json
+
+    book = book_with((1, "2024-01-01", [group(["P1", "P2"])]))
+    answer = answer_json(book.schedule_on("P2", DAY), "P2")
+    assert answer["set_by"]["group"] == {
+        "group_id": "G",
+        "members": ["P1", "P2"],
+        "allocation": "pro_rata",
+    }
+    plain = book_with((1, "2024-01-01", [own("P1")]))
+    assert "group" not in answer_json(plain.schedule_on("P1", DAY), "P1")["set_by"]
