@@ -65,8 +65,13 @@ def run(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from services.adapters.http import HttpPortUnavailable
 
+    runners = runners_of(service)
+    if service == "all" and settings.http_port:
+        from services.web.commands import run_site  # the site beside /health and /metrics
+
+        runners.append(run_site)
     try:
-        asyncio.run(_until_signalled(runners_of(service), settings))
+        asyncio.run(_until_signalled(runners, settings))
     except HttpPortUnavailable as exc:
         raise UsageProblem(str(exc)) from None
 

@@ -29,7 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.adapters.connection import async_client
 from services.adapters.metrics import GroupMetrics
@@ -38,6 +39,7 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 
 PING_TIMEOUT_S = 1.0
+OWN_PATHS = ("/health", "/metrics", "/docs/asyncapi")
 
 
 class _Server(uvicorn.Server):
@@ -72,12 +74,18 @@ class HealthServer:
         self.group_metrics = GroupMetrics(client, groups, service=service_name)
         self._server: uvicorn.Server | None = None
         self._serving: asyncio.Task[None] | None = None
+        # An ASGI site served under the other paths (the auditor's site in `run all`).
+        self.site: ASGIApp | None = None
 
-    def join(self, service_name: str, groups: Sequence[tuple[str, str]]) -> None:
-        """Another service of this process: report its name and its groups too."""
+    def join(
+        self, service_name: str, groups: Sequence[tuple[str, str]], site: ASGIApp | None = None
+    ) -> None:
+        """Another service of this process: report its name and its groups too (and serve
+        its site, if it has one)."""
         self.service_name = f"{self.service_name},{service_name}"
         self.group_metrics.groups.extend(groups)
         self.group_metrics.service = self.service_name
+        self.site = site or self.site
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 picks a free port); returns the port."""
@@ -99,6 +107,16 @@ class HealthServer:
         if self.owns_client:
             await self.client.aclose()
 
+    async def _site(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Reached for every path the routes above do not answer: one of theirs with another
+        # method is refused as such, not handed to the site.
+        if scope.get("path") in OWN_PATHS:
+            await Response("method not allowed\n", 405)(scope, receive, send)
+        elif self.site is None:
+            await Response("not found\n", 404, media_type="text/plain")(scope, receive, send)
+        else:
+            await self.site(scope, receive, send)
+
     def app(self) -> Starlette:
         """The ASGI app: GET (or HEAD) /health and /metrics."""
 
@@ -117,6 +135,7 @@ class HealthServer:
                 Route("/health", health, methods=["GET", "HEAD"]),
                 Route("/metrics", metrics, methods=["GET", "HEAD"]),
                 Route("/docs/asyncapi", asyncapi, methods=["GET", "HEAD"]),
+                Mount("/", app=self._site),
             ]
         )
 
@@ -149,6 +168,7 @@ async def _serving(
     service_name: str,
     groups: Sequence[tuple[str, str]],
     client: aioredis.Redis | None,
+    site: ASGIApp | None = None,
 ) -> AsyncIterator[None]:
     """Serve (or join the server of this address) for the duration of the block.
 
@@ -162,11 +182,12 @@ async def _serving(
     owned: aioredis.Redis | None = None
     if address in _servers:
         server, users = _servers[address]
-        server.join(service_name, groups)
+        server.join(service_name, groups, site)
     else:
         if client is None:
             client = owned = async_client(settings)
         server = HealthServer(service_name, client, groups, owns_client=owned is not None)
+        server.site = site
         users = []
         _servers[address] = (server, users)  # before awaiting, so a concurrent call joins
         try:
@@ -190,16 +211,19 @@ async def _serving(
 
 
 def http_endpoint(
-    settings: Settings, service_name: str, groups: Sequence[tuple[str, str]]
+    settings: Settings,
+    service_name: str,
+    groups: Sequence[tuple[str, str]],
+    site: ASGIApp | None = None,
 ) -> contextlib.AbstractAsyncContextManager[None]:
     """/health and /metrics on settings.http_host:http_port while the block runs (0 = none).
 
     The server listens before the block starts (a port in use raises OSError there), uses its
     own Redis connection, and reads the consumer-group gauges of `groups` at each scrape.
     Services of one process with the same address share one server (names joined, groups
-    added).
+    added); `site`, an ASGI app, is served under every other path.
     """
-    return _serving(settings, service_name, groups, None)
+    return _serving(settings, service_name, groups, None, site)
 
 
 async def serve_http(

@@ -6,6 +6,7 @@ It connects with the settings' Redis user (FEES_REDIS_USERNAME / PASSWORD): in p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -15,6 +16,7 @@ import typer
 import uvicorn
 
 from services.adapters.connection import sync_client
+from services.adapters.http import http_endpoint
 from services.cli import UsageProblem, app, console
 from services.settings import Settings
 from services.web.app import create_app
@@ -61,3 +63,13 @@ def web(
         console.print(f"[bold]auditor site[/bold]: {address} (Ctrl-C stops it)", highlight=False)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+
+
+async def run_site(settings: Settings, stop: asyncio.Event) -> None:
+    """The site on the services' HTTP port (`run all` with FEES_HTTP_PORT), until `stop`."""
+    client = sync_client(settings)
+    try:
+        async with http_endpoint(settings, "web", [], create_app(client, settings.keys)):
+            await stop.wait()
+    finally:
+        client.close()

@@ -144,7 +144,10 @@ def test_health_and_metrics_while_run_all_runs(
             assert health.status_code == 200, health.text
             body = health.json()
             assert (body["status"], body["redis"]) == ("ok", "ok")
-            assert set(body["service"].split(",")) == {"projector", "fee-worker"}
+            # `run all` with an HTTP port serves the auditor's site there too.
+            assert set(body["service"].split(",")) == {"projector", "fee-worker", "web"}
+            site = http.get("/")
+            assert site.status_code == 200 and "text/html" in site.headers["content-type"]
 
             def processed(service: str, stream: str) -> float:
                 text = http.get("/metrics").text
