@@ -274,3 +274,16 @@ def decode(fields: Fields) -> Message:
     if model is None:
         raise WireError(f"type: {_shown(kind)} is not a known message type", "unknown_type")
     return parse_message(payload, model)
+
+
+def decode_as(fields: Fields, model: type[M], stream: str) -> M:
+    """The message in an entry of a stream that takes only `model`; WireError otherwise."""
+    message = decode(fields)
+    if not isinstance(message, model):
+        expected = model.model_fields["type"].default
+        raise WireError(
+            f"type: {message.type!r} is not accepted on the {stream} stream"
+            f" (expected {expected!r})",
+            "unknown_type",
+        )
+    return message

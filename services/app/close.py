@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from contracts.messages import CloseMonthRequested, FeeTrueUp, MonthCloseRefused, PeriodClosed
-from contracts.wire import WireError, decode, encode
+from contracts.wire import decode_as, encode
 from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
 from services.app.ledger import CloseMonth, Emit, ExpectEntry, ExpectLength, LedgerStore, Op
@@ -158,14 +158,8 @@ def worker_behind(log_end: str, checkpoint: str, unsettled: int) -> list[str]:
 
 def read_close_request(fields: Mapping[bytes, bytes]) -> CloseMonthRequested:
     """The command in an entry of the commands stream, or WireError naming what is wrong."""
-    message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
-    if not isinstance(message, CloseMonthRequested):
-        raise WireError(
-            f"type: {message.type!r} is not a command this service takes"
-            " (expected 'CloseMonthRequested')",
-            "unknown_type",
-        )
-    return message
+    wire = cast("Mapping[bytes | str, bytes | str]", fields)
+    return decode_as(wire, CloseMonthRequested, "commands")
 
 
 def refusals(request: CloseMonthRequested, outcomes: Iterable[CloseOutcome]) -> list[Op]:

@@ -17,7 +17,7 @@ from typing import cast
 
 from contracts.messages import InvoiceBreak, InvoiceMatched, InvoiceReceived
 from contracts.statement import MonthStatement
-from contracts.wire import WireError, decode, encode
+from contracts.wire import decode_as, encode
 from services.app.accruals import reported_of
 from services.app.ledger import (
     Ack,
@@ -183,14 +183,8 @@ def _named(version: ScheduleVersion, month: MonthStatement) -> str:
 
 def read_invoice(fields: Mapping[bytes, bytes]) -> InvoiceReceived:
     """The invoice in an entry, or WireError naming the field and the value."""
-    message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
-    if not isinstance(message, InvoiceReceived):
-        raise WireError(
-            f"type: {message.type!r} is not accepted on the invoices stream"
-            " (expected 'InvoiceReceived')",
-            "unknown_type",
-        )
-    return message
+    wire = cast("Mapping[bytes | str, bytes | str]", fields)
+    return decode_as(wire, InvoiceReceived, "invoices")
 
 
 async def receive_invoices(

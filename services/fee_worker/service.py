@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
@@ -503,69 +503,62 @@ async def _raw_body(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
+def _handler(
+    handle: Callable[[Mapping[str, Any]], Awaitable[None]],
+) -> Callable[[Any], Awaitable[None]]:
+    # A function of its own per subscriber: FastStream reads the handler's signature.
+    async def handler(batch: Any) -> None:
+        await handle(batch)
+
+    return handler
+
+
 def build_app(settings: Settings) -> FastStream:
-    """The fee worker as a FastStream app (one consumer-group batch subscriber)."""
+    """The fee worker as a FastStream app: a consumer-group batch subscriber per input stream
+    (net assets, invoices, commands)."""
     worker = FeeWorker(settings)
     broker = redis_broker(settings)
-    subscription = StreamSub(
-        settings.keys.net_assets,
-        group=Keys.fee_worker_group,
-        consumer=settings.consumer,
-        batch=True,
-        max_records=settings.batch_size,
-        polling_interval=settings.block_ms,
-    )
-
-    @broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
-        stream=subscription,
-        ack_policy=AckPolicy.MANUAL,
-        parser=_raw_batch,
-        decoder=_raw_body,
-        title="fee-worker",
-        description="NetAssetsReported in; FeeAccrued, FeeAdjusted and DeadLetter out.",
-    )
-    async def net_assets_reported(batch: Any) -> None:
-        await worker.on_batch(batch)
-
-    invoices = StreamSub(
-        settings.keys.invoices,
-        group=Keys.invoice_group,
-        consumer=settings.consumer,
-        batch=True,
-        max_records=settings.batch_size,
-        polling_interval=settings.block_ms,
-    )
-
-    @broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
-        stream=invoices,
-        ack_policy=AckPolicy.MANUAL,
-        parser=_raw_batch,
-        decoder=_raw_body,
-        title="fee-worker-invoices",
-        description="InvoiceReceived in; InvoiceMatched or InvoiceBreak out once its month closes.",
-    )
-    async def invoice_received(batch: Any) -> None:
-        await worker.on_invoices(batch)
-
-    commands = StreamSub(
-        settings.keys.commands,
-        group=Keys.command_group,
-        consumer=settings.consumer,
-        batch=True,
-        max_records=settings.batch_size,
-        polling_interval=settings.block_ms,
-    )
-
-    @broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
-        stream=commands,
-        ack_policy=AckPolicy.MANUAL,
-        parser=_raw_batch,
-        decoder=_raw_body,
-        title="fee-worker-commands",
-        description="CloseMonthRequested in; FeeTrueUp, PeriodClosed or MonthCloseRefused out.",
-    )
-    async def command_received(batch: Any) -> None:
-        await worker.on_commands(batch)
+    keys = settings.keys
+    inputs: list[tuple[str, str, str, str, Callable[[Mapping[str, Any]], Awaitable[None]]]] = [
+        (
+            keys.net_assets,
+            Keys.fee_worker_group,
+            "fee-worker",
+            "NetAssetsReported in; FeeAccrued, FeeAdjusted and DeadLetter out.",
+            worker.on_batch,
+        ),
+        (
+            keys.invoices,
+            Keys.invoice_group,
+            "fee-worker-invoices",
+            "InvoiceReceived in; InvoiceMatched or InvoiceBreak out once its month closes.",
+            worker.on_invoices,
+        ),
+        (
+            keys.commands,
+            Keys.command_group,
+            "fee-worker-commands",
+            "CloseMonthRequested in; FeeTrueUp, PeriodClosed or MonthCloseRefused out.",
+            worker.on_commands,
+        ),
+    ]
+    for stream, group, title, description, handler in inputs:
+        subscription = StreamSub(
+            stream,
+            group=group,
+            consumer=settings.consumer,
+            batch=True,
+            max_records=settings.batch_size,
+            polling_interval=settings.block_ms,
+        )
+        broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
+            stream=subscription,
+            ack_policy=AckPolicy.MANUAL,
+            parser=_raw_batch,
+            decoder=_raw_body,
+            title=title,
+            description=description,
+        )(_handler(handler))
 
     return FastStream(
         broker,
