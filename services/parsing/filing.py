@@ -17,11 +17,13 @@ from decimal import Decimal
 from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
 from services.parsing.funds import defined_funds, short_names
+from services.parsing.groups import aggregate_members, mentions_aggregation
 from services.parsing.header import find_date, parse_header
 from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
     ChangeReading,
     FilingReading,
+    GroupReading,
     Period,
     ScheduleReading,
     SectionReading,
@@ -182,6 +184,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
             if change.portfolio and _key(change.portfolio) in recital_adds:
                 change.action = "add"
     _one_schedule_per_fund(changes, funds[0] if len(funds) == 1 else None)
+    _one_schedule_per_group(changes)
     _expand_short_names(changes, short_names(flat))
     apply_renames(flat, changes)
     if period is not None:
@@ -612,11 +615,16 @@ def _tiers(parse: ScheduleParse) -> ScheduleReading | None:
     )
 
 
-def _footnote_problem(markers: list[str], read: ReadRows, on_rate: bool, cut: bool) -> str | None:
+def _footnote_problem(
+    markers: list[str], read: ReadRows, on_rate: bool, cut: bool, skip: str | None = None
+) -> str | None:
     """Footnotes that may change a schedule.  An undefined marker is tolerated only on a name
     or amount, and - in a text that may be cut - only the glued-digit kind ('$125 million2'),
-    whose notes in these filings define terms; asterisk notes tend to qualify the fee."""
+    whose notes in these filings define terms; asterisk notes tend to qualify the fee.
+    ``skip``: a marker already judged (a group's footnote)."""
     for marker in markers:
+        if marker == skip:
+            continue
         text = read.footnotes.get(marker)
         if text is None:
             if on_rate:
@@ -652,11 +660,17 @@ def _changes_for(
         problems.append("no portfolio name found for this schedule")
     if before is not None and _tiers(before) == _tiers(main):
         problems.append("before- and after-waiver schedules are identical")
+    others = problems + ([risk] if risk else [])
     problems += _qualifying_footnotes(row, parses, name_markers, read, cut)
     if risk:
         problems.append(risk)
     if action == "remove":
         return _removals(names, formerly, problems)
+    grouped = _group_change(row, names, formerly, parses, name_markers, read, cut, others, main)
+    if isinstance(grouped, ChangeReading):
+        return [grouped]
+    if grouped:
+        problems.append(grouped)
     written = [b.written for b in main.bands if b.written]
     out: list[ChangeReading] = []
     for name in names:
@@ -679,6 +693,69 @@ def _changes_for(
             )
         )
     return out
+
+
+def _group_change(
+    row: Row,
+    names: list[str | None],
+    formerly: str | None,
+    parses: list[ScheduleParse],
+    name_markers: list[str],
+    read: ReadRows,
+    cut: bool,
+    others: list[str],
+    main: ScheduleParse,
+) -> ChangeReading | str | None:
+    """The row read as a group schedule, when a footnote puts it on combined assets and names
+    the members certainly and nothing else is in doubt; else why the group is uncertain (None:
+    no footnote of the row speaks of combined assets)."""
+    markers = name_markers + [m for p in parses for m in p.amount_markers + p.rate_markers]
+    agg = [
+        m
+        for m in dict.fromkeys(markers)
+        if m in read.footnotes and mentions_aggregation(read.footnotes[m])
+    ]
+    if not agg:
+        return None
+    if len(agg) > 1:
+        return "aggregated assets: more than one footnote puts the schedule on combined assets"
+    own = names[0] if len(names) == 1 else None
+    found = aggregate_members(read.footnotes[agg[0]], own)
+    if isinstance(found, str):
+        return found
+    doubts = others + _qualifying_footnotes(row, parses, name_markers, read, cut, skip=agg[0])
+    doubts += [p for p in (_name_problem(own), _name_problem(formerly)) if p]
+    if doubts or not main.ok or own is None:
+        return None
+    written = [b.written for b in main.bands if b.written]
+    renamed = {clean_written_name(own): formerly} if formerly else None
+    return ChangeReading(
+        action="group",
+        portfolio=None,
+        group=GroupReading(members=found.members, formerly=renamed),
+        schedule=_tiers(main),
+        parseable=True,
+        rates_as_written=written or None,
+    )
+
+
+def _one_schedule_per_group(changes: list[ChangeReading]) -> None:
+    """Group readings of one document must agree: the same members with other tiers, or a
+    member that also has a certain schedule of its own here, make every such reading doubtful."""
+    own = {_key(c.portfolio) for c in changes if c.parseable and c.portfolio}
+    seen: dict[frozenset[str], list[ChangeReading]] = {}
+    for change in changes:
+        if change.group is not None and change.parseable:
+            seen.setdefault(frozenset(_key(m) for m in change.group.members), []).append(change)
+    for members, found in seen.items():
+        tiers = {repr(c.schedule) for c in found}
+        clash = members & own
+        if len(tiers) == 1 and not clash:
+            continue
+        why = "its members also have a schedule of their own" if clash else "other tiers"
+        for change in found:
+            change.parseable = False
+            change.note = f"aggregated assets: another reading of the same group has {why}"
 
 
 def _removals(
@@ -720,16 +797,22 @@ def _main_and_before(
 
 
 def _qualifying_footnotes(
-    row: Row, parses: list[ScheduleParse], name_markers: list[str], read: ReadRows, cut: bool
+    row: Row,
+    parses: list[ScheduleParse],
+    name_markers: list[str],
+    read: ReadRows,
+    cut: bool,
+    skip: str | None = None,
 ) -> list[str]:
-    """Footnotes on the row's rates, name and amounts, or after it, that may change it."""
+    """Footnotes on the row's rates, name and amounts, or after it, that may change it
+    (``skip``: a group's footnote, judged by :func:`_group_change`)."""
     rate_markers = [m for p in parses for m in p.rate_markers]
     other_markers = name_markers + [m for p in parses for m in p.amount_markers]
     problems = [
         found
         for found in (
-            _footnote_problem(rate_markers, read, on_rate=True, cut=cut),
-            _footnote_problem(other_markers, read, on_rate=False, cut=cut),
+            _footnote_problem(rate_markers, read, on_rate=True, cut=cut, skip=skip),
+            _footnote_problem(other_markers, read, on_rate=False, cut=cut, skip=skip),
         )
         if found
     ]
@@ -737,6 +820,8 @@ def _qualifying_footnotes(
         p.bands for p in parses
     )
     note = row.footnote.lstrip("* ") if row.footnote is not None else None
+    if skip is not None and note is not None and note == read.footnotes.get(skip):
+        note = None
     if note is not None and not _BENIGN_FOOTNOTE.match(note) and not (zero and _NO_FEE.match(note)):
         problems.append(f"followed by a footnote that may change it: '{_excerpt(note, 0)}'")
     return problems
