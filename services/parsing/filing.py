@@ -472,12 +472,13 @@ def _period(flat: str) -> Period | None:
 
 
 def _section_risk(read: ReadRows, start: int) -> str | None:
-    """A phrase in the schedule's prose that qualifies every schedule in it."""
+    """A phrase in the schedule's prose that qualifies every schedule in it (including what
+    follows the amending words on the amending sentence's own line)."""
     for piece in read.prose:
-        if piece.offset < start:
+        if piece.offset + len(piece.text) <= start:
             continue
         for pattern, what in _RISKS:
-            m = pattern.search(piece.text)
+            m = pattern.search(piece.text, max(0, start - piece.offset))
             if m:
                 return f"the schedule's text mentions {what} ('{_excerpt(piece.text, m.start())}')"
     return None

@@ -67,7 +67,7 @@ def aggregate_members(note: str, own: str | None) -> GroupMembers | str:
     found = with_list or _OF_LIST.fullmatch(text)
     if found is None:
         return "aggregated assets: the footnote does not end with a complete list of portfolios"
-    names = _split(_SERIES.sub("", found["list"]))
+    names = _split(_SERIES.sub("", found["list"]), alone=with_list is not None)
     if isinstance(names, str):
         return names
     if with_list is not None:
@@ -83,9 +83,12 @@ def aggregate_members(note: str, own: str | None) -> GroupMembers | str:
     return GroupMembers(members=[clean_written_name(n) for n in names])
 
 
-def _split(listed: str) -> list[str] | str:
-    """'A, B and C' / 'A, B, and C' / 'A and B': names; an 'and' that may be a name's, a reason."""
+def _split(listed: str, alone: bool) -> list[str] | str:
+    """'A, B and C' / 'A, B, and C' / 'A and B' (or 'A' when ``alone``): names; an 'and' that
+    may be a name's, a reason."""
     pieces = [p.strip() for p in listed.split(",")]
+    if alone and len(pieces) == 1 and not re.search(r"\s(?:and|&)\s", pieces[0]):
+        return pieces
     if any(not p for p in pieces):
         return "aggregated assets: the list of portfolios has an empty entry"
     serial = len(pieces) > 1 and pieces[-1].lower().startswith("and ")
