@@ -8,6 +8,7 @@ reading that agrees with their note and the text, or ``parseable: false``.
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from services.parsing.command import parse_command
 from services.parsing.filing import read_filing
 from services.parsing.groups import aggregate_members
 from services.parsing.model import ChangeReading, FilingReading
@@ -79,6 +81,23 @@ def test_group_read_with_its_members() -> None:
     assert data[0]["action"] == "group" and data[0]["portfolio"] is None
     assert data[0]["parseable"] is True and data[0]["schedule"]["tiers"][0]["from"] == 0
     assert "group" not in data[1]
+
+
+GROUP_NOTES = NOTE_1 + (
+    "2 | The fees will be based on the aggregate average daily net assets of Sample River "
+    "Fund, a series of the Trust, and Sample Creek Fund, a series of Sample Other Trust. |\n"
+)
+
+
+def test_parse_command_shows_the_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    filing = tmp_path / "amendment.txt"
+    filing.write_text(_HEAD + ROWS + GROUP_NOTES, encoding="utf-8")
+    assert parse_command(filing, json_output=True) == 0
+    change = json.loads(capsys.readouterr().out)["changes"][0]
+    assert change["action"] == "group" and change["portfolio"] is None
+    assert change["group"]["members"] == ["Sample River Fund", "Sample Creek Fund"]
+    assert parse_command(filing, json_output=False) == 0
+    assert "group of" in capsys.readouterr().out  # the table folds the members over lines
 
 
 def test_group_of_three_and_combined_basis_with() -> None:
