@@ -17,7 +17,12 @@ from decimal import Decimal
 from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
 from services.parsing.funds import defined_funds, short_names
-from services.parsing.groups import aggregate_members, mentions_aggregation
+from services.parsing.groups import (
+    GroupMembers,
+    aggregate_members,
+    listed_below,
+    mentions_aggregation,
+)
 from services.parsing.header import find_date, parse_header
 from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
@@ -173,7 +178,9 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     rows = [row for row in read.rows if _plausible(row, flat)]
     named = any(row.name for row in rows)
     funds = [] if named else defined_funds(flat)
-    ctx = _Context(read, flat, cut, risk, named, waiver_doc, instructions, default_action)
+    ctx = _Context(
+        read, flat, cut, risk, named, waiver_doc, instructions, default_action, norm, start
+    )
     changes: list[ChangeReading] = []
     for row in rows[:_MAX_CHANGES]:
         shared = funds if len(rows) == 1 or len(funds) == 1 else []
@@ -212,6 +219,8 @@ class _Context:
     waiver_doc: bool
     instructions: list[_Instruction]
     default_action: str
+    norm: str = ""
+    start: int = 0  # where the first amending sentence begins
 
 
 def _row_changes(
@@ -471,13 +480,15 @@ def _period(flat: str) -> Period | None:
 # ---------------------------------------------------------------- rows -> changes
 
 
-def _section_risk(read: ReadRows, start: int) -> str | None:
+def _section_risk(
+    read: ReadRows, start: int, risks: tuple[tuple[re.Pattern[str], str], ...] = _RISKS
+) -> str | None:
     """A phrase in the schedule's prose that qualifies every schedule in it (including what
     follows the amending words on the amending sentence's own line)."""
     for piece in read.prose:
         if piece.offset + len(piece.text) <= start:
             continue
-        for pattern, what in _RISKS:
+        for pattern, what in risks:
             m = pattern.search(piece.text, max(0, start - piece.offset))
             if m:
                 return f"the schedule's text mentions {what} ('{_excerpt(piece.text, m.start())}')"
@@ -862,6 +873,11 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
             problems.append("the waiver gives a reduction, not the resulting fee")
     if ctx.cut and text.rstrip().endswith(sentence.rstrip()):
         problems.append("the fee's sentence runs to the end of the excerpt (truncated)")
+    grouped = _prose_group(parse, sentence, ctx, funds, problems)
+    if isinstance(grouped, ChangeReading):
+        return [grouped]
+    if grouped:
+        problems.append(grouped)
     note = "; ".join(problems) if problems else None
     names: list[str | None] = list(funds) or [None]
     return [
@@ -874,6 +890,51 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
         )
         for name in names
     ]
+
+
+_AGGREGATE_MENTIONS = (
+    "the fee's sentence mentions aggregated assets",
+    "the schedule's text mentions aggregated assets",
+)
+
+
+def _prose_group(
+    parse: ScheduleParse, sentence: str, ctx: _Context, funds: list[str], problems: list[str]
+) -> ChangeReading | str | None:
+    """A prose fee on the aggregate assets of "the Portfolios listed below", read as a group
+    when the list is certain and nothing but the aggregation is in doubt (else why not; None:
+    the sentence lists no group)."""
+    found = listed_below(sentence, _lines_after(ctx.norm, sentence), ctx.cut)
+    if not isinstance(found, GroupMembers):
+        return found
+    doubts = [p for p in problems if not p.startswith(_AGGREGATE_MENTIONS)]
+    if doubts or funds or ctx.waiver_doc or not parse.ok:
+        return None
+    hidden = _section_risk(ctx.read, ctx.start, _RISKS[1:])  # behind the aggregation's mention
+    if hidden:
+        return hidden
+    written = [b.written for b in parse.bands if b.written]
+    return ChangeReading(
+        action="group",
+        portfolio=None,
+        group=GroupReading(members=found.members),
+        schedule=_tiers(parse),
+        parseable=True,
+        rates_as_written=written or None,
+    )
+
+
+def _lines_after(norm: str, sentence: str) -> list[str]:
+    """The non-empty lines after the one place ``sentence`` ends in the text ([] if unsure)."""
+    words = sentence.split()[-8:]
+    if not words:
+        return []
+    end = re.compile(r"[\s|]+".join(re.escape(w) for w in words))
+    m = end.search(norm)
+    if m is None or end.search(norm, m.end()) is not None:
+        return []
+    rest = norm[m.end() : m.end() + 20000].split("\n")
+    return [line.strip() for line in rest if line.strip(" |\t")]
 
 
 def _prose_fee(flat: str, action: str) -> list[ChangeReading]:

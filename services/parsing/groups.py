@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from services.domain.names import clean_written_name, name_key
 
-__all__ = ["GroupMembers", "aggregate_members", "mentions_aggregation"]
+__all__ = ["GroupMembers", "aggregate_members", "listed_below", "mentions_aggregation"]
 
 # A footnote longer than this is not one sentence naming a group.
 _MAX_NOTE = 1500
@@ -41,6 +41,15 @@ _SERIES = re.compile(
     r"|\s*\(\s*(?:each\s+)?an?\s+series\s+of\s+[^()]{1,120}\)",
     re.IGNORECASE,
 )
+# A prose fee "... of the aggregate average daily net assets of the Portfolios listed below".
+_LISTED_BELOW = re.compile(
+    r"\b(?:aggregate|combined)\s+(?:average\s+)?(?:daily\s+)?(?:net\s+)?assets\s+of\s+"
+    r"(?:all\s+)?the\s+(?:Portfolios|Funds|Series)\s+(?:listed|named|set\s+forth)\s+below\b",
+    re.IGNORECASE,
+)
+_TERMINAL = re.compile(r"\b(?:Fund|Portfolio)$")
+_NAMEISH = re.compile(r"\b(?:fund|portfolio|series)\b", re.IGNORECASE)
+_MAX_LISTED = 100
 _SMALL_WORDS = frozenset(["of", "the", "and", "&", "for", "in", "on", "-"])
 _TRADE_MARKS = "\u00ae\u2122"
 
@@ -81,6 +90,34 @@ def aggregate_members(note: str, own: str | None) -> GroupMembers | str:
     if name_key(clean_written_name(own)) not in keys:
         return f"aggregated assets: the footnote's portfolios do not include {own!r}"
     return GroupMembers(members=[clean_written_name(n) for n in names])
+
+
+def listed_below(sentence: str, following: list[str], cut: bool) -> GroupMembers | str | None:
+    """The members a prose fee "on the aggregate ... assets of the Portfolios listed below"
+    lists on the lines after it (``following``, non-empty lines); None when it lists none.
+
+    The list is every line that is a plain name ending in Fund/Portfolio; it must end at a line
+    that is no name at all (or at the end of a text that is not cut) - a line that looks like a
+    name but is not a plain one makes the list uncertain."""
+    if not _LISTED_BELOW.search(sentence):
+        return None
+    members: list[str] = []
+    ended = False
+    for line in following[:_MAX_LISTED]:
+        name = clean_written_name(line.strip(" |"))
+        if _plain_name(name) and _TERMINAL.search(name):
+            members.append(name)
+            continue
+        if _NAMEISH.search(line):
+            return f"aggregated assets: '{line[:60]}' in the list below is not a plain name"
+        ended = True
+        break
+    if not ended and (cut or len(following) > _MAX_LISTED):
+        return "aggregated assets: the list of portfolios runs to the end of a cut text"
+    keys = {name_key(m) for m in members}
+    if len(members) < 2 or len(keys) != len(members):
+        return "aggregated assets: the list below does not name two distinct portfolios"
+    return GroupMembers(members=members)
 
 
 def _split(listed: str, alone: bool) -> list[str] | str:

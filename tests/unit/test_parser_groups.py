@@ -189,6 +189,40 @@ def test_combined_assets_never_a_single_portfolio_schedule(text: str) -> None:
     assert not _single_confident(reading), reading.changes
 
 
+LISTED = (
+    "AMENDMENT NO. 3 TO THE MANAGEMENT AGREEMENT\nThe Agreement is hereby amended so that the "
+    "Adviser shall receive a fee equal to 0.75% of the first $1 billion of the aggregate average "
+    "daily net assets of the Portfolios listed below and 0.70% of such assets over $1 billion.\n"
+    "Sample River Fund\nSample Creek Portfolio\n{extra}"
+    "All other terms of the Agreement remain in full force and effect.\n"
+)
+
+
+def test_prose_group_of_the_portfolios_listed_below() -> None:
+    (group,) = read_filing(LISTED.format(extra=""), cut=False).changes
+    assert group.action == "group" and group.parseable and group.portfolio is None
+    assert group.group is not None
+    assert group.group.members == ["Sample River Fund", "Sample Creek Portfolio"]
+    assert _tiers(group) == [(0, B, Decimal("0.75")), (B, None, Decimal("0.70"))]
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        (LISTED.format(extra="Sample Lake Fund (formerly Sample Pond Fund)\n"), False),
+        (LISTED.format(extra="").split("All other")[0], True),
+        (
+            LISTED.format(extra="")
+            + "Provided, however, that the Board may change which funds are combined.\n",
+            False,
+        ),
+    ],
+)
+def test_prose_group_with_doubt_stays_unparseable(text: str, cut: bool) -> None:
+    reading = read_filing(text, cut=cut)
+    assert reading.changes and not any(c.parseable for c in reading.changes)
+
+
 def test_one_group_two_schedules_is_doubtful() -> None:
     rows = (
         "Sample River Fund2 |\n0.50% of the first $500 million; 0.45% over $500 million | |\n"
