@@ -191,7 +191,6 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
             if change.portfolio and _key(change.portfolio) in recital_adds:
                 change.action = "add"
     _one_schedule_per_fund(changes, funds[0] if len(funds) == 1 else None)
-    _one_schedule_per_group(changes)
     _expand_short_names(changes, short_names(flat))
     apply_renames(flat, changes)
     if period is not None:
@@ -323,7 +322,8 @@ def _expand_short_names(changes: list[ChangeReading], short: dict[str, str]) -> 
 
 def _one_schedule_per_fund(changes: list[ChangeReading], fund: str | None) -> None:
     """Schedules given to the defined fund for want of a name: two certain ones cannot both be
-    its schedule."""
+    its schedule (and group readings must agree: :func:`_one_schedule_per_group`)."""
+    _one_schedule_per_group(changes)
     if fund is None:
         return
     certain = [c for c in changes if c.portfolio == fund and c.parseable]

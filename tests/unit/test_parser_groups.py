@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.parsing.command import parse_command
 from services.parsing.filing import read_filing
@@ -291,3 +293,28 @@ def test_every_aggregated_change_is_a_group_or_refused(corpus_dir: Path) -> None
     groups = sorted(doc for doc, _, what in outcomes if what == "group")
     print(f"\naggregated changes: {len(outcomes)}, read as groups: {len(groups)} {groups}")
     assert groups, "some aggregated change of the corpora has certain members and tiers"
+
+
+# ---------------------------------------------------------------- properties
+
+_WORD = st.sampled_from(["Sample", "River", "Creek", "Lake", "Growth", "Bond", "Value", "Global"])
+_NAME = st.lists(_WORD, min_size=1, max_size=4).map(lambda ws: " ".join([*ws, "Fund"]))
+_JOIN = st.sampled_from([", ", " and ", ", and ", " & ", ", the portion of ", " "])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_NAME, _JOIN), min_size=1, max_size=6), st.booleans())
+def test_group_members_are_names_the_footnote_writes(
+    listed: list[tuple[str, str]], ends: bool
+) -> None:
+    """Whatever the list, a certain reading names only portfolios written in the footnote,
+    including the row's own, and a cut or run-on list is never certain."""
+    text = "".join(name + join for name, join in listed[:-1]) + listed[-1][0]
+    note = f"The fees will be based on the aggregate net assets of {text}" + ("." if ends else "")
+    found = aggregate_members(note, listed[0][0])
+    if isinstance(found, str):
+        return
+    assert ends
+    assert listed[0][0] in found.members and len(found.members) >= 2
+    assert all(m in text for m in found.members)
+    assert len(found.members) == len({m.casefold() for m in found.members})
