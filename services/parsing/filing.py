@@ -5,7 +5,10 @@ replace in whole, waiver), its name and former name, and whether its schedule is
 A change is ``parseable`` only when its fee text reads as one plain graduated schedule and
 nothing around it can change that reading: no footnote that qualifies it, no aggregation or
 proviso in the schedule's prose, no cut by the end of the excerpt.  Everything else is reported
-``parseable: false`` with a note saying why.  Never raises.
+``parseable: false`` with a note saying why.  A schedule on combined assets is never one
+portfolio's: it is a ``group`` change when its members are certain (a footnote naming them,
+:mod:`services.parsing.groups`, or a prose fee on "the Portfolios listed below" followed by
+their names) and nothing else is in doubt, and ``parseable: false`` otherwise.  Never raises.
 """
 
 from __future__ import annotations
