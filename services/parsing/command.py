@@ -75,12 +75,19 @@ def _render(reading: FilingReading, console: Console) -> None:
     for change in reading.changes:
         table.add_row(
             change.action,
-            change.portfolio or "-",
+            _who(change),
             change.formerly or "-",
             describe_tiers(change.schedule),
             _status(change),
         )
     console.print(table)
+
+
+def _who(change: ChangeReading) -> str:
+    """The portfolio, or a group's members ('group of A + B')."""
+    if change.group is not None:
+        return "group of " + " + ".join(change.group.members)
+    return change.portfolio or "-"
 
 
 def parse_command(file: Path, json_output: bool) -> int:

@@ -5,7 +5,10 @@ replace in whole, waiver), its name and former name, and whether its schedule is
 A change is ``parseable`` only when its fee text reads as one plain graduated schedule and
 nothing around it can change that reading: no footnote that qualifies it, no aggregation or
 proviso in the schedule's prose, no cut by the end of the excerpt.  Everything else is reported
-``parseable: false`` with a note saying why.  Never raises.
+``parseable: false`` with a note saying why.  A schedule on combined assets is never one
+portfolio's: it is a ``group`` change when its members are certain (a footnote naming them,
+:mod:`services.parsing.groups`, or a prose fee on "the Portfolios listed below" followed by
+their names) and nothing else is in doubt, and ``parseable: false`` otherwise.  Never raises.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ from decimal import Decimal
 from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
 from services.parsing.funds import defined_funds, short_names
+from services.parsing.groups import (
+    GroupMembers,
+    aggregate_members,
+    listed_below,
+    mentions_aggregation,
+)
 from services.parsing.header import find_date, parse_header
 from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
     ChangeReading,
     FilingReading,
+    GroupReading,
     Period,
     ScheduleReading,
     SectionReading,
@@ -171,7 +181,9 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     rows = [row for row in read.rows if _plausible(row, flat)]
     named = any(row.name for row in rows)
     funds = [] if named else defined_funds(flat)
-    ctx = _Context(read, flat, cut, risk, named, waiver_doc, instructions, default_action)
+    ctx = _Context(
+        read, flat, cut, risk, named, waiver_doc, instructions, default_action, norm, start
+    )
     changes: list[ChangeReading] = []
     for row in rows[:_MAX_CHANGES]:
         shared = funds if len(rows) == 1 or len(funds) == 1 else []
@@ -209,6 +221,8 @@ class _Context:
     waiver_doc: bool
     instructions: list[_Instruction]
     default_action: str
+    norm: str = ""
+    start: int = 0  # where the first amending sentence begins
 
 
 def _row_changes(
@@ -311,7 +325,8 @@ def _expand_short_names(changes: list[ChangeReading], short: dict[str, str]) -> 
 
 def _one_schedule_per_fund(changes: list[ChangeReading], fund: str | None) -> None:
     """Schedules given to the defined fund for want of a name: two certain ones cannot both be
-    its schedule."""
+    its schedule (and group readings must agree: :func:`_one_schedule_per_group`)."""
+    _one_schedule_per_group(changes)
     if fund is None:
         return
     certain = [c for c in changes if c.portfolio == fund and c.parseable]
@@ -468,13 +483,16 @@ def _period(flat: str) -> Period | None:
 # ---------------------------------------------------------------- rows -> changes
 
 
-def _section_risk(read: ReadRows, start: int) -> str | None:
-    """A phrase in the schedule's prose that qualifies every schedule in it."""
+def _section_risk(
+    read: ReadRows, start: int, risks: tuple[tuple[re.Pattern[str], str], ...] = _RISKS
+) -> str | None:
+    """A phrase in the schedule's prose that qualifies every schedule in it (including what
+    follows the amending words on the amending sentence's own line)."""
     for piece in read.prose:
-        if piece.offset < start:
+        if piece.offset + len(piece.text) <= start:
             continue
-        for pattern, what in _RISKS:
-            m = pattern.search(piece.text)
+        for pattern, what in risks:
+            m = pattern.search(piece.text, max(0, start - piece.offset))
             if m:
                 return f"the schedule's text mentions {what} ('{_excerpt(piece.text, m.start())}')"
     return None
@@ -612,11 +630,16 @@ def _tiers(parse: ScheduleParse) -> ScheduleReading | None:
     )
 
 
-def _footnote_problem(markers: list[str], read: ReadRows, on_rate: bool, cut: bool) -> str | None:
+def _footnote_problem(
+    markers: list[str], read: ReadRows, on_rate: bool, cut: bool, skip: str | None = None
+) -> str | None:
     """Footnotes that may change a schedule.  An undefined marker is tolerated only on a name
     or amount, and - in a text that may be cut - only the glued-digit kind ('$125 million2'),
-    whose notes in these filings define terms; asterisk notes tend to qualify the fee."""
+    whose notes in these filings define terms; asterisk notes tend to qualify the fee.
+    ``skip``: a marker already judged (a group's footnote)."""
     for marker in markers:
+        if marker == skip:
+            continue
         text = read.footnotes.get(marker)
         if text is None:
             if on_rate:
@@ -652,11 +675,17 @@ def _changes_for(
         problems.append("no portfolio name found for this schedule")
     if before is not None and _tiers(before) == _tiers(main):
         problems.append("before- and after-waiver schedules are identical")
+    others = problems + ([risk] if risk else [])
     problems += _qualifying_footnotes(row, parses, name_markers, read, cut)
     if risk:
         problems.append(risk)
     if action == "remove":
         return _removals(names, formerly, problems)
+    grouped = _group_change(row, names, formerly, parses, name_markers, read, cut, others, main)
+    if isinstance(grouped, ChangeReading):
+        return [grouped]
+    if grouped:
+        problems.append(grouped)
     written = [b.written for b in main.bands if b.written]
     out: list[ChangeReading] = []
     for name in names:
@@ -679,6 +708,70 @@ def _changes_for(
             )
         )
     return out
+
+
+def _group_change(
+    row: Row,
+    names: list[str | None],
+    formerly: str | None,
+    parses: list[ScheduleParse],
+    name_markers: list[str],
+    read: ReadRows,
+    cut: bool,
+    others: list[str],
+    main: ScheduleParse,
+) -> ChangeReading | str | None:
+    """The row read as a group schedule, when a footnote puts it on combined assets and names
+    the members certainly and nothing else is in doubt; else why the group is uncertain (None:
+    no footnote of the row speaks of combined assets)."""
+    markers = name_markers + [m for p in parses for m in p.amount_markers + p.rate_markers]
+    agg = [
+        m
+        for m in dict.fromkeys(markers)
+        if m in read.footnotes and mentions_aggregation(read.footnotes[m])
+    ]
+    if not agg:
+        return None
+    if len(agg) > 1:
+        return "aggregated assets: more than one footnote puts the schedule on combined assets"
+    own = names[0] if len(names) == 1 else None
+    found = aggregate_members(read.footnotes[agg[0]], own)
+    if isinstance(found, str):
+        return found
+    if formerly:  # a group change names members as they are now: it cannot carry a rename
+        return f"aggregated assets: the row also renames {own!r} (formerly {formerly!r})"
+    doubts = others + _qualifying_footnotes(row, parses, name_markers, read, cut, skip=agg[0])
+    doubts += [p for p in (_name_problem(own), _name_problem(formerly)) if p]
+    if doubts or not main.ok or own is None:
+        return None
+    written = [b.written for b in main.bands if b.written]
+    return ChangeReading(
+        action="group",
+        portfolio=None,
+        group=GroupReading(members=found.members),
+        schedule=_tiers(main),
+        parseable=True,
+        rates_as_written=written or None,
+    )
+
+
+def _one_schedule_per_group(changes: list[ChangeReading]) -> None:
+    """Group readings of one document must agree: the same members with other tiers, or a
+    member that also has a certain schedule of its own here, make every such reading doubtful."""
+    own = {_key(c.portfolio) for c in changes if c.parseable and c.portfolio}
+    seen: dict[frozenset[str], list[ChangeReading]] = {}
+    for change in changes:
+        if change.group is not None and change.parseable:
+            seen.setdefault(frozenset(_key(m) for m in change.group.members), []).append(change)
+    for members, found in seen.items():
+        tiers = {repr(c.schedule) for c in found}
+        clash = members & own
+        if len(tiers) == 1 and not clash:
+            continue
+        why = "its members also have a schedule of their own" if clash else "other tiers"
+        for change in found:
+            change.parseable = False
+            change.note = f"aggregated assets: another reading of the same group has {why}"
 
 
 def _removals(
@@ -720,16 +813,22 @@ def _main_and_before(
 
 
 def _qualifying_footnotes(
-    row: Row, parses: list[ScheduleParse], name_markers: list[str], read: ReadRows, cut: bool
+    row: Row,
+    parses: list[ScheduleParse],
+    name_markers: list[str],
+    read: ReadRows,
+    cut: bool,
+    skip: str | None = None,
 ) -> list[str]:
-    """Footnotes on the row's rates, name and amounts, or after it, that may change it."""
+    """Footnotes on the row's rates, name and amounts, or after it, that may change it
+    (``skip``: a group's footnote, judged by :func:`_group_change`)."""
     rate_markers = [m for p in parses for m in p.rate_markers]
     other_markers = name_markers + [m for p in parses for m in p.amount_markers]
     problems = [
         found
         for found in (
-            _footnote_problem(rate_markers, read, on_rate=True, cut=cut),
-            _footnote_problem(other_markers, read, on_rate=False, cut=cut),
+            _footnote_problem(rate_markers, read, on_rate=True, cut=cut, skip=skip),
+            _footnote_problem(other_markers, read, on_rate=False, cut=cut, skip=skip),
         )
         if found
     ]
@@ -737,6 +836,8 @@ def _qualifying_footnotes(
         p.bands for p in parses
     )
     note = row.footnote.lstrip("* ") if row.footnote is not None else None
+    if skip is not None and note is not None and note == read.footnotes.get(skip):
+        note = None
     if note is not None and not _BENIGN_FOOTNOTE.match(note) and not (zero and _NO_FEE.match(note)):
         problems.append(f"followed by a footnote that may change it: '{_excerpt(note, 0)}'")
     return problems
@@ -776,6 +877,11 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
             problems.append("the waiver gives a reduction, not the resulting fee")
     if ctx.cut and text.rstrip().endswith(sentence.rstrip()):
         problems.append("the fee's sentence runs to the end of the excerpt (truncated)")
+    grouped = _prose_group(parse, sentence, ctx, funds, problems)
+    if isinstance(grouped, ChangeReading):
+        return [grouped]
+    if grouped:
+        problems.append(grouped)
     note = "; ".join(problems) if problems else None
     names: list[str | None] = list(funds) or [None]
     return [
@@ -788,6 +894,51 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
         )
         for name in names
     ]
+
+
+_AGGREGATE_MENTIONS = (
+    "the fee's sentence mentions aggregated assets",
+    "the schedule's text mentions aggregated assets",
+)
+
+
+def _prose_group(
+    parse: ScheduleParse, sentence: str, ctx: _Context, funds: list[str], problems: list[str]
+) -> ChangeReading | str | None:
+    """A prose fee on the aggregate assets of "the Portfolios listed below", read as a group
+    when the list is certain and nothing but the aggregation is in doubt (else why not; None:
+    the sentence lists no group)."""
+    found = listed_below(sentence, _lines_after(ctx.norm, sentence), ctx.cut)
+    if not isinstance(found, GroupMembers):
+        return found
+    doubts = [p for p in problems if not p.startswith(_AGGREGATE_MENTIONS)]
+    if doubts or funds or ctx.waiver_doc or not parse.ok:
+        return None
+    hidden = _section_risk(ctx.read, ctx.start, _RISKS[1:])  # behind the aggregation's mention
+    if hidden:
+        return hidden
+    written = [b.written for b in parse.bands if b.written]
+    return ChangeReading(
+        action="group",
+        portfolio=None,
+        group=GroupReading(members=found.members),
+        schedule=_tiers(parse),
+        parseable=True,
+        rates_as_written=written or None,
+    )
+
+
+def _lines_after(norm: str, sentence: str) -> list[str]:
+    """The non-empty lines after the one place ``sentence`` ends in the text ([] if unsure)."""
+    words = sentence.split()[-8:]
+    if not words:
+        return []
+    end = re.compile(r"[\s|]+".join(re.escape(w) for w in words))
+    m = end.search(norm)
+    if m is None or end.search(norm, m.end()) is not None:
+        return []
+    rest = norm[m.end() : m.end() + 20000].split("\n")
+    return [line.strip() for line in rest if line.strip(" |\t")]
 
 
 def _prose_fee(flat: str, action: str) -> list[ChangeReading]:

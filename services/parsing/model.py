@@ -2,8 +2,8 @@
 
 ``FilingReading.model_dump(by_alias=True, mode="json")`` has exactly the fields of the corpus's
 ``expected/*.json`` (minus the curator-only ``source_url`` and ``notes``).  Optional per-change
-extras (``schedule_before``, ``rates_as_written``, ``row_effective_date``) appear only
-when set, and so does the
+extras (``schedule_before``, ``rates_as_written``, ``row_effective_date``, ``group``) appear
+only when set, and so does the
 top-level ``sections`` (the documents of a full submission, read or skipped).
 """
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 __all__ = [
     "ChangeReading",
     "FilingReading",
+    "GroupReading",
     "Period",
     "ScheduleReading",
     "SectionReading",
@@ -47,11 +48,21 @@ class Period(BaseModel):
     to: date | None
 
 
-_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written", "row_effective_date")
+class GroupReading(BaseModel):
+    """The portfolios whose combined assets a group schedule (``action: "group"``) is on, by
+    name exactly as the document writes them (footnote markers dropped).  The shape is the
+    amendment file's group change (contracts/amendment_file.py), which ingest records."""
+
+    model_config = ConfigDict(frozen=True)
+
+    members: list[str]
+
+
+_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written", "row_effective_date", "group")
 
 
 class ChangeReading(BaseModel):
-    action: str  # add | revise | replace_in_whole | waiver | remove
+    action: str  # add | revise | replace_in_whole | waiver | remove | group
     portfolio: str | None
     formerly: str | None = None
     schedule: ScheduleReading | None = None
@@ -61,6 +72,8 @@ class ChangeReading(BaseModel):
     schedule_before: ScheduleReading | None = None
     rates_as_written: list[str] | None = None
     row_effective_date: date | None = None  # a per-row "Effective Date" column's date
+    # A schedule on the combined assets of several portfolios (then ``portfolio`` is None).
+    group: GroupReading | None = None
 
     @model_serializer(mode="wrap")
     def _drop_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

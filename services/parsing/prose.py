@@ -35,6 +35,13 @@ _NOISE = (
     ),
     re.compile(r"\b(?:daily\s+)?closing\b", re.IGNORECASE),
     re.compile(r"\bon\s+net\s+assets\b", re.IGNORECASE),
+    # whose assets the bands count (the aggregation itself is judged apart, on the sentence)
+    re.compile(
+        r"\bof\s+the\s+(?:aggregate|combined)\s+(?:average\s+)?(?:daily\s+)?(?:net\s+)?assets"
+        r"\s+of\s+(?:all\s+)?the\s+(?:Portfolios|Funds|Series)\s+(?:listed|named|set\s+forth)"
+        r"\s+below\b",
+        re.IGNORECASE,
+    ),
 )
 
 

@@ -5,6 +5,12 @@ Owns the measure of issue 12: an expected change is *read* when the parser produ
 Expected and produced changes are paired by portfolio name (as the ingest pairs them), not by
 position, so one extra or missing row does not shift every comparison after it.  The feature
 tags of each document come from the corpus READMEs' file tables.
+
+Aggregated-asset changes (issue 14): the curators mark them ``parseable: false`` with a note
+saying the fee is on aggregate/combined assets.  The parser may instead read such a change as a
+*group* (``action: "group"``, ``portfolio: null``, ``group.members``); :func:`group_problem`
+checks that reading against the note and the text, and a group reading that passes counts
+neither as wrong nor as an invention.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ from typing import Any
 from services.domain.names import clean_written_name, name_key
 from services.parsing.filing import read_filing
 
-__all__ = ["DocScore", "category", "feature_tags", "score_document", "tiers"]
+__all__ = [
+    "DocScore",
+    "aggregated",
+    "category",
+    "feature_tags",
+    "group_problem",
+    "score_document",
+    "tiers",
+]
 
 # add/revise/replace/replace_in_whole all set a schedule: one category for this measure.
 _SETS = frozenset({"add", "revise", "replace", "replace_in_whole"})
@@ -40,6 +54,48 @@ def _key(name: str | None) -> str | None:
     return name_key(clean_written_name(name)) if name else None
 
 
+_AGGREGATED_NOTE = re.compile(r"\baggregat\w*|\bcombined\b", re.IGNORECASE)
+_COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_COUNTED = re.compile(r"\b(two|three|four|five|six|seven|eight)\s+(?:funds|portfolios)\b", re.I)
+
+
+def aggregated(exp: dict[str, Any]) -> bool:
+    """An expected change the curators refused because its fee is on combined assets."""
+    return not exp["parseable"] and bool(_AGGREGATED_NOTE.search(exp.get("note") or ""))
+
+
+def group_problem(exp: dict[str, Any], out: dict[str, Any], raw: str) -> str | None:
+    """Why a group reading of an aggregated expected change is not right (None: it is).
+
+    Members must be portfolios the document names, include the expected change's portfolio and
+    agree with the note (the note names the others, or says how many there are); the tiers
+    must be the hand-checked ones and every rate must be written in the text."""
+    if not aggregated(exp):
+        return "the expected change is not an aggregated-asset one"
+    if out.get("action") != "group" or out.get("portfolio") is not None or not out["parseable"]:
+        return "not a parseable group reading"
+    members = (out.get("group") or {}).get("members") or []
+    text = " ".join(raw.split())
+    note = " ".join((exp.get("note") or "").split())
+    if _key(exp.get("portfolio")) not in {_key(m) for m in members}:
+        return f"members {members} do not include {exp.get('portfolio')!r}"
+    absent = [m for m in members if m not in text]
+    if absent:
+        return f"members not named in the document: {absent}"
+    counted = _COUNTED.search(note)
+    others = [m for m in members if _key(m) != _key(exp.get("portfolio"))]
+    if counted is not None and _COUNTS[counted[1].lower()] != len(members):
+        return f"{len(members)} members, the note says {counted[0]!r}"
+    if counted is None and not all(m in note for m in others):
+        return f"members {others} are not the ones the note names"
+    if tiers(out) != tiers(exp):
+        return f"tiers {tiers(out)} are not the hand-checked {tiers(exp)}"
+    unwritten = [t["rate_pct"] for t in out["schedule"]["tiers"] if t["rate_pct"] not in text]
+    if unwritten:
+        return f"rates not in the text: {unwritten}"
+    return None
+
+
 def same_reading(exp: dict[str, Any], out: dict[str, Any]) -> bool:
     return (
         _key(out.get("portfolio")) == _key(exp.get("portfolio"))
@@ -57,11 +113,13 @@ class DocScore:
     invented: list[str] = field(default_factory=list)  # confident, for a portfolio not changed
     misread: list[str] = field(default_factory=list)  # confident, but not the expected reading
     missed: list[str] = field(default_factory=list)
+    grouped: list[str] = field(default_factory=list)  # aggregated changes read as a right group
 
 
 def _pair(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> list[int | None]:
-    """For each expected change, the index of the produced change read for it (or None)."""
-    used: set[int] = set()
+    """For each expected change, the index of the produced change read for it (or None).
+    Group readings are paired apart (:func:`_pair_groups`)."""
+    used = {i for i, out in enumerate(got) if out.get("action") == "group"}
     out: list[int | None] = []
     for exp in expected:
         want = _key(exp.get("portfolio"))
@@ -75,11 +133,44 @@ def _pair(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> list[int
     return out
 
 
+def _pair_groups(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> dict[int, int]:
+    """Produced group reading -> the aggregated expected change whose portfolio is a member."""
+    out: dict[int, int] = {}
+    for index, change in enumerate(got):
+        if change.get("action") != "group":
+            continue
+        keys = {_key(m) for m in (change.get("group") or {}).get("members") or []}
+        for e, exp in enumerate(expected):
+            if e not in out.values() and aggregated(exp) and _key(exp.get("portfolio")) in keys:
+                out[index] = e
+                break
+    return out
+
+
+def _score_groups(
+    score: DocScore, raw: str, exp_changes: list[dict[str, Any]], got: list[dict[str, Any]]
+) -> None:
+    """Judges the group readings: right ones are counted, wrong or unpaired ones are errors."""
+    paired = _pair_groups(exp_changes, got)
+    for index, out in enumerate(got):
+        if out.get("action") != "group" or not out["parseable"]:
+            continue
+        if index not in paired:
+            score.invented.append(f"{score.doc}#{index} group {out.get('group')}")
+            continue
+        problem = group_problem(exp_changes[paired[index]], out, raw)
+        if problem is None:
+            score.grouped.append(f"{score.doc}#{index} {exp_changes[paired[index]]['portfolio']}")
+        else:
+            score.misread.append(f"{score.doc}#{index} group: {problem}")
+
+
 def score_document(doc: str, raw: str, expected: dict[str, Any]) -> DocScore:
     got = read_filing(raw).model_dump(by_alias=True, mode="json")["changes"]
     exp_changes = expected["changes"]
     pairs = _pair(exp_changes, got)
     score = DocScore(doc)
+    _score_groups(score, raw, exp_changes, got)
     changed = {_key(c.get("portfolio")) for c in exp_changes}
     changed |= {_key(c.get("formerly")) for c in exp_changes if c.get("formerly")}
     for exp, index in zip(exp_changes, pairs, strict=True):
@@ -93,7 +184,7 @@ def score_document(doc: str, raw: str, expected: dict[str, Any]) -> DocScore:
             score.false_kept.append(out is None or out["parseable"] is False)
     paired = {i for i in pairs if i is not None}
     for index, out in enumerate(got):
-        if not out["parseable"]:
+        if not out["parseable"] or out.get("action") == "group":
             continue
         if _key(out.get("portfolio")) not in changed:
             score.invented.append(f"{doc}#{index} {out.get('portfolio')!r}")

@@ -3,6 +3,9 @@
 Per document: every change the curators read as ``parseable: true`` must come out with the same
 action, portfolio, formerly and tiers; every ``parseable: false`` change must be reported false;
 header fields must match.  ``test_corpus_accuracy_table`` prints per-field accuracy (pytest -s).
+An aggregated-asset change the curators refused may instead come out as a group reading, which
+must pass :func:`tests.unit.corpus_measure.group_problem` (members and tiers against the note
+and the text).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import pytest
 
 from services.parsing.filing import read_filing
+from tests.unit.corpus_measure import group_problem
 
 HEADER_FIELDS = (
     "document_title",
@@ -40,10 +44,19 @@ CORPUS_IDS = [f"{n:03d}" for n in (0, 1, 3, 6, 9, 12, 17, 19, 25, 31, 34, 36, 41
 
 
 def _load(corpus_dir: Path, doc_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    raw = (corpus_dir / "docs" / f"{doc_id}.txt").read_bytes().decode("utf-8", errors="replace")
+    raw = _raw(corpus_dir, doc_id)
     expected = json.loads((corpus_dir / "expected" / f"{doc_id}.json").read_text("utf-8"))
     got = read_filing(raw).model_dump(by_alias=True, mode="json")
     return expected, got
+
+
+def _raw(corpus_dir: Path, doc_id: str) -> str:
+    return (corpus_dir / "docs" / f"{doc_id}.txt").read_bytes().decode("utf-8", errors="replace")
+
+
+def _right_group(exp: dict[str, Any] | None, out: dict[str, Any], raw: str) -> bool:
+    """A group reading standing, rightly, for an aggregated change the curators refused."""
+    return exp is not None and out.get("action") == "group" and group_problem(exp, out, raw) is None
 
 
 def _tiers(change: dict[str, Any] | None) -> list[tuple[int, int | None, Decimal]] | None:
@@ -76,6 +89,9 @@ def test_corpus_document(corpus_dir: Path, doc_id: str) -> None:
         if exp["parseable"]:
             for name in CHANGE_FIELDS:
                 assert _field(out, name) == _field(exp, name), f"{where}: {name}"
+        elif out.get("action") == "group":
+            problem = group_problem(exp, out, _raw(corpus_dir, doc_id))
+            assert problem is None, f"{where}: wrong group reading: {problem}"
         else:
             assert out["parseable"] is False, f"{where}: must not be parseable ({out['note']})"
             assert out["note"], f"{where}: a parseable:false change needs a note"
@@ -91,6 +107,8 @@ def test_no_confidently_wrong_schedule(corpus_dir: Path) -> None:
             if not out["parseable"]:
                 continue
             exp = exp_changes[index] if index < len(exp_changes) else None
+            if _right_group(exp, out, _raw(corpus_dir, doc_id)):
+                continue
             if exp is None or not all(_field(out, n) == _field(exp, n) for n in CHANGE_FIELDS):
                 wrong.append(f"{doc_id}#{index} {out['portfolio']}")
     assert not wrong
@@ -114,7 +132,9 @@ def test_corpus_accuracy_table(corpus_dir: Path) -> None:
                 exact += all(fields_ok)
             else:
                 false_total += 1
-                false_ok += out is not None and out["parseable"] is False
+                false_ok += out is not None and (
+                    out["parseable"] is False or _right_group(exp, out, _raw(corpus_dir, doc_id))
+                )
     lines = ["", f"{'field':<24}{'right':>8}{'of':>6}{'accuracy':>10}"]
     for name, results in hits.items():
         share = sum(results) / len(results) if results else 1.0

@@ -74,6 +74,8 @@ def test_uncertain_changes_stay_unparseable(scores: list[tuple[DocScore, list[st
 def test_nothing_confidently_wrong(scores: list[tuple[DocScore, list[str]]]) -> None:
     invented = [i for score, _ in scores for i in score.invented]
     misread = [m for score, _ in scores for m in score.misread]
+    grouped = [g for score, _ in scores for g in score.grouped]
     print(f"\nconfidently wrong: {len(invented)} invented, {len(misread)} misread")
+    print(f"aggregated changes read as a group: {len(grouped)}: {grouped}")
     assert not invented, f"confident schedules for portfolios not changed: {invented}"
     assert not misread, f"confident schedules that are not the expected reading: {misread}"
