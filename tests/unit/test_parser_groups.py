@@ -327,3 +327,23 @@ def test_group_members_are_names_the_footnote_writes(
     assert listed[0][0] in found.members and len(found.members) >= 2
     assert all(m in text for m in found.members)
     assert len(found.members) == len({m.casefold() for m in found.members})
+
+
+def test_a_group_reading_is_recorded_by_ingest_as_one_group_change() -> None:
+    from services.app.ingest import plan_ingest
+    from services.domain.book import ScheduleBook
+
+    reading = _doc(ROWS, GROUP_NOTES).model_dump(by_alias=True, mode="json")
+    reading["amendment_number"] = 4  # the written filing gives none
+    plan = plan_ingest(reading, ScheduleBook(), agreement_id="sample")
+    assert plan.command is not None, plan.problems
+    group, meadow = plan.command.changes
+    recorded = group.model_dump()
+    assert recorded["action"] == "group"
+    assert recorded["members"] == ["sample-river-fund", "sample-creek-fund"]
+    assert [t["rate_pct"] for t in recorded["tiers"]] == [
+        Decimal("0.50"),
+        Decimal("0.45"),
+        Decimal("0.40"),
+    ]
+    assert meadow.model_dump()["portfolio_id"] == "sample-meadow-fund"
