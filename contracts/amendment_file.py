@@ -117,6 +117,8 @@ class FileGroup(Contract):
     group_id: Id | None = None
     members: list[PortfolioName] = Field(min_length=1, max_length=200)
     member_ids: list[Id] | None = None
+    # A member renamed by the same amendment: its name -> its former name (it keeps its id).
+    formerly: dict[PortfolioName, PortfolioName] | None = None
 
 
 class GroupFileChange(Contract):

@@ -123,7 +123,12 @@ def load_amendment_file(raw: bytes) -> AmendmentFile:
 
 def _group_change(change: GroupFileChange) -> dict[str, Any]:
     names = [normalise_portfolio_name(n) for n in change.group.members]
-    ids = change.group.member_ids or [portfolio_id_for(n) for n in names]
+    # A renamed member keeps the id it had under its former name.
+    formerly = change.group.formerly or {}
+    ids = change.group.member_ids or [
+        portfolio_id_for(normalise_portfolio_name(formerly.get(raw, raw)))
+        for raw in change.group.members
+    ]
     if len(ids) != len(names):
         raise DomainError("group.member_ids", ids, "must give one id for each member")
     return {
@@ -137,7 +142,18 @@ def _group_change(change: GroupFileChange) -> dict[str, Any]:
 
 def _changes(change: FileChange) -> list[dict[str, Any]]:
     if isinstance(change, GroupFileChange):  # the group's: no one portfolio
-        return [_group_change(change)]
+        grouped = _group_change(change)
+        renames = [
+            {
+                "action": "rename",
+                "portfolio_id": pid,
+                "new_name": normalise_portfolio_name(name),
+                "former_name": normalise_portfolio_name(former),
+            }
+            for name, pid in zip(change.group.members, grouped["members"], strict=True)
+            if (former := (change.group.formerly or {}).get(name))
+        ]
+        return [*renames, grouped]
     if isinstance(change, FeeMethodFileChange):  # the agreement's: no portfolio
         return [
             {"action": "fee_method", "method": change.method, "average_over": change.average_over}

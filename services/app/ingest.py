@@ -309,18 +309,27 @@ def _plan_change(
     return planned, fixed
 
 
+def _member_id(book: ScheduleBook, name: str, former: str | None) -> str:
+    """A group member's id: the portfolio on record under its former name, or its name (any
+    name it has had), else a slug."""
+    return (former and book.resolve(former)) or book.resolve(name) or portfolio_id_for(name)
+
+
 def _plan_group(
     change: Mapping[str, Any], book: ScheduleBook, after: FeeSchedule | None
 ) -> tuple[PlannedChange, dict[str, Any] | None]:
     """A schedule on the combined assets of the members the filing names: each name maps to
     the portfolio on record (any former name counts), else to a slug."""
-    group = change.get("group")
+    group: Mapping[str, Any] = change.get("group") or {}
     names = [str(n) for n in (group.get("members") or [])] if isinstance(group, Mapping) else []
     if not names:
         reason = "the filing names no members for this group schedule"
         return PlannedChange(None, None, "group", "group", None, after, refused=reason), None
-    ids = [book.resolve(n) or portfolio_id_for(n) for n in names]
-    fixed = {**change, "group": {**group, "member_ids": ids}}  # type: ignore[dict-item]
+    formerly: Mapping[str, str] = group.get("formerly") or {}
+    ids = [_member_id(book, n, formerly.get(n)) for n in names]
+    # A former name not on record: the member is recorded under its name as written.
+    kept = {n: f for n, f in formerly.items() if book.resolve(f)}
+    fixed = {**change, "group": {**group, "member_ids": ids, "formerly": kept or None}}
     shown = "group of " + ", ".join(names)
     return PlannedChange(shown, ", ".join(ids), "group", "group", None, after), fixed
 

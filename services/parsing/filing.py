@@ -738,17 +738,16 @@ def _group_change(
     found = aggregate_members(read.footnotes[agg[0]], own)
     if isinstance(found, str):
         return found
-    if formerly:  # a group change names members as they are now: it cannot carry a rename
-        return f"aggregated assets: the row also renames {own!r} (formerly {formerly!r})"
     doubts = others + _qualifying_footnotes(row, parses, name_markers, read, cut, skip=agg[0])
     doubts += [p for p in (_name_problem(own), _name_problem(formerly)) if p]
     if doubts or not main.ok or own is None:
         return None
     written = [b.written for b in main.bands if b.written]
+    renamed = {clean_written_name(own): formerly} if formerly else None
     return ChangeReading(
         action="group",
         portfolio=None,
-        group=GroupReading(members=found.members),
+        group=GroupReading(members=found.members, formerly=renamed),
         schedule=_tiers(main),
         parseable=True,
         rates_as_written=written or None,

@@ -50,12 +50,21 @@ class Period(BaseModel):
 
 class GroupReading(BaseModel):
     """The portfolios whose combined assets a group schedule (``action: "group"``) is on, by
-    name exactly as the document writes them (footnote markers dropped).  The shape is the
-    amendment file's group change (contracts/amendment_file.py), which ingest records."""
+    name exactly as the document writes them (footnote markers dropped), and ``formerly``: a
+    member's former name where its row gives one.  The shape is the amendment file's group
+    change (contracts/amendment_file.py), which ingest records."""
 
     model_config = ConfigDict(frozen=True)
 
     members: list[str]
+    formerly: dict[str, str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_formerly(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("formerly") is None:
+            data.pop("formerly", None)
+        return data
 
 
 _OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written", "row_effective_date", "group")

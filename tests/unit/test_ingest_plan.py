@@ -181,3 +181,25 @@ def test_a_group_schedule_is_recorded_as_one_with_its_members_ids() -> None:
     (change,) = plan.command.changes
     assert change.model_dump()["members"] == ["one", "fund-four-portfolio"]
     assert change.model_dump()["action"] == "group"
+
+
+def test_a_group_member_renamed_by_the_filing_keeps_its_id_and_is_renamed() -> None:
+    grouped = {
+        "action": "group",
+        "portfolio": None,
+        "group": {
+            "members": ["Fund Uno Portfolio", "Fund Two Portfolio"],
+            "formerly": {"Fund Uno Portfolio": "Fund One Portfolio"},
+        },
+        "schedule": {"tiers": TIERS},
+        "parseable": True,
+    }
+    plan = plan_ingest(reading(grouped), book_of_three())
+    assert plan.command is not None
+    rename, group = (c.model_dump() for c in plan.command.changes)
+    assert (rename["action"], rename["portfolio_id"], rename["new_name"]) == (
+        "rename",
+        "one",
+        "Fund Uno Portfolio",
+    )
+    assert group["members"] == ["one", "two"]

@@ -101,14 +101,15 @@ def test_parse_command_shows_the_group(tmp_path: Path, capsys: pytest.CaptureFix
     assert "group of" in capsys.readouterr().out  # the table folds the members over lines
 
 
-def test_a_renamed_member_is_not_grouped() -> None:
-    """The group change names members as they are now and has no place for a former name;
-    grouping the row would drop the rename, so it stays refused, saying why."""
+def test_a_renamed_member_is_grouped_with_its_former_name() -> None:
+    """The group change carries the rename (member -> former name): ingest keeps the member's
+    id and records the rename beside the group."""
     rows = ROWS.replace("Sample River Fund |", "Sample River Fund (formerly Sample Stream Fund) |")
     river = _doc(rows, GROUP_NOTES).changes[0]
-    assert river.portfolio == "Sample River Fund" and river.formerly == "Sample Stream Fund"
-    assert not river.parseable and river.group is None
-    assert "renames" in (river.note or "")
+    assert river.action == "group" and river.parseable and river.group is not None
+    assert river.group.formerly == {"Sample River Fund": "Sample Stream Fund"}
+    data = _doc(ROWS, GROUP_NOTES).model_dump(by_alias=True, mode="json")["changes"][0]
+    assert "formerly" not in data["group"]  # only when a member was renamed
 
 
 def test_group_of_three_and_combined_basis_with() -> None:
