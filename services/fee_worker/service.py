@@ -132,41 +132,35 @@ class FeeWorker:
             batch_size=settings.batch_size,
             claim_idle_ms=settings.claim_idle_ms,
         )
-        # Invoices: their own stream and group; matched against the ledger's closed months.
-        self.invoices = RedisLedgerStore(
-            self.client, self.keys, Keys.invoice_group, source=self.keys.invoices
+        # Invoices (matched against the ledger's closed months) and commands (a month's close
+        # asked over the bus): each its own stream and consumer group.
+        self.invoices, self.invoice_pricer, self.invoice_recovery = self._input(
+            self.keys.invoices, Keys.invoice_group
         )
-        self.invoice_pricer = Pricer(
-            self.book, self.keys.invoices, settings.consumer, settings.max_deliveries
-        )
-        # Commands (a month's close asked over the bus): their own stream and group.
-        self.commands = RedisLedgerStore(
-            self.client, self.keys, Keys.command_group, source=self.keys.commands
-        )
-        self.command_pricer = Pricer(
-            self.book, self.keys.commands, settings.consumer, settings.max_deliveries
-        )
-        self.command_recovery = GroupRecovery(
-            self.client,
-            self.keys.commands,
-            Keys.command_group,
-            settings.consumer,
-            batch_size=settings.batch_size,
-            claim_idle_ms=settings.claim_idle_ms,
-        )
-        self.invoice_recovery = GroupRecovery(
-            self.client,
-            self.keys.invoices,
-            Keys.invoice_group,
-            settings.consumer,
-            batch_size=settings.batch_size,
-            claim_idle_ms=settings.claim_idle_ms,
+        self.commands, self.command_pricer, self.command_recovery = self._input(
+            self.keys.commands, Keys.command_group
         )
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
         self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
         self._stopping = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
+
+    def _input(self, stream: str, group: str) -> tuple[RedisLedgerStore, Pricer, GroupRecovery]:
+        """What consuming one more input stream takes: a ledger store whose steps acknowledge
+        its entries, a pricer naming it in dead letters, and the recovery of its pending ones."""
+        settings = self.settings
+        store = RedisLedgerStore(self.client, self.keys, group, source=stream)
+        pricer = Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
+        recovery = GroupRecovery(
+            self.client,
+            stream,
+            group,
+            settings.consumer,
+            batch_size=settings.batch_size,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
+        return store, pricer, recovery
 
     # ---- lifecycle -----------------------------------------------------------------------
 
