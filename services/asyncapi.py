@@ -378,7 +378,6 @@ def _operations(groups: dict[str, str]) -> dict[str, Any]:
     """Who sends to and who receives from each stream (`groups`: address -> its group)."""
     keys = _settings().keys
     projector_group, fee_worker_group = groups[keys.agreements], groups[keys.net_assets]
-    invoice_group, command_group = groups[keys.invoices], groups[keys.commands]
     return {
         "recordAgreementEvent": _operation(
             "agreements",
@@ -416,6 +415,17 @@ def _operations(groups: dict[str, str]) -> dict[str, Any]:
             "fee worker and projector",
             "An entry that cannot be processed is written here and acknowledged.",
         ),
+        **_month_operations(groups[keys.invoices], groups[keys.commands]),
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line text as literal blocks, so the descriptions read as written."""
+
+
+def _month_operations(invoice_group: str, command_group: str) -> dict[str, Any]:
+    """The fee worker's month-end streams: commands and invoices in, invoice outcomes out."""
+    return {
         "closeMonths": _operation(
             "commands",
             "fee worker",
@@ -436,10 +446,6 @@ def _operations(groups: dict[str, str]) -> dict[str, Any]:
             "Written with the invoice's acknowledgement, or with the close that matches it.",
         ),
     }
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text as literal blocks, so the descriptions read as written."""
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -200,6 +200,15 @@ class InMemoryLedgerStore:
                 acks.append(ack or "")
             case ExpectLength() | ExpectEntry():
                 pass
+            case HoldInvoice() | DropInvoice() | CloseMonth():
+                self._apply_month(op)
+            case _:
+                assert_never(op)
+        return None
+
+    def _apply_month(self, op: HoldInvoice | DropInvoice | CloseMonth) -> None:
+        """A month's close, and the invoices kept for it."""
+        match op:
             case HoldInvoice(name, invoice, ack, _):
                 if self._first_ack(ack):
                     self.invoices[name] = invoice
@@ -209,9 +218,6 @@ class InMemoryLedgerStore:
                 self.closed[op.field] = record
                 for event in events:
                     self._emit("accruals", event["type"], event)
-            case _:
-                assert_never(op)
-        return None
 
     def _overlap(self, pid: str, days: tuple[str, ...], as_of: str) -> str | None:
         """The entry of another accrual that covers one of `days`, if any (the accrual of

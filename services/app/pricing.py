@@ -921,42 +921,9 @@ class Pricer:
         if not news and amount == previous:
             return None
         reason: AdjustmentReason = "revised_report" if news else self._reason(stored)
-        adjustment_id = f"{stored.accrual_id}:{len(stored.adjustments) + 1}"
         month = stored.as_of[:7]
         books_in = posting_month(month, self.closed.get(stored.portfolio_id, ()))
-        posted_in = None if books_in == month else books_in
-        adjustment: dict[str, Any] = {
-            "adjustment_id": adjustment_id,
-            "reason": reason,
-            "previous_amount": str(previous),
-            "new_amount": str(amount),
-            "delta": str(amount - previous),
-        }
-        if posted_in is not None:
-            adjustment["posted_in"] = posted_in
-        entry.adjustments = (*stored.adjustments, adjustment)
-        adjusted = FeeAdjusted(
-            event_id=_event_id("FeeAdjusted", adjustment_id),
-            adjustment_id=adjustment_id,
-            accrual_id=stored.accrual_id,
-            portfolio_id=stored.portfolio_id,
-            as_of=date.fromisoformat(stored.as_of),
-            previous_amount=previous,
-            new_amount=amount,
-            delta=amount - previous,
-            new_amount_exact=Decimal(entry.amount_exact),
-            net_assets=Decimal(entry.priced_net_assets),
-            reason=reason,
-            schedule_ref=ref,
-            previous_schedule_ref=stored.ref,
-            report_id=entry.report_id,
-            revision=entry.revision,
-            fee_base_as_of=None
-            if entry.base_as_of is None
-            else date.fromisoformat(entry.base_as_of),
-            posted_in=posted_in,
-            classes=class_deltas(stored, entry),
-        )
+        adjusted = _adjusted(stored, entry, ref, reason, None if books_in == month else books_in)
         covers: tuple[str, ...] = ()
         releases: tuple[str, ...] = ()
         if report is not None and report.accrual_days != stored.accrual_days:
@@ -1048,6 +1015,62 @@ def _reaches(as_of: str, entry_json: str, earliest: date) -> bool:
     if day < earliest - timedelta(days=MAX_ACCRUAL_DAYS - 1):
         return False
     return day + timedelta(days=LedgerEntry.from_json(entry_json).accrual_days - 1) >= earliest
+
+
+def _adjusted(
+    stored: LedgerEntry,
+    entry: LedgerEntry,
+    ref: ScheduleRef | None,
+    reason: AdjustmentReason,
+    posted_in: str | None,
+) -> FeeAdjusted:
+    """The FeeAdjusted of `stored` becoming `entry`, its adjustment added to `entry`'s list
+    (booked in `posted_in` when the day's month is closed)."""
+    previous, amount = Decimal(stored.amount), Decimal(entry.amount)
+    adjustment_id = f"{stored.accrual_id}:{len(stored.adjustments) + 1}"
+    adjustment: dict[str, Any] = {
+        "adjustment_id": adjustment_id,
+        "reason": reason,
+        "previous_amount": str(previous),
+        "new_amount": str(amount),
+        "delta": str(amount - previous),
+    }
+    if posted_in is not None:
+        adjustment["posted_in"] = posted_in
+    entry.adjustments = (*stored.adjustments, adjustment)
+    return FeeAdjusted(
+        event_id=_event_id("FeeAdjusted", adjustment_id),
+        adjustment_id=adjustment_id,
+        accrual_id=stored.accrual_id,
+        portfolio_id=stored.portfolio_id,
+        as_of=date.fromisoformat(stored.as_of),
+        previous_amount=previous,
+        new_amount=amount,
+        delta=amount - previous,
+        new_amount_exact=Decimal(entry.amount_exact),
+        net_assets=Decimal(entry.priced_net_assets),
+        reason=reason,
+        schedule_ref=ref,
+        previous_schedule_ref=stored.ref,
+        report_id=entry.report_id,
+        revision=entry.revision,
+        fee_base_as_of=None if entry.base_as_of is None else date.fromisoformat(entry.base_as_of),
+        posted_in=posted_in,
+        classes=class_deltas(stored, entry),
+    )
+
+
+def _bands(accrual: Accrual) -> list[BandCharge]:
+    return [
+        BandCharge.model_construct(
+            lower=band.tier.lower,
+            upper=band.tier.upper,
+            rate_pct=band.tier.rate_pct,
+            assets_in_band=band.assets_in_band,
+            annual_charge=band.annual_charge,
+        )
+        for band in accrual.breakdown
+    ]
 
 
 def _same_amount(before: str | None, after: str) -> bool:
@@ -1155,16 +1178,7 @@ def fee_accrued(
         amount=accrual.amount,
         amount_exact=accrual.amount_exact,
         effective_rate_pct=accrual.effective_rate_pct,
-        breakdown=[
-            BandCharge.model_construct(
-                lower=band.tier.lower,
-                upper=band.tier.upper,
-                rate_pct=band.tier.rate_pct,
-                assets_in_band=band.assets_in_band,
-                annual_charge=band.annual_charge,
-            )
-            for band in accrual.breakdown
-        ],
+        breakdown=_bands(accrual),
         schedule_ref=ref,
         report_id=report.report_id,
         revision=report.revision,
