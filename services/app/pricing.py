@@ -648,7 +648,7 @@ class Pricer:
         if rounding.month_to_date or self.book.fee_base(portfolio_id) is FeeBase.PRIOR_DAY:
             return True
         timeline = self.book.timelines.get(portfolio_id)
-        return timeline is not None and any(v.group is not None for v in timeline.versions)
+        return timeline is not None and timeline.grouped
 
     def in_context(self, op: Op) -> bool:
         """Whether an entry's operation is to be planned on its ledger (`plan_in_context`)."""

@@ -160,6 +160,9 @@ class ScheduleTimeline:
         self._versions: list[ScheduleVersion] = []
         self._names: list[NameVersion] = []
         self._event_ids: set[tuple[str, str, object]] = set()
+        # Whether any version prices a group (kept as versions are recorded: the fee worker
+        # asks it for every report).
+        self.grouped = False
         # The agreement whose terms (day count, rounding) govern the fee: the first to set it.
         self.owner: str | None = None
 
@@ -178,6 +181,7 @@ class ScheduleTimeline:
             return
         self._event_ids.add(key)
         self._versions.append(version)
+        self.grouped = self.grouped or version.group is not None
 
     def record_name(self, name: NameVersion) -> None:
         key = (name.provenance.event_id, "name", name.name)
