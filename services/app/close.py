@@ -19,7 +19,6 @@ from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
 from services.app.ledger import CloseMonth, Emit, ExpectEntry, ExpectLength, LedgerStore, Op
 from services.app.months import (
-    ClosedRecord,
     catch_ups,
     closed_records,
     event_id,
@@ -70,7 +69,8 @@ def close_ops(true_up: FeeTrueUp, ledger: Mapping[str, str], missing: list[str])
     return [
         ExpectLength(pid, len(ledger)),
         *held,
-        CloseMonth(pid, month, ClosedRecord.of(true_up).to_json(), events),
+        # What the close booked is kept with the month: the FeeTrueUp itself.
+        CloseMonth(pid, month, events[0]["data"], events),
     ]
 
 

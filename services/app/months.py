@@ -1,5 +1,5 @@
 """A portfolio's month: its fee by the agreement's method beside its daily accruals (the
-FeeTrueUp a close emits), what a close keeps with the closed month (`ClosedRecord`), the
+FeeTrueUp a close emits, and keeps with the closed month), the
 catch-ups a later close books for it, and the month statement a fund accountant reviews.
 """
 
@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
-
-from pydantic import TypeAdapter
+from typing import Literal
 
 from contracts.messages import FeeTrueUp, InvoiceReceived, MonthCatchUp, MonthFeePart
 from contracts.statement import InvoiceLine, MonthStatement, PostedChange
@@ -96,41 +93,12 @@ def _true_up_event(portfolio_id: str, agreement_id: str, currency: str, fee: Mon
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ClosedRecord:
-    """What a month's close booked (kept with the closed month): its fee and true-up, and what
-    it booked for earlier closed months (month -> difference)."""
-
-    true_up_id: str
-    fee: Decimal
-    true_up: Decimal
-    catch_ups: dict[str, Decimal] = field(default_factory=dict)
-    # The FeeTrueUp the close emitted, as it was (the month statement shows it).
-    event: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, true_up: FeeTrueUp) -> ClosedRecord:
-        booked = {c.month: c.difference for c in true_up.catch_ups}
-        event = true_up.model_dump(mode="json", by_alias=True)
-        return cls(true_up.true_up_id, true_up.fee, true_up.true_up, booked, event)
-
-    def to_json(self) -> str:
-        return _RECORD.dump_json(self).decode()
-
-    @classmethod
-    def from_json(cls, text: str) -> ClosedRecord:
-        return _RECORD.validate_json(text)
-
-
-_RECORD = TypeAdapter(ClosedRecord)
-
-
 def catch_ups(
     book: ScheduleBook,
     portfolio_id: str,
     month: str,
     ledger: Mapping[str, str],
-    closed: Mapping[str, ClosedRecord],
+    closed: Mapping[str, FeeTrueUp],
 ) -> list[MonthCatchUp]:
     """Each earlier closed month whose fee by its method is now other than what was booked for
     it (its close, the changes posted for its days since, the catch-ups later closes booked):
@@ -138,7 +106,13 @@ def catch_ups(
     out = []
     for earlier in sorted(m for m in closed if m < month):
         now = month_true_up(book, portfolio_id, earlier, ledger)
-        since = [r.catch_ups.get(earlier, Decimal(0)) for m, r in closed.items() if m > earlier]
+        since = [
+            c.difference
+            for m, r in closed.items()
+            if m > earlier
+            for c in r.catch_ups
+            if c.month == earlier
+        ]
         booked = now.daily_total + closed[earlier].true_up + sum(since, Decimal(0))
         if now.fee != booked:
             difference = now.fee - booked
@@ -148,10 +122,11 @@ def catch_ups(
     return out
 
 
-async def closed_records(store: LedgerStore, portfolio_id: str) -> dict[str, ClosedRecord]:
-    """The portfolio's closed months and what each close booked."""
+async def closed_records(store: LedgerStore, portfolio_id: str) -> dict[str, FeeTrueUp]:
+    """The portfolio's closed months and what each close booked: the FeeTrueUp it emitted
+    (kept with the closed month)."""
     records = await store.closed_months(portfolio_id)
-    return {month: ClosedRecord.from_json(text) for month, text in records.items()}
+    return {month: FeeTrueUp.model_validate_json(text) for month, text in records.items()}
 
 
 async def month_statement(
@@ -161,7 +136,7 @@ async def month_statement(
     ledger = (await store.read_ledgers([portfolio_id])).get(portfolio_id, {})
     closed = await closed_records(store, portfolio_id)
     if month in closed:
-        found = statement_of(FeeTrueUp.model_validate(closed[month].event), "closed", ledger)
+        found = statement_of(closed[month], "closed", ledger)
     else:
         true_up = month_true_up(book, portfolio_id, month, ledger)
         booked = catch_ups(book, portfolio_id, month, ledger, closed)
