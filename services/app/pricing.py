@@ -666,19 +666,26 @@ class Pricer:
             return [op.portfolio_id]
         return sorted({op.portfolio_id, *self.book.group_members(group, op.report.as_of)})
 
+    def reads_parked(self, op: Accrue | Park) -> bool:
+        """Whether the report's plan reads the parked reports: a group day's other members
+        wait there."""
+        return self.book.group_on(op.portfolio_id, op.report.as_of) is not None
+
     def plan_in_context(
         self,
         op: Accrue | Park,
         ledgers: Mapping[str, Mapping[str, str]],
-        unpriced: Mapping[str, str],
+        unpriced: Mapping[str, str] | None = None,
     ) -> list[Op]:
-        """The report of `op` planned again on the ledgers (and parked reports) as read: a step
-        that holds only while what it read is unchanged."""
+        """The report of `op` planned again on the ledgers (and, for a group's day, the parked
+        reports) as read: a step that holds only while what it read is unchanged."""
         reads = {pid: LedgerRead(pid, ledgers.get(pid, {})) for pid in self.context_of(op)}
-        ops = self._planned(op, reads, dict(unpriced))
+        ops = self._planned(op, reads, dict(unpriced or {}))
         lengths = [ExpectLength(pid, len(read.read)) for pid, read in sorted(reads.items())]
+        if unpriced is not None:
+            lengths.append(ExpectLength(None, len(unpriced)))
         expected = [e for read in reads.values() for e in read.expectations()]
-        return [*lengths, ExpectLength(None, len(unpriced)), *ops, *expected]
+        return [*lengths, *ops, *expected]
 
     def _planned(
         self, op: Accrue | Park, reads: Mapping[str, LedgerRead], unpriced: dict[str, str]
@@ -1300,7 +1307,8 @@ async def settle_in_context(
         if pricer.in_context(op):
             assert isinstance(op, Accrue | Park)
             ledgers = await ledger.read_ledgers(pricer.context_of(op))
-            ops = pricer.plan_in_context(op, ledgers, await ledger.read_unpriced())
+            parked = await ledger.read_unpriced() if pricer.reads_parked(op) else None
+            ops = pricer.plan_in_context(op, ledgers, parked)
         else:
             ops = [op]
         settled = await follow_up(
