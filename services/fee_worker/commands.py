@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,8 +13,10 @@ from typing import Any
 
 import redis
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.table import Table
 
+from contracts.messages import Month
 from contracts.statement import MonthStatement
 from services.adapters.connection import async_client, sync_client
 from services.adapters.eventstore import EventStore
@@ -166,7 +167,14 @@ def _print_statement(found: Statement) -> None:
         console.print(f"no accrual covers: {', '.join(found.gaps)}")
 
 
-MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+MONTH = TypeAdapter(Month)  # the contracts' rule for a month, YYYY-MM
+
+
+def _month(value: str) -> str:
+    try:
+        return str(MONTH.validate_python(value))
+    except ValidationError:
+        raise UsageProblem(f"month: {value!r} is not a month written YYYY-MM") from None
 
 
 @app.command()
@@ -181,8 +189,7 @@ def close(
 ) -> None:
     """Close a month: each portfolio's fee by its agreement's method, the true-up against its
     daily accruals, and the month kept as it is from then on (FeeTrueUp, PeriodClosed)."""
-    if not MONTH.fullmatch(month):
-        raise UsageProblem(f"month: {month!r} is not a month written YYYY-MM")
+    month = _month(month)
     if agreement and portfolio:
         raise UsageProblem("--agreement and --portfolio: give one or the other")
     outcomes = asyncio.run(_close(Settings(), month, agreement, portfolio, force))
@@ -247,8 +254,7 @@ def month_statement_command(
 ) -> None:
     """A portfolio's month as a fund accountant reviews it: the method and its average net
     assets, the daily accruals, the true-up, catch-ups booked in it, and the closing fee."""
-    if not MONTH.fullmatch(month):
-        raise UsageProblem(f"month: {month!r} is not a month written YYYY-MM")
+    month = _month(month)
     found = asyncio.run(_month_statement(Settings(), portfolio, month))
     if json_output:
         print(found.model_dump_json(by_alias=True, indent=2))
