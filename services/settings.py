@@ -26,6 +26,16 @@ class Settings(BaseSettings):
         validate_default=True,
         description="redis:// or rediss:// (TLS) URL; falls back to REDIS_URL, then embedded",
     )
+    redis_cluster: bool = Field(
+        default=False, description="connect to a Redis Cluster (redis_url names any one node)"
+    )
+    partitions: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        description="net-asset intake partitions: a portfolio's reports go to CRC-32 of its id"
+        " mod this (contracts/partitions.py); 1 keeps one stream and the unpartitioned keys",
+    )
     redis_username: str | None = None
     redis_password: SecretStr | None = None
     redis_password_file: Path | None = None
@@ -62,6 +72,11 @@ class Settings(BaseSettings):
     @property
     def keys(self) -> Keys:
         return Keys(self.prefix)
+
+    @property
+    def lanes(self) -> list[Keys]:
+        """The fee-worker keys of every partition (one: the unpartitioned names)."""
+        return self.keys.lanes(self.partitions)
 
     def password(self) -> str | None:
         if self.redis_password is not None:

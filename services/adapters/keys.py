@@ -1,7 +1,10 @@
 """Every Redis key name, derived from one configurable prefix (default `fees`).
 
-All keys carry the prefix as a hash tag (`{fees}:...`), so keys that one Lua script or
-MULTI/EXEC changes together always share a Redis Cluster slot.
+Keys carry a hash tag, so keys that one Lua script or MULTI/EXEC changes together share a
+Redis Cluster slot. The agreements log and the read model are on `{fees}`. The fee worker's
+keys (input, output, ledger, unpriced, dedupe, checkpoint) are on their partition's tag
+`{fees:p<k>}` when net-asset intake is partitioned (`Keys.lane`), and on `{fees}` otherwise,
+so one partition's settle step touches one slot.
 """
 
 from __future__ import annotations
@@ -13,10 +16,30 @@ from typing import ClassVar
 @dataclass(frozen=True, slots=True)
 class Keys:
     prefix: str = "fees"
+    # The partition whose fee-worker keys these are (None: intake is not partitioned).
+    partition: str | None = None
 
     @property
     def tag(self) -> str:
+        """The hash tag of the agreements log and the read model."""
         return "{" + self.prefix + "}"
+
+    @property
+    def lane_tag(self) -> str:
+        """The hash tag of the fee worker's keys: the partition's own, when there is one."""
+        if self.partition is None:
+            return self.tag
+        return "{" + f"{self.prefix}:p{self.partition}" + "}"
+
+    def lane(self, partition: int) -> Keys:
+        """The keys of one partition of the net-asset intake."""
+        return Keys(self.prefix, str(partition))
+
+    def lanes(self, partitions: int) -> list[Keys]:
+        """The keys of every partition; one partition keeps the unpartitioned names."""
+        if partitions == 1:
+            return [Keys(self.prefix)]
+        return [self.lane(k) for k in range(partitions)]
 
     # ---- agreements log (the audit record: never trimmed) ------------------------------
     @property
@@ -50,73 +73,70 @@ class Keys:
     # ---- fee worker ------------------------------------------------------------------------
     @property
     def net_assets(self) -> str:
-        return f"{self.tag}:net-assets"
-
-    def net_assets_partition(self, n: int) -> str:
-        return f"{self.tag}:net-assets:{n}"
+        return f"{self.lane_tag}:net-assets"
 
     @property
     def accruals(self) -> str:
-        return f"{self.tag}:accruals"
+        return f"{self.lane_tag}:accruals"
 
     @property
     def dead_letters(self) -> str:
-        return f"{self.tag}:dead-letters"
+        return f"{self.lane_tag}:dead-letters"
 
     @property
     def report_outcomes(self) -> str:
         """ReportHeld and ReportIgnored: what became of reports that were not (yet) priced."""
-        return f"{self.tag}:report-outcomes"
+        return f"{self.lane_tag}:report-outcomes"
 
     def ledger(self, portfolio_id: str) -> str:
         """Hash: as_of date -> ledger entry JSON (what was accrued, from which inputs)."""
-        return f"{self.tag}:ledger:{portfolio_id}"
+        return f"{self.lane_tag}:ledger:{portfolio_id}"
 
     def coverage(self, portfolio_id: str) -> str:
         """Hash: each day an accrual covers -> the as_of of that accrual (one report a day)."""
-        return f"{self.tag}:coverage:{portfolio_id}"
+        return f"{self.lane_tag}:coverage:{portfolio_id}"
 
     @property
     def ledger_portfolios(self) -> str:
-        return f"{self.tag}:ledger-portfolios"
+        return f"{self.lane_tag}:ledger-portfolios"
 
     @property
     def unpriced(self) -> str:
         """Hash: portfolio|date -> report JSON kept until a schedule covers its date."""
-        return f"{self.tag}:unpriced"
+        return f"{self.lane_tag}:unpriced"
 
     @property
     def closed_months(self) -> str:
         """Hash: portfolio|YYYY-MM -> what the month's close booked (services.app.close)."""
-        return f"{self.tag}:closed-months"
+        return f"{self.lane_tag}:closed-months"
 
     @property
     def commands(self) -> str:
         """Input: commands from accounting systems (CloseMonthRequested)."""
-        return f"{self.tag}:commands"
+        return f"{self.lane_tag}:commands"
 
     @property
     def invoices(self) -> str:
         """Input: InvoiceReceived, the adviser's invoice of a portfolio's month."""
-        return f"{self.tag}:invoices"
+        return f"{self.lane_tag}:invoices"
 
     @property
     def invoice_outcomes(self) -> str:
         """Output: InvoiceMatched or InvoiceBreak, once the invoice's month is closed."""
-        return f"{self.tag}:invoice-outcomes"
+        return f"{self.lane_tag}:invoice-outcomes"
 
     @property
     def invoices_waiting(self) -> str:
         """Hash: portfolio|YYYY-MM|invoice id -> an invoice whose month is not closed yet."""
-        return f"{self.tag}:invoices-waiting"
+        return f"{self.lane_tag}:invoices-waiting"
 
     @property
     def worker_checkpoint(self) -> str:
         """Last agreements-log position the fee worker has priced against."""
-        return f"{self.tag}:fee-worker:log-position"
+        return f"{self.lane_tag}:fee-worker:log-position"
 
     def dedupe(self, report_key: str) -> str:
-        return f"{self.tag}:dedupe:{report_key}"
+        return f"{self.lane_tag}:dedupe:{report_key}"
 
     # ---- consumer groups ------------------------------------------------------------------
     projector_group: ClassVar[str] = "projector"

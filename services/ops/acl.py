@@ -108,7 +108,7 @@ ROLE_GRANTS: dict[str, Role] = {
         (
             Grant(WRITE, write=_FEE_WORKER_STATE, read=("agreements",)),
             Grant(APPEND_STREAM, write=_FEE_WORKER_STREAMS),
-            Grant(CONSUME, write=("net_assets", "net_assets_partition", "invoices", "commands")),
+            Grant(CONSUME, write=("net_assets", "invoices", "commands")),
         ),
         scripts=True,
     ),
@@ -118,7 +118,7 @@ ROLE_GRANTS: dict[str, Role] = {
 
 # Keys no role here writes: the net-asset input is published by the fund accounting system,
 # the invoices by the adviser's side, the commands by accounting systems.
-EXTERNAL_KEYS = ("net_assets", "net_assets_partition", "invoices", "commands")
+EXTERNAL_KEYS = ("net_assets", "invoices", "commands")
 
 
 def key_pattern(keys: Keys, name: str) -> str:
@@ -129,13 +129,23 @@ def key_pattern(keys: Keys, name: str) -> str:
     return str(value("*") if callable(value) else value)
 
 
+def key_patterns(keys: Keys, name: str) -> list[str]:
+    """Its pattern, and for a fee-worker key also the pattern of that key in every partition
+    (`{fees:p*}:...`): a user's rights do not depend on how many partitions there are."""
+    partitions = Keys(keys.prefix, "*")
+    if name == ALL_KEYS:
+        return [f"{keys.tag}:*", f"{partitions.lane_tag}:*"]
+    patterns = [key_pattern(keys, name), key_pattern(partitions, name)]
+    return _unique(patterns)
+
+
 def key_names() -> tuple[str, ...]:
     """Every key name `Keys` defines (properties and key-family methods)."""
     return tuple(
         name
         for name, value in vars(Keys).items()
         if not name.startswith("_")
-        and name not in {"prefix", "tag"}
+        and name not in {"prefix", "partition", "tag", "lane_tag", "lane", "lanes"}
         and (isinstance(value, property) or callable(value))
     )
 
@@ -165,9 +175,9 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def _grant_rules(keys: Keys, grant: Grant, *, read_only_keys: bool) -> list[str]:
     rules = [f"+{command}" for command in grant.commands]
-    rules += [f"~{key_pattern(keys, name)}" for name in grant.write]
+    rules += [f"~{pattern}" for name in grant.write for pattern in key_patterns(keys, name)]
     marker = "%R~" if read_only_keys else "~"
-    rules += [f"{marker}{key_pattern(keys, name)}" for name in grant.read]
+    rules += [f"{marker}{pattern}" for name in grant.read for pattern in key_patterns(keys, name)]
     return rules
 
 

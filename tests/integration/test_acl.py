@@ -207,13 +207,13 @@ async def test_fee_worker_consumes_net_assets_and_writes_its_outputs(
     redis_url: str, connect: Connect, acl_users: str, prefix: str, redis_client: redis.Redis
 ) -> None:
     keys = Keys(prefix)
-    redis_client.xadd(keys.net_assets_partition(3), {"type": "NetAssetsReported"})
+    redis_client.xadd(keys.lane(3).net_assets, {"type": "NetAssetsReported"})
     redis_client.xadd(keys.agreements, {"type": "AmendmentRecorded"})
     client = aioredis.Redis.from_url(
         redis_url, username="fee-worker" + acl_users, password=PASSWORD
     )
     try:
-        stream = keys.net_assets_partition(3)
+        stream = keys.lane(3).net_assets
         await ensure_group(client, stream, keys.fee_worker_group)
         await ensure_group(client, keys.net_assets, keys.fee_worker_group)
         reply: Any = await client.xreadgroup(keys.fee_worker_group, "w1", {stream: ">"})
