@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -125,7 +125,10 @@ def _decimal_validator(
 
 def _plain(value: Decimal) -> str:
     """Plain notation, never an exponent ("2.7E-7" -> "0.00000027") nor "-0"."""
-    return f"{value.copy_abs() if value.is_zero() else value:f}"
+    text = str(value)  # plain already unless it has an exponent or is "-0": twice as fast
+    if "E" in text or text[0] == "-":
+        return f"{value.copy_abs() if value.is_zero() else value:f}"
+    return text
 
 
 def _date(value: Any) -> date:
@@ -260,6 +263,25 @@ class Contract(BaseModel):
     """Base of nested contract objects: strict about unknown fields, immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @classmethod
+    def trusted(cls, values: dict[str, Any]) -> Self:
+        """An instance of values that are valid already (computed by the engine from validated
+        inputs), every field given by its Python name: what `model_construct` makes, without its
+        per-field look-ups of aliases and defaults (the fee worker builds several per report).
+        The contract tests validate what is emitted against the published schemas."""
+        fields = cls.__pydantic_fields__
+        if len(values) != len(fields):
+            missing = sorted(fields.keys() - values.keys())
+            unknown = sorted(values.keys() - fields.keys())
+            raise TypeError(f"{cls.__name__}.trusted: missing {missing}, unknown {unknown}")
+        instance = cls.__new__(cls)
+        _set = object.__setattr__
+        _set(instance, "__dict__", values)
+        _set(instance, "__pydantic_fields_set__", set(values))
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", None)
+        return instance
 
 
 def _examples(schema: dict[str, Any], model: type[BaseModel]) -> None:

@@ -22,6 +22,7 @@ MAX_ENTRY_BYTES = 256 * 1024
 # What a FastStream publisher writes: one field holding its binary format (v1) or JSON envelope.
 FASTSTREAM_FIELD = "__data__"
 _FASTSTREAM_MAGIC = b"\x89BIN\r\n\x1a\n"
+_FASTSTREAM_KEY = FASTSTREAM_FIELD.encode()
 
 
 WireCode = Literal[
@@ -122,7 +123,7 @@ def _text(value: bytes | str, name: str) -> str:
 
 
 def _check_size(fields: Fields) -> None:
-    size = sum(len(k) + len(v) for k, v in fields.items())
+    size = sum(map(len, fields)) + sum(map(len, fields.values()))
     if size > MAX_ENTRY_BYTES:
         raise WireError(
             f"entry: {size} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes", "too_large"
@@ -132,7 +133,11 @@ def _check_size(fields: Fields) -> None:
 def decode_fields(fields: Fields) -> dict[str, str]:
     """Stream entry fields as text; refuses oversized entries and undecodable bytes."""
     _check_size(fields)
-    return {_text(k, "field name"): _text(v, _text(k, "field name")) for k, v in fields.items()}
+    out: dict[str, str] = {}
+    for key, value in fields.items():
+        name = _text(key, "field name")
+        out[name] = _text(value, name)
+    return out
 
 
 def _faststream_body(raw: bytes | str) -> str:
@@ -194,7 +199,7 @@ def parse_message(raw: str | bytes | Mapping[str, object], expected: type[M]) ->
     Text is parsed by `strict_loads` (pydantic's own JSON parser keeps the last of duplicate
     keys). Fields are read by their wire names only (`from`, never the Python name `lower`).
     """
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):
         raw = _json_object(raw if isinstance(raw, str) else _text(raw, "data"), "data")
     try:
         return expected.model_validate(raw, by_name=False)
@@ -253,7 +258,7 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
 def decode(fields: Fields) -> Message:
     """The message in a stream entry (plain wire format, or FastStream's JSON envelope)."""
     loose: Mapping[Any, bytes | str] = fields
-    published = loose.get(FASTSTREAM_FIELD, loose.get(FASTSTREAM_FIELD.encode()))
+    published = loose.get(FASTSTREAM_FIELD, loose.get(_FASTSTREAM_KEY))
     if published is not None:
         _check_size(fields)
         text = {"data": _faststream_body(published)}

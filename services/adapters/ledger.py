@@ -173,9 +173,10 @@ class RedisLedgerStore:
         portfolios: dict[str, int] = {}
 
         def k(portfolio_id: str) -> int:
-            if portfolio_id not in portfolios:
-                portfolios[portfolio_id] = len(portfolios) + 1
-            return portfolios[portfolio_id]
+            number = portfolios.get(portfolio_id)
+            if number is None:
+                number = portfolios[portfolio_id] = len(portfolios) + 1
+            return number
 
         body = ["\n".join(_fields(op, k)) for op in ops]
         keys = self.keys
@@ -215,6 +216,21 @@ _WHERE: dict[str, Where] = {"ledger": "ledger", "unpriced": "unpriced", "coverag
 
 def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
     """One operation as settle.lua reads it (see its header); `k` numbers the ledgers."""
+    if type(op) is Accrue:  # nearly every operation: the match below, without its look-ups
+        field, parked = op.unpriced or ("", "")
+        event = op.event
+        return [
+            "A",
+            str(k(op.portfolio_id)),
+            op.as_of,
+            op.ledger,
+            event["event_id"],
+            event["data"],
+            op.ack or "",
+            field,
+            parked,
+            ",".join(op.covers),
+        ]
     match op:
         case Accrue(pid, as_of, ledger, _, event, ack, unpriced, covers):
             field, parked = unpriced or ("", "")

@@ -16,6 +16,7 @@ resolve what conflicted, settle again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -65,7 +66,8 @@ from services.app.ledger_read import Basis, LedgerRead
 from services.domain.allocation import allocate, check_classes, exact_shares
 from services.domain.basis import FeeBase
 from services.domain.book import PeriodAccrual, ScheduleBook, Stretch
-from services.domain.fees import ZERO, Accrual, MonthToDate, RoundingPolicy
+from services.domain.fees import ZERO, Accrual, FeeSchedule, MonthToDate, RoundingPolicy
+from services.domain.fees import BandCharge as DomainBand
 from services.domain.month import posting_month
 from services.domain.timeline import RecordPoint, ScheduleVersion
 from services.mapping import schedule_ref
@@ -107,8 +109,18 @@ def accrual_id_of(portfolio_id: str, as_of: date | str) -> str:
     return f"{portfolio_id}:{as_of}"
 
 
+# uuid5's version and variant bits (RFC 4122), set as uuid.UUID(bytes=..., version=5) sets them.
+_UUID5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID5_SET = (0x8000 << 48) | (5 << 76)
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+
+
 def _event_id(kind: str, key: str) -> str:
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}"))
+    """str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}")), without making the UUID object
+    (half the cost; one is made for every report, and a unit test checks they agree)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + f"{kind}|{key}".encode()).digest()
+    hexed = f"{int.from_bytes(digest[:16]) & _UUID5_CLEAR | _UUID5_SET:032x}"
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -249,6 +261,11 @@ class Pricer:
     # Portfolio -> its closed months, as last read from the ledger (`refresh_closed`): a
     # change to a day of a closed month is booked in the first open month after it.
     closed: Mapping[str, Collection[str]] = field(default_factory=dict)
+    # The contract form of the band charges a schedule shares between all reports (those its
+    # assets do not reach or fill: FeeSchedule.shared_bands), by the id of the domain's object
+    # (kept beside it, so the id stays its own).
+    _shared_bands: dict[int, tuple[DomainBand, BandCharge]] = field(default_factory=dict)
+    _shared: dict[int, FeeSchedule] = field(default_factory=dict)
 
     # -- one report --
 
@@ -259,6 +276,23 @@ class Pricer:
             ref = self._refs[key] = schedule_ref(version)
             self._ref_dicts[id(ref)] = ref.model_dump(mode="json")
         return ref
+
+    def _share(self, schedule: FeeSchedule | None) -> None:
+        """The contract form of the band charges the schedule shares, made once."""
+        if schedule is None or id(schedule) in self._shared:
+            return
+        self._shared[id(schedule)] = schedule
+        for band in schedule.shared_bands():
+            self._shared_bands[id(band)] = (band, _band(band))
+
+    def _bands(self, accrual: Accrual, schedule: FeeSchedule | None) -> list[BandCharge]:
+        """The accrual's band charges (of `schedule`) as FeeAccrued lists them."""
+        self._share(schedule)
+        out = []
+        for band in accrual.breakdown:
+            shared = self._shared_bands.get(id(band))
+            out.append(shared[1] if shared is not None and shared[0] is band else _band(band))
+        return out
 
     def price_member(
         self, portfolio_id: str, as_of: date, accrual_days: int, group: Mapping[str, Decimal]
@@ -298,13 +332,19 @@ class Pricer:
         if len(period.stretches) == 1:
             return []
         return [
-            AccrualSegment.model_construct(
-                start=s.start,
-                end=s.start + timedelta(days=s.days - 1),
-                days=s.days,
-                schedule_ref=None if s.answer.version is None else self._ref(s.answer.version),
-                effective_rate_pct=ZERO if s.accrual is None else s.accrual.effective_rate_pct,
-                amount_exact=ZERO if s.accrual is None else s.accrual.amount_exact,
+            AccrualSegment.trusted(
+                {
+                    "start": s.start,
+                    "end": s.start + timedelta(days=s.days - 1),
+                    "days": s.days,
+                    "schedule_ref": None
+                    if s.answer.version is None
+                    else self._ref(s.answer.version),
+                    "effective_rate_pct": ZERO
+                    if s.accrual is None
+                    else s.accrual.effective_rate_pct,
+                    "amount_exact": ZERO if s.accrual is None else s.accrual.amount_exact,
+                }
             )
             for s in period.stretches
         ]
@@ -353,7 +393,7 @@ class Pricer:
             group=_group_text(basis.group),
             provisional=list(basis.provisional) or None,
         )
-        covers = _days(as_of, report.accrual_days)
+        covers = (entry.as_of,) if report.accrual_days == 1 else _days(as_of, report.accrual_days)
         return Accrue(
             pid, entry.as_of, entry.to_json(), report, encode(accrued), ack, parked, covers
         )
@@ -378,7 +418,9 @@ class Pricer:
             extra["waived_amount"] = period.waived_amount
             extra["waived_amount_exact"] = period.gross_exact - period.accrual.amount_exact
             extra["gross_schedule_ref"] = self._ref(base)
-        return fee_accrued(report, period.accrual, ref, self._segments(period), extra)
+        segments = self._segments(period)
+        bands = self._bands(period.accrual, period.first.answer.schedule)
+        return fee_accrued(report, period.accrual, ref, segments, extra, bands)
 
     def _park(
         self,
@@ -1068,16 +1110,19 @@ def _adjusted(
 
 
 def _bands(accrual: Accrual) -> list[BandCharge]:
-    return [
-        BandCharge.model_construct(
-            lower=band.tier.lower,
-            upper=band.tier.upper,
-            rate_pct=band.tier.rate_pct,
-            assets_in_band=band.assets_in_band,
-            annual_charge=band.annual_charge,
-        )
-        for band in accrual.breakdown
-    ]
+    return [_band(band) for band in accrual.breakdown]
+
+
+def _band(band: DomainBand) -> BandCharge:
+    return BandCharge.trusted(
+        {
+            "lower": band.tier.lower,
+            "upper": band.tier.upper,
+            "rate_pct": band.tier.rate_pct,
+            "assets_in_band": band.assets_in_band,
+            "annual_charge": band.annual_charge,
+        }
+    )
 
 
 def _same_amount(before: str | None, after: str) -> bool:
@@ -1156,12 +1201,14 @@ def fee_accrued(
     ref: ScheduleRef,
     segments: list[AccrualSegment] | None = None,
     extra: Mapping[str, Any] | None = None,
+    breakdown: list[BandCharge] | None = None,
 ) -> FeeAccrued:
     """The FeeAccrued event for a priced report (accrual_id: portfolio and date).
 
     Built without re-validation: every value is either the validated report's or computed
     here from it by the domain, and this is the hot path. `extra`: the optional fields with
-    something to say (a waiver's gross and waived amounts, a prior-day fee base). The contract
+    something to say (a waiver's gross and waived amounts, a prior-day fee base); `breakdown`:
+    the accrual's bands as the contract has them, when the caller has them made. The contract
     tests validate what is emitted against the published schemas.
     """
     accrual_id = accrual_id_of(report.portfolio_id, report.as_of)
@@ -1185,7 +1232,7 @@ def fee_accrued(
         amount=accrual.amount,
         amount_exact=accrual.amount_exact,
         effective_rate_pct=accrual.effective_rate_pct,
-        breakdown=_bands(accrual),
+        breakdown=_bands(accrual) if breakdown is None else breakdown,
         schedule_ref=ref,
         report_id=report.report_id,
         revision=report.revision,
@@ -1202,7 +1249,7 @@ def fee_accrued(
     )
     if extra:
         fields.update(extra)
-    return FeeAccrued.model_construct(**fields)
+    return FeeAccrued.trusted(fields)
 
 
 # ---- handlers: plan, settle, resolve, settle again -------------------------------------------

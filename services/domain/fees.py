@@ -86,8 +86,15 @@ class RoundingPolicy:
     mode: str = "ROUND_HALF_UP"
     quantum: Decimal = Decimal("0.01")
     scope: RoundingScope = RoundingScope.ACCRUAL
+    # Made once (every accrual is rounded, and names its policy): the name, and the digits of
+    # the quantum (how many a rounded amount has beyond its integer digits).
+    _name: str = field(init=False, repr=False, compare=False)
+    _places: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        base = f"{self.mode}:{self.quantum}"
+        name = base if self.scope is RoundingScope.ACCRUAL else f"{base}:{self.scope.value}"
+        object.__setattr__(self, "_name", name)
         if self.mode not in _ROUNDING_MODES:
             raise DomainError("rounding", self.mode, f"must be one of {', '.join(_ROUNDING_MODES)}")
         # quantize() uses only the quantum's exponent, so "0.05" would silently mean cents.
@@ -96,11 +103,11 @@ class RoundingPolicy:
             raise DomainError(
                 "rounding", self.name, "needs a quantum that is a power of ten (0.01, 1, ...)"
             )
+        object.__setattr__(self, "_places", -q.adjusted() + len(q.as_tuple().digits))
 
     @property
     def name(self) -> str:
-        base = f"{self.mode}:{self.quantum}"
-        return base if self.scope is RoundingScope.ACCRUAL else f"{base}:{self.scope.value}"
+        return self._name
 
     @property
     def month_to_date(self) -> bool:
@@ -108,10 +115,13 @@ class RoundingPolicy:
 
     def apply(self, exact: Decimal) -> Decimal:
         # Enough digits for the whole result, whatever the ambient context's precision.
-        places = -self.quantum.adjusted() + len(self.quantum.as_tuple().digits)
+        digits = exact.adjusted() + self._places + 2
+        mode = _ROUNDING_MODES[self.mode]
+        if digits <= _CONTEXT.prec:  # any fee: the fee math's context has enough
+            return exact.quantize(self.quantum, rounding=mode, context=_CONTEXT)
         with decimal.localcontext(_CONTEXT) as ctx:
-            ctx.prec = max(_CONTEXT.prec, exact.adjusted() + places + 2)
-            return exact.quantize(self.quantum, rounding=_ROUNDING_MODES[self.mode])
+            ctx.prec = digits
+            return exact.quantize(self.quantum, rounding=mode)
 
     def booked(self, exact: Decimal, month: MonthToDate) -> Decimal:
         """What is booked for an accrual of `exact`, beside the month's other accruals."""
@@ -172,6 +182,11 @@ class BandCharge:
     annual_charge: Decimal
 
 
+def _charge(tier: Tier, inside: Decimal) -> BandCharge:
+    """What a band charges a year on the assets inside it (in the fee math's context)."""
+    return BandCharge(tier, inside, inside * tier.rate_pct / HUNDRED)
+
+
 def to_decimal(field: str, value: object) -> Decimal:
     """A Decimal from an int, a Decimal or a numeric string; floats are refused (binary noise)."""
     if isinstance(value, bool | float):
@@ -223,6 +238,11 @@ class FeeSchedule:
     _json: list[dict[str, str | None]] = field(
         init=False, repr=False, compare=False, default_factory=list
     )
+    # What each band charges when the assets do not reach it, and (but the open-ended last
+    # band) when they fill it: the same for every amount of assets below or above the band,
+    # so made once per schedule (`_bands` picks them; every other band is charged per amount).
+    _unreached: tuple[BandCharge, ...] = field(init=False, repr=False, compare=False)
+    _filled: tuple[BandCharge | None, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         tiers = self.tiers
@@ -245,6 +265,13 @@ class FeeSchedule:
                     f"must be above the band's start {tier.lower}",
                 )
             previous_upper = tier.upper
+        with decimal.localcontext(_CONTEXT):
+            unreached = tuple(_charge(t, t.assets_in_band(t.lower)) for t in tiers)
+            filled = tuple(
+                None if t.upper is None else _charge(t, t.assets_in_band(t.upper)) for t in tiers
+            )
+        object.__setattr__(self, "_unreached", unreached)
+        object.__setattr__(self, "_filled", filled)
 
     @classmethod
     def flat(cls, rate_pct: Decimal | str) -> FeeSchedule:
@@ -268,6 +295,11 @@ class FeeSchedule:
             bands.append(Tier(lower, upper, rate))
         return cls(tuple(bands))
 
+    def shared_bands(self) -> tuple[BandCharge, ...]:
+        """The band charges `breakdown` gives for every amount that does not reach a band or
+        fills it: the same objects each time, so what is made of them can be made once."""
+        return (*self._unreached, *(b for b in self._filled if b is not None))
+
     def as_json(self) -> list[dict[str, str | None]]:
         """The bands as JSON values (shared: do not change them)."""
         if not self._json:
@@ -277,11 +309,21 @@ class FeeSchedule:
     def breakdown(self, net_assets: Decimal) -> tuple[BandCharge, ...]:
         _check_assets(net_assets)
         with decimal.localcontext(_CONTEXT):
-            return tuple(
-                BandCharge(t, inside, inside * t.rate_pct / HUNDRED)
-                for t in self.tiers
-                for inside in (t.assets_in_band(net_assets),)
-            )
+            return self._bands(net_assets)
+
+    def _bands(self, net_assets: Decimal) -> tuple[BandCharge, ...]:
+        """Each band's charge on these assets (in the fee math's context): a band the assets
+        do not reach, or fill (passing its upper bound), charges what it charges on any such
+        amount, made once (`_unreached`, `_filled`)."""
+        out = []
+        for tier, unreached, filled in zip(self.tiers, self._unreached, self._filled, strict=True):
+            if net_assets <= tier.lower:
+                out.append(unreached)
+            elif filled is not None and tier.upper is not None and net_assets > tier.upper:
+                out.append(filled)
+            else:
+                out.append(_charge(tier, tier.assets_in_band(net_assets)))
+        return tuple(out)
 
     def annual_fee(self, net_assets: Decimal) -> Decimal:
         with decimal.localcontext(_CONTEXT):
@@ -311,10 +353,15 @@ def _short_money(amount: Decimal) -> str:
 
 
 def _blended_rate(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -> Decimal:
+    with decimal.localcontext(_CONTEXT):
+        return _blended(schedule, annual, net_assets)
+
+
+def _blended(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -> Decimal:
+    # In the fee math's context.
     if net_assets == 0:
         return schedule.tiers[0].rate_pct
-    with decimal.localcontext(_CONTEXT):
-        return annual * HUNDRED / net_assets
+    return annual * HUNDRED / net_assets
 
 
 # Far above any fund's assets, and far inside the digits that keep the fee math exact.
@@ -359,10 +406,11 @@ def accrue(
     if isinstance(accrual_days, bool) or not 1 <= accrual_days <= 366:
         raise DomainError("accrual_days", accrual_days, "must be a whole number from 1 to 366")
     basis = day_count.year_basis(as_of)
-    breakdown = schedule.breakdown(net_assets)
     with decimal.localcontext(_CONTEXT):
+        breakdown = schedule._bands(net_assets)
         annual = sum((b.annual_charge for b in breakdown), ZERO)
         exact = annual * accrual_days / basis
+        rate = _blended(schedule, annual, net_assets)
     return Accrual(
         net_assets=net_assets,
         as_of=as_of,
@@ -373,7 +421,7 @@ def accrue(
         amount_exact=exact,
         amount=rounding.apply(exact),
         rounding=rounding,
-        effective_rate_pct=_blended_rate(schedule, annual, net_assets),
+        effective_rate_pct=rate,
         breakdown=breakdown,
     )
 

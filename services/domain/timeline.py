@@ -8,6 +8,7 @@ explained with exactly the knowledge that priced it, and late knowledge never re
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -165,6 +166,9 @@ class ScheduleTimeline:
         self.grouped = False
         # The agreement whose terms (day count, rounding) govern the fee: the first to set it.
         self.owner: str | None = None
+        # The answers as known now, from each date where one can change (see `_now`); None
+        # until asked, and again whenever a version is recorded or retracted.
+        self._answers: tuple[list[date], list[ScheduleAnswer]] | None = None
 
     @property
     def versions(self) -> tuple[ScheduleVersion, ...]:
@@ -181,6 +185,7 @@ class ScheduleTimeline:
             return
         self._event_ids.add(key)
         self._versions.append(version)
+        self._answers = None
         self.grouped = self.grouped or version.group is not None
 
     def record_name(self, name: NameVersion) -> None:
@@ -205,6 +210,7 @@ class ScheduleTimeline:
         for i, v in enumerate(self._versions):
             if hit(v.provenance, v.retracted):
                 self._versions[i] = replace(v, retracted=point)
+                self._answers = None
                 count += 1
         for i, n in enumerate(self._names):
             if hit(n.provenance, n.retracted):
@@ -223,6 +229,26 @@ class ScheduleTimeline:
 
     def schedule_on(self, on: date, known_at: KnownAt = None) -> ScheduleAnswer:
         """The schedule that applied on `on`, as known at `known_at` (None: as known now)."""
+        if known_at is not None:
+            return self._schedule_on(on, known_at)
+        starts, answers = self._answers or self._now()
+        held = answers[bisect_right(starts, on) - 1]
+        return ScheduleAnswer(self.portfolio_id, on, held.schedule, held.version, held.base)
+
+    def _now(self) -> tuple[list[date], list[ScheduleAnswer]]:
+        """The answer as known now on each date where it can change (a version takes effect,
+        a waiver starts or ends after its last day), which holds until the next such date:
+        `_schedule_on` asked once per date, instead of once per report."""
+        starts = {date.min}
+        for v in self._versions:
+            starts.add(v.effective_from)
+            if v.effective_to is not None and v.effective_to < date.max:
+                starts.add(v.effective_to + timedelta(days=1))
+        ordered = sorted(starts)
+        self._answers = (ordered, [self._schedule_on(day, None) for day in ordered])
+        return self._answers
+
+    def _schedule_on(self, on: date, known_at: KnownAt) -> ScheduleAnswer:
         base = self._base_on(on, known_at)
         if base is None or base.kind is VersionKind.REMOVE:
             return ScheduleAnswer(self.portfolio_id, on, None, base)

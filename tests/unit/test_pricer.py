@@ -168,3 +168,12 @@ def test_revisions_compare_as_integers_however_close_as_doubles(low: int, step: 
     )
     assert held.verdict(newer) is None
     assert Held.of(newer).verdict(newer.model_copy(update={"revision": low})) == "older_revision"
+
+
+@given(st.text(max_size=30), st.text(max_size=60))
+def test_event_ids_are_uuid5_of_kind_and_key(kind: str, key: str) -> None:
+    import uuid
+
+    from services.app.pricing import EVENT_NAMESPACE, _event_id
+
+    assert _event_id(kind, key) == str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}"))
