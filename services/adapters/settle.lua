@@ -57,7 +57,11 @@ end
 -- The entry of another accrual that covers one of `days`, if any: a day is covered by the
 -- accrual whose as_of it is (the ledger's field), or by the one the coverage hash names (the
 -- other days of a period; an accrual's own as_of is never in it, so a plain day claims nothing).
+-- Portfolio k -> whether its coverage hash exists (read by pass 1's TYPE checks, set when a
+-- claim makes it): a portfolio with none has no day covered, and is not asked for each day.
+local covered = {}
 local function overlap(k, days, as_of)
+  local any = covered[tonumber(k)]
   for day in string.gmatch(days, '[^,]+') do
     if day ~= as_of then
       local own = redis.call('HGET', ledger(k), day)
@@ -65,7 +69,7 @@ local function overlap(k, days, as_of)
         return own
       end
     end
-    local holder = redis.call('HGET', coverage(k), day)
+    local holder = any and redis.call('HGET', coverage(k), day)
     if holder and holder ~= as_of then
       return redis.call('HGET', ledger(k), holder) or holder
     end
@@ -76,6 +80,7 @@ local function claim(k, days, as_of)
   for day in string.gmatch(days, '[^,]+') do
     if day ~= as_of then
       redis.call('HSET', coverage(k), day, as_of)
+      covered[tonumber(k)] = true
     end
   end
 end
@@ -106,6 +111,9 @@ for k = 1, 2 * n do
   local kind = redis.call('TYPE', KEYS[7 + k]).ok
   if kind ~= 'hash' and kind ~= 'none' then
     return {'refused', KEYS[7 + k] .. ' ' .. kind}
+  end
+  if k > n then
+    covered[k - n] = kind == 'hash'
   end
 end
 for i = first, #ARGV do
@@ -169,15 +177,25 @@ for i = first, #ARGV do
   local kind = f[1]
   if kind == 'A' then
     local key = ledger(f[2])
-    local stored = redis.call('HGET', key, f[3])
-    local other = not stored and overlap(f[2], f[10], f[3])
+    local stored, other, written
+    if f[10] == f[3] and not covered[tonumber(f[2])] then
+      -- One day, of a portfolio with no day covered by another's period: only its own date
+      -- can hold an entry, so it is written if absent in one call (else that entry is read).
+      written = redis.call('HSETNX', key, f[3], f[4]) == 1
+      stored = not written and redis.call('HGET', key, f[3])
+    else
+      stored = redis.call('HGET', key, f[3])
+      other = not stored and overlap(f[2], f[10], f[3])
+    end
     if stored then
       unapplied(i, 'ledger', stored)
     elseif other then
       unapplied(i, 'coverage', other)
     else
-      claim(f[2], f[10], f[3])
-      redis.call('HSET', key, f[3], f[4])
+      if not written then
+        claim(f[2], f[10], f[3])
+        redis.call('HSET', key, f[3], f[4])
+      end
       emit(KEYS[2], 'FeeAccrued', f[5], f[6])
       if f[8] ~= '' and redis.call('HGET', KEYS[4], f[8]) == f[9] then
         redis.call('HDEL', KEYS[4], f[8])

@@ -389,7 +389,7 @@ class Pricer:
             waived=waived,
             base_as_of=_iso(basis.base_as_of),
             base_net_assets=_text(basis.base_net_assets),
-            classes={c: str(v) for c, v in _class_weights(report)} or None,
+            classes={c: str(v) for c, v in _class_weights(report)} if report.classes else None,
             group=_group_text(basis.group),
             provisional=list(basis.provisional) or None,
         )
@@ -1132,6 +1132,8 @@ def _same_amount(before: str | None, after: str) -> bool:
 
 
 def _class_weights(report: NetAssetsReported) -> tuple[tuple[str, Decimal], ...]:
+    if not report.classes:
+        return ()
     return tuple(sorted((c.class_id, c.net_assets) for c in report.classes))
 
 
