@@ -278,10 +278,17 @@ class Contract(BaseModel):
         instance = cls.__new__(cls)
         _set = object.__setattr__
         _set(instance, "__dict__", values)
-        _set(instance, "__pydantic_fields_set__", set(values))
+        # Every field was given. One set per class: pydantic copies it before changing it
+        # (model_copy), and a frozen model is never assigned to.
+        _set(instance, "__pydantic_fields_set__", _all_fields(cls))
         _set(instance, "__pydantic_extra__", None)
         _set(instance, "__pydantic_private__", None)
         return instance
+
+
+@functools.cache
+def _all_fields(model: type[BaseModel]) -> set[str]:
+    return set(model.__pydantic_fields__)
 
 
 def _examples(schema: dict[str, Any], model: type[BaseModel]) -> None:

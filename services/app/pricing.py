@@ -78,6 +78,8 @@ log = logging.getLogger("feeschedule.fee_worker")
 EVENT_NAMESPACE = uuid.UUID("6f1c1c2e-52a4-4a4e-9d8e-3f4f0c6a9b11")
 # Plain wire field names: ASCII tokens (anything else is refused at the edge).
 FIELD_NAME = re.compile(rb"[A-Za-z0-9_.\-]{1,64}\Z")
+# The plain wire format's own field names (ASCII tokens, as FIELD_NAME checks any other).
+_WIRE_FIELDS = frozenset((b"type", b"event_id", b"schema_version", b"data"))
 # A dead letter keeps the original fields, each cut to this many characters.
 DEAD_LETTER_FIELD_LIMIT = 64 * 1024
 
@@ -142,7 +144,7 @@ class EntryRefused(ValueError):
 def read_report(fields: Mapping[bytes, bytes]) -> NetAssetsReported:
     """The report in an entry, or WireError naming the field and the value."""
     for name in fields:
-        if not FIELD_NAME.match(name):
+        if name not in _WIRE_FIELDS and not FIELD_NAME.match(name):
             shown = name.decode("utf-8", "backslashreplace")[:40]
             raise WireError(
                 f"field name: {shown!r} is not an ASCII token ([A-Za-z0-9_.-], 1-64)",
@@ -387,12 +389,13 @@ class Pricer:
             schedule_ref=self._ref_dicts[id(ref)],
             gross=gross,
             waived=waived,
-            base_as_of=_iso(basis.base_as_of),
-            base_net_assets=_text(basis.base_net_assets),
             classes={c: str(v) for c, v in _class_weights(report)} if report.classes else None,
-            group=_group_text(basis.group),
-            provisional=list(basis.provisional) or None,
         )
+        if basis is not PLAIN:
+            entry.base_as_of = _iso(basis.base_as_of)
+            entry.base_net_assets = _text(basis.base_net_assets)
+            entry.group = _group_text(basis.group)
+            entry.provisional = list(basis.provisional) or None
         covers = (entry.as_of,) if report.accrual_days == 1 else _days(as_of, report.accrual_days)
         return Accrue(
             pid, entry.as_of, entry.to_json(), report, encode(accrued), ack, parked, covers
@@ -1214,41 +1217,40 @@ def fee_accrued(
     tests validate what is emitted against the published schemas.
     """
     accrual_id = accrual_id_of(report.portfolio_id, report.as_of)
-    fields: dict[str, Any] = dict(
-        # Every field given: a missing one costs pydantic a look at its default factory's
-        # signature, on every call.
-        type="FeeAccrued",
-        schema_version=FeeAccrued.SCHEMA_VERSION,
-        event_id=_event_id("FeeAccrued", accrual_id),
-        occurred_at=datetime.now(UTC),
-        accrual_id=accrual_id,
-        portfolio_id=report.portfolio_id,
-        as_of=report.as_of,
-        net_assets=accrual.net_assets,
-        currency=report.currency,
-        accrual_days=accrual.accrual_days,
-        day_count=accrual.day_count.value,
-        year_basis=accrual.year_basis,
-        rounding=accrual.rounding.name,
-        annual_fee=accrual.annual_fee,
-        amount=accrual.amount,
-        amount_exact=accrual.amount_exact,
-        effective_rate_pct=accrual.effective_rate_pct,
-        breakdown=_bands(accrual) if breakdown is None else breakdown,
-        schedule_ref=ref,
-        report_id=report.report_id,
-        revision=report.revision,
-        segments=segments or [],
-        gross_amount=None,
-        gross_amount_exact=None,
-        waived_amount=None,
-        waived_amount_exact=None,
-        gross_schedule_ref=None,
-        fee_base_as_of=None,
-        fee_base_note=None,
-        classes=[],
-        provisional=[],
-    )
+    fields: dict[str, Any] = {
+        # Every field given (`trusted` takes no defaults).
+        "type": "FeeAccrued",
+        "schema_version": FeeAccrued.SCHEMA_VERSION,
+        "event_id": _event_id("FeeAccrued", accrual_id),
+        "occurred_at": datetime.now(UTC),
+        "accrual_id": accrual_id,
+        "portfolio_id": report.portfolio_id,
+        "as_of": report.as_of,
+        "net_assets": accrual.net_assets,
+        "currency": report.currency,
+        "accrual_days": accrual.accrual_days,
+        "day_count": accrual.day_count.value,
+        "year_basis": accrual.year_basis,
+        "rounding": accrual.rounding.name,
+        "annual_fee": accrual.annual_fee,
+        "amount": accrual.amount,
+        "amount_exact": accrual.amount_exact,
+        "effective_rate_pct": accrual.effective_rate_pct,
+        "breakdown": _bands(accrual) if breakdown is None else breakdown,
+        "schedule_ref": ref,
+        "report_id": report.report_id,
+        "revision": report.revision,
+        "segments": segments or [],
+        "gross_amount": None,
+        "gross_amount_exact": None,
+        "waived_amount": None,
+        "waived_amount_exact": None,
+        "gross_schedule_ref": None,
+        "fee_base_as_of": None,
+        "fee_base_note": None,
+        "classes": [],
+        "provisional": [],
+    }
     if extra:
         fields.update(extra)
     return FeeAccrued.trusted(fields)

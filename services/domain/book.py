@@ -83,7 +83,8 @@ class PeriodAccrual:
 
     @property
     def waived(self) -> bool:
-        for stretch in self.stretches:  # (a loop: any() of a generator costs twice as much)
+        # A loop: any() of a generator costs twice as much, and it is asked for every report.
+        for stretch in self.stretches:  # noqa: SIM110
             if stretch.gross is not None:
                 return True
         return False
@@ -149,9 +150,11 @@ class ScheduleBook:
         day_count, rounding = self.terms_for(portfolio_id)
         if days == 1:  # most reports: no stretches to find
             answer = self.schedule_on(portfolio_id, start)
-            accrual = _accrue(answer.schedule, net_assets, start, 1, day_count, rounding)
-            if accrual is None:
+            if answer.schedule is None:
                 return None
+            accrual = accrue(
+                answer.schedule, net_assets, start, day_count=day_count, rounding=rounding
+            )
             before = _accrue(_waived(answer), net_assets, start, 1, day_count, rounding)
             stretch = Stretch(start, 1, answer, accrual, before)
             return PeriodAccrual(accrual, (stretch,), (before or accrual).amount_exact)
