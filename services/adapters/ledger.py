@@ -257,26 +257,44 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
     assert_never(op)
 
 
-def read_ledger(client: redis.Redis, keys: Keys, portfolio_id: str) -> dict[str, str]:
-    """One portfolio's ledger (as_of -> entry JSON), for the command line."""
-    reply: Any = client.hgetall(keys.ledger(portfolio_id))
-    return {text(k): text(v) for k, v in reply.items()}
+# The command line's and the site's reads of one portfolio. With several partitions they read
+# every partition: a group member's days settle in its group's partition (services.app.routing).
 
 
-def read_unpriced_dates(client: redis.Redis, keys: Keys, portfolio_id: str) -> list[str]:
+def read_ledger(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> dict[str, str]:
+    """One portfolio's ledger (as_of -> entry JSON)."""
+    out: dict[str, str] = {}
+    for keys in lanes:
+        reply: Any = client.hgetall(keys.ledger(portfolio_id))
+        out |= {text(k): text(v) for k, v in reply.items()}
+    return dict(sorted(out.items()))
+
+
+def has_ledger(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> bool:
+    return any(client.exists(keys.ledger(portfolio_id)) for keys in lanes)
+
+
+def read_unpriced_dates(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
     """Dates of this portfolio's reports still waiting for a schedule."""
     prefix = f"{portfolio_id}|"
+    pattern = _glob_escape(prefix) + "*"
     return sorted(
         text(name)[len(prefix) :]
-        for name, _ in client.hscan_iter(keys.unpriced, match=_glob_escape(prefix) + "*")
+        for keys in lanes
+        for name, _ in client.hscan_iter(keys.unpriced, match=pattern)
     )
 
 
-def read_closed_months(client: redis.Redis, keys: Keys, portfolio_id: str) -> list[str]:
-    """The portfolio's closed months (YYYY-MM), for the command line."""
+def read_closed_months(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
+    """The portfolio's closed months (YYYY-MM)."""
     prefix = closed_field(portfolio_id, "")
-    found = client.hscan_iter(keys.closed_months, match=_glob_escape(prefix) + "*")
-    return sorted(text(name)[len(prefix) :] for name, _ in found)
+    pattern = _glob_escape(prefix) + "*"
+    found = {
+        text(name)[len(prefix) :]
+        for keys in lanes
+        for name, _ in client.hscan_iter(keys.closed_months, match=pattern)
+    }
+    return sorted(found)
 
 
 def _glob_escape(value: str) -> str:

@@ -13,6 +13,7 @@ import json
 import random
 import signal
 import time
+import zlib
 from collections import Counter
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
@@ -73,15 +74,39 @@ def put_group(client: redis.Redis, log: str) -> None:
     client.xadd(log, encode(amendment))  # type: ignore[arg-type]
 
 
+def partition_tag(prefix: str, name: str, partitions: int) -> str:
+    """The hash tag of a portfolio's (or a group's) partition, computed here: CRC-32 mod P."""
+    if partitions == 1:
+        return "{" + prefix + "}"
+    return "{" + f"{prefix}:p{zlib.crc32(name.encode()) % partitions}" + "}"
+
+
+class Outbox:
+    """The accruals of every partition, read together."""
+
+    def __init__(self, prefix: str, partitions: int) -> None:
+        tags = ["{" + f"{prefix}:p{k}" + "}" for k in range(partitions)]
+        if partitions == 1:
+            tags = ["{" + prefix + "}"]
+        self.streams = [f"{tag}:accruals" for tag in tags]
+
+    def read(self, client: redis.Redis) -> list[tuple[str, dict[str, Any]]]:
+        return [event for stream in self.streams for event in read_stream(client, stream)]
+
+
+# With four partitions the members P1, P2, P3 hash to partitions 1, 3 and 1, the group G to 2:
+# every member's report is published to its own partition and must be settled in G's.
+@pytest.mark.parametrize("partitions", [1, 4])
 def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path, partitions: int
 ) -> None:
-    tag = "{" + prefix + "}"
-    log, inbox, outbox = f"{tag}:agreements", f"{tag}:net-assets", f"{tag}:accruals"
+    log = "{" + prefix + "}:agreements"
+    outbox = Outbox(prefix, partitions)
     put_group(redis_client, log)
     rng = random.Random(14)
-    late_reports: list[dict[str, str]] = []
+    late_reports: list[tuple[str, dict[str, str]]] = []
     wait = {"FEES_GROUP_WAIT_MS": "800", "FEES_CLAIM_IDLE_MS": "1000", "FEES_BATCH_SIZE": "5"}
+    wait["FEES_PARTITIONS"] = str(partitions)
     with worker_env(redis_url, prefix, **wait) as env:
         workers = [
             Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
@@ -90,8 +115,9 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
             for n, day in enumerate(DAYS):
                 for pid in rng.sample(MEMBERS, 3):
                     fields = report_fields(pid, day, assets(pid, day))
+                    inbox = partition_tag(prefix, pid, partitions) + ":net-assets"
                     if pid == "P3" and day in LATE:
-                        late_reports.append(fields)
+                        late_reports.append((inbox, fields))
                     else:
                         redis_client.xadd(inbox, fields)  # type: ignore[arg-type]
                 if n in (3, 6, 9):  # SIGKILL one worker mid-stream, then start it again
@@ -105,7 +131,7 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
             provisional = 2 * len(LATE)
             want = 3 * (len(DAYS) - len(LATE)) + provisional
             wait_until(lambda: _accrued(redis_client, outbox) >= want, 60, "the accruals")
-            for fields in late_reports:
+            for inbox, fields in late_reports:
                 redis_client.xadd(inbox, fields)  # type: ignore[arg-type]
             wait_until(
                 lambda: _accrued(redis_client, outbox) >= 3 * len(DAYS), 60, "the late members"
@@ -114,7 +140,7 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
         finally:
             for worker in workers:
                 worker.stop()
-    events = read_stream(redis_client, outbox)
+    events = outbox.read(redis_client)
     accrued = Counter((e["portfolio_id"], e["as_of"]) for kind, e in events if kind == "FeeAccrued")
     assert set(accrued.values()) == {1} and len(accrued) == 3 * len(DAYS)  # each once
     adjusted = Counter(
@@ -124,13 +150,15 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
     assert adjusted == expected  # every provisional accrual adjusted exactly once
     for day in DAYS:
         for pid, cents in shares(day).items():
-            entry: Any = json.loads(redis_client.hget(f"{tag}:ledger:{pid}", day.isoformat()))  # type: ignore[arg-type]
+            # Every member's ledger is in the group's partition: one slot for the group's step.
+            ledger = partition_tag(prefix, "G", partitions) + f":ledger:{pid}"
+            entry: Any = json.loads(redis_client.hget(ledger, day.isoformat()))  # type: ignore[arg-type]
             assert Decimal(entry["amount"]) == cents, (pid, day)
 
 
-def _accrued(client: redis.Redis, stream: str) -> int:
-    return sum(1 for kind, _ in read_stream(client, stream) if kind == "FeeAccrued")
+def _accrued(client: redis.Redis, outbox: Outbox) -> int:
+    return sum(1 for kind, _ in outbox.read(client) if kind == "FeeAccrued")
 
 
-def _adjusted(client: redis.Redis, stream: str) -> int:
-    return sum(1 for kind, _ in read_stream(client, stream) if kind == "FeeAdjusted")
+def _adjusted(client: redis.Redis, outbox: Outbox) -> int:
+    return sum(1 for kind, _ in outbox.read(client) if kind == "FeeAdjusted")
