@@ -70,6 +70,11 @@ class Keys:
         """Prefix of one generation's keys."""
         return f"{self.tag}:rm:{generation}"
 
+    @property
+    def partitions(self) -> str:
+        """The number of partitions the fee workers route by (set by the first to start)."""
+        return f"{self.tag}:partitions"
+
     # ---- fee worker ------------------------------------------------------------------------
     @property
     def net_assets(self) -> str:

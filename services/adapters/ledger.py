@@ -257,6 +257,19 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
     assert_never(op)
 
 
+async def claim_partitions(client: aioredis.Redis, keys: Keys, partitions: int) -> None:
+    """Record how many partitions the workers route by, or refuse a worker that routes by
+    another number: two such workers would settle one portfolio's reports in two places."""
+    await client.set(keys.partitions, partitions, nx=True)
+    stored: Any = await client.get(keys.partitions)
+    if stored is not None and int(stored) != partitions:
+        raise RuntimeError(
+            f"partitions: {partitions} (FEES_PARTITIONS) differs from the {int(stored)} the fee"
+            f" workers of prefix {keys.prefix!r} route by ({keys.partitions}); run every worker"
+            " with the same number (changing it needs the input streams drained first)"
+        )
+
+
 # The command line's and the site's reads of one portfolio. With several partitions they read
 # every partition: a group member's days settle in its group's partition (services.app.routing).
 

@@ -30,7 +30,7 @@ from services.adapters.connection import async_client, redis_broker, text
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group, plain_fields
 from services.adapters.http import http_endpoint
 from services.adapters.keys import Keys
-from services.adapters.ledger import RedisLedgerStore
+from services.adapters.ledger import RedisLedgerStore, claim_partitions
 from services.adapters.metrics import ServiceMetrics
 from services.app.accruals import gap_counts
 from services.app.close import (
@@ -611,6 +611,7 @@ def build_app(settings: Settings) -> FastStream:
             _subscribe(broker, settings, stream, group, description, handle)
 
     async def start() -> None:
+        await claim_partitions(client, settings.keys, settings.partitions)
         for lane in lanes:
             await lane.start()
         if router is not None:

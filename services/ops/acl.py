@@ -106,7 +106,7 @@ ROLE_GRANTS: dict[str, Role] = {
     # and the closed months (`feeschedule close` runs with its rights).
     "fee-worker": Role(
         (
-            Grant(WRITE, write=_FEE_WORKER_STATE, read=("agreements",)),
+            Grant(WRITE, write=(*_FEE_WORKER_STATE, "partitions"), read=("agreements",)),
             Grant(APPEND_STREAM, write=_FEE_WORKER_STREAMS),
             Grant(CONSUME, write=("net_assets", "invoices", "commands")),
         ),
