@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,13 +47,14 @@ def _ref_text(ref: dict[str, Any] | None) -> str:
     return f"{ref['agreement_id']} #{ref['amendment_number']}{waiver}"
 
 
-def _portfolio_id(client: redis.Redis, settings: Settings, name_or_id: str) -> str:
+def _portfolio_id(
+    client: redis.Redis, keys: Keys, name_or_id: str, lanes: Sequence[Keys] = ()
+) -> str:
     """The id whose ledger to read: as given when the ledger has it, else the portfolio the log
     names so (any name it has had), from the read model or, failing that, a replay; a
     DomainError names what matches nothing (rather than printing an empty ledger)."""
-    if has_ledger(client, settings.lanes, name_or_id):
+    if has_ledger(client, lanes or [keys], name_or_id):
         return name_or_id
-    keys = settings.keys
     log, read_model = EventStore(client, keys), ReadModel(client, keys)
     try:
         return Source("read-model", log, read_model).timeline(name_or_id).portfolio_id
@@ -73,7 +74,7 @@ def _statement(portfolio: str, start: str, end: str) -> Statement:
         raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     client = sync_client(settings)
     try:
-        pid = _portfolio_id(client, settings, portfolio)
+        pid = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
         ledger = read_ledger(client, settings.lanes, pid)
         parked = read_unpriced_dates(client, settings.lanes, pid)
         closed = read_closed_months(client, settings.lanes, pid)
@@ -238,7 +239,11 @@ async def _close(
     for lane in settings.lanes:
         async with _worker_view(settings, lane) as view:
             behind = worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
-            named = None if portfolio is None else _portfolio_id(view.client, settings, portfolio)
+            named = (
+                None
+                if portfolio is None
+                else _portfolio_id(view.client, settings.keys, portfolio, settings.lanes)
+            )
             with_ledger = await view.store.ledger_portfolios()
             if named is not None and len(settings.lanes) > 1 and named not in with_ledger:
                 continue
@@ -274,7 +279,7 @@ def month_statement_command(
 async def _month_statement(settings: Settings, portfolio: str, month: str) -> MonthStatement:
     client = sync_client(settings)
     try:
-        pid = _portfolio_id(client, settings, portfolio)
+        pid = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
         lane = _lane_of(client, settings, pid, month)
     finally:
         client.close()
