@@ -140,6 +140,11 @@ class Keys:
         """Last agreements-log position the fee worker has priced against."""
         return f"{self.lane_tag}:fee-worker:log-position"
 
+    @property
+    def advance_lease(self) -> str:
+        """Which worker is adjusting this ledger for late knowledge (expires on its own)."""
+        return f"{self.lane_tag}:fee-worker:advancing"
+
     def dedupe(self, report_key: str) -> str:
         return f"{self.lane_tag}:dedupe:{report_key}"
 

@@ -42,6 +42,17 @@ from services.app.ledger import (
 log = logging.getLogger("feeschedule.fee_worker")
 
 SETTLE_LUA = resources.files("services.adapters").joinpath("settle.lua").read_text()
+# Compare-and-set on the lease: take it if free or ours (and extend it); drop it only if ours.
+TAKE_LEASE_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+DROP_LEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class RedisLedgerStore:
@@ -56,6 +67,15 @@ class RedisLedgerStore:
         # The input stream whose entries a step acknowledges (the net assets by default).
         self.source = keys.net_assets if source is None else source
         self._settle = client.register_script(SETTLE_LUA)
+        self._take_lease = client.register_script(TAKE_LEASE_LUA)
+        self._drop_lease = client.register_script(DROP_LEASE_LUA)
+
+    async def take_lease(self, holder: str, ttl_ms: int) -> bool:
+        taken: Any = await self._take_lease(keys=[self.keys.advance_lease], args=[holder, ttl_ms])
+        return bool(taken)
+
+    async def drop_lease(self, holder: str) -> None:
+        await self._drop_lease(keys=[self.keys.advance_lease], args=[holder])
 
     async def checkpoint(self) -> str:
         value: Any = await self.client.get(self.keys.worker_checkpoint)

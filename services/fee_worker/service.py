@@ -64,6 +64,9 @@ log = logging.getLogger("feeschedule.fee_worker")
 
 # A step refused because another worker moved first is replanned; this bounds the retries.
 MAX_ATTEMPTS = 20
+# How long a worker adjusting a partition's ledger for late knowledge keeps the others waiting
+# should it die (they plan nothing meanwhile, so a recomputation is not done twice).
+ADVANCE_LEASE_MS = 120_000
 # Entries per atomic step: a batch is settled in parts so Python plans while Redis applies.
 PART_SIZE = 125
 # Entries planned between two turns of the event loop (see `FeeWorker._plan`).
@@ -430,18 +433,29 @@ class FeeWorker:
         """Apply new log entries; if the ledger was priced on less, adjust it (atomically)."""
         await self._read_log()
         unwritable: set[str] = set()
-        for _ in range(MAX_ATTEMPTS):
+        attempts = 0
+        while attempts < MAX_ATTEMPTS:
             if self.position == self.checkpoint:
                 return
             if position_key(self.checkpoint or "0-0") > position_key(self.position or "0-0"):
                 # Another worker has seen a newer log entry than we have: read on.
                 if not await self._read_log():
                     await asyncio.sleep(0.01)
+                attempts += 1
+                continue
+            if not await self.store.take_lease(self.settings.consumer, ADVANCE_LEASE_MS):
+                # Another worker is adjusting this ledger: wait for its checkpoint to move.
+                await asyncio.sleep(0.05)
+                self.checkpoint = await self.store.checkpoint()
                 continue
             since = self.checkpoint
-            result, changed = await advance_ledger(
-                self.pricer, self.store, since, self.position, unwritable
-            )
+            try:
+                result, changed = await advance_ledger(
+                    self.pricer, self.store, since, self.position, unwritable
+                )
+            finally:
+                await self.store.drop_lease(self.settings.consumer)
+            attempts += 1
             if result.status == "ok":
                 log.info(
                     "agreements log %s -> %s: %d ledger entries adjusted or priced",

@@ -84,7 +84,7 @@ class Role:
 _RECORDER_KEYS = ("agreements", "agreement_versions", "agreement_events", "idempotency")
 _FEE_WORKER_STATE = (
     "ledger", "coverage", "ledger_portfolios", "unpriced", "worker_checkpoint", "dedupe",
-    "closed_months", "invoices_waiting",
+    "closed_months", "invoices_waiting", "advance_lease",
 )  # fmt: skip
 # Output streams are append-only for their writers: XADD and reads, never DEL.
 _FEE_WORKER_STREAMS = ("accruals", "report_outcomes", "dead_letters", "invoice_outcomes")
