@@ -66,3 +66,13 @@ def intake_partitions(fields: Mapping[bytes, bytes], partitions: int) -> list[in
     if data.get("type") == "CloseMonthRequested":
         return list(range(partitions))
     return [0]
+
+
+def held_in(
+    book: ScheduleBook, portfolio_ids: list[str], month: str, partition: str | None, partitions: int
+) -> list[str]:
+    """The portfolios whose month `partition` settles (None: the only one, all of them)."""
+    if partition is None:
+        return portfolio_ids
+    day = f"{month}-01"
+    return [p for p in portfolio_ids if home_partition(book, p, day, partitions) == int(partition)]

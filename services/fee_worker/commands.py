@@ -34,6 +34,7 @@ from services.app.accruals import Statement, statement
 from services.app.audit import Source, replay_book
 from services.app.close import CloseOutcome, close_month, portfolios_to_close, worker_behind
 from services.app.months import month_statement
+from services.app.routing import held_in
 from services.cli import UsageProblem, app, console, parse_date
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
@@ -245,9 +246,8 @@ async def _close(
                 else _portfolio_id(view.client, settings.keys, portfolio, settings.lanes)
             )
             with_ledger = await view.store.ledger_portfolios()
-            if named is not None and len(settings.lanes) > 1 and named not in with_ledger:
-                continue
             pids = portfolios_to_close(view.book, with_ledger, agreement, named)
+            pids = held_in(view.book, pids, month, lane.partition, settings.partitions)
             outcomes += await close_month(
                 view.book,
                 view.store,

@@ -54,7 +54,7 @@ from services.app.pricing import (
     split_in_context,
 )
 from services.app.projection import read_events
-from services.app.routing import home_partition, routing_key
+from services.app.routing import held_in, home_partition, routing_key
 from services.domain.book import ScheduleBook
 from services.domain.timeline import position_key
 from services.fee_worker.router import IntakeRouter
@@ -289,6 +289,8 @@ class FeeWorker:
             pids = portfolios_to_close(
                 self.book, with_ledger, request.agreement_id, request.portfolio_id
             )
+            partition, partitions = self.keys.partition, self.settings.partitions
+            pids = held_in(self.book, pids, request.month, partition, partitions)
         except Exception as exc:
             code, reason = refusal(exc)
             return [self.command_pricer.reject(delivery, code, reason)]

@@ -242,3 +242,93 @@ def test_a_worker_routing_by_another_number_of_partitions_is_refused(
     said = (tmp_path / "other.log").read_text()
     assert "partitions: 2 (FEES_PARTITIONS) differs from the 4" in said
     assert redis_client.get("{" + prefix + "}:partitions") == b"4"
+
+
+def _invoice(pid: str, month: str, amount: Decimal) -> dict[str, str]:
+    data = {
+        "type": "InvoiceReceived",
+        "event_id": f"inv-{pid}-{month}",
+        "invoice_id": f"inv-{pid}-{month}",
+        "agreement_id": "AG",
+        "portfolio_id": pid,
+        "month": month,
+        "amount": str(amount),
+        "currency": "USD",
+    }
+    return {"type": "InvoiceReceived", "event_id": data["event_id"], "data": json.dumps(data)}
+
+
+def _close_command(month: str) -> dict[str, str]:
+    data = {
+        "type": "CloseMonthRequested",
+        "event_id": f"close-{month}",
+        "request_id": f"close-{month}",
+        "month": month,
+        "agreement_id": "AG",
+    }
+    return {"type": "CloseMonthRequested", "event_id": data["event_id"], "data": json.dumps(data)}
+
+
+def test_months_close_in_every_partition_by_command_line_and_over_the_bus(
+    redis_url: str,
+    prefix: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    feeschedule: Feeschedule,
+) -> None:
+    log, base = "{" + prefix + "}:agreements", "{" + prefix + "}"
+    put_agreement(redis_client, log, PORTFOLIOS, "ACT/365F", "ROUND_HALF_UP:0.01")
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(60)]  # January and February
+    assets = {pid: Decimal(100_000_000 * (i + 1)) for i, pid in enumerate(PORTFOLIOS)}
+    pipe = redis_client.pipeline(transaction=False)
+    for day in days:
+        for pid in PORTFOLIOS:
+            pipe.xadd(inbox_of(prefix, pid), report_fields(pid, day, assets[pid]))  # type: ignore[arg-type]
+    pipe.execute()
+    n = len(days) * len(PORTFOLIOS)
+    with worker_env(redis_url, prefix, FEES_PARTITIONS=str(P)) as env:
+        workers = [
+            Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
+        ]
+        try:
+            wait_until(lambda: _count(redis_client, prefix) >= n, 60, f"{n} accruals")
+            closed = json.loads(
+                feeschedule.ok("close", "--month", "2024-01", "--json", FEES_PARTITIONS=str(P))
+            )
+            # February: asked over the unpartitioned commands stream, one invoice sent there too.
+            jan = {
+                p: sum(expected_fee(BANDS, assets[p], 1, 365, ROUND_HALF_UP) for _ in range(31))
+                for p in PORTFOLIOS
+            }
+            redis_client.xadd(f"{base}:invoices", _invoice("F03", "2024-01", jan["F03"]))  # type: ignore[arg-type]
+            redis_client.xadd(f"{base}:commands", _close_command("2024-02"))  # type: ignore[arg-type]
+            wait_until(
+                lambda: _count(redis_client, prefix) >= n + 4 * len(PORTFOLIOS), 60, "closes"
+            )
+            outcomes = lane(prefix, zlib.crc32(b"F03") % P) + ":invoice-outcomes"
+            wait_until(lambda: redis_client.xlen(outcomes) >= 1, 30, "the invoice matched")
+        finally:
+            for worker in workers:
+                assert worker.stop() == 0
+    assert sorted(o["portfolio_id"] for o in closed) == PORTFOLIOS
+    assert {o["status"] for o in closed} == {"closed"}
+    events = accruals(redis_client, prefix)
+    periods = Counter((e["portfolio_id"], e["month"]) for k, e in events if k == "PeriodClosed")
+    want = {(p, m): 1 for p in PORTFOLIOS for m in ("2024-01", "2024-02")}
+    assert periods == want  # each portfolio's month closed once, in its own partition
+    for k, e in events:
+        if k == "PeriodClosed":
+            assert lane(prefix, zlib.crc32(e["portfolio_id"].encode()) % P) in _stream_of(
+                redis_client, prefix, e["true_up_id"]
+            )
+    ((kind, matched),) = read_stream(redis_client, outcomes)
+    assert kind == "InvoiceMatched" and matched["portfolio_id"] == "F03"
+
+
+def _stream_of(client: redis.Redis, prefix: str, true_up_id: str) -> str:
+    """The accruals stream holding a true-up."""
+    for k in range(P):
+        stream = lane(prefix, k) + ":accruals"
+        if any(e.get("true_up_id") == true_up_id for _, e in read_stream(client, stream)):
+            return stream
+    return ""
