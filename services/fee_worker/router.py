@@ -9,6 +9,7 @@ once. The partition an entry goes to is services.app.routing's decision.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -75,6 +76,9 @@ class IntakeRouter:
 
     def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
         base, lanes = settings.keys, settings.lanes
+        self.claim_every = min(max(settings.claim_idle_ms / 2000, 0.2), 30.0)
+        self._stopping = asyncio.Event()
+        self._maintenance: asyncio.Task[None] | None = None
         kinds = {
             "net_assets": (Keys.fee_worker_group, "NetAssetsReported"),
             "invoices": (Keys.invoice_group, "InvoiceReceived"),
@@ -102,3 +106,31 @@ class IntakeRouter:
         for route, _ in self.routes:
             await ensure_group(route.client, route.stream, route.group)
             await route.recovery.recover(route.forward)
+
+    def start_maintenance(self) -> None:
+        self._maintenance = asyncio.create_task(self._maintain())
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._maintenance is not None:
+            await self._maintenance
+
+    async def _maintain(self) -> None:
+        """Forward, now and then, what a router that died had read and not forwarded."""
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.claim_every)
+                return
+            except TimeoutError:
+                pass
+            try:
+                for route, _ in self.routes:
+                    cursor = "0-0"
+                    while True:
+                        cursor, claimed = await route.recovery.claim_idle(cursor)
+                        if claimed:
+                            await route.forward(claimed)
+                        if cursor == "0-0":
+                            break
+            except Exception:
+                log.exception("intake router maintenance pass failed; retrying")

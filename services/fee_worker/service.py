@@ -636,9 +636,13 @@ def build_app(settings: Settings) -> FastStream:
     async def after_startup() -> None:
         for lane in lanes:
             await lane.start_maintenance()
+        if router is not None:
+            router.start_maintenance()
 
     async def stop() -> None:
         await asyncio.gather(*(lane.stop() for lane in lanes))
+        if router is not None:
+            await router.stop()
 
     async def close() -> None:
         for lane in lanes:
