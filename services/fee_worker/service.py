@@ -26,6 +26,7 @@ from faststream.message import StreamMessage
 from faststream.redis import StreamSub
 
 from contracts.messages import NetAssetsReported
+from contracts.wire import encode
 from services.adapters.connection import async_client, redis_broker, text
 from services.adapters.consumer import Delivery, GroupRecovery, ensure_group, plain_fields
 from services.adapters.http import http_endpoint
@@ -41,7 +42,7 @@ from services.app.close import (
     worker_behind,
 )
 from services.app.invoices import receive_invoices
-from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult
+from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult, Unpark
 from services.app.pricing import (
     AdjustmentReason,
     Incoming,
@@ -176,8 +177,9 @@ class FeeWorker:
         recovered += await self.invoice_recovery.recover(self.settle_invoices)
         recovered += await self.command_recovery.recover(self.settle_commands)
         log.info(
-            "fee worker %s ready: log at %s, %d pending entries recovered",
+            "fee worker %s ready%s: log at %s, %d pending entries recovered",
             self.settings.consumer,
+            "" if self.keys.partition is None else f" on partition {self.keys.partition}",
             self.position or "(empty)",
             recovered,
         )
@@ -433,7 +435,8 @@ class FeeWorker:
 
     async def _catch_up(self) -> None:
         """Apply new log entries; if the ledger was priced on less, adjust it (atomically)."""
-        await self._read_log()
+        if await self._read_log() and self.keys.partition is not None:
+            await self._forward_parked()
         unwritable: set[str] = set()
         attempts = 0
         while attempts < MAX_ATTEMPTS:
@@ -474,6 +477,27 @@ class FeeWorker:
                 log.warning("%s: its parked reports wait", result.detail)
                 unwritable.add(result.portfolio_id)
         raise RuntimeError(f"could not price against log position {self.position}")
+
+    async def _forward_parked(self) -> None:
+        """Reports parked here whose day the log now settles in another partition (it put their
+        portfolio in a group, or took it out of one) go there: re-sent, then dropped here."""
+        assert self.keys.partition is not None
+        own, partitions = int(self.keys.partition), self.settings.partitions
+        away: list[tuple[str, str, int]] = []
+        for name, value in (await self.store.read_unpriced()).items():
+            pid, _, day = name.rpartition("|")
+            home = home_partition(self.book, pid, day, partitions)
+            if home != own:
+                away.append((name, value, home))
+        if not away:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for _, value, home in away:
+                report = NetAssetsReported.model_validate_json(value)
+                pipe.xadd(self.keys.lane(home).net_assets, encode(report))  # type: ignore[arg-type]
+            await pipe.execute()
+        await self.store.settle([Unpark(name, value) for name, value, _ in away], self.checkpoint)
+        log.info("%d parked reports forwarded to the partition that now settles them", len(away))
 
     async def _price_provisionally(self) -> None:
         """Group days that waited `group_wait_ms` for a member's report: priced on the rest."""

@@ -162,3 +162,47 @@ def _accrued(client: redis.Redis, outbox: Outbox) -> int:
 
 def _adjusted(client: redis.Redis, outbox: Outbox) -> int:
     return sum(1 for kind, _ in outbox.read(client) if kind == "FeeAdjusted")
+
+
+def test_reports_parked_before_their_group_was_recorded_are_priced_in_its_partition(
+    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Four partitions. The members are on the agreement from June only, so their March reports
+    wait unpriced, each in its own partition; then the group is recorded from March 1: every
+    waiting report goes to the group's partition and its day is priced there, as a group."""
+    log, partitions = "{" + prefix + "}:agreements", 4
+    outbox = Outbox(prefix, partitions)
+    redis_client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
+    own = [
+        {"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in MEMBERS
+    ]
+    first = {"agreement_id": "AG", "amendment_number": 1, "effective_date": "2024-06-01"}
+    redis_client.xadd(log, encode(AmendmentRecorded.model_validate({**first, "changes": own})))  # type: ignore[arg-type]
+    days = DAYS[:5]
+    with worker_env(redis_url, prefix, FEES_PARTITIONS=str(partitions)) as env:
+        worker = Worker(env, tmp_path / "w.log")
+        try:
+            for day in days:
+                for pid in MEMBERS:
+                    inbox = partition_tag(prefix, pid, partitions) + ":net-assets"
+                    redis_client.xadd(inbox, report_fields(pid, day, assets(pid, day)))  # type: ignore[arg-type]
+            parked = [partition_tag(prefix, p, partitions) + ":unpriced" for p in ("P1", "P2")]
+            wait_until(
+                lambda: sum(int(redis_client.hlen(k)) for k in set(parked)) == 3 * len(days),
+                30,
+                "the reports parked in the members' partitions",
+            )
+            change = {"action": "group", "group_id": "G", "members": list(MEMBERS), "tiers": TIERS}
+            second = {"agreement_id": "AG", "amendment_number": 2, "effective_date": "2024-03-01"}
+            redis_client.xadd(
+                log, encode(AmendmentRecorded.model_validate({**second, "changes": [change]}))
+            )  # type: ignore[arg-type]
+            wait_until(lambda: _accrued(redis_client, outbox) >= 3 * len(days), 30, "accruals")
+        finally:
+            assert worker.stop() == 0
+    home = partition_tag(prefix, "G", partitions)
+    for day in days:
+        for pid, cents in shares(day).items():
+            entry: Any = json.loads(redis_client.hget(f"{home}:ledger:{pid}", day.isoformat()))  # type: ignore[arg-type]
+            assert Decimal(entry["amount"]) == cents, (pid, day)
+    assert not any(redis_client.hlen(k) for k in parked)  # none left waiting where it was
