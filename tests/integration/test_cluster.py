@@ -105,6 +105,17 @@ async def test_settings_give_cluster_clients_that_discover_every_node(
     client.close()
 
 
+def test_a_command_without_the_cluster_setting_is_told_to_set_it(
+    cluster_url: str, prefix: str
+) -> None:
+    plain = Feeschedule(cluster_url, prefix, cluster=False)
+    done = plain("history", PORTFOLIO)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        "(a Redis Cluster node redirected the command: set FEES_REDIS_CLUSTER=1)"
+    ), done.stderr
+
+
 # ---- the ports' cases on the cluster --------------------------------------------------------
 
 
