@@ -27,6 +27,7 @@ from cluster import SLOTS, LocalCluster, delete_matching, slot_ranges
 from conftest import FEESCHEDULE, Feeschedule
 from redis.crc import key_slot
 from redis.exceptions import NoPermissionError
+from starlette.testclient import TestClient
 
 from services.adapters.connection import async_client, each_node, sync_client
 from services.adapters.keys import Keys
@@ -34,6 +35,7 @@ from services.adapters.ledger import RedisLedgerStore
 from services.adapters.readmodel import ReadModel
 from services.ops.acl import ROLES
 from services.settings import Settings
+from services.web.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -273,6 +275,22 @@ def test_acl_apply_creates_the_users_on_every_node_and_each_node_enforces_them(
         "register-agreement", "--agreement", "x", "--trust", "T", **as_auditor
     )
     assert refused.returncode == 1 and "no permissions" in refused.stderr
+    # The auditor's web site, on its cluster client.
+    auditor_settings = Settings(
+        redis_url=feeschedule_cluster.redis_url,
+        redis_cluster=True,
+        prefix=prefix,
+        redis_username="auditor" + users,
+        redis_password="pw-auditor",
+    )
+    site_client = sync_client(auditor_settings)
+    site = TestClient(create_app(site_client, Keys(prefix)))
+    page = site.get(f"/api/portfolio/{PORTFOLIO}")
+    assert page.status_code == 200 and page.json()["steps"][0]["amendment_number"] == 2
+    operations = site.get("/api/operations")
+    assert operations.status_code == 200
+    assert operations.json()["dead_letters"]["total"] == 0
+    site_client.close()
     # Every node holds some keys of every role: each one enforces the users on its own slots.
     keys = Keys(prefix)
     for node in redis_cluster.nodes:
