@@ -18,9 +18,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +80,12 @@ class Node:
     port: int
     workdir: Path
     process: subprocess.Popen[bytes]
+    password: str | None = None  # the `default` user's, when an ACL file sets one
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5
+        )
 
 
 @dataclass
@@ -147,7 +150,7 @@ def _ready(node: Node, masters: int) -> bool:
         client.close()
 
 
-def _start_node(binary: Path, port: int, root: Path) -> Node:
+def _start_node(binary: Path, port: int, root: Path, extra: Sequence[str]) -> Node:
     workdir = root / f"node-{port}"
     workdir.mkdir()
     process = subprocess.Popen(
@@ -162,6 +165,7 @@ def _start_node(binary: Path, port: int, root: Path) -> Node:
             "--save", "",
             "--appendonly", "no",
             "--logfile", str(workdir / "redis.log"),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -179,42 +183,69 @@ def _stop(nodes: list[Node]) -> None:
 
 
 @contextmanager
-def local_cluster(masters: int = 3, timeout: float = 60.0) -> Iterator[LocalCluster]:
-    """A running `masters`-node Redis Cluster on loopback; killed and removed on exit."""
+def cluster_nodes(
+    count: int, extra: Sequence[str] = (), password: str | None = None, timeout: float = 30.0
+) -> Iterator[list[Node]]:
+    """`count` cluster-enabled redis-servers on free loopback ports, answering PING (as
+    `default`, with `password` if their `extra` arguments set one) but not yet a cluster;
+    killed and removed on exit."""
     binary = cluster_server_binary()
     root = Path(tempfile.mkdtemp(prefix="feeschedule-cluster-"))
     nodes: list[Node] = []
     try:
         deadline = time.monotonic() + timeout
-        nodes = [_start_node(binary, port, root) for port in free_cluster_ports(masters)]
+        nodes = [
+            replace(_start_node(binary, port, root, extra), password=password)
+            for port in free_cluster_ports(count)
+        ]
         for node in nodes:
             _wait_for_ping(node, deadline)
-        first = nodes[0].client()
-        info: Any = first.info("server")
-        version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
-        first.close()
-        for i, (node, (low, high)) in enumerate(zip(nodes, slot_ranges(masters), strict=True)):
-            client = node.client()
-            if version >= (7, 0):
-                client.execute_command("CLUSTER ADDSLOTSRANGE", low, high)
-            else:
-                client.execute_command("CLUSTER ADDSLOTS", *range(low, high + 1))
-            # Distinct epochs up front (as redis-cli --cluster create does): no collision to
-            # resolve, so the nodes agree on the slots' owners as soon as they have met.
-            client.execute_command("CLUSTER SET-CONFIG-EPOCH", i + 1)
-            client.close()
-        first = nodes[0].client()
-        for node in nodes[1:]:
-            first.execute_command("CLUSTER MEET", "127.0.0.1", node.port)
-        first.close()
-        while not all(_ready(node, masters) for node in nodes):
-            if time.monotonic() > deadline:
-                raise ClusterStartFailed(f"cluster on {[n.port for n in nodes]} never got ok")
-            time.sleep(0.1)
-        yield LocalCluster(nodes, version)
+        yield nodes
     finally:
         _stop(nodes)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def join(nodes: list[Node], timeout: float = 30.0) -> tuple[int, ...]:
+    """Make the nodes one cluster, as `redis-cli --cluster create` does with no replicas: a
+    range of slots and a config epoch each, then CLUSTER MEET; returns the Redis version once
+    every node reports the cluster ok and maps every slot to its master."""
+    deadline = time.monotonic() + timeout
+    first = nodes[0].client()
+    info: Any = first.info("server")
+    version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
+    first.close()
+    for i, (node, (low, high)) in enumerate(zip(nodes, slot_ranges(len(nodes)), strict=True)):
+        client = node.client()
+        if version >= (7, 0):
+            client.execute_command("CLUSTER ADDSLOTSRANGE", low, high)
+        else:
+            client.execute_command("CLUSTER ADDSLOTS", *range(low, high + 1))
+        # Distinct epochs up front: no collision to resolve, so the nodes agree on the
+        # slots' owners as soon as they have met.
+        client.execute_command("CLUSTER SET-CONFIG-EPOCH", i + 1)
+        client.close()
+    first = nodes[0].client()
+    for node in nodes[1:]:
+        first.execute_command("CLUSTER MEET", "127.0.0.1", node.port)
+    first.close()
+    wait_until_ok(nodes, deadline)
+    return version
+
+
+def wait_until_ok(nodes: list[Node], deadline: float) -> None:
+    while not all(_ready(node, len(nodes)) for node in nodes):
+        if time.monotonic() > deadline:
+            raise ClusterStartFailed(f"cluster on {[n.port for n in nodes]} never got ok")
+        time.sleep(0.1)
+
+
+@contextmanager
+def local_cluster(masters: int = 3, timeout: float = 60.0) -> Iterator[LocalCluster]:
+    """A running `masters`-node Redis Cluster on loopback; killed and removed on exit."""
+    with cluster_nodes(masters, timeout=timeout) as nodes:
+        version = join(nodes, timeout)
+        yield LocalCluster(nodes, version)
 
 
 def delete_matching(client: redis.Redis | redis.cluster.RedisCluster, pattern: str) -> int:
