@@ -125,7 +125,7 @@ class TestClusterPorts(test_redis_ports.TestRedisPorts):
     """The event store (eventstore_append.lua) and read model (apply, lookup, swap) cases."""
 
     @pytest.fixture(autouse=True)
-    def _ports(self, cluster_client: redis.Redis, prefix: str) -> None:  # type: ignore[override]
+    def _ports(self, cluster_client: redis.Redis, prefix: str) -> None:
         self.redis, self.keys = cluster_client, Keys(prefix)
         self.log, self.store = self.create_ports()
 
@@ -134,7 +134,7 @@ class TestClusterLedgerStore(test_redis_ledger.TestRedisLedgerStore):
     """The fee worker's settle path: RedisLedgerStore.settle through settle.lua."""
 
     @pytest.fixture(autouse=True)
-    async def _redis(  # type: ignore[override]
+    async def _redis(
         self, cluster_url: str, prefix: str, cluster_client: redis.Redis
     ) -> AsyncIterator[None]:
         self.keys = Keys(prefix)
