@@ -114,8 +114,7 @@ def test_two_workers_four_partitions_price_every_report_once(
             )
             time.sleep(0.3)  # nothing more may come
         finally:
-            for worker in workers:
-                assert worker.stop() == 0
+            assert [worker.stop() for worker in workers] == [0, 0]  # each stopped, then checked
     out = accruals(redis_client, prefix)
     accrued = Counter(e["accrual_id"] for kind, e in out if kind == "FeeAccrued")
     assert set(accrued) == set(reports) and set(accrued.values()) == {1}
@@ -176,16 +175,16 @@ def test_two_partitioned_workers_survive_sigkills_exactly_once(
                 Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"r{round_}w{i}.log")
                 for i in (0, 1)
             ]
-            for worker in pair:
-                wait_until(worker.ready, 30, "the workers to start")
-            # Killed once they have done some work: at about 10%, 25% and 40% of it.
-            due = n * (10 + 15 * round_ + rng.randrange(5)) // 100
-            wait_until(
-                lambda d=due: len(accruals(redis_client, prefix)) >= d, 60, f"{due} accruals"
-            )
-            kills.append(len(accruals(redis_client, prefix)))
-            for worker in pair:
-                worker.stop(signal.SIGKILL)
+            try:
+                for worker in pair:
+                    wait_until(worker.ready, 30, "the workers to start")
+                # Killed once they have done some work: at about 10%, 25% and 40% of it.
+                due = n * (10 + 15 * round_ + rng.randrange(5)) // 100
+                wait_until(lambda d=due: _count(redis_client, prefix) >= d, 60, f"{due} accruals")
+                kills.append(_count(redis_client, prefix))
+            finally:
+                for worker in pair:
+                    worker.stop(signal.SIGKILL)
         last = [Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)]
         try:
             for worker in last:
@@ -193,7 +192,7 @@ def test_two_partitioned_workers_survive_sigkills_exactly_once(
             wait_until(lambda: _count(redis_client, prefix) >= n, 90, f"{n} accruals")
             wait_until(lambda: _pending(redis_client, prefix) == 0, 30, "every entry acked")
         finally:
-            assert all(worker.stop() == 0 for worker in last)
+            assert [worker.stop() for worker in last] == [0, 0]
     assert sum(0 < k < n for k in kills) == 3, kills
     out = accruals(redis_client, prefix)
     counts = Counter(e["accrual_id"] for kind, e in out if kind == "FeeAccrued")
@@ -308,8 +307,7 @@ def test_months_close_in_every_partition_by_command_line_and_over_the_bus(
             outcomes = lane(prefix, zlib.crc32(b"F03") % P) + ":invoice-outcomes"
             wait_until(lambda: redis_client.xlen(outcomes) >= 1, 30, "the invoice matched")
         finally:
-            for worker in workers:
-                assert worker.stop() == 0
+            assert [worker.stop() for worker in workers] == [0, 0]  # each stopped, then checked
     assert sorted(o["portfolio_id"] for o in closed) == PORTFOLIOS
     assert {o["status"] for o in closed} == {"closed"}
     events = accruals(redis_client, prefix)
