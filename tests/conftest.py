@@ -150,6 +150,15 @@ def target(request: pytest.FixtureRequest, prefix: str) -> Target:
     return Target(request.getfixturevalue("redis_url"), cluster=False)
 
 
+@pytest.fixture
+def bus_client(target: Target) -> Iterator[redis.Redis]:
+    """A plain client of the target: redis-py's own, as an integrator would use (on the
+    cluster, its cluster client: one partition's keys share one hash tag)."""
+    client = target.client()
+    yield client
+    client.close()
+
+
 FEESCHEDULE = Path(sys.executable).parent / "feeschedule"
 
 

@@ -147,15 +147,6 @@ def worker_env(redis_url: str, prefix: str, **extra: str) -> Iterator[dict[str, 
     yield env
 
 
-@pytest.fixture
-def bus_client(target: Target) -> Iterator[redis.Redis]:
-    """A plain client of the target: redis-py's own, as an integrator would use (on the
-    cluster, its cluster client: every key here shares the prefix's hash tag)."""
-    client = target.client()
-    yield client
-    client.close()
-
-
 # Both tests run on one Redis and on a three-master cluster (FEES_REDIS_CLUSTER=1, one
 # partition: every key the worker touches is on the `{prefix}` slot).
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import Target
 from test_fee_worker_e2e import Worker, read_stream, report_fields, wait_until, worker_env
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
@@ -98,8 +99,9 @@ class Outbox:
 # every member's report is published to its own partition and must be settled in G's.
 @pytest.mark.parametrize("partitions", [1, 4])
 def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path, partitions: int
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path, partitions: int
 ) -> None:
+    redis_client = bus_client
     log = "{" + prefix + "}:agreements"
     outbox = Outbox(prefix, partitions)
     put_group(redis_client, log)
@@ -107,7 +109,7 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
     late_reports: list[tuple[str, dict[str, str]]] = []
     wait = {"FEES_GROUP_WAIT_MS": "800", "FEES_CLAIM_IDLE_MS": "1000", "FEES_BATCH_SIZE": "5"}
     wait["FEES_PARTITIONS"] = str(partitions)
-    with worker_env(redis_url, prefix, **wait) as env:
+    with worker_env(target.url, prefix, **target.env(), **wait) as env:
         workers = [
             Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
         ]
@@ -165,11 +167,12 @@ def _adjusted(client: redis.Redis, outbox: Outbox) -> int:
 
 
 def test_reports_parked_before_their_group_was_recorded_are_priced_in_its_partition(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path
 ) -> None:
     """Four partitions. The members are on the agreement from June only, so their March reports
     wait unpriced, each in its own partition; then the group is recorded from March 1: every
     waiting report goes to the group's partition and its day is priced there, as a group."""
+    redis_client = bus_client
     log, partitions = "{" + prefix + "}:agreements", 4
     outbox = Outbox(prefix, partitions)
     redis_client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
@@ -179,7 +182,7 @@ def test_reports_parked_before_their_group_was_recorded_are_priced_in_its_partit
     first = {"agreement_id": "AG", "amendment_number": 1, "effective_date": "2024-06-01"}
     redis_client.xadd(log, encode(AmendmentRecorded.model_validate({**first, "changes": own})))  # type: ignore[arg-type]
     days = DAYS[:5]
-    with worker_env(redis_url, prefix, FEES_PARTITIONS=str(partitions)) as env:
+    with worker_env(target.url, prefix, **target.env(), FEES_PARTITIONS=str(partitions)) as env:
         worker = Worker(env, tmp_path / "w.log")
         try:
             for day in days:

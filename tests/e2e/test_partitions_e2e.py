@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import Feeschedule
+from conftest import Feeschedule, Target
 from test_fee_worker_e2e import (
     BANDS,
     CUT,
@@ -67,17 +67,18 @@ def test_partition_vectors_match_zlib() -> None:
 
 
 def test_two_workers_four_partitions_price_every_report_once(
-    redis_url: str,
+    target: Target,
     prefix: str,
-    redis_client: redis.Redis,
+    bus_client: redis.Redis,
     tmp_path: Path,
-    feeschedule: Feeschedule,
 ) -> None:
+    feeschedule = Feeschedule(target.url, prefix, cluster=target.cluster)
+    redis_client = bus_client
     log = "{" + prefix + "}:agreements"
     put_agreement(redis_client, log, PORTFOLIOS, "ACT/365F", "ROUND_HALF_UP:0.01")
     rng = random.Random(15)
     reports: dict[str, Decimal] = {}
-    with worker_env(redis_url, prefix, FEES_PARTITIONS=str(P)) as env:
+    with worker_env(target.url, prefix, **target.env(), FEES_PARTITIONS=str(P)) as env:
         workers = [
             Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
         ]
@@ -151,8 +152,9 @@ def test_two_workers_four_partitions_price_every_report_once(
 
 
 def test_two_partitioned_workers_survive_sigkills_exactly_once(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path
 ) -> None:
+    redis_client = bus_client
     log = "{" + prefix + "}:agreements"
     put_agreement(redis_client, log, PORTFOLIOS, "ACT/365F", "ROUND_HALF_UP:0.01")
     rng = random.Random(1515)
@@ -168,7 +170,7 @@ def test_two_partitioned_workers_survive_sigkills_exactly_once(
     n = len(reports)
     extra = {"FEES_PARTITIONS": str(P), "FEES_CLAIM_IDLE_MS": "300", "FEES_BATCH_SIZE": "250"}
     kills = []
-    with worker_env(redis_url, prefix, **extra) as env:
+    with worker_env(target.url, prefix, **target.env(), **extra) as env:
         # Two workers at a time, both killed mid-run, three times; then two finish the work.
         for round_ in range(3):
             pair = [
@@ -227,9 +229,10 @@ def _pending(client: redis.Redis, prefix: str) -> int:
 
 
 def test_a_worker_routing_by_another_number_of_partitions_is_refused(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path
 ) -> None:
-    with worker_env(redis_url, prefix, FEES_PARTITIONS=str(P)) as env:
+    redis_client = bus_client
+    with worker_env(target.url, prefix, **target.env(), FEES_PARTITIONS=str(P)) as env:
         first = Worker(env, tmp_path / "first.log")
         try:
             wait_until(first.ready, 30, "the first worker")
@@ -269,12 +272,13 @@ def _close_command(month: str) -> dict[str, str]:
 
 
 def test_months_close_in_every_partition_by_command_line_and_over_the_bus(
-    redis_url: str,
+    target: Target,
     prefix: str,
-    redis_client: redis.Redis,
+    bus_client: redis.Redis,
     tmp_path: Path,
-    feeschedule: Feeschedule,
 ) -> None:
+    feeschedule = Feeschedule(target.url, prefix, cluster=target.cluster)
+    redis_client = bus_client
     log, base = "{" + prefix + "}:agreements", "{" + prefix + "}"
     put_agreement(redis_client, log, PORTFOLIOS, "ACT/365F", "ROUND_HALF_UP:0.01")
     days = [date(2024, 1, 1) + timedelta(days=i) for i in range(60)]  # January and February
@@ -285,7 +289,7 @@ def test_months_close_in_every_partition_by_command_line_and_over_the_bus(
             pipe.xadd(inbox_of(prefix, pid), report_fields(pid, day, assets[pid]))  # type: ignore[arg-type]
     pipe.execute()
     n = len(days) * len(PORTFOLIOS)
-    with worker_env(redis_url, prefix, FEES_PARTITIONS=str(P)) as env:
+    with worker_env(target.url, prefix, **target.env(), FEES_PARTITIONS=str(P)) as env:
         workers = [
             Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
         ]
