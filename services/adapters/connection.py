@@ -1,12 +1,21 @@
-"""Redis connections from settings (URL, ACL user, password, TLS by rediss://)."""
+"""Redis connections from settings (URL, ACL user, password, TLS by rediss://).
+
+With `FEES_REDIS_CLUSTER=1` every client is redis-py's cluster client and the broker
+FastStream's `RedisClusterBroker`; `redis_url` then names any one node (the others are
+discovered from it), with the same credentials and TLS on every node. The code above this
+module stays the same on both: every key one script or transaction touches shares a hash tag,
+so each such step is on one slot (README, "Redis Cluster").
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.cluster
+import redis.cluster
 
 from services.settings import Settings
 
@@ -34,20 +43,54 @@ def require_url(settings: Settings) -> str:
 
 
 def redis_broker(settings: Settings) -> RedisBroker:
-    """A FastStream Redis broker for a service; per-message access logs only at DEBUG."""
+    """A FastStream Redis broker for a service; per-message access logs only at DEBUG.
+
+    On a cluster, `RedisClusterBroker` (a `RedisBroker`: the services' subscribers are the
+    same). It reads host and port from the URL as its one startup node, and turns rediss://
+    into RedisCluster's own `ssl` flag.
+    """
     # Imported here: the recorder's and the auditor's commands never need a broker, and
     # FastStream is about a third of what `feeschedule amend` spends importing.
-    from faststream.redis import RedisBroker
+    from faststream.redis import RedisBroker, RedisClusterBroker
 
-    return RedisBroker(require_url(settings), log_level=logging.DEBUG, **credentials(settings))
+    url = require_url(settings)
+    if settings.redis_cluster:
+        return RedisClusterBroker(url, log_level=logging.DEBUG, **credentials(settings))
+    return RedisBroker(url, log_level=logging.DEBUG, **credentials(settings))
 
 
 def sync_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(require_url(settings), **credentials(settings))
+    """A client of the settings' Redis: `redis.Redis`, or `redis.cluster.RedisCluster`.
+
+    The cluster client is cast to `redis.Redis`: it is not a subclass, but it has the same
+    command methods (both mix in redis-py's command classes) and pipelines, routing each
+    command by its key's slot, so every caller works with either without knowing which.
+    """
+    url = require_url(settings)
+    if settings.redis_cluster:
+        cluster = redis.cluster.RedisCluster.from_url(url, **credentials(settings))
+        return cast(redis.Redis, cluster)
+    return redis.Redis.from_url(url, **credentials(settings))
 
 
 def async_client(settings: Settings) -> aioredis.Redis:
-    return aioredis.Redis.from_url(require_url(settings), **credentials(settings))
+    """The asyncio twin of `sync_client` (`redis.asyncio.cluster.RedisCluster` on a cluster,
+    cast for the same reason)."""
+    url = require_url(settings)
+    if settings.redis_cluster:
+        cluster = redis.asyncio.cluster.RedisCluster.from_url(url, **credentials(settings))
+        return cast(aioredis.Redis, cluster)
+    return aioredis.Redis.from_url(url, **credentials(settings))
+
+
+def each_node(client: redis.Redis) -> list[tuple[str, redis.Redis]]:
+    """(host:port, a client of that node alone) of every node: on a cluster each primary and
+    replica (for what a cluster keeps per node, such as ACL users), else the one server."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        nodes = sorted(client.get_nodes(), key=lambda node: str(node.name))
+        return [(str(node.name), client.get_redis_connection(node)) for node in nodes]
+    kwargs = client.connection_pool.connection_kwargs
+    return [(f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}", client)]
 
 
 def text(value: bytes | str) -> str:

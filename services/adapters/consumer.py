@@ -3,16 +3,18 @@
 FastStream's stream subscriber reads only new entries (`>`): its own pending entries stay
 pending forever after a crash, and a dead consumer's entries are never claimed. A service
 therefore runs `GroupRecovery` on start (own pending first, then idle entries of others via
-XAUTOCLAIM) and again periodically, before and beside its FastStream subscriber.
+XAUTOCLAIM) and again periodically, before and beside its FastStream subscriber. Entries
+published through FastStream itself arrive in its envelope: `plain_fields` unwraps it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.exceptions import ResponseError
 
 from services.adapters.connection import text
@@ -114,3 +116,12 @@ class GroupRecovery:
             if cursor == "0-0":
                 break
         return handled
+
+
+def plain_fields(fields: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
+    """FastStream's own envelope (`__data__`, binary or legacy JSON) as plain wire fields."""
+    envelope = fields.get(b"__data__")
+    if envelope is None or b"data" in fields:
+        return dict(fields)
+    body, _headers = BinaryMessageFormatV1.parse(envelope)
+    return {b"data": body}

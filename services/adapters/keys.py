@@ -70,6 +70,11 @@ class Keys:
         """Prefix of one generation's keys."""
         return f"{self.tag}:rm:{generation}"
 
+    @property
+    def partitions(self) -> str:
+        """The number of partitions the fee workers route by (set by the first to start)."""
+        return f"{self.tag}:partitions"
+
     # ---- fee worker ------------------------------------------------------------------------
     @property
     def net_assets(self) -> str:
@@ -134,6 +139,11 @@ class Keys:
     def worker_checkpoint(self) -> str:
         """Last agreements-log position the fee worker has priced against."""
         return f"{self.lane_tag}:fee-worker:log-position"
+
+    @property
+    def advance_lease(self) -> str:
+        """Which worker is adjusting this ledger for late knowledge (expires on its own)."""
+        return f"{self.lane_tag}:fee-worker:advancing"
 
     def dedupe(self, report_key: str) -> str:
         return f"{self.lane_tag}:dedupe:{report_key}"

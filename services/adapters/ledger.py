@@ -42,6 +42,17 @@ from services.app.ledger import (
 log = logging.getLogger("feeschedule.fee_worker")
 
 SETTLE_LUA = resources.files("services.adapters").joinpath("settle.lua").read_text()
+# Compare-and-set on the lease: take it if free or ours (and extend it); drop it only if ours.
+TAKE_LEASE_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+DROP_LEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class RedisLedgerStore:
@@ -56,6 +67,15 @@ class RedisLedgerStore:
         # The input stream whose entries a step acknowledges (the net assets by default).
         self.source = keys.net_assets if source is None else source
         self._settle = client.register_script(SETTLE_LUA)
+        self._take_lease = client.register_script(TAKE_LEASE_LUA)
+        self._drop_lease = client.register_script(DROP_LEASE_LUA)
+
+    async def take_lease(self, holder: str, ttl_ms: int) -> bool:
+        taken: Any = await self._take_lease(keys=[self.keys.advance_lease], args=[holder, ttl_ms])
+        return bool(taken)
+
+    async def drop_lease(self, holder: str) -> None:
+        await self._drop_lease(keys=[self.keys.advance_lease], args=[holder])
 
     async def checkpoint(self) -> str:
         value: Any = await self.client.get(self.keys.worker_checkpoint)
@@ -273,26 +293,57 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
     assert_never(op)
 
 
-def read_ledger(client: redis.Redis, keys: Keys, portfolio_id: str) -> dict[str, str]:
-    """One portfolio's ledger (as_of -> entry JSON), for the command line."""
-    reply: Any = client.hgetall(keys.ledger(portfolio_id))
-    return {text(k): text(v) for k, v in reply.items()}
+async def claim_partitions(client: aioredis.Redis, keys: Keys, partitions: int) -> None:
+    """Record how many partitions the workers route by, or refuse a worker that routes by
+    another number: two such workers would settle one portfolio's reports in two places."""
+    await client.set(keys.partitions, partitions, nx=True)
+    stored: Any = await client.get(keys.partitions)
+    if stored is not None and int(stored) != partitions:
+        raise RuntimeError(
+            f"partitions: {partitions} (FEES_PARTITIONS) differs from the {int(stored)} the fee"
+            f" workers of prefix {keys.prefix!r} route by ({keys.partitions}); run every worker"
+            " with the same number (changing it needs the input streams drained first)"
+        )
 
 
-def read_unpriced_dates(client: redis.Redis, keys: Keys, portfolio_id: str) -> list[str]:
+# The command line's and the site's reads of one portfolio. With several partitions they read
+# every partition: a group member's days settle in its group's partition (services.app.routing).
+
+
+def read_ledger(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> dict[str, str]:
+    """One portfolio's ledger (as_of -> entry JSON)."""
+    out: dict[str, str] = {}
+    for keys in lanes:
+        reply: Any = client.hgetall(keys.ledger(portfolio_id))
+        out |= {text(k): text(v) for k, v in reply.items()}
+    return dict(sorted(out.items()))
+
+
+def has_ledger(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> bool:
+    return any(client.exists(keys.ledger(portfolio_id)) for keys in lanes)
+
+
+def read_unpriced_dates(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
     """Dates of this portfolio's reports still waiting for a schedule."""
     prefix = f"{portfolio_id}|"
+    pattern = _glob_escape(prefix) + "*"
     return sorted(
         text(name)[len(prefix) :]
-        for name, _ in client.hscan_iter(keys.unpriced, match=_glob_escape(prefix) + "*")
+        for keys in lanes
+        for name, _ in client.hscan_iter(keys.unpriced, match=pattern)
     )
 
 
-def read_closed_months(client: redis.Redis, keys: Keys, portfolio_id: str) -> list[str]:
-    """The portfolio's closed months (YYYY-MM), for the command line."""
+def read_closed_months(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
+    """The portfolio's closed months (YYYY-MM)."""
     prefix = closed_field(portfolio_id, "")
-    found = client.hscan_iter(keys.closed_months, match=_glob_escape(prefix) + "*")
-    return sorted(text(name)[len(prefix) :] for name, _ in found)
+    pattern = _glob_escape(prefix) + "*"
+    found = {
+        text(name)[len(prefix) :]
+        for keys in lanes
+        for name, _ in client.hscan_iter(keys.closed_months, match=pattern)
+    }
+    return sorted(found)
 
 
 def _glob_escape(value: str) -> str:

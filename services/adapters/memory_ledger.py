@@ -11,6 +11,7 @@ Not kept: 'refused' (a ledger key holding something other than a hash) cannot ha
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, assert_never
@@ -63,6 +64,19 @@ class InMemoryLedgerStore:
     invoices: dict[str, str] = field(default_factory=dict)
     # Input entries not delivered yet (the memory twin has no input stream of its own).
     undelivered: int = 0
+    # The late-knowledge lease: its holder and when it lapses (time.monotonic()).
+    lease: tuple[str, float] | None = None
+
+    async def take_lease(self, holder: str, ttl_ms: int) -> bool:
+        now = time.monotonic()
+        if self.lease is not None and self.lease[0] != holder and self.lease[1] > now:
+            return False
+        self.lease = (holder, now + ttl_ms / 1000)
+        return True
+
+    async def drop_lease(self, holder: str) -> None:
+        if self.lease is not None and self.lease[0] == holder:
+            self.lease = None
 
     async def closed_months(self, portfolio_id: str) -> dict[str, str]:
         prefix = closed_field(portfolio_id, "")

@@ -340,6 +340,16 @@ class LedgerStore(Protocol):
         its period), read from the coverage the ledger keeps, not from the entries."""
         ...
 
+    async def take_lease(self, holder: str, ttl_ms: int) -> bool:
+        """Whether `holder` now holds the ledger's lease on adjusting for late knowledge (taken
+        if free or its own, for `ttl_ms`): the workers sharing a ledger adjust it once, not each
+        planning it; the lease saves work only, as every step is a compare-and-set."""
+        ...
+
+    async def drop_lease(self, holder: str) -> None:
+        """Give the lease back, if `holder` still holds it."""
+        ...
+
     async def settle(
         self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
     ) -> SettleResult:

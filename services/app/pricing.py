@@ -1389,6 +1389,11 @@ async def price_provisionally(
     return await ledger.settle(ops, checkpoint), written
 
 
+# Operations per step when late knowledge adjusts a large ledger: a recomputation of a million
+# accruals is settled in steps of this size rather than one Lua call of a million arguments.
+ADVANCE_STEP = 5000
+
+
 async def advance_ledger(
     pricer: Pricer,
     ledger: LedgerStore,
@@ -1400,6 +1405,11 @@ async def advance_ledger(
     `position`: every entry the new knowledge changes is adjusted and every parked report it
     covers priced, in the step that moves the checkpoint. Also: how many it adjusted or priced.
     `unwritable`: portfolios whose ledger a step refused; their parked reports wait.
+
+    A large plan goes ahead in steps: adjustments that stand alone (each a compare-and-set on
+    its entry, with its FeeAdjusted) first, under the old checkpoint; the last step holds the
+    rest and every precondition, and moves the checkpoint. Should a step meet a change, the
+    caller plans again; an entry adjusted already is then left as it is (its amount is right).
     """
     affected = pricer.affected(checkpoint or None)
     pricer.closed = await ledger.closed_periods()
@@ -1407,4 +1417,23 @@ async def advance_ledger(
     unpriced = await ledger.read_unpriced()
     ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable)
     changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
+    ahead = [op for op in ops if _stands_alone(pricer, op)] if len(ops) > ADVANCE_STEP else []
+    for start in range(0, len(ahead), ADVANCE_STEP):
+        result = await ledger.settle(ahead[start : start + ADVANCE_STEP], checkpoint)
+        if result.status != "ok" or result.conflicts:
+            return SettleResult("conflict", detail="an entry changed while it was adjusted"), 0
+    if ahead:
+        gone = {id(op) for op in ahead}
+        ops = [op for op in ops if id(op) not in gone]
     return await ledger.settle(ops, checkpoint, position), changed
+
+
+def _stands_alone(pricer: Pricer, op: Op) -> bool:
+    """An adjustment that can be settled before the rest of its plan: a plain revision of an
+    entry whose amount depends on no other entry (and claims or gives back no days)."""
+    return (
+        isinstance(op, Revise)
+        and not op.covers
+        and not op.releases
+        and not pricer.contextual(op.portfolio_id)
+    )

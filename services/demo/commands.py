@@ -29,6 +29,7 @@ from rich.table import Table
 
 from contracts.messages import NetAssetsReported
 from contracts.wire import encode
+from services.adapters.connection import sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.app.audit import replay_book
@@ -211,9 +212,11 @@ def demo(
         console.print(f"[bold]Redis[/bold]: {where} (key prefix {prefix!r})")
         settings = base.model_copy(
             update={"redis_url": url, "prefix": prefix, "http_port": 0, "consumer": "demo"}
+            # The embedded server is one Redis, whatever FEES_REDIS_CLUSTER says.
+            | ({"redis_cluster": False} if embedded else {})
         )
         keys = settings.keys
-        client = redis.Redis.from_url(url)
+        client = sync_client(settings)
         try:
             for name in FILINGS:
                 raw = (resources.files("services.demo") / "filings" / name).read_bytes()
@@ -239,6 +242,7 @@ def demo(
                 _serve_site(settings, web_port)
         finally:
             if not embedded:
+                # On a cluster, SCAN visits every master and each DEL goes to its key's node.
                 for key in client.scan_iter(match=f"*{{{prefix}}}*", count=1000):
                     client.delete(key)
             client.close()

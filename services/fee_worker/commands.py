@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,12 +17,14 @@ from pydantic import TypeAdapter, ValidationError
 from rich.table import Table
 
 from contracts.messages import Month
+from contracts.partitions import partition_of
 from contracts.statement import MonthStatement
 from services.adapters.connection import async_client, sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.ledger import (
     RedisLedgerStore,
+    has_ledger,
     read_closed_months,
     read_ledger,
     read_unpriced_dates,
@@ -32,6 +34,7 @@ from services.app.accruals import Statement, statement
 from services.app.audit import Source, replay_book
 from services.app.close import CloseOutcome, close_month, portfolios_to_close, worker_behind
 from services.app.months import month_statement
+from services.app.routing import held_in
 from services.cli import UsageProblem, app, console, parse_date
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
@@ -45,11 +48,13 @@ def _ref_text(ref: dict[str, Any] | None) -> str:
     return f"{ref['agreement_id']} #{ref['amendment_number']}{waiver}"
 
 
-def _portfolio_id(client: redis.Redis, keys: Keys, name_or_id: str) -> str:
+def _portfolio_id(
+    client: redis.Redis, keys: Keys, name_or_id: str, lanes: Sequence[Keys] = ()
+) -> str:
     """The id whose ledger to read: as given when the ledger has it, else the portfolio the log
     names so (any name it has had), from the read model or, failing that, a replay; a
     DomainError names what matches nothing (rather than printing an empty ledger)."""
-    if client.exists(keys.ledger(name_or_id)):
+    if has_ledger(client, lanes or [keys], name_or_id):
         return name_or_id
     log, read_model = EventStore(client, keys), ReadModel(client, keys)
     try:
@@ -70,10 +75,10 @@ def _statement(portfolio: str, start: str, end: str) -> Statement:
         raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     client = sync_client(settings)
     try:
-        pid = _portfolio_id(client, settings.keys, portfolio)
-        ledger = read_ledger(client, settings.keys, pid)
-        parked = read_unpriced_dates(client, settings.keys, pid)
-        closed = read_closed_months(client, settings.keys, pid)
+        pid = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
+        ledger = read_ledger(client, settings.lanes, pid)
+        parked = read_unpriced_dates(client, settings.lanes, pid)
+        closed = read_closed_months(client, settings.lanes, pid)
         return statement(pid, ledger, parked, first, last, closed)
     finally:
         client.close()
@@ -213,12 +218,13 @@ class _WorkerView:
 
 
 @asynccontextmanager
-async def _worker_view(settings: Settings) -> AsyncIterator[_WorkerView]:
-    client, keys = sync_client(settings), settings.keys
-    store = RedisLedgerStore(async_client(settings), keys, Keys.fee_worker_group)
+async def _worker_view(settings: Settings, lane: Keys) -> AsyncIterator[_WorkerView]:
+    """One partition's ledger, and the log folded to where that partition is priced."""
+    client = sync_client(settings)
+    store = RedisLedgerStore(async_client(settings), lane, Keys.fee_worker_group)
     try:
         checkpoint = await store.checkpoint()
-        log = EventStore(client, keys)
+        log = EventStore(client, settings.keys)
         book = replay_book(log, checkpoint) if checkpoint else ScheduleBook()
         yield _WorkerView(client, store, checkpoint, book, log.last_id() or "")
     finally:
@@ -229,21 +235,29 @@ async def _worker_view(settings: Settings) -> AsyncIterator[_WorkerView]:
 async def _close(
     settings: Settings, month: str, agreement: str | None, portfolio: str | None, force: bool
 ) -> list[CloseOutcome]:
-    async with _worker_view(settings) as view:
-        keys = settings.keys
-        behind = worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
-        named = None if portfolio is None else _portfolio_id(view.client, keys, portfolio)
-        with_ledger = await view.store.ledger_portfolios()
-        pids = portfolios_to_close(view.book, with_ledger, agreement, named)
-        return await close_month(
-            view.book,
-            view.store,
-            pids,
-            month,
-            checkpoint=view.checkpoint,
-            behind=behind,
-            force=force,
-        )
+    """Each partition closes the portfolios whose ledger it holds (a named one: where it is)."""
+    outcomes: list[CloseOutcome] = []
+    for lane in settings.lanes:
+        async with _worker_view(settings, lane) as view:
+            behind = worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
+            named = (
+                None
+                if portfolio is None
+                else _portfolio_id(view.client, settings.keys, portfolio, settings.lanes)
+            )
+            with_ledger = await view.store.ledger_portfolios()
+            pids = portfolios_to_close(view.book, with_ledger, agreement, named)
+            pids = held_in(view.book, pids, month, lane.partition, settings.partitions)
+            outcomes += await close_month(
+                view.book,
+                view.store,
+                pids,
+                month,
+                checkpoint=view.checkpoint,
+                behind=behind,
+                force=force,
+            )
+    return outcomes
 
 
 @app.command("statement")
@@ -263,9 +277,22 @@ def month_statement_command(
 
 
 async def _month_statement(settings: Settings, portfolio: str, month: str) -> MonthStatement:
-    async with _worker_view(settings) as view:
-        pid = _portfolio_id(view.client, settings.keys, portfolio)
+    client = sync_client(settings)
+    try:
+        pid = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
+        lane = _lane_of(client, settings, pid, month)
+    finally:
+        client.close()
+    async with _worker_view(settings, lane) as view:
         return await month_statement(view.book, view.store, pid, month)
+
+
+def _lane_of(client: redis.Redis, settings: Settings, pid: str, month: str) -> Keys:
+    """The partition holding a portfolio's month: the one whose ledger has a day of it."""
+    for lane in settings.lanes:
+        if any(day.startswith(month) for day in read_ledger(client, [lane], pid)):
+            return lane
+    return settings.lanes[partition_of(pid, settings.partitions)]
 
 
 def _print_month(found: MonthStatement) -> None:

@@ -24,14 +24,14 @@ import redis.asyncio as aioredis
 from faststream import AckPolicy, FastStream
 from faststream.message import StreamMessage
 from faststream.redis import StreamSub
-from faststream.redis.parser.binary import BinaryMessageFormatV1
 
 from contracts.messages import NetAssetsReported
+from contracts.wire import encode
 from services.adapters.connection import async_client, redis_broker, text
-from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
+from services.adapters.consumer import Delivery, GroupRecovery, ensure_group, plain_fields
 from services.adapters.http import http_endpoint
 from services.adapters.keys import Keys
-from services.adapters.ledger import RedisLedgerStore
+from services.adapters.ledger import RedisLedgerStore, claim_partitions
 from services.adapters.metrics import ServiceMetrics
 from services.app.accruals import gap_counts
 from services.app.close import (
@@ -42,7 +42,7 @@ from services.app.close import (
     worker_behind,
 )
 from services.app.invoices import receive_invoices
-from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult
+from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult, Unpark
 from services.app.pricing import (
     AdjustmentReason,
     Incoming,
@@ -55,27 +55,23 @@ from services.app.pricing import (
     split_in_context,
 )
 from services.app.projection import read_events
+from services.app.routing import held_in, home_partition, routing_key
 from services.domain.book import ScheduleBook
 from services.domain.timeline import position_key
+from services.fee_worker.router import IntakeRouter
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.fee_worker")
 
 # A step refused because another worker moved first is replanned; this bounds the retries.
 MAX_ATTEMPTS = 20
+# How long a worker adjusting a partition's ledger for late knowledge keeps the others waiting
+# should it die (they plan nothing meanwhile, so a recomputation is not done twice).
+ADVANCE_LEASE_MS = 120_000
 # Entries per atomic step: a batch is settled in parts so Python plans while Redis applies.
 PART_SIZE = 125
 # Entries planned between two turns of the event loop (see `FeeWorker._plan`).
 PLAN_SLICE = 25
-
-
-def plain_fields(fields: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
-    """FastStream's own envelope (`__data__`, binary or legacy JSON) as plain wire fields."""
-    envelope = fields.get(b"__data__")
-    if envelope is None or b"data" in fields:
-        return dict(fields)
-    body, _headers = BinaryMessageFormatV1.parse(envelope)
-    return {b"data": body}
 
 
 class MeteredLedger(RedisLedgerStore):
@@ -106,15 +102,20 @@ def _not_folded(entry_id: str, fields: Any, reason: str, code: str) -> None:
 
 
 class FeeWorker:
-    """Schedules in memory, the ledger in Redis, and the batch loop that joins them."""
+    """One partition's worker: schedules in memory, the partition's ledger in Redis, and the
+    batch loop that joins them. A process runs one per partition it serves (`build_app`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        keys: Keys,
+        client: aioredis.Redis,
+        metrics: ServiceMetrics,
+    ) -> None:
         self.settings = settings
-        self.keys = settings.keys
-        self.client = async_client(settings)
-        self.metrics = ServiceMetrics("fee-worker", self.keys.net_assets)
-        for reason in get_args(AdjustmentReason):
-            self.metrics.adjusted(reason, 0)  # every reason's series exists from the start
+        self.keys = keys
+        self.client = client
+        self.metrics = metrics
         self.store = MeteredLedger(self.client, self.keys, self.metrics)
         self.book = ScheduleBook()
         # Last agreements-log entry applied to the book, and the one the ledger is priced
@@ -176,8 +177,9 @@ class FeeWorker:
         recovered += await self.invoice_recovery.recover(self.settle_invoices)
         recovered += await self.command_recovery.recover(self.settle_commands)
         log.info(
-            "fee worker %s ready: log at %s, %d pending entries recovered",
+            "fee worker %s ready%s: log at %s, %d pending entries recovered",
             self.settings.consumer,
+            "" if self.keys.partition is None else f" on partition {self.keys.partition}",
             self.position or "(empty)",
             recovered,
         )
@@ -194,7 +196,6 @@ class FeeWorker:
         # After the broker has stopped: no batch can leave another part in flight.
         async with self._lock:
             await self._drain()
-        await self.client.aclose()
 
     # ---- batches -------------------------------------------------------------------------
 
@@ -235,6 +236,8 @@ class FeeWorker:
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
         """Match invoices against their closed months, or keep them for the close."""
         async with self._lock:
+            await self._catch_up()
+            deliveries = await self._keep_own(list(deliveries), "invoices", Keys.invoice_group)
             for _ in range(MAX_ATTEMPTS):
                 await self._catch_up()
                 args = (self.book, self.invoices, self.invoice_pricer, deliveries)
@@ -258,6 +261,8 @@ class FeeWorker:
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
         """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
         async with self._lock:
+            await self._catch_up()
+            deliveries = await self._keep_own(list(deliveries), "commands", Keys.command_group)
             for delivery in deliveries:
                 await self._settle_command(delivery)
 
@@ -286,6 +291,8 @@ class FeeWorker:
             pids = portfolios_to_close(
                 self.book, with_ledger, request.agreement_id, request.portfolio_id
             )
+            partition, partitions = self.keys.partition, self.settings.partitions
+            pids = held_in(self.book, pids, request.month, partition, partitions)
         except Exception as exc:
             code, reason = refusal(exc)
             return [self.command_pricer.reject(delivery, code, reason)]
@@ -320,6 +327,7 @@ class FeeWorker:
             for d in deliveries
         ]
         await self._catch_up()
+        batch = await self._keep_own(batch, "net_assets", Keys.fee_worker_group)
         leftovers: list[Incoming] = []
         later: list[Delivery]
         for start in range(0, len(batch), PART_SIZE):
@@ -334,6 +342,32 @@ class FeeWorker:
         if leftovers:
             await self._drain()
             await self._settle_carefully(leftovers)
+
+    async def _keep_own(self, batch: list[Delivery], stream: str, group: str) -> list[Delivery]:
+        """With several partitions, entries that settle in another partition (a group member's
+        day, or an entry sent to the wrong stream) are forwarded there, then acknowledged here
+        (at least once: the partition they reach settles a repeated one once); the rest are
+        returned."""
+        if self.keys.partition is None:
+            return batch
+        own, partitions = int(self.keys.partition), self.settings.partitions
+        mine: list[Delivery] = []
+        away: list[tuple[Delivery, str]] = []
+        for delivery in batch:
+            key = routing_key(delivery.fields) if delivery.fields else None
+            home = own if key is None else home_partition(self.book, *key, partitions)
+            if home == own:
+                mine.append(delivery)
+            else:
+                away.append((delivery, getattr(self.keys.lane(home), stream)))
+        if away:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for delivery, target in away:
+                    pipe.xadd(target, delivery.fields)  # type: ignore[arg-type]
+                await pipe.execute()
+            source = getattr(self.keys, stream)
+            await self.client.xack(source, group, *(d.entry_id for d, _ in away))
+        return mine
 
     async def _plan(self, part: list[Delivery]) -> list[Op]:
         """`Pricer.plan_batch` in slices, yielding to the event loop between them: the step in
@@ -401,20 +435,32 @@ class FeeWorker:
 
     async def _catch_up(self) -> None:
         """Apply new log entries; if the ledger was priced on less, adjust it (atomically)."""
-        await self._read_log()
+        if await self._read_log() and self.keys.partition is not None:
+            await self._forward_parked()
         unwritable: set[str] = set()
-        for _ in range(MAX_ATTEMPTS):
+        attempts = 0
+        while attempts < MAX_ATTEMPTS:
             if self.position == self.checkpoint:
                 return
             if position_key(self.checkpoint or "0-0") > position_key(self.position or "0-0"):
                 # Another worker has seen a newer log entry than we have: read on.
                 if not await self._read_log():
                     await asyncio.sleep(0.01)
+                attempts += 1
+                continue
+            if not await self.store.take_lease(self.settings.consumer, ADVANCE_LEASE_MS):
+                # Another worker is adjusting this ledger: wait for its checkpoint to move.
+                await asyncio.sleep(0.05)
+                self.checkpoint = await self.store.checkpoint()
                 continue
             since = self.checkpoint
-            result, changed = await advance_ledger(
-                self.pricer, self.store, since, self.position, unwritable
-            )
+            try:
+                result, changed = await advance_ledger(
+                    self.pricer, self.store, since, self.position, unwritable
+                )
+            finally:
+                await self.store.drop_lease(self.settings.consumer)
+            attempts += 1
             if result.status == "ok":
                 log.info(
                     "agreements log %s -> %s: %d ledger entries adjusted or priced",
@@ -431,6 +477,27 @@ class FeeWorker:
                 log.warning("%s: its parked reports wait", result.detail)
                 unwritable.add(result.portfolio_id)
         raise RuntimeError(f"could not price against log position {self.position}")
+
+    async def _forward_parked(self) -> None:
+        """Reports parked here whose day the log now settles in another partition (it put their
+        portfolio in a group, or took it out of one) go there: re-sent, then dropped here."""
+        assert self.keys.partition is not None
+        own, partitions = int(self.keys.partition), self.settings.partitions
+        away: list[tuple[str, str, int]] = []
+        for name, value in (await self.store.read_unpriced()).items():
+            pid, _, day = name.rpartition("|")
+            home = home_partition(self.book, pid, day, partitions)
+            if home != own:
+                away.append((name, value, home))
+        if not away:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for _, value, home in away:
+                report = NetAssetsReported.model_validate_json(value)
+                pipe.xadd(self.keys.lane(home).net_assets, encode(report))  # type: ignore[arg-type]
+            await pipe.execute()
+        await self.store.settle([Unpark(name, value) for name, value, _ in away], self.checkpoint)
+        log.info("%d parked reports forwarded to the partition that now settles them", len(away))
 
     async def _price_provisionally(self) -> None:
         """Group days that waited `group_wait_ms` for a member's report: priced on the rest."""
@@ -507,65 +574,121 @@ def _handler(
     return handler
 
 
-def build_app(settings: Settings) -> FastStream:
-    """The fee worker as a FastStream app: a consumer-group batch subscriber per input stream
-    (net assets, invoices, commands)."""
-    worker = FeeWorker(settings)
-    broker = redis_broker(settings)
-    keys = settings.keys
-    inputs: list[tuple[str, str, str, str, Callable[[Mapping[str, Any]], Awaitable[None]]]] = [
+def _inputs(
+    worker: FeeWorker,
+) -> list[tuple[str, str, str, Callable[[Mapping[str, Any]], Awaitable[None]]]]:
+    """A partition's input streams: each with its group, description and handler."""
+    keys = worker.keys
+    return [
         (
             keys.net_assets,
             Keys.fee_worker_group,
-            "fee-worker",
             "NetAssetsReported in; FeeAccrued, FeeAdjusted and DeadLetter out.",
             worker.on_batch,
         ),
         (
             keys.invoices,
             Keys.invoice_group,
-            "fee-worker-invoices",
             "InvoiceReceived in; InvoiceMatched or InvoiceBreak out once its month closes.",
             worker.on_invoices,
         ),
         (
             keys.commands,
             Keys.command_group,
-            "fee-worker-commands",
             "CloseMonthRequested in; FeeTrueUp, PeriodClosed or MonthCloseRefused out.",
             worker.on_commands,
         ),
     ]
-    for stream, group, title, description, handler in inputs:
-        subscription = StreamSub(
-            stream,
-            group=group,
-            consumer=settings.consumer,
-            batch=True,
-            max_records=settings.batch_size,
-            polling_interval=settings.block_ms,
-        )
-        broker.subscriber(  # type: ignore[untyped-decorator, unused-ignore]
-            stream=subscription,
-            ack_policy=AckPolicy.MANUAL,
-            parser=_raw_batch,
-            decoder=_raw_body,
-            title=title,
-            description=description,
-        )(_handler(handler))
+
+
+def _subscribe(
+    broker: Any,
+    settings: Settings,
+    stream: str,
+    group: str,
+    description: str,
+    handle: Callable[[Mapping[str, Any]], Awaitable[None]],
+) -> None:
+    subscription = StreamSub(
+        stream,
+        group=group,
+        consumer=settings.consumer,
+        batch=True,
+        max_records=settings.batch_size,
+        polling_interval=settings.block_ms,
+    )
+    broker.subscriber(
+        stream=subscription,
+        ack_policy=AckPolicy.MANUAL,
+        parser=_raw_batch,
+        decoder=_raw_body,
+        title=f"{group}:{stream}" if settings.partitions > 1 else group,
+        description=description,
+    )(_handler(handle))
+
+
+def _lanes(settings: Settings, client: aioredis.Redis) -> list[FeeWorker]:
+    """A worker per partition, sharing one connection and one set of metrics."""
+    metrics = ServiceMetrics("fee-worker", settings.keys.net_assets)
+    for reason in get_args(AdjustmentReason):
+        metrics.adjusted(reason, 0)  # every reason's series exists from the start
+    return [FeeWorker(settings, keys, client, metrics) for keys in settings.lanes]
+
+
+def build_app(settings: Settings) -> FastStream:
+    """The fee worker as a FastStream app: per partition, a consumer-group batch subscriber per
+    input stream (net assets, invoices, commands); with several partitions, also the router of
+    what was sent to the unpartitioned streams."""
+    client = async_client(settings)
+    broker = redis_broker(settings)
+    lanes = _lanes(settings, client)
+    for lane in lanes:
+        for stream, group, description, handle in _inputs(lane):
+            _subscribe(broker, settings, stream, group, description, handle)
+    router = IntakeRouter(client, settings) if settings.partitions > 1 else None
+    if router is not None:
+        for stream, group, description, handle in router.inputs():
+            _subscribe(broker, settings, stream, group, description, handle)
+
+    async def start() -> None:
+        await claim_partitions(client, settings.keys, settings.partitions)
+        for lane in lanes:
+            await lane.start()
+        if router is not None:
+            await router.start()
+
+    async def after_startup() -> None:
+        for lane in lanes:
+            await lane.start_maintenance()
+        if router is not None:
+            router.start_maintenance()
+
+    async def stop() -> None:
+        await asyncio.gather(*(lane.stop() for lane in lanes))
+        if router is not None:
+            await router.stop()
+
+    async def close() -> None:
+        for lane in lanes:
+            await lane.close()
+        await client.aclose()
 
     return FastStream(
         broker,
-        on_startup=[worker.start],
-        after_startup=[worker.start_maintenance],
-        on_shutdown=[worker.stop],
-        after_shutdown=[worker.close],
+        on_startup=[start],
+        after_startup=[after_startup],
+        on_shutdown=[stop],
+        after_shutdown=[close],
     )
+
+
+def input_groups(settings: Settings) -> list[tuple[str, str]]:
+    """The net-asset streams and group whose lag /metrics shows."""
+    return [(keys.net_assets, Keys.fee_worker_group) for keys in settings.lanes]
 
 
 async def run_fee_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Run the fee worker until `stop` is set."""
     app = build_app(settings)
-    groups = [(settings.keys.net_assets, Keys.fee_worker_group)]
-    async with http_endpoint(settings, "fee-worker", groups), app:
+    async with http_endpoint(settings, "fee-worker", input_groups(settings)), app:
         await stop.wait()

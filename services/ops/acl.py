@@ -30,6 +30,13 @@ ROLES = ("recorder", "projector", "fee-worker", "auditor")
 # whose refusal it ignores). PING is the health check.
 CONNECTION = ("ping", "select")
 
+# What a Redis Cluster client sends besides its commands (ACLs are per node, so every node
+# needs them): CLUSTER SLOTS to learn which node serves which slot, COMMAND to learn where each
+# command's keys are (redis-py asks both when it connects), and ASKING before a command
+# redirected while its slot migrates. On one server they give away nothing (CLUSTER SLOTS is
+# refused there), so the same users serve both.
+CLUSTER_CONNECTION = ("cluster|slots", "command", "asking")
+
 READ = (
     "xrange", "xrevrange", "xlen", "xread", "xinfo|stream", "xinfo|groups", "xinfo|consumers",
     "xpending", "get", "mget", "exists", "type", "ttl", "pttl", "strlen", "hget", "hmget",
@@ -84,7 +91,7 @@ class Role:
 _RECORDER_KEYS = ("agreements", "agreement_versions", "agreement_events", "idempotency")
 _FEE_WORKER_STATE = (
     "ledger", "coverage", "ledger_portfolios", "unpriced", "worker_checkpoint", "dedupe",
-    "closed_months", "invoices_waiting",
+    "closed_months", "invoices_waiting", "advance_lease",
 )  # fmt: skip
 # Output streams are append-only for their writers: XADD and reads, never DEL.
 _FEE_WORKER_STREAMS = ("accruals", "report_outcomes", "dead_letters", "invoice_outcomes")
@@ -106,7 +113,7 @@ ROLE_GRANTS: dict[str, Role] = {
     # and the closed months (`feeschedule close` runs with its rights).
     "fee-worker": Role(
         (
-            Grant(WRITE, write=_FEE_WORKER_STATE, read=("agreements",)),
+            Grant(WRITE, write=(*_FEE_WORKER_STATE, "partitions"), read=("agreements",)),
             Grant(APPEND_STREAM, write=_FEE_WORKER_STREAMS),
             Grant(CONSUME, write=("net_assets", "invoices", "commands")),
         ),
@@ -196,7 +203,7 @@ def role_rules(role: str, keys: Keys, *, selectors: bool) -> list[str]:
         )
         grants = [merged]
     root, *others = grants
-    rules = ["-@all", *(f"+{c}" for c in CONNECTION)]
+    rules = ["-@all", *(f"+{c}" for c in (*CONNECTION, *CLUSTER_CONNECTION))]
     rules += _grant_rules(keys, root, read_only_keys=selectors)
     for grant in others:
         rules.append("(" + " ".join(_grant_rules(keys, grant, read_only_keys=True)) + ")")

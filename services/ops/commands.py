@@ -1,9 +1,10 @@
-"""`feeschedule acl print` and `feeschedule config`: operators' commands.
+"""`feeschedule acl print`, `acl apply` and `feeschedule config`: operators' commands.
 
 `acl print` writes the Redis ACL users of every role (see services/ops/acl.py), as
 `ACL SETUSER` lines to pipe into redis-cli or as an ACL file for `redis-server --aclfile`.
 Passwords are never printed: the rules carry `#<sha256>` of a password read from the
-environment, or a placeholder that Redis refuses.
+environment, or a placeholder that Redis refuses. `acl apply` creates the same users on the
+settings' Redis, on a cluster on every node (services/ops/apply.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -25,6 +27,9 @@ from services.ops.acl import (
     password_placeholder,
 )
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from services.ops.acl import AclUser
 
 acl_app = typer.Typer(help="Redis ACL users, one per role, least privilege.", no_args_is_help=True)
 app.add_typer(acl_app, name="acl")
@@ -101,6 +106,43 @@ def acl_print(
         return
     output.write_text(text)
     output.chmod(0o644)  # hashes only; the Redis container runs as another user
+
+
+@acl_app.command("apply")
+def acl_apply(
+    prefix: str | None = typer.Option(None, "--prefix", help="Key prefix (default FEES_PREFIX)"),
+    user_suffix: str = typer.Option("", "--user-suffix", help="Appended to each user name"),
+    roles: list[str] = typer.Option(list(ROLES), "--role", help="Only these roles"),
+) -> None:
+    """Create (or reset) every role's user on the Redis of FEES_REDIS_URL, connected as an
+    administrator (FEES_REDIS_USERNAME/PASSWORD); with FEES_REDIS_CLUSTER=1 on every node of
+    the cluster, since Redis keeps ACL users per node. Passwords come from
+    FEES_ACL_<ROLE>_PASSWORD (or ..._FILE), and each node gets the rules of its version."""
+    from services.adapters.connection import sync_client
+    from services.ops.apply import apply_users
+
+    settings = Settings()
+    key_prefix = prefix or settings.prefix
+    for role in roles:
+        if role not in ROLES:
+            raise UsageProblem(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    secrets = {role: password_from_env(role) for role in roles}
+
+    def users(version: str) -> list[AclUser]:
+        return [
+            build_user(
+                role, key_prefix, secrets[role], user_suffix=user_suffix, server_version=version
+            )
+            for role in roles
+        ]
+
+    client = sync_client(settings)
+    try:
+        applied = apply_users(client, users)
+    finally:
+        client.close()
+    for node in applied:
+        print(f"{node.node} (Redis {node.version}): {', '.join(node.users)}")
 
 
 @app.command("config")

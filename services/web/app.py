@@ -26,7 +26,12 @@ from starlette.templating import Jinja2Templates
 from services.adapters.eventstore import EventStore
 from services.adapters.http import asyncapi_html
 from services.adapters.keys import Keys
-from services.adapters.ledger import read_closed_months, read_ledger, read_unpriced_dates
+from services.adapters.ledger import (
+    has_ledger,
+    read_closed_months,
+    read_ledger,
+    read_unpriced_dates,
+)
 from services.app.accruals import statement
 from services.app.audit import parse_known_at
 from services.app.ledger import LedgerEntry
@@ -53,9 +58,10 @@ class NotFound(LookupError):
 class Site:
     """The site's state: one Redis client, its key names, and the fold of the log."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, partitions: int = 1) -> None:
         self.client = client
         self.keys = keys
+        self.lanes = keys.lanes(partitions)
         self.fold = LogFold(EventStore(client, keys))
         self.lock = threading.Lock()
 
@@ -85,9 +91,9 @@ class Site:
     def _ledger_of(self, name_or_id: str) -> tuple[str, dict[str, str]]:
         """The portfolio id (as the ledger names it, or by any name in the log) and ledger."""
         pid = name_or_id
-        if not self.client.exists(self.keys.ledger(pid)):
+        if not has_ledger(self.client, self.lanes, pid):
             pid = self.fold.timeline(name_or_id).portfolio_id
-        return pid, read_ledger(self.client, self.keys, pid)
+        return pid, read_ledger(self.client, self.lanes, pid)
 
     def accruals(self, request: Request) -> dict[str, Any]:
         pid, ledger = self._ledger_of(request.path_params["portfolio"])
@@ -97,8 +103,8 @@ class Site:
         start, end = _date("from", first), _date("to", last)
         if end < start:
             raise DomainError("to", last, f"is before from {first}")
-        parked = read_unpriced_dates(self.client, self.keys, pid)
-        closed = read_closed_months(self.client, self.keys, pid)
+        parked = read_unpriced_dates(self.client, self.lanes, pid)
+        closed = read_closed_months(self.client, self.lanes, pid)
         found = statement(pid, ledger, parked, start, end, closed)
         return {**found.as_json(), "adjustments": adjustments_of(found.entries)}
 
@@ -116,9 +122,9 @@ class Site:
     def operations(self, request: Request) -> dict[str, Any]:
         before = request.query_params.get("before") or None
         return {
-            "dead_letters": reads.dead_letters(self.client, self.keys, before),
-            "unpriced": reads.unpriced(self.client, self.keys),
-            "consumer_lag": reads.consumer_lag(self.client, self.keys),
+            "dead_letters": reads.dead_letters(self.client, self.keys, self.lanes, before),
+            "unpriced": reads.unpriced(self.client, self.lanes),
+            "consumer_lag": reads.consumer_lag(self.client, self.keys, self.lanes),
             "log_position": self.fold.position,
         }
 
@@ -154,9 +160,9 @@ def _answer(site: Site, view: View, request: Request) -> dict[str, Any] | Respon
         return JSONResponse({"error": str(exc)}, status)
 
 
-def create_app(client: redis.Redis, keys: Keys) -> Starlette:
+def create_app(client: redis.Redis, keys: Keys, partitions: int = 1) -> Starlette:
     """The site on `client` (the settings' Redis user: the auditor's, in production)."""
-    site, templates = Site(client, keys), _templates()
+    site, templates = Site(client, keys, partitions), _templates()
     plotly_js: list[bytes] = []
 
     def page(template: str, view: View, figure: Callable[[Any], Any] | None = None) -> Any:

@@ -33,7 +33,10 @@ def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
         raise UsageProblem(f"web: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
     client = sync_client(settings)
     config = uvicorn.Config(
-        create_app(client, settings.keys), log_level="warning", lifespan="off", access_log=False
+        create_app(client, settings.keys, settings.partitions),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     # In a thread, uvicorn cannot and need not install signal handlers: the caller stops it.
@@ -69,7 +72,9 @@ async def run_site(settings: Settings, stop: asyncio.Event) -> None:
     """The site on the services' HTTP port (`run all` with FEES_HTTP_PORT), until `stop`."""
     client = sync_client(settings)
     try:
-        async with http_endpoint(settings, "web", [], create_app(client, settings.keys)):
+        async with http_endpoint(
+            settings, "web", [], create_app(client, settings.keys, settings.partitions)
+        ):
             await stop.wait()
     finally:
         client.close()

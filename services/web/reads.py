@@ -5,6 +5,7 @@ HSCAN, XINFO GROUPS), so the `auditor` ACL user may run every one."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -15,12 +16,23 @@ from services.adapters.keys import Keys
 PAGE = 25
 
 
+def _streams(keys: Keys, lanes: Sequence[Keys], name: str) -> list[str]:
+    """A stream of every partition, and the unpartitioned one when there are partitions."""
+    return list(dict.fromkeys([getattr(keys, name), *(getattr(lane, name) for lane in lanes)]))
+
+
 def dead_letters(
-    client: redis.Redis, keys: Keys, before: str | None, size: int = PAGE
+    client: redis.Redis, keys: Keys, lanes: Sequence[Keys], before: str | None, size: int = PAGE
 ) -> dict[str, Any]:
-    """One page of dead letters, newest first, from just before `before` (None: the newest)."""
+    """One page of dead letters, newest first, from just before `before` (None: the newest);
+    the projector's and every partition's, merged by entry id."""
     high = "+" if before is None else "(" + before
-    rows: Any = client.xrevrange(keys.dead_letters, max=high, min="-", count=size + 1)
+    streams = _streams(keys, lanes, "dead_letters")
+    rows: list[tuple[Any, Any]] = []
+    for stream in streams:
+        found: Any = client.xrevrange(stream, max=high, min="-", count=size + 1)
+        rows += found
+    rows.sort(key=lambda row: tuple(int(p) for p in text(row[0]).split("-")), reverse=True)
     page = []
     for entry_id, fields in rows[:size]:
         decoded = {text(k): text(v) for k, v in fields.items()}
@@ -37,18 +49,18 @@ def dead_letters(
             }
         )
     more = len(rows) > size
-    total: Any = client.xlen(keys.dead_letters)
+    total = sum(int(client.xlen(stream)) for stream in streams)
     return {
-        "total": int(total),
+        "total": total,
         "entries": page,
         "next_before": page[-1]["entry_id"] if more and page else None,
     }
 
 
-def unpriced(client: redis.Redis, keys: Keys, limit: int = 500) -> list[dict[str, Any]]:
+def unpriced(client: redis.Redis, lanes: Sequence[Keys], limit: int = 500) -> list[dict[str, Any]]:
     """Reports parked until a schedule covers their date (portfolio, date, net assets)."""
     out = []
-    for name, value in client.hscan_iter(keys.unpriced, count=200):
+    for name, value in (row for k in lanes for row in client.hscan_iter(k.unpriced, count=200)):
         pid, _, as_of = text(name).rpartition("|")
         report = json.loads(text(value))
         out.append(
@@ -64,10 +76,11 @@ def unpriced(client: redis.Redis, keys: Keys, limit: int = 500) -> list[dict[str
     return sorted(out, key=lambda r: (r["portfolio_id"], r["as_of"]))
 
 
-def consumer_lag(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
+def consumer_lag(client: redis.Redis, keys: Keys, lanes: Sequence[Keys]) -> list[dict[str, Any]]:
     """Each consumer group of the streams the services read, with its lag and pending."""
     groups = []
-    for stream in (keys.agreements, keys.net_assets, keys.invoices, keys.commands):
+    inputs = [_streams(keys, lanes, name) for name in ("net_assets", "invoices", "commands")]
+    for stream in [keys.agreements, *(s for streams in inputs for s in streams)]:
         try:
             reply: Any = client.xinfo_groups(stream)
         except redis.ResponseError:

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import holidays
 import pytest
 import redis
+import redis.cluster
 from conftest import FEESCHEDULE
 
 pytestmark = pytest.mark.e2e
@@ -112,3 +113,13 @@ def test_demo_on_a_given_redis_cleans_up_after_itself(redis_url: str) -> None:
     check_story(result.stdout)
     after = {k for k in client.scan_iter(match="*demo-*", count=1000)}
     assert after <= before
+
+
+def test_demo_on_a_cluster_tells_the_story_and_cleans_every_node(redis_cluster_url: str) -> None:
+    cluster = redis.cluster.RedisCluster.from_url(redis_cluster_url)
+    before = {k for k in cluster.scan_iter(match="*demo-*", count=1000)}
+    result = run_demo({"FEES_REDIS_URL": redis_cluster_url, "FEES_REDIS_CLUSTER": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    check_story(result.stdout)
+    assert {k for k in cluster.scan_iter(match="*demo-*", count=1000)} <= before
+    cluster.close()

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import FEESCHEDULE
+from conftest import FEESCHEDULE, Target
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
@@ -147,16 +147,21 @@ def worker_env(redis_url: str, prefix: str, **extra: str) -> Iterator[dict[str, 
     yield env
 
 
+# Both tests run on one Redis and on a three-master cluster (FEES_REDIS_CLUSTER=1, one
+# partition: every key the worker touches is on the `{prefix}` slot).
+
+
 def test_plain_clients_get_every_fee_right(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path
 ) -> None:
+    redis_client = bus_client
     tag = "{" + prefix + "}"
     log, inbox, outbox = f"{tag}:agreements", f"{tag}:net-assets", f"{tag}:accruals"
     # ACT/360 and banker's rounding: the worker must use the agreement's terms, not defaults.
     put_agreement(redis_client, log, ["EQ", "BOND"], "ACT/360", "ROUND_HALF_EVEN:0.01")
     rng = random.Random(4)
     reports: dict[str, tuple[Decimal, int]] = {}
-    with worker_env(redis_url, prefix) as env:
+    with worker_env(target.url, prefix, **target.env()) as env:
         worker = Worker(env, tmp_path / "worker.log")
         try:
             for pid in ("EQ", "BOND"):
@@ -208,7 +213,7 @@ def test_plain_clients_get_every_fee_right(
         assert a["reason"] == "amendment"
 
     # The ledger on the command line: month totals are accruals plus adjustments.
-    env = {**os.environ, "FEES_REDIS_URL": redis_url, "FEES_PREFIX": prefix}
+    env = {**os.environ, **target.env(), "FEES_PREFIX": prefix}
     shown = subprocess.run(
         [str(FEESCHEDULE), "accruals", "EQ", "--json", "--from=2024-01-01", "--to=2024-03-31"],
         env=env,
@@ -259,8 +264,9 @@ def test_accruals_command_refuses_a_bad_date_in_one_line(redis_url: str, prefix:
 
 
 def test_twenty_thousand_reports_survive_five_sigkills_exactly_once(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path
 ) -> None:
+    redis_client = bus_client
     tag = "{" + prefix + "}"
     log, inbox, outbox = f"{tag}:agreements", f"{tag}:net-assets", f"{tag}:accruals"
     portfolios = [f"F{i:02d}" for i in range(20)]
@@ -278,7 +284,8 @@ def test_twenty_thousand_reports_survive_five_sigkills_exactly_once(
     assert len(reports) == 20_000
 
     kills = []
-    with worker_env(redis_url, prefix, FEES_CLAIM_IDLE_MS="300", FEES_BATCH_SIZE="250") as env:
+    tuned = {"FEES_CLAIM_IDLE_MS": "300", "FEES_BATCH_SIZE": "250"}
+    with worker_env(target.url, prefix, **target.env(), **tuned) as env:
         for n in range(5):
             worker = Worker(env, tmp_path / f"worker-{n}.log")
             wait_until(worker.ready, 30, "the worker to start")

@@ -13,6 +13,7 @@ import json
 import random
 import signal
 import time
+import zlib
 from collections import Counter
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import redis
+from conftest import Target
 from test_fee_worker_e2e import Worker, read_stream, report_fields, wait_until, worker_env
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
@@ -73,16 +75,41 @@ def put_group(client: redis.Redis, log: str) -> None:
     client.xadd(log, encode(amendment))  # type: ignore[arg-type]
 
 
+def partition_tag(prefix: str, name: str, partitions: int) -> str:
+    """The hash tag of a portfolio's (or a group's) partition, computed here: CRC-32 mod P."""
+    if partitions == 1:
+        return "{" + prefix + "}"
+    return "{" + f"{prefix}:p{zlib.crc32(name.encode()) % partitions}" + "}"
+
+
+class Outbox:
+    """The accruals of every partition, read together."""
+
+    def __init__(self, prefix: str, partitions: int) -> None:
+        tags = ["{" + f"{prefix}:p{k}" + "}" for k in range(partitions)]
+        if partitions == 1:
+            tags = ["{" + prefix + "}"]
+        self.streams = [f"{tag}:accruals" for tag in tags]
+
+    def read(self, client: redis.Redis) -> list[tuple[str, dict[str, Any]]]:
+        return [event for stream in self.streams for event in read_stream(client, stream)]
+
+
+# With four partitions the members P1, P2, P3 hash to partitions 1, 3 and 1, the group G to 2:
+# every member's report is published to its own partition and must be settled in G's.
+@pytest.mark.parametrize("partitions", [1, 4])
 def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
-    redis_url: str, prefix: str, redis_client: redis.Redis, tmp_path: Path
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path, partitions: int
 ) -> None:
-    tag = "{" + prefix + "}"
-    log, inbox, outbox = f"{tag}:agreements", f"{tag}:net-assets", f"{tag}:accruals"
+    redis_client = bus_client
+    log = "{" + prefix + "}:agreements"
+    outbox = Outbox(prefix, partitions)
     put_group(redis_client, log)
     rng = random.Random(14)
-    late_reports: list[dict[str, str]] = []
+    late_reports: list[tuple[str, dict[str, str]]] = []
     wait = {"FEES_GROUP_WAIT_MS": "800", "FEES_CLAIM_IDLE_MS": "1000", "FEES_BATCH_SIZE": "5"}
-    with worker_env(redis_url, prefix, **wait) as env:
+    wait["FEES_PARTITIONS"] = str(partitions)
+    with worker_env(target.url, prefix, **target.env(), **wait) as env:
         workers = [
             Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
         ]
@@ -90,8 +117,9 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
             for n, day in enumerate(DAYS):
                 for pid in rng.sample(MEMBERS, 3):
                     fields = report_fields(pid, day, assets(pid, day))
+                    inbox = partition_tag(prefix, pid, partitions) + ":net-assets"
                     if pid == "P3" and day in LATE:
-                        late_reports.append(fields)
+                        late_reports.append((inbox, fields))
                     else:
                         redis_client.xadd(inbox, fields)  # type: ignore[arg-type]
                 if n in (3, 6, 9):  # SIGKILL one worker mid-stream, then start it again
@@ -105,7 +133,7 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
             provisional = 2 * len(LATE)
             want = 3 * (len(DAYS) - len(LATE)) + provisional
             wait_until(lambda: _accrued(redis_client, outbox) >= want, 60, "the accruals")
-            for fields in late_reports:
+            for inbox, fields in late_reports:
                 redis_client.xadd(inbox, fields)  # type: ignore[arg-type]
             wait_until(
                 lambda: _accrued(redis_client, outbox) >= 3 * len(DAYS), 60, "the late members"
@@ -114,7 +142,7 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
         finally:
             for worker in workers:
                 worker.stop()
-    events = read_stream(redis_client, outbox)
+    events = outbox.read(redis_client)
     accrued = Counter((e["portfolio_id"], e["as_of"]) for kind, e in events if kind == "FeeAccrued")
     assert set(accrued.values()) == {1} and len(accrued) == 3 * len(DAYS)  # each once
     adjusted = Counter(
@@ -124,13 +152,60 @@ def test_a_group_priced_by_two_workers_in_any_order_with_late_members_and_kills(
     assert adjusted == expected  # every provisional accrual adjusted exactly once
     for day in DAYS:
         for pid, cents in shares(day).items():
-            entry: Any = json.loads(redis_client.hget(f"{tag}:ledger:{pid}", day.isoformat()))  # type: ignore[arg-type]
+            # Every member's ledger is in the group's partition: one slot for the group's step.
+            ledger = partition_tag(prefix, "G", partitions) + f":ledger:{pid}"
+            entry: Any = json.loads(redis_client.hget(ledger, day.isoformat()))  # type: ignore[arg-type]
             assert Decimal(entry["amount"]) == cents, (pid, day)
 
 
-def _accrued(client: redis.Redis, stream: str) -> int:
-    return sum(1 for kind, _ in read_stream(client, stream) if kind == "FeeAccrued")
+def _accrued(client: redis.Redis, outbox: Outbox) -> int:
+    return sum(1 for kind, _ in outbox.read(client) if kind == "FeeAccrued")
 
 
-def _adjusted(client: redis.Redis, stream: str) -> int:
-    return sum(1 for kind, _ in read_stream(client, stream) if kind == "FeeAdjusted")
+def _adjusted(client: redis.Redis, outbox: Outbox) -> int:
+    return sum(1 for kind, _ in outbox.read(client) if kind == "FeeAdjusted")
+
+
+def test_reports_parked_before_their_group_was_recorded_are_priced_in_its_partition(
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Four partitions. The members are on the agreement from June only, so their March reports
+    wait unpriced, each in its own partition; then the group is recorded from March 1: every
+    waiting report goes to the group's partition and its day is priced there, as a group."""
+    redis_client = bus_client
+    log, partitions = "{" + prefix + "}:agreements", 4
+    outbox = Outbox(prefix, partitions)
+    redis_client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
+    own = [
+        {"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in MEMBERS
+    ]
+    first = {"agreement_id": "AG", "amendment_number": 1, "effective_date": "2024-06-01"}
+    redis_client.xadd(log, encode(AmendmentRecorded.model_validate({**first, "changes": own})))  # type: ignore[arg-type]
+    days = DAYS[:5]
+    with worker_env(target.url, prefix, **target.env(), FEES_PARTITIONS=str(partitions)) as env:
+        worker = Worker(env, tmp_path / "w.log")
+        try:
+            for day in days:
+                for pid in MEMBERS:
+                    inbox = partition_tag(prefix, pid, partitions) + ":net-assets"
+                    redis_client.xadd(inbox, report_fields(pid, day, assets(pid, day)))  # type: ignore[arg-type]
+            parked = [partition_tag(prefix, p, partitions) + ":unpriced" for p in ("P1", "P2")]
+            wait_until(
+                lambda: sum(int(redis_client.hlen(k)) for k in set(parked)) == 3 * len(days),
+                30,
+                "the reports parked in the members' partitions",
+            )
+            change = {"action": "group", "group_id": "G", "members": list(MEMBERS), "tiers": TIERS}
+            second = {"agreement_id": "AG", "amendment_number": 2, "effective_date": "2024-03-01"}
+            redis_client.xadd(
+                log, encode(AmendmentRecorded.model_validate({**second, "changes": [change]}))
+            )  # type: ignore[arg-type]
+            wait_until(lambda: _accrued(redis_client, outbox) >= 3 * len(days), 30, "accruals")
+        finally:
+            assert worker.stop() == 0
+    home = partition_tag(prefix, "G", partitions)
+    for day in days:
+        for pid, cents in shares(day).items():
+            entry: Any = json.loads(redis_client.hget(f"{home}:ledger:{pid}", day.isoformat()))  # type: ignore[arg-type]
+            assert Decimal(entry["amount"]) == cents, (pid, day)
+    assert not any(redis_client.hlen(k) for k in parked)  # none left waiting where it was

@@ -30,6 +30,7 @@ from services.adapters.metrics import PENDING, GroupMetrics
 from services.adapters.readmodel import ReadModel
 from services.fee_worker.commands import _portfolio_id
 from services.ops.acl import (
+    CLUSTER_CONNECTION,
     CONNECTION,
     ROLE_GRANTS,
     ROLES,
@@ -312,7 +313,8 @@ def test_granted_commands_exist_and_auditor_has_no_write_command(
 ) -> None:
     """Every granted command is one the server knows; none of the auditor's writes."""
     for role, spec in ROLE_GRANTS.items():
-        names = {c.split("|")[0] for g in spec.grants for c in g.commands} | set(CONNECTION)
+        granted = (*(c for g in spec.grants for c in g.commands), *CLUSTER_CONNECTION)
+        names = {c.split("|")[0] for c in granted} | set(CONNECTION)
         info: Any = redis_client.execute_command("COMMAND", "INFO", *sorted(names))
         # redis-py parses COMMAND INFO into {name: {...}}; a None entry is an unknown command.
         known = info if isinstance(info, dict) else {}

@@ -21,6 +21,9 @@ from services.ops.acl import ROLES, password_env
 REPO = Path(__file__).resolve().parents[2]
 OUR_IMAGE = "feeschedule:local"
 APP_SERVICES = {"projector": "projector", "fee-worker": "fee-worker"}  # service -> ACL role
+# The `cluster` profile: the same services on a three-master Redis Cluster.
+CLUSTER_NODES = ("redis-node-1", "redis-node-2", "redis-node-3")
+CLUSTER_APPS = {"projector-cluster": "projector", "fee-worker-cluster": "fee-worker"}
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +174,86 @@ def _accepted_by_the_command(path: list[str], value: str) -> None:
 
 def test_every_command_in_compose_exists_in_the_cli(services: dict[str, dict[str, Any]]) -> None:
     ours = {n: s for n, s in services.items() if s.get("image") == OUR_IMAGE}
-    assert set(ours) == {"acl-init", *APP_SERVICES}
+    assert set(ours) == {"acl-init", *APP_SERVICES, *CLUSTER_APPS}
     assert [str(a) for a in ours["projector"]["command"]][:2] == ["run", "projector"]
     assert [str(a) for a in ours["fee-worker"]["command"]][:2] == ["run", "fee-worker"]
     for name, service in ours.items():
         assert "build" in service, f"{name}: our image is built from the Dockerfile"
         _resolve([str(a) for a in service["command"]])
+
+
+def _flags(service: dict[str, Any]) -> dict[str, str]:
+    command = [str(part) for part in service["command"]]
+    assert command[0] == "redis-server"
+    return dict(zip(command[1::2], command[2::2], strict=False))
+
+
+def test_the_cluster_profile_is_three_redis_7_masters_created_once(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    in_profile = {n for n, s in services.items() if "cluster" in s.get("profiles", [])}
+    assert in_profile == {*CLUSTER_NODES, "redis-cluster-create", *CLUSTER_APPS}
+    # `docker compose up` without the profile never needs one of its services.
+    for name, service in services.items():
+        if name not in in_profile:
+            assert not set(service.get("depends_on", {})) & in_profile, name
+    redis_flags = _flags(services["redis"])
+    addresses, volumes = [], set()
+    for name in CLUSTER_NODES:
+        node = services[name]
+        assert re.match(r"redis:7(\.\d+)*(-\w+)?$", node["image"]), node["image"]
+        flags = _flags(node)
+        assert flags["--cluster-enabled"] == "yes"
+        assert (flags["--appendonly"], flags["--appendfsync"]) == ("yes", "everysec")
+        # The same users as the single Redis, from acl-init's file (ACLs are per node).
+        assert flags["--aclfile"] == redis_flags["--aclfile"]
+        assert node["depends_on"]["acl-init"]["condition"] == "service_completed_successfully"
+        mounts = dict(m.split(":", 2)[:2][::-1] for m in node["volumes"])  # target -> source
+        data = mounts[flags["--dir"]]
+        assert data in compose["volumes"] and data not in volumes, f"{name}: {data} shared"
+        volumes.add(data)
+        assert str(Path(flags["--cluster-config-file"]).parent) == flags["--dir"]
+        assert mounts[str(Path(flags["--aclfile"]).parent)] == "redis-acl"
+        assert "redis-cli ping" in " ".join(node["healthcheck"]["test"])
+        addresses.append(node["networks"]["cluster"]["ipv4_address"])
+    assert len(set(addresses)) == 3
+    # The one-shot creation: every node, no replicas, no prompt; only once they answer.
+    create = services["redis-cluster-create"]
+    script = " ".join(str(part) for part in create["command"])
+    assert re.match(r"redis:7(\.\d+)*(-\w+)?$", create["image"])
+    assert create["restart"] == "no"
+    assert "redis-cli --cluster create " + " ".join(f"{a}:6379" for a in addresses) in script
+    assert "--cluster-replicas 0" in script and "--cluster-yes" in script
+    assert "cluster_state:ok" in script  # a later `up` leaves an existing cluster alone
+    for name in CLUSTER_NODES:
+        assert create["depends_on"][name]["condition"] == "service_healthy"
+
+
+def test_the_cluster_profile_runs_the_services_as_their_users_on_the_cluster(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    acl_init = _env(services["acl-init"])
+    nodes = {services[n]["networks"]["cluster"]["ipv4_address"] for n in CLUSTER_NODES}
+    for name, role in CLUSTER_APPS.items():
+        service, single = services[name], services[name.removesuffix("-cluster")]
+        env = _env(service)
+        assert env["FEES_REDIS_CLUSTER"] == "1"
+        host = env["FEES_REDIS_URL"].removeprefix("redis://").split(":")[0]
+        assert host in CLUSTER_NODES or host in nodes, env["FEES_REDIS_URL"]
+        assert "cluster" in service["networks"]
+        assert env["FEES_REDIS_USERNAME"] == role
+        own = _secret_file(compose, service, env["FEES_REDIS_PASSWORD_FILE"])
+        hashed = _secret_file(compose, services["acl-init"], acl_init[password_env(role) + "_FILE"])
+        assert own == hashed
+        assert env["FEES_PREFIX"] == acl_init["FEES_PREFIX"]
+        assert service["depends_on"] == {
+            "redis-cluster-create": {"condition": "service_completed_successfully"}
+        }
+        # Otherwise the single-Redis service's twin: command, health check, scaling.
+        assert service["command"] == single["command"]
+        assert service["healthcheck"] == single["healthcheck"]
+        assert not service.get("ports") and "container_name" not in service
+        assert "FEES_CONSUMER" not in env
 
 
 def test_resolving_a_missing_command_fails() -> None:

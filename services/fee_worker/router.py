@@ -1,0 +1,136 @@
+"""The intake router: with several partitions, what clients sent to the unpartitioned streams
+(net assets, invoices, commands) is forwarded to the partitions' streams.
+
+At least once: the forwards are added, then the entries acknowledged (two steps, as the
+streams are on different slots). A forward repeated after a crash is the same report, which
+its partition settles once (the second is ignored as a duplicate); a close asked twice closes
+once. The partition an entry goes to is services.app.routing's decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.adapters.connection import text
+from services.adapters.consumer import Delivery, GroupRecovery, ensure_group, plain_fields
+from services.adapters.keys import Keys
+from services.app.routing import intake_partitions
+from services.settings import Settings
+
+log = logging.getLogger("feeschedule.fee_worker")
+
+Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
+class Route:
+    """One unpartitioned stream, and the stream of the same name in each partition."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        settings: Settings,
+        stream: str,
+        targets: list[str],
+        group: str,
+    ) -> None:
+        self.client, self.stream, self.targets, self.group = client, stream, targets, group
+        self.recovery = GroupRecovery(
+            client,
+            stream,
+            group,
+            settings.consumer,
+            batch_size=settings.batch_size,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
+
+    async def on_batch(self, raw: Mapping[str, Any]) -> None:
+        await self.forward(
+            [
+                Delivery(text(entry_id), dict(fields))
+                for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
+            ]
+        )
+
+    async def forward(self, deliveries: Sequence[Delivery]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for delivery in deliveries:
+                if not delivery.fields:
+                    continue  # deleted before it was forwarded: nothing to send
+                fields = plain_fields(delivery.fields)
+                for k in intake_partitions(fields, len(self.targets)):
+                    pipe.xadd(self.targets[k], fields)  # type: ignore[arg-type]
+            await pipe.execute()
+        ids = [d.entry_id for d in deliveries]
+        if ids:
+            await self.client.xack(self.stream, self.group, *ids)
+            log.debug("%d entries of %s forwarded to their partitions", len(ids), self.stream)
+
+
+class IntakeRouter:
+    """The routes of the three unpartitioned input streams."""
+
+    def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
+        base, lanes = settings.keys, settings.lanes
+        self.claim_every = min(max(settings.claim_idle_ms / 2000, 0.2), 30.0)
+        self._stopping = asyncio.Event()
+        self._maintenance: asyncio.Task[None] | None = None
+        kinds = {
+            "net_assets": (Keys.fee_worker_group, "NetAssetsReported"),
+            "invoices": (Keys.invoice_group, "InvoiceReceived"),
+            "commands": (Keys.command_group, "CloseMonthRequested"),
+        }
+        self.routes = [
+            (
+                Route(
+                    client,
+                    settings,
+                    getattr(base, name),
+                    [getattr(lane, name) for lane in lanes],
+                    group,
+                ),
+                f"{kind} sent to the unpartitioned stream, forwarded to its partition.",
+            )
+            for name, (group, kind) in kinds.items()
+        ]
+
+    def inputs(self) -> list[tuple[str, str, str, Handler]]:
+        return [(r.stream, r.group, about, r.on_batch) for r, about in self.routes]
+
+    async def start(self) -> None:
+        """Create the groups, and forward what an earlier router read and did not forward."""
+        for route, _ in self.routes:
+            await ensure_group(route.client, route.stream, route.group)
+            await route.recovery.recover(route.forward)
+
+    def start_maintenance(self) -> None:
+        self._maintenance = asyncio.create_task(self._maintain())
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._maintenance is not None:
+            await self._maintenance
+
+    async def _maintain(self) -> None:
+        """Forward, now and then, what a router that died had read and not forwarded."""
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.claim_every)
+                return
+            except TimeoutError:
+                pass
+            try:
+                for route, _ in self.routes:
+                    cursor = "0-0"
+                    while True:
+                        cursor, claimed = await route.recovery.claim_idle(cursor)
+                        if claimed:
+                            await route.forward(claimed)
+                        if cursor == "0-0":
+                            break
+            except Exception:
+                log.exception("intake router maintenance pass failed; retrying")

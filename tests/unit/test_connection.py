@@ -1,0 +1,53 @@
+"""services.adapters.connection: the client and broker kinds settings choose, without a server.
+
+A cluster's clients and broker take the URL's node as where to discover the others from, and
+the same credentials and TLS as a single server (the cluster itself: tests/integration/
+test_cluster.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+import redis.asyncio.cluster
+from faststream.redis import RedisBroker, RedisClusterBroker
+from redis.asyncio.connection import SSLConnection
+
+from services.adapters.connection import async_client, redis_broker, sync_client
+from services.settings import Settings
+
+
+def settings(url: str, cluster: bool) -> Settings:
+    return Settings(
+        redis_url=url, redis_cluster=cluster, redis_username="fee-worker", redis_password="pw"
+    )
+
+
+def test_one_server_gets_plain_clients_and_broker() -> None:
+    chosen = settings("redis://127.0.0.1:6399/0", cluster=False)
+    assert type(sync_client(chosen)) is redis.Redis
+    assert type(async_client(chosen)) is aioredis.Redis
+    broker = redis_broker(chosen)
+    assert isinstance(broker, RedisBroker) and not isinstance(broker, RedisClusterBroker)
+
+
+async def test_a_cluster_gets_cluster_clients_with_the_same_credentials_and_tls() -> None:
+    client: Any = async_client(settings("rediss://node1:7000/0", cluster=True))
+    assert isinstance(client, redis.asyncio.cluster.RedisCluster)
+    kwargs = client.connection_kwargs
+    assert (kwargs["username"], kwargs["password"]) == ("fee-worker", "pw")
+    assert kwargs["connection_class"] is SSLConnection
+    nodes = client.nodes_manager.startup_nodes.values()
+    assert [(n.host, n.port) for n in nodes] == [("node1", 7000)]
+    await client.aclose()
+
+
+def test_a_cluster_gets_faststreams_cluster_broker_with_the_same_credentials_and_tls() -> None:
+    broker = redis_broker(settings("rediss://node1:7000/0", cluster=True))
+    assert isinstance(broker, RedisClusterBroker)
+    options = broker.config.broker_config.connection._options
+    assert (options["username"], options["password"], options["ssl"]) == ("fee-worker", "pw", True)
+    assert [(n.host, n.port) for n in options["startup_nodes"]] == [("node1", 7000)]
+    plain = redis_broker(settings("redis://node1:7000/0", cluster=True))
+    assert "ssl" not in plain.config.broker_config.connection._options
