@@ -107,7 +107,8 @@ def encode(message: Message) -> dict[str, str]:
         "type": message.type,
         "event_id": message.event_id,
         "schema_version": str(message.schema_version),
-        "data": message.model_dump_json(by_alias=True),
+        # The model's own serializer, without model_dump_json's handling of its arguments.
+        "data": message.__pydantic_serializer__.to_json(message, by_alias=True).decode(),
     }
 
 

@@ -177,3 +177,29 @@ def test_event_ids_are_uuid5_of_kind_and_key(kind: str, key: str) -> None:
     from services.app.pricing import EVENT_NAMESPACE, _event_id
 
     assert _event_id(kind, key) == str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}"))
+
+
+def test_a_ledger_entry_is_written_ascii_escaped_as_ever() -> None:
+    from services.app.ledger import LedgerEntry
+
+    entry = LedgerEntry(
+        accrual_id="FONDS-É:2024-01-02",
+        portfolio_id="FONDS-É",
+        as_of="2024-01-02",
+        amount="1.00",
+        amount_exact="1.0",
+        accrued="1.00",
+        net_assets="100",
+        accrual_days=1,
+        currency="EUR",
+        day_count="ACT/365F",
+        rounding="ROUND_HALF_UP:0.01",
+        report_id="r-ß",
+        revision=0,
+        schedule_ref=None,
+    )
+    text = entry.to_json()
+    assert text.isascii() and "\\u00c9" in text and "\\u00df" in text
+    assert LedgerEntry.from_json(text) == entry
+    plain = LedgerEntry.from_json(text.replace("\\u00c9", "E").replace("\\u00df", "ss"))
+    assert plain.to_json() == json.dumps(json.loads(plain.to_json()), separators=(",", ":"))
