@@ -444,7 +444,8 @@ class AmendmentRetracted(Message):
 
 
 def _empty(value: object) -> bool:
-    return value is None or value == []
+    # (`value == []` would make a list on every call, for every optional field of every event.)
+    return value is None or (isinstance(value, list) and not value)
 
 
 class ClassNetAssets(Contract):
