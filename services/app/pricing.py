@@ -126,8 +126,14 @@ def _event_id(kind: str, key: str) -> str:
 
 
 def _plain(value: Decimal) -> Decimal:
-    # "1E+9" is a valid input but would travel as "1E+9"; the wire wants plain digits.
-    return value.quantize(Decimal(1)) if int(value.as_tuple().exponent) > 0 else value
+    # "1E+9" is a valid input but would travel as "1E+9"; the wire wants plain digits. (A
+    # positive exponent is what str() writes as "E+": cheaper than as_tuple()'s digits.)
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite amount")
+    return value.quantize(_ONE) if "E+" in str(value) else value
+
+
+_ONE = Decimal(1)
 
 
 # ---- reading a report at the edge ----------------------------------------------------------
