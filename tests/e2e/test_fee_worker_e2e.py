@@ -294,6 +294,9 @@ def test_twenty_thousand_reports_survive_five_sigkills_exactly_once(
             worker.stop(signal.SIGKILL)
         last = Worker(env, tmp_path / "worker-last.log")
         try:
+            # Started, so that it handles the SIGTERM below (the killed workers may have left
+            # it nothing to do, and a signal during start-up ends a process as killed).
+            wait_until(last.ready, 30, "the last worker to start")
             wait_until(lambda: redis_client.xlen(outbox) >= 20_000, 90, "20,000 accruals")
             wait_until(
                 lambda: not redis_client.xpending(inbox, "fee-worker")["pending"], 30, "acks"
