@@ -62,8 +62,8 @@ TIERS = [
     {"from": "500000000", "to": "1000000000", "rate_pct": "0.83"},
     {"from": "1000000000", "to": None, "rate_pct": "0.78"},
 ]
-# This checkout: the processes the benchmark starts run its code, whatever `feeschedule` is
-# on PATH.
+# This checkout: the processes the benchmark starts run its code (from its directory, with it
+# first on PYTHONPATH), whatever `feeschedule` is on PATH or the current directory holds.
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = [
     sys.executable,
@@ -187,7 +187,9 @@ class Side:
             # The process's own output, shown if it fails; closed by `stop`.
             log = tempfile.TemporaryFile()  # noqa: SIM115
             self.logs.append(log)
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
             self.running.append(process)
 
     def check_alive(self) -> None:
