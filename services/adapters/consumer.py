@@ -122,6 +122,6 @@ def plain_fields(fields: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
     """FastStream's own envelope (`__data__`, binary or legacy JSON) as plain wire fields."""
     envelope = fields.get(b"__data__")
     if envelope is None or b"data" in fields:
-        return dict(fields)
+        return fields if isinstance(fields, dict) else dict(fields)  # plain already: no copy
     body, _headers = BinaryMessageFormatV1.parse(envelope)
     return {b"data": body}

@@ -322,10 +322,7 @@ class FeeWorker:
         Each part is its own atomic step; a part that meets a conflict or a moved checkpoint
         is settled again, carefully, once the others are done.
         """
-        batch = [
-            Delivery(d.entry_id, plain_fields(d.fields), d.deliveries) if d.fields else d
-            for d in deliveries
-        ]
+        batch = [d if b"__data__" not in d.fields else _unwrapped(d) for d in deliveries]
         await self._catch_up()
         batch = await self._keep_own(batch, "net_assets", Keys.fee_worker_group)
         leftovers: list[Incoming] = []
@@ -553,6 +550,11 @@ class FeeWorker:
                     next_gaps = loop.time() + self.settings.gap_refresh_ms / 1000
             except Exception:
                 log.exception("fee worker maintenance pass failed; retrying")
+
+
+def _unwrapped(delivery: Delivery) -> Delivery:
+    """An entry FastStream published, its fields as plain wire fields."""
+    return Delivery(delivery.entry_id, plain_fields(delivery.fields), delivery.deliveries)
 
 
 async def _raw_batch(message: Any) -> StreamMessage[Any]:
