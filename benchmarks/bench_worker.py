@@ -23,8 +23,8 @@ same FeeAccrued events, and deletes its keys. It prints each run's rates and the
 the ratios over the runs: one worker / one plain loop, N workers / one worker, N workers /
 N plain loops (a ratio is the other side's time over this side's: >= 1 is as fast).
 
-Redis: FEES_REDIS_URL, else REDIS_URL, else an embedded redis-server. --cluster is the hook
-for a Redis Cluster (see `Target`), not wired yet.
+Redis: FEES_REDIS_URL, else REDIS_URL, else an embedded redis-server; --cluster: a local
+three-master Redis Cluster it starts from the machine's redis-server (tests/cluster.py).
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import redis
+import redis.cluster
 
 from benchmarks.machine import cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
@@ -77,21 +78,33 @@ READY_SECONDS = 60
 
 @dataclass(frozen=True)
 class Target:
-    """The Redis the benchmark runs on. The hook for `--cluster` (a local Redis Cluster, from
-    its own starter): `client()` would return a `redis.RedisCluster`, `env()` would add
-    FEES_REDIS_CLUSTER=1 for the workers, the plain loop would take `--cluster`, and a chunk
-    would be appended in one transaction per partition (one slot each)."""
+    """The Redis the benchmark runs on: one server, or (`--cluster`) a local three-master
+    Redis Cluster, where every partition of every side is a slot of its own."""
 
     url: str
     cluster: bool = False
 
     def client(self) -> redis.Redis:
         if self.cluster:
-            raise SystemExit("--cluster: not wired yet (it needs the local cluster starter)")
+            return cast(redis.Redis, redis.cluster.RedisCluster.from_url(self.url))
         return redis.Redis.from_url(self.url)
 
     def env(self) -> dict[str, str]:
-        return {"FEES_REDIS_URL": self.url}
+        return {"FEES_REDIS_URL": self.url, "FEES_REDIS_CLUSTER": "1" if self.cluster else "0"}
+
+
+@contextmanager
+def redis_target(cluster: bool) -> Iterator[Target]:
+    """`--cluster`: a local three-master cluster started from the machine's redis-server (the
+    tests' starter, tests/cluster.py), killed at the end; else the Redis of `redis_url`."""
+    if cluster:
+        from tests.cluster import local_cluster
+
+        with local_cluster(masters=3) as started:
+            yield Target(started.url, cluster=True)
+        return
+    with redis_url() as url:
+        yield Target(url)
 
 
 @contextmanager
@@ -177,6 +190,7 @@ class Side:
             command = [sys.executable, "-m", "benchmarks.plain_loop", "--redis", target.url]
             command += ["--agreements", self.keys.agreements, "--group", Keys.fee_worker_group]
             command += ["--consumer", self.consumer(j), "--batch", str(batch)]
+            command += ["--cluster"] if target.cluster else []
             for lane in lanes:
                 command += ["--lane", lane.net_assets, lane.accruals, lane.ledger("")]
             out.append((command, base))
@@ -266,11 +280,16 @@ def set_up(client: redis.Redis, side: Side, portfolios: int) -> None:
 
 
 def deliver(client: redis.Redis, side: Side, entries: list[tuple[str, dict[str, str]]]) -> None:
-    """A chunk of reports to their partitions, in one transaction so it arrives at once."""
-    pipe = client.pipeline(transaction=True)
+    """A chunk of reports to their partitions, in one transaction per partition (one slot each,
+    as a cluster requires) so that it arrives at once."""
+    by_lane: dict[str, list[dict[str, str]]] = {}
     for pid, fields in entries:
-        pipe.xadd(side.lane_of(pid).net_assets, _fields(fields))
-    pipe.execute()
+        by_lane.setdefault(side.lane_of(pid).net_assets, []).append(fields)
+    for stream, lane_entries in by_lane.items():
+        pipe = client.pipeline(transaction=True)
+        for fields in lane_entries:
+            pipe.xadd(stream, _fields(fields))
+        pipe.execute()
 
 
 def turn(client: redis.Redis, side: Side, chunk: list[tuple[str, dict[str, str]]]) -> None:
@@ -401,7 +420,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="N of the scaled sides")
     parser.add_argument("--partitions", type=int, default=4, help="P of the scaled sides")
-    parser.add_argument("--cluster", action="store_true", help="a Redis Cluster (not yet)")
+    parser.add_argument(
+        "--cluster", action="store_true", help="on a local three-master Redis Cluster"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     entries = reports(args.reports, args.portfolios)
@@ -412,8 +433,7 @@ def main() -> None:
         f" {args.batch}, chunks of {args.chunk:,}), {args.runs} runs"
     )
     ratios: dict[str, list[float]] = {}
-    with redis_url() as url:
-        target = Target(url, args.cluster)
+    with redis_target(args.cluster) as target:
         before = cpu_times()
         for run in range(1, args.runs + 1):
             tag = uuid.uuid4().hex[:8]

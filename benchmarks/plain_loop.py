@@ -21,12 +21,14 @@ import decimal
 import json
 import signal
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import redis
+import redis.cluster
 
 # The same deterministic event ids as the worker's (uuid5 of kind and accrual id under this
 # namespace), so that the two sides' events can be compared field by field.
@@ -153,36 +155,46 @@ def run(
     consumer: str,
     batch: int,
 ) -> None:
-    outputs = {inp.encode(): (accruals, ledger) for inp, accruals, ledger in lanes}
-    streams = {inp: ">" for inp, _, _ in lanes}
+    # One read per partition, as the worker has a subscriber per partition (and as a cluster
+    # requires: each partition is its own slot).
     while True:
-        reply: Any = client.xreadgroup(group, consumer, streams, count=batch, block=1000)
-        if not reply:
-            continue
-        pipe = client.pipeline(transaction=False)
-        for stream, entries in reply:
-            accruals, ledger = outputs[stream]
-            ids = []
-            for entry_id, fields in entries:
-                ids.append(entry_id)
-                try:
-                    report = json.loads(fields[b"data"])
-                    schedule = schedules[report["portfolio_id"]]
-                    event_id, data, entry = price(report, schedule)
-                except (KeyError, ValueError, decimal.InvalidOperation):
-                    continue  # no dead letters: a bad report is dropped
-                pipe.xadd(
-                    accruals,
-                    {
-                        "type": "FeeAccrued",
-                        "event_id": event_id,
-                        "schema_version": "1",
-                        "data": data,
-                    },
-                )
-                pipe.hset(ledger + report["portfolio_id"], report["as_of"], entry)
-            pipe.xack(stream, group, *ids)
-        pipe.execute()
+        done = 0
+        for inp, accruals, ledger in lanes:
+            reply: Any = client.xreadgroup(group, consumer, {inp: ">"}, count=batch)
+            if reply:
+                done += settle(client, reply[0][1], inp, accruals, ledger, schedules, group)
+        if not done:
+            time.sleep(0.001)
+
+
+def settle(
+    client: redis.Redis,
+    entries: list[Any],
+    stream: str,
+    accruals: str,
+    ledger: str,
+    schedules: dict[str, Schedule],
+    group: str,
+) -> int:
+    """One batch of one partition: fees, events, ledger entries and the XACK, one pipeline."""
+    pipe = client.pipeline(transaction=False)
+    ids = []
+    for entry_id, fields in entries:
+        ids.append(entry_id)
+        try:
+            report = json.loads(fields[b"data"])
+            schedule = schedules[report["portfolio_id"]]
+            event_id, data, entry = price(report, schedule)
+        except (KeyError, ValueError, decimal.InvalidOperation):
+            continue  # no dead letters: a bad report is dropped
+        pipe.xadd(
+            accruals,
+            {"type": "FeeAccrued", "event_id": event_id, "schema_version": "1", "data": data},
+        )
+        pipe.hset(ledger + report["portfolio_id"], report["as_of"], entry)
+    pipe.xack(stream, group, *ids)
+    pipe.execute()
+    return len(ids)
 
 
 def main() -> None:
@@ -193,9 +205,14 @@ def main() -> None:
     parser.add_argument("--consumer", required=True)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--lane", nargs=3, action="append", required=True)
+    parser.add_argument("--cluster", action="store_true", help="--redis names a cluster node")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    client = redis.Redis.from_url(args.redis)
+    client: Any = (
+        redis.cluster.RedisCluster.from_url(args.redis)
+        if args.cluster
+        else redis.Redis.from_url(args.redis)
+    )
     schedules = read_schedules(client, args.agreements)
     lanes = [(i, a, ledger) for i, a, ledger in args.lane]
     # Ready: the consumer has joined every input's group (the benchmark waits for it).
