@@ -25,8 +25,6 @@ import tempfile
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -34,6 +32,7 @@ from typing import Any
 import redis
 from rich.progress import Progress
 
+from benchmarks.bench_worker import redis_url
 from benchmarks.machine import console_script, cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
@@ -59,18 +58,6 @@ def fee(bands: list[tuple[str, str | None, str]], assets: Decimal) -> Decimal:
         if top > Decimal(lo):
             annual += (top - Decimal(lo)) * Decimal(rate) / 100
     return (annual / 365).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-@contextmanager
-def redis_url() -> Iterator[str]:
-    url = os.environ.get("FEES_REDIS_URL") or os.environ.get("REDIS_URL")
-    if url:
-        yield url
-        return
-    from services.adapters.redis_server import embedded_redis
-
-    with embedded_redis() as embedded:
-        yield embedded
 
 
 class Layout:

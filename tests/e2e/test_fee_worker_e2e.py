@@ -106,6 +106,27 @@ def report_fields(pid: str, day: date, assets: Decimal, days: int = 1) -> dict[s
     }
 
 
+def publish_daily(
+    client: redis.Redis,
+    inbox_of: Callable[[str], str],
+    portfolios: list[str],
+    days: int,
+    rng: random.Random,
+) -> dict[str, Decimal]:
+    """A report of each portfolio for each of `days` days from 2021-01-01 (random assets, in
+    one pipeline), sent to `inbox_of(portfolio)`; returns the assets by `portfolio:day`."""
+    reports: dict[str, Decimal] = {}
+    pipe = client.pipeline(transaction=False)
+    for i in range(days):
+        day = date(2021, 1, 1) + timedelta(days=i)
+        for pid in portfolios:
+            assets = Decimal(rng.randrange(0, 2_000_000_000_00)).scaleb(-2)
+            reports[f"{pid}:{day}"] = assets
+            pipe.xadd(inbox_of(pid), report_fields(pid, day, assets))  # type: ignore[arg-type]
+    pipe.execute()
+    return reports
+
+
 def read_stream(client: redis.Redis, stream: str) -> list[tuple[str, dict[str, Any]]]:
     rows: Any = client.xrange(stream)
     return [(f[b"type"].decode(), json.loads(f[b"data"])) for _, f in rows]
@@ -272,15 +293,7 @@ def test_twenty_thousand_reports_survive_five_sigkills_exactly_once(
     portfolios = [f"F{i:02d}" for i in range(20)]
     put_agreement(redis_client, log, portfolios, "ACT/365F", "ROUND_HALF_UP:0.01")
     rng = random.Random(20_000)
-    reports: dict[str, Decimal] = {}
-    pipe = redis_client.pipeline(transaction=False)
-    for i in range(1000):
-        day = date(2021, 1, 1) + timedelta(days=i)
-        for pid in portfolios:
-            assets = Decimal(rng.randrange(0, 2_000_000_000_00)).scaleb(-2)
-            reports[f"{pid}:{day}"] = assets
-            pipe.xadd(inbox, report_fields(pid, day, assets))
-    pipe.execute()
+    reports = publish_daily(redis_client, lambda _: inbox, portfolios, 1000, rng)
     assert len(reports) == 20_000
 
     kills = []

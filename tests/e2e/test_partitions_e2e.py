@@ -28,6 +28,7 @@ from test_fee_worker_e2e import (
     CUT,
     Worker,
     expected_fee,
+    publish_daily,
     put_agreement,
     read_stream,
     report_fields,
@@ -158,15 +159,7 @@ def test_two_partitioned_workers_survive_sigkills_exactly_once(
     log = "{" + prefix + "}:agreements"
     put_agreement(redis_client, log, PORTFOLIOS, "ACT/365F", "ROUND_HALF_UP:0.01")
     rng = random.Random(1515)
-    reports: dict[str, Decimal] = {}
-    pipe = redis_client.pipeline(transaction=False)
-    for i in range(1500):
-        day = date(2021, 1, 1) + timedelta(days=i)
-        for pid in PORTFOLIOS:
-            assets = Decimal(rng.randrange(0, 2_000_000_000_00)).scaleb(-2)
-            reports[f"{pid}:{day}"] = assets
-            pipe.xadd(inbox_of(prefix, pid), report_fields(pid, day, assets))  # type: ignore[arg-type]
-    pipe.execute()
+    reports = publish_daily(redis_client, lambda pid: inbox_of(prefix, pid), PORTFOLIOS, 1500, rng)
     n = len(reports)
     extra = {"FEES_PARTITIONS": str(P), "FEES_CLAIM_IDLE_MS": "300", "FEES_BATCH_SIZE": "250"}
     kills = []
