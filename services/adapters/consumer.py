@@ -107,6 +107,12 @@ class GroupRecovery:
             seen.update(d.entry_id for d in batch)
             await handle(batch)
             handled += len(batch)
+        return handled + await self.claim_all_idle(handle)
+
+    async def claim_all_idle(self, handle: BatchHandler) -> int:
+        """Take over every entry idle longer than `claim_idle_ms`, batch by batch, handing each
+        batch to `handle`; returns how many were handed over."""
+        handled = 0
         cursor = "0-0"
         while True:
             cursor, claimed = await self.claim_idle(cursor)
@@ -114,8 +120,7 @@ class GroupRecovery:
                 await handle(claimed)
                 handled += len(claimed)
             if cursor == "0-0":
-                break
-        return handled
+                return handled
 
 
 def plain_fields(fields: Mapping[bytes, bytes]) -> dict[bytes, bytes]:

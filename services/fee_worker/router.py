@@ -125,12 +125,6 @@ class IntakeRouter:
                 pass
             try:
                 for route, _ in self.routes:
-                    cursor = "0-0"
-                    while True:
-                        cursor, claimed = await route.recovery.claim_idle(cursor)
-                        if claimed:
-                            await route.forward(claimed)
-                        if cursor == "0-0":
-                            break
+                    await route.recovery.claim_all_idle(route.forward)
             except Exception:
                 log.exception("intake router maintenance pass failed; retrying")

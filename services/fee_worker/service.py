@@ -511,17 +511,6 @@ class FeeWorker:
 
     # ---- background: follow the log while idle, claim abandoned entries --------------------
 
-    async def _claim_idle(self) -> int:
-        claimed_total = 0
-        cursor = "0-0"
-        while True:
-            cursor, claimed = await self.recovery.claim_idle(cursor)
-            if claimed:
-                await self.settle(claimed)
-                claimed_total += len(claimed)
-            if cursor == "0-0":
-                return claimed_total
-
     async def _maintain(self) -> None:
         loop = asyncio.get_running_loop()
         poll = self.settings.block_ms / 1000
@@ -541,7 +530,7 @@ class FeeWorker:
                     if self.settings.group_wait_ms:
                         await self._price_provisionally()
                 if loop.time() >= next_claim:
-                    claimed = await self._claim_idle()
+                    claimed = await self.recovery.claim_all_idle(self.settle)
                     if claimed:
                         log.info("claimed %d idle entries of other consumers", claimed)
                     next_claim = loop.time() + claim_every
