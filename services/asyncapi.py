@@ -283,8 +283,11 @@ def _channel(stream: str, key: str, messages: tuple[type[Message], ...]) -> dict
 PREFIX_PARAMETER = {
     "description": (
         "The deployment's key prefix with its braces: `{` + FEES_PREFIX + `}`, `{fees}` by"
-        " default. The braces are part of every key (a Redis Cluster hash tag: one slot for all"
-        " of a deployment's keys); quote them in a shell."
+        " default. The braces are part of every key (a Redis Cluster hash tag); quote them in a"
+        " shell. With partitioned intake (FEES_PARTITIONS=P > 1) the fee worker's streams of"
+        " partition k (net-assets, invoices, commands, accruals, report-outcomes, dead-letters,"
+        " invoice-outcomes) take `{fees:pk}` instead, k = CRC-32 of the portfolio id mod P"
+        " (contracts/README.md); the agreements log keeps `{fees}`."
     ),
     "default": "{" + PREFIX + "}",
     "examples": ["{" + PREFIX + "}", "{fees-staging}"],
