@@ -661,7 +661,7 @@ class Pricer:
             ops.append(ExpectLength(portfolio_id, len(ledger)))
             if self.contextual(portfolio_id):
                 read = reads[portfolio_id] = LedgerRead(portfolio_id, ledger)
-                ops += self._advance_in_context(read, earliest)
+                ops += self._advance_in_context(read, earliest, ledgers)
                 continue
             for as_of in sorted(d for d in ledger if _reaches(d, ledger[d], earliest)):
                 revised = self._revise(ledger[as_of], None)
@@ -935,17 +935,42 @@ class Pricer:
                 ops.append(revised)
         return ops
 
-    def _advance_in_context(self, read: LedgerRead, earliest: date) -> list[Op]:
+    def _advance_in_context(
+        self, read: LedgerRead, earliest: date, ledgers: Mapping[str, Mapping[str, str]]
+    ) -> list[Op]:
         """Late knowledge on a ledger whose accruals depend on it: each entry repriced in date
-        order, booked beside its month as the step leaves it (its fee base kept)."""
+        order, booked beside its month as the step leaves it (its fee base kept; a day the log
+        has made a group's, on its members' net assets)."""
         ops: list[Op] = []
         for as_of in sorted(d for d in read.read if _reaches(d, read.read[d], earliest)):
             month = self._month(read.portfolio_id, date.fromisoformat(as_of), read)
-            revised = self._revise(read.now[as_of], None, basis=Basis(month=month))
+            group = self._newly_grouped(read.entry(as_of), ledgers)
+            revised = self._revise(read.now[as_of], None, basis=Basis(month=month, group=group))
             if revised is not None:
                 read.write(as_of, revised.ledger)
                 ops.append(revised)
         return ops
+
+    def _newly_grouped(
+        self, stored: LedgerEntry, ledgers: Mapping[str, Mapping[str, str]]
+    ) -> dict[str, Decimal] | None:
+        """The members' net assets of a day priced alone that the log now makes a group's day,
+        read from their entries of that day; None when it is not such a day, or a member's
+        entry is not in `ledgers` (not reported, or settled in another partition: left as
+        it is)."""
+        if stored.group is not None:
+            return None  # priced as a group: its stored members' assets price it again
+        on = date.fromisoformat(stored.as_of)
+        group = self.book.group_on(stored.portfolio_id, on)
+        if group is None:
+            return None
+        navs: dict[str, Decimal] = {}
+        for member in self.book.group_members(group, on):
+            held = ledgers.get(member, {}).get(stored.as_of)
+            if held is None:
+                return None
+            navs[member] = Decimal(LedgerEntry.from_json(held).priced_net_assets)
+        return navs
 
     def _reason(self, stored: LedgerEntry) -> AdjustmentReason:
         ref = stored.schedule_ref
@@ -978,7 +1003,11 @@ class Pricer:
         news = report is not None or rebased
         if not news and amount == previous:
             return None
-        reason: AdjustmentReason = "revised_report" if news else self._reason(stored)
+        # A day the log made a group's (priced alone before): the amendment's doing.
+        grouped_by_log = report is None and stored.group is None and basis.group is not None
+        reason: AdjustmentReason = (
+            "revised_report" if news and not grouped_by_log else self._reason(stored)
+        )
         month = stored.as_of[:7]
         books_in = posting_month(month, self.closed.get(stored.portfolio_id, ()))
         adjusted = _adjusted(stored, entry, ref, reason, None if books_in == month else books_in)

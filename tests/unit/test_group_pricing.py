@@ -173,3 +173,30 @@ async def test_a_day_not_yet_due_keeps_waiting() -> None:
     checkpoint = await w.ledger.checkpoint()
     assert (await price_provisionally(w.pricer, w.ledger, checkpoint, lambda r: False))[1] == 0
     assert amounts(w) == {} and len(w.ledger.unpriced) == 1
+
+
+async def test_a_group_recorded_over_days_its_members_priced_alone_reprices_them_as_its() -> None:
+    # Each member on its own schedule first, its day priced alone; then the group is recorded
+    # from March 1: the day becomes the group's, and every member's accrual is adjusted to its
+    # share of the fee on the combined assets (the amendment's doing, not a revised report).
+    w = World()
+    own = [{"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in NAVS]
+    amend(w, 1, "2024-01-01", own)
+    await w.advance()
+    await w.settle([report(w, pid, nav) for pid, nav in NAVS.items()])
+    alone = amounts(w)
+    assert alone == {p: group_fee(Decimal(nav)) for p, nav in NAVS.items()}
+    amend(w, 2, "2024-03-01", [group(sorted(NAVS))])
+    await w.advance()
+    adjusted = [e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]
+    assert sorted(e["portfolio_id"] for e in adjusted) == ["P1", "P2", "P3"]
+    assert {e["reason"] for e in adjusted} == {"amendment"}
+    shares = amounts(w)
+    assert sum(shares.values()) == group_fee(Decimal(1_200_000_000))
+    exact = group_fee(Decimal(1_200_000_000))
+    for pid, nav in NAVS.items():
+        assert abs(shares[pid] - exact * Decimal(nav) / 1_200_000_000) < Decimal("0.01")
+    (entry,) = statement("P1", w.ledger.ledgers["P1"], [], DAY, DAY).entries
+    assert entry.group == NAVS
+    await w.advance()  # nothing more to do: adjusted once
+    assert len([e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]) == 3
