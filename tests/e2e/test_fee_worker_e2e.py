@@ -127,6 +127,25 @@ def publish_daily(
     return reports
 
 
+def assert_ledger_is_clean(
+    client: redis.Redis, key: str, pid: str, reports: dict[str, Decimal], days: int
+) -> None:
+    """The ledger at `key` holds one entry a day, and its total is a clean calculation of every
+    one-day report of `pid` (0.90/0.80/0.70%, ACT/365F, half up)."""
+    raw: Any = client.hgetall(key)
+    total = sum((Decimal(json.loads(v)["amount"]) for v in raw.values()), Decimal(0))
+    clean = sum(
+        (
+            expected_fee(BANDS, a, 1, 365, ROUND_HALF_UP)
+            for k, a in reports.items()
+            if k.startswith(f"{pid}:")
+        ),
+        Decimal(0),
+    )
+    assert len(raw) == days
+    assert total == clean, pid
+
+
 def read_stream(client: redis.Redis, stream: str) -> list[tuple[str, dict[str, Any]]]:
     rows: Any = client.xrange(stream)
     return [(f[b"type"].decode(), json.loads(f[b"data"])) for _, f in rows]
@@ -327,15 +346,4 @@ def test_twenty_thousand_reports_survive_five_sigkills_exactly_once(
     assert redis_client.xlen(f"{tag}:dead-letters") == 0
     # Ledger totals equal a clean calculation of every report.
     for pid in portfolios:
-        raw: Any = redis_client.hgetall(f"{tag}:ledger:{pid}")
-        total = sum((Decimal(json.loads(v)["amount"]) for v in raw.values()), Decimal(0))
-        clean = sum(
-            (
-                expected_fee(BANDS, a, 1, 365, ROUND_HALF_UP)
-                for k, a in reports.items()
-                if k.startswith(f"{pid}:")
-            ),
-            Decimal(0),
-        )
-        assert len(raw) == 1000
-        assert total == clean, pid
+        assert_ledger_is_clean(redis_client, f"{tag}:ledger:{pid}", pid, reports, 1000)

@@ -27,6 +27,7 @@ from test_fee_worker_e2e import (
     BANDS,
     CUT,
     Worker,
+    assert_ledger_is_clean,
     expected_fee,
     publish_daily,
     put_agreement,
@@ -194,17 +195,7 @@ def test_two_partitioned_workers_survive_sigkills_exactly_once(
     assert len(out) == n and set(counts) == set(reports) and max(counts.values()) == 1
     for pid in PORTFOLIOS:
         key = inbox_of(prefix, pid).replace(":net-assets", f":ledger:{pid}")
-        raw: Any = redis_client.hgetall(key)
-        total = sum((Decimal(json.loads(v)["amount"]) for v in raw.values()), Decimal(0))
-        clean = sum(
-            (
-                expected_fee(BANDS, a, 1, 365, ROUND_HALF_UP)
-                for k, a in reports.items()
-                if k.startswith(f"{pid}:")
-            ),
-            Decimal(0),
-        )
-        assert len(raw) == 1500 and total == clean, pid
+        assert_ledger_is_clean(redis_client, key, pid, reports, 1500)
     assert not any(redis_client.xlen(lane(prefix, k) + ":dead-letters") for k in range(P))
 
 
