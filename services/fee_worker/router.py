@@ -57,18 +57,33 @@ class Route:
         )
 
     async def forward(self, deliveries: Sequence[Delivery]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for delivery in deliveries:
-                if not delivery.fields:
-                    continue  # deleted before it was forwarded: nothing to send
-                fields = plain_fields(delivery.fields)
-                for k in intake_partitions(fields, len(self.targets)):
-                    pipe.xadd(self.targets[k], fields)  # type: ignore[arg-type]
+        sends = [
+            (self.targets[k], fields)
+            for delivery in deliveries
+            if delivery.fields  # else deleted before it was forwarded: nothing to send
+            for fields in [plain_fields(delivery.fields)]
+            for k in intake_partitions(fields, len(self.targets))
+        ]
+        await forward(self.client, sends, self.stream, self.group, [d.entry_id for d in deliveries])
+        log.debug("%d entries of %s forwarded to their partitions", len(deliveries), self.stream)
+
+
+async def forward(
+    client: aioredis.Redis,
+    sends: Sequence[tuple[str, Mapping[bytes, bytes]]],
+    source: str,
+    group: str,
+    entry_ids: Sequence[str],
+) -> None:
+    """Add each entry to its stream, then acknowledge `entry_ids` on `source`: at least once
+    (the streams are on other slots), a repeat settled once where it arrives."""
+    if sends:
+        async with client.pipeline(transaction=False) as pipe:
+            for stream, fields in sends:
+                pipe.xadd(stream, fields)  # type: ignore[arg-type]
             await pipe.execute()
-        ids = [d.entry_id for d in deliveries]
-        if ids:
-            await self.client.xack(self.stream, self.group, *ids)
-            log.debug("%d entries of %s forwarded to their partitions", len(ids), self.stream)
+    if entry_ids:
+        await client.xack(source, group, *entry_ids)
 
 
 class IntakeRouter:

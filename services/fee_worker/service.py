@@ -58,7 +58,7 @@ from services.app.projection import read_events
 from services.app.routing import held_in, home_partition, routing_key
 from services.domain.book import ScheduleBook
 from services.domain.timeline import position_key
-from services.fee_worker.router import IntakeRouter
+from services.fee_worker.router import IntakeRouter, forward
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -236,8 +236,9 @@ class FeeWorker:
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
         """Match invoices against their closed months, or keep them for the close."""
         async with self._lock:
-            await self._catch_up()
-            deliveries = await self._keep_own(list(deliveries), "invoices", Keys.invoice_group)
+            if self.keys.partition is not None:  # which are this partition's: the book decides
+                await self._catch_up()
+                deliveries = await self._keep_own(list(deliveries), "invoices", Keys.invoice_group)
             for _ in range(MAX_ATTEMPTS):
                 await self._catch_up()
                 args = (self.book, self.invoices, self.invoice_pricer, deliveries)
@@ -261,8 +262,9 @@ class FeeWorker:
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
         """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
         async with self._lock:
-            await self._catch_up()
-            deliveries = await self._keep_own(list(deliveries), "commands", Keys.command_group)
+            if self.keys.partition is not None:  # which are this partition's: the book decides
+                await self._catch_up()
+                deliveries = await self._keep_own(list(deliveries), "commands", Keys.command_group)
             for delivery in deliveries:
                 await self._settle_command(delivery)
 
@@ -358,12 +360,9 @@ class FeeWorker:
             else:
                 away.append((delivery, getattr(self.keys.lane(home), stream)))
         if away:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for delivery, target in away:
-                    pipe.xadd(target, delivery.fields)  # type: ignore[arg-type]
-                await pipe.execute()
-            source = getattr(self.keys, stream)
-            await self.client.xack(source, group, *(d.entry_id for d, _ in away))
+            sends = [(target, delivery.fields) for delivery, target in away]
+            ids = [delivery.entry_id for delivery, _ in away]
+            await forward(self.client, sends, getattr(self.keys, stream), group, ids)
         return mine
 
     async def _plan(self, part: list[Delivery]) -> list[Op]:
