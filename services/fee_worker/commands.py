@@ -17,7 +17,6 @@ from pydantic import TypeAdapter, ValidationError
 from rich.table import Table
 
 from contracts.messages import Month
-from contracts.partitions import partition_of
 from contracts.statement import MonthStatement
 from services.adapters.connection import async_client, sync_client
 from services.adapters.eventstore import EventStore
@@ -34,7 +33,7 @@ from services.app.accruals import Statement, statement
 from services.app.audit import Source, replay_book
 from services.app.close import CloseOutcome, close_month, portfolios_to_close, worker_behind
 from services.app.months import month_statement
-from services.app.routing import held_in
+from services.app.routing import held_in, home_partition
 from services.cli import UsageProblem, app, console, parse_date
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
@@ -236,15 +235,17 @@ async def _close(
     settings: Settings, month: str, agreement: str | None, portfolio: str | None, force: bool
 ) -> list[CloseOutcome]:
     """Each partition closes the portfolios whose ledger it holds (a named one: where it is)."""
+    named = None
+    if portfolio is not None:
+        client = sync_client(settings)
+        try:
+            named = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
+        finally:
+            client.close()
     outcomes: list[CloseOutcome] = []
     for lane in settings.lanes:
         async with _worker_view(settings, lane) as view:
             behind = worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
-            named = (
-                None
-                if portfolio is None
-                else _portfolio_id(view.client, settings.keys, portfolio, settings.lanes)
-            )
             with_ledger = await view.store.ledger_portfolios()
             pids = portfolios_to_close(view.book, with_ledger, agreement, named)
             pids = held_in(view.book, pids, month, lane.partition, settings.partitions)
@@ -288,11 +289,11 @@ async def _month_statement(settings: Settings, portfolio: str, month: str) -> Mo
 
 
 def _lane_of(client: redis.Redis, settings: Settings, pid: str, month: str) -> Keys:
-    """The partition holding a portfolio's month: the one whose ledger has a day of it."""
-    for lane in settings.lanes:
-        if any(day.startswith(month) for day in read_ledger(client, [lane], pid)):
-            return lane
-    return settings.lanes[partition_of(pid, settings.partitions)]
+    """The partition that settles a portfolio's month, by the rule a close follows."""
+    if settings.partitions == 1:
+        return settings.lanes[0]
+    book = replay_book(EventStore(client, settings.keys))
+    return settings.lanes[home_partition(book, pid, f"{month}-01", settings.partitions)]
 
 
 def _print_month(found: MonthStatement) -> None:

@@ -309,6 +309,12 @@ def test_months_close_in_every_partition_by_command_line_and_over_the_bus(
             )
     ((kind, matched),) = read_stream(redis_client, outcomes)
     assert kind == "InvoiceMatched" and matched["portfolio_id"] == "F03"
+    # The month as a fund accountant reviews it, read from the partition that closed it.
+    shown = feeschedule.ok(
+        "statement", "F07", "--month", "2024-01", "--json", FEES_PARTITIONS=str(P)
+    )
+    month = json.loads(shown)
+    assert month["status"] == "closed" and Decimal(month["daily_total"]) == jan["F07"]
 
 
 def _stream_of(client: redis.Redis, prefix: str, true_up_id: str) -> str:
