@@ -1452,7 +1452,10 @@ async def advance_ledger(
     unpriced = await ledger.read_unpriced()
     ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable)
     changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
-    ahead = [op for op in ops if _stands_alone(pricer, op)] if len(ops) > ADVANCE_STEP else []
+    ahead: list[Op] = []
+    if len(ops) > ADVANCE_STEP:
+        alone = {pid for pid in affected if not pricer.contextual(pid)}
+        ahead = [op for op in ops if _stands_alone(op, alone)]
     for start in range(0, len(ahead), ADVANCE_STEP):
         result = await ledger.settle(ahead[start : start + ADVANCE_STEP], checkpoint)
         if result.status != "ok" or result.conflicts:
@@ -1463,12 +1466,8 @@ async def advance_ledger(
     return await ledger.settle(ops, checkpoint, position), changed
 
 
-def _stands_alone(pricer: Pricer, op: Op) -> bool:
+def _stands_alone(op: Op, alone: Collection[str]) -> bool:
     """An adjustment that can be settled before the rest of its plan: a plain revision of an
-    entry whose amount depends on no other entry (and claims or gives back no days)."""
-    return (
-        isinstance(op, Revise)
-        and not op.covers
-        and not op.releases
-        and not pricer.contextual(op.portfolio_id)
-    )
+    entry whose amount depends on no other entry (its portfolio is in `alone`), claiming or
+    giving back no days."""
+    return isinstance(op, Revise) and not op.covers and not op.releases and op.portfolio_id in alone
