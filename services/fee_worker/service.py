@@ -111,11 +111,16 @@ class FeeWorker:
         keys: Keys,
         client: aioredis.Redis,
         metrics: ServiceMetrics,
+        advancing: asyncio.Lock,
     ) -> None:
         self.settings = settings
         self.keys = keys
         self.client = client
         self.metrics = metrics
+        # Held by the partition of this process that is adjusting its ledger for late
+        # knowledge: planning is CPU-bound, so one at a time, and the other workers take the
+        # other partitions' leases meanwhile.
+        self.advancing = advancing
         self.store = MeteredLedger(self.client, self.keys, self.metrics)
         self.book = ScheduleBook()
         # Last agreements-log entry applied to the book, and the one the ledger is priced
@@ -444,18 +449,15 @@ class FeeWorker:
                     await asyncio.sleep(0.01)
                 attempts += 1
                 continue
-            if not await self.store.take_lease(self.settings.consumer, ADVANCE_LEASE_MS):
-                # Another worker is adjusting this ledger: wait for its checkpoint to move.
+            since = self.checkpoint
+            async with self.advancing:
+                advanced = await self._advance(since, unwritable)
+            if advanced is None:
+                # Another worker is adjusting this ledger, or has just done so: read on.
                 await asyncio.sleep(0.05)
                 self.checkpoint = await self.store.checkpoint()
                 continue
-            since = self.checkpoint
-            try:
-                result, changed = await advance_ledger(
-                    self.pricer, self.store, since, self.position, unwritable
-                )
-            finally:
-                await self.store.drop_lease(self.settings.consumer)
+            result, changed = advanced
             attempts += 1
             if result.status == "ok":
                 log.info(
@@ -473,6 +475,18 @@ class FeeWorker:
                 log.warning("%s: its parked reports wait", result.detail)
                 unwritable.add(result.portfolio_id)
         raise RuntimeError(f"could not price against log position {self.position}")
+
+    async def _advance(self, since: str, unwritable: set[str]) -> tuple[SettleResult, int] | None:
+        """`advance_ledger` under this ledger's lease; None when another worker holds it, or
+        moved the checkpoint while this one waited (nothing planned then)."""
+        if not await self.store.take_lease(self.settings.consumer, ADVANCE_LEASE_MS):
+            return None
+        try:
+            if await self.store.checkpoint() != since:
+                return None
+            return await advance_ledger(self.pricer, self.store, since, self.position, unwritable)
+        finally:
+            await self.store.drop_lease(self.settings.consumer)
 
     async def _forward_parked(self) -> None:
         """Reports parked here whose day the log now settles in another partition (it put their
@@ -622,7 +636,8 @@ def _lanes(settings: Settings, client: aioredis.Redis) -> list[FeeWorker]:
     metrics = ServiceMetrics("fee-worker", settings.keys.net_assets)
     for reason in get_args(AdjustmentReason):
         metrics.adjusted(reason, 0)  # every reason's series exists from the start
-    return [FeeWorker(settings, keys, client, metrics) for keys in settings.lanes]
+    advancing = asyncio.Lock()
+    return [FeeWorker(settings, keys, client, metrics, advancing) for keys in settings.lanes]
 
 
 def build_app(settings: Settings) -> FastStream:
