@@ -6,53 +6,14 @@ It connects with the settings' Redis user (FEES_REDIS_USERNAME / PASSWORD): in p
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
 import threading
-from collections.abc import Iterator
 
 import typer
-import uvicorn
 
-from services.adapters.connection import sync_client
-from services.adapters.http import http_endpoint
-from services.cli import UsageProblem, app, console
+from services.cli import app, console
+from services.runner import site_running
 from services.settings import Settings
-from services.web.app import create_app
-
-
-@contextlib.contextmanager
-def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
-    """The site served in a background thread while the block runs; yields its address."""
-    if not settings.redis_url:
-        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-    try:
-        listener = socket.create_server((host, port))
-    except OSError as exc:
-        raise UsageProblem(f"web: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
-    client = sync_client(settings)
-    config = uvicorn.Config(
-        create_app(client, settings.keys, settings.partitions),
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    # In a thread, uvicorn cannot and need not install signal handlers: the caller stops it.
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True
-    )
-    thread.start()
-    try:
-        while not server.started and thread.is_alive():
-            thread.join(0.02)
-        bound = listener.getsockname()
-        yield f"http://{bound[0]}:{bound[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        client.close()
 
 
 @app.command()
@@ -66,15 +27,3 @@ def web(
         console.print(f"[bold]auditor site[/bold]: {address} (Ctrl-C stops it)", highlight=False)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-
-
-async def run_site(settings: Settings, stop: asyncio.Event) -> None:
-    """The site on the services' HTTP port (`run all` with FEES_HTTP_PORT), until `stop`."""
-    client = sync_client(settings)
-    try:
-        async with http_endpoint(
-            settings, "web", [], create_app(client, settings.keys, settings.partitions)
-        ):
-            await stop.wait()
-    finally:
-        client.close()
