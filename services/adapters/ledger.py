@@ -155,8 +155,11 @@ class RedisLedgerStore:
             fields = {text(k): v for k, v in info.items()}
             if text(fields.get("name", "")) == self.group:
                 lag = fields.get("lag")
-                behind = int(lag) if lag is not None else int(await self.client.xlen(self.source))
-                return int(fields.get("pending") or 0) + behind
+                if lag is None:  # Redis before 7 says no lag: count what follows the last read
+                    after = "(" + text(fields.get("last-delivered-id") or "0-0")
+                    rows: Any = await self.client.xrange(self.source, min=after, max="+")
+                    lag = len(rows)
+                return int(fields.get("pending") or 0) + int(lag)
         return int(await self.client.xlen(self.source))  # no worker has read any
 
     async def read_unpriced(self) -> dict[str, str]:
