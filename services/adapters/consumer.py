@@ -18,6 +18,7 @@ from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.exceptions import ResponseError
 
 from services.adapters.connection import text
+from services.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,14 @@ class Delivery:
 
 
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+def deliveries_of(batch: Mapping[str, Any]) -> list[Delivery]:
+    """A batch as FastStream's raw stream subscriber hands it over: entry ids and fields."""
+    return [
+        Delivery(text(entry_id), fields)
+        for entry_id, fields in zip(batch["message_ids"], batch["data"], strict=True)
+    ]
 
 
 async def ensure_group(client: aioredis.Redis, stream: str, group: str) -> None:
@@ -51,6 +60,15 @@ class GroupRecovery:
     consumer: str
     batch_size: int = 500
     claim_idle_ms: int = 30_000
+
+    @classmethod
+    def of(
+        cls, client: aioredis.Redis, stream: str, group: str, settings: Settings
+    ) -> GroupRecovery:
+        """The recovery of `settings`' consumer, in batches and after the idle time they set."""
+        return cls(
+            client, stream, group, settings.consumer, settings.batch_size, settings.claim_idle_ms
+        )
 
     async def _delivery_counts(self, ids: list[str]) -> dict[str, int]:
         if not ids:

@@ -16,8 +16,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.adapters.connection import text
-from services.adapters.consumer import Delivery, GroupRecovery, ensure_group, plain_fields
+from services.adapters.consumer import (
+    Delivery,
+    GroupRecovery,
+    deliveries_of,
+    ensure_group,
+    plain_fields,
+)
 from services.adapters.keys import Keys
 from services.app.routing import intake_partitions
 from services.settings import Settings
@@ -39,22 +44,10 @@ class Route:
         group: str,
     ) -> None:
         self.client, self.stream, self.targets, self.group = client, stream, targets, group
-        self.recovery = GroupRecovery(
-            client,
-            stream,
-            group,
-            settings.consumer,
-            batch_size=settings.batch_size,
-            claim_idle_ms=settings.claim_idle_ms,
-        )
+        self.recovery = GroupRecovery.of(client, stream, group, settings)
 
     async def on_batch(self, raw: Mapping[str, Any]) -> None:
-        await self.forward(
-            [
-                Delivery(text(entry_id), dict(fields))
-                for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
-            ]
-        )
+        await self.forward(deliveries_of(raw))
 
     async def forward(self, deliveries: Sequence[Delivery]) -> None:
         sends = [

@@ -28,7 +28,13 @@ from faststream.redis import StreamSub
 from contracts.messages import NetAssetsReported
 from contracts.wire import encode
 from services.adapters.connection import async_client, redis_broker, text
-from services.adapters.consumer import Delivery, GroupRecovery, ensure_group, plain_fields
+from services.adapters.consumer import (
+    Delivery,
+    GroupRecovery,
+    deliveries_of,
+    ensure_group,
+    plain_fields,
+)
 from services.adapters.http import http_endpoint
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore, claim_partitions
@@ -130,13 +136,8 @@ class FeeWorker:
         self.pricer = Pricer(
             self.book, self.keys.net_assets, settings.consumer, settings.max_deliveries
         )
-        self.recovery = GroupRecovery(
-            self.client,
-            self.keys.net_assets,
-            Keys.fee_worker_group,
-            settings.consumer,
-            batch_size=settings.batch_size,
-            claim_idle_ms=settings.claim_idle_ms,
+        self.recovery = GroupRecovery.of(
+            self.client, self.keys.net_assets, Keys.fee_worker_group, settings
         )
         # Invoices (matched against the ledger's closed months) and commands (a month's close
         # asked over the bus): each its own stream and consumer group.
@@ -158,15 +159,7 @@ class FeeWorker:
         settings = self.settings
         store = RedisLedgerStore(self.client, self.keys, group, source=stream)
         pricer = Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
-        recovery = GroupRecovery(
-            self.client,
-            stream,
-            group,
-            settings.consumer,
-            batch_size=settings.batch_size,
-            claim_idle_ms=settings.claim_idle_ms,
-        )
-        return store, pricer, recovery
+        return store, pricer, GroupRecovery.of(self.client, stream, group, settings)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -214,10 +207,7 @@ class FeeWorker:
         idle stream never waits on an outcome. Safe at any moment: a part's effects and its
         XACK are one atomic step.
         """
-        deliveries = [
-            Delivery(text(entry_id), fields)
-            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
-        ]
+        deliveries = deliveries_of(raw)
         async with self._batch(len(deliveries)):
             await self._settle(deliveries)
             if len(deliveries) < self.settings.batch_size:
@@ -232,11 +222,7 @@ class FeeWorker:
 
     async def on_invoices(self, raw: Mapping[str, Any]) -> None:
         """A batch of invoices as FastStream read it."""
-        deliveries = [
-            Delivery(text(entry_id), plain_fields(fields))
-            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
-        ]
-        await self.settle_invoices(deliveries)
+        await self.settle_invoices([_unwrapped(d) for d in deliveries_of(raw)])
 
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
         """Match invoices against their closed months, or keep them for the close."""
@@ -244,25 +230,14 @@ class FeeWorker:
             if self.keys.partition is not None:  # which are this partition's: the book decides
                 await self._catch_up()
                 deliveries = await self._keep_own(list(deliveries), "invoices", Keys.invoice_group)
-            for _ in range(MAX_ATTEMPTS):
-                await self._catch_up()
-                args = (self.book, self.invoices, self.invoice_pricer, deliveries)
-                result = await receive_invoices(*args, self.checkpoint)
-                if result.status == "ok":
-                    return
-                if result.status == "stale":
-                    self.checkpoint = result.detail
-        raise RuntimeError(
-            f"could not settle {len(deliveries)} invoices in {MAX_ATTEMPTS} attempts"
-        )
+            args = (self.book, self.invoices, self.invoice_pricer, deliveries)
+            await self._until_settled(
+                lambda: receive_invoices(*args, self.checkpoint), f"{len(deliveries)} invoices"
+            )
 
     async def on_commands(self, raw: Mapping[str, Any]) -> None:
         """A batch of commands as FastStream read it."""
-        deliveries = [
-            Delivery(text(entry_id), plain_fields(fields))
-            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
-        ]
-        await self.settle_commands(deliveries)
+        await self.settle_commands([_unwrapped(d) for d in deliveries_of(raw)])
 
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
         """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
@@ -276,17 +251,23 @@ class FeeWorker:
     async def _settle_command(self, delivery: Delivery) -> None:
         # A close is its own step per portfolio (a second one changes nothing), so a command
         # whose answer did not go through is carried out again.
-        for _ in range(MAX_ATTEMPTS):
+        async def step() -> SettleResult:
             await self._drain()
+            return await self.commands.settle(await self._command(delivery), self.checkpoint)
+
+        await self._until_settled(step, f"command {delivery.entry_id}")
+
+    async def _until_settled(self, step: Callable[[], Awaitable[SettleResult]], what: str) -> None:
+        """Take `step` on the log as it stands until it goes through (a moved checkpoint: again
+        on the new one)."""
+        for _ in range(MAX_ATTEMPTS):
             await self._catch_up()
-            result = await self.commands.settle(await self._command(delivery), self.checkpoint)
+            result = await step()
             if result.status == "ok":
                 return
             if result.status == "stale":
                 self.checkpoint = result.detail
-        raise RuntimeError(
-            f"could not answer command {delivery.entry_id} in {MAX_ATTEMPTS} attempts"
-        )
+        raise RuntimeError(f"could not settle {what} in {MAX_ATTEMPTS} attempts")
 
     async def _command(self, delivery: Delivery) -> list[Op]:
         """The close a command asks for, done; and the step that answers and acknowledges it."""

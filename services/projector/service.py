@@ -54,13 +54,8 @@ class Projector:
         return self._client
 
     def recovery(self) -> GroupRecovery:
-        return GroupRecovery(
-            self.client,
-            self.keys.agreements,
-            self.keys.projector_group,
-            self.settings.consumer,
-            batch_size=self.settings.batch_size,
-            claim_idle_ms=self.settings.claim_idle_ms,
+        return GroupRecovery.of(
+            self.client, self.keys.agreements, self.keys.projector_group, self.settings
         )
 
     async def settle(self, entry_ids: Sequence[str]) -> int:
