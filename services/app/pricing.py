@@ -366,36 +366,24 @@ class Pricer:
     ) -> Accrue | Park | None:
         pid, as_of = report.portfolio_id, report.as_of
         priced_on = report.net_assets if basis.base_net_assets is None else basis.base_net_assets
-        if basis.group is not None:
-            priced = self.price_member(pid, as_of, report.accrual_days, basis.group)
-        else:
-            priced = self.price(pid, as_of, priced_on, report.accrual_days)
+        priced = self._price_on(pid, as_of, report.accrual_days, priced_on, basis.group)
         if priced is None:
             return None if parked else self._park(report, ack)
         period, ref = priced
         period = period.booked_in(basis.month)
-        accrual = period.accrual
         accrued = self._accrued(report, period, ref, basis)
-        amount = str(accrual.amount)
-        gross, waived = _gross_and_waived(period)
         entry = LedgerEntry(
             accrual_id=accrued.accrual_id,
             portfolio_id=pid,
             as_of=as_of.isoformat(),
-            amount=amount,
-            amount_exact=str(accrual.amount_exact),
-            accrued=amount,
+            accrued=str(period.accrual.amount),
             net_assets=str(_plain(report.net_assets)),
-            accrual_days=accrual.accrual_days,
+            accrual_days=period.accrual.accrual_days,
             currency=report.currency,
-            day_count=accrual.day_count.value,
-            rounding=accrual.rounding.name,
             report_id=report.report_id,
             revision=report.revision,
-            schedule_ref=self._ref_dicts[id(ref)],
-            gross=gross,
-            waived=waived,
             classes={c: str(v) for c, v in _class_weights(report)} if report.classes else None,
+            **self._priced(period, ref),
         )
         if basis is not PLAIN:
             entry.base_as_of = _iso(basis.base_as_of)
@@ -474,17 +462,27 @@ class Pricer:
             fields = _text_fields(entry.fields)
         except Exception as exc:  # the entry itself is what failed: keep its id and why
             fields, reason = {}, f"{reason} (its fields could not be read: {type(exc).__name__})"
+        return self._dead_letter(entry.entry_id, fields, code, reason, entry.deliveries)
+
+    def _dead_letter(
+        self,
+        entry_id: str,
+        fields: dict[str, str],
+        code: DeadLetterCode,
+        reason: str,
+        deliveries: int = 1,
+    ) -> Emit:
         letter = DeadLetter(
-            event_id=_event_id("DeadLetter", f"{self.source_stream}|{entry.entry_id}"),
+            event_id=_event_id("DeadLetter", f"{self.source_stream}|{entry_id}"),
             source_stream=self.source_stream,
-            entry_id=entry.entry_id,
+            entry_id=entry_id,
             fields=fields,
             code=code,
             reason=reason,
-            deliveries=entry.deliveries,
+            deliveries=deliveries,
             consumer=self.consumer,
         )
-        return Emit("dead_letters", encode(letter), entry.entry_id)
+        return Emit("dead_letters", encode(letter), entry_id)
 
     def _ignore(self, op: Accrue | Park, code: IgnoredCode, held: Held) -> Emit:
         report = op.report
@@ -603,16 +601,7 @@ class Pricer:
         """A valid report that cannot be priced as sent, to the dead letters with `reason`."""
         if ack is None:
             return []  # a parked report priced by the worker itself: it stays parked
-        letter = DeadLetter(
-            event_id=_event_id("DeadLetter", f"{self.source_stream}|{ack}"),
-            source_stream=self.source_stream,
-            entry_id=ack,
-            fields=encode(report),
-            code="invalid_field",
-            reason=reason,
-            consumer=self.consumer,
-        )
-        return [Emit("dead_letters", encode(letter), ack)]
+        return [self._dead_letter(ack, encode(report), "invalid_field", reason)]
 
     def _dismiss(self, op: Accrue | Park, code: IgnoredCode, held: Held) -> Op:
         if op.ack is not None:
@@ -1055,13 +1044,9 @@ class Pricer:
             provisional = list(basis.provisional) or None
             stored = replace(stored, group=_group_text(basis.group), provisional=provisional)
         as_of = date.fromisoformat(stored.as_of)
-        if stored.group is not None:
-            group = {m: Decimal(v) for m, v in stored.group.items()}
-            priced = self.price_member(stored.portfolio_id, as_of, stored.accrual_days, group)
-        else:
-            priced = self.price(
-                stored.portfolio_id, as_of, Decimal(stored.priced_net_assets), stored.accrual_days
-            )
+        group = None if stored.group is None else {m: Decimal(v) for m, v in stored.group.items()}
+        on = Decimal(stored.priced_net_assets)
+        priced = self._price_on(stored.portfolio_id, as_of, stored.accrual_days, on, group)
         if priced is None:
             # No schedule covers the date any more (retracted or removed): nothing is owed.
             day_count, rounding = self.book.terms_for(stored.portfolio_id)
@@ -1077,20 +1062,35 @@ class Pricer:
             )
             return unpriced, None
         period, ref = priced
-        period = period.booked_in(basis.month)
+        return replace(stored, **self._priced(period.booked_in(basis.month), ref)), ref
+
+    def _price_on(
+        self,
+        portfolio_id: str,
+        as_of: date,
+        accrual_days: int,
+        net_assets: Decimal,
+        group: Mapping[str, Decimal] | None,
+    ) -> tuple[PeriodAccrual, ScheduleRef] | None:
+        """The period priced on the portfolio's own net assets, or as its share of `group`'s."""
+        if group is not None:
+            return self.price_member(portfolio_id, as_of, accrual_days, group)
+        return self.price(portfolio_id, as_of, net_assets, accrual_days)
+
+    def _priced(self, period: PeriodAccrual, ref: ScheduleRef) -> dict[str, Any]:
+        """The ledger entry's fields that pricing the period sets (gross and waived amounts
+        null where no waiver applies)."""
         accrual = period.accrual
-        gross, waived = _gross_and_waived(period)
-        repriced = replace(
-            stored,
-            amount=str(accrual.amount),
-            amount_exact=str(accrual.amount_exact),
-            day_count=accrual.day_count.value,
-            rounding=accrual.rounding.name,
-            schedule_ref=self._ref_dicts[id(ref)],
-            gross=gross,
-            waived=waived,
-        )
-        return repriced, ref
+        waived = period.waived
+        return {
+            "amount": str(accrual.amount),
+            "amount_exact": str(accrual.amount_exact),
+            "day_count": accrual.day_count.value,
+            "rounding": accrual.rounding.name,
+            "schedule_ref": self._ref_dicts[id(ref)],
+            "gross": str(period.gross_amount) if waived else None,
+            "waived": str(period.waived_amount) if waived else None,
+        }
 
 
 def _reaches(as_of: str, entry_json: str, earliest: date) -> bool:
@@ -1226,13 +1226,6 @@ def _days(start: date, days: int) -> tuple[str, ...]:
 def _period(start: date, days: int) -> str:
     end = start + timedelta(days=days - 1)
     return f"{start.isoformat()}..{end.isoformat()}"
-
-
-def _gross_and_waived(period: PeriodAccrual) -> tuple[str | None, str | None]:
-    """The ledger entry's gross and waived amounts (null where no waiver applies)."""
-    if not period.waived:
-        return None, None
-    return str(period.gross_amount), str(period.waived_amount)
 
 
 def fee_accrued(

@@ -251,7 +251,7 @@ def demo(
 
 def _serve_site(settings: Settings, port: int) -> None:
     """The auditor site on the demo's data, until Ctrl-C (before the demo removes its keys)."""
-    from services.runner import site_running
+    from services.site_runner import site_running
 
     with site_running(settings, "127.0.0.1", port) as address:
         console.print(

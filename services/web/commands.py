@@ -12,8 +12,8 @@ import threading
 import typer
 
 from services.cli import app, console
-from services.runner import site_running
 from services.settings import Settings
+from services.site_runner import site_running
 
 
 @app.command()

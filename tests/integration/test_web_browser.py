@@ -17,8 +17,8 @@ import pytest
 import redis
 from web_world import PID, World, recorded_world
 
-from services.runner import site_running
 from services.settings import Settings
+from services.site_runner import site_running
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,64 @@
+"""The auditor site (services.web.app) served by uvicorn: in a thread while a block runs
+(`feeschedule web`, the demo's --serve), or beside the services on their HTTP port (`run all`).
+Composition, as the runner is: the entry points that serve the site share it from here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import uvicorn
+
+from services.adapters.connection import sync_client
+from services.adapters.http import http_endpoint
+from services.domain.errors import UsageProblem
+from services.settings import Settings
+from services.web.app import create_app
+
+
+@contextlib.contextmanager
+def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
+    """The site served in a background thread while the block runs; yields its address."""
+    if not settings.redis_url:
+        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        raise UsageProblem(f"web: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
+    client = sync_client(settings)
+    config = uvicorn.Config(
+        create_app(client, settings.keys, settings.partitions),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    # In a thread, uvicorn cannot and need not install signal handlers: the caller stops it.
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True
+    )
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.02)
+        bound = listener.getsockname()
+        yield f"http://{bound[0]}:{bound[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        client.close()
+
+
+async def run_site(settings: Settings, stop: asyncio.Event) -> None:
+    """The site on the services' HTTP port (`run all` with FEES_HTTP_PORT), until `stop`."""
+    client = sync_client(settings)
+    try:
+        async with http_endpoint(
+            settings, "web", [], create_app(client, settings.keys, settings.partitions)
+        ):
+            await stop.wait()
+    finally:
+        client.close()
