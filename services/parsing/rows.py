@@ -33,7 +33,7 @@ from services.parsing.amounts import (
 from services.parsing.text import Piece
 from services.parsing.tiers import parse_tokens, starts_fresh
 
-__all__ = ["HEADER_WORDS", "ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
+__all__ = ["HEADER_WORDS", "ReadRows", "Row", "ends_with_terminal", "read_rows"]
 
 # Fee text longer than this is not one portfolio's schedule; stop re-reading it.
 MAX_FEE_CHARS = 3000
@@ -197,14 +197,9 @@ def ends_with_terminal(name: str) -> bool:
     return bool(words) and words[-1].lower() in _TERMINALS
 
 
-def split_piece(text: str) -> tuple[str, str]:
-    """(left, right): name/prose text, then the fee text that ends the piece."""
-    left, right, _ = _split(text)
-    return left, right
-
-
 def _split(text: str) -> tuple[str, str, list[Token]]:
-    """:func:`split_piece`, also returning the right part's tokens."""
+    """(left, right, tokens): name/prose text, then the fee text that ends the piece and its
+    tokens."""
     if len(text) > MAX_PIECE_CHARS:
         return text, "", []  # a paragraph, not a schedule cell
     toks = tokenize(text)

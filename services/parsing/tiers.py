@@ -26,7 +26,6 @@ from services.parsing.amounts import FILLER, KEYWORDS, Kind, Token, tokenize
 __all__ = [
     "Band",
     "ScheduleParse",
-    "is_fresh_start",
     "parse_schedule",
     "parse_tokens",
     "starts_fresh",
@@ -336,12 +335,7 @@ def _bands(clauses: list[tuple[_Sym, list[_Sym]]]) -> tuple[list[Band], bool, li
     return bands, open_ended, problems
 
 
-def is_fresh_start(text: str) -> bool:
-    """Whether fee text begins a new schedule (a rate, or a 'first'/'all assets' level)."""
-    return starts_fresh(tokenize(text[:200]))
-
-
 def starts_fresh(tokens: list[Token]) -> bool:
-    """:func:`is_fresh_start` on tokens."""
+    """Whether fee text begins a new schedule (a rate, or a 'first'/'all assets' level)."""
     syms, _ = _symbols(tokens[:12])
     return bool(syms) and syms[0].name in ("RATE", "FIRST", "ALL")
