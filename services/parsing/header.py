@@ -19,21 +19,9 @@ from services.parsing.model import FilingReading
 
 __all__ = ["find_date", "parse_dates", "parse_header"]
 
-_MONTHS = {
-    "jan": 1,
-    "feb": 2,
-    "mar": 3,
-    "apr": 4,
-    "may": 5,
-    "jun": 6,
-    "jul": 7,
-    "aug": 8,
-    "sep": 9,
-    "sept": 9,
-    "oct": 10,
-    "nov": 11,
-    "dec": 12,
-}
+# "Sept." and "September" are known by their first three letters, like every month.
+_MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {month: n for n, month in enumerate(_MONTH_KEYS, start=1)}
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
     r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
@@ -68,8 +56,7 @@ _ORDINALS = {
 
 
 def _to_date(month: str, day: str, year: str) -> date | None:
-    key = month.lower().rstrip(".")
-    number = _MONTHS.get(key[:4] if key.startswith("sept") else key[:3])
+    number = _MONTHS.get(month.lower()[:3])
     if number is None:
         return None
     try:
