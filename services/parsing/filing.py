@@ -75,6 +75,8 @@ _ADD = re.compile(
     r"\bto\s+add\b|\badd\s+the\s+following\b|\bto\s+include\b.{0,200}\bas\s+an?\s+new\b",
     re.IGNORECASE,
 )
+# The action an amending sentence gives, first match wins ("revise" when none does).
+_ACTIONS = ((_REPLACE, "replace_in_whole"), (_REMOVE, "remove"), (_ADD, "add"))
 # An addendum or supplement bringing a fund under the agreement: '(the "New Portfolio")', or
 # 'commencement of operations' of the fund the schedule is for.
 _NEW_FUND = re.compile(
@@ -389,14 +391,8 @@ def _instructions(norm: str, waiver_doc: bool) -> list[_Instruction]:
             continue
         if waiver_doc and "waiver" in window.lower():
             action = "waiver"
-        elif _REPLACE.search(window):
-            action = "replace_in_whole"
-        elif _REMOVE.search(window):
-            action = "remove"
-        elif _ADD.search(window):
-            action = "add"
         else:
-            action = "revise"
+            action = next((a for p, a in _ACTIONS if p.search(window)), "revise")
         out.append(_Instruction(m.start(), action, window))
     return out
 
