@@ -51,19 +51,15 @@ def _status(change: ChangeReading) -> str:
     return "yes" if change.parseable else f"no: {change.note or ''}"
 
 
+# The reading's fields that are not one value: the header shows the scalar ones, in order.
+_LIST_FIELDS = ("prior_amendment_dates", "changes", "sections")
+
+
 def _render(reading: FilingReading, console: Console) -> None:
     head = Table(show_header=False, box=None)
-    for field in (
-        "document_title",
-        "trust",
-        "adviser",
-        "agreement_date",
-        "amendment_number",
-        "effective_date",
-        "kind",
-        "agreement_type",
-        "truncated",
-    ):
+    for field in FilingReading.model_fields:
+        if field in _LIST_FIELDS:
+            continue
         value = getattr(reading, field)
         head.add_row(field, "-" if value is None else str(value))
     prior = ", ".join(d.isoformat() for d in reading.prior_amendment_dates) or "-"
