@@ -38,13 +38,10 @@ def describe_tiers(schedule: ScheduleReading | None) -> str:
     tiers = schedule.tiers
     if len(tiers) == 1 and tiers[0].from_ == 0 and tiers[0].to is None:
         return f"{tiers[0].rate_pct}% on all assets"
-    parts = []
-    for tier in tiers:
-        if tier.to is None:
-            parts.append(f"{tier.rate_pct}% above")
-        else:
-            parts.append(f"{tier.rate_pct}% to {_money(tier.to)}")
-    return ", ".join(parts)
+    return ", ".join(
+        f"{t.rate_pct}% above" if t.to is None else f"{t.rate_pct}% to {_money(t.to)}"
+        for t in tiers
+    )
 
 
 def _status(change: ChangeReading) -> str:

@@ -360,9 +360,7 @@ def _agreement_type(title: str, intro: str, both_advisers: bool) -> str:
         return "fee_waiver"
     if re.search(r"administrat\w+\s+(?:services\s+)?agreement", text):
         return "administration"
-    if re.search(r"sub-?advis", text):
-        return "subadvisory"
-    if both_advisers:
+    if both_advisers or re.search(r"sub-?advis", text):
         return "subadvisory"
     if re.search(r"(?:management|advisory)\s+agreement", text):
         return "management"
@@ -374,9 +372,7 @@ def parse_header(text: str, flat: str) -> FilingReading:
     header = FilingReading()
     title, prefix = _title_and_prefix(text[:6000])
     if title is None:
-        title = _subject_line(text[:3000])
-    if title is None:
-        title = _heading_title(text[:3000])
+        title = _subject_line(text[:3000]) or _heading_title(text[:3000])
     header.document_title = title
     header.amendment_number = _amendment_number(title, flat)
 
