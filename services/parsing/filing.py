@@ -34,7 +34,6 @@ from services.parsing.model import (
     GroupReading,
     Period,
     ScheduleReading,
-    SectionReading,
     TierReading,
 )
 from services.parsing.prose import ProseFee, prose_fee
@@ -157,10 +156,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     reading = parse_header(norm, flat)
     cut = (_looks_cut(whole) or oversized) if cut is None else cut
     if unwrapped.sections:
-        reading.sections = [
-            SectionReading(document=x.label, read=x.read, reason=x.reason)
-            for x in unwrapped.sections
-        ]
+        reading.sections = unwrapped.sections
     parts = pieces(norm)
     read = read_rows(parts)
     apply_band_headers(read.rows)
