@@ -26,7 +26,7 @@ from services.parsing.groups import (
     listed_below,
     mentions_aggregation,
 )
-from services.parsing.header import find_date, parse_header
+from services.parsing.header import all_caps, find_date, parse_header
 from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
     ChangeReading,
@@ -230,17 +230,13 @@ def _row_changes(
     found = _changes_for(row, action, ctx)
     if len(funds) > 1:
         found = [c.model_copy(update={"portfolio": f}) for f in funds for c in found]
-    if row.row_date is not None:
-        for change in found:
+    problem = doubts.get(id(row))
+    for change in found:
+        if row.row_date is not None:
             change.row_effective_date = find_date(row.row_date)
-    if id(row) in doubts:
-        problem = doubts[id(row)]
-        found = [
-            c.model_copy(
-                update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
-            )
-            for c in found
-        ]
+        if problem is not None:
+            change.parseable = False
+            change.note = "; ".join(filter(None, [change.note, problem]))
     return found
 
 
@@ -496,8 +492,7 @@ def _split_heading(name: str) -> list[str]:
 
 def _proper_case(name: str, flat: str) -> str:
     """An all-caps heading name as the document writes it elsewhere in mixed case."""
-    letters = [c for c in name if c.isalpha()]
-    if not letters or any(c.islower() for c in letters):
+    if not all_caps(name):
         return name
     pattern = re.compile(r"\s+".join(re.escape(w) for w in name.split()), re.IGNORECASE)
     for count, m in enumerate(pattern.finditer(flat[:20000])):

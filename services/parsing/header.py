@@ -17,7 +17,7 @@ from datetime import date
 
 from services.parsing.model import FilingReading
 
-__all__ = ["find_date", "parse_dates", "parse_header"]
+__all__ = ["all_caps", "find_date", "parse_dates", "parse_header"]
 
 # "Sept." and "September" are known by their first three letters, like every month.
 _MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -87,7 +87,8 @@ def parse_dates(text: str) -> list[date]:
 # ---------------------------------------------------------------- title
 
 
-def _is_upper_line(line: str) -> bool:
+def all_caps(line: str) -> bool:
+    """Letters, and none of them lower-case ('EMERGING MARKETS FUND 2')."""
     letters = [c for c in line if c.isalpha()]
     return bool(letters) and not any(c.islower() for c in letters)
 
@@ -103,7 +104,7 @@ def _upper_runs(text: str) -> list[str]:
     current: list[str] = []
     for raw in text.split("\n")[:80]:
         line = raw.replace("|", " ").strip()
-        if _is_upper_line(line) and len(line) < 200:
+        if all_caps(line) and len(line) < 200:
             current.append(line)
             continue
         if current:
