@@ -214,13 +214,10 @@ class _Reader:
         self.row_complete = False
         self.pending: list[str] = []
         self.last_marker: str | None = None
-        self.offset = 0
-        self.column = 0
-        self.line = 0
         self.left_here = False
         self.pending_column = 0
         self.pending_sealed = False
-        self.piece: Piece | None = None
+        self.piece = Piece("", 0, 0, new_cell=False, gap=False)  # the piece being read
         self.pending_date: str | None = None
 
     # -- row helpers
@@ -276,9 +273,6 @@ class _Reader:
         if kind == "junk":
             left = ""
         self.last_marker = None
-        self.offset = piece.offset
-        self.column = piece.column
-        self.line = piece.line
         self.left_here = bool(left) and kind in ("name", "cont")
         if kind == "header":
             # Header words ("Value Fund", "Portfolio") may be the wrapped end of a name.
@@ -314,8 +308,8 @@ class _Reader:
         return (
             self.row.beside
             and name_open
-            and abs(self.column - self.row.name_column) <= 2
-            and self.line == self.row.last_line + 1
+            and abs(self.piece.column - self.row.name_column) <= 2
+            and self.piece.line == self.row.last_line + 1
         )
 
     def prose(self, piece: Piece, left: str) -> None:
@@ -351,11 +345,10 @@ class _Reader:
             self.pending.append(left)
         elif kind == "name":
             self.pending = [left]
-            self.pending_column = self.column
+            self.pending_column = self.piece.column
         else:
             self.pending = []
-            if self.piece is not None:
-                self.out.prose.append(self.piece)  # a sentence's lower-case continuation
+            self.out.prose.append(self.piece)  # a sentence's lower-case continuation
 
     def fee(self, right: str, toks: list[Token]) -> None:
         strong = any(is_strong(t) for t in toks)
@@ -369,7 +362,7 @@ class _Reader:
                 self.add_fee(right, toks, new_segment=False)
             return
         if strong or starts_fresh(toks):
-            self.row = Row(list(self.pending), [[right]], self.offset, list(toks))
+            self.row = Row(list(self.pending), [[right]], self.piece.offset, list(toks))
             self.row.beside = self.left_here
             self.row.name_column = self.pending_column
             self.row.row_date = self.pending_date if self.pending else None
