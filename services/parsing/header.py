@@ -188,6 +188,10 @@ def _heading_title(text: str) -> str | None:
 _DEFINED = re.compile(r'\(\s*(?:the\s+|each\s+a\s+)?"([^"]{1,40})"\s*\)', re.IGNORECASE)
 _ABBREV = ("inc", "corp", "co", "ltd", "l.p", "l.l.c", "n.a", "s.a")
 _TRUST_TERMS = ("trust", "fund", "funds", "corporation", "company", "series")
+# What follows the second party's name: "..., Inc. dated as of", "... with respect to".
+_SECOND_PARTY_END = re.compile(
+    r"\s+(?:dated|with respect|on behalf|is entered|is made|relating|for the)\b"
+)
 _ADVISER_TERMS = ("manager", "adviser", "advisor", "sub-adviser", "subadviser", "sub-advisor")
 
 
@@ -218,17 +222,12 @@ def _read_party(text: str, first: bool) -> tuple[_Party, int]:
             i = close + 1
             name_end = i
             continue
-        rest = text[i : i + 40]
-        lower = rest.lower()
-        if lower.startswith((" and ", ", and ")) and first:
-            name_end = i
-            break
-        if not first and re.match(
-            r"\s+(?:dated|with respect|on behalf|is entered|is made|relating|for the)\b", lower
+        lower = text[i : i + 40].lower()
+        if (
+            (first and lower.startswith((" and ", ", and ")))
+            or (not first and _SECOND_PARTY_END.match(lower))
+            or lower.startswith((", a ", ", an ", ", is "))
         ):
-            name_end = i
-            break
-        if lower.startswith((", a ", ", an ", ", is ")):
             name_end = i
             break
         if ch == "." and (i + 1 >= n or text[i + 1] == " "):
