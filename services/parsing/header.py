@@ -140,11 +140,8 @@ def _title_and_prefix(text: str) -> tuple[str | None, str | None]:
     if not candidates:
         return None, None
     title = candidates[-1][0]
-    prefix = None
-    for cand, pre in candidates[:-1]:
-        if pre and cand == title:
-            prefix = pre
-    return title, prefix
+    prefixes = [pre for cand, pre in candidates[:-1] if pre and cand == title]
+    return title, prefixes[-1] if prefixes else None
 
 
 _RE = re.compile(r"\bRe:", re.IGNORECASE)
