@@ -146,15 +146,11 @@ def parse_filing(text: str, *, cut: bool | None = None) -> FilingReading:
 def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     """The reading itself; tests call this directly so a bug cannot hide behind the net."""
     unwrapped = _unwrap(text)
-    whole = text
-    text = unwrapped.text
-    oversized = len(text) > MAX_TEXT_CHARS
-    if oversized:
-        text = text[:MAX_TEXT_CHARS]
-    norm = normalise(text)
+    oversized = len(unwrapped.text) > MAX_TEXT_CHARS
+    norm = normalise(unwrapped.text[:MAX_TEXT_CHARS])
     flat = flatten(norm)
     reading = parse_header(norm, flat)
-    cut = (_looks_cut(whole) or oversized) if cut is None else cut
+    cut = (_looks_cut(text) or oversized) if cut is None else cut
     if unwrapped.sections:
         reading.sections = unwrapped.sections
     parts = pieces(norm)
