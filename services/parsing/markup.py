@@ -71,11 +71,8 @@ def _table(node: LexborNode, parts: list[str], depth: int) -> None:
     """Each row on its own lines, each cell opening a line with '|'."""
     parts.append("\n")
     for row in _rows(node):
-        cells = [c for c in row.iter() if c.tag in ("td", "th")]
-        texts = [_cell_text(c, depth + 1) for c in cells]
-        for text in texts:
-            if text:
-                parts.append("|" + text + "\n")
+        texts = [_cell_text(c, depth + 1) for c in row.iter() if c.tag in ("td", "th")]
+        parts.extend(f"|{text}\n" for text in texts if text)
     parts.append("\n")
 
 
