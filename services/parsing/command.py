@@ -44,10 +44,6 @@ def describe_tiers(schedule: ScheduleReading | None) -> str:
     )
 
 
-def _status(change: ChangeReading) -> str:
-    return "yes" if change.parseable else f"no: {change.note or ''}"
-
-
 # The reading's fields that are not one value: the header shows the scalar ones, in order.
 _LIST_FIELDS = ("prior_amendment_dates", "changes", "sections")
 
@@ -71,7 +67,7 @@ def _render(reading: FilingReading, console: Console) -> None:
             _who(change),
             change.formerly or "-",
             describe_tiers(change.schedule),
-            _status(change),
+            "yes" if change.parseable else f"no: {change.note or ''}",
         )
     console.print(table)
 
