@@ -775,14 +775,11 @@ def _qualifying_footnotes(
     (``skip``: a group's footnote, judged by :func:`_group_change`)."""
     rate_markers = [m for p in parses for m in p.rate_markers]
     other_markers = name_markers + [m for p in parses for m in p.amount_markers]
-    problems = [
-        found
-        for found in (
-            _footnote_problem(rate_markers, read, on_rate=True, cut=cut, skip=skip),
-            _footnote_problem(other_markers, read, on_rate=False, cut=cut, skip=skip),
-        )
-        if found
-    ]
+    found = (
+        _footnote_problem(rate_markers, read, on_rate=True, cut=cut, skip=skip),
+        _footnote_problem(other_markers, read, on_rate=False, cut=cut, skip=skip),
+    )
+    problems = [p for p in found if p]
     zero = all(Decimal(b.rate) == 0 for p in parses for b in p.bands) and any(
         p.bands for p in parses
     )
