@@ -110,19 +110,17 @@ def _upper_runs(text: str) -> list[str]:
         if current:
             runs.append(" ".join(current))
             current = []
-        if line:
-            words: list[str] = []
-            for word in line.split()[:400]:
-                if (any(c.isalpha() for c in word) and not any(c.islower() for c in word)) or (
-                    word.isdigit() and words
-                ):
-                    words.append(word)
-                else:
-                    if words:
-                        runs.append(" ".join(words))
-                    words = []
-            if words:
+        words: list[str] = []
+        for word in line.split()[:400]:
+            if (any(c.isalpha() for c in word) and not any(c.islower() for c in word)) or (
+                word.isdigit() and words
+            ):
+                words.append(word)
+            elif words:
                 runs.append(" ".join(words))
+                words = []
+        if words:
+            runs.append(" ".join(words))
     if current:
         runs.append(" ".join(current))
     return [" ".join(r.split()) for r in runs]
