@@ -76,9 +76,30 @@ KEYWORDS: dict[str, str] = {
 }
 # Words schedules are padded with that never change a band or a rate.
 FILLER: frozenset[str] = frozenset(
-    {"of", "such", "the", "on", "at", "in", "an", "a", "than", "per", "annum", "annual", "rate"}
-    | {"assets", "asset", "average", "daily", "net", "value", "fund's", "portfolio's"}
-    | {"amount"}  # "Amount Over $1 billion"
+    {
+        "of",
+        "such",
+        "assets",
+        "asset",
+        "the",
+        "on",
+        "average",
+        "daily",
+        "net",
+        "value",
+        "annual",
+        "rate",
+        "per",
+        "annum",
+        "at",
+        "in",
+        "an",
+        "a",
+        "fund's",
+        "portfolio's",
+        "than",
+        "amount",  # "Amount Over $1 billion"
+    }
 )
 
 

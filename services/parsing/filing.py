@@ -533,8 +533,18 @@ _NAME_CHARS = re.compile(r"[A-Z0-9][A-Za-z0-9 .,&'/()\u00ae\u2122:+-]{1,160}")
 
 # Words of a document's own apparatus: a "name" made of them is a heading, never a fund.
 _NOT_NAME_WORDS = frozenset(
-    {"amendment", "agreement", "schedule", "exhibit", "whereas", "witness", "table", "page"}
-    | {"caption", "no"}
+    [
+        "amendment",
+        "agreement",
+        "schedule",
+        "exhibit",
+        "whereas",
+        "witness",
+        "table",
+        "page",
+        "caption",
+        "no",
+    ]
 )
 
 

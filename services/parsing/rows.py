@@ -45,21 +45,101 @@ _TERMINALS = frozenset({"portfolio", "fund"})
 _UNITS = frozenset({"million", "billion"})
 _GAP = re.compile(r" {3,}")
 _LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
-# The words of a table's caption ("Portfolio | Annual Rate as a Percentage of Average Daily ...").
 HEADER_WORDS = frozenset(
-    {"portfolio", "portfolios", "fund", "funds", "series", "company", "name", "names"}
-    | {"fee", "fees", "rate", "rates", "schedule", "compensation", "advisory", "management"}
-    | {"adviser", "advisor", "sub-adviser", "subadviser", "sub-advisor", "before", "after"}
-    | {"average", "daily", "net", "assets", "asset", "value", "aggregate", "total", "amount"}
-    | {"annual", "per", "annum", "percentage", "percent", "basis", "points", "applicable"}
-    | {"payable", "level", "levels", "breakpoint", "breakpoints", "tier", "tiers", "band", "bands"}
-    | {"range", "ranges", "millions", "thousands", "effective", "date", "waiver"}
-    | {"of", "the", "and", "a", "an", "on", "as", "in", "under", "for", "with", "by"}
+    [
+        "portfolio",
+        "portfolios",
+        "fund",
+        "funds",
+        "name",
+        "names",
+        "of",
+        "percentage",
+        "average",
+        "daily",
+        "net",
+        "assets",
+        "asset",
+        "value",
+        "annual",
+        "rate",
+        "rates",
+        "fee",
+        "fees",
+        "schedule",
+        "before",
+        "after",
+        "waiver",
+        "sub-adviser",
+        "subadviser",
+        "adviser",
+        "advisor",
+        "sub-advisor",
+        "compensation",
+        "level",
+        "levels",
+        "breakpoint",
+        "breakpoints",
+        "the",
+        "series",
+        "company",
+        "effective",
+        "date",
+        "advisory",
+        "management",
+        "and",
+        "a",
+        "an",
+        "on",
+        "per",
+        "annum",
+        "as",
+        "percent",
+        "in",
+        "millions",
+        "thousands",
+        "amount",
+        "total",
+        "basis",
+        "points",
+        "under",
+        "for",
+        "with",
+        "by",
+        "tier",
+        "tiers",
+        "band",
+        "bands",
+        "range",
+        "ranges",
+        "aggregate",
+        "applicable",
+        "payable",
+    ]
 )
 _PROSE_WORDS = frozenset(
-    {"shall", "hereby", "will", "is", "are", "be", "been", "was", "were", "dated", "pursuant"}
-    | {"agree", "agrees", "agreed", "whereas", "witness", "hereto", "herein", "thereof"}
-    | {"therefore"}
+    [
+        "shall",
+        "hereby",
+        "will",
+        "is",
+        "are",
+        "be",
+        "been",
+        "was",
+        "were",
+        "agree",
+        "agrees",
+        "agreed",
+        "whereas",
+        "witness",
+        "pursuant",
+        "dated",
+        "hereto",
+        "herein",
+        "thereof",
+        "therefore",
+    ]
 )
 _SIGNATURE = re.compile(
     r"^(?:by|name|title|attest|its|date|dated)\s*:|^/s/|^exhibit\b|^(?:schedule|appendix|"

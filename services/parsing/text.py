@@ -18,10 +18,18 @@ __all__ = ["Piece", "flatten", "normalise", "pieces"]
 
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,20}(?:\s[^<>]{0,1000})?/?>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# Typographic quotes, no-break spaces and dashes as plain ASCII; tabs as spaces; CR as LF.
 _TRANSLATE = str.maketrans(
-    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "}
-    | {"\u2013": "-", "\u2014": "-", "\t": "    ", "\r": "\n"}
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u00a0": " ",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\t": "    ",
+        "\r": "\n",
+    }
 )
 # "0.45\n      % of" / "0.247\n|\n%": the percent sign wrapped away from its number.
 _SPLIT_PERCENT = re.compile(r"(\d)[ \n|]{1,200}%")
