@@ -62,24 +62,17 @@ _UNITS = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 KEYWORDS: dict[str, str] = {
     "first": "FIRST",
     "next": "NEXT",
-    "over": "OVER",
-    "above": "OVER",
-    "greater": "OVER",  # "greater than $10 billion"
-    "exceeding": "OVER",
-    "exceeds": "OVER",
-    "excess": "OVER",
+    # "greater than $10 billion"
+    **dict.fromkeys(("over", "above", "greater", "exceeding", "exceeds", "excess"), "OVER"),
     "up": "UP",
-    "to": "TO",
-    "through": "TO",
-    "below": "TO",  # "on net assets below $1.5 billion"
+    **dict.fromkeys(("to", "through", "below"), "TO"),  # "on net assets below $1.5 billion"
     "from": "FROM",
     "between": "BETWEEN",
     "and": "AND",
     "plus": "PLUS",
     "all": "ALL",
     "thereafter": "REST",
-    "million": "UNIT",
-    "billion": "UNIT",
+    **dict.fromkeys(("million", "billion"), "UNIT"),
 }
 # Words schedules are padded with that never change a band or a rate.
 FILLER: frozenset[str] = frozenset(

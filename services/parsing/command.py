@@ -38,32 +38,21 @@ def describe_tiers(schedule: ScheduleReading | None) -> str:
     tiers = schedule.tiers
     if len(tiers) == 1 and tiers[0].from_ == 0 and tiers[0].to is None:
         return f"{tiers[0].rate_pct}% on all assets"
-    parts = []
-    for tier in tiers:
-        if tier.to is None:
-            parts.append(f"{tier.rate_pct}% above")
-        else:
-            parts.append(f"{tier.rate_pct}% to {_money(tier.to)}")
-    return ", ".join(parts)
+    return ", ".join(
+        f"{t.rate_pct}% above" if t.to is None else f"{t.rate_pct}% to {_money(t.to)}"
+        for t in tiers
+    )
 
 
-def _status(change: ChangeReading) -> str:
-    return "yes" if change.parseable else f"no: {change.note or ''}"
+# The reading's fields that are not one value: the header shows the scalar ones, in order.
+_LIST_FIELDS = ("prior_amendment_dates", "changes", "sections")
 
 
 def _render(reading: FilingReading, console: Console) -> None:
     head = Table(show_header=False, box=None)
-    for field in (
-        "document_title",
-        "trust",
-        "adviser",
-        "agreement_date",
-        "amendment_number",
-        "effective_date",
-        "kind",
-        "agreement_type",
-        "truncated",
-    ):
+    for field in FilingReading.model_fields:
+        if field in _LIST_FIELDS:
+            continue
         value = getattr(reading, field)
         head.add_row(field, "-" if value is None else str(value))
     prior = ", ".join(d.isoformat() for d in reading.prior_amendment_dates) or "-"
@@ -78,7 +67,7 @@ def _render(reading: FilingReading, console: Console) -> None:
             _who(change),
             change.formerly or "-",
             describe_tiers(change.schedule),
-            _status(change),
+            "yes" if change.parseable else f"no: {change.note or ''}",
         )
     console.print(table)
 

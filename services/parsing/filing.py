@@ -26,7 +26,7 @@ from services.parsing.groups import (
     listed_below,
     mentions_aggregation,
 )
-from services.parsing.header import find_date, parse_header
+from services.parsing.header import all_caps, find_date, parse_header
 from services.parsing.markup import Unwrapped, unwrap
 from services.parsing.model import (
     ChangeReading,
@@ -34,7 +34,6 @@ from services.parsing.model import (
     GroupReading,
     Period,
     ScheduleReading,
-    SectionReading,
     TierReading,
 )
 from services.parsing.prose import ProseFee, prose_fee
@@ -75,6 +74,8 @@ _ADD = re.compile(
     r"\bto\s+add\b|\badd\s+the\s+following\b|\bto\s+include\b.{0,200}\bas\s+an?\s+new\b",
     re.IGNORECASE,
 )
+# The action an amending sentence gives, first match wins ("revise" when none does).
+_ACTIONS = ((_REPLACE, "replace_in_whole"), (_REMOVE, "remove"), (_ADD, "add"))
 # An addendum or supplement bringing a fund under the agreement: '(the "New Portfolio")', or
 # 'commencement of operations' of the fund the schedule is for.
 _NEW_FUND = re.compile(
@@ -138,32 +139,20 @@ def parse_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     try:
         return read_filing(text, cut=cut)
     except Exception as exc:  # pragma: no cover - the safety net the tests try to never reach
-        return FilingReading(
-            changes=[],
-            kind="amendment",
-            agreement_type="unknown",
-            truncated=False,
-            document_title=f"unreadable filing ({type(exc).__name__})",
-        )
+        # Every other field at its default: an amendment of unknown type, no changes, not cut.
+        return FilingReading(document_title=f"unreadable filing ({type(exc).__name__})")
 
 
 def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     """The reading itself; tests call this directly so a bug cannot hide behind the net."""
     unwrapped = _unwrap(text)
-    whole = text
-    text = unwrapped.text
-    oversized = len(text) > MAX_TEXT_CHARS
-    if oversized:
-        text = text[:MAX_TEXT_CHARS]
-    norm = normalise(text)
+    oversized = len(unwrapped.text) > MAX_TEXT_CHARS
+    norm = normalise(unwrapped.text[:MAX_TEXT_CHARS])
     flat = flatten(norm)
     reading = parse_header(norm, flat)
-    cut = (_looks_cut(whole) or oversized) if cut is None else cut
+    cut = (_looks_cut(text) or oversized) if cut is None else cut
     if unwrapped.sections:
-        reading.sections = [
-            SectionReading(document=x.label, read=x.read, reason=x.reason)
-            for x in unwrapped.sections
-        ]
+        reading.sections = unwrapped.sections
     parts = pieces(norm)
     read = read_rows(parts)
     apply_band_headers(read.rows)
@@ -184,11 +173,8 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     ctx = _Context(
         read, flat, cut, risk, named, waiver_doc, instructions, default_action, norm, start
     )
-    changes: list[ChangeReading] = []
-    for row in rows[:_MAX_CHANGES]:
-        shared = funds if len(rows) == 1 or len(funds) == 1 else []
-        found = _row_changes(row, ctx, shared, continued)
-        changes.extend(found)
+    shared = funds if len(rows) == 1 or len(funds) == 1 else []
+    changes = [c for row in rows[:_MAX_CHANGES] for c in _row_changes(row, ctx, shared, continued)]
     if recital_adds:
         for change in changes:
             if change.portfolio and _key(change.portfolio) in recital_adds:
@@ -237,30 +223,16 @@ def _row_changes(
         action = "waiver"
     if funds:
         row.name_parts = [funds[0]]  # "the Fund": the fund(s) the preamble defines
-    found = _changes_for(
-        row,
-        action,
-        ctx.read,
-        ctx.flat,
-        ctx.cut,
-        ctx.risk,
-        ctx.named,
-        ctx.waiver_doc,
-        bool(ctx.instructions),
-    )
+    found = _changes_for(row, action, ctx)
     if len(funds) > 1:
         found = [c.model_copy(update={"portfolio": f}) for f in funds for c in found]
-    if row.row_date is not None:
-        for change in found:
+    problem = doubts.get(id(row))
+    for change in found:
+        if row.row_date is not None:
             change.row_effective_date = find_date(row.row_date)
-    if id(row) in doubts:
-        problem = doubts[id(row)]
-        found = [
-            c.model_copy(
-                update={"parseable": False, "note": "; ".join(filter(None, [c.note, problem]))}
-            )
-            for c in found
-        ]
+        if problem is not None:
+            change.parseable = False
+            change.note = "; ".join(filter(None, [change.note, problem]))
     return found
 
 
@@ -402,14 +374,8 @@ def _instructions(norm: str, waiver_doc: bool) -> list[_Instruction]:
             continue
         if waiver_doc and "waiver" in window.lower():
             action = "waiver"
-        elif _REPLACE.search(window):
-            action = "replace_in_whole"
-        elif _REMOVE.search(window):
-            action = "remove"
-        elif _ADD.search(window):
-            action = "add"
         else:
-            action = "revise"
+            action = next((a for p, a in _ACTIONS if p.search(window)), "revise")
         out.append(_Instruction(m.start(), action, window))
     return out
 
@@ -522,8 +488,7 @@ def _split_heading(name: str) -> list[str]:
 
 def _proper_case(name: str, flat: str) -> str:
     """An all-caps heading name as the document writes it elsewhere in mixed case."""
-    letters = [c for c in name if c.isalpha()]
-    if not letters or any(c.islower() for c in letters):
+    if not all_caps(name):
         return name
     pattern = re.compile(r"\s+".join(re.escape(w) for w in name.split()), re.IGNORECASE)
     for count, m in enumerate(pattern.finditer(flat[:20000])):
@@ -652,41 +617,29 @@ def _footnote_problem(
     return None
 
 
-def _changes_for(
-    row: Row,
-    action: str,
-    read: ReadRows,
-    flat: str,
-    cut: bool,
-    risk: str | None,
-    named: bool,
-    waiver_doc: bool,
-    instructed: bool,
-) -> list[ChangeReading]:
-    names, formerly, name_markers = _names(row.name, flat)
+def _changes_for(row: Row, action: str, ctx: _Context) -> list[ChangeReading]:
+    names, formerly, name_markers = _names(row.name, ctx.flat)
     parses = [parse_schedule(t) for t in row.fee_texts()]
-    main, before, problems = _main_and_before(parses, waiver_doc)
+    main, before, problems = _main_and_before(parses, ctx.waiver_doc)
     problems += [p.note for p in parses if not p.ok and p.note]
     if row.too_long:
         problems.append("fee text too long to be one schedule")
-    if row.at_end and cut and not _finished(row, main):
+    if row.at_end and ctx.cut and not _finished(row, main):
         problems.append("schedule runs to the end of the excerpt; the text may be cut (truncated)")
-    if names == [None] and (named or not instructed):
+    if names == [None] and (ctx.named or not ctx.instructions):
         problems.append("no portfolio name found for this schedule")
     if before is not None and _tiers(before) == _tiers(main):
         problems.append("before- and after-waiver schedules are identical")
-    others = problems + ([risk] if risk else [])
-    problems += _qualifying_footnotes(row, parses, name_markers, read, cut)
-    if risk:
-        problems.append(risk)
+    risks = [ctx.risk] if ctx.risk else []
+    others = problems + risks
+    problems += _qualifying_footnotes(row, parses, name_markers, ctx.read, ctx.cut) + risks
     if action == "remove":
         return _removals(names, formerly, problems)
-    grouped = _group_change(row, names, formerly, parses, name_markers, read, cut, others, main)
+    grouped = _group_change(row, names, formerly, parses, name_markers, ctx, others, main)
     if isinstance(grouped, ChangeReading):
         return [grouped]
     if grouped:
         problems.append(grouped)
-    written = [b.written for b in main.bands if b.written]
     out: list[ChangeReading] = []
     for name in names:
         own = problems + [
@@ -704,7 +657,7 @@ def _changes_for(
                 parseable=not own,
                 note="; ".join(own) if own else None,
                 schedule_before=_tiers(before) if before is not None else None,
-                rates_as_written=written or None,
+                rates_as_written=_written(main),
             )
         )
     return out
@@ -716,14 +669,14 @@ def _group_change(
     formerly: str | None,
     parses: list[ScheduleParse],
     name_markers: list[str],
-    read: ReadRows,
-    cut: bool,
+    ctx: _Context,
     others: list[str],
     main: ScheduleParse,
 ) -> ChangeReading | str | None:
     """The row read as a group schedule, when a footnote puts it on combined assets and names
     the members certainly and nothing else is in doubt; else why the group is uncertain (None:
     no footnote of the row speaks of combined assets)."""
+    read = ctx.read
     markers = name_markers + [m for p in parses for m in p.amount_markers + p.rate_markers]
     agg = [
         m
@@ -738,20 +691,29 @@ def _group_change(
     found = aggregate_members(read.footnotes[agg[0]], own)
     if isinstance(found, str):
         return found
-    doubts = others + _qualifying_footnotes(row, parses, name_markers, read, cut, skip=agg[0])
+    doubts = others + _qualifying_footnotes(row, parses, name_markers, read, ctx.cut, skip=agg[0])
     doubts += [p for p in (_name_problem(own), _name_problem(formerly)) if p]
     if doubts or not main.ok or own is None:
         return None
-    written = [b.written for b in main.bands if b.written]
     renamed = {clean_written_name(own): formerly} if formerly else None
+    return _group(GroupReading(members=found.members, formerly=renamed), main)
+
+
+def _group(group: GroupReading, parse: ScheduleParse) -> ChangeReading:
+    """The certain change of a group schedule."""
     return ChangeReading(
         action="group",
         portfolio=None,
-        group=GroupReading(members=found.members, formerly=renamed),
-        schedule=_tiers(main),
+        group=group,
+        schedule=_tiers(parse),
         parseable=True,
-        rates_as_written=written or None,
+        rates_as_written=_written(parse),
     )
+
+
+def _written(parse: ScheduleParse) -> list[str] | None:
+    """The schedule's basis-point phrases as written (None: its rates are all percents)."""
+    return [b.written for b in parse.bands if b.written] or None
 
 
 def _one_schedule_per_group(changes: list[ChangeReading]) -> None:
@@ -823,14 +785,11 @@ def _qualifying_footnotes(
     (``skip``: a group's footnote, judged by :func:`_group_change`)."""
     rate_markers = [m for p in parses for m in p.rate_markers]
     other_markers = name_markers + [m for p in parses for m in p.amount_markers]
-    problems = [
-        found
-        for found in (
-            _footnote_problem(rate_markers, read, on_rate=True, cut=cut, skip=skip),
-            _footnote_problem(other_markers, read, on_rate=False, cut=cut, skip=skip),
-        )
-        if found
-    ]
+    found = (
+        _footnote_problem(rate_markers, read, on_rate=True, cut=cut, skip=skip),
+        _footnote_problem(other_markers, read, on_rate=False, cut=cut, skip=skip),
+    )
+    problems = [p for p in found if p]
     zero = all(Decimal(b.rate) == 0 for p in parses for b in p.bands) and any(
         p.bands for p in parses
     )
@@ -916,15 +875,7 @@ def _prose_group(
     hidden = _section_risk(ctx.read, ctx.start, _RISKS[1:])  # behind the aggregation's mention
     if hidden:
         return hidden
-    written = [b.written for b in parse.bands if b.written]
-    return ChangeReading(
-        action="group",
-        portfolio=None,
-        group=GroupReading(members=found.members),
-        schedule=_tiers(parse),
-        parseable=True,
-        rates_as_written=written or None,
-    )
+    return _group(GroupReading(members=found.members), parse)
 
 
 def _lines_after(norm: str, sentence: str) -> list[str]:

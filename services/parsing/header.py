@@ -17,23 +17,11 @@ from datetime import date
 
 from services.parsing.model import FilingReading
 
-__all__ = ["find_date", "parse_dates", "parse_header"]
+__all__ = ["all_caps", "find_date", "parse_dates", "parse_header"]
 
-_MONTHS = {
-    "jan": 1,
-    "feb": 2,
-    "mar": 3,
-    "apr": 4,
-    "may": 5,
-    "jun": 6,
-    "jul": 7,
-    "aug": 8,
-    "sep": 9,
-    "sept": 9,
-    "oct": 10,
-    "nov": 11,
-    "dec": 12,
-}
+# "Sept." and "September" are known by their first three letters, like every month.
+_MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {month: n for n, month in enumerate(_MONTH_KEYS, start=1)}
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
     r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
@@ -68,8 +56,7 @@ _ORDINALS = {
 
 
 def _to_date(month: str, day: str, year: str) -> date | None:
-    key = month.lower().rstrip(".")
-    number = _MONTHS.get(key[:4] if key.startswith("sept") else key[:3])
+    number = _MONTHS.get(month.lower()[:3])
     if number is None:
         return None
     try:
@@ -100,7 +87,8 @@ def parse_dates(text: str) -> list[date]:
 # ---------------------------------------------------------------- title
 
 
-def _is_upper_line(line: str) -> bool:
+def all_caps(line: str) -> bool:
+    """Letters, and none of them lower-case ('EMERGING MARKETS FUND 2')."""
     letters = [c for c in line if c.isalpha()]
     return bool(letters) and not any(c.islower() for c in letters)
 
@@ -116,25 +104,23 @@ def _upper_runs(text: str) -> list[str]:
     current: list[str] = []
     for raw in text.split("\n")[:80]:
         line = raw.replace("|", " ").strip()
-        if _is_upper_line(line) and len(line) < 200:
+        if all_caps(line) and len(line) < 200:
             current.append(line)
             continue
         if current:
             runs.append(" ".join(current))
             current = []
-        if line:
-            words: list[str] = []
-            for word in line.split()[:400]:
-                if (any(c.isalpha() for c in word) and not any(c.islower() for c in word)) or (
-                    word.isdigit() and words
-                ):
-                    words.append(word)
-                else:
-                    if words:
-                        runs.append(" ".join(words))
-                    words = []
-            if words:
+        words: list[str] = []
+        for word in line.split()[:400]:
+            if (any(c.isalpha() for c in word) and not any(c.islower() for c in word)) or (
+                word.isdigit() and words
+            ):
+                words.append(word)
+            elif words:
                 runs.append(" ".join(words))
+                words = []
+        if words:
+            runs.append(" ".join(words))
     if current:
         runs.append(" ".join(current))
     return [" ".join(r.split()) for r in runs]
@@ -152,11 +138,8 @@ def _title_and_prefix(text: str) -> tuple[str | None, str | None]:
     if not candidates:
         return None, None
     title = candidates[-1][0]
-    prefix = None
-    for cand, pre in candidates[:-1]:
-        if pre and cand == title:
-            prefix = pre
-    return title, prefix
+    prefixes = [pre for cand, pre in candidates[:-1] if pre and cand == title]
+    return title, prefixes[-1] if prefixes else None
 
 
 _RE = re.compile(r"\bRe:", re.IGNORECASE)
@@ -200,6 +183,10 @@ def _heading_title(text: str) -> str | None:
 _DEFINED = re.compile(r'\(\s*(?:the\s+|each\s+a\s+)?"([^"]{1,40})"\s*\)', re.IGNORECASE)
 _ABBREV = ("inc", "corp", "co", "ltd", "l.p", "l.l.c", "n.a", "s.a")
 _TRUST_TERMS = ("trust", "fund", "funds", "corporation", "company", "series")
+# What follows the second party's name: "..., Inc. dated as of", "... with respect to".
+_SECOND_PARTY_END = re.compile(
+    r"\s+(?:dated|with respect|on behalf|is entered|is made|relating|for the)\b"
+)
 _ADVISER_TERMS = ("manager", "adviser", "advisor", "sub-adviser", "subadviser", "sub-advisor")
 
 
@@ -230,17 +217,12 @@ def _read_party(text: str, first: bool) -> tuple[_Party, int]:
             i = close + 1
             name_end = i
             continue
-        rest = text[i : i + 40]
-        lower = rest.lower()
-        if lower.startswith((" and ", ", and ")) and first:
-            name_end = i
-            break
-        if not first and re.match(
-            r"\s+(?:dated|with respect|on behalf|is entered|is made|relating|for the)\b", lower
+        lower = text[i : i + 40].lower()
+        if (
+            (first and lower.startswith((" and ", ", and ")))
+            or (not first and _SECOND_PARTY_END.match(lower))
+            or lower.startswith((", a ", ", an ", ", is "))
         ):
-            name_end = i
-            break
-        if lower.startswith((", a ", ", an ", ", is ")):
             name_end = i
             break
         if ch == "." and (i + 1 >= n or text[i + 1] == " "):
@@ -373,9 +355,7 @@ def _agreement_type(title: str, intro: str, both_advisers: bool) -> str:
         return "fee_waiver"
     if re.search(r"administrat\w+\s+(?:services\s+)?agreement", text):
         return "administration"
-    if re.search(r"sub-?advis", text):
-        return "subadvisory"
-    if both_advisers:
+    if both_advisers or re.search(r"sub-?advis", text):
         return "subadvisory"
     if re.search(r"(?:management|advisory)\s+agreement", text):
         return "management"
@@ -387,9 +367,7 @@ def parse_header(text: str, flat: str) -> FilingReading:
     header = FilingReading()
     title, prefix = _title_and_prefix(text[:6000])
     if title is None:
-        title = _subject_line(text[:3000])
-    if title is None:
-        title = _heading_title(text[:3000])
+        title = _subject_line(text[:3000]) or _heading_title(text[:3000])
     header.document_title = title
     header.amendment_number = _amendment_number(title, flat)
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-__all__ = ["Section", "Unwrapped", "html_to_text", "looks_like_html", "unwrap"]
+from services.parsing.model import SectionReading
+
+__all__ = ["Unwrapped", "html_to_text", "looks_like_html", "unwrap"]
 
 # Closing tags of HTML proper; EDGAR's own text format has <PAGE>, <TABLE>, <S>, <C> only.
 _HTML_HINT = re.compile(r"<(?:html|body)\b|</(?:p|div|td|tr|table|font|span)\s*>", re.IGNORECASE)
@@ -69,11 +71,8 @@ def _table(node: LexborNode, parts: list[str], depth: int) -> None:
     """Each row on its own lines, each cell opening a line with '|'."""
     parts.append("\n")
     for row in _rows(node):
-        cells = [c for c in row.iter() if c.tag in ("td", "th")]
-        texts = [_cell_text(c, depth + 1) for c in cells]
-        for text in texts:
-            if text:
-                parts.append("|" + text + "\n")
+        texts = [_cell_text(c, depth + 1) for c in row.iter() if c.tag in ("td", "th")]
+        parts.extend(f"|{text}\n" for text in texts if text)
     parts.append("\n")
 
 
@@ -108,19 +107,10 @@ def html_to_text(markup: str) -> str:
     return "\n".join(line for line in lines if line) + "\n"
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
-    """One document of a submission: what it is, and whether it was read."""
-
-    label: str  # "EX-99.D.1 (ex99d1.htm)"
-    read: bool
-    reason: str
-
-
 @dataclass(slots=True)
 class Unwrapped:
     text: str
-    sections: list[Section] = field(default_factory=list)
+    sections: list[SectionReading] = field(default_factory=list)
 
 
 def _label(body: str) -> tuple[str, str]:
@@ -156,14 +146,15 @@ def unwrap(raw: str) -> Unwrapped:
     if not docs:
         return Unwrapped(html_to_text(raw) if looks_like_html(raw) else raw)
     kept: list[str] = []
-    sections: list[Section] = []
+    sections: list[SectionReading] = []
     for m in docs:
         kind, label = _label(m[1])
         text = _document_text(m[1]) if not _BINARY_TYPES.match(kind) else ""
         reason = _judge(kind, text)
         if reason is None and kept:
             reason = "a further fee exhibit: the reading is of the first one; parse it alone"
-        sections.append(Section(label, reason is None, reason or "amends fees"))
-        if reason is None:
+        read = reason is None
+        sections.append(SectionReading(document=label, read=read, reason=reason or "amends fees"))
+        if read:
             kept.append(text)
     return Unwrapped(kept[0] if kept else "", sections)

@@ -10,7 +10,7 @@ top-level ``sections`` (the documents of a full submission, read or skipped).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -23,6 +23,20 @@ __all__ = [
     "SectionReading",
     "TierReading",
 ]
+
+
+class _Reading(BaseModel):
+    """A model whose optional fields named in ``_unset_dropped`` are left out when None."""
+
+    _unset_dropped: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in self._unset_dropped:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class TierReading(BaseModel):
@@ -48,29 +62,22 @@ class Period(BaseModel):
     to: date | None
 
 
-class GroupReading(BaseModel):
+class GroupReading(_Reading):
     """The portfolios whose combined assets a group schedule (``action: "group"``) is on, by
     name exactly as the document writes them (footnote markers dropped), and ``formerly``: a
     member's former name where its row gives one.  The shape is the amendment file's group
     change (contracts/amendment_file.py), which ingest records."""
 
     model_config = ConfigDict(frozen=True)
+    _unset_dropped = ("formerly",)
 
     members: list[str]
     formerly: dict[str, str] | None = None
 
-    @model_serializer(mode="wrap")
-    def _drop_unset_formerly(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("formerly") is None:
-            data.pop("formerly", None)
-        return data
 
+class ChangeReading(_Reading):
+    _unset_dropped = ("schedule_before", "rates_as_written", "row_effective_date", "group")
 
-_OPTIONAL_EXTRAS = ("schedule_before", "rates_as_written", "row_effective_date", "group")
-
-
-class ChangeReading(BaseModel):
     action: str  # add | revise | replace_in_whole | waiver | remove | group
     portfolio: str | None
     formerly: str | None = None
@@ -84,14 +91,6 @@ class ChangeReading(BaseModel):
     # A schedule on the combined assets of several portfolios (then ``portfolio`` is None).
     group: GroupReading | None = None
 
-    @model_serializer(mode="wrap")
-    def _drop_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        for key in _OPTIONAL_EXTRAS:
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
-
 
 class SectionReading(BaseModel):
     """One document of a full submission: read (it amends fees) or skipped, and why."""
@@ -103,7 +102,9 @@ class SectionReading(BaseModel):
     reason: str
 
 
-class FilingReading(BaseModel):
+class FilingReading(_Reading):
+    _unset_dropped = ("sections",)
+
     document_title: str | None = None
     trust: str | None = None
     adviser: str | None = None
@@ -116,10 +117,3 @@ class FilingReading(BaseModel):
     agreement_type: str = "unknown"  # management | subadvisory | fee_waiver | administration
     truncated: bool = False
     sections: list[SectionReading] | None = None  # a full submission's documents only
-
-    @model_serializer(mode="wrap")
-    def _drop_unset_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("sections") is None:
-            data.pop("sections", None)
-        return data

@@ -67,9 +67,8 @@ def apply_renames(flat: str, changes: list[ChangeReading]) -> None:
     for change in changes:
         if change.formerly or not change.portfolio:
             continue
-        former = explicit.get(name_key(change.portfolio))
-        if former is None:
-            former = _by_rule(change.portfolio, rules)
+        # An explicit rename of the row's name wins over a rule (a former name is never empty).
+        former = explicit.get(name_key(change.portfolio)) or _by_rule(change.portfolio, rules)
         if former is not None:
             change.formerly = former
 

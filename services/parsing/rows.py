@@ -33,7 +33,7 @@ from services.parsing.amounts import (
 from services.parsing.text import Piece
 from services.parsing.tiers import parse_tokens, starts_fresh
 
-__all__ = ["HEADER_WORDS", "ReadRows", "Row", "ends_with_terminal", "read_rows", "split_piece"]
+__all__ = ["HEADER_WORDS", "ReadRows", "Row", "ends_with_terminal", "read_rows"]
 
 # Fee text longer than this is not one portfolio's schedule; stop re-reading it.
 MAX_FEE_CHARS = 3000
@@ -197,14 +197,9 @@ def ends_with_terminal(name: str) -> bool:
     return bool(words) and words[-1].lower() in _TERMINALS
 
 
-def split_piece(text: str) -> tuple[str, str]:
-    """(left, right): name/prose text, then the fee text that ends the piece."""
-    left, right, _ = _split(text)
-    return left, right
-
-
 def _split(text: str) -> tuple[str, str, list[Token]]:
-    """:func:`split_piece`, also returning the right part's tokens."""
+    """(left, right, tokens): name/prose text, then the fee text that ends the piece and its
+    tokens."""
     if len(text) > MAX_PIECE_CHARS:
         return text, "", []  # a paragraph, not a schedule cell
     toks = tokenize(text)
@@ -299,13 +294,10 @@ class _Reader:
         self.row_complete = False
         self.pending: list[str] = []
         self.last_marker: str | None = None
-        self.offset = 0
-        self.column = 0
-        self.line = 0
         self.left_here = False
         self.pending_column = 0
         self.pending_sealed = False
-        self.piece: Piece | None = None
+        self.piece = Piece("", 0, 0, new_cell=False, gap=False)  # the piece being read
         self.pending_date: str | None = None
 
     # -- row helpers
@@ -361,9 +353,6 @@ class _Reader:
         if kind == "junk":
             left = ""
         self.last_marker = None
-        self.offset = piece.offset
-        self.column = piece.column
-        self.line = piece.line
         self.left_here = bool(left) and kind in ("name", "cont")
         if kind == "header":
             # Header words ("Value Fund", "Portfolio") may be the wrapped end of a name.
@@ -399,8 +388,8 @@ class _Reader:
         return (
             self.row.beside
             and name_open
-            and abs(self.column - self.row.name_column) <= 2
-            and self.line == self.row.last_line + 1
+            and abs(self.piece.column - self.row.name_column) <= 2
+            and self.piece.line == self.row.last_line + 1
         )
 
     def prose(self, piece: Piece, left: str) -> None:
@@ -436,11 +425,10 @@ class _Reader:
             self.pending.append(left)
         elif kind == "name":
             self.pending = [left]
-            self.pending_column = self.column
+            self.pending_column = self.piece.column
         else:
             self.pending = []
-            if self.piece is not None:
-                self.out.prose.append(self.piece)  # a sentence's lower-case continuation
+            self.out.prose.append(self.piece)  # a sentence's lower-case continuation
 
     def fee(self, right: str, toks: list[Token]) -> None:
         strong = any(is_strong(t) for t in toks)
@@ -454,7 +442,7 @@ class _Reader:
                 self.add_fee(right, toks, new_segment=False)
             return
         if strong or starts_fresh(toks):
-            self.row = Row(list(self.pending), [[right]], self.offset, list(toks))
+            self.row = Row(list(self.pending), [[right]], self.piece.offset, list(toks))
             self.row.beside = self.left_here
             self.row.name_column = self.pending_column
             self.row.row_date = self.pending_date if self.pending else None

@@ -17,6 +17,7 @@ read before the problem are kept for display only.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
@@ -26,7 +27,6 @@ from services.parsing.amounts import FILLER, KEYWORDS, Kind, Token, tokenize
 __all__ = [
     "Band",
     "ScheduleParse",
-    "is_fresh_start",
     "parse_schedule",
     "parse_tokens",
     "starts_fresh",
@@ -172,20 +172,11 @@ def _interpret(cond: list[_Sym], cursor: int) -> tuple[int, int | None] | str | 
 
 def _clauses(syms: list[_Sym]) -> tuple[list[tuple[_Sym, list[_Sym]]], list[_Sym]]:
     """Pair each rate with its condition, plus the levels after the last rate (level first)."""
+    if syms[0].name == "RATE":  # each rate's condition runs to the next rate
+        starts = [i for i, s in enumerate(syms) if s.name == "RATE"] + [len(syms)]
+        return [(syms[a], syms[a + 1 : b]) for a, b in itertools.pairwise(starts)], []
     clauses: list[tuple[_Sym, list[_Sym]]] = []
     pending: list[_Sym] = []
-    if syms[0].name == "RATE":
-        current: _Sym | None = None
-        for s in syms:
-            if s.name == "RATE":
-                if current is not None:
-                    clauses.append((current, pending))
-                current, pending = s, []
-            else:
-                pending.append(s)
-        if current is not None:
-            clauses.append((current, pending))
-        return clauses, []
     for s in syms:
         if s.name == "RATE":
             clauses.append((s, pending))
@@ -336,12 +327,7 @@ def _bands(clauses: list[tuple[_Sym, list[_Sym]]]) -> tuple[list[Band], bool, li
     return bands, open_ended, problems
 
 
-def is_fresh_start(text: str) -> bool:
-    """Whether fee text begins a new schedule (a rate, or a 'first'/'all assets' level)."""
-    return starts_fresh(tokenize(text[:200]))
-
-
 def starts_fresh(tokens: list[Token]) -> bool:
-    """:func:`is_fresh_start` on tokens."""
+    """Whether fee text begins a new schedule (a rate, or a 'first'/'all assets' level)."""
     syms, _ = _symbols(tokens[:12])
     return bool(syms) and syms[0].name in ("RATE", "FIRST", "ALL")
