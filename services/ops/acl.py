@@ -26,9 +26,15 @@ from services.adapters.keys import Keys
 
 ROLES = ("recorder", "projector", "fee-worker", "auditor")
 
-# Every connection needs these (redis-py sends AUTH/HELLO, always allowed, and CLIENT SETINFO,
-# whose refusal it ignores). PING is the health check.
+# Every connection needs these (redis-py sends AUTH/HELLO, always allowed). PING is the health
+# check.
 CONNECTION = ("ping", "select")
+# redis-py and FastStream also send CLIENT SETINFO (and redis-py over TCP CLIENT
+# MAINT_NOTIFICATIONS) on connecting, and ignore a failure; but a refusal would fill the ACL log
+# with noise that hides the refusals that matter. A server that does not know a subcommand
+# fails it before the ACL is asked (no noise) and refuses a rule naming it, except 6.2, which
+# takes any subcommand name in a rule and asks the ACL first. SETINFO is known from 7.2.
+CLIENT_HANDSHAKE = ("client|setinfo", "client|maint_notifications")
 
 # What a Redis Cluster client sends besides its commands (ACLs are per node, so every node
 # needs them): CLUSTER SLOTS to learn which node serves which slot, COMMAND to learn where each
@@ -171,9 +177,22 @@ def password_env(role: str) -> str:
     return "FEES_ACL_" + role.upper().replace("-", "_") + "_PASSWORD"
 
 
+def _version(server_version: str) -> tuple[int, int]:
+    major, _, rest = server_version.partition(".")
+    minor = rest.partition(".")[0]
+    return (int(major) if major.isdigit() else 0, int(minor) if minor.isdigit() else 0)
+
+
 def supports_selectors(server_version: str) -> bool:
-    major = server_version.split(".", 1)[0]
-    return major.isdigit() and int(major) >= 7
+    return _version(server_version) >= (7, 0)
+
+
+def connection_commands(server_version: str) -> tuple[str, ...]:
+    """What every user may send on connecting, for a server of `server_version`."""
+    version = _version(server_version)
+    if version < (7, 0):
+        return (*CONNECTION, *CLIENT_HANDSHAKE)
+    return (*CONNECTION, CLIENT_HANDSHAKE[0]) if version >= (7, 2) else CONNECTION
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -188,8 +207,10 @@ def _grant_rules(keys: Keys, grant: Grant, *, read_only_keys: bool) -> list[str]
     return rules
 
 
-def role_rules(role: str, keys: Keys, *, selectors: bool) -> list[str]:
-    """The permission rules of one role (without user name, state or password)."""
+def role_rules(role: str, keys: Keys, server_version: str) -> list[str]:
+    """The permission rules of one role (without user name, state or password) for a server
+    of `server_version`."""
+    selectors = supports_selectors(server_version)
     spec = ROLE_GRANTS[role]
     grants = list(spec.grants)
     if spec.scripts:
@@ -203,7 +224,8 @@ def role_rules(role: str, keys: Keys, *, selectors: bool) -> list[str]:
         )
         grants = [merged]
     root, *others = grants
-    rules = ["-@all", *(f"+{c}" for c in (*CONNECTION, *CLUSTER_CONNECTION))]
+    connecting = (*connection_commands(server_version), *CLUSTER_CONNECTION)
+    rules = ["-@all", *(f"+{c}" for c in connecting)]
     rules += _grant_rules(keys, root, read_only_keys=selectors)
     for grant in others:
         rules.append("(" + " ".join(_grant_rules(keys, grant, read_only_keys=True)) + ")")
@@ -241,7 +263,7 @@ def build_user(
         "on",
         secret,
         "resetchannels",
-        *role_rules(role, Keys(prefix), selectors=supports_selectors(server_version)),
+        *role_rules(role, Keys(prefix), server_version),
     )
     return AclUser(role, role + user_suffix, rules)
 

@@ -76,6 +76,10 @@ def unpriced(client: redis.Redis, lanes: Sequence[Keys], limit: int = 500) -> li
     return sorted(out, key=lambda r: (r["portfolio_id"], r["as_of"]))
 
 
+# Where Redis does not say a group's lag, at most this many entries are counted for it.
+LAG_COUNTED = 100_000
+
+
 def consumer_lag(client: redis.Redis, keys: Keys, lanes: Sequence[Keys]) -> list[dict[str, Any]]:
     """Each consumer group of the streams the services read, with its lag and pending."""
     groups = []
@@ -88,6 +92,10 @@ def consumer_lag(client: redis.Redis, keys: Keys, lanes: Sequence[Keys]) -> list
         for g in reply:
             info = {text(k): v for k, v in g.items()}
             lag = info.get("lag")
+            if lag is None:  # Redis before 7 (or 7 after an XDEL) says no lag: count what follows
+                after = "(" + text(info.get("last-delivered-id") or "0-0")
+                rows: Any = client.xrange(stream, min=after, max="+", count=LAG_COUNTED)
+                lag = len(rows)
             groups.append(
                 {
                     "stream": stream,
@@ -95,7 +103,7 @@ def consumer_lag(client: redis.Redis, keys: Keys, lanes: Sequence[Keys]) -> list
                     "consumers": int(info.get("consumers", 0)),
                     "pending": int(info.get("pending", 0)),
                     "last_delivered": text(info.get("last-delivered-id", b"")),
-                    "lag": None if lag is None else int(lag),
+                    "lag": int(lag),
                 }
             )
     return groups
