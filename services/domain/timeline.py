@@ -9,13 +9,13 @@ explained with exactly the knowledge that priced it, and late knowledge never re
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TypeAlias
 
-from services.domain.fees import FeeSchedule
+from services.domain.fees import DayCount, FeeSchedule
 from services.domain.group import GroupTerms
 
 
@@ -141,6 +141,27 @@ class ScheduleAnswer:
     @property
     def waived(self) -> bool:
         return self.version is not None and self.version.kind is VersionKind.WAIVER
+
+
+def answer_runs(
+    days: Iterable[date], schedule_on: Callable[[date], ScheduleAnswer], day_count: DayCount
+) -> list[tuple[date, int, ScheduleAnswer]]:
+    """Consecutive days cut where the answer changes (another version or waived schedule) or
+    the year basis does: each run (its first day, its days, its answer) is priced alike."""
+    runs: list[tuple[date, int, ScheduleAnswer]] = []
+    for day in days:
+        answer = schedule_on(day)
+        if runs:
+            start, n, held = runs[-1]
+            if (
+                held.version is answer.version
+                and held.base is answer.base
+                and day_count.year_basis(day) == day_count.year_basis(start)
+            ):
+                runs[-1] = (start, n + 1, held)
+                continue
+        runs.append((day, 1, answer))
+    return runs
 
 
 @dataclass(frozen=True, slots=True)
