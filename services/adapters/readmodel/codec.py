@@ -140,10 +140,7 @@ def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
     pid = doc["portfolio_id"]
     timeline = ScheduleTimeline(pid)
     timeline.owner = doc["owner"]
-    sources = [
-        Provenance(a, n, date.fromisoformat(on), e, RecordPoint(datetime.fromisoformat(at), pos))
-        for a, n, on, e, at, pos in doc["amendments"]
-    ]
+    sources = [_provenance(*stored) for stored in doc["amendments"]]
     schedules = [FeeSchedule.from_json(tiers) for tiers in doc["schedules"]]
     for kind, action, t, start, end, s, retracted, *group in doc["versions"]:
         schedule = None if t is None else schedules[t]
@@ -192,6 +189,20 @@ def _source(p: Provenance) -> tuple[Any, ...]:
     return (p.agreement_id, p.amendment_number, p.effective_date, p.event_id, *_mark(p.recorded))
 
 
+def _provenance(
+    agreement_id: str, number: int, on: str, event_id: str, at: str, position: str
+) -> Provenance:
+    """A provenance as `_source` writes it."""
+    point = RecordPoint(datetime.fromisoformat(at), position)
+    return Provenance(agreement_id, number, date.fromisoformat(on), event_id, point)
+
+
+def _fee_method(stored: list[Any]) -> FeeMethodVersion:
+    method, over, *source = stored
+    p = _provenance(*source)
+    return FeeMethodVersion(p.effective_date, FeeMethod(method), AverageOver(over), p)
+
+
 def agreement_doc(agreement: Agreement) -> str:
     return json_text(
         {
@@ -237,17 +248,7 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
         invoice_tolerance=InvoiceTolerance(
             *(Decimal(v) for v in doc.get("invoice_tolerance", ("0.01", "0.01")))
         ),
-        fee_methods=[
-            FeeMethodVersion(
-                date.fromisoformat(on),
-                FeeMethod(m),
-                AverageOver(o),
-                Provenance(
-                    a, n, date.fromisoformat(on), e, RecordPoint(datetime.fromisoformat(at), pos)
-                ),
-            )
-            for m, o, a, n, on, e, at, pos in doc.get("fee_methods", [])
-        ],
+        fee_methods=[_fee_method(stored) for stored in doc.get("fee_methods", [])],
         version=doc["version"],
         amendments={int(n): tuple(pids) for n, pids in doc["amendments"].items()},
         retracted=set(doc["retracted"]),
