@@ -331,7 +331,9 @@ class FeeSchedule:
 
     def effective_rate_pct(self, net_assets: Decimal) -> Decimal:
         """The blended annual rate on these assets; at zero assets, the first band's rate."""
-        return _blended_rate(self, self.annual_fee(net_assets), net_assets)
+        annual = self.annual_fee(net_assets)
+        with decimal.localcontext(_CONTEXT):
+            return _blended(self, annual, net_assets)
 
     def describe(self) -> str:
         """A short human reading: '0.88% to $500M, 0.83% above'."""
@@ -350,11 +352,6 @@ def _short_money(amount: Decimal) -> str:
         if amount >= size:
             return f"{(amount / size).normalize():f}{unit}"
     return f"{amount:,}"
-
-
-def _blended_rate(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -> Decimal:
-    with decimal.localcontext(_CONTEXT):
-        return _blended(schedule, annual, net_assets)
 
 
 def _blended(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -> Decimal:
