@@ -18,7 +18,7 @@ changed, the retracted numbers). A portfolio's answers as known now are the segm
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -290,6 +290,25 @@ def documents(book: ScheduleBook) -> list[list[tuple[str, str]]]:
         [(pid, answers_doc(t)) for pid, t in timelines],
         [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
     ]
+
+
+def stored_book(
+    events: Sequence[LogEvent],
+    agreements: Callable[[list[str]], Iterable[str | bytes | None]],
+    portfolios: Callable[[list[str]], Iterable[str | bytes | None]],
+) -> ScheduleBook:
+    """The stored agreements and timelines the events will change, as a book to fold them
+    into (`agreements`, `portfolios`: the documents of those ids, None where none is)."""
+    book = ScheduleBook()
+    for doc in agreements(sorted({e.agreement_id for e in events})):
+        if doc is not None:
+            agreement = agreement_from_doc(pydantic_core.from_json(doc), book.timelines)
+            book.agreements[agreement.agreement_id] = agreement
+    for doc in portfolios(sorted(touched_portfolios(book, events))):
+        if doc is not None:
+            timeline = timeline_from_doc(pydantic_core.from_json(doc))
+            book.timelines[timeline.portfolio_id] = timeline
+    return book
 
 
 def touched_portfolios(book: ScheduleBook, events: Sequence[LogEvent]) -> set[str]:
