@@ -17,13 +17,12 @@ from contracts.messages import DeadLetterCode, Message
 from contracts.wire import decode, encode
 from services.adapters.eventstore import agreement_of
 from services.adapters.readmodel.codec import (
-    agreement_from_doc,
     answer_on,
     documents,
     merged_names,
     name_pairs,
+    stored_book,
     timeline_from_doc,
-    touched_portfolios,
 )
 from services.app.ports import AppendResult, Lookup, RawEntry, VersionConflict
 from services.domain.book import LogEvent, ScheduleBook
@@ -122,17 +121,12 @@ class InMemoryReadModel:
         return self.generations[generation].checkpoint
 
     def load(self, generation: str, events: Sequence[LogEvent]) -> ScheduleBook:
-        parts, book = self.generations[generation].parts, ScheduleBook()
-        for aid in {e.agreement_id for e in events}:
-            if aid in parts["agreements"]:
-                doc = pydantic_core.from_json(parts["agreements"][aid])
-                book.agreements[aid] = agreement_from_doc(doc, book.timelines)
-        for pid in touched_portfolios(book, events):
-            if pid in parts["portfolios"]:
-                book.timelines[pid] = timeline_from_doc(
-                    pydantic_core.from_json(parts["portfolios"][pid])
-                )
-        return book
+        parts = self.generations[generation].parts
+        return stored_book(
+            events,
+            lambda ids: [parts["agreements"].get(i) for i in ids],
+            lambda ids: [parts["portfolios"].get(i) for i in ids],
+        )
 
     def save(
         self,

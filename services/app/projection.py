@@ -164,6 +164,9 @@ def rebuild(
         if end is not None:
             book, count = _fold_log(log, store, end, page, progress or (lambda n: None))
         gen = store.create(book, end or "")
+        # Freed before the collector resumes: its first collection would otherwise walk every
+        # object the fold made (all young, and none of them in a cycle).
+        del book
     while True:
         count += catch_up(log, store, generation=gen)
         status, other = store.swap(gen, log.last_id() or "")

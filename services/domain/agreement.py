@@ -303,48 +303,24 @@ class Agreement:
     def apply(self, event: LogEvent) -> None:
         """Fold one recorded event: the one path every reader of the log takes."""
         if isinstance(event, Registered):
-            reg = event.registration
-            self.register(
-                agreement_date=reg.agreement_date,
-                trust=reg.trust,
-                adviser=reg.adviser,
-                day_count=reg.day_count,
-                rounding=reg.rounding,
-                currency=reg.currency,
-                fee_base=reg.fee_base,
-                fee_method=reg.fee_method,
-                average_over=reg.average_over,
-                invoice_tolerance=reg.invoice_tolerance,
-            )
+            self.register(event.registration)
         elif isinstance(event, AmendmentApplied):
             self.apply_amendment(event.amendment, event.event_id, event.point)
         else:
             self.apply_retraction(event.amendment_number, event.point)
 
-    def register(
-        self,
-        *,
-        agreement_date: date | None,
-        trust: str | None,
-        adviser: str | None,
-        day_count: DayCount,
-        rounding: RoundingPolicy,
-        currency: str = "USD",
-        fee_base: FeeBase = FeeBase.SAME_DAY,
-        fee_method: FeeMethod = FeeMethod.DAILY,
-        average_over: AverageOver = AverageOver.CALENDAR_DAYS,
-        invoice_tolerance: InvoiceTolerance | None = None,
-    ) -> None:
-        self.agreement_date = agreement_date
-        self.trust = trust
-        self.adviser = adviser
-        self.day_count = day_count
-        self.rounding = rounding
-        self.currency = currency
-        self.fee_base = fee_base
-        self.fee_method = fee_method
-        self.average_over = average_over
-        self.invoice_tolerance = invoice_tolerance or InvoiceTolerance()
+    def register(self, terms: Registration) -> None:
+        """Take the terms a registration states (its agreement id is this one's)."""
+        self.agreement_date = terms.agreement_date
+        self.trust = terms.trust
+        self.adviser = terms.adviser
+        self.day_count = terms.day_count
+        self.rounding = terms.rounding
+        self.currency = terms.currency
+        self.fee_base = terms.fee_base
+        self.fee_method = terms.fee_method
+        self.average_over = terms.average_over
+        self.invoice_tolerance = terms.invoice_tolerance
         self.version += 1
 
     def fee_method_on(self, on: date) -> FeeMethodVersion:

@@ -34,7 +34,13 @@ from services.domain.fees import (
 )
 from services.domain.group import GroupTerms, MemberShare, share_group_fee
 from services.domain.names import name_key
-from services.domain.timeline import KnownAt, RecordPoint, ScheduleAnswer, ScheduleTimeline
+from services.domain.timeline import (
+    KnownAt,
+    RecordPoint,
+    ScheduleAnswer,
+    ScheduleTimeline,
+    answer_runs,
+)
 
 __all__ = [
     "AmendmentApplied",
@@ -158,14 +164,11 @@ class ScheduleBook:
             before = _accrue(_waived(answer), net_assets, start, 1, day_count, rounding)
             stretch = Stretch(start, 1, answer, accrual, before)
             return PeriodAccrual(accrual, (stretch,), (before or accrual).amount_exact)
-        runs: list[tuple[date, int, ScheduleAnswer]] = []
-        for offset in range(days):
-            day = start + timedelta(days=offset)
-            answer = self.schedule_on(portfolio_id, day)
-            if runs and _alike(runs[-1], answer, day, day_count):
-                runs[-1] = (runs[-1][0], runs[-1][1] + 1, runs[-1][2])
-            else:
-                runs.append((day, 1, answer))
+        runs = answer_runs(
+            (start + timedelta(days=offset) for offset in range(days)),
+            lambda day: self.schedule_on(portfolio_id, day),
+            day_count,
+        )
         stretches = tuple(
             Stretch(
                 on,
@@ -261,15 +264,6 @@ class ScheduleBook:
             if any(name_key(n.name) == wanted for n in timeline.names):
                 return pid
         return None
-
-
-def _alike(
-    run: tuple[date, int, ScheduleAnswer], answer: ScheduleAnswer, day: date, day_count: DayCount
-) -> bool:
-    """Whether `day` continues `run`: the same answer (and waived schedule), the same basis."""
-    start, _, held = run
-    same = held.version is answer.version and held.base is answer.base
-    return same and day_count.year_basis(day) == day_count.year_basis(start)
 
 
 def _waived(answer: ScheduleAnswer) -> FeeSchedule | None:

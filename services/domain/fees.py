@@ -240,9 +240,11 @@ class FeeSchedule:
     )
     # What each band charges when the assets do not reach it, and (but the open-ended last
     # band) when they fill it: the same for every amount of assets below or above the band,
-    # so made once per schedule (`_bands` picks them; every other band is charged per amount).
-    _unreached: tuple[BandCharge, ...] = field(init=False, repr=False, compare=False)
-    _filled: tuple[BandCharge | None, ...] = field(init=False, repr=False, compare=False)
+    # so made once per schedule (`_bands` picks them; every other band is charged per amount),
+    # when it first prices: most schedules a log states are folded and stored, never priced.
+    _shared: tuple[tuple[BandCharge, ...], tuple[BandCharge | None, ...]] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
         tiers = self.tiers
@@ -265,13 +267,20 @@ class FeeSchedule:
                     f"must be above the band's start {tier.lower}",
                 )
             previous_upper = tier.upper
-        with decimal.localcontext(_CONTEXT):
-            unreached = tuple(_charge(t, t.assets_in_band(t.lower)) for t in tiers)
-            filled = tuple(
-                None if t.upper is None else _charge(t, t.assets_in_band(t.upper)) for t in tiers
-            )
-        object.__setattr__(self, "_unreached", unreached)
-        object.__setattr__(self, "_filled", filled)
+
+    def _shared_charges(self) -> tuple[tuple[BandCharge, ...], tuple[BandCharge | None, ...]]:
+        """(each band's charge unreached, each but the last one's filled), made once."""
+        if self._shared is None:
+            tiers = self.tiers
+            with decimal.localcontext(_CONTEXT):
+                unreached = tuple(_charge(t, t.assets_in_band(t.lower)) for t in tiers)
+                filled = tuple(
+                    None if t.upper is None else _charge(t, t.assets_in_band(t.upper))
+                    for t in tiers
+                )
+            object.__setattr__(self, "_shared", (unreached, filled))
+        assert self._shared is not None
+        return self._shared
 
     @classmethod
     def flat(cls, rate_pct: Decimal | str) -> FeeSchedule:
@@ -298,7 +307,8 @@ class FeeSchedule:
     def shared_bands(self) -> tuple[BandCharge, ...]:
         """The band charges `breakdown` gives for every amount that does not reach a band or
         fills it: the same objects each time, so what is made of them can be made once."""
-        return (*self._unreached, *(b for b in self._filled if b is not None))
+        unreached, filled = self._shared_charges()
+        return (*unreached, *(b for b in filled if b is not None))
 
     def as_json(self) -> list[dict[str, str | None]]:
         """The bands as JSON values (shared: do not change them)."""
@@ -314,9 +324,10 @@ class FeeSchedule:
     def _bands(self, net_assets: Decimal) -> tuple[BandCharge, ...]:
         """Each band's charge on these assets (in the fee math's context): a band the assets
         do not reach, or fill (passing its upper bound), charges what it charges on any such
-        amount, made once (`_unreached`, `_filled`)."""
+        amount, made once (`_shared_charges`)."""
         out = []
-        for tier, unreached, filled in zip(self.tiers, self._unreached, self._filled, strict=True):
+        unreached_all, filled_all = self._shared_charges()
+        for tier, unreached, filled in zip(self.tiers, unreached_all, filled_all, strict=True):
             if net_assets <= tier.lower:
                 out.append(unreached)
             elif filled is not None and tier.upper is not None and net_assets > tier.upper:
@@ -331,7 +342,9 @@ class FeeSchedule:
 
     def effective_rate_pct(self, net_assets: Decimal) -> Decimal:
         """The blended annual rate on these assets; at zero assets, the first band's rate."""
-        return _blended_rate(self, self.annual_fee(net_assets), net_assets)
+        annual = self.annual_fee(net_assets)
+        with decimal.localcontext(_CONTEXT):
+            return _blended(self, annual, net_assets)
 
     def describe(self) -> str:
         """A short human reading: '0.88% to $500M, 0.83% above'."""
@@ -350,11 +363,6 @@ def _short_money(amount: Decimal) -> str:
         if amount >= size:
             return f"{(amount / size).normalize():f}{unit}"
     return f"{amount:,}"
-
-
-def _blended_rate(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -> Decimal:
-    with decimal.localcontext(_CONTEXT):
-        return _blended(schedule, annual, net_assets)
 
 
 def _blended(schedule: FeeSchedule, annual: Decimal, net_assets: Decimal) -> Decimal:

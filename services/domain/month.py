@@ -19,7 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from services.domain.fees import ZERO, DayCount, FeeSchedule, RoundingPolicy
-from services.domain.timeline import ScheduleAnswer
+from services.domain.timeline import ScheduleAnswer, answer_runs
 
 # As the daily accruals: 34 digits keep the division by the year basis far below a cent.
 _CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
@@ -115,26 +115,12 @@ def month_fee(
     days = month_days(month)
     parts = tuple(
         _part(start, n, answer, reports, average_over, method, day_count, len(days))
-        for start, n, answer in _stretches(days, schedule_on)
+        for start, n, answer in answer_runs(days, schedule_on, day_count)
     )
     with decimal.localcontext(_CONTEXT):
         exact = sum((p.fee_exact for p in parts), ZERO)
     fee = rounding.apply(exact)
     return MonthFee(month, method, average_over, parts, rounding, exact, fee, daily_total)
-
-
-def _stretches(
-    days: list[date], schedule_on: Callable[[date], ScheduleAnswer]
-) -> list[tuple[date, int, ScheduleAnswer]]:
-    """The month cut where the schedule answer changes (the same version and waiver)."""
-    runs: list[tuple[date, int, ScheduleAnswer]] = []
-    for day in days:
-        answer = schedule_on(day)
-        if runs and runs[-1][2].version is answer.version and runs[-1][2].base is answer.base:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1, runs[-1][2])
-        else:
-            runs.append((day, 1, answer))
-    return runs
 
 
 def average_net_assets(

@@ -9,13 +9,13 @@ explained with exactly the knowledge that priced it, and late knowledge never re
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
-from services.domain.fees import FeeSchedule
+from services.domain.fees import DayCount, FeeSchedule
 from services.domain.group import GroupTerms
 
 
@@ -127,6 +127,27 @@ def precedence(item: ScheduleVersion | NameVersion) -> tuple[date, int, tuple[in
     return (item.effective_from, p.amendment_number, p.recorded.key)
 
 
+_Fact = TypeVar("_Fact", ScheduleVersion, NameVersion)
+
+
+def _prevailing(candidates: list[_Fact]) -> _Fact | None:
+    """The fact that prevails: the greatest precedence; of equals (one amendment changing a
+    portfolio twice), the later recorded, as in `intervals`. max() keeps the first of equals,
+    hence reversed()."""
+    return max(reversed(candidates), key=precedence, default=None)
+
+
+def _change_dates(versions: Iterable[ScheduleVersion]) -> set[date]:
+    """The dates where an answer can change: a version takes effect, a waiver starts, or one
+    ends (the day after its last)."""
+    starts = {date.min}
+    for v in versions:
+        starts.add(v.effective_from)
+        if v.effective_to is not None and v.effective_to < date.max:
+            starts.add(v.effective_to + timedelta(days=1))
+    return starts
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduleAnswer:
     """The schedule in force on a day, and the versions that put it there."""
@@ -141,6 +162,27 @@ class ScheduleAnswer:
     @property
     def waived(self) -> bool:
         return self.version is not None and self.version.kind is VersionKind.WAIVER
+
+
+def answer_runs(
+    days: Iterable[date], schedule_on: Callable[[date], ScheduleAnswer], day_count: DayCount
+) -> list[tuple[date, int, ScheduleAnswer]]:
+    """Consecutive days cut where the answer changes (another version or waived schedule) or
+    the year basis does: each run (its first day, its days, its answer) is priced alike."""
+    runs: list[tuple[date, int, ScheduleAnswer]] = []
+    for day in days:
+        answer = schedule_on(day)
+        if runs:
+            start, n, held = runs[-1]
+            if (
+                held.version is answer.version
+                and held.base is answer.base
+                and day_count.year_basis(day) == day_count.year_basis(start)
+            ):
+                runs[-1] = (start, n + 1, held)
+                continue
+        runs.append((day, 1, answer))
+    return runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +265,7 @@ class ScheduleTimeline:
             for v in self._versions
             if v.kind is not VersionKind.WAIVER and v.effective_from <= on and v.visible(known_at)
         ]
-        # Ties (one amendment changing a portfolio twice): the later change prevails, as in
-        # intervals(); max() keeps the first of equals, hence reversed().
-        return max(reversed(candidates), key=precedence, default=None)
+        return _prevailing(candidates)
 
     def schedule_on(self, on: date, known_at: KnownAt = None) -> ScheduleAnswer:
         """The schedule that applied on `on`, as known at `known_at` (None: as known now)."""
@@ -239,12 +279,7 @@ class ScheduleTimeline:
         """The answer as known now on each date where it can change (a version takes effect,
         a waiver starts or ends after its last day), which holds until the next such date:
         `_schedule_on` asked once per date, instead of once per report."""
-        starts = {date.min}
-        for v in self._versions:
-            starts.add(v.effective_from)
-            if v.effective_to is not None and v.effective_to < date.max:
-                starts.add(v.effective_to + timedelta(days=1))
-        ordered = sorted(starts)
+        ordered = sorted(_change_dates(self._versions))
         self._answers = (ordered, [self._schedule_on(day, None) for day in ordered])
         return self._answers
 
@@ -263,11 +298,8 @@ class ScheduleTimeline:
         return ScheduleAnswer(self.portfolio_id, on, base.schedule, base)
 
     def name_on(self, on: date, known_at: KnownAt = None) -> str | None:
-        candidates = [n for n in self._names if n.effective_from <= on and n.visible(known_at)]
-        best = max(
-            reversed(candidates),  # same date and amendment: the later change prevails
-            key=precedence,
-            default=None,
+        best = _prevailing(
+            [n for n in self._names if n.effective_from <= on and n.visible(known_at)]
         )
         if best is None:
             known = [n for n in self._names if n.visible(known_at)]
@@ -339,12 +371,7 @@ def _segments(visible: Sequence[ScheduleVersion], names: Sequence[NameVersion]) 
     waivers = [i for i, v in enumerate(visible) if v.kind is VersionKind.WAIVER]
     named = sorted(names, key=precedence)
     earliest = min(names, key=lambda n: n.effective_from, default=None)
-    starts = {date.min, *(d for d, _ in bases), *(n.effective_from for n in names)}
-    for w in waivers:
-        starts.add(visible[w].effective_from)
-        end = visible[w].effective_to
-        if end is not None and end < date.max:
-            starts.add(end + timedelta(days=1))
+    starts = _change_dates(visible) | {n.effective_from for n in names}
     segments: list[Segment] = []
     b = n = 0
     for start in sorted(starts):

@@ -11,6 +11,7 @@ from services.domain.agreement import (
     Amendment,
     Change,
     GrantWaiver,
+    Registration,
     RemovePortfolio,
     RenamePortfolio,
     SetSchedule,
@@ -39,11 +40,14 @@ class Recorder:
         self.position = 0
         if registered:
             self.agreement.register(
-                agreement_date=date(2000, 12, 8),
-                trust="Met Investors Series Trust",
-                adviser="Met Investors Advisory Corp.",
-                day_count=DayCount.ACT_365F,
-                rounding=RoundingPolicy(),
+                Registration(
+                    AID,
+                    agreement_date=date(2000, 12, 8),
+                    trust="Met Investors Series Trust",
+                    adviser="Met Investors Advisory Corp.",
+                    day_count=DayCount.ACT_365F,
+                    rounding=RoundingPolicy(),
+                )
             )
 
     def point(self) -> RecordPoint:

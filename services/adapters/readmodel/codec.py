@@ -18,7 +18,7 @@ changed, the retracted numbers). A portfolio's answers as known now are the segm
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -140,10 +140,7 @@ def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
     pid = doc["portfolio_id"]
     timeline = ScheduleTimeline(pid)
     timeline.owner = doc["owner"]
-    sources = [
-        Provenance(a, n, date.fromisoformat(on), e, RecordPoint(datetime.fromisoformat(at), pos))
-        for a, n, on, e, at, pos in doc["amendments"]
-    ]
+    sources = [_provenance(*stored) for stored in doc["amendments"]]
     schedules = [FeeSchedule.from_json(tiers) for tiers in doc["schedules"]]
     for kind, action, t, start, end, s, retracted, *group in doc["versions"]:
         schedule = None if t is None else schedules[t]
@@ -192,6 +189,20 @@ def _source(p: Provenance) -> tuple[Any, ...]:
     return (p.agreement_id, p.amendment_number, p.effective_date, p.event_id, *_mark(p.recorded))
 
 
+def _provenance(
+    agreement_id: str, number: int, on: str, event_id: str, at: str, position: str
+) -> Provenance:
+    """A provenance as `_source` writes it."""
+    point = RecordPoint(datetime.fromisoformat(at), position)
+    return Provenance(agreement_id, number, date.fromisoformat(on), event_id, point)
+
+
+def _fee_method(stored: list[Any]) -> FeeMethodVersion:
+    method, over, *source = stored
+    p = _provenance(*source)
+    return FeeMethodVersion(p.effective_date, FeeMethod(method), AverageOver(over), p)
+
+
 def agreement_doc(agreement: Agreement) -> str:
     return json_text(
         {
@@ -237,17 +248,7 @@ def agreement_from_doc(doc: dict[str, Any], timelines: dict[str, ScheduleTimelin
         invoice_tolerance=InvoiceTolerance(
             *(Decimal(v) for v in doc.get("invoice_tolerance", ("0.01", "0.01")))
         ),
-        fee_methods=[
-            FeeMethodVersion(
-                date.fromisoformat(on),
-                FeeMethod(m),
-                AverageOver(o),
-                Provenance(
-                    a, n, date.fromisoformat(on), e, RecordPoint(datetime.fromisoformat(at), pos)
-                ),
-            )
-            for m, o, a, n, on, e, at, pos in doc.get("fee_methods", [])
-        ],
+        fee_methods=[_fee_method(stored) for stored in doc.get("fee_methods", [])],
         version=doc["version"],
         amendments={int(n): tuple(pids) for n, pids in doc["amendments"].items()},
         retracted=set(doc["retracted"]),
@@ -289,6 +290,25 @@ def documents(book: ScheduleBook) -> list[list[tuple[str, str]]]:
         [(pid, answers_doc(t)) for pid, t in timelines],
         [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
     ]
+
+
+def stored_book(
+    events: Sequence[LogEvent],
+    agreements: Callable[[list[str]], Iterable[str | bytes | None]],
+    portfolios: Callable[[list[str]], Iterable[str | bytes | None]],
+) -> ScheduleBook:
+    """The stored agreements and timelines the events will change, as a book to fold them
+    into (`agreements`, `portfolios`: the documents of those ids, None where none is)."""
+    book = ScheduleBook()
+    for doc in agreements(sorted({e.agreement_id for e in events})):
+        if doc is not None:
+            agreement = agreement_from_doc(pydantic_core.from_json(doc), book.timelines)
+            book.agreements[agreement.agreement_id] = agreement
+    for doc in portfolios(sorted(touched_portfolios(book, events))):
+        if doc is not None:
+            timeline = timeline_from_doc(pydantic_core.from_json(doc))
+            book.timelines[timeline.portfolio_id] = timeline
+    return book
 
 
 def touched_portfolios(book: ScheduleBook, events: Sequence[LogEvent]) -> set[str]:

@@ -29,15 +29,14 @@ from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.readmodel.codec import (
     agreement_doc,
-    agreement_from_doc,
     answer_on,
     answers_doc,
     documents,
     merged_names,
     name_pairs,
+    stored_book,
     timeline_doc,
     timeline_from_doc,
-    touched_portfolios,
 )
 from services.app import projection
 from services.app.ports import EventLog, Lookup
@@ -112,20 +111,15 @@ class ReadModel:
         return gen
 
     def load(self, generation: str, events: Sequence[LogEvent]) -> ScheduleBook:
-        book = ScheduleBook()
-        aids = sorted({e.agreement_id for e in events})
-        raw: Any = self.client.hmget(self.gen_key(generation, "agreements"), aids) if aids else []
-        for doc in raw:
-            if doc is not None:
-                agreement = agreement_from_doc(pydantic_core.from_json(doc), book.timelines)
-                book.agreements[agreement.agreement_id] = agreement
-        pids = sorted(touched_portfolios(book, events))
-        raw = self.client.hmget(self.gen_key(generation, "portfolios"), pids) if pids else []
-        for doc in raw:
-            if doc is not None:
-                timeline = timeline_from_doc(pydantic_core.from_json(doc))
-                book.timelines[timeline.portfolio_id] = timeline
-        return book
+        return stored_book(
+            events,
+            lambda ids: self._documents(generation, "agreements", ids),
+            lambda ids: self._documents(generation, "portfolios", ids),
+        )
+
+    def _documents(self, generation: str, part: str, ids: list[str]) -> list[bytes | None]:
+        raw: Any = self.client.hmget(self.gen_key(generation, part), ids) if ids else []
+        return list(raw)
 
     def save(
         self,
