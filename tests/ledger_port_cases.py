@@ -84,6 +84,10 @@ class LedgerStoreCases(ABC):
     def create_store(self) -> LedgerStore: ...
 
     @abstractmethod
+    def create_partitions(self, count: int) -> list[LedgerStore]:
+        """The stores of `count` partitions, each reading the others' ledgers elsewhere."""
+
+    @abstractmethod
     async def deliver(self, count: int) -> list[str]:
         """Ids of `count` new input entries, delivered to a consumer (so pending)."""
 
@@ -388,3 +392,15 @@ class LedgerStoreCases(ABC):
         await store.settle([accrue(D1, "one", None)], "")
         assert await store.read_ledgers([]) == {}
         assert await store.read_ledgers(["P1", "P2"]) == {"P1": {D1: "one"}, "P2": {}}
+
+    async def test_the_other_partitions_ledgers_are_read_merged_and_never_ones_own(self) -> None:
+        first, second, third = self.create_partitions(3)
+        await first.settle([accrue(D1, "one", None)], "")
+        await second.settle([accrue(D2, "two", None)], "")
+        assert await third.read_elsewhere(["P1", "P2"]) == {
+            "P1": {D1: "one", D2: "two"},
+            "P2": {},
+        }
+        assert await first.read_elsewhere(["P1"]) == {"P1": {D2: "two"}}
+        assert await first.read_ledgers(["P1"]) == {"P1": {D1: "one"}}
+        assert await self.create_store().read_elsewhere(["P1"]) == {"P1": {}}  # one partition

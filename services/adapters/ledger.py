@@ -59,11 +59,18 @@ class RedisLedgerStore:
     """Async access to the ledger, the unpriced reports and the worker checkpoint."""
 
     def __init__(
-        self, client: aioredis.Redis, keys: Keys, group: str, source: str | None = None
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        group: str,
+        source: str | None = None,
+        elsewhere: Sequence[Keys] = (),
     ) -> None:
         self.client = client
         self.keys = keys
         self.group = group
+        # The other partitions' keys, whose ledgers `read_elsewhere` reads.
+        self.elsewhere = elsewhere
         # The input stream whose entries a step acknowledges (the net assets by default).
         self.source = keys.net_assets if source is None else source
         self._settle = client.register_script(SETTLE_LUA)
@@ -82,20 +89,28 @@ class RedisLedgerStore:
         return "" if value is None else text(value)
 
     async def read_ledgers(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        return await self._read([self.keys], list(portfolio_ids))
+
+    async def read_elsewhere(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         ids = list(portfolio_ids)
-        if not ids:
+        return {pid: {} for pid in ids} | await self._read(self.elsewhere, ids)
+
+    async def _read(self, lanes: Sequence[Keys], ids: list[str]) -> dict[str, dict[str, str]]:
+        """The ledgers of `ids` in `lanes`, merged per portfolio (a key that is not a hash
+        holds no accrual: left out, and the settle step refuses it)."""
+        asked = [(lane, pid) for lane in lanes for pid in ids]
+        if not asked:
             return {}
         async with self.client.pipeline(transaction=False) as pipe:
-            for pid in ids:
-                pipe.hgetall(self.keys.ledger(pid))
+            for lane, pid in asked:
+                pipe.hgetall(lane.ledger(pid))
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         out: dict[str, dict[str, str]] = {}
-        for pid, reply in zip(ids, replies, strict=True):
+        for (_, pid), reply in zip(asked, replies, strict=True):
             if isinstance(reply, redis.ResponseError):
-                # Not a hash, so it holds no accrual to adjust; the settle step refuses it.
                 log.warning("ledger of %s not read: %s", pid, reply)
                 continue
-            out[pid] = {text(k): text(v) for k, v in reply.items()}
+            out.setdefault(pid, {}).update((text(k), text(v)) for k, v in reply.items())
         return out
 
     async def covered_days(self) -> dict[str, set[str]]:

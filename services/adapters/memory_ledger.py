@@ -58,6 +58,8 @@ class InMemoryLedgerStore:
         }
     )
     portfolios: set[str] = field(default_factory=set)
+    # The other partitions' stores, whose ledgers `read_elsewhere` reads.
+    elsewhere: list[InMemoryLedgerStore] = field(default_factory=list, compare=False, repr=False)
     # portfolio|month -> what its close booked.
     closed: dict[str, str] = field(default_factory=dict)
     # portfolio|month|invoice id -> an invoice waiting for its month's close.
@@ -112,6 +114,16 @@ class InMemoryLedgerStore:
 
     async def read_ledgers(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         return {pid: dict(self.ledgers.get(pid, {})) for pid in portfolio_ids}
+
+    async def read_elsewhere(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        return {
+            pid: {
+                day: entry
+                for other in self.elsewhere
+                for day, entry in other.ledgers.get(pid, {}).items()
+            }
+            for pid in portfolio_ids
+        }
 
     async def covered_days(self) -> dict[str, set[str]]:
         return {

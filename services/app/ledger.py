@@ -312,6 +312,12 @@ class LedgerStore(Protocol):
         """Each readable ledger of these portfolios (an empty one for a portfolio with none)."""
         ...
 
+    async def read_elsewhere(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """What these portfolios' ledgers hold in the other partitions, merged (empty with one
+        partition): read, never written, to price a group's day whose members' days were
+        priced apart before the group was known."""
+        ...
+
     async def read_unpriced(self) -> dict[str, str]: ...
 
     async def closed_months(self, portfolio_id: str) -> dict[str, str]:

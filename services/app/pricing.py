@@ -20,7 +20,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -638,11 +638,18 @@ class Pricer:
         ledgers: Mapping[str, Mapping[str, str]],
         unpriced: Mapping[str, str],
         unwritable: Collection[str] = (),
+        elsewhere: Mapping[str, Mapping[str, str]] | None = None,
     ) -> list[Op]:
         """Adjust every ledger entry the new knowledge changes; price parked reports it covers
-        (but for portfolios whose ledger cannot be written: theirs wait)."""
+        (but for portfolios whose ledger cannot be written: theirs wait). `elsewhere`: what the
+        group members' ledgers hold in other partitions, read for a day the log has made a
+        group's, where each member's entry is priced again as its share."""
         ops: list[Op] = []
         reads: dict[str, LedgerRead] = {}
+        members = {
+            pid: {**(elsewhere or {}).get(pid, {}), **ledgers.get(pid, {})}
+            for pid in {*ledgers, *(elsewhere or {})}
+        }
         for portfolio_id, earliest in sorted(affected.items()):
             ledger = ledgers.get(portfolio_id)
             if ledger is None:
@@ -650,7 +657,7 @@ class Pricer:
             ops.append(ExpectLength(portfolio_id, len(ledger)))
             if self.contextual(portfolio_id):
                 read = reads[portfolio_id] = LedgerRead(portfolio_id, ledger)
-                ops += self._advance_in_context(read, earliest, ledgers)
+                ops += self._advance_in_context(read, earliest, members)
                 continue
             for as_of in sorted(d for d in ledger if _reaches(d, ledger[d], earliest)):
                 revised = self._revise(ledger[as_of], None)
@@ -680,6 +687,11 @@ class Pricer:
         return self._planned(op, reads, waiting)
 
     # -- accruals that depend on their ledger --
+
+    def grouped(self, portfolio_ids: Iterable[str]) -> list[str]:
+        """Those of the portfolios that are a group's member on some day."""
+        timelines = self.book.timelines
+        return sorted(p for p in portfolio_ids if p in timelines and timelines[p].grouped)
 
     def contextual(self, portfolio_id: str) -> bool:
         """Whether the portfolio's accruals depend on its ledger: month-to-date rounding books
@@ -925,15 +937,15 @@ class Pricer:
         return ops
 
     def _advance_in_context(
-        self, read: LedgerRead, earliest: date, ledgers: Mapping[str, Mapping[str, str]]
+        self, read: LedgerRead, earliest: date, members: Mapping[str, Mapping[str, str]]
     ) -> list[Op]:
         """Late knowledge on a ledger whose accruals depend on it: each entry repriced in date
         order, booked beside its month as the step leaves it (its fee base kept; a day the log
-        has made a group's, on its members' net assets)."""
+        has made a group's, on its members' net assets as `members`' entries give them)."""
         ops: list[Op] = []
         for as_of in sorted(d for d in read.read if _reaches(d, read.read[d], earliest)):
             month = self._month(read.portfolio_id, date.fromisoformat(as_of), read)
-            group = self._newly_grouped(read.entry(as_of), ledgers)
+            group = self._newly_grouped(read.entry(as_of), members)
             revised = self._revise(read.now[as_of], None, basis=Basis(month=month, group=group))
             if revised is not None:
                 read.write(as_of, revised.ledger)
@@ -941,12 +953,11 @@ class Pricer:
         return ops
 
     def _newly_grouped(
-        self, stored: LedgerEntry, ledgers: Mapping[str, Mapping[str, str]]
+        self, stored: LedgerEntry, members: Mapping[str, Mapping[str, str]]
     ) -> dict[str, Decimal] | None:
         """The members' net assets of a day priced alone that the log now makes a group's day,
-        read from their entries of that day; None when it is not such a day, or a member's
-        entry is not in `ledgers` (not reported, or settled in another partition: left as
-        it is)."""
+        read from their entries of that day (in any partition); None when it is not such a
+        day, or a member has no entry of it (not reported yet: the day stays as it is)."""
         if stored.group is not None:
             return None  # priced as a group: its stored members' assets price it again
         on = date.fromisoformat(stored.as_of)
@@ -955,7 +966,7 @@ class Pricer:
             return None
         navs: dict[str, Decimal] = {}
         for member in self.book.group_members(group, on):
-            held = ledgers.get(member, {}).get(stored.as_of)
+            held = members.get(member, {}).get(stored.as_of)
             if held is None:
                 return None
             navs[member] = Decimal(LedgerEntry.from_json(held).priced_net_assets)
@@ -1443,7 +1454,8 @@ async def advance_ledger(
     pricer.closed = await ledger.closed_periods()
     ledgers = await ledger.read_ledgers(affected)
     unpriced = await ledger.read_unpriced()
-    ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable)
+    elsewhere = await ledger.read_elsewhere(pricer.grouped(affected))
+    ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable, elsewhere)
     changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
     ahead: list[Op] = []
     if len(ops) > ADVANCE_STEP:

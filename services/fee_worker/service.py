@@ -84,8 +84,14 @@ PLAN_SLICE = 25
 class MeteredLedger(RedisLedgerStore):
     """The Redis ledger, counting per step the events and adjustments it wrote."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys, metrics: ServiceMetrics) -> None:
-        super().__init__(client, keys, Keys.fee_worker_group)
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        metrics: ServiceMetrics,
+        elsewhere: Sequence[Keys],
+    ) -> None:
+        super().__init__(client, keys, Keys.fee_worker_group, elsewhere=elsewhere)
         self.metrics = metrics
 
     async def settle(
@@ -128,7 +134,8 @@ class FeeWorker:
         # knowledge: planning is CPU-bound, so one at a time, and the other workers take the
         # other partitions' leases meanwhile.
         self.advancing = advancing
-        self.store = MeteredLedger(self.client, self.keys, self.metrics)
+        others = [lane for lane in settings.lanes if lane != keys]
+        self.store = MeteredLedger(self.client, self.keys, self.metrics, others)
         self.book = ScheduleBook()
         # Last agreements-log entry applied to the book, and the one the ledger is priced
         # against (kept in Redis, moved only together with the adjustments it implies).

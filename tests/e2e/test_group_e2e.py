@@ -209,3 +209,55 @@ def test_reports_parked_before_their_group_was_recorded_are_priced_in_its_partit
             entry: Any = json.loads(redis_client.hget(f"{home}:ledger:{pid}", day.isoformat()))  # type: ignore[arg-type]
             assert Decimal(entry["amount"]) == cents, (pid, day)
     assert not any(redis_client.hlen(k) for k in parked)  # none left waiting where it was
+
+
+def test_a_group_recorded_over_days_priced_alone_in_other_partitions_reprices_them(
+    target: Target, prefix: str, bus_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Four partitions, two workers. The members are priced alone first, each in its own
+    partition (P1 and P3 in 1, P2 in 3); then the group is recorded from March 1: every member's
+    days are adjusted where they are to its share of the group's fee (reason amendment), each
+    partition reading the other members' net assets from theirs."""
+    redis_client = bus_client
+    log, partitions = "{" + prefix + "}:agreements", 4
+    outbox = Outbox(prefix, partitions)
+    redis_client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
+    own = [
+        {"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in MEMBERS
+    ]
+    first = {"agreement_id": "AG", "amendment_number": 1, "effective_date": "2024-01-01"}
+    redis_client.xadd(log, encode(AmendmentRecorded.model_validate({**first, "changes": own})))  # type: ignore[arg-type]
+    days = DAYS[:4]
+    env_vars = {"FEES_PARTITIONS": str(partitions)}
+    with worker_env(target.url, prefix, **target.env(), **env_vars) as env:
+        workers = [
+            Worker({**env, "FEES_CONSUMER": f"w{i}"}, tmp_path / f"w{i}.log") for i in (0, 1)
+        ]
+        try:
+            for day in days:
+                for pid in MEMBERS:
+                    inbox = partition_tag(prefix, pid, partitions) + ":net-assets"
+                    redis_client.xadd(inbox, report_fields(pid, day, assets(pid, day)))  # type: ignore[arg-type]
+            wait_until(lambda: _accrued(redis_client, outbox) >= 3 * len(days), 30, "accruals")
+            change = {"action": "group", "group_id": "G", "members": list(MEMBERS), "tiers": TIERS}
+            second = {"agreement_id": "AG", "amendment_number": 2, "effective_date": "2024-03-01"}
+            redis_client.xadd(
+                log, encode(AmendmentRecorded.model_validate({**second, "changes": [change]}))
+            )  # type: ignore[arg-type]
+            wait_until(lambda: _adjusted(redis_client, outbox) >= 3 * len(days), 30, "adjusted")
+            time.sleep(0.5)  # an adjustment made twice would show by now
+        finally:
+            for worker in workers:
+                assert worker.stop() == 0
+    events = outbox.read(redis_client)
+    adjusted = Counter(
+        (e["portfolio_id"], e["as_of"]) for kind, e in events if kind == "FeeAdjusted"
+    )
+    assert adjusted == Counter((p, d.isoformat()) for d in days for p in MEMBERS)
+    assert {e["reason"] for kind, e in events if kind == "FeeAdjusted"} == {"amendment"}
+    for day in days:
+        for pid, cents in shares(day).items():
+            ledger = partition_tag(prefix, pid, partitions) + f":ledger:{pid}"
+            entry: Any = json.loads(redis_client.hget(ledger, day.isoformat()))  # type: ignore[arg-type]
+            assert Decimal(entry["amount"]) == cents, (pid, day)
+            assert entry["group"] is not None

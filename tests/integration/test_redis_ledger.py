@@ -34,6 +34,13 @@ class TestRedisLedgerStore(LedgerStoreCases):
     def create_store(self) -> RedisLedgerStore:
         return RedisLedgerStore(self.client, self.keys, GROUP)
 
+    def create_partitions(self, count: int) -> list[RedisLedgerStore]:
+        lanes = [Keys(self.keys.prefix, str(k)) for k in range(count)]
+        return [
+            RedisLedgerStore(self.client, lane, GROUP, elsewhere=[o for o in lanes if o != lane])
+            for lane in lanes
+        ]
+
     async def deliver(self, count: int) -> list[str]:
         for i in range(count):
             self.redis.xadd(self.keys.net_assets, {"n": str(i)})

@@ -200,3 +200,30 @@ async def test_a_group_recorded_over_days_its_members_priced_alone_reprices_them
     assert entry.group == NAVS
     await w.advance()  # nothing more to do: adjusted once
     assert len([e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]) == 3
+
+
+async def test_a_group_recorded_over_days_priced_in_two_partitions_reprices_every_member() -> None:
+    # Two partitions, each with its own book of the same log: P1 and P2 priced alone in the
+    # first, P3 in the second. Each partition's catch-up reprices its own members' day as the
+    # group's, reading the other members' net assets from the other partition.
+    first, second = World(), World()
+    first.ledger.elsewhere, second.ledger.elsewhere = [second.ledger], [first.ledger]
+    own = [{"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in NAVS]
+    for w in (first, second):
+        amend(w, 1, "2024-01-01", own)
+        await w.advance()
+    await first.settle([report(first, p, NAVS[p]) for p in ("P1", "P2")])
+    await second.settle([report(second, "P3", NAVS["P3"])])
+    for w in (first, second):
+        amend(w, 2, "2024-03-01", [group(sorted(NAVS))])
+        await w.advance()
+    shares = amounts(first) | amounts(second)
+    assert sorted(amounts(first)) == ["P1", "P2"] and sorted(amounts(second)) == ["P3"]
+    assert sum(shares.values()) == group_fee(Decimal(1_200_000_000))
+    exact = group_fee(Decimal(1_200_000_000))
+    for pid, nav in NAVS.items():
+        assert abs(shares[pid] - exact * Decimal(nav) / 1_200_000_000) < Decimal("0.01")
+    adjusted = [e for w in (first, second) for e in w.events("accruals")]
+    adjusted = [e for e in adjusted if e["_type"] == "FeeAdjusted"]
+    assert sorted(e["portfolio_id"] for e in adjusted) == ["P1", "P2", "P3"]
+    assert {e["reason"] for e in adjusted} == {"amendment"}

@@ -17,6 +17,12 @@ class TestInMemoryLedgerStore(LedgerStoreCases):
         self.delivered = 0
         return self.store
 
+    def create_partitions(self, count: int) -> list[InMemoryLedgerStore]:
+        stores = [InMemoryLedgerStore() for _ in range(count)]
+        for store in stores:
+            store.elsewhere = [other for other in stores if other is not store]
+        return stores
+
     async def deliver(self, count: int) -> list[str]:
         ids = [f"{self.delivered + i + 1}-0" for i in range(count)]
         self.delivered += count
