@@ -75,6 +75,23 @@ def put_group(client: redis.Redis, log: str) -> None:
     client.xadd(log, encode(amendment))  # type: ignore[arg-type]
 
 
+def put_members_alone(client: redis.Redis, log: str, effective: str) -> None:
+    """The agreement, each member on its own schedule (the group's tiers) from `effective`."""
+    client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
+    own = [
+        {"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in MEMBERS
+    ]
+    first = {"agreement_id": "AG", "amendment_number": 1, "effective_date": effective}
+    client.xadd(log, encode(AmendmentRecorded.model_validate({**first, "changes": own})))  # type: ignore[arg-type]
+
+
+def record_group_from_march(client: redis.Redis, log: str) -> None:
+    """Amendment No. 2: the members' group schedule from 2024-03-01."""
+    change = {"action": "group", "group_id": "G", "members": list(MEMBERS), "tiers": TIERS}
+    second = {"agreement_id": "AG", "amendment_number": 2, "effective_date": "2024-03-01"}
+    client.xadd(log, encode(AmendmentRecorded.model_validate({**second, "changes": [change]})))  # type: ignore[arg-type]
+
+
 def partition_tag(prefix: str, name: str, partitions: int) -> str:
     """The hash tag of a portfolio's (or a group's) partition, computed here: CRC-32 mod P."""
     if partitions == 1:
@@ -175,12 +192,7 @@ def test_reports_parked_before_their_group_was_recorded_are_priced_in_its_partit
     redis_client = bus_client
     log, partitions = "{" + prefix + "}:agreements", 4
     outbox = Outbox(prefix, partitions)
-    redis_client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
-    own = [
-        {"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in MEMBERS
-    ]
-    first = {"agreement_id": "AG", "amendment_number": 1, "effective_date": "2024-06-01"}
-    redis_client.xadd(log, encode(AmendmentRecorded.model_validate({**first, "changes": own})))  # type: ignore[arg-type]
+    put_members_alone(redis_client, log, "2024-06-01")
     days = DAYS[:5]
     with worker_env(target.url, prefix, **target.env(), FEES_PARTITIONS=str(partitions)) as env:
         worker = Worker(env, tmp_path / "w.log")
@@ -195,11 +207,7 @@ def test_reports_parked_before_their_group_was_recorded_are_priced_in_its_partit
                 30,
                 "the reports parked in the members' partitions",
             )
-            change = {"action": "group", "group_id": "G", "members": list(MEMBERS), "tiers": TIERS}
-            second = {"agreement_id": "AG", "amendment_number": 2, "effective_date": "2024-03-01"}
-            redis_client.xadd(
-                log, encode(AmendmentRecorded.model_validate({**second, "changes": [change]}))
-            )  # type: ignore[arg-type]
+            record_group_from_march(redis_client, log)
             wait_until(lambda: _accrued(redis_client, outbox) >= 3 * len(days), 30, "accruals")
         finally:
             assert worker.stop() == 0
@@ -221,12 +229,7 @@ def test_a_group_recorded_over_days_priced_alone_in_other_partitions_reprices_th
     redis_client = bus_client
     log, partitions = "{" + prefix + "}:agreements", 4
     outbox = Outbox(prefix, partitions)
-    redis_client.xadd(log, encode(AgreementRegistered(agreement_id="AG")))  # type: ignore[arg-type]
-    own = [
-        {"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in MEMBERS
-    ]
-    first = {"agreement_id": "AG", "amendment_number": 1, "effective_date": "2024-01-01"}
-    redis_client.xadd(log, encode(AmendmentRecorded.model_validate({**first, "changes": own})))  # type: ignore[arg-type]
+    put_members_alone(redis_client, log, "2024-01-01")
     days = DAYS[:4]
     env_vars = {"FEES_PARTITIONS": str(partitions)}
     with worker_env(target.url, prefix, **target.env(), **env_vars) as env:
@@ -239,11 +242,7 @@ def test_a_group_recorded_over_days_priced_alone_in_other_partitions_reprices_th
                     inbox = partition_tag(prefix, pid, partitions) + ":net-assets"
                     redis_client.xadd(inbox, report_fields(pid, day, assets(pid, day)))  # type: ignore[arg-type]
             wait_until(lambda: _accrued(redis_client, outbox) >= 3 * len(days), 30, "accruals")
-            change = {"action": "group", "group_id": "G", "members": list(MEMBERS), "tiers": TIERS}
-            second = {"agreement_id": "AG", "amendment_number": 2, "effective_date": "2024-03-01"}
-            redis_client.xadd(
-                log, encode(AmendmentRecorded.model_validate({**second, "changes": [change]}))
-            )  # type: ignore[arg-type]
+            record_group_from_march(redis_client, log)
             wait_until(lambda: _adjusted(redis_client, outbox) >= 3 * len(days), 30, "adjusted")
             time.sleep(0.5)  # an adjustment made twice would show by now
         finally:
