@@ -235,9 +235,7 @@ class FeeWorker:
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
         """Match invoices against their closed months, or keep them for the close."""
         async with self._lock:
-            if self.keys.partition is not None:  # which are this partition's: the book decides
-                await self._catch_up()
-                deliveries = await self._keep_own(list(deliveries), "invoices", Keys.invoice_group)
+            deliveries = await self._own(deliveries, "invoices", Keys.invoice_group)
             args = (self.book, self.invoices, self.invoice_pricer, deliveries)
             await self._until_settled(
                 lambda: receive_invoices(*args, self.checkpoint), f"{len(deliveries)} invoices"
@@ -250,9 +248,7 @@ class FeeWorker:
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
         """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
         async with self._lock:
-            if self.keys.partition is not None:  # which are this partition's: the book decides
-                await self._catch_up()
-                deliveries = await self._keep_own(list(deliveries), "commands", Keys.command_group)
+            deliveries = await self._own(deliveries, "commands", Keys.command_group)
             for delivery in deliveries:
                 await self._settle_command(delivery)
 
@@ -335,6 +331,13 @@ class FeeWorker:
         if leftovers:
             await self._drain()
             await self._settle_carefully(leftovers)
+
+    async def _own(self, deliveries: Sequence[Delivery], stream: str, group: str) -> list[Delivery]:
+        """The entries this partition settles, on the log as it stands (see `_keep_own`)."""
+        if self.keys.partition is None:
+            return list(deliveries)
+        await self._catch_up()  # which entries are this partition's: the book decides
+        return await self._keep_own(list(deliveries), stream, group)
 
     async def _keep_own(self, batch: list[Delivery], stream: str, group: str) -> list[Delivery]:
         """With several partitions, entries that settle in another partition (a group member's
