@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import redis
 import redis.cluster
@@ -57,6 +57,7 @@ from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.partitions import partition_of
 from contracts.wire import encode
 from services.adapters.keys import Keys
+from tests.cluster import Target, local_cluster
 
 TIERS = [
     {"from": "0", "to": "500000000", "rate_pct": "0.88"},
@@ -76,30 +77,11 @@ WORKER = [
 READY_SECONDS = 60
 
 
-@dataclass(frozen=True)
-class Target:
-    """The Redis the benchmark runs on: one server, or (`--cluster`) a local three-master
-    Redis Cluster, where every partition of every side is a slot of its own."""
-
-    url: str
-    cluster: bool = False
-
-    def client(self) -> redis.Redis:
-        if self.cluster:
-            return cast(redis.Redis, redis.cluster.RedisCluster.from_url(self.url))
-        return redis.Redis.from_url(self.url)
-
-    def env(self) -> dict[str, str]:
-        return {"FEES_REDIS_URL": self.url, "FEES_REDIS_CLUSTER": "1" if self.cluster else "0"}
-
-
 @contextmanager
 def redis_target(cluster: bool) -> Iterator[Target]:
     """`--cluster`: a local three-master cluster started from the machine's redis-server (the
     tests' starter, tests/cluster.py), killed at the end; else the Redis of `redis_url`."""
     if cluster:
-        from tests.cluster import local_cluster
-
         with local_cluster(masters=3) as started:
             yield Target(started.url, cluster=True)
         return

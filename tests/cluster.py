@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.cluster
@@ -262,3 +262,20 @@ def delete_matching(client: redis.Redis | redis.cluster.RedisCluster, pattern: s
     for key in list(client.scan_iter(match=pattern, count=1000)):
         deleted += int(client.delete(key))
     return deleted
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Redis the services run on: one server, or a cluster (FEES_REDIS_CLUSTER=1)."""
+
+    url: str
+    cluster: bool = False
+
+    def client(self) -> redis.Redis:
+        if self.cluster:
+            return cast(redis.Redis, redis.cluster.RedisCluster.from_url(self.url))
+        return redis.Redis.from_url(self.url)
+
+    def env(self) -> dict[str, str]:
+        """The settings that point a service at it."""
+        return {"FEES_REDIS_URL": self.url, "FEES_REDIS_CLUSTER": "1" if self.cluster else "0"}

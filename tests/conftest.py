@@ -14,7 +14,7 @@ from typing import cast
 import pytest
 import redis
 import redis.cluster
-from cluster import LocalCluster, delete_matching, local_cluster
+from cluster import LocalCluster, Target, delete_matching, local_cluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,23 +123,6 @@ def cluster_client(cluster_url: str) -> Iterator[redis.Redis]:
     client = redis.cluster.RedisCluster.from_url(cluster_url)
     yield cast(redis.Redis, client)
     client.close()
-
-
-@dataclass(frozen=True)
-class Target:
-    """A Redis the services run on: one server, or a cluster (FEES_REDIS_CLUSTER=1)."""
-
-    url: str
-    cluster: bool
-
-    def client(self) -> redis.Redis:
-        if self.cluster:
-            return cast(redis.Redis, redis.cluster.RedisCluster.from_url(self.url))
-        return redis.Redis.from_url(self.url)
-
-    def env(self) -> dict[str, str]:
-        """The settings that point a service at it."""
-        return {"FEES_REDIS_URL": self.url, "FEES_REDIS_CLUSTER": "1" if self.cluster else "0"}
 
 
 @pytest.fixture(params=["redis", "cluster"])
