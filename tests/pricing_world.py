@@ -15,7 +15,8 @@ from contracts.messages import AgreementRegistered, AmendmentRecorded, Message, 
 from contracts.wire import encode
 from services.adapters.memory_ledger import InMemoryLedgerStore, Stream
 from services.app.ledger import LedgerEntry
-from services.app.pricing import Pricer, advance_ledger, settle_entries
+from services.app.pricing import Pricer
+from services.app.settling import advance_ledger, settle_entries
 from services.domain.book import ScheduleBook
 from services.domain.fees import FeeSchedule, accrue
 from services.mapping import apply_to_book

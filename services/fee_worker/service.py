@@ -4,7 +4,7 @@ FastStream reads new entries (`>`) in batches and hands them over raw (no ack of
 AckPolicy.MANUAL). Per batch the worker brings its in-memory `ScheduleBook` up to date from the
 agreements log (adjusting past accruals when the log learned something new), plans the batch
 with the pure `Pricer`, and settles it through the ledger port (the handlers of
-services.app.pricing; in Redis, one Lua step that also XACKs the entries). `GroupRecovery`
+services.app.settling; in Redis, one Lua step that also XACKs the entries). `GroupRecovery`
 does what FastStream does not: on start it takes this consumer's own pending entries and others'
 idle ones (XAUTOCLAIM), and it claims again periodically.
 """
@@ -50,19 +50,16 @@ from services.app.close import (
 )
 from services.app.invoices import receive_invoices
 from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult, Unpark
-from services.app.pricing import (
-    AdjustmentReason,
-    Incoming,
-    Pricer,
+from services.app.pricing import AdjustmentReason, Incoming, Pricer, refusal
+from services.app.projection import read_events
+from services.app.routing import held_in, home_partition, routing_key
+from services.app.settling import (
     advance_ledger,
     follow_up,
     price_provisionally,
-    refusal,
     settle_entries,
     split_in_context,
 )
-from services.app.projection import read_events
-from services.app.routing import held_in, home_partition, routing_key
 from services.domain.book import ScheduleBook
 from services.domain.timeline import position_key
 from services.fee_worker.router import IntakeRouter, forward

@@ -15,7 +15,8 @@ from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssets
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
 from services.app.ledger import LedgerEntry, unpriced_field
-from services.app.pricing import Pricer, advance_ledger
+from services.app.pricing import Pricer
+from services.app.settling import advance_ledger
 from services.domain.book import ScheduleBook
 from services.mapping import apply_to_book
 

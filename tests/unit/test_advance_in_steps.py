@@ -1,4 +1,4 @@
-"""Late knowledge over a large ledger is settled in steps (services.app.pricing.advance_ledger):
+"""Late knowledge over a large ledger is settled in steps (services.app.settling.advance_ledger):
 stand-alone adjustments first under the old checkpoint, the rest with the checkpoint's move.
 In memory, no Redis."""
 
@@ -11,7 +11,7 @@ import pytest
 from pricing_world import RATE_1, RATE_2, World, fee
 
 from services.adapters.memory_ledger import InMemoryLedgerStore
-from services.app import pricing
+from services.app import settling
 from services.app.ledger import Op, SettleResult
 
 DAYS = [date(2024, 1, 1) + timedelta(days=i) for i in range(60)]
@@ -35,7 +35,7 @@ class CountingLedger(InMemoryLedgerStore):
 
 
 async def priced_world(monkeypatch: pytest.MonkeyPatch) -> tuple[World, CountingLedger]:
-    monkeypatch.setattr(pricing, "ADVANCE_STEP", 7)
+    monkeypatch.setattr(settling, "ADVANCE_STEP", 7)
     world = World()
     world.ledger = ledger = CountingLedger()
     world.amend(1, date(2024, 1, 1), RATE_1, "add")
@@ -79,7 +79,7 @@ async def test_a_report_landing_between_steps_is_planned_again_and_adjusted_once
             await InMemoryLedgerStore.settle(ledger, landed, await ledger.checkpoint())
 
     ledger.before_step = before
-    result, _ = await pricing.advance_ledger(
+    result, _ = await settling.advance_ledger(
         world.pricer, ledger, await ledger.checkpoint(), f"{world.position}-0"
     )
     assert result.status == "conflict"  # the last step's preconditions saw the new entry

@@ -14,7 +14,7 @@ from typing import Any
 from contracts.messages import AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
 from services.app.accruals import statement
-from services.app.pricing import price_provisionally
+from services.app.settling import price_provisionally
 from tests.pricing_world import Entry, World
 
 TIERS = [
