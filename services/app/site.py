@@ -39,6 +39,7 @@ from services.domain.timeline import (
     ScheduleTimeline,
     ScheduleVersion,
     VersionKind,
+    _change_dates,
     in_force,
     is_known,
 )
@@ -144,14 +145,12 @@ def _schedule_json(schedule: FeeSchedule | None) -> list[dict[str, str | None]] 
 
 
 def _boundaries(timeline: ScheduleTimeline, known_at: KnownAt) -> list[date]:
-    """The days the schedule may change on, as known at `known_at` (waivers' ends included)."""
-    days: set[date] = set()
-    for v in timeline.versions:
-        if v.visible(known_at):
-            days.add(v.effective_from)
-            if v.effective_to is not None:
-                days.add(v.effective_to + timedelta(days=1))
-    return sorted(days)
+    """The days the schedule may change on, as known at `known_at`: the timeline's own rule
+    (`_change_dates`: a version takes effect, a waiver starts or ends), without the first
+    day of the calendar it starts from unless a version takes effect on it."""
+    visible = [v for v in timeline.versions if v.visible(known_at)]
+    starts = {v.effective_from for v in visible}
+    return sorted(d for d in _change_dates(visible) if d != date.min or d in starts)
 
 
 def steps(
