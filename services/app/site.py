@@ -144,6 +144,14 @@ def _schedule_json(schedule: FeeSchedule | None) -> list[dict[str, str | None]] 
     return None if schedule is None else schedule.as_json()
 
 
+def _schedule_shown(schedule: FeeSchedule | None) -> dict[str, Any]:
+    """A schedule as the pages show it: its tiers and its description (None where none)."""
+    return {
+        "tiers": _schedule_json(schedule),
+        "describe": None if schedule is None else schedule.describe(),
+    }
+
+
 def _boundaries(timeline: ScheduleTimeline, known_at: KnownAt) -> list[date]:
     """The days the schedule may change on, as known at `known_at`: the timeline's own rule
     (`_change_dates`: a version takes effect, a waiver starts or ends), without the first
@@ -165,8 +173,7 @@ def steps(
         out.append(
             {
                 "from": day.isoformat(),
-                "tiers": _schedule_json(schedule),
-                "describe": None if schedule is None else schedule.describe(),
+                **_schedule_shown(schedule),
                 "amendment_number": None
                 if version is None
                 else version.provenance.amendment_number,
@@ -210,8 +217,7 @@ def _version_json(v: ScheduleVersion, known_at: KnownAt) -> dict[str, Any]:
     return {
         **provenance_json(v),
         "kind": v.kind.value,
-        "tiers": _schedule_json(v.schedule),
-        "describe": None if v.schedule is None else v.schedule.describe(),
+        **_schedule_shown(v.schedule),
         "effective_from": v.effective_from.isoformat(),
         "effective_to": None if v.effective_to is None else v.effective_to.isoformat(),
         "known": known,
@@ -267,8 +273,7 @@ def portfolio_view(
         answer = timeline.schedule_on(on, known_at)
         view["on"] = {
             "date": on.isoformat(),
-            "tiers": _schedule_json(answer.schedule),
-            "describe": None if answer.schedule is None else answer.schedule.describe(),
+            **_schedule_shown(answer.schedule),
             "set_by": None if answer.version is None else provenance_json(answer.version),
         }
     return view
@@ -334,10 +339,10 @@ def _change_json(change: object) -> dict[str, Any]:
     match change:
         case SetSchedule(pid, name, schedule, action):
             return {"action": action, "portfolio_id": pid, "name": name,
-                    "tiers": schedule.as_json(), "describe": schedule.describe()}  # fmt: skip
+                    **_schedule_shown(schedule)}  # fmt: skip
         case GrantWaiver(pid, schedule, start, end, name):
             return {"action": "waiver", "portfolio_id": pid, "name": name,
-                    "tiers": schedule.as_json(), "describe": schedule.describe(),
+                    **_schedule_shown(schedule),
                     "period_from": start.isoformat(), "period_to": end.isoformat()}  # fmt: skip
         case RemovePortfolio(pid):
             return {"action": "remove", "portfolio_id": pid}
@@ -368,14 +373,15 @@ def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, A
         timeline = fold.book.timelines.get(pid)
         if timeline is None:
             continue
-        old, new = timeline.schedule_on(on, before), timeline.schedule_on(on, point.position)
+        old = _schedule_shown(timeline.schedule_on(on, before).schedule)
+        new = _schedule_shown(timeline.schedule_on(on, point.position).schedule)
         compared.append(
             {
                 "portfolio_id": pid,
-                "old": _schedule_json(old.schedule),
-                "old_describe": None if old.schedule is None else old.schedule.describe(),
-                "new": _schedule_json(new.schedule),
-                "new_describe": None if new.schedule is None else new.schedule.describe(),
+                "old": old["tiers"],
+                "old_describe": old["describe"],
+                "new": new["tiers"],
+                "new_describe": new["describe"],
             }
         )
     retracted = fold.retraction_of(agreement_id, number)
