@@ -9,14 +9,14 @@ The replay folds the log (through the `EventLog` port, never writing) with the s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.app.ports import EventLog, ReadModelStore
 from services.app.projection import read_events
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
-from services.domain.timeline import KnownAt, ScheduleTimeline, VersionKind
+from services.domain.timeline import KnownAt, RecordPoint, ScheduleTimeline, VersionKind
 from services.mapping import answer_json, provenance_json
 
 SOURCES = ("replay", "read-model")
@@ -105,22 +105,33 @@ def schedule_on(source: Source, name_or_id: str, on: date, known_at: KnownAt) ->
     }
 
 
+def governed(
+    timeline: ScheduleTimeline, known_at: KnownAt = None
+) -> dict[int, tuple[date, date | None]]:
+    """id(version) -> the first and last day (None: onwards) each base version governs as
+    known at `known_at`: its interval of the timeline. A waiver governs its own period and a
+    version superseded on its first day governs nothing, so neither is here."""
+    out: dict[int, tuple[date, date | None]] = {}
+    for i in timeline.intervals(known_at):
+        # The interval's end is exclusive; the last day it governs is the day before.
+        out[id(i.version)] = (i.start, None if i.end is None else i.end - timedelta(days=1))
+    return out
+
+
+def retraction_json(point: RecordPoint | None) -> dict[str, str] | None:
+    """Where and when a fact was retracted, as the history and the site show it."""
+    if point is None:
+        return None
+    return {"position": point.position, "recorded_at": point.recorded_at.isoformat()}
+
+
 def history(source: Source, name_or_id: str) -> dict[str, Any]:
     """Every version (retracted ones marked) with the dates it governs as known now."""
     timeline = source.timeline(name_or_id)
-    governs = {id(i.version): i for i in timeline.intervals()}
+    governs = governed(timeline)
     versions = []
     for v in sorted(timeline.versions, key=lambda v: v.provenance.recorded.key):
-        interval = governs.get(id(v))
-        if v.kind is VersionKind.WAIVER:
-            start, end = v.effective_from, v.effective_to
-        elif interval is not None:
-            start = interval.start
-            # The interval's end is exclusive; show the last day it governs.
-            end = None if interval.end is None else date.fromordinal(interval.end.toordinal() - 1)
-        else:
-            start, end = v.effective_from, None
-        retracted = v.retracted
+        start, end = governs.get(id(v), (v.effective_from, v.effective_to))
         versions.append(
             {
                 **provenance_json(v),
@@ -128,13 +139,8 @@ def history(source: Source, name_or_id: str) -> dict[str, Any]:
                 "tiers": None if v.schedule is None else v.schedule.as_json(),
                 "effective_from": start.isoformat(),
                 "effective_to": None if end is None else end.isoformat(),
-                "in_force": interval is not None or v.kind is VersionKind.WAIVER,
-                "retracted": None
-                if retracted is None
-                else {
-                    "position": retracted.position,
-                    "recorded_at": retracted.recorded_at.isoformat(),
-                },
+                "in_force": id(v) in governs or v.kind is VersionKind.WAIVER,
+                "retracted": retraction_json(v.retracted),
             }
         )
     names = [

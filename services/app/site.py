@@ -13,10 +13,11 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
+from services.app.audit import governed, retraction_json
 from services.app.ledger import LedgerEntry
 from services.app.ports import RawEntry
 from services.app.projection import read_events
@@ -140,6 +141,10 @@ def search(fold: LogFold, query: str, limit: int = 50) -> list[dict[str, Any]]:
     return found[:limit]
 
 
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
 def _schedule_json(schedule: FeeSchedule | None) -> list[dict[str, str | None]] | None:
     return None if schedule is None else schedule.as_json()
 
@@ -219,25 +224,14 @@ def _version_json(v: ScheduleVersion, known_at: KnownAt) -> dict[str, Any]:
         "kind": v.kind.value,
         **_schedule_shown(v.schedule),
         "effective_from": v.effective_from.isoformat(),
-        "effective_to": None if v.effective_to is None else v.effective_to.isoformat(),
+        "effective_to": _day(v.effective_to),
         "known": known,
         "in_force": in_force(v.provenance.recorded, retracted, known_at),
-        "retracted": None
-        if retracted is None
-        else {"position": retracted.position, "recorded_at": retracted.recorded_at.isoformat()},
+        "retracted": retraction_json(retracted),
         # What the log learned after `known_at`: recorded since, or retracted since.
         "changed_since": known_at is not None
         and (not known or (retracted is not None and not retracted_then)),
     }
-
-
-def _governs(timeline: ScheduleTimeline, known_at: KnownAt) -> dict[int, tuple[str, str | None]]:
-    """id(version) -> the dates it governs (last day inclusive), as known at `known_at`."""
-    out: dict[int, tuple[str, str | None]] = {}
-    for i in timeline.intervals(known_at):
-        end = None if i.end is None else (i.end - timedelta(days=1)).isoformat()
-        out[id(i.version)] = (i.start.isoformat(), end)
-    return out
 
 
 def portfolio_view(
@@ -250,14 +244,12 @@ def portfolio_view(
     """A portfolio's page: the step chart's data, the versions table, and the answer on `on`,
     all as known at `known_at` (None: now); rows the log learned later are marked."""
     timeline = fold.timeline(name_or_id)
-    governs = _governs(timeline, known_at)
+    governs = governed(timeline, known_at)
     versions = []
     for v in sorted(timeline.versions, key=lambda v: v.provenance.recorded.key):
         row = _version_json(v, known_at)
-        start, end = governs.get(id(v), (row["effective_from"], row["effective_to"]))
-        if v.kind is VersionKind.WAIVER:
-            start, end = row["effective_from"], row["effective_to"]
-        row["governs_from"], row["governs_to"] = start, end
+        start, end = governs.get(id(v), (v.effective_from, v.effective_to))
+        row["governs_from"], row["governs_to"] = start.isoformat(), _day(end)
         versions.append(row)
     view: dict[str, Any] = {
         "portfolio_id": timeline.portfolio_id,
