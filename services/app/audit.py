@@ -1,5 +1,6 @@
 """Audit queries: which schedule applied on a day (as known at any moment), every version a
-portfolio has had, and which portfolio a name means.
+portfolio has had, and which portfolio a name means; and the reading of the day and the
+moment a query (on the command line or the site) asks about.
 
 The replay folds the log (through the `EventLog` port, never writing) with the same
 `ScheduleBook` every reader uses; the read model answers from what the projector stored
@@ -62,6 +63,13 @@ class Source:
 
 def unknown(name_or_id: str) -> DomainError:
     return DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
+
+
+def parse_date(field: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(field, value, "is not a date (YYYY-MM-DD)") from None
 
 
 def parse_known_at(as_known_at: str | None, at_position: str | None) -> KnownAt:

@@ -30,11 +30,11 @@ from services.adapters.ledger import (
 )
 from services.adapters.readmodel import ReadModel
 from services.app.accruals import Statement, statement
-from services.app.audit import Source, replay_book
+from services.app.audit import Source, parse_date, replay_book
 from services.app.close import CloseOutcome, close_month, portfolios_to_close, worker_behind
 from services.app.months import month_statement
 from services.app.routing import held_in, home_partition
-from services.cli import UsageProblem, app, console, parse_date
+from services.cli import UsageProblem, app, console
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.settings import Settings

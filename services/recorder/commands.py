@@ -20,9 +20,10 @@ from contracts.wire import strict_loads
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import AppendResult, EventStore
 from services.app.amendment_file import amendment_from_file, load_amendment_file
+from services.app.audit import parse_date
 from services.app.ingest import IngestOptions, IngestPlan, ingest_document
 from services.app.recording import AgreementCommand, Recorder
-from services.cli import UsageProblem, app, console, parse_date
+from services.cli import UsageProblem, app, console
 from services.settings import Settings
 
 
