@@ -136,11 +136,8 @@ def acl_apply(
             for role in roles
         ]
 
-    client = sync_client(settings)
-    try:
+    with sync_client(settings) as client:
         applied = apply_users(client, users)
-    finally:
-        client.close()
     for node in applied:
         print(f"{node.node} (Redis {node.version}): {', '.join(node.users)}")
 
