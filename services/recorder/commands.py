@@ -215,10 +215,7 @@ def ingest(
     ),
 ) -> None:
     """Parse a filing, show what it changes (old vs new schedule), and record it once."""
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise UsageProblem(f"file: {str(file)!r} cannot be read ({exc.strerror})") from None
+    raw = _read_bytes(file, "file")
     fixes = _read_json(override, "--override") if override is not None else None
     settings = Settings()
     outcome = ingest_document(
