@@ -21,6 +21,9 @@ from services.domain.timeline import KnownAt, RecordPoint, ScheduleTimeline, Ver
 from services.mapping import answer_json, provenance_json
 
 SOURCES = ("replay", "read-model")
+# The greatest sequence number of a stream entry id: "ms-LAST_SEQUENCE" is the last entry a log
+# can hold at millisecond ms.
+LAST_SEQUENCE = 2**64 - 1
 
 
 def replay_book(log: EventLog, until: str = "+", page: int = 1000) -> ScheduleBook:
@@ -79,7 +82,7 @@ def parse_known_at(as_known_at: str | None, at_position: str | None) -> KnownAt:
         ms, _, seq = at_position.partition("-")
         if not ms.isdigit() or not (seq == "" or seq.isdigit()):
             raise DomainError("at_position", at_position, "is not a log entry id (e.g. 1700-0)")
-        return at_position if seq else f"{ms}-18446744073709551615"
+        return at_position if seq else f"{ms}-{LAST_SEQUENCE}"
     if as_known_at is None:
         return None
     try:

@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from services.app.audit import governed, retraction_json
+from services.app.audit import LAST_SEQUENCE, governed, retraction_json
 from services.app.ledger import LedgerEntry
 from services.app.ports import RawEntry
 from services.app.projection import read_events
@@ -351,7 +351,7 @@ def _just_before(point: RecordPoint) -> str:
     ms, _, seq = point.position.partition("-")
     if int(seq or 0) > 0:
         return f"{ms}-{int(seq) - 1}"
-    return f"{int(ms) - 1}-18446744073709551615"
+    return f"{int(ms) - 1}-{LAST_SEQUENCE}"
 
 
 def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, Any]:
