@@ -60,6 +60,7 @@ def reconcile(
     expected = month.closing_fee
     owner = book.owner_of(invoice.portfolio_id)
     rule = InvoiceTolerance() if owner is None else owner.invoice_tolerance
+    allowed = tolerance(expected, rule)
     fields = {
         "event_id": str(uuid.uuid5(INVOICE_NAMESPACE, invoice.invoice_id)),
         "invoice_id": invoice.invoice_id,
@@ -70,11 +71,9 @@ def reconcile(
         "amount": invoice.amount,
         "expected": expected,
         "difference": invoice.amount - expected,
-        "tolerance": tolerance(expected, rule),
+        "tolerance": allowed,
     }
-    if invoice.currency == month.currency and abs(invoice.amount - expected) <= tolerance(
-        expected, rule
-    ):
+    if invoice.currency == month.currency and abs(invoice.amount - expected) <= allowed:
         return InvoiceMatched.model_validate(fields)
     day_count, _ = book.terms_for(invoice.portfolio_id)
     implied = implied_rate(invoice.amount, month, day_count.year_basis(month_days(month.month)[0]))
