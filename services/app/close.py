@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 from contracts.messages import CloseMonthRequested, FeeTrueUp, MonthCloseRefused, PeriodClosed
 from contracts.wire import decode_as, encode
@@ -149,8 +149,7 @@ def worker_behind(log_end: str, checkpoint: str, unsettled: int) -> list[str]:
 
 def read_close_request(fields: Mapping[bytes, bytes]) -> CloseMonthRequested:
     """The command in an entry of the commands stream, or WireError naming what is wrong."""
-    wire = cast("Mapping[bytes | str, bytes | str]", fields)
-    return decode_as(wire, CloseMonthRequested, "commands")
+    return decode_as(fields, CloseMonthRequested, "commands")
 
 
 def refusals(request: CloseMonthRequested, outcomes: Iterable[CloseOutcome]) -> list[Op]:

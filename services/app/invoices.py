@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import cast
 
 from contracts.messages import InvoiceBreak, InvoiceMatched, InvoiceReceived
 from contracts.statement import MonthStatement
@@ -182,8 +181,7 @@ def _named(version: ScheduleVersion, month: MonthStatement) -> str:
 
 def read_invoice(fields: Mapping[bytes, bytes]) -> InvoiceReceived:
     """The invoice in an entry, or WireError naming the field and the value."""
-    wire = cast("Mapping[bytes | str, bytes | str]", fields)
-    return decode_as(wire, InvoiceReceived, "invoices")
+    return decode_as(fields, InvoiceReceived, "invoices")
 
 
 async def receive_invoices(
