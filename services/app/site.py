@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from services.app.audit import LAST_SEQUENCE, governed, retraction_json
+from services.app.audit import LAST_SEQUENCE, governed, retraction_json, unknown
 from services.app.ledger import LedgerEntry
 from services.app.ports import RawEntry
 from services.app.projection import read_events
@@ -89,7 +89,7 @@ class LogFold:
     def timeline(self, name_or_id: str) -> ScheduleTimeline:
         pid = self.book.resolve(name_or_id)
         if pid is None:
-            raise DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
+            raise unknown(name_or_id)
         return self.book.timelines[pid]
 
     def amendment(self, agreement_id: str, number: int) -> AmendmentApplied:
