@@ -46,6 +46,7 @@ from contracts.messages import (
     ReportHeld,
     ReportIgnored,
 )
+from services.adapters.keys import Keys
 from services.settings import Settings
 
 ASYNCAPI_PATH = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi.yaml"
@@ -53,6 +54,8 @@ ASYNCAPI_PATH = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi.ya
 # the defaults of the server's variables.
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 PREFIX = "fees"
+# Its hash tag, the `{prefix}` parameter's default, as every key starts with it.
+TAG = Keys(PREFIX).tag
 SCHEMAS = "#/components/schemas/"
 
 WIRE_FORMAT = """\
@@ -266,13 +269,12 @@ def _server(settings: Settings) -> dict[str, Any]:
 
 def _channel(stream: str, key: str, messages: tuple[type[Message], ...]) -> dict[str, Any]:
     """A stream, its address written with the `{prefix}` parameter (the key is `key`)."""
-    tag = "{" + PREFIX + "}"
-    assert key.startswith(tag + ":"), key
+    assert key.startswith(TAG + ":"), key
     return {
-        "address": "{prefix}" + key[len(tag) :],
+        "address": "{prefix}" + key[len(TAG) :],
         "title": key,
         "description": STREAMS[stream]
-        + f"\n\nThe key is `{key}` with the default prefix: `{tag}` is FEES_PREFIX in braces, a"
+        + f"\n\nThe key is `{key}` with the default prefix: `{TAG}` is FEES_PREFIX in braces, a"
         " Redis Cluster hash tag, and the braces are part of the key.",
         "parameters": {"prefix": {"$ref": "#/components/parameters/prefix"}},
         "servers": [{"$ref": "#/servers/redis"}],
@@ -289,8 +291,8 @@ PREFIX_PARAMETER = {
         " invoice-outcomes) take `{fees:pk}` instead, k = CRC-32 of the portfolio id mod P"
         " (contracts/README.md); the agreements log keeps `{fees}`."
     ),
-    "default": "{" + PREFIX + "}",
-    "examples": ["{" + PREFIX + "}", "{fees-staging}"],
+    "default": TAG,
+    "examples": [TAG, "{fees-staging}"],
 }
 
 

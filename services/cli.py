@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -53,13 +52,6 @@ def root() -> None:
     """Management-fee schedules: record amendments, accrue fees, audit every fee."""
 
 
-def parse_date(field: str, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise DomainError(field, value, "is not a date (YYYY-MM-DD)") from None
-
-
 def _load_tiers(text: str) -> FeeSchedule:
     try:
         raw = json.loads(text, parse_float=Decimal)
@@ -100,6 +92,9 @@ def quote(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object"),
 ) -> None:
     """Price one accrual on a schedule: annual fee, daily amount, per-band breakdown."""
+    # Imported here: the commands that need neither would pay for the audit queries' imports.
+    from services.app.audit import parse_date
+
     if (tiers is None) == (schedule is None):
         raise DomainError("tiers", None, "give exactly one of --tiers or --schedule")
     fee_schedule = (

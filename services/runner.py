@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from services.adapters.connection import require_redis
 from services.cli import UsageProblem, app
 from services.settings import Settings
 from services.site_runner import run_site
@@ -61,8 +62,7 @@ def run(
     settings = Settings()
     if http_port is not None:
         settings = settings.model_copy(update={"http_port": http_port})
-    if not settings.redis_url:
-        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    require_redis(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from services.adapters.http import HttpPortUnavailable
 

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import redis.asyncio.cluster
 import redis.cluster
 
+from services.domain.errors import UsageProblem
 from services.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,6 +33,12 @@ def credentials(settings: Settings) -> dict[str, Any]:
     if password:
         extra["password"] = password
     return extra
+
+
+def require_redis(settings: Settings) -> None:
+    """A command's refusal to start without a Redis to run on (one line, exit status 2)."""
+    if not settings.redis_url:
+        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
 
 
 def require_url(settings: Settings) -> str:

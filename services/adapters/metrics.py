@@ -91,13 +91,9 @@ class GroupMetrics:
         for stream, names in wanted.items():
             try:
                 reply: Any = await self.client.xinfo_groups(stream)
-            except ResponseError as exc:
-                if "no such key" in str(exc).lower():
-                    continue  # the stream (and so the group) does not exist yet
-                log.warning("metrics: XINFO GROUPS %s failed: %s", stream, exc)
-                ok = False
-                continue
             except (RedisError, OSError) as exc:
+                if isinstance(exc, ResponseError) and "no such key" in str(exc).lower():
+                    continue  # the stream (and so the group) does not exist yet
                 log.warning("metrics: XINFO GROUPS %s failed: %s", stream, exc)
                 ok = False
                 continue

@@ -140,16 +140,22 @@ def _group_change(change: GroupFileChange) -> dict[str, Any]:
     }
 
 
+def _rename(pid: str, name: str, former: str | None) -> dict[str, Any]:
+    """The rename change of a portfolio (names as the file wrote them; no former name: none
+    on record)."""
+    return {
+        "action": "rename",
+        "portfolio_id": pid,
+        "new_name": normalise_portfolio_name(name),
+        "former_name": normalise_portfolio_name(former) if former else None,
+    }
+
+
 def _changes(change: FileChange) -> list[dict[str, Any]]:
     if isinstance(change, GroupFileChange):  # the group's: no one portfolio
         grouped = _group_change(change)
         renames = [
-            {
-                "action": "rename",
-                "portfolio_id": pid,
-                "new_name": normalise_portfolio_name(name),
-                "former_name": normalise_portfolio_name(former),
-            }
+            _rename(pid, name, former)
             for name, pid in zip(change.group.members, grouped["members"], strict=True)
             if (former := (change.group.formerly or {}).get(name))
         ]
@@ -163,10 +169,7 @@ def _changes(change: FileChange) -> list[dict[str, Any]]:
     pid = change.portfolio_id or portfolio_id_for(change.formerly or change.portfolio)
     out: list[dict[str, Any]] = []
     if isinstance(change, RenameFileChange) or change.formerly:
-        former = normalise_portfolio_name(change.formerly) if change.formerly else None
-        out.append(
-            {"action": "rename", "portfolio_id": pid, "new_name": name, "former_name": former}
-        )
+        out.append(_rename(pid, change.portfolio, change.formerly))
     if isinstance(change, WaiverFileChange):
         out.append(
             {

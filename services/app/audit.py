@@ -1,5 +1,6 @@
 """Audit queries: which schedule applied on a day (as known at any moment), every version a
-portfolio has had, and which portfolio a name means.
+portfolio has had, and which portfolio a name means; and the reading of the day and the
+moment a query (on the command line or the site) asks about.
 
 The replay folds the log (through the `EventLog` port, never writing) with the same
 `ScheduleBook` every reader uses; the read model answers from what the projector stored
@@ -9,17 +10,20 @@ The replay folds the log (through the `EventLog` port, never writing) with the s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.app.ports import EventLog, ReadModelStore
 from services.app.projection import read_events
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
-from services.domain.timeline import KnownAt, ScheduleTimeline, VersionKind
+from services.domain.timeline import KnownAt, RecordPoint, ScheduleTimeline, VersionKind
 from services.mapping import answer_json, provenance_json
 
 SOURCES = ("replay", "read-model")
+# The greatest sequence number of a stream entry id: "ms-LAST_SEQUENCE" is the last entry a log
+# can hold at millisecond ms.
+LAST_SEQUENCE = 2**64 - 1
 
 
 def replay_book(log: EventLog, until: str = "+", page: int = 1000) -> ScheduleBook:
@@ -64,6 +68,13 @@ def unknown(name_or_id: str) -> DomainError:
     return DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
 
 
+def parse_date(field: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(field, value, "is not a date (YYYY-MM-DD)") from None
+
+
 def parse_known_at(as_known_at: str | None, at_position: str | None) -> KnownAt:
     if as_known_at is not None and at_position is not None:
         raise DomainError("as_known_at", as_known_at, "give at most one of it and --at-position")
@@ -71,7 +82,7 @@ def parse_known_at(as_known_at: str | None, at_position: str | None) -> KnownAt:
         ms, _, seq = at_position.partition("-")
         if not ms.isdigit() or not (seq == "" or seq.isdigit()):
             raise DomainError("at_position", at_position, "is not a log entry id (e.g. 1700-0)")
-        return at_position if seq else f"{ms}-18446744073709551615"
+        return at_position if seq else f"{ms}-{LAST_SEQUENCE}"
     if as_known_at is None:
         return None
     try:
@@ -105,22 +116,33 @@ def schedule_on(source: Source, name_or_id: str, on: date, known_at: KnownAt) ->
     }
 
 
+def governed(
+    timeline: ScheduleTimeline, known_at: KnownAt = None
+) -> dict[int, tuple[date, date | None]]:
+    """id(version) -> the first and last day (None: onwards) each base version governs as
+    known at `known_at`: its interval of the timeline. A waiver governs its own period and a
+    version superseded on its first day governs nothing, so neither is here."""
+    out: dict[int, tuple[date, date | None]] = {}
+    for i in timeline.intervals(known_at):
+        # The interval's end is exclusive; the last day it governs is the day before.
+        out[id(i.version)] = (i.start, None if i.end is None else i.end - timedelta(days=1))
+    return out
+
+
+def retraction_json(point: RecordPoint | None) -> dict[str, str] | None:
+    """Where and when a fact was retracted, as the history and the site show it."""
+    if point is None:
+        return None
+    return {"position": point.position, "recorded_at": point.recorded_at.isoformat()}
+
+
 def history(source: Source, name_or_id: str) -> dict[str, Any]:
     """Every version (retracted ones marked) with the dates it governs as known now."""
     timeline = source.timeline(name_or_id)
-    governs = {id(i.version): i for i in timeline.intervals()}
+    governs = governed(timeline)
     versions = []
     for v in sorted(timeline.versions, key=lambda v: v.provenance.recorded.key):
-        interval = governs.get(id(v))
-        if v.kind is VersionKind.WAIVER:
-            start, end = v.effective_from, v.effective_to
-        elif interval is not None:
-            start = interval.start
-            # The interval's end is exclusive; show the last day it governs.
-            end = None if interval.end is None else date.fromordinal(interval.end.toordinal() - 1)
-        else:
-            start, end = v.effective_from, None
-        retracted = v.retracted
+        start, end = governs.get(id(v), (v.effective_from, v.effective_to))
         versions.append(
             {
                 **provenance_json(v),
@@ -128,13 +150,8 @@ def history(source: Source, name_or_id: str) -> dict[str, Any]:
                 "tiers": None if v.schedule is None else v.schedule.as_json(),
                 "effective_from": start.isoformat(),
                 "effective_to": None if end is None else end.isoformat(),
-                "in_force": interval is not None or v.kind is VersionKind.WAIVER,
-                "retracted": None
-                if retracted is None
-                else {
-                    "position": retracted.position,
-                    "recorded_at": retracted.recorded_at.isoformat(),
-                },
+                "in_force": id(v) in governs or v.kind is VersionKind.WAIVER,
+                "retracted": retraction_json(v.retracted),
             }
         )
     names = [

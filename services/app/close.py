@@ -11,20 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 from contracts.messages import CloseMonthRequested, FeeTrueUp, MonthCloseRefused, PeriodClosed
 from contracts.wire import decode_as, encode
 from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
 from services.app.ledger import CloseMonth, Emit, ExpectEntry, ExpectLength, LedgerStore, Op
-from services.app.months import (
-    catch_ups,
-    closed_records,
-    event_id,
-    month_true_up,
-    statement_of,
-)
+from services.app.months import closed_records, event_id, open_true_up, statement_of
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.month import month_days
@@ -102,10 +96,7 @@ async def close_month(
         if missing and not force:
             out.append(CloseOutcome(pid, month, "refused", tuple(missing)))
             continue
-        true_up = month_true_up(book, pid, month, ledger)
-        true_up = true_up.model_copy(
-            update={"catch_ups": catch_ups(book, pid, month, ledger, closed)}
-        )
+        true_up = open_true_up(book, pid, month, ledger, closed)
         # The invoices that came before the close are matched by it.
         statement = statement_of(true_up, "closed", ledger)
         kept = await store.waiting_invoices(pid, month)
@@ -158,8 +149,7 @@ def worker_behind(log_end: str, checkpoint: str, unsettled: int) -> list[str]:
 
 def read_close_request(fields: Mapping[bytes, bytes]) -> CloseMonthRequested:
     """The command in an entry of the commands stream, or WireError naming what is wrong."""
-    wire = cast("Mapping[bytes | str, bytes | str]", fields)
-    return decode_as(wire, CloseMonthRequested, "commands")
+    return decode_as(fields, CloseMonthRequested, "commands")
 
 
 def refusals(request: CloseMonthRequested, outcomes: Iterable[CloseOutcome]) -> list[Op]:

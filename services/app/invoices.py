@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import cast
 
 from contracts.messages import InvoiceBreak, InvoiceMatched, InvoiceReceived
 from contracts.statement import MonthStatement
@@ -60,6 +59,7 @@ def reconcile(
     expected = month.closing_fee
     owner = book.owner_of(invoice.portfolio_id)
     rule = InvoiceTolerance() if owner is None else owner.invoice_tolerance
+    allowed = tolerance(expected, rule)
     fields = {
         "event_id": str(uuid.uuid5(INVOICE_NAMESPACE, invoice.invoice_id)),
         "invoice_id": invoice.invoice_id,
@@ -70,11 +70,9 @@ def reconcile(
         "amount": invoice.amount,
         "expected": expected,
         "difference": invoice.amount - expected,
-        "tolerance": tolerance(expected, rule),
+        "tolerance": allowed,
     }
-    if invoice.currency == month.currency and abs(invoice.amount - expected) <= tolerance(
-        expected, rule
-    ):
+    if invoice.currency == month.currency and abs(invoice.amount - expected) <= allowed:
         return InvoiceMatched.model_validate(fields)
     day_count, _ = book.terms_for(invoice.portfolio_id)
     implied = implied_rate(invoice.amount, month, day_count.year_basis(month_days(month.month)[0]))
@@ -183,8 +181,7 @@ def _named(version: ScheduleVersion, month: MonthStatement) -> str:
 
 def read_invoice(fields: Mapping[bytes, bytes]) -> InvoiceReceived:
     """The invoice in an entry, or WireError naming the field and the value."""
-    wire = cast("Mapping[bytes | str, bytes | str]", fields)
-    return decode_as(wire, InvoiceReceived, "invoices")
+    return decode_as(fields, InvoiceReceived, "invoices")
 
 
 async def receive_invoices(

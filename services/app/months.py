@@ -122,6 +122,20 @@ def catch_ups(
     return out
 
 
+def open_true_up(
+    book: ScheduleBook,
+    portfolio_id: str,
+    month: str,
+    ledger: Mapping[str, str],
+    closed: Mapping[str, FeeTrueUp],
+) -> FeeTrueUp:
+    """An open month's true-up as its close would book it: with the catch-ups of the earlier
+    closed months."""
+    true_up = month_true_up(book, portfolio_id, month, ledger)
+    booked = catch_ups(book, portfolio_id, month, ledger, closed)
+    return true_up.model_copy(update={"catch_ups": booked})
+
+
 async def closed_records(store: LedgerStore, portfolio_id: str) -> dict[str, FeeTrueUp]:
     """The portfolio's closed months and what each close booked: the FeeTrueUp it emitted
     (kept with the closed month)."""
@@ -138,9 +152,9 @@ async def month_statement(
     if month in closed:
         found = statement_of(closed[month], "closed", ledger)
     else:
-        true_up = month_true_up(book, portfolio_id, month, ledger)
-        booked = catch_ups(book, portfolio_id, month, ledger, closed)
-        found = statement_of(true_up.model_copy(update={"catch_ups": booked}), "open", ledger)
+        found = statement_of(
+            open_true_up(book, portfolio_id, month, ledger, closed), "open", ledger
+        )
     return found.model_copy(update={"invoices": await _invoices(store, portfolio_id, month)})
 
 

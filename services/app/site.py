@@ -13,10 +13,11 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
+from services.app.audit import LAST_SEQUENCE, governed, retraction_json, unknown
 from services.app.ledger import LedgerEntry
 from services.app.ports import RawEntry
 from services.app.projection import read_events
@@ -39,6 +40,7 @@ from services.domain.timeline import (
     ScheduleTimeline,
     ScheduleVersion,
     VersionKind,
+    _change_dates,
     in_force,
     is_known,
 )
@@ -87,7 +89,7 @@ class LogFold:
     def timeline(self, name_or_id: str) -> ScheduleTimeline:
         pid = self.book.resolve(name_or_id)
         if pid is None:
-            raise DomainError("portfolio", name_or_id, "is not a portfolio id or name in the log")
+            raise unknown(name_or_id)
         return self.book.timelines[pid]
 
     def amendment(self, agreement_id: str, number: int) -> AmendmentApplied:
@@ -139,19 +141,29 @@ def search(fold: LogFold, query: str, limit: int = 50) -> list[dict[str, Any]]:
     return found[:limit]
 
 
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
 def _schedule_json(schedule: FeeSchedule | None) -> list[dict[str, str | None]] | None:
     return None if schedule is None else schedule.as_json()
 
 
+def _schedule_shown(schedule: FeeSchedule | None) -> dict[str, Any]:
+    """A schedule as the pages show it: its tiers and its description (None where none)."""
+    return {
+        "tiers": _schedule_json(schedule),
+        "describe": None if schedule is None else schedule.describe(),
+    }
+
+
 def _boundaries(timeline: ScheduleTimeline, known_at: KnownAt) -> list[date]:
-    """The days the schedule may change on, as known at `known_at` (waivers' ends included)."""
-    days: set[date] = set()
-    for v in timeline.versions:
-        if v.visible(known_at):
-            days.add(v.effective_from)
-            if v.effective_to is not None:
-                days.add(v.effective_to + timedelta(days=1))
-    return sorted(days)
+    """The days the schedule may change on, as known at `known_at`: the timeline's own rule
+    (`_change_dates`: a version takes effect, a waiver starts or ends), without the first
+    day of the calendar it starts from unless a version takes effect on it."""
+    visible = [v for v in timeline.versions if v.visible(known_at)]
+    starts = {v.effective_from for v in visible}
+    return sorted(d for d in _change_dates(visible) if d != date.min or d in starts)
 
 
 def steps(
@@ -166,8 +178,7 @@ def steps(
         out.append(
             {
                 "from": day.isoformat(),
-                "tiers": _schedule_json(schedule),
-                "describe": None if schedule is None else schedule.describe(),
+                **_schedule_shown(schedule),
                 "amendment_number": None
                 if version is None
                 else version.provenance.amendment_number,
@@ -211,28 +222,16 @@ def _version_json(v: ScheduleVersion, known_at: KnownAt) -> dict[str, Any]:
     return {
         **provenance_json(v),
         "kind": v.kind.value,
-        "tiers": _schedule_json(v.schedule),
-        "describe": None if v.schedule is None else v.schedule.describe(),
+        **_schedule_shown(v.schedule),
         "effective_from": v.effective_from.isoformat(),
-        "effective_to": None if v.effective_to is None else v.effective_to.isoformat(),
+        "effective_to": _day(v.effective_to),
         "known": known,
         "in_force": in_force(v.provenance.recorded, retracted, known_at),
-        "retracted": None
-        if retracted is None
-        else {"position": retracted.position, "recorded_at": retracted.recorded_at.isoformat()},
+        "retracted": retraction_json(retracted),
         # What the log learned after `known_at`: recorded since, or retracted since.
         "changed_since": known_at is not None
         and (not known or (retracted is not None and not retracted_then)),
     }
-
-
-def _governs(timeline: ScheduleTimeline, known_at: KnownAt) -> dict[int, tuple[str, str | None]]:
-    """id(version) -> the dates it governs (last day inclusive), as known at `known_at`."""
-    out: dict[int, tuple[str, str | None]] = {}
-    for i in timeline.intervals(known_at):
-        end = None if i.end is None else (i.end - timedelta(days=1)).isoformat()
-        out[id(i.version)] = (i.start.isoformat(), end)
-    return out
 
 
 def portfolio_view(
@@ -245,14 +244,12 @@ def portfolio_view(
     """A portfolio's page: the step chart's data, the versions table, and the answer on `on`,
     all as known at `known_at` (None: now); rows the log learned later are marked."""
     timeline = fold.timeline(name_or_id)
-    governs = _governs(timeline, known_at)
+    governs = governed(timeline, known_at)
     versions = []
     for v in sorted(timeline.versions, key=lambda v: v.provenance.recorded.key):
         row = _version_json(v, known_at)
-        start, end = governs.get(id(v), (row["effective_from"], row["effective_to"]))
-        if v.kind is VersionKind.WAIVER:
-            start, end = row["effective_from"], row["effective_to"]
-        row["governs_from"], row["governs_to"] = start, end
+        start, end = governs.get(id(v), (v.effective_from, v.effective_to))
+        row["governs_from"], row["governs_to"] = start.isoformat(), _day(end)
         versions.append(row)
     view: dict[str, Any] = {
         "portfolio_id": timeline.portfolio_id,
@@ -268,8 +265,7 @@ def portfolio_view(
         answer = timeline.schedule_on(on, known_at)
         view["on"] = {
             "date": on.isoformat(),
-            "tiers": _schedule_json(answer.schedule),
-            "describe": None if answer.schedule is None else answer.schedule.describe(),
+            **_schedule_shown(answer.schedule),
             "set_by": None if answer.version is None else provenance_json(answer.version),
         }
     return view
@@ -335,10 +331,10 @@ def _change_json(change: object) -> dict[str, Any]:
     match change:
         case SetSchedule(pid, name, schedule, action):
             return {"action": action, "portfolio_id": pid, "name": name,
-                    "tiers": schedule.as_json(), "describe": schedule.describe()}  # fmt: skip
+                    **_schedule_shown(schedule)}  # fmt: skip
         case GrantWaiver(pid, schedule, start, end, name):
             return {"action": "waiver", "portfolio_id": pid, "name": name,
-                    "tiers": schedule.as_json(), "describe": schedule.describe(),
+                    **_schedule_shown(schedule),
                     "period_from": start.isoformat(), "period_to": end.isoformat()}  # fmt: skip
         case RemovePortfolio(pid):
             return {"action": "remove", "portfolio_id": pid}
@@ -355,7 +351,7 @@ def _just_before(point: RecordPoint) -> str:
     ms, _, seq = point.position.partition("-")
     if int(seq or 0) > 0:
         return f"{ms}-{int(seq) - 1}"
-    return f"{int(ms) - 1}-18446744073709551615"
+    return f"{int(ms) - 1}-{LAST_SEQUENCE}"
 
 
 def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, Any]:
@@ -369,14 +365,15 @@ def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, A
         timeline = fold.book.timelines.get(pid)
         if timeline is None:
             continue
-        old, new = timeline.schedule_on(on, before), timeline.schedule_on(on, point.position)
+        old = _schedule_shown(timeline.schedule_on(on, before).schedule)
+        new = _schedule_shown(timeline.schedule_on(on, point.position).schedule)
         compared.append(
             {
                 "portfolio_id": pid,
-                "old": _schedule_json(old.schedule),
-                "old_describe": None if old.schedule is None else old.schedule.describe(),
-                "new": _schedule_json(new.schedule),
-                "new_describe": None if new.schedule is None else new.schedule.describe(),
+                "old": old["tiers"],
+                "old_describe": old["describe"],
+                "new": new["tiers"],
+                "new_describe": new["describe"],
             }
         )
     retracted = fold.retraction_of(agreement_id, number)

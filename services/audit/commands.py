@@ -13,8 +13,8 @@ from services.adapters.connection import sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.readmodel import ReadModel
 from services.app import audit
-from services.app.audit import Source, parse_known_at
-from services.cli import UsageProblem, app, parse_date
+from services.app.audit import Source, parse_date, parse_known_at
+from services.cli import UsageProblem, app
 from services.settings import Settings
 
 console = Console(soft_wrap=True)

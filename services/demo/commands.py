@@ -32,6 +32,7 @@ from contracts.wire import encode
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
+from services.adapters.ledger import read_ledger
 from services.app.audit import replay_book
 from services.app.ingest import ingest_document
 from services.cli import UsageProblem, app, console, progress_bar
@@ -105,8 +106,8 @@ def _wait_for_ledger(client: redis.Redis, keys: Keys, days: int, timeout: float)
 
 
 def _ledger(client: redis.Redis, keys: Keys) -> dict[str, dict[str, Any]]:
-    raw: Any = client.hgetall(keys.ledger(PORTFOLIO_ID))
-    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+    ledger = read_ledger(client, [keys], PORTFOLIO_ID)
+    return {as_of: json.loads(entry) for as_of, entry in ledger.items()}
 
 
 def _effective_rates(client: redis.Redis, keys: Keys) -> dict[str, Decimal]:

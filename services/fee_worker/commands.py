@@ -18,7 +18,7 @@ from rich.table import Table
 
 from contracts.messages import Month
 from contracts.statement import MonthStatement
-from services.adapters.connection import async_client, sync_client
+from services.adapters.connection import async_client, require_redis, sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.ledger import (
@@ -30,11 +30,11 @@ from services.adapters.ledger import (
 )
 from services.adapters.readmodel import ReadModel
 from services.app.accruals import Statement, statement
-from services.app.audit import Source, replay_book
+from services.app.audit import Source, parse_date, replay_book
 from services.app.close import CloseOutcome, close_month, portfolios_to_close, worker_behind
 from services.app.months import month_statement
 from services.app.routing import held_in, home_partition
-from services.cli import UsageProblem, app, console, parse_date
+from services.cli import UsageProblem, app, console
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.settings import Settings
@@ -70,17 +70,13 @@ def _statement(portfolio: str, start: str, end: str) -> Statement:
     if last < first:
         raise UsageProblem(f"to: {end!r} is before from {start!r}")
     settings = Settings()
-    if not settings.redis_url:
-        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-    client = sync_client(settings)
-    try:
+    require_redis(settings)
+    with sync_client(settings) as client:
         pid = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
         ledger = read_ledger(client, settings.lanes, pid)
         parked = read_unpriced_dates(client, settings.lanes, pid)
         closed = read_closed_months(client, settings.lanes, pid)
         return statement(pid, ledger, parked, first, last, closed)
-    finally:
-        client.close()
 
 
 # The options `accruals` and `gaps` share.
@@ -237,11 +233,8 @@ async def _close(
     """Each partition closes the portfolios whose ledger it holds (a named one: where it is)."""
     named = None
     if portfolio is not None:
-        client = sync_client(settings)
-        try:
+        with sync_client(settings) as client:
             named = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
-        finally:
-            client.close()
     outcomes: list[CloseOutcome] = []
     for lane in settings.lanes:
         async with _worker_view(settings, lane) as view:
@@ -278,12 +271,9 @@ def month_statement_command(
 
 
 async def _month_statement(settings: Settings, portfolio: str, month: str) -> MonthStatement:
-    client = sync_client(settings)
-    try:
+    with sync_client(settings) as client:
         pid = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
         lane = _lane_of(client, settings, pid, month)
-    finally:
-        client.close()
     async with _worker_view(settings, lane) as view:
         return await month_statement(view.book, view.store, pid, month)
 

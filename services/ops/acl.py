@@ -102,6 +102,9 @@ _FEE_WORKER_STATE = (
 # Output streams are append-only for their writers: XADD and reads, never DEL.
 _FEE_WORKER_STREAMS = ("accruals", "report_outcomes", "dead_letters", "invoice_outcomes")
 APPEND_STREAM = ("xadd", "xrange", "xrevrange", "xlen", "xinfo|stream")
+# Streams no role here appends to, only consumes: the net-asset input is published by the fund
+# accounting system, the invoices by the adviser's side, the commands by accounting systems.
+EXTERNAL_KEYS = ("net_assets", "invoices", "commands")
 
 ROLE_GRANTS: dict[str, Role] = {
     # Appends to the agreements log (through the append script) and nothing else.
@@ -121,17 +124,13 @@ ROLE_GRANTS: dict[str, Role] = {
         (
             Grant(WRITE, write=(*_FEE_WORKER_STATE, "partitions"), read=("agreements",)),
             Grant(APPEND_STREAM, write=_FEE_WORKER_STREAMS),
-            Grant(CONSUME, write=("net_assets", "invoices", "commands")),
+            Grant(CONSUME, write=EXTERNAL_KEYS),
         ),
         scripts=True,
     ),
     # Replays and inspects everything, writes nothing.
     "auditor": Role((Grant(READ, read=(ALL_KEYS,)),)),
 }
-
-# Keys no role here writes: the net-asset input is published by the fund accounting system,
-# the invoices by the adviser's side, the commands by accounting systems.
-EXTERNAL_KEYS = ("net_assets", "invoices", "commands")
 
 
 def key_pattern(keys: Keys, name: str) -> str:

@@ -60,6 +60,13 @@ def password_from_env(role: str) -> str:
     return value
 
 
+def _known_roles(roles: list[str]) -> None:
+    """`--role` as both `acl` commands take it: a name in ROLES, else a usage error."""
+    for role in roles:
+        if role not in ROLES:
+            raise UsageProblem(f"role: {role!r} is not one of {', '.join(ROLES)}")
+
+
 @acl_app.command("print")
 def acl_print(
     prefix: str | None = typer.Option(None, "--prefix", help="Key prefix (default FEES_PREFIX)"),
@@ -82,9 +89,7 @@ def acl_print(
 ) -> None:
     """Print the ACL users of every role (passwords hashed or as placeholders)."""
     key_prefix = prefix or Settings().prefix
-    for role in roles:
-        if role not in ROLES:
-            raise UsageProblem(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    _known_roles(roles)
     lines: list[str] = []
     if output_format is AclFormat.aclfile:
         admin = password_from_env("admin") if password_from_env_ else None
@@ -123,9 +128,7 @@ def acl_apply(
 
     settings = Settings()
     key_prefix = prefix or settings.prefix
-    for role in roles:
-        if role not in ROLES:
-            raise UsageProblem(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    _known_roles(roles)
     secrets = {role: password_from_env(role) for role in roles}
 
     def users(version: str) -> list[AclUser]:
@@ -136,11 +139,8 @@ def acl_apply(
             for role in roles
         ]
 
-    client = sync_client(settings)
-    try:
+    with sync_client(settings) as client:
         applied = apply_users(client, users)
-    finally:
-        client.close()
     for node in applied:
         print(f"{node.node} (Redis {node.version}): {', '.join(node.users)}")
 

@@ -20,9 +20,10 @@ from contracts.wire import strict_loads
 from services.adapters.connection import sync_client
 from services.adapters.eventstore import AppendResult, EventStore
 from services.app.amendment_file import amendment_from_file, load_amendment_file
+from services.app.audit import parse_date
 from services.app.ingest import IngestOptions, IngestPlan, ingest_document
 from services.app.recording import AgreementCommand, Recorder
-from services.cli import UsageProblem, app, console, parse_date
+from services.cli import UsageProblem, app, console
 from services.settings import Settings
 
 
@@ -214,10 +215,7 @@ def ingest(
     ),
 ) -> None:
     """Parse a filing, show what it changes (old vs new schedule), and record it once."""
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise UsageProblem(f"file: {str(file)!r} cannot be read ({exc.strerror})") from None
+    raw = _read_bytes(file, "file")
     fixes = _read_json(override, "--override") if override is not None else None
     settings = Settings()
     outcome = ingest_document(

@@ -33,7 +33,7 @@ from services.adapters.ledger import (
     read_unpriced_dates,
 )
 from services.app.accruals import statement
-from services.app.audit import parse_known_at
+from services.app.audit import parse_date, parse_known_at
 from services.app.ledger import LedgerEntry
 from services.app.site import (
     LogFold,
@@ -80,7 +80,7 @@ class Site:
             request.path_params["portfolio"],
             known_at,
             parse_levels(params.get("levels")),
-            None if on is None else _date("on", on),
+            None if on is None else parse_date("on", on),
         )
         view["amendments"] = [
             {"agreement_id": a.agreement_id, "amendment_number": a.amendment.number}
@@ -100,7 +100,7 @@ class Site:
         params = request.query_params
         first = params.get("from") or (min(ledger) if ledger else date.today().isoformat())
         last = params.get("to") or (max(ledger) if ledger else first)
-        start, end = _date("from", first), _date("to", last)
+        start, end = parse_date("from", first), parse_date("to", last)
         if end < start:
             raise DomainError("to", last, f"is before from {first}")
         parked = read_unpriced_dates(self.client, self.lanes, pid)
@@ -110,7 +110,7 @@ class Site:
 
     def day(self, request: Request) -> dict[str, Any]:
         pid, ledger = self._ledger_of(request.path_params["portfolio"])
-        as_of = _date("as_of", request.path_params["as_of"]).isoformat()
+        as_of = parse_date("as_of", request.path_params["as_of"]).isoformat()
         if as_of not in ledger:
             raise NotFound(f"no accrual of {pid} on {as_of}")
         return day_explanation(self.fold, LedgerEntry.from_json(ledger[as_of]))
@@ -127,13 +127,6 @@ class Site:
             "consumer_lag": reads.consumer_lag(self.client, self.keys, self.lanes),
             "log_position": self.fold.position,
         }
-
-
-def _date(name: str, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise DomainError(name, value, "is not a date (YYYY-MM-DD)") from None
 
 
 def _templates() -> Jinja2Templates:

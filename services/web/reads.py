@@ -12,6 +12,7 @@ import redis
 
 from services.adapters.connection import text
 from services.adapters.keys import Keys
+from services.domain.timeline import position_key
 
 PAGE = 25
 
@@ -32,7 +33,7 @@ def dead_letters(
     for stream in streams:
         found: Any = client.xrevrange(stream, max=high, min="-", count=size + 1)
         rows += found
-    rows.sort(key=lambda row: tuple(int(p) for p in text(row[0]).split("-")), reverse=True)
+    rows.sort(key=lambda row: position_key(text(row[0])), reverse=True)
     page = []
     for entry_id, fields in rows[:size]:
         decoded = {text(k): text(v) for k, v in fields.items()}
