@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from services.adapters.connection import require_redis
+from services.adapters.connection import require_url
 from services.cli import UsageProblem, app
 from services.settings import Settings
 from services.site_runner import run_site
@@ -62,7 +62,7 @@ def run(
     settings = Settings()
     if http_port is not None:
         settings = settings.model_copy(update={"http_port": http_port})
-    require_redis(settings)
+    require_url(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from services.adapters.http import HttpPortUnavailable
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from services.adapters.connection import require_redis, sync_client
+from services.adapters.connection import require_url, sync_client
 from services.adapters.http import http_endpoint
 from services.domain.errors import UsageProblem
 from services.settings import Settings
@@ -22,7 +22,7 @@ from services.web.app import create_app
 @contextlib.contextmanager
 def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
     """The site served in a background thread while the block runs; yields its address."""
-    require_redis(settings)
+    require_url(settings)
     try:
         listener = socket.create_server((host, port))
     except OSError as exc:

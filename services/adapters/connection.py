@@ -35,15 +35,11 @@ def credentials(settings: Settings) -> dict[str, Any]:
     return extra
 
 
-def require_redis(settings: Settings) -> None:
-    """A command's refusal to start without a Redis to run on (one line, exit status 2)."""
-    if not settings.redis_url:
-        raise UsageProblem("no Redis: set FEES_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-
-
 def require_url(settings: Settings) -> str:
+    """The Redis to run on, or the refusal to start without one (the command line prints it
+    as one line, exit status 2)."""
     if not settings.redis_url:
-        raise RuntimeError(
+        raise UsageProblem(
             "no Redis: set FEES_REDIS_URL or REDIS_URL (e.g. redis://127.0.0.1:6379/0)"
         )
     return settings.redis_url

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import FEESCHEDULE
 
 from services.cli import COMMAND_MODULES, SERVICE_COMMAND_MODULES
@@ -64,6 +65,27 @@ def test_an_unreachable_redis_is_one_line_not_a_traceback() -> None:
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: redis: ") and "127.0.0.1:1" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["close", "--month", "2024-01"],
+        ["statement", "P1", "--month", "2024-01"],
+        ["history", "P1"],
+        ["accruals", "P1", "--from", "2024-01-01", "--to", "2024-01-31"],
+        ["run", "fee-worker"],
+    ],
+)
+def test_no_redis_configured_is_one_line_and_status_2(command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {"FEES_REDIS_URL": ""}
+    done = subprocess.run(
+        [str(FEESCHEDULE), *command], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: no Redis: set FEES_REDIS_URL or REDIS_URL (e.g. redis://127.0.0.1:6379/0)"
+    ]
 
 
 def test_an_amend_starts_without_faststream() -> None:
