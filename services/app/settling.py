@@ -82,36 +82,36 @@ async def settle_entries(
     first = await ledger.settle([op for _, op in plain], checkpoint)
     settled = await follow_up(pricer, ledger, [e for e, _ in plain], first, checkpoint)
     if settled.unsettled or not later:
-        return Settled([*settled.unsettled, *later], settled.result)
+        return Settled([*settled.unsettled, *(e for e, _ in later)], settled.result)
     return await settle_in_context(pricer, ledger, later, checkpoint)
 
 
 def split_in_context(
     pricer: Pricer, entries: Sequence[E], ops: Sequence[Op]
-) -> tuple[list[tuple[E, Op]], list[E]]:
-    """A batch's entries and their operations, and the entries to settle one by one on their
-    ledger as read (`settle_in_context`)."""
+) -> tuple[list[tuple[E, Op]], list[tuple[E, Op]]]:
+    """A batch's entries and their operations: those settled together, and those to settle one
+    by one on their ledger as read (`settle_in_context`)."""
     plain: list[tuple[E, Op]] = []
-    later: list[E] = []
+    later: list[tuple[E, Op]] = []
     for entry, op in zip(entries, ops, strict=True):
-        if pricer.in_context(op):
-            later.append(entry)
-        else:
-            plain.append((entry, op))
+        (later if pricer.in_context(op) else plain).append((entry, op))
     return plain, later
 
 
 async def settle_in_context(
-    pricer: Pricer, ledger: LedgerStore, entries: Sequence[Incoming], checkpoint: str
+    pricer: Pricer,
+    ledger: LedgerStore,
+    planned: Sequence[tuple[Incoming, Op]],
+    checkpoint: str,
 ) -> Settled:
     """Reports whose accrual depends on their ledger (month-to-date rounding, a prior-day fee
-    base), one step each: planned on the ledger as read, applied only while it is unchanged.
+    base, a group's day), one step each: planned again on the ledger as read (from the report
+    its batch's operation holds), applied only while it is unchanged.
 
     Unsettled are the entries from the first whose step did not go through.
     """
     pricer.closed = await ledger.closed_periods()
-    for i, entry in enumerate(entries):
-        (op,) = pricer.plan_batch([entry])
+    for i, (entry, op) in enumerate(planned):
         if pricer.in_context(op):
             assert isinstance(op, Accrue | Park)
             ledgers = await ledger.read_ledgers(pricer.context_of(op))
@@ -123,7 +123,8 @@ async def settle_in_context(
             pricer, ledger, [entry], await ledger.settle(ops, checkpoint), checkpoint
         )
         if settled.unsettled:
-            return Settled([*settled.unsettled, *entries[i + 1 :]], settled.result)
+            rest = [e for e, _ in planned[i + 1 :]]
+            return Settled([*settled.unsettled, *rest], settled.result)
     return Settled([], SettleResult("ok"))
 
 

@@ -315,13 +315,12 @@ class FeeWorker:
         await self._catch_up()
         batch = await self._keep_own(batch, "net_assets", Keys.fee_worker_group)
         leftovers: list[Incoming] = []
-        later: list[Delivery]
         for start in range(0, len(batch), PART_SIZE):
             part = batch[start : start + PART_SIZE]
             planned, later = split_in_context(self.pricer, part, await self._plan(part))
             part, ops = [e for e, _ in planned], [op for _, op in planned]
             leftovers += await self._finish()
-            leftovers += later
+            leftovers += [e for e, _ in later]
             task = asyncio.create_task(self.store.settle(ops, self.checkpoint))
             await asyncio.sleep(0)  # let the step go out before planning the next part
             self._inflight = (part, task)
