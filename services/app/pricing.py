@@ -20,7 +20,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -686,10 +686,24 @@ class Pricer:
 
     # -- accruals that depend on their ledger --
 
-    def grouped(self, portfolio_ids: Iterable[str]) -> list[str]:
-        """Those of the portfolios that are a group's member on some day."""
-        timelines = self.book.timelines
-        return sorted(p for p in portfolio_ids if p in timelines and timelines[p].grouped)
+    def members_elsewhere(
+        self, affected: Mapping[str, date], ledgers: Mapping[str, Mapping[str, str]]
+    ) -> list[str]:
+        """The group members whose entries of a day another partition may hold: the days
+        priced alone here (of `ledgers`, as new knowledge from `affected`'s dates reaches them)
+        that the log now makes a group's, for members with no entry of that day here."""
+        wanted: set[str] = set()
+        for pid, earliest in affected.items():
+            timeline, ledger = self.book.timelines.get(pid), ledgers.get(pid, {})
+            if timeline is None or not timeline.grouped:
+                continue
+            for day in (d for d in ledger if _reaches(d, ledger[d], earliest)):
+                group = self.book.group_on(pid, date.fromisoformat(day))
+                if group is None or LedgerEntry.from_json(ledger[day]).group is not None:
+                    continue
+                members = self.book.group_members(group, date.fromisoformat(day))
+                wanted.update(m for m in members if day not in ledgers.get(m, {}))
+        return sorted(wanted)
 
     def contextual(self, portfolio_id: str) -> bool:
         """Whether the portfolio's accruals depend on its ledger: month-to-date rounding books

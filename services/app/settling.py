@@ -173,7 +173,7 @@ async def advance_ledger(
     pricer.closed = await ledger.closed_periods()
     ledgers = await ledger.read_ledgers(affected)
     unpriced = await ledger.read_unpriced()
-    elsewhere = await ledger.read_elsewhere(pricer.grouped(affected))
+    elsewhere = await ledger.read_elsewhere(pricer.members_elsewhere(affected, ledgers))
     ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable, elsewhere)
     changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
     ahead: list[Op] = []

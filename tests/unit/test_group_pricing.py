@@ -227,3 +227,34 @@ async def test_a_group_recorded_over_days_priced_in_two_partitions_reprices_ever
     adjusted = [e for e in adjusted if e["_type"] == "FeeAdjusted"]
     assert sorted(e["portfolio_id"] for e in adjusted) == ["P1", "P2", "P3"]
     assert {e["reason"] for e in adjusted} == {"amendment"}
+
+
+async def test_only_a_day_made_a_groups_reads_the_other_partitions() -> None:
+    # What a partition reads elsewhere: the members it lacks for days priced alone that the
+    # log now makes a group's; once those days are the group's, a change of its tiers reads
+    # nothing elsewhere (the members' assets are in each entry).
+    first, second = World(), World()
+    first.ledger.elsewhere, second.ledger.elsewhere = [second.ledger], [first.ledger]
+    own = [{"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in NAVS]
+    for w in (first, second):
+        amend(w, 1, "2024-01-01", own)
+        await w.advance()
+    await first.settle([report(first, p, NAVS[p]) for p in ("P1", "P2")])
+    await second.settle([report(second, "P3", NAVS["P3"])])
+
+    async def wanted(w: World) -> list[str]:
+        affected = w.pricer.affected(await w.ledger.checkpoint())
+        return w.pricer.members_elsewhere(affected, await w.ledger.read_ledgers(affected))
+
+    for w in (first, second):
+        amend(w, 2, "2024-03-01", [group(sorted(NAVS))])
+    assert (await wanted(first), await wanted(second)) == (["P3"], ["P1", "P2"])
+    for w in (first, second):
+        await w.advance()
+        amend(w, 3, "2024-03-01", [group(sorted(NAVS), FLAT)])
+    assert (await wanted(first), await wanted(second)) == ([], [])
+    for w in (first, second):
+        await w.advance()
+    assert sum((amounts(first) | amounts(second)).values()) == group_fee(
+        Decimal(1_200_000_000), FLAT
+    )
