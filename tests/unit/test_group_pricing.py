@@ -202,10 +202,9 @@ async def test_a_group_recorded_over_days_its_members_priced_alone_reprices_them
     assert len([e for e in w.events("accruals") if e["_type"] == "FeeAdjusted"]) == 3
 
 
-async def test_a_group_recorded_over_days_priced_in_two_partitions_reprices_every_member() -> None:
-    # Two partitions, each with its own book of the same log: P1 and P2 priced alone in the
-    # first, P3 in the second. Each partition's catch-up reprices its own members' day as the
-    # group's, reading the other members' net assets from the other partition.
+async def two_partitions_priced_alone() -> tuple[World, World]:
+    """Two partitions, each with its own book of the same log and reading the other's ledgers:
+    P1 and P2 priced alone in the first, P3 in the second."""
     first, second = World(), World()
     first.ledger.elsewhere, second.ledger.elsewhere = [second.ledger], [first.ledger]
     own = [{"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in NAVS]
@@ -214,6 +213,14 @@ async def test_a_group_recorded_over_days_priced_in_two_partitions_reprices_ever
         await w.advance()
     await first.settle([report(first, p, NAVS[p]) for p in ("P1", "P2")])
     await second.settle([report(second, "P3", NAVS["P3"])])
+    return first, second
+
+
+async def test_a_group_recorded_over_days_priced_in_two_partitions_reprices_every_member() -> None:
+    # Two partitions, each with its own book of the same log: P1 and P2 priced alone in the
+    # first, P3 in the second. Each partition's catch-up reprices its own members' day as the
+    # group's, reading the other members' net assets from the other partition.
+    first, second = await two_partitions_priced_alone()
     for w in (first, second):
         amend(w, 2, "2024-03-01", [group(sorted(NAVS))])
         await w.advance()
@@ -233,14 +240,7 @@ async def test_only_a_day_made_a_groups_reads_the_other_partitions() -> None:
     # What a partition reads elsewhere: the members it lacks for days priced alone that the
     # log now makes a group's; once those days are the group's, a change of its tiers reads
     # nothing elsewhere (the members' assets are in each entry).
-    first, second = World(), World()
-    first.ledger.elsewhere, second.ledger.elsewhere = [second.ledger], [first.ledger]
-    own = [{"action": "add", "portfolio_id": p, "portfolio_name": p, "tiers": TIERS} for p in NAVS]
-    for w in (first, second):
-        amend(w, 1, "2024-01-01", own)
-        await w.advance()
-    await first.settle([report(first, p, NAVS[p]) for p in ("P1", "P2")])
-    await second.settle([report(second, "P3", NAVS["P3"])])
+    first, second = await two_partitions_priced_alone()
 
     async def wanted(w: World) -> list[str]:
         affected = w.pricer.affected(await w.ledger.checkpoint())
