@@ -50,6 +50,12 @@ async def ensure_group(client: aioredis.Redis, stream: str, group: str) -> None:
             raise
 
 
+def claim_interval(settings: Settings) -> float:
+    """How often a service claims other consumers' idle entries: half the idle time they must
+    have, within 0.2 to 30 s."""
+    return min(max(settings.claim_idle_ms / 2000, 0.2), 30.0)
+
+
 @dataclass
 class GroupRecovery:
     """Reads a consumer's own pending entries and claims other consumers' idle ones."""

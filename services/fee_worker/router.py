@@ -9,16 +9,17 @@ once. The partition an entry goes to is services.app.routing's decision.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.adapters.background import Periodic
 from services.adapters.consumer import (
     Delivery,
     GroupRecovery,
+    claim_interval,
     deliveries_of,
     ensure_group,
     plain_fields,
@@ -84,9 +85,9 @@ class IntakeRouter:
 
     def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
         base, lanes = settings.keys, settings.lanes
-        self.claim_every = min(max(settings.claim_idle_ms / 2000, 0.2), 30.0)
-        self._stopping = asyncio.Event()
-        self._maintenance: asyncio.Task[None] | None = None
+        self.maintenance = Periodic(
+            claim_interval(settings), self._claim, "intake router maintenance pass"
+        )
         kinds = {
             "net_assets": (Keys.fee_worker_group, "NetAssetsReported"),
             "invoices": (Keys.invoice_group, "InvoiceReceived"),
@@ -115,24 +116,7 @@ class IntakeRouter:
             await ensure_group(route.client, route.stream, route.group)
             await route.recovery.recover(route.forward)
 
-    def start_maintenance(self) -> None:
-        self._maintenance = asyncio.create_task(self._maintain())
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._maintenance is not None:
-            await self._maintenance
-
-    async def _maintain(self) -> None:
-        """Forward, now and then, what a router that died had read and not forwarded."""
-        while not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.claim_every)
-                return
-            except TimeoutError:
-                pass
-            try:
-                for route, _ in self.routes:
-                    await route.recovery.claim_all_idle(route.forward)
-            except Exception:
-                log.exception("intake router maintenance pass failed; retrying")
+    async def _claim(self) -> None:
+        """Forward what a router that died had read and not forwarded."""
+        for route, _ in self.routes:
+            await route.recovery.claim_all_idle(route.forward)

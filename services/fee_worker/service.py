@@ -28,10 +28,12 @@ from faststream.redis import StreamSub
 
 from contracts.messages import NetAssetsReported
 from contracts.wire import encode
+from services.adapters.background import Periodic
 from services.adapters.connection import async_client, redis_broker, text
 from services.adapters.consumer import (
     Delivery,
     GroupRecovery,
+    claim_interval,
     deliveries_of,
     ensure_group,
     plain_fields,
@@ -155,8 +157,11 @@ class FeeWorker:
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
         self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
-        self._stopping = asyncio.Event()
-        self._maintenance: asyncio.Task[None] | None = None
+        # In the background: follow the log while idle, claim abandoned entries, count gaps.
+        self.maintenance = Periodic(
+            settings.block_ms / 1000, self._maintain, "fee worker maintenance pass"
+        )
+        self._next_claim = self._next_gaps = 0.0
 
     def _input(self, stream: str, group: str) -> tuple[RedisLedgerStore, Pricer, GroupRecovery]:
         """What consuming one more input stream takes: a ledger store whose steps acknowledge
@@ -177,6 +182,8 @@ class FeeWorker:
         async with self._lock:
             await self._catch_up()
         recovered = await self.recovery.recover(self.settle)
+        # Recovered just now: the next claim is one interval away.
+        self._next_claim = asyncio.get_running_loop().time() + claim_interval(self.settings)
         recovered += await self.invoice_recovery.recover(self.settle_invoices)
         recovered += await self.command_recovery.recover(self.settle_commands)
         log.info(
@@ -186,14 +193,6 @@ class FeeWorker:
             self.position or "(empty)",
             recovered,
         )
-
-    async def start_maintenance(self) -> None:
-        self._maintenance = asyncio.create_task(self._maintain())
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._maintenance is not None:
-            await self._maintenance
 
     async def close(self) -> None:
         # After the broker has stopped: no batch can leave another part in flight.
@@ -513,33 +512,20 @@ class FeeWorker:
     # ---- background: follow the log while idle, claim abandoned entries --------------------
 
     async def _maintain(self) -> None:
-        loop = asyncio.get_running_loop()
-        poll = self.settings.block_ms / 1000
-        claim_every = min(max(self.settings.claim_idle_ms / 2000, 0.2), 30.0)
-        next_claim = loop.time() + claim_every
-        next_gaps = loop.time()
-        while not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self._stopping.wait(), poll)
-                return
-            except TimeoutError:
-                pass
-            try:
-                async with self._lock:
-                    await self._drain()
-                    await self._catch_up()
-                    if self.settings.group_wait_ms:
-                        await self._price_provisionally()
-                if loop.time() >= next_claim:
-                    claimed = await self.recovery.claim_all_idle(self.settle)
-                    if claimed:
-                        log.info("claimed %d idle entries of other consumers", claimed)
-                    next_claim = loop.time() + claim_every
-                if loop.time() >= next_gaps:
-                    self.metrics.accrual_gaps(gap_counts(await self.store.covered_days()))
-                    next_gaps = loop.time() + self.settings.gap_refresh_ms / 1000
-            except Exception:
-                log.exception("fee worker maintenance pass failed; retrying")
+        async with self._lock:
+            await self._drain()
+            await self._catch_up()
+            if self.settings.group_wait_ms:
+                await self._price_provisionally()
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_claim:
+            claimed = await self.recovery.claim_all_idle(self.settle)
+            if claimed:
+                log.info("claimed %d idle entries of other consumers", claimed)
+            self._next_claim = now + claim_interval(self.settings)
+        if now >= self._next_gaps:
+            self.metrics.accrual_gaps(gap_counts(await self.store.covered_days()))
+            self._next_gaps = now + self.settings.gap_refresh_ms / 1000
 
 
 def _unwrapped(delivery: Delivery) -> Delivery:
@@ -653,14 +639,14 @@ def build_app(settings: Settings) -> FastStream:
 
     async def after_startup() -> None:
         for lane in lanes:
-            await lane.start_maintenance()
+            lane.maintenance.start()
         if router is not None:
-            router.start_maintenance()
+            router.maintenance.start()
 
     async def stop() -> None:
-        await asyncio.gather(*(lane.stop() for lane in lanes))
+        await asyncio.gather(*(lane.maintenance.stop() for lane in lanes))
         if router is not None:
-            await router.stop()
+            await router.maintenance.stop()
 
     async def close() -> None:
         for lane in lanes:
