@@ -21,12 +21,14 @@ __all__ = ["GroupMembers", "aggregate_members", "listed_below", "mentions_aggreg
 # A footnote longer than this is not one sentence naming a group.
 _MAX_NOTE = 1500
 _MENTION = re.compile(r"\baggregat\w*|\bcombined\b", re.IGNORECASE)
+_AGGREGATE_ASSETS_OF = (
+    r"(?:aggregate|combined)\s+(?:average\s+)?(?:daily\s+)?(?:net\s+)?assets\s+of\s+"
+)
 # "... based on the aggregate average daily net assets of LIST." / "... on the basis of the
 # combined assets of LIST." - the list runs to the sentence's (and the footnote's) end.
 _OF_LIST = re.compile(
     r"(?:the\s+)?[^.;]{0,200}?\b(?:based|determined|calculated|computed)\s+(?:on|upon)\s+"
-    r"(?:the\s+basis\s+of\s+)?the\s+(?:aggregate|combined)\s+(?:average\s+)?(?:daily\s+)?"
-    r"(?:net\s+)?assets\s+of\s+(?P<list>.{3,800}?)\s*\.\s*",
+    rf"(?:the\s+basis\s+of\s+)?the\s+{_AGGREGATE_ASSETS_OF}(?P<list>.{{3,800}}?)\s*\.\s*",
     re.IGNORECASE,
 )
 # "... determined on a combined basis with LIST." - the row's own portfolio is the first member.
@@ -41,12 +43,13 @@ _SERIES = re.compile(
     r"|\s*\(\s*(?:each\s+)?an?\s+series\s+of\s+[^()]{1,120}\)",
     re.IGNORECASE,
 )
-# A prose fee "... of the aggregate average daily net assets of the Portfolios listed below".
-_LISTED_BELOW = re.compile(
-    r"\b(?:aggregate|combined)\s+(?:average\s+)?(?:daily\s+)?(?:net\s+)?assets\s+of\s+"
-    r"(?:all\s+)?the\s+(?:Portfolios|Funds|Series)\s+(?:listed|named|set\s+forth)\s+below\b",
-    re.IGNORECASE,
+# A prose fee "... of the aggregate average daily net assets of the Portfolios listed below"
+# (whose words prose.py clears from the fee it reads).
+LISTED_BELOW = (
+    _AGGREGATE_ASSETS_OF
+    + r"(?:all\s+)?the\s+(?:Portfolios|Funds|Series)\s+(?:listed|named|set\s+forth)\s+below\b"
 )
+_LISTED_BELOW = re.compile(r"\b" + LISTED_BELOW, re.IGNORECASE)
 _TERMINAL = re.compile(r"\b(?:Fund|Portfolio)$")
 _NAMEISH = re.compile(r"\b(?:fund|portfolio|series)\b", re.IGNORECASE)
 _MAX_LISTED = 100

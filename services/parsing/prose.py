@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from services.parsing.groups import LISTED_BELOW
 from services.parsing.tiers import ScheduleParse, parse_schedule
 
 __all__ = ["ProseFee", "prose_fee"]
@@ -36,12 +37,7 @@ _NOISE = (
     re.compile(r"\b(?:daily\s+)?closing\b", re.IGNORECASE),
     re.compile(r"\bon\s+net\s+assets\b", re.IGNORECASE),
     # whose assets the bands count (the aggregation itself is judged apart, on the sentence)
-    re.compile(
-        r"\bof\s+the\s+(?:aggregate|combined)\s+(?:average\s+)?(?:daily\s+)?(?:net\s+)?assets"
-        r"\s+of\s+(?:all\s+)?the\s+(?:Portfolios|Funds|Series)\s+(?:listed|named|set\s+forth)"
-        r"\s+below\b",
-        re.IGNORECASE,
-    ),
+    re.compile(r"\bof\s+the\s+" + LISTED_BELOW, re.IGNORECASE),
 )
 
 
