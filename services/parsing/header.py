@@ -39,20 +39,8 @@ _DATE_DAY_OF = re.compile(
     r"(?P<y>\d{4})\b",
     re.IGNORECASE,
 )
-_ORDINALS = {
-    "first": 1,
-    "second": 2,
-    "third": 3,
-    "fourth": 4,
-    "fifth": 5,
-    "sixth": 6,
-    "seventh": 7,
-    "eighth": 8,
-    "ninth": 9,
-    "tenth": 10,
-    "eleventh": 11,
-    "twelfth": 12,
-}
+_ORDINAL_WORDS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"
+_ORDINALS = {word: n for n, word in enumerate(_ORDINAL_WORDS.split(), start=1)}
 
 
 def _to_date(month: str, day: str, year: str) -> date | None:
@@ -100,30 +88,26 @@ _ORDINAL_PREFIX = re.compile(r"\b(?:" + "|".join(o.upper() for o in _ORDINALS) +
 
 def _upper_runs(text: str) -> list[str]:
     """Runs of consecutive all-uppercase lines, plus uppercase word runs inside mixed lines."""
-    runs: list[str] = []
+    runs: list[str] = []  # each line or word that is not upper-case ends one (empty ones dropped)
     current: list[str] = []
     for raw in text.split("\n")[:80]:
         line = raw.replace("|", " ").strip()
         if all_caps(line) and len(line) < 200:
             current.append(line)
             continue
-        if current:
-            runs.append(" ".join(current))
-            current = []
+        runs.append(" ".join(current))
+        current = []
         words: list[str] = []
-        for word in line.split()[:400]:
+        for word in [*line.split()[:400], ""]:  # "": the end of the line ends the last run
             if (any(c.isalpha() for c in word) and not any(c.islower() for c in word)) or (
                 word.isdigit() and words
             ):
                 words.append(word)
-            elif words:
+            else:
                 runs.append(" ".join(words))
                 words = []
-        if words:
-            runs.append(" ".join(words))
-    if current:
-        runs.append(" ".join(current))
-    return [" ".join(r.split()) for r in runs]
+    runs.append(" ".join(current))
+    return [" ".join(r.split()) for r in runs if r]
 
 
 def _title_and_prefix(text: str) -> tuple[str | None, str | None]:
@@ -362,6 +346,10 @@ def _agreement_type(title: str, intro: str, both_advisers: bool) -> str:
     return "unknown"
 
 
+# The kind of filing its agreement's type decides; any other is an amendment or an agreement.
+_KIND_OF_TYPE = {"fee_waiver": "fee_waiver", "administration": "other"}
+
+
 def parse_header(text: str, flat: str) -> FilingReading:
     """Header fields from normalised text (line structure) and its flattened form; no changes."""
     header = FilingReading()
@@ -390,15 +378,7 @@ def parse_header(text: str, flat: str) -> FilingReading:
     header.agreement_date = _agreement_date(flat)
     header.effective_date = _effective_date(flat)
     header.prior_amendment_dates = _prior_dates(flat)
-    intro = flat[:1000]
-    header.agreement_type = _agreement_type(title or "", intro, both_advisers)
-    lowered = f"{title or ''} {flat[:3000]}".lower()
-    if header.agreement_type == "fee_waiver":
-        header.kind = "fee_waiver"
-    elif header.agreement_type == "administration":
-        header.kind = "other"
-    elif "amend" in lowered:
-        header.kind = "amendment"
-    else:
-        header.kind = "agreement"
+    header.agreement_type = _agreement_type(title or "", flat[:1000], both_advisers)
+    amends = "amend" in f"{title or ''} {flat[:3000]}".lower()
+    header.kind = _KIND_OF_TYPE.get(header.agreement_type, "amendment" if amends else "agreement")
     return header
