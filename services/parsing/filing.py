@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 
 from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
@@ -175,10 +176,9 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     )
     shared = funds if len(rows) == 1 or len(funds) == 1 else []
     changes = [c for row in rows[:_MAX_CHANGES] for c in _row_changes(row, ctx, shared, continued)]
-    if recital_adds:
-        for change in changes:
-            if change.portfolio and _key(change.portfolio) in recital_adds:
-                change.action = "add"
+    for change in changes:
+        if change.portfolio and _key(change.portfolio) in recital_adds:
+            change.action = "add"
     _one_schedule_per_fund(changes, funds[0] if len(funds) == 1 else None)
     _expand_short_names(changes, short_names(flat))
     apply_renames(flat, changes)
@@ -215,12 +215,8 @@ def _row_changes(
     row: Row, ctx: _Context, funds: list[str], doubts: dict[int, str]
 ) -> list[ChangeReading]:
     """The changes one row gives: one per name (a shared schedule: one per defined fund)."""
-    action = ctx.default_action
-    for ins in ctx.instructions:
-        if ins.offset <= row.offset:
-            action = ins.action
-    if ctx.waiver_doc:
-        action = "waiver"
+    governing = [ins.action for ins in ctx.instructions if ins.offset <= row.offset]
+    action = "waiver" if ctx.waiver_doc else (governing or [ctx.default_action])[-1]
     if funds:
         row.name_parts = [funds[0]]  # "the Fund": the fund(s) the preamble defines
     found = _changes_for(row, action, ctx)
@@ -256,9 +252,7 @@ def _unjoined_continuations(rows: list[Row], parts: list[Piece], cut: bool) -> d
     schedule read so far may be incomplete, and must not be reported as certain.
     """
     out: dict[int, str] = {}
-    by_line: dict[int, Piece] = {}
-    for part in parts:
-        by_line.setdefault(part.line, part)
+    by_line = {part.line: part for part in reversed(parts)}  # each line's first piece
     for row in rows:
         following = by_line.get(row.last_line + 1)
         if following is None:
@@ -491,12 +485,8 @@ def _proper_case(name: str, flat: str) -> str:
     if not all_caps(name):
         return name
     pattern = re.compile(r"\s+".join(re.escape(w) for w in name.split()), re.IGNORECASE)
-    for count, m in enumerate(pattern.finditer(flat[:20000])):
-        if count >= 20:
-            break
-        if not m.group().isupper():
-            return m.group()
-    return name
+    found = (m.group() for m in islice(pattern.finditer(flat[:20000]), 20))
+    return next((text for text in found if not text.isupper()), name)
 
 
 # Lower-case words after a name's last "Fund"/"Portfolio" are wrapped fee text ("... Portfolio

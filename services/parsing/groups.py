@@ -105,7 +105,6 @@ def listed_below(sentence: str, following: list[str], cut: bool) -> GroupMembers
     if not _LISTED_BELOW.search(sentence):
         return None
     members: list[str] = []
-    ended = False
     for line in following[:_MAX_LISTED]:
         name = clean_written_name(line.strip(" |"))
         if _plain_name(name) and _TERMINAL.search(name):
@@ -113,10 +112,10 @@ def listed_below(sentence: str, following: list[str], cut: bool) -> GroupMembers
             continue
         if _NAMEISH.search(line):
             return f"aggregated assets: '{line[:60]}' in the list below is not a plain name"
-        ended = True
-        break
-    if not ended and (cut or len(following) > _MAX_LISTED):
-        return "aggregated assets: the list of portfolios runs to the end of a cut text"
+        break  # the line after the list: it has ended
+    else:
+        if cut or len(following) > _MAX_LISTED:
+            return "aggregated assets: the list of portfolios runs to the end of a cut text"
     keys = {name_key(m) for m in members}
     if len(members) < 2 or len(keys) != len(members):
         return "aggregated assets: the list below does not name two distinct portfolios"

@@ -433,13 +433,10 @@ class _Reader:
     def fee(self, right: str, toks: list[Token]) -> None:
         strong = any(is_strong(t) for t in toks)
         if self.row is not None:
-            if not self.row_complete:
-                self.add_fee(right, toks, new_segment=False)
-            elif starts_fresh(toks):
-                self.add_fee(right, toks, new_segment=True)
-            elif strong:
-                # "up to $1 billion plus ..." after a phrase that looked complete
-                self.add_fee(right, toks, new_segment=False)
+            fresh = self.row_complete and starts_fresh(toks)
+            # A strong token goes on a phrase that looked complete ("up to $1 billion plus ...").
+            if fresh or strong or not self.row_complete:
+                self.add_fee(right, toks, new_segment=fresh)
             return
         if strong or starts_fresh(toks):
             self.row = Row(list(self.pending), [[right]], self.piece.offset, list(toks))

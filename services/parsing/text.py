@@ -85,8 +85,7 @@ def pieces(text: str) -> list[Piece]:
             for cell in line.split("|"):
                 stripped = cell.strip()
                 if stripped:
-                    lead = len(cell) - len(cell.lstrip())
-                    column = start + lead
+                    column = start + len(cell) - len(cell.lstrip())
                     out.append(Piece(stripped, offset + column, line_no, new_cell, gap, column))
                     new_cell = False
                     gap = False
