@@ -10,6 +10,7 @@ schedule stays unnamed.  Linear regexes over a bounded head of the text.
 from __future__ import annotations
 
 import re
+from itertools import dropwhile, takewhile
 
 __all__ = ["defined_funds", "short_names"]
 
@@ -28,6 +29,12 @@ _JOINERS = frozenset({"of", "and", "&", "-", "for", "the"})
 _TERMINALS = frozenset({"fund", "portfolio", "trust", "series"})
 
 
+def _part_of_name(word: str) -> bool:
+    if any(c in word for c in '"()'):
+        return False  # the close of an earlier definition: '("Core Fund") and the B Fund'
+    return word[:1].isupper() or word[:1].isdigit() or word.lower() in _JOINERS - {"the"}
+
+
 def _trailing_name(text: str) -> str | None:
     """The capitalised name ending ``text`` ('... on behalf of the Mid Cap Fund' -> 'Mid Cap
     Fund'), which must end with a fund word."""
@@ -35,17 +42,8 @@ def _trailing_name(text: str) -> str | None:
     words = text.split()
     if not words or words[-1].strip(",.").lower() not in _TERMINALS:
         return None
-    taken: list[str] = []
-    for word in reversed(words[-16:]):
-        if any(c in word for c in '"()'):
-            break  # the close of an earlier definition: '("Core Fund") and the B Fund'
-        if word[:1].isupper() or word[:1].isdigit() or word.lower() in _JOINERS - {"the"}:
-            taken.append(word)
-        else:
-            break
-    taken.reverse()
-    while taken and taken[0].lower() in _JOINERS:
-        taken.pop(0)
+    taken = list(takewhile(_part_of_name, reversed(words[-16:])))[::-1]
+    taken = list(dropwhile(lambda word: word.lower() in _JOINERS, taken))
     name = " ".join(taken).strip(" ,")
     return name if len(taken) >= 2 else None
 

@@ -26,13 +26,12 @@ _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
     r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
 )
-_DATE_MDY = re.compile(
-    rf"(?P<m>{_MONTH}) {{0,3}}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?, {{0,3}}(?P<y>\d{{4}})\b",
-    re.IGNORECASE,
-)
-_DATE_MDY_LOOSE = re.compile(
-    rf"(?P<m>{_MONTH}) {{0,3}}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,? {{0,3}}(?P<y>\d{{4}})\b",
-    re.IGNORECASE,
+_DATE_MDY, _DATE_MDY_LOOSE = (
+    re.compile(
+        rf"(?P<m>{_MONTH}) {{0,3}}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{comma} {{0,3}}(?P<y>\d{{4}})\b",
+        re.IGNORECASE,
+    )
+    for comma in (",", ",?")  # the loose form lets the comma go
 )
 _DATE_DAY_OF = re.compile(
     rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)? {{1,3}}day {{1,3}}of {{1,3}}(?P<m>{_MONTH}),? {{0,3}}"
@@ -58,18 +57,14 @@ def find_date(text: str) -> date | None:
     for pattern in (_DATE_DAY_OF, _DATE_MDY_LOOSE):
         m = pattern.match(text)
         if m:
-            return _to_date(m.group("m"), m.group("d"), m.group("y"))
+            return _to_date(*m.group("m", "d", "y"))
     return None
 
 
 def parse_dates(text: str) -> list[date]:
     """Every 'Month D, YYYY' date in ``text``, in order."""
-    out: list[date] = []
-    for m in _DATE_MDY_LOOSE.finditer(text):
-        d = _to_date(m.group("m"), m.group("d"), m.group("y"))
-        if d is not None:
-            out.append(d)
-    return out
+    dates = (_to_date(*m.group("m", "d", "y")) for m in _DATE_MDY_LOOSE.finditer(text))
+    return [d for d in dates if d is not None]
 
 
 # ---------------------------------------------------------------- title
@@ -267,9 +262,8 @@ def _letter_addressee(text: str) -> str | None:
             seen_date = True
             continue
         if seen_date:
-            if re.search(r"\b(?:Inc\.?|LLC|L\.P\.|Company|Corp\.?|Ltd\.?|Management)\b", line):
-                return line
-            return None
+            organisation = r"\b(?:Inc\.?|LLC|L\.P\.|Company|Corp\.?|Ltd\.?|Management)\b"
+            return line if re.search(organisation, line) else None
     return None
 
 
@@ -288,25 +282,21 @@ _DATED = re.compile(r"(\w{1,30})?[\s,)\"]{0,6}\bdated\s+(?:as\s+of\s+)?", re.IGN
 
 
 def _effective_date(flat: str) -> date | None:
-    best: tuple[int, date | None] | None = None
+    firsts: list[tuple[int, date | None]] = []  # each pattern's first date (or blank one)
     for pattern in (_EFFECTIVE, _MADE_AS_OF):
         for m in pattern.finditer(flat[:6000]):
             rest = flat[m.end() : m.end() + 40]
             found = find_date(rest)
-            blank = found is None and _BLANK_DATE.match(rest) is not None
-            if found is None and not blank:
-                continue
-            if best is None or m.start() < best[0]:
-                best = (m.start(), found)
-            break
-    return best[1] if best else None
+            if found is not None or _BLANK_DATE.match(rest):
+                firsts.append((m.start(), found))
+                break
+    return min(firsts, key=lambda first: first[0])[1] if firsts else None
 
 
 def _agreement_date(flat: str) -> date | None:
     for m in _DATED.finditer(flat[:4000]):
-        before = (m.group(1) or "").lower()
-        if before in ("amendment", "letter"):
-            continue
+        if (m.group(1) or "").lower() in ("amendment", "letter"):
+            continue  # the amendment's own date, or the letter's
         found = find_date(flat[m.end() : m.end() + 40])
         if found is not None:
             return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from services.parsing.groups import LISTED_BELOW
 from services.parsing.tiers import ScheduleParse, parse_schedule
@@ -48,13 +49,9 @@ class ProseFee:
 
 
 def _sentences(text: str) -> list[str]:
-    out: list[str] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        out.append(text[start : m.end()])
-        start = m.end()
-    out.append(text[start:])
-    return [s.strip() for s in out if s.strip()]
+    ends = [0, *(m.end() for m in _SENTENCE_END.finditer(text)), len(text)]
+    sentences = (text[start:end].strip() for start, end in pairwise(ends))
+    return [s for s in sentences if s]
 
 
 def _fee_span(sentence: str) -> str:
