@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import islice
+from itertools import dropwhile, islice, takewhile
 
 from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
@@ -152,8 +152,7 @@ def read_filing(text: str, *, cut: bool | None = None) -> FilingReading:
     flat = flatten(norm)
     reading = parse_header(norm, flat)
     cut = (_looks_cut(text) or oversized) if cut is None else cut
-    if unwrapped.sections:
-        reading.sections = unwrapped.sections
+    reading.sections = unwrapped.sections or None
     parts = pieces(norm)
     read = read_rows(parts)
     apply_band_headers(read.rows)
@@ -341,9 +340,9 @@ def _looks_cut(raw: str) -> bool:
 def _plausible(row: Row, flat: str) -> bool:
     """A row worth reporting: its fee text has a rate, and it has a name or reads cleanly."""
     parses = [parse_schedule(t) for t in row.fee_texts()]
-    if not any(p.has_rate for p in parses):
-        return False
-    return _names(row.name, flat)[0] != [None] or any(p.ok for p in parses)
+    return any(p.has_rate for p in parses) and (
+        _names(row.name, flat)[0] != [None] or any(p.ok for p in parses)
+    )
 
 
 def _complete(row: Row) -> bool:
@@ -374,6 +373,13 @@ def _instructions(norm: str, waiver_doc: bool) -> list[_Instruction]:
     return out
 
 
+_NAME_JOINERS = frozenset({"and", "of", "&", "-"})
+
+
+def _in_name(word: str) -> bool:
+    return word[:1].isupper() or word[:1].isdigit() or word in _NAME_JOINERS
+
+
 def _names_in(text: str) -> list[str]:
     """Portfolio names listed in a sentence: 'the A Portfolio, the B Portfolio and the C Fund'."""
     names: list[str] = []
@@ -382,15 +388,8 @@ def _names_in(text: str) -> list[str]:
         for word in chunk.split():
             words.append(word)
             if word.strip("*,.;:()\"'").lower() in ("portfolio", "fund"):
-                tail: list[str] = []
-                for w in reversed(words):
-                    if w[:1].isupper() or w[:1].isdigit() or w in ("and", "of", "&", "-"):
-                        tail.append(w)
-                    else:
-                        break
-                tail.reverse()
-                while tail and tail[0] in ("and", "of", "&", "-"):
-                    tail.pop(0)
+                tail = list(takewhile(_in_name, reversed(words)))[::-1]
+                tail = list(dropwhile(_NAME_JOINERS.__contains__, tail))
                 if len(tail) >= 2:
                     names.append(" ".join(tail))
                 words = []
@@ -459,8 +458,7 @@ def _section_risk(
 
 
 def _excerpt(text: str, at: int) -> str:
-    lo = max(0, at - 40)
-    return " ".join(text[lo : at + 60].split())
+    return " ".join(text[max(0, at - 40) : at + 60].split())
 
 
 def _split_heading(name: str) -> list[str]:
@@ -475,9 +473,7 @@ def _split_heading(name: str) -> list[str]:
     if words or len(parts) < 2:
         return [name]
     firsts = {p.split()[0].lower() for p in parts}
-    if len(firsts) == 1 and all(len(p.split()) >= 2 for p in parts):
-        return parts
-    return [name]
+    return parts if len(firsts) == 1 and all(len(p.split()) >= 2 for p in parts) else [name]
 
 
 def _proper_case(name: str, flat: str) -> str:
@@ -546,8 +542,7 @@ def _name_problem(name: str | None) -> str | None:
     """Why a name cannot be trusted as a fund's name (fee text, a bare word, leader dots)."""
     if name is None:
         return None
-    words = [w.strip(".,:;()*").casefold() for w in name.split()]
-    words = [w for w in words if w]
+    words = [w for raw in name.split() if (w := raw.strip(".,:;()*").casefold())]
     if not words or all(w in _GENERIC_NAME_WORDS for w in words):
         return f"{name!r} is only a generic word"
     if all(w in HEADER_WORDS for w in words):
@@ -830,7 +825,6 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
         return [grouped]
     if grouped:
         problems.append(grouped)
-    note = "; ".join(problems) if problems else None
     names: list[str | None] = list(funds) or [None]
     return [
         ChangeReading(
@@ -838,7 +832,7 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
             portfolio=name,
             schedule=_tiers(parse),
             parseable=not problems,
-            note=note,
+            note="; ".join(problems) or None,
         )
         for name in names
     ]

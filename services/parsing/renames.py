@@ -62,8 +62,6 @@ def apply_renames(flat: str, changes: list[ChangeReading]) -> None:
     """Set ``formerly`` on changes the prose renames (rows' own "(formerly ...)" kept)."""
     explicit = _explicit(flat)
     rules = _rules(flat)
-    if not explicit and not rules:
-        return
     for change in changes:
         if change.formerly or not change.portfolio:
             continue

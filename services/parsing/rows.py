@@ -178,8 +178,7 @@ class Row:
 
     @property
     def name(self) -> str | None:
-        joined = " ".join(self.name_parts).strip()
-        return joined or None
+        return " ".join(self.name_parts).strip() or None
 
     def fee_texts(self) -> list[str]:
         return [" ".join(seg) for seg in self.segments]
@@ -265,8 +264,7 @@ def _classify(left: str) -> str:
     """'junk' | 'header' | 'prose' | 'cont' | 'name' for the left part of a piece."""
     if not any(c.isalpha() for c in left) or _JUNK.match(left):
         return "junk"
-    words = [w.strip("*,.;:()\"'").lower() for w in left.split()]
-    words = [w for w in words if w]
+    words = [w for raw in left.split() if (w := raw.strip("*,.;:()\"'").lower())]
     if words and all(w in HEADER_WORDS for w in words):
         return "header"
     # A former name in parentheses lengthens a name cell without making it prose.

@@ -75,8 +75,7 @@ def pieces(text: str) -> list[Piece]:
     """Cut normalised text into cells/lines, remembering cell and blank-line boundaries."""
     out: list[Piece] = []
     offset = 0
-    new_cell = False
-    gap = False
+    new_cell = gap = False
     for line_no, line in enumerate(text.split("\n")):
         if not line.strip():
             gap = True
@@ -87,8 +86,7 @@ def pieces(text: str) -> list[Piece]:
                 if stripped:
                     column = start + len(cell) - len(cell.lstrip())
                     out.append(Piece(stripped, offset + column, line_no, new_cell, gap, column))
-                    new_cell = False
-                    gap = False
+                    new_cell = gap = False
                 start += len(cell) + 1
                 new_cell = True
             # The last cell of a line has no "|" after it: only an explicit pipe starts a cell.

@@ -117,10 +117,9 @@ def _before_amount(tokens: list[Token], i: int) -> bool:
 
 def _is_range_dash(tokens: list[Token], i: int, syms: list[_Sym]) -> bool:
     """A dash between two amounts: a band written as a range."""
-    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
     after_amount = bool(syms) and syms[-1].name == "AMT" and syms[-1].tok is tokens[i - 1]
     dash = tokens[i].text.strip(".\u2026") in ("-", "--")
-    return dash and after_amount and nxt is not None and nxt.kind is Kind.AMOUNT
+    return dash and after_amount and _before_amount(tokens, i)
 
 
 def _inclusive(tokens: list[Token], i: int) -> int:
