@@ -7,9 +7,10 @@ whether a new one may be recorded, and if not, which field and value break which
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Literal, TypeAlias
 
 from services.domain.basis import FeeBase
@@ -254,8 +255,9 @@ class Agreement:
         added: set[str] = set()
         for i, change in enumerate(amendment.changes):
             where = f"changes[{i}]"
+            if isinstance(change, SetGroupSchedule):
+                _check_members(change.group.members, where)
             if isinstance(change, SetFeeMethod | SetGroupSchedule):
-                _check_terms(change, where)
                 continue  # not one portfolio's change: nothing to check against its schedule
             if not change.portfolio_id:
                 raise DomainError(f"{where}.portfolio_id", change.portfolio_id, "must not be empty")
@@ -311,16 +313,9 @@ class Agreement:
 
     def register(self, terms: Registration) -> None:
         """Take the terms a registration states (its agreement id is this one's)."""
-        self.agreement_date = terms.agreement_date
-        self.trust = terms.trust
-        self.adviser = terms.adviser
-        self.day_count = terms.day_count
-        self.rounding = terms.rounding
-        self.currency = terms.currency
-        self.fee_base = terms.fee_base
-        self.fee_method = terms.fee_method
-        self.average_over = terms.average_over
-        self.invoice_tolerance = terms.invoice_tolerance
+        for term in fields(Registration):  # each term of a registration is one of the agreement's
+            if term.name != "agreement_id":
+                setattr(self, term.name, getattr(terms, term.name))
         self.version += 1
 
     def fee_method_on(self, on: date) -> FeeMethodVersion:
@@ -349,11 +344,11 @@ class Agreement:
                 timeline.owner = self.agreement_id
         for pid, name in names_of(amendment):
             self.timeline(pid).record_name(NameVersion(name, amendment.effective_date, provenance))
-        for change in amendment.changes:
-            if isinstance(change, SetFeeMethod):
-                on = amendment.effective_date
-                method = FeeMethodVersion(on, change.method, change.average_over, provenance)
-                self.fee_methods.append(method)
+        self.fee_methods += [
+            FeeMethodVersion(amendment.effective_date, c.method, c.average_over, provenance)
+            for c in amendment.changes
+            if isinstance(c, SetFeeMethod)
+        ]
         self.amendments[amendment.number] = amendment.portfolio_ids
         self.retracted.discard(amendment.number)
         self.version += 1
@@ -394,58 +389,39 @@ def _check_change(change: Change, where: str, known: bool, on: date) -> None:
         )
 
 
-def _check_terms(change: SetFeeMethod | SetGroupSchedule, where: str) -> None:
-    if isinstance(change, SetGroupSchedule):
-        members = change.group.members
-        if not members or len(set(members)) != len(members) or not all(members):
-            raise DomainError(
-                f"{where}.members", list(members), "must name distinct portfolios, at least one"
-            )
+def _check_members(members: tuple[str, ...], where: str) -> None:
+    if not members or len(set(members)) != len(members) or not all(members):
+        raise DomainError(
+            f"{where}.members", list(members), "must name distinct portfolios, at least one"
+        )
 
 
 def versions_of(amendment: Amendment, provenance: Provenance) -> list[ScheduleVersion]:
     """The schedule facts an amendment states, one per portfolio it prices or removes (each
     member of a group it prices)."""
-    on = amendment.effective_date
+    fact = partial(ScheduleVersion, effective_from=amendment.effective_date, provenance=provenance)
     out: list[ScheduleVersion] = []
     for change in amendment.changes:
         if isinstance(change, SetGroupSchedule):
+            group = change.group
             out += [
-                ScheduleVersion(
-                    pid, VersionKind.SET, "group", change.schedule, on, provenance,
-                    group=change.group,
-                )
-                for pid in change.group.members
-            ]  # fmt: skip
-        if isinstance(change, SetSchedule):
-            out.append(
-                ScheduleVersion(
-                    change.portfolio_id,
-                    VersionKind.SET,
-                    change.action,
-                    change.schedule,
-                    on,
-                    provenance,
-                )
-            )
+                fact(pid, VersionKind.SET, "group", change.schedule, group=group)
+                for pid in group.members
+            ]
+        elif isinstance(change, SetSchedule):
+            out.append(fact(change.portfolio_id, VersionKind.SET, change.action, change.schedule))
         elif isinstance(change, RemovePortfolio):
-            out.append(
-                ScheduleVersion(
-                    change.portfolio_id, VersionKind.REMOVE, "remove", None, on, provenance
-                )
-            )
+            out.append(fact(change.portfolio_id, VersionKind.REMOVE, "remove", None))
         elif isinstance(change, GrantWaiver):
-            out.append(
-                ScheduleVersion(
-                    change.portfolio_id,
-                    VersionKind.WAIVER,
-                    "waiver",
-                    change.schedule,
-                    change.period_from,
-                    provenance,
-                    effective_to=change.period_to,
-                )
+            waiver = fact(
+                change.portfolio_id,
+                VersionKind.WAIVER,
+                "waiver",
+                change.schedule,
+                effective_from=change.period_from,
+                effective_to=change.period_to,
             )
+            out.append(waiver)
     return out
 
 
@@ -453,10 +429,8 @@ def names_of(amendment: Amendment) -> list[tuple[str, str]]:
     """(portfolio id, name) pairs an amendment states, renames included."""
     out: list[tuple[str, str]] = []
     for change in amendment.changes:
-        if isinstance(change, SetSchedule) and change.portfolio_name:
+        if isinstance(change, SetSchedule | GrantWaiver) and change.portfolio_name:
             out.append((change.portfolio_id, change.portfolio_name))
         elif isinstance(change, RenamePortfolio):
             out.append((change.portfolio_id, change.new_name))
-        elif isinstance(change, GrantWaiver) and change.portfolio_name:
-            out.append((change.portfolio_id, change.portfolio_name))
     return out
