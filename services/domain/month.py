@@ -113,10 +113,22 @@ def month_fee(
         total = daily_total
         return MonthFee(month, method, average_over, (), rounding, total, total, total)
     days = month_days(month)
-    parts = tuple(
-        _part(start, n, answer, reports, average_over, method, day_count, len(days))
-        for start, n, answer in answer_runs(days, schedule_on, day_count)
-    )
+
+    def part(start: date, n: int, answer: ScheduleAnswer) -> MonthPart:
+        """Days under one answer, priced on their own average."""
+        average = average_net_assets(start, n, reports, average_over)
+        schedule: FeeSchedule | None = answer.schedule
+        if average is None or schedule is None:
+            return MonthPart(start, n, answer, average, ZERO)
+        annual = schedule.annual_fee(average)
+        with decimal.localcontext(_CONTEXT):
+            if method is FeeMethod.MONTHLY_TWELFTH:
+                fee = annual / 12 * n / len(days)
+            else:
+                fee = annual * n / day_count.year_basis(start)
+        return MonthPart(start, n, answer, average, fee)
+
+    parts = tuple(part(*run) for run in answer_runs(days, schedule_on, day_count))
     with decimal.localcontext(_CONTEXT):
         exact = sum((p.fee_exact for p in parts), ZERO)
     fee = rounding.apply(exact)
@@ -136,26 +148,3 @@ def average_net_assets(
         return None
     with decimal.localcontext(_CONTEXT):
         return sum(values, ZERO) / len(values)
-
-
-def _part(
-    start: date,
-    days: int,
-    answer: ScheduleAnswer,
-    reports: Sequence[Reported],
-    over: AverageOver,
-    method: FeeMethod,
-    day_count: DayCount,
-    month_length: int,
-) -> MonthPart:
-    average = average_net_assets(start, days, reports, over)
-    schedule: FeeSchedule | None = answer.schedule
-    if average is None or schedule is None:
-        return MonthPart(start, days, answer, average, ZERO)
-    annual = schedule.annual_fee(average)
-    with decimal.localcontext(_CONTEXT):
-        if method is FeeMethod.MONTHLY_TWELFTH:
-            fee = annual / 12 * days / month_length
-        else:
-            fee = annual * days / day_count.year_basis(start)
-    return MonthPart(start, days, answer, average, fee)
