@@ -73,7 +73,9 @@ def rebuild_agreement(store: EventLog, agreement_id: str) -> Agreement:
     return catch_up(store, Agreement(agreement_id))
 
 
+# Every term added since the first registrations, at its default: keys made before it hold.
 ADDED_TERMS = {
+    "currency": "USD",
     "fee_base": "same_day",
     "fee_method": "daily",
     "average_over": "calendar_days",
@@ -85,9 +87,6 @@ ADDED_TERMS = {
 def registration_key(command: AgreementRegistered) -> str:
     """Registering the same terms again is a retry, not a second registration."""
     terms = command.model_dump(mode="json", exclude={"event_id", "occurred_at"})
-    if terms["currency"] == "USD":
-        del terms["currency"]  # the default: keys made before agreements had a currency hold
-    # Likewise every term added since, at its default.
     for term, default in ADDED_TERMS.items():
         if terms[term] == default:
             del terms[term]
