@@ -81,11 +81,9 @@ class EventStore:
         pipe = self.client.pipeline(transaction=False)
         for entry_id in ids:
             pipe.xrange(self.keys.agreements, min=entry_id, max=entry_id, count=1)
-        out: list[tuple[str, Message]] = []
-        for rows in pipe.execute():
-            for entry_id, fields in rows:
-                out.append((text(entry_id), decode(fields)))
-        return out
+        return [
+            (text(entry_id), decode(fields)) for rows in pipe.execute() for entry_id, fields in rows
+        ]
 
     def read(self, after: str | None = None, until: str = "+") -> Iterator[tuple[str, Message]]:
         """The whole log (or a range of it) in global order, decoded."""
