@@ -5,7 +5,6 @@ The domain never imports contracts; adapters and commands go through here.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from contracts.messages import (
@@ -55,6 +54,7 @@ from services.domain.timeline import (
     ScheduleAnswer,
     ScheduleVersion,
     VersionKind,
+    as_utc,
 )
 
 
@@ -176,10 +176,7 @@ def registration_from_wire(msg: AgreementRegistered) -> Registration:
 
 
 def record_point(message: Message, position: str) -> RecordPoint:
-    occurred = message.occurred_at
-    if occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=UTC)
-    return RecordPoint(occurred, position)
+    return RecordPoint(as_utc(message.occurred_at), position)
 
 
 def event_from_wire(message: Message, position: str) -> LogEvent | None:

@@ -45,7 +45,7 @@ class RecordPoint:
 KnownAt: TypeAlias = datetime | str | None
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """Naive moments are read as UTC, so naive and aware moments compare instead of raising."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
@@ -54,7 +54,7 @@ def is_known(point: RecordPoint, known_at: KnownAt) -> bool:
     if known_at is None:
         return True
     if isinstance(known_at, datetime):
-        return _utc(point.recorded_at) <= _utc(known_at)
+        return as_utc(point.recorded_at) <= as_utc(known_at)
     return point.key <= position_key(known_at)
 
 
