@@ -53,11 +53,6 @@ class Projector:
             self._client = async_client(self.settings)
         return self._client
 
-    def recovery(self) -> GroupRecovery:
-        return GroupRecovery.of(
-            self.client, self.keys.agreements, self.keys.projector_group, self.settings
-        )
-
     async def settle(self, entry_ids: Sequence[str]) -> int:
         """Apply the log up to the latest of `entry_ids` (the caller acknowledges them)."""
         if not entry_ids:
@@ -85,7 +80,10 @@ class Projector:
     async def recover(self) -> int:
         """Own pending entries first, then dead consumers' idle ones (before subscribing)."""
         await ensure_group(self.client, self.keys.agreements, self.keys.projector_group)
-        handled = await self.recovery().recover(self._settle_and_ack)
+        recovery = GroupRecovery.of(
+            self.client, self.keys.agreements, self.keys.projector_group, self.settings
+        )
+        handled = await recovery.recover(self._settle_and_ack)
         if handled:
             log.info("projector recovered %d pending entries", handled)
         return handled
