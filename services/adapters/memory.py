@@ -8,23 +8,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
-
-import pydantic_core
 
 from contracts.messages import DeadLetterCode, Message
 from contracts.wire import decode, encode
 from services.adapters.eventstore import agreement_of
 from services.adapters.readmodel.codec import (
-    answer_on,
+    DocumentReads,
     documents,
     merged_names,
     name_pairs,
     stored_book,
-    timeline_from_doc,
 )
-from services.app.ports import AppendResult, Lookup, RawEntry, VersionConflict
+from services.app.ports import AppendResult, RawEntry, VersionConflict
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.names import name_key
 from services.domain.timeline import position_key
@@ -94,7 +89,7 @@ class _Generation:
     checkpoint: str = ""
 
 
-class InMemoryReadModel:
+class InMemoryReadModel(DocumentReads):
     """Generations of documents in dicts, and the dead letters in a list."""
 
     def __init__(self, log: InMemoryEventLog) -> None:
@@ -138,9 +133,9 @@ class InMemoryReadModel:
         require_current: bool,
     ) -> bool:
         held = self.generations[generation]
-        if require_current and self.pointer != generation:
-            return False
-        if held.checkpoint != expected_checkpoint:
+        if (
+            require_current and self.pointer != generation
+        ) or held.checkpoint != expected_checkpoint:
             return False
         self._write(held, book)
         held.checkpoint = checkpoint
@@ -171,30 +166,15 @@ class InMemoryReadModel:
     def drop(self, generation: str) -> None:
         self.generations.pop(generation, None)
 
-    def _read(self, name_or_id: str, part: str) -> tuple[str, str, str] | None:
+    def _read(self, name_or_id: str, part: str) -> tuple[str, str, str, str]:
         if self.pointer is None:
-            return None
-        parts = self.generations[self.pointer].parts
-        pid = name_or_id if name_or_id in parts[part] else parts["names"].get(name_key(name_or_id))
-        if pid is None or pid not in parts[part]:
-            return None
-        return self.pointer, pid, parts[part][pid]
-
-    def lookup(self, name_or_id: str) -> Lookup | None:
-        found = self._read(name_or_id, "portfolios")
-        if found is None:
-            return None
-        gen, pid, doc = found
-        document = pydantic_core.from_json(doc)
-        checkpoint = self.generations[gen].checkpoint
-        return Lookup(gen, pid, checkpoint, document, timeline_from_doc(document))
-
-    def answer_now(self, name_or_id: str, on: date) -> tuple[str, dict[str, Any]] | None:
-        found = self._read(name_or_id, "now")
-        if found is None:
-            return None
-        _, pid, doc = found
-        return pid, answer_on(doc, on)
+            return "", "", "", ""
+        held = self.generations[self.pointer]
+        docs = held.parts[part]
+        pid = name_or_id if name_or_id in docs else held.parts["names"].get(name_key(name_or_id))
+        if pid is None or pid not in docs:
+            return "", "", "", ""
+        return self.pointer, pid, docs[pid], held.checkpoint
 
     def dead_letter(
         self, entry_id: str, fields: dict[bytes, bytes], reason: str, code: DeadLetterCode

@@ -25,6 +25,7 @@ from typing import Any
 
 import pydantic_core
 
+from services.app.ports import Lookup
 from services.domain.agreement import (
     Agreement,
     AmendmentApplied,
@@ -96,25 +97,22 @@ def timeline_doc(timeline: ScheduleTimeline) -> str:
     def source(p: Provenance) -> int:
         return sources.setdefault(id(p), (len(sources), p))[0]
 
-    versions = []
-    for v in timeline.versions:
-        s = source(v.provenance)
-        t = None
-        if v.schedule is not None:
-            t = schedules.setdefault(id(v.schedule), (len(schedules), v.schedule))[0]
-        to = None if v.effective_to is None else v.effective_to.isoformat()
-        versions.append(
-            [
-                v.kind.value,
-                v.action,
-                t,
-                v.effective_from.isoformat(),
-                to,
-                s,
-                _retracted(v.retracted),
-                *_group(v.group),
-            ]
-        )
+    def schedule(s: FeeSchedule | None) -> int | None:
+        return None if s is None else schedules.setdefault(id(s), (len(schedules), s))[0]
+
+    versions = [
+        [
+            v.kind.value,
+            v.action,
+            schedule(v.schedule),
+            v.effective_from.isoformat(),
+            None if v.effective_to is None else v.effective_to.isoformat(),
+            source(v.provenance),
+            _retracted(v.retracted),
+            *_group(v.group),
+        ]
+        for v in timeline.versions
+    ]
     names = [[n.name, source(n.provenance), _retracted(n.retracted)] for n in timeline.names]
     amendments = [_source(p) for _, p in sources.values()]
     return json_text(
@@ -143,13 +141,12 @@ def timeline_from_doc(doc: dict[str, Any]) -> ScheduleTimeline:
     sources = [_provenance(*stored) for stored in doc["amendments"]]
     schedules = [FeeSchedule.from_json(tiers) for tiers in doc["schedules"]]
     for kind, action, t, start, end, s, retracted, *group in doc["versions"]:
-        schedule = None if t is None else schedules[t]
         timeline.record(
             ScheduleVersion(
                 pid,
                 VersionKind(kind),
                 action,
-                schedule,
+                None if t is None else schedules[t],
                 date.fromisoformat(start),
                 sources[s],
                 _day(end),
@@ -280,6 +277,28 @@ def answer_on(now_doc: str, on: date) -> dict[str, Any]:
     now = pydantic_core.from_json(now_doc)
     answer: dict[str, Any] = now["answers"][bisect.bisect_right(now["starts"], on.isoformat()) - 1]
     return answer
+
+
+class DocumentReads:
+    """`lookup` and `answer_now` of a read model (the `ReadModelStore` port), from its
+    `_read`: (generation, portfolio id, document, checkpoint) of a portfolio by id or name in
+    the current generation, the document "" when it has none."""
+
+    def _read(self, name_or_id: str, part: str) -> tuple[str, str, str, str]:
+        raise NotImplementedError
+
+    def lookup(self, name_or_id: str) -> Lookup | None:
+        """The portfolio (by id or any name it has had) from the current generation."""
+        gen, pid, doc, checkpoint = self._read(name_or_id, "portfolios")
+        if not doc:
+            return None
+        document = pydantic_core.from_json(doc)
+        return Lookup(gen, pid, checkpoint, document, timeline_from_doc(document))
+
+    def answer_now(self, name_or_id: str, on: date) -> tuple[str, dict[str, Any]] | None:
+        """(portfolio id, stored answer) for `on` as known now; None if unknown."""
+        _, pid, doc, _ = self._read(name_or_id, "now")
+        return (pid, answer_on(doc, on)) if doc else None
 
 
 def documents(book: ScheduleBook) -> list[list[tuple[str, str]]]:

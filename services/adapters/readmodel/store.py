@@ -15,11 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Sequence
-from datetime import date
 from importlib import resources
 from typing import Any
 
-import pydantic_core
 import redis
 
 from contracts.messages import DeadLetter, DeadLetterCode
@@ -28,18 +26,16 @@ from services.adapters.connection import text
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.readmodel.codec import (
+    DocumentReads,
     agreement_doc,
-    answer_on,
     answers_doc,
     documents,
     merged_names,
     name_pairs,
     stored_book,
     timeline_doc,
-    timeline_from_doc,
 )
 from services.app import projection
-from services.app.ports import EventLog, Lookup
 from services.domain.book import LogEvent, ScheduleBook
 from services.domain.names import name_key
 
@@ -54,7 +50,7 @@ def new_generation() -> str:
     return f"g{time.time_ns()}"
 
 
-class ReadModel:
+class ReadModel(DocumentReads):
     """Reads and writes the read model of one key prefix (sync client; atomic scripts)."""
 
     def __init__(self, client: redis.Redis, keys: Keys, workers: int = 2) -> None:
@@ -87,19 +83,6 @@ class ReadModel:
         )
         gen, pid, doc, checkpoint = (text(v) for v in reply)
         return gen, pid, doc, checkpoint
-
-    def lookup(self, name_or_id: str) -> Lookup | None:
-        """The portfolio (by id or any name it has had) from the current generation."""
-        gen, pid, doc, checkpoint = self._read(name_or_id, "portfolios")
-        if not doc:
-            return None
-        document = pydantic_core.from_json(doc)
-        return Lookup(gen, pid, checkpoint, document, timeline_from_doc(document))
-
-    def answer_now(self, name_or_id: str, on: date) -> tuple[str, dict[str, Any]] | None:
-        """(portfolio id, stored answer) for `on` as known now; None if unknown."""
-        _, pid, doc, _ = self._read(name_or_id, "now")
-        return (pid, answer_on(doc, on)) if doc else None
 
     # ---- following the log ------------------------------------------------------------------
 
@@ -166,16 +149,13 @@ class ReadModel:
 
     def catch_up(self, until: str = "+", **options: Any) -> int:
         """`projection.catch_up` of this read model and its prefix's log."""
-        return projection.catch_up(self._log(), self, until, **options)
+        return projection.catch_up(EventStore(self.client, self.keys), self, until, **options)
 
     def rebuild(self, *, workers: int | None = None, **options: Any) -> projection.RebuildResult:
         """`projection.rebuild` of this read model from its prefix's log (`workers`: the
         processes that encode and write the new generation's documents)."""
         store = self if workers is None else ReadModel(self.client, self.keys, workers)
-        return projection.rebuild(self._log(), store, **options)
-
-    def _log(self) -> EventLog:
-        return EventStore(self.client, self.keys)
+        return projection.rebuild(EventStore(self.client, self.keys), store, **options)
 
     # ---- a new generation ---------------------------------------------------------------
 
