@@ -42,16 +42,8 @@ from services.domain.timeline import (
     answer_runs,
 )
 
-__all__ = [
-    "AmendmentApplied",
-    "LogEvent",
-    "PeriodAccrual",
-    "Registered",
-    "Registration",
-    "Retracted",
-    "ScheduleBook",
-    "Stretch",
-]
+# The log's events, which the book folds, are read from here with it.
+__all__ = ["AmendmentApplied", "LogEvent", "Registered", "Registration", "Retracted"]
 
 
 @dataclass(frozen=True, slots=True)
