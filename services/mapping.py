@@ -5,6 +5,7 @@ The domain never imports contracts; adapters and commands go through here.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from contracts.messages import (
@@ -149,11 +150,7 @@ def amendment_to_wire(amendment: Amendment, **envelope: object) -> AmendmentReco
             "amendment_number": amendment.number,
             "effective_date": amendment.effective_date,
             "executed_date": amendment.executed_date,
-            "source": SourceRef(
-                title=amendment.source.title,
-                sha256=amendment.source.sha256,
-                url=amendment.source.url,
-            ),
+            "source": SourceRef(**asdict(amendment.source)),
             "changes": [change_to_wire(c) for c in amendment.changes],
         }
     )
