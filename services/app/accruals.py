@@ -4,6 +4,7 @@ covers."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -115,21 +116,18 @@ def _months(
     amount = accrued + adjustments, the days' unrounded sum (under month-to-date rounding,
     amount is it rounded once) and the gross and waived of their amounts now (gross = amount
     where no waiver applies)."""
-    months: dict[str, dict[str, Decimal]] = {}
-    catch_ups: dict[str, list[dict[str, str]]] = {}
-
-    def totals(month: str) -> dict[str, Decimal]:
-        return months.setdefault(month, dict.fromkeys(_MONTH_COLUMNS, Decimal(0)))
-
-    elsewhere: dict[str, Decimal] = {}
+    months: defaultdict[str, dict[str, Decimal]] = defaultdict(
+        lambda: dict.fromkeys(_MONTH_COLUMNS, Decimal(0))
+    )
+    catch_ups: defaultdict[str, list[dict[str, str]]] = defaultdict(list)
+    elsewhere: defaultdict[str, Decimal] = defaultdict(Decimal)
     for month, e, delta, reason in posted:
-        elsewhere[e.as_of] = elsewhere.get(e.as_of, Decimal(0)) + delta
+        elsewhere[e.as_of] += delta
         if first <= month <= last:
-            totals(month)["adjustments"] += delta
-            catch_up = {"as_of": e.as_of, "delta": str(delta), "reason": reason}
-            catch_ups.setdefault(month, []).append(catch_up)
+            months[month]["adjustments"] += delta
+            catch_ups[month].append({"as_of": e.as_of, "delta": str(delta), "reason": reason})
     for e in entries:
-        row = totals(e.as_of[:7])
+        row = months[e.as_of[:7]]
         accrued, amount = Decimal(e.accrued), Decimal(e.amount)
         row["accrued"] += accrued
         row["adjustments"] += amount - accrued - elsewhere.get(e.as_of, Decimal(0))
