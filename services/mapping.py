@@ -104,12 +104,7 @@ def change_to_wire(change: Change) -> WireChange:
     if isinstance(change, RemovePortfolio):
         return RemovePortfolioChange(action="remove", portfolio_id=change.portfolio_id)
     if isinstance(change, RenamePortfolio):
-        return RenamePortfolioChange(
-            action="rename",
-            portfolio_id=change.portfolio_id,
-            new_name=change.new_name,
-            former_name=change.former_name,
-        )
+        return RenamePortfolioChange(action="rename", **asdict(change))
     if isinstance(change, SetFeeMethod):
         return FeeMethodChange(
             action="fee_method", method=change.method.value, average_over=change.average_over.value
