@@ -315,8 +315,7 @@ class ScheduleTimeline:
             (v for v in self._versions if v.kind is not VersionKind.WAIVER and v.visible(known_at)),
             key=precedence,
         )
-        for i, v in enumerate(visible):
-            nxt = visible[i + 1] if i + 1 < len(visible) else None
+        for v, nxt in zip(visible, [*visible[1:], None], strict=True):
             if nxt is not None and nxt.effective_from == v.effective_from:
                 continue
             yield Interval(v, v.effective_from, None if nxt is None else nxt.effective_from)
@@ -359,15 +358,11 @@ def _segments(visible: Sequence[ScheduleVersion], names: Sequence[NameVersion]) 
     waiver starts or ends), with `ScheduleTimeline`'s precedence: same date, the later
     amendment, then the later recording, the later recorded among equals; waivers: the latest
     recorded."""
-    bases: list[tuple[date, int]] = []
+    prevailing: dict[date, int] = {}  # of one date, the base version sorted last
     for i in sorted(range(len(visible)), key=lambda i: precedence(visible[i])):
-        v = visible[i]
-        if v.kind is VersionKind.WAIVER:
-            continue
-        if bases and bases[-1][0] == v.effective_from:
-            bases[-1] = (v.effective_from, i)
-        else:
-            bases.append((v.effective_from, i))
+        if visible[i].kind is not VersionKind.WAIVER:
+            prevailing[visible[i].effective_from] = i
+    bases = list(prevailing.items())
     waivers = [i for i, v in enumerate(visible) if v.kind is VersionKind.WAIVER]
     named = sorted(names, key=precedence)
     earliest = min(names, key=lambda n: n.effective_from, default=None)
