@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,21 +127,11 @@ def _fold_log(
 def _prefetched(read: Callable[[str | None], list[RawEntry]]) -> Iterator[list[RawEntry]]:
     """Pages of the log, the next one read while the caller folds this one (the log answers
     on its own core, and waiting on a socket releases the GIL)."""
-    ahead: list[list[RawEntry]] = []
-
-    def fetch(after: str | None) -> threading.Thread:
-        reader = threading.Thread(target=lambda: ahead.append(read(after)))
-        reader.start()
-        return reader
-
-    reader = fetch(None)
-    while True:
-        reader.join()
-        rows = ahead.pop()
-        if not rows:
-            return
-        reader = fetch(rows[-1][0])
-        yield rows
+    with ThreadPoolExecutor(1) as reader:
+        ahead = reader.submit(read, None)
+        while rows := ahead.result():
+            ahead = reader.submit(read, rows[-1][0])
+            yield rows
 
 
 def rebuild(
