@@ -18,6 +18,7 @@ changed, the retracted numbers). A portfolio's answers as known now are the segm
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -164,21 +165,19 @@ def answers_doc(timeline: ScheduleTimeline) -> str:
     """The answers as known now: segment start dates (ascending, the first 0001-01-01) and the
     answer from each start on."""
     segments, visible = timeline.segments_now()
-    # Segments repeat a few versions many times over: each answer is encoded once.
-    encoded: dict[tuple[int | None, int | None, str | None], dict[str, Any]] = {}
-    answers = []
-    for s in segments:
-        key = (s.version, s.base, s.name)
-        answer = encoded.get(key)
-        if answer is None:
-            version = None if s.version is None else visible[s.version]
-            base = None if s.base is None else visible[s.base]
-            schedule = None
-            if version is not None and version.kind is not VersionKind.REMOVE:
-                schedule = version.schedule
-            found = ScheduleAnswer(timeline.portfolio_id, s.start, schedule, version, base)
-            answer = encoded[key] = answer_json(found, s.name)
-        answers.append(answer)
+
+    @functools.cache  # segments repeat a few versions many times over: each is encoded once
+    def answer(at: int | None, waived: int | None, name: str | None) -> dict[str, Any]:
+        version = None if at is None else visible[at]
+        base = None if waived is None else visible[waived]
+        schedule = (
+            None if version is None or version.kind is VersionKind.REMOVE else version.schedule
+        )
+        # The answer's day is not in its JSON: one answer stands for its every segment.
+        found = ScheduleAnswer(timeline.portfolio_id, date.min, schedule, version, base)
+        return answer_json(found, name)
+
+    answers = [answer(s.version, s.base, s.name) for s in segments]
     return json_text({"starts": [s.start.isoformat() for s in segments], "answers": answers})
 
 
