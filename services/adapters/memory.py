@@ -133,19 +133,16 @@ class InMemoryReadModel(DocumentReads):
         require_current: bool,
     ) -> bool:
         held = self.generations[generation]
-        if (
-            require_current and self.pointer != generation
-        ) or held.checkpoint != expected_checkpoint:
+        stale = held.checkpoint != expected_checkpoint
+        if stale or (require_current and self.pointer != generation):
             return False
         self._write(held, book)
         held.checkpoint = checkpoint
         return True
 
     def _write(self, held: _Generation, book: ScheduleBook) -> None:
-        portfolios, answers, agreements = documents(book)
-        held.parts["portfolios"].update(portfolios)
-        held.parts["now"].update(answers)
-        held.parts["agreements"].update(agreements)
+        for part, docs in zip(("portfolios", "now", "agreements"), documents(book), strict=True):
+            held.parts[part].update(docs)
         names = name_pairs(book.timelines.values())
         held_names = held.parts["names"]
         held_names.update(merged_names(names, (held_names.get(k) for k in names)))
