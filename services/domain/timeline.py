@@ -60,9 +60,7 @@ def is_known(point: RecordPoint, known_at: KnownAt) -> bool:
 
 def in_force(recorded: RecordPoint, retracted: RecordPoint | None, known_at: KnownAt) -> bool:
     """A fact counts at `known_at` if it was recorded by then and not yet retracted."""
-    if not is_known(recorded, known_at):
-        return False
-    return retracted is None or not is_known(retracted, known_at)
+    return is_known(recorded, known_at) and (retracted is None or not is_known(retracted, known_at))
 
 
 @dataclass(frozen=True, slots=True)
