@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -212,10 +213,7 @@ def agreement_doc(agreement: Agreement) -> str:
             "fee_base": agreement.fee_base.value,
             "fee_method": agreement.fee_method.value,
             "average_over": agreement.average_over.value,
-            "invoice_tolerance": [
-                str(agreement.invoice_tolerance.amount),
-                str(agreement.invoice_tolerance.pct),
-            ],
+            "invoice_tolerance": [str(v) for v in astuple(agreement.invoice_tolerance)],
             "fee_methods": [
                 [v.method.value, v.average_over.value, *_source(v.provenance)]
                 for v in agreement.fee_methods
