@@ -5,8 +5,6 @@
 their checkpoint, and a new generation's creation and swap.
 """
 
-from services.adapters.readmodel.codec import timeline_from_doc
 from services.adapters.readmodel.store import ReadModel
-from services.app.ports import Lookup
 
-__all__ = ["Lookup", "ReadModel", "timeline_from_doc"]
+__all__ = ["ReadModel"]
