@@ -27,25 +27,23 @@ from contracts.messages import (
 from contracts.messages import Change as WireChange
 from services.domain.agreement import (
     Amendment,
+    AmendmentApplied,
     Change,
     GrantWaiver,
     InvoiceTolerance,
+    LogEvent,
+    Registered,
+    Registration,
     RemovePortfolio,
     RenamePortfolio,
+    Retracted,
     SetFeeMethod,
     SetGroupSchedule,
     SetSchedule,
     SourceDocument,
 )
 from services.domain.basis import FeeBase
-from services.domain.book import (
-    AmendmentApplied,
-    LogEvent,
-    Registered,
-    Registration,
-    Retracted,
-    ScheduleBook,
-)
+from services.domain.book import ScheduleBook
 from services.domain.fees import DayCount, FeeSchedule, RoundingPolicy, Tier
 from services.domain.group import Allocation, GroupTerms
 from services.domain.month import AverageOver, FeeMethod
