@@ -132,9 +132,7 @@ class Amendment:
     def portfolio_ids(self) -> tuple[str, ...]:
         """The portfolios the amendment changes (a group's members included)."""
         ids = {c.portfolio_id for c in self.changes if c.portfolio_id}
-        for change in self.changes:
-            if isinstance(change, SetGroupSchedule):
-                ids.update(change.group.members)
+        ids.update(*(c.group.members for c in self.changes if isinstance(c, SetGroupSchedule)))
         return tuple(sorted(ids))
 
 
