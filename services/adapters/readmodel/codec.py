@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,6 +33,7 @@ from services.domain.agreement import (
     AmendmentApplied,
     FeeMethodVersion,
     InvoiceTolerance,
+    Registration,
     Retracted,
 )
 from services.domain.basis import FeeBase
@@ -201,18 +202,12 @@ def _fee_method(stored: list[Any]) -> FeeMethodVersion:
 
 
 def agreement_doc(agreement: Agreement) -> str:
+    # The terms a registration states, in its order: the rounding by name, the tolerance as text.
+    terms = {term.name: getattr(agreement, term.name) for term in fields(Registration)}
     return json_text(
         {
-            "agreement_id": agreement.agreement_id,
-            "agreement_date": agreement.agreement_date,
-            "trust": agreement.trust,
-            "adviser": agreement.adviser,
-            "day_count": agreement.day_count.value,
+            **terms,
             "rounding": agreement.rounding.name,
-            "currency": agreement.currency,
-            "fee_base": agreement.fee_base.value,
-            "fee_method": agreement.fee_method.value,
-            "average_over": agreement.average_over.value,
             "invoice_tolerance": [str(v) for v in astuple(agreement.invoice_tolerance)],
             "fee_methods": [
                 [v.method.value, v.average_over.value, *_source(v.provenance)]
