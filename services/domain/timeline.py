@@ -327,13 +327,12 @@ class ScheduleTimeline:
 
     def changed_dates(self, since: RecordPoint | None) -> date | None:
         """Earliest date whose answer may differ for facts recorded or retracted after `since`."""
-        earliest: date | None = None
-        for v in self._versions:
-            fresh = since is None or v.provenance.recorded.key > since.key
-            withdrawn = v.retracted is not None and (since is None or v.retracted.key > since.key)
-            if (fresh or withdrawn) and (earliest is None or v.effective_from < earliest):
-                earliest = v.effective_from
-        return earliest
+
+        def after(point: RecordPoint | None) -> bool:
+            return point is not None and (since is None or point.key > since.key)
+
+        changed = (v for v in self._versions if after(v.provenance.recorded) or after(v.retracted))
+        return min((v.effective_from for v in changed), default=None)
 
 
 # ---- the answers "as known now", precomputed -------------------------------------------------
