@@ -6,21 +6,14 @@ in only once caught up) and store the same encoded entries and documents."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from contracts.messages import DeadLetterCode, Message
 from contracts.wire import decode, encode
 from services.adapters.eventstore import agreement_of
-from services.adapters.readmodel.codec import (
-    DocumentReads,
-    documents,
-    merged_names,
-    name_pairs,
-    stored_book,
-)
+from services.adapters.readmodel.codec import Documents
 from services.app.ports import AppendResult, RawEntry, VersionConflict
-from services.domain.book import LogEvent, ScheduleBook
+from services.domain.book import ScheduleBook
 from services.domain.names import name_key
 from services.domain.timeline import position_key
 
@@ -89,7 +82,7 @@ class _Generation:
     checkpoint: str = ""
 
 
-class InMemoryReadModel(DocumentReads):
+class InMemoryReadModel(Documents):
     """Generations of documents in dicts, and the dead letters in a list."""
 
     def __init__(self, log: InMemoryEventLog) -> None:
@@ -115,13 +108,9 @@ class InMemoryReadModel(DocumentReads):
     def checkpoint(self, generation: str) -> str:
         return self.generations[generation].checkpoint
 
-    def load(self, generation: str, events: Sequence[LogEvent]) -> ScheduleBook:
-        parts = self.generations[generation].parts
-        return stored_book(
-            events,
-            lambda ids: [parts["agreements"].get(i) for i in ids],
-            lambda ids: [parts["portfolios"].get(i) for i in ids],
-        )
+    def _documents(self, generation: str, part: str, ids: list[str]) -> list[str | bytes | None]:
+        docs = self.generations[generation].parts[part]
+        return [docs.get(i) for i in ids]
 
     def save(
         self,
@@ -136,20 +125,17 @@ class InMemoryReadModel(DocumentReads):
         stale = held.checkpoint != expected_checkpoint
         if stale or (require_current and self.pointer != generation):
             return False
-        self._write(held, book)
+        self._write(generation, book)
         held.checkpoint = checkpoint
         return True
 
-    def _write(self, held: _Generation, book: ScheduleBook) -> None:
-        for part, docs in zip(("portfolios", "now", "agreements"), documents(book), strict=True):
-            held.parts[part].update(docs)
-        names = name_pairs(book.timelines.values())
-        held_names = held.parts["names"]
-        held_names.update(merged_names(names, (held_names.get(k) for k in names)))
+    def _write(self, generation: str, book: ScheduleBook) -> None:
+        for part, pairs in self._written(generation, book).items():
+            self.generations[generation].parts[part].update(pairs)
 
     def create(self, book: ScheduleBook, checkpoint: str) -> str:
         gen = self._new()
-        self._write(self.generations[gen], book)
+        self._write(gen, book)
         self.generations[gen].checkpoint = checkpoint
         return gen
 

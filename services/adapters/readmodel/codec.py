@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, fields
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +27,7 @@ from typing import Any
 
 import pydantic_core
 
+from services.adapters.connection import text
 from services.app.ports import Lookup
 from services.domain.agreement import (
     Agreement,
@@ -271,13 +272,45 @@ def answer_on(now_doc: str, on: date) -> dict[str, Any]:
     return answer
 
 
-class DocumentReads:
-    """`lookup` and `answer_now` of a read model (the `ReadModelStore` port), from its
-    `_read`: (generation, portfolio id, document, checkpoint) of a portfolio by id or name in
-    the current generation, the document "" when it has none."""
+class Documents:
+    """What both read models (the `ReadModelStore` port) do with their documents, over each
+    one's `_documents` (a generation's documents of a part, by id, None where none is) and
+    `_read` ((generation, portfolio id, document, checkpoint) of a portfolio by id or name in
+    the current generation, the document "" when it has none)."""
+
+    def _documents(self, generation: str, part: str, ids: list[str]) -> list[str | bytes | None]:
+        raise NotImplementedError
 
     def _read(self, name_or_id: str, part: str) -> tuple[str, str, str, str]:
         raise NotImplementedError
+
+    def load(self, generation: str, events: Sequence[LogEvent]) -> ScheduleBook:
+        """The stored agreements and timelines the events will change, as a book to fold them
+        into."""
+        book, stored = ScheduleBook(), functools.partial(self._documents, generation)
+        for doc in stored("agreements", sorted({e.agreement_id for e in events})):
+            if doc is not None:
+                agreement = agreement_from_doc(pydantic_core.from_json(doc), book.timelines)
+                book.agreements[agreement.agreement_id] = agreement
+        for doc in stored("portfolios", sorted(touched_portfolios(book, events))):
+            if doc is not None:
+                timeline = timeline_from_doc(pydantic_core.from_json(doc))
+                book.timelines[timeline.portfolio_id] = timeline
+        return book
+
+    def _written(self, generation: str, book: ScheduleBook) -> dict[str, list[tuple[str, str]]]:
+        """The field-value pairs a write of the book sets, by part: its documents, and its
+        names merged over those the generation holds."""
+        timelines = sorted(book.timelines.items())
+        names = name_pairs(book.timelines.values())
+        held = self._documents(generation, "names", list(names))
+        merged = merged_names(names, (None if h is None else text(h) for h in held))
+        return {
+            "portfolios": [(pid, timeline_doc(t)) for pid, t in timelines],
+            "now": [(pid, answers_doc(t)) for pid, t in timelines],
+            "names": sorted(merged.items()),
+            "agreements": [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
+        }
 
     def lookup(self, name_or_id: str) -> Lookup | None:
         """The portfolio (by id or any name it has had) from the current generation."""
@@ -291,35 +324,6 @@ class DocumentReads:
         """(portfolio id, stored answer) for `on` as known now; None if unknown."""
         _, pid, doc, _ = self._read(name_or_id, "now")
         return (pid, answer_on(doc, on)) if doc else None
-
-
-def documents(book: ScheduleBook) -> list[list[tuple[str, str]]]:
-    """(portfolio, answers, agreement) field-value pairs of everything the book holds."""
-    timelines = sorted(book.timelines.items())
-    return [
-        [(pid, timeline_doc(t)) for pid, t in timelines],
-        [(pid, answers_doc(t)) for pid, t in timelines],
-        [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
-    ]
-
-
-def stored_book(
-    events: Sequence[LogEvent],
-    agreements: Callable[[list[str]], Iterable[str | bytes | None]],
-    portfolios: Callable[[list[str]], Iterable[str | bytes | None]],
-) -> ScheduleBook:
-    """The stored agreements and timelines the events will change, as a book to fold them
-    into (`agreements`, `portfolios`: the documents of those ids, None where none is)."""
-    book = ScheduleBook()
-    for doc in agreements(sorted({e.agreement_id for e in events})):
-        if doc is not None:
-            agreement = agreement_from_doc(pydantic_core.from_json(doc), book.timelines)
-            book.agreements[agreement.agreement_id] = agreement
-    for doc in portfolios(sorted(touched_portfolios(book, events))):
-        if doc is not None:
-            timeline = timeline_from_doc(pydantic_core.from_json(doc))
-            book.timelines[timeline.portfolio_id] = timeline
-    return book
 
 
 def touched_portfolios(book: ScheduleBook, events: Sequence[LogEvent]) -> set[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -26,17 +25,14 @@ from services.adapters.connection import text
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.readmodel.codec import (
-    DocumentReads,
+    Documents,
     agreement_doc,
     answers_doc,
-    documents,
-    merged_names,
     name_pairs,
-    stored_book,
     timeline_doc,
 )
 from services.app import projection
-from services.domain.book import LogEvent, ScheduleBook
+from services.domain.book import ScheduleBook
 from services.domain.names import name_key
 
 PARTS = ("portfolios", "now", "names", "agreements", "checkpoint")
@@ -50,7 +46,7 @@ def new_generation() -> str:
     return f"g{time.time_ns()}"
 
 
-class ReadModel(DocumentReads):
+class ReadModel(Documents):
     """Reads and writes the read model of one key prefix (sync client; atomic scripts)."""
 
     def __init__(self, client: redis.Redis, keys: Keys, workers: int = 2) -> None:
@@ -93,14 +89,7 @@ class ReadModel(DocumentReads):
         assert gen is not None
         return gen
 
-    def load(self, generation: str, events: Sequence[LogEvent]) -> ScheduleBook:
-        return stored_book(
-            events,
-            lambda ids: self._documents(generation, "agreements", ids),
-            lambda ids: self._documents(generation, "portfolios", ids),
-        )
-
-    def _documents(self, generation: str, part: str, ids: list[str]) -> list[bytes | None]:
+    def _documents(self, generation: str, part: str, ids: list[str]) -> list[str | bytes | None]:
         raw: Any = self.client.hmget(self.gen_key(generation, part), ids) if ids else []
         return list(raw)
 
@@ -113,12 +102,7 @@ class ReadModel(DocumentReads):
         *,
         require_current: bool,
     ) -> bool:
-        portfolios, answers, agreements = documents(book)
-        names = name_pairs(book.timelines.values())
-        if names:
-            held: Any = self.client.hmget(self.gen_key(generation, "names"), list(names))
-            names = merged_names(names, (None if h is None else text(h) for h in held))
-        groups = [portfolios, answers, sorted(names.items()), agreements]
+        groups = list(self._written(generation, book).values())  # in apply.lua's order
         reply: Any = self._apply(
             keys=[self.keys.read_model_pointer],
             args=[
