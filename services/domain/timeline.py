@@ -365,12 +365,9 @@ def _segments(visible: Sequence[ScheduleVersion], names: Sequence[NameVersion]) 
     earliest = min(names, key=lambda n: n.effective_from, default=None)
     starts = _change_dates(visible) | {n.effective_from for n in names}
     segments: list[Segment] = []
-    b = n = 0
     for start in sorted(starts):
-        while b < len(bases) and bases[b][0] <= start:
-            b += 1
-        while n < len(named) and named[n].effective_from <= start:
-            n += 1
+        b = bisect_right(bases, start, key=lambda base: base[0])
+        n = bisect_right(named, start, key=lambda name: name.effective_from)
         version, waived = _answer_at(start, visible, bases[b - 1][1] if b else None, waivers)
         name = named[n - 1].name if n else (None if earliest is None else earliest.name)
         last = segments[-1] if segments else None
