@@ -257,21 +257,6 @@ def name_pairs(timelines: Iterable[ScheduleTimeline]) -> dict[str, str]:
     return pairs
 
 
-def merged_names(pairs: dict[str, str], held: Iterable[str | None]) -> dict[str, str]:
-    """`pairs` over the ids the same keys already name (`held`, in `pairs`' order): the
-    greater id keeps a shared name, whichever wrote first."""
-    return {
-        key: max(pid, other or pid) for (key, pid), other in zip(pairs.items(), held, strict=True)
-    }
-
-
-def answer_on(now_doc: str, on: date) -> dict[str, Any]:
-    """The stored answer (of `answers_doc`) for a day: the last segment starting by then."""
-    now = pydantic_core.from_json(now_doc)
-    answer: dict[str, Any] = now["answers"][bisect.bisect_right(now["starts"], on.isoformat()) - 1]
-    return answer
-
-
 class Documents:
     """What both read models (the `ReadModelStore` port) do with their documents, over each
     one's `_documents` (a generation's documents of a part, by id, None where none is) and
@@ -300,11 +285,15 @@ class Documents:
 
     def _written(self, generation: str, book: ScheduleBook) -> dict[str, list[tuple[str, str]]]:
         """The field-value pairs a write of the book sets, by part: its documents, and its
-        names merged over those the generation holds."""
+        names over the ids the same keys already name (the greater id keeps a shared name,
+        whichever wrote first)."""
         timelines = sorted(book.timelines.items())
         names = name_pairs(book.timelines.values())
         held = self._documents(generation, "names", list(names))
-        merged = merged_names(names, (None if h is None else text(h) for h in held))
+        merged = {
+            key: max(pid, text(other) if other else pid)
+            for (key, pid), other in zip(names.items(), held, strict=True)
+        }
         return {
             "portfolios": [(pid, timeline_doc(t)) for pid, t in timelines],
             "now": [(pid, answers_doc(t)) for pid, t in timelines],
@@ -321,9 +310,13 @@ class Documents:
         return Lookup(gen, pid, checkpoint, document, timeline_from_doc(document))
 
     def answer_now(self, name_or_id: str, on: date) -> tuple[str, dict[str, Any]] | None:
-        """(portfolio id, stored answer) for `on` as known now; None if unknown."""
+        """(portfolio id, stored answer) for `on` as known now: the last segment starting by
+        then (of `answers_doc`); None if unknown."""
         _, pid, doc, _ = self._read(name_or_id, "now")
-        return (pid, answer_on(doc, on)) if doc else None
+        if not doc:
+            return None
+        now = pydantic_core.from_json(doc)
+        return pid, now["answers"][bisect.bisect_right(now["starts"], on.isoformat()) - 1]
 
 
 def touched_portfolios(book: ScheduleBook, events: Sequence[LogEvent]) -> set[str]:
