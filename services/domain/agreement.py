@@ -401,10 +401,9 @@ def versions_of(amendment: Amendment, provenance: Provenance) -> list[ScheduleVe
     out: list[ScheduleVersion] = []
     for change in amendment.changes:
         if isinstance(change, SetGroupSchedule):
-            group = change.group
             out += [
-                fact(pid, VersionKind.SET, "group", change.schedule, group=group)
-                for pid in group.members
+                fact(pid, VersionKind.SET, "group", change.schedule, group=change.group)
+                for pid in change.group.members
             ]
         elif isinstance(change, SetSchedule):
             out.append(fact(change.portfolio_id, VersionKind.SET, change.action, change.schedule))
