@@ -118,13 +118,12 @@ def timeline_doc(timeline: ScheduleTimeline) -> str:
         for v in timeline.versions
     ]
     names = [[n.name, source(n.provenance), _retracted(n.retracted)] for n in timeline.names]
-    amendments = [_source(p) for _, p in sources.values()]
     return json_text(
         {
             "format": FORMAT,
             "portfolio_id": timeline.portfolio_id,
             "owner": timeline.owner,
-            "amendments": amendments,
+            "amendments": [_source(p) for _, p in sources.values()],
             "versions": versions,
             "names": names,
             "schedules": [s.as_json() for _, s in schedules.values()],
