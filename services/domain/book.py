@@ -205,9 +205,7 @@ class ScheduleBook:
         and each member's share; None when no day of it has a schedule."""
         combined = total(net_assets.values())
         period = self.accrue_period(min(net_assets), start, days, combined)
-        if period is None:
-            return None
-        return period, share_group_fee(period.accrual, net_assets)
+        return None if period is None else (period, share_group_fee(period.accrual, net_assets))
 
     def check_currency(self, portfolio_id: str, currency: str) -> None:
         """Raise DomainError unless `currency` is that of the agreement that prices the
