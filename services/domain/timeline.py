@@ -230,10 +230,9 @@ class ScheduleTimeline:
 
     def record_name(self, name: NameVersion) -> None:
         key = (name.provenance.event_id, "name", name.name)
-        if key in self._event_ids:
-            return
-        self._event_ids.add(key)
-        self._names.append(name)
+        if key not in self._event_ids:
+            self._event_ids.add(key)
+            self._names.append(name)
 
     def retract(self, agreement_id: str, amendment_number: int, point: RecordPoint) -> int:
         """Mark every fact of that amendment as withdrawn from `point` on; returns how many."""
