@@ -125,18 +125,17 @@ class InMemoryReadModel(Documents):
         stale = held.checkpoint != expected_checkpoint
         if stale or (require_current and self.pointer != generation):
             return False
-        self._write(generation, book)
-        held.checkpoint = checkpoint
+        self._write(generation, book, checkpoint)
         return True
 
-    def _write(self, generation: str, book: ScheduleBook) -> None:
+    def _write(self, generation: str, book: ScheduleBook, checkpoint: str) -> None:
         for part, pairs in self._written(generation, book).items():
             self.generations[generation].parts[part].update(pairs)
+        self.generations[generation].checkpoint = checkpoint
 
     def create(self, book: ScheduleBook, checkpoint: str) -> str:
         gen = self._new()
-        self._write(gen, book)
-        self.generations[gen].checkpoint = checkpoint
+        self._write(gen, book, checkpoint)
         return gen
 
     def swap(self, generation: str, log_end: str) -> tuple[str, str]:
