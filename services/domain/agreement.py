@@ -7,6 +7,7 @@ whether a new one may be recorded, and if not, which field and value break which
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
@@ -394,23 +395,20 @@ def _check_members(members: tuple[str, ...], where: str) -> None:
         )
 
 
-def versions_of(amendment: Amendment, provenance: Provenance) -> list[ScheduleVersion]:
+def versions_of(amendment: Amendment, provenance: Provenance) -> Iterator[ScheduleVersion]:
     """The schedule facts an amendment states, one per portfolio it prices or removes (each
     member of a group it prices)."""
     fact = partial(ScheduleVersion, effective_from=amendment.effective_date, provenance=provenance)
-    out: list[ScheduleVersion] = []
     for change in amendment.changes:
         if isinstance(change, SetGroupSchedule):
-            out += [
-                fact(pid, VersionKind.SET, "group", change.schedule, group=change.group)
-                for pid in change.group.members
-            ]
+            for pid in change.group.members:
+                yield fact(pid, VersionKind.SET, "group", change.schedule, group=change.group)
         elif isinstance(change, SetSchedule):
-            out.append(fact(change.portfolio_id, VersionKind.SET, change.action, change.schedule))
+            yield fact(change.portfolio_id, VersionKind.SET, change.action, change.schedule)
         elif isinstance(change, RemovePortfolio):
-            out.append(fact(change.portfolio_id, VersionKind.REMOVE, "remove", None))
+            yield fact(change.portfolio_id, VersionKind.REMOVE, "remove", None)
         elif isinstance(change, GrantWaiver):
-            waiver = fact(
+            yield fact(
                 change.portfolio_id,
                 VersionKind.WAIVER,
                 "waiver",
@@ -418,16 +416,12 @@ def versions_of(amendment: Amendment, provenance: Provenance) -> list[ScheduleVe
                 effective_from=change.period_from,
                 effective_to=change.period_to,
             )
-            out.append(waiver)
-    return out
 
 
-def names_of(amendment: Amendment) -> list[tuple[str, str]]:
+def names_of(amendment: Amendment) -> Iterator[tuple[str, str]]:
     """(portfolio id, name) pairs an amendment states, renames included."""
-    out: list[tuple[str, str]] = []
     for change in amendment.changes:
         if isinstance(change, SetSchedule | GrantWaiver) and change.portfolio_name:
-            out.append((change.portfolio_id, change.portfolio_name))
+            yield change.portfolio_id, change.portfolio_name
         elif isinstance(change, RenamePortfolio):
-            out.append((change.portfolio_id, change.new_name))
-    return out
+            yield change.portfolio_id, change.new_name
