@@ -221,12 +221,11 @@ class ScheduleTimeline:
     def record(self, version: ScheduleVersion) -> None:
         """Add a version. Recording the same event twice changes nothing (replays are safe)."""
         key = (version.provenance.event_id, version.kind.value, version.effective_from)
-        if key in self._event_ids:
-            return
-        self._event_ids.add(key)
-        self._versions.append(version)
-        self._answers = None
-        self.grouped = self.grouped or version.group is not None
+        if key not in self._event_ids:
+            self._event_ids.add(key)
+            self._versions.append(version)
+            self._answers = None
+            self.grouped = self.grouped or version.group is not None
 
     def record_name(self, name: NameVersion) -> None:
         key = (name.provenance.event_id, "name", name.name)
