@@ -313,16 +313,8 @@ def build_document() -> dict[str, Any]:
     settings = _settings()
     keys = settings.keys
     generated = faststream_document(settings)
-    addresses = {
-        "agreements": keys.agreements,
-        "net-assets": keys.net_assets,
-        "accruals": keys.accruals,
-        "report-outcomes": keys.report_outcomes,
-        "dead-letters": keys.dead_letters,
-        "commands": keys.commands,
-        "invoices": keys.invoices,
-        "invoice-outcomes": keys.invoice_outcomes,
-    }
+    # Each stream's key is the `Keys` attribute of its name.
+    addresses = {stream: getattr(keys, stream.replace("-", "_")) for stream in STREAM_MESSAGES}
     groups = _consumer_groups(generated, addresses)
     return {
         "asyncapi": "3.0.0",
@@ -352,7 +344,7 @@ def build_document() -> dict[str, Any]:
 
 
 def _consumer_groups(generated: dict[str, Any], addresses: dict[str, str]) -> dict[str, str]:
-    """Address -> group of each xreadgroup subscriber; raises when the apps drift from that."""
+    """Stream -> group of each xreadgroup subscriber; raises when the apps drift from that."""
     groups: dict[str, str] = {}
     for channel in generated["channels"].values():
         binding = channel.get("bindings", {}).get("redis", {})
@@ -363,7 +355,7 @@ def _consumer_groups(generated: dict[str, Any], addresses: dict[str, str]) -> di
     consumed = {addresses[s] for s in ("agreements", "net-assets", "invoices", "commands")}
     if missing or set(groups) != consumed:
         raise RuntimeError(f"the FastStream apps no longer describe {sorted(missing or groups)}")
-    return groups
+    return {stream: groups[address] for stream, address in addresses.items() if address in groups}
 
 
 def _operation(
@@ -385,9 +377,8 @@ def _operation(
 
 
 def _operations(groups: dict[str, str]) -> dict[str, Any]:
-    """Who sends to and who receives from each stream (`groups`: address -> its group)."""
-    keys = _settings().keys
-    projector_group, fee_worker_group = groups[keys.agreements], groups[keys.net_assets]
+    """Who sends to and who receives from each stream (`groups`: stream -> its group)."""
+    projector_group, fee_worker_group = groups["agreements"], groups["net-assets"]
     return {
         "recordAgreementEvent": _operation(
             "agreements",
@@ -425,12 +416,8 @@ def _operations(groups: dict[str, str]) -> dict[str, Any]:
             "fee worker and projector",
             "An entry that cannot be processed is written here and acknowledged.",
         ),
-        **_month_operations(groups[keys.invoices], groups[keys.commands]),
+        **_month_operations(groups["invoices"], groups["commands"]),
     }
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text as literal blocks, so the descriptions read as written."""
 
 
 def _month_operations(invoice_group: str, command_group: str) -> dict[str, Any]:
@@ -456,6 +443,10 @@ def _month_operations(invoice_group: str, command_group: str) -> dict[str, Any]:
             "Written with the invoice's acknowledgement, or with the close that matches it.",
         ),
     }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line text as literal blocks, so the descriptions read as written."""
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
