@@ -145,14 +145,10 @@ def _day(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def _schedule_json(schedule: FeeSchedule | None) -> list[dict[str, str | None]] | None:
-    return None if schedule is None else schedule.as_json()
-
-
 def _schedule_shown(schedule: FeeSchedule | None) -> dict[str, Any]:
     """A schedule as the pages show it: its tiers and its description (None where none)."""
     return {
-        "tiers": _schedule_json(schedule),
+        "tiers": None if schedule is None else schedule.as_json(),
         "describe": None if schedule is None else schedule.describe(),
     }
 
@@ -296,7 +292,7 @@ def day_explanation(fold: LogFold, entry: LedgerEntry) -> dict[str, Any]:
         "as_of": entry.as_of,
         "accrual_id": entry.accrual_id,
         "schedule_ref": ref,
-        "tiers": _schedule_json(schedule),
+        "tiers": None if schedule is None else schedule.as_json(),
         "bands": [
             {
                 **band.tier.as_json(),
@@ -359,14 +355,14 @@ def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, A
     schedule on its effective date as the log knew it just before and just after recording."""
     applied = fold.amendment(agreement_id, number)
     amendment, point = applied.amendment, applied.point
-    before, on = _just_before(point), amendment.effective_date
+    on = amendment.effective_date
+    known = (_just_before(point), point.position)  # just before and just after recording
     compared = []
     for pid in amendment.portfolio_ids:
         timeline = fold.book.timelines.get(pid)
         if timeline is None:
             continue
-        old = _schedule_shown(timeline.schedule_on(on, before).schedule)
-        new = _schedule_shown(timeline.schedule_on(on, point.position).schedule)
+        old, new = (_schedule_shown(timeline.schedule_on(on, at).schedule) for at in known)
         compared.append(
             {
                 "portfolio_id": pid,
@@ -397,6 +393,10 @@ def amendments_of(fold: LogFold, portfolio_id: str) -> Iterable[AmendmentApplied
     return (a for a in fold.amendments if portfolio_id in a.amendment.portfolio_ids)
 
 
+# What the page shows of each adjustment the ledger keeps (its cause besides).
+ADJUSTMENT_KEYS = ("adjustment_id", "reason", "delta", "previous_amount", "new_amount", "posted_in")
+
+
 def adjustments_of(entries: Iterable[LedgerEntry]) -> list[dict[str, Any]]:
     """Each adjustment of the entries with its cause: a revised report names its revision;
     otherwise new schedule knowledge, whose amendment the entry's schedule names (the ledger
@@ -411,16 +411,6 @@ def adjustments_of(entries: Iterable[LedgerEntry]) -> list[dict[str, Any]]:
                 cause = f"Amendment No. {ref['amendment_number']} of {ref['agreement_id']}"
             else:
                 cause = None
-            out.append(
-                {
-                    "as_of": e.as_of,
-                    "adjustment_id": a.get("adjustment_id"),
-                    "reason": a.get("reason"),
-                    "delta": a.get("delta"),
-                    "previous_amount": a.get("previous_amount"),
-                    "new_amount": a.get("new_amount"),
-                    "posted_in": a.get("posted_in"),
-                    "cause": cause,
-                }
-            )
+            shown = {k: a.get(k) for k in ADJUSTMENT_KEYS}
+            out.append({"as_of": e.as_of, **shown, "cause": cause})
     return out
