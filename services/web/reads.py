@@ -49,12 +49,10 @@ def dead_letters(
                 "occurred_at": data.get("occurred_at"),
             }
         )
-    more = len(rows) > size
-    total = sum(int(client.xlen(stream)) for stream in streams)
     return {
-        "total": total,
+        "total": sum(int(client.xlen(stream)) for stream in streams),
         "entries": page,
-        "next_before": page[-1]["entry_id"] if more and page else None,
+        "next_before": page[-1]["entry_id"] if len(rows) > size and page else None,
     }
 
 
