@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -144,11 +144,7 @@ def plan_ingest(
     for change in changes:
         planned, fixed = _plan_change(change, book, effective, strict=strict)
         if planned.refused is not None and skip_unparseable:
-            planned = PlannedChange(
-                **{**_fields(planned), "note": f"skipped: {planned.refused}", "refused": None}
-            )
-            plan.changes.append(planned)
-            continue
+            planned = replace(planned, note=f"skipped: {planned.refused}", refused=None)
         plan.changes.append(planned)
         if fixed is not None:
             recordable.append(fixed)
@@ -253,10 +249,6 @@ def _agreement_type(reading: Mapping[str, Any]) -> str:
     kind = reading.get("agreement_type")
     allowed = {"management", "subadvisory", "fee_waiver", "administration", "unknown"}
     return str(kind) if kind in allowed else "unknown"
-
-
-def _fields(change: PlannedChange) -> dict[str, Any]:
-    return {name: getattr(change, name) for name in PlannedChange.__slots__}
 
 
 def _plan_change(
@@ -374,8 +366,7 @@ def ingest_document(
     """
     sha256 = hashlib.sha256(raw).hexdigest()
     key = f"document:{sha256}"
-    seen = log.recorded(key)
-    if seen is not None:
+    if (seen := log.recorded(key)) is not None:
         return Ingested(sha256, seen=seen)
     reading = parse_filing(raw.decode("utf-8", errors="replace")).model_dump(
         by_alias=True, mode="json"
