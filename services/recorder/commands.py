@@ -42,17 +42,16 @@ def _report(command: AgreementCommand, result: AppendResult) -> None:
     if isinstance(command, AmendmentRecorded):
         # The ids were derived from names unless the file gave them: show which ones they are,
         # since `schedule`, `accruals` and the net-asset reports use them.
-        for i, change in enumerate(command.changes):
+        for i, change in enumerate(command.changes, 1):
             if isinstance(change, FeeMethodChange):
-                print(f"  change {i + 1}: fee method {change.method} ({change.average_over})")
-                continue
-            if isinstance(change, GroupScheduleChange):
+                print(f"  change {i}: fee method {change.method} ({change.average_over})")
+            elif isinstance(change, GroupScheduleChange):
                 members = ", ".join(change.members)
-                print(f"  change {i + 1}: group {change.group_id} schedule ({members})")
-                continue
-            name = getattr(change, "new_name", None) or getattr(change, "portfolio_name", None)
-            named = f" ({name})" if name else ""
-            print(f"  change {i + 1}: {change.action} portfolio {change.portfolio_id}{named}")
+                print(f"  change {i}: group {change.group_id} schedule ({members})")
+            else:
+                name = getattr(change, "new_name", None) or getattr(change, "portfolio_name", None)
+                named = f" ({name})" if name else ""
+                print(f"  change {i}: {change.action} portfolio {change.portfolio_id}{named}")
 
 
 @app.command("register-agreement")
