@@ -49,9 +49,6 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
-    def install_signal_handlers(self) -> None:  # uvicorn before 0.29
-        pass
-
 
 class HttpPortUnavailable(OSError):
     """The health/metrics address could not be bound (in use, or not allowed)."""
@@ -163,17 +160,21 @@ _servers: dict[tuple[str, int], tuple[HealthServer, list[object]]] = {}
 
 
 @contextlib.asynccontextmanager
-async def _serving(
+async def http_endpoint(
     settings: Settings,
     service_name: str,
     groups: Sequence[tuple[str, str]],
-    client: aioredis.Redis | None,
     site: ASGIApp | None = None,
+    *,
+    client: aioredis.Redis | None = None,
 ) -> AsyncIterator[None]:
-    """Serve (or join the server of this address) for the duration of the block.
+    """/health and /metrics on settings.http_host:http_port while the block runs (0 = none).
 
-    With `client` None the server opens its own connection from settings and closes it when
-    its last user leaves, so a service's hot path never waits behind a scrape.
+    The server listens before the block starts (a port in use raises OSError there) and reads
+    the consumer-group gauges of `groups` at each scrape. With `client` None it opens its own
+    Redis connection from settings and closes it when its last user leaves, so a service's hot
+    path never waits behind a scrape. Services of one process with the same address share one
+    server (names joined, groups added); `site`, an ASGI app, is served under every other path.
     """
     if settings.http_port == 0:
         yield
@@ -210,22 +211,6 @@ async def _serving(
             await server.close()
 
 
-def http_endpoint(
-    settings: Settings,
-    service_name: str,
-    groups: Sequence[tuple[str, str]],
-    site: ASGIApp | None = None,
-) -> contextlib.AbstractAsyncContextManager[None]:
-    """/health and /metrics on settings.http_host:http_port while the block runs (0 = none).
-
-    The server listens before the block starts (a port in use raises OSError there), uses its
-    own Redis connection, and reads the consumer-group gauges of `groups` at each scrape.
-    Services of one process with the same address share one server (names joined, groups
-    added); `site`, an ASGI app, is served under every other path.
-    """
-    return _serving(settings, service_name, groups, None, site)
-
-
 async def serve_http(
     settings: Settings,
     service_name: str,
@@ -234,7 +219,7 @@ async def serve_http(
     stop: asyncio.Event,
 ) -> None:
     """Serve /health and /metrics with `client` until `stop` is set (http_port 0: just wait)."""
-    async with _serving(settings, service_name, groups, client):
+    async with http_endpoint(settings, service_name, groups, client=client):
         await stop.wait()
 
 
