@@ -131,9 +131,8 @@ class ServiceMetrics:
             self._processed.inc(entries)
         self._batch_seconds.observe(seconds)
 
-    def dead_lettered(self, entries: int = 1) -> None:
-        if entries:
-            self._dead_lettered.inc(entries)
+    def dead_lettered(self) -> None:
+        self._dead_lettered.inc()
 
     def emitted(self, event_type: str) -> None:
         """One trace event of a report that was not priced (or a dead letter) was written."""

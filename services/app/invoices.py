@@ -179,11 +179,6 @@ def _named(version: ScheduleVersion, month: MonthStatement) -> str:
     )
 
 
-def read_invoice(fields: Mapping[bytes, bytes]) -> InvoiceReceived:
-    """The invoice in an entry, or WireError naming the field and the value."""
-    return decode_as(fields, InvoiceReceived, "invoices")
-
-
 async def receive_invoices(
     book: ScheduleBook,
     store: LedgerStore,
@@ -200,7 +195,7 @@ async def receive_invoices(
             ops.append(Ack(entry.entry_id))
             continue
         try:
-            invoice = read_invoice(entry.fields)
+            invoice = decode_as(entry.fields, InvoiceReceived, "invoices")
             ops.append(await _invoice_op(book, store, invoice, entry.entry_id))
         except Exception as exc:
             code, reason = refusal(exc)
