@@ -106,15 +106,11 @@ def mask_url(url: str | None) -> str | None:
     if not url:
         return url
     parts = urlsplit(url)
-    netloc = parts.netloc
+    netloc, query = parts.netloc, parts.query
     userinfo, at, hostport = netloc.rpartition("@")
     if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() == "password" for k, _ in pairs):
-            masked_pairs = [(k, MASK if k.lower() == "password" else v) for k, v in pairs]
-            query = urlencode(masked_pairs, safe="*")
+        netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}"
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() == "password" for k, _ in pairs):
+        query = urlencode([(k, MASK if k.lower() == "password" else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
