@@ -165,23 +165,19 @@ def _print_quote(accrual: Accrual) -> None:
 # starts without FastStream or the Redis clients, in a third of the time). A test keeps it
 # equal to what the modules register.
 COMMAND_MODULES = {
-    "parse": "services.parsing.command",
-    "register-agreement": "services.recorder.commands",
-    "amend": "services.recorder.commands",
-    "retract": "services.recorder.commands",
-    "ingest": "services.recorder.commands",
-    "schedule": "services.audit.commands",
-    "history": "services.audit.commands",
-    "projector": "services.projector.commands",
-    "run": "services.runner",
-    "accruals": "services.fee_worker.commands",
-    "gaps": "services.fee_worker.commands",
-    "close": "services.fee_worker.commands",
-    "statement": "services.fee_worker.commands",
-    "web": "services.web.commands",
-    "acl": "services.ops.commands",
-    "config": "services.ops.commands",
-    "demo": "services.demo.commands",
+    command: module
+    for module, commands in (
+        ("services.parsing.command", ("parse",)),
+        ("services.recorder.commands", ("register-agreement", "amend", "retract", "ingest")),
+        ("services.audit.commands", ("schedule", "history")),
+        ("services.projector.commands", ("projector",)),
+        ("services.runner", ("run",)),
+        ("services.fee_worker.commands", ("accruals", "gaps", "close", "statement")),
+        ("services.web.commands", ("web",)),
+        ("services.ops.commands", ("acl", "config")),
+        ("services.demo.commands", ("demo",)),
+    )
+    for command in commands
 }
 SERVICE_COMMAND_MODULES = tuple(dict.fromkeys(COMMAND_MODULES.values()))
 
