@@ -130,21 +130,17 @@ def _print_accruals(ledger: dict[str, dict[str, Any]], rates: dict[str, Decimal]
     for column in ("date", "days", "net assets", "set by", "effective rate %", "accrual"):
         table.add_column(column, justify="left" if column in ("date", "set by") else "right")
     for first, last in windows:
-        day = first
-        while day <= last:
-            entry = ledger.get(day.isoformat())
-            if entry is not None:
-                ref = entry.get("schedule_ref") or {}
-                rate = rates.get(day.isoformat())
-                table.add_row(
-                    day.isoformat(),
-                    str(entry["accrual_days"]),
-                    f"{Decimal(entry['net_assets']):,.2f}",
-                    f"Amendment No. {ref.get('amendment_number', '?')}",
-                    "?" if rate is None else f"{rate:.6f}",
-                    f"{Decimal(entry['amount']):,.2f}",
-                )
-            day += timedelta(days=1)
+        for as_of in sorted(d for d in ledger if first.isoformat() <= d <= last.isoformat()):
+            entry, rate = ledger[as_of], rates.get(as_of)
+            ref = entry.get("schedule_ref") or {}
+            table.add_row(
+                as_of,
+                str(entry["accrual_days"]),
+                f"{Decimal(entry['net_assets']):,.2f}",
+                f"Amendment No. {ref.get('amendment_number', '?')}",
+                "?" if rate is None else f"{rate:.6f}",
+                f"{Decimal(entry['amount']):,.2f}",
+            )
         table.add_section()
     console.print(table)
     before, after = (rates.get(d.isoformat()) for d in (EFFECTIVE - timedelta(days=1), EFFECTIVE))
