@@ -175,15 +175,9 @@ def faststream_document(settings: Settings) -> dict[str, Any]:
     fee_worker.publisher(stream=keys.report_outcomes, title="report-outcomes", schema=Message)
     fee_worker.publisher(stream=keys.dead_letters, title="dead-letters", schema=DeadLetter)
     fee_worker.publisher(stream=keys.invoice_outcomes, title="invoice-outcomes", schema=Message)
-    spec = AsyncAPI(
-        recorder,
-        projector,
-        fee_worker,
-        title="feeschedule",
-        version=_version(),
-        schema_version="3.0.0",
-    ).to_specification()
-    document: dict[str, Any] = spec.to_jsonable()
+    brokers = (recorder, projector, fee_worker)
+    spec = AsyncAPI(*brokers, title="feeschedule", version=_version(), schema_version="3.0.0")
+    document: dict[str, Any] = spec.to_specification().to_jsonable()
     return document
 
 
