@@ -41,8 +41,7 @@ def apply_users(
         for user in users:
             # A selector `(...)` is one rule, so one argument: no shell-style splitting. The
             # raw command, since acl_setuser() has no way to pass selectors.
-            command = ("ACL", "SETUSER", user.name, *user.rules)
-            node.execute_command(*command)  # type: ignore[no-untyped-call]
+            node.execute_command("ACL", "SETUSER", user.name, *user.rules)  # type: ignore[no-untyped-call]
         done.append(Applied(name, version, tuple(u.name for u in users)))
     return done
 
