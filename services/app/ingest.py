@@ -274,18 +274,15 @@ def _plan_change(
             None, None, written, written, None, after, formerly, None, reason
         ), None
 
-    pid = (
+    pid = str(
         change.get("portfolio_id")
         or (formerly and book.resolve(formerly))
         or book.resolve(name)
         or portfolio_id_for(formerly or name)
     )
-    pid = str(pid)
-    answer = book.schedule_on(pid, effective) if effective else None
-    on_record = answer is not None and answer.schedule is not None
-    before = answer.schedule if answer is not None else None
-    fixed = dict(change)
-    fixed["portfolio_id"] = pid
+    before = book.schedule_on(pid, effective).schedule if effective else None
+    on_record = before is not None
+    fixed = {**change, "portfolio_id": pid}
     action, note = written, None
     if not on_record and not strict:
         if written == "revise":
