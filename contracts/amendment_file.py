@@ -34,6 +34,7 @@ from contracts.messages import (
 Text = Annotated[str, Field(max_length=2000)]
 # A name must say something: not empty, not only spaces.
 PortfolioName = Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
+RatesAsWritten = Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=50)]
 
 
 def _json_boolean(value: Any) -> Any:
@@ -63,9 +64,7 @@ class _FileChange(Contract):
     note: Text | None = None
     # What `feeschedule parse --json` adds when it has them; informational.
     schedule_before: FileSchedule | None = None
-    rates_as_written: list[Annotated[str, Field(max_length=100)]] | None = Field(
-        default=None, max_length=50
-    )
+    rates_as_written: RatesAsWritten | None = None
 
 
 class SetScheduleFileChange(_FileChange):
@@ -134,9 +133,7 @@ class GroupFileChange(Contract):
     parseable: Annotated[Literal[True], BeforeValidator(_json_boolean)] = True
     note: Text | None = None
     schedule_before: FileSchedule | None = None
-    rates_as_written: list[Annotated[str, Field(max_length=100)]] | None = Field(
-        default=None, max_length=50
-    )
+    rates_as_written: RatesAsWritten | None = None
 
 
 FileChange = Annotated[
