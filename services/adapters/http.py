@@ -156,7 +156,7 @@ class HealthServer:
 
 # One server per address in a process: `feeschedule run all` runs two services in one process,
 # and each asks for a server at the same address; the second joins the first's server.
-_servers: dict[tuple[str, int], tuple[HealthServer, list[object]]] = {}
+_servers: dict[tuple[str, int], tuple[HealthServer, list[str]]] = {}
 
 
 @contextlib.asynccontextmanager
@@ -200,12 +200,11 @@ async def http_endpoint(
                 f"http-port: cannot listen on {address[0]}:{address[1]} ({exc.strerror or exc})"
             ) from exc
         log.info("%s: /health and /metrics on http://%s:%d", service_name, *address)
-    token = object()
-    users.append(token)
+    users.append(service_name)
     try:
         yield
     finally:
-        users.remove(token)
+        users.remove(service_name)
         if not users and _servers.get(address, (None,))[0] is server:
             del _servers[address]
             await server.close()

@@ -122,14 +122,13 @@ def load_amendment_file(raw: bytes) -> AmendmentFile:
 
 
 def _group_change(change: GroupFileChange) -> dict[str, Any]:
-    names = [normalise_portfolio_name(n) for n in change.group.members]
     # A renamed member keeps the id it had under its former name.
     formerly = change.group.formerly or {}
     ids = change.group.member_ids or [
         portfolio_id_for(normalise_portfolio_name(formerly.get(raw, raw)))
         for raw in change.group.members
     ]
-    if len(ids) != len(names):
+    if len(ids) != len(change.group.members):
         raise DomainError("group.member_ids", ids, "must give one id for each member")
     return {
         "action": "group",
