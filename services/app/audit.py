@@ -122,11 +122,11 @@ def governed(
     """id(version) -> the first and last day (None: onwards) each base version governs as
     known at `known_at`: its interval of the timeline. A waiver governs its own period and a
     version superseded on its first day governs nothing, so neither is here."""
-    out: dict[int, tuple[date, date | None]] = {}
-    for i in timeline.intervals(known_at):
-        # The interval's end is exclusive; the last day it governs is the day before.
-        out[id(i.version)] = (i.start, None if i.end is None else i.end - timedelta(days=1))
-    return out
+    # An interval's end is exclusive; the last day it governs is the day before.
+    return {
+        id(i.version): (i.start, None if i.end is None else i.end - timedelta(days=1))
+        for i in timeline.intervals(known_at)
+    }
 
 
 def retraction_json(point: RecordPoint | None) -> dict[str, str] | None:

@@ -71,9 +71,8 @@ class LogFold:
     retractions: list[Retracted] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def refresh(self, page: int = 1000) -> int:
-        """Fold the entries appended since the last refresh; returns how many were read."""
-        read = 0
+    def refresh(self, page: int = 1000) -> None:
+        """Fold the entries appended since the last refresh."""
         with self._lock:
             while rows := self.log.entries(self.position, "+", page):
                 for event in read_events(rows, None):
@@ -83,8 +82,6 @@ class LogFold:
                     elif isinstance(event, Retracted):
                         self.retractions.append(event)
                 self.position = rows[-1][0]
-                read += len(rows)
-        return read
 
     def timeline(self, name_or_id: str) -> ScheduleTimeline:
         pid = self.book.resolve(name_or_id)
