@@ -115,7 +115,7 @@ class HealthServer:
             await self.site(scope, receive, send)
 
     def app(self) -> Starlette:
-        """The ASGI app: GET (or HEAD) /health and /metrics."""
+        """The ASGI app: GET (or HEAD) the OWN_PATHS, /health, /metrics and /docs/asyncapi."""
 
         async def health(request: Request) -> Response:
             status, body = await self.health()
@@ -127,14 +127,9 @@ class HealthServer:
         async def asyncapi(request: Request) -> Response:
             return HTMLResponse(asyncapi_html())
 
-        return Starlette(
-            routes=[
-                Route("/health", health, methods=["GET", "HEAD"]),
-                Route("/metrics", metrics, methods=["GET", "HEAD"]),
-                Route("/docs/asyncapi", asyncapi, methods=["GET", "HEAD"]),
-                Mount("/", app=self._site),
-            ]
-        )
+        own = zip(OWN_PATHS, (health, metrics, asyncapi), strict=True)
+        routes = [Route(path, endpoint, methods=["GET", "HEAD"]) for path, endpoint in own]
+        return Starlette(routes=[*routes, Mount("/", app=self._site)])
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {"service": self.service_name}
