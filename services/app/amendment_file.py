@@ -169,28 +169,15 @@ def _changes(change: FileChange) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if isinstance(change, RenameFileChange) or change.formerly:
         out.append(_rename(pid, change.portfolio, change.formerly))
-    if isinstance(change, WaiverFileChange):
-        out.append(
-            {
-                "action": "waiver",
-                "portfolio_id": pid,
-                "portfolio_name": name,
-                "tiers": change.schedule.tiers,
-                "period": change.period,
-            }
-        )
-    elif isinstance(change, RemoveFileChange):
+    if isinstance(change, RemoveFileChange):
         out.append({"action": "remove", "portfolio_id": pid})
-    elif change.schedule is not None:  # a set, or a rename that also sets a schedule
-        action = change.action if isinstance(change, SetScheduleFileChange) else "revise"
-        out.append(
-            {
-                "action": _SET_ACTIONS[action],
-                "portfolio_id": pid,
-                "portfolio_name": name,
-                "tiers": change.schedule.tiers,
-            }
-        )
+    elif change.schedule is not None:  # a set or a waiver, or a rename that also sets a schedule
+        scheduled = {"portfolio_id": pid, "portfolio_name": name, "tiers": change.schedule.tiers}
+        if isinstance(change, WaiverFileChange):
+            out.append({"action": "waiver", **scheduled, "period": change.period})
+        else:
+            action = change.action if isinstance(change, SetScheduleFileChange) else "revise"
+            out.append({"action": _SET_ACTIONS[action], **scheduled})
     return out
 
 
