@@ -37,14 +37,8 @@ console = Console()
 
 def progress_bar(label: str, on: Console | None = None) -> Progress:
     """The bar every long wait shows (replays, rebuilds, the demo's accruals)."""
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=on or console,
-        transient=False,
-    )
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=on or console)
 
 
 @app.callback()
