@@ -209,16 +209,12 @@ def role_rules(role: str, keys: Keys, server_version: str) -> list[str]:
     selectors = supports_selectors(server_version)
     spec = ROLE_GRANTS[role]
     grants = list(spec.grants)
+    every_key = tuple(_unique(name for g in grants for name in (*g.write, *g.read)))
     if spec.scripts:
-        every_key = _unique(name for g in grants for name in (*g.write, *g.read))
-        grants.append(Grant(SCRIPTS, write=tuple(every_key)))
+        grants.append(Grant(SCRIPTS, write=every_key))
     if not selectors:
         # Redis 6.2: one permission set, the union of the grants.
-        merged = Grant(
-            tuple(_unique(c for g in grants for c in g.commands)),
-            write=tuple(_unique(n for g in grants for n in (*g.write, *g.read))),
-        )
-        grants = [merged]
+        grants = [Grant(tuple(_unique(c for g in grants for c in g.commands)), write=every_key)]
     root, *others = grants
     connecting = (*connection_commands(server_version), *CLUSTER_CONNECTION)
     rules = ["-@all", *(f"+{c}" for c in connecting)]
