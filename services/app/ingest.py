@@ -203,13 +203,15 @@ def _registration(
     agreement_id: str, reading: Mapping[str, Any], day_count: str, rounding: str
 ) -> AgreementRegistered:
     """The registration a filing of an agreement the log does not know yet needs first."""
+    kind = reading.get("agreement_type")
+    known = kind in {"management", "subadvisory", "fee_waiver", "administration", "unknown"}
     return AgreementRegistered.model_validate(
         {
             "agreement_id": agreement_id,
             "trust": reading.get("trust"),
             "adviser": reading.get("adviser"),
             "agreement_date": reading.get("agreement_date"),
-            "agreement_type": _agreement_type(reading),
+            "agreement_type": str(kind) if known else "unknown",
             "day_count": day_count,
             "rounding": rounding,
         }
@@ -243,12 +245,6 @@ def _decimal_bounds(reading: Mapping[str, Any]) -> dict[str, Any]:
         for c in reading.get("changes") or []
     ]
     return {**reading, "changes": changes}
-
-
-def _agreement_type(reading: Mapping[str, Any]) -> str:
-    kind = reading.get("agreement_type")
-    allowed = {"management", "subadvisory", "fee_waiver", "administration", "unknown"}
-    return str(kind) if kind in allowed else "unknown"
 
 
 def _plan_change(
