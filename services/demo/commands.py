@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -219,9 +220,8 @@ def demo(
                 raw = (resources.files("services.demo") / "filings" / name).read_bytes()
                 console.rule(f"ingest {name}")
                 _ingest(EventStore(client, keys), raw)
-            stop = asyncio.Event()
             reports = business_days(FIRST_DAY, days)
-            with _services_running(settings, stop):
+            with _services_running(settings):
                 console.rule(
                     f"{days} days of net assets for {PORTFOLIO_ID}: {len(reports)} business days"
                 )
@@ -256,16 +256,13 @@ def _serve_site(settings: Settings, port: int) -> None:
         )
         console.print("Ctrl-C stops it", highlight=False)
         with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
+            threading.Event().wait()
 
 
 @contextlib.contextmanager
-def _services_running(settings: Settings, stop: asyncio.Event) -> Iterator[None]:
+def _services_running(settings: Settings) -> Iterator[None]:
     """Projector and fee worker on an event loop in a background thread, stopped on exit."""
-    import threading
-
-    loop = asyncio.new_event_loop()
+    loop, stop = asyncio.new_event_loop(), asyncio.Event()
     errors: list[BaseException] = []
 
     # Imported here: importing the runner registers `feeschedule run` (its own command).
