@@ -152,9 +152,8 @@ async def month_statement(
     if month in closed:
         found = statement_of(closed[month], "closed", ledger)
     else:
-        found = statement_of(
-            open_true_up(book, portfolio_id, month, ledger, closed), "open", ledger
-        )
+        true_up = open_true_up(book, portfolio_id, month, ledger, closed)
+        found = statement_of(true_up, "open", ledger)
     return found.model_copy(update={"invoices": await _invoices(store, portfolio_id, month)})
 
 

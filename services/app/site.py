@@ -401,13 +401,12 @@ def adjustments_of(entries: Iterable[LedgerEntry]) -> list[dict[str, Any]]:
     out = []
     for e in entries:
         for i, a in enumerate(e.adjustments):
+            cause = None
             if a.get("reason") == "revised_report":
                 cause = f"report {e.report_id} revision {e.revision}"
             elif i == len(e.adjustments) - 1 and e.schedule_ref is not None:
                 ref = e.schedule_ref
                 cause = f"Amendment No. {ref['amendment_number']} of {ref['agreement_id']}"
-            else:
-                cause = None
             shown = {k: a.get(k) for k in ADJUSTMENT_KEYS}
             out.append({"as_of": e.as_of, **shown, "cause": cause})
     return out
