@@ -35,11 +35,6 @@ acl_app = typer.Typer(help="Redis ACL users, one per role, least privilege.", no
 app.add_typer(acl_app, name="acl")
 
 
-@acl_app.callback()
-def acl_root() -> None:
-    """Redis ACL users, one per role, least privilege."""
-
-
 class AclFormat(StrEnum):
     setuser = "setuser"
     aclfile = "aclfile"
