@@ -259,16 +259,14 @@ def _plan_change(
     after = _schedule(change)
     if change.get("parseable") is False:
         reason = change.get("note") or "the parser could not read this change with certainty"
-        return PlannedChange(
-            name, None, written, written, None, after, formerly, None, reason
-        ), None
+        refused = PlannedChange(name, None, written, written, None, after, formerly, refused=reason)
+        return refused, None
     if written == "group":
         return _plan_group(change, book, after)
     if not name:
         reason = "the filing names no portfolio for this change"
-        return PlannedChange(
-            None, None, written, written, None, after, formerly, None, reason
-        ), None
+        refused = PlannedChange(None, None, written, written, None, after, formerly, refused=reason)
+        return refused, None
 
     pid = str(
         change.get("portfolio_id")
