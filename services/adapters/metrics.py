@@ -127,8 +127,7 @@ class ServiceMetrics:
 
     def batch_done(self, entries: int, seconds: float) -> None:
         """A batch of `entries` was handled to completion (acknowledged) in `seconds`."""
-        if entries:
-            self._processed.inc(entries)
+        self._processed.inc(entries)
         self._batch_seconds.observe(seconds)
 
     def dead_lettered(self) -> None:
@@ -149,6 +148,4 @@ class ServiceMetrics:
 
     @staticmethod
     def adjusted(reason: str, events: int = 1) -> None:
-        series = ADJUSTMENTS.labels(reason=reason)  # 0 events: the series exists, at 0
-        if events:
-            series.inc(events)
+        ADJUSTMENTS.labels(reason=reason).inc(events)  # 0 events: the series exists, at 0
