@@ -227,8 +227,6 @@ def waiting_matched(
     ops: list[Op] = []
     for field, text in sorted(waiting.items()):
         invoice = InvoiceReceived.model_validate_json(text)
-        ops.append(
-            Emit("invoice_outcomes", encode(reconcile(invoice, statement, book, ledger)), None)
-        )
-        ops.append(DropInvoice(field))
+        outcome = encode(reconcile(invoice, statement, book, ledger))
+        ops += [Emit("invoice_outcomes", outcome, None), DropInvoice(field)]
     return ops
