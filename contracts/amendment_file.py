@@ -7,7 +7,7 @@ plus an optional top-level `agreement_id` and per-change `portfolio_id`, under t
 change needs follows from its `action` (a waiver needs a period, a remove no schedule).
 
 contracts/schemas/AmendmentFile.json is generated from this model, and
-services/recorder/amendment_file.py validates every file with it: the schema and the reader are
+services/app/amendment_file.py validates every file with it: the schema and the reader are
 one rule. contracts/examples/amendment.json is the example below, written out by
 `python -m contracts.generate`.
 """
