@@ -108,9 +108,8 @@ def parse_levels(raw: str | None) -> tuple[Decimal, ...]:
         return DEFAULT_LEVELS
     levels: list[Decimal] = []
     for part in raw.split(","):
-        text = part.strip().replace("_", "")
         try:
-            value = Decimal(text)
+            value = Decimal(part.strip().replace("_", ""))
         except ArithmeticError:
             raise DomainError("levels", part, "is not an amount of assets") from None
         if not value.is_finite() or value <= 0:
@@ -168,13 +167,12 @@ def steps(
     for day in _boundaries(timeline, known_at):
         answer = timeline.schedule_on(day, known_at)
         schedule, version = answer.schedule, answer.version
+        number = None if version is None else version.provenance.amendment_number
         out.append(
             {
                 "from": day.isoformat(),
                 **_schedule_shown(schedule),
-                "amendment_number": None
-                if version is None
-                else version.provenance.amendment_number,
+                "amendment_number": number,
                 "waived": answer.waived,
                 "rates_pct": [
                     None if schedule is None else str(schedule.effective_rate_pct(level))
