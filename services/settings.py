@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         description="net-asset intake partitions: a portfolio's reports go to CRC-32 of its id"
         " mod this (contracts/partitions.py); 1 keeps one stream and the unpartitioned keys",
     )
+    redis_timeout_ms: int = Field(
+        default=60_000,
+        ge=0,
+        description="how long a Redis command waits for its reply before it fails (0: no limit);"
+        " redis-py 8 alone gives up after 5 s, as while Redis pauses writes or a node fails over",
+    )
     redis_username: str | None = None
     redis_password: SecretStr | None = None
     redis_password_file: Path | None = None

@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     from faststream.redis import RedisBroker
 
 
-def credentials(settings: Settings) -> dict[str, Any]:
-    """ACL user and password from settings, as keyword arguments of a client or broker."""
-    extra: dict[str, Any] = {}
+def client_options(settings: Settings) -> dict[str, Any]:
+    """ACL user, password and reply timeout from settings, as keyword arguments of a client or
+    broker (one set for every connection the services make)."""
+    timeout = settings.redis_timeout_ms / 1000 if settings.redis_timeout_ms else None
+    extra: dict[str, Any] = {"socket_timeout": timeout}
     if settings.redis_username:
         extra["username"] = settings.redis_username
     password = settings.password()
@@ -58,8 +60,8 @@ def redis_broker(settings: Settings) -> RedisBroker:
 
     url = require_url(settings)
     if settings.redis_cluster:
-        return RedisClusterBroker(url, log_level=logging.DEBUG, **credentials(settings))
-    return RedisBroker(url, log_level=logging.DEBUG, **credentials(settings))
+        return RedisClusterBroker(url, log_level=logging.DEBUG, **client_options(settings))
+    return RedisBroker(url, log_level=logging.DEBUG, **client_options(settings))
 
 
 def sync_client(settings: Settings) -> redis.Redis:
@@ -71,9 +73,9 @@ def sync_client(settings: Settings) -> redis.Redis:
     """
     url = require_url(settings)
     if settings.redis_cluster:
-        cluster = redis.cluster.RedisCluster.from_url(url, **credentials(settings))
+        cluster = redis.cluster.RedisCluster.from_url(url, **client_options(settings))
         return cast(redis.Redis, cluster)
-    return redis.Redis.from_url(url, **credentials(settings))
+    return redis.Redis.from_url(url, **client_options(settings))
 
 
 def async_client(settings: Settings) -> aioredis.Redis:
@@ -81,9 +83,9 @@ def async_client(settings: Settings) -> aioredis.Redis:
     cast for the same reason)."""
     url = require_url(settings)
     if settings.redis_cluster:
-        cluster = redis.asyncio.cluster.RedisCluster.from_url(url, **credentials(settings))
+        cluster = redis.asyncio.cluster.RedisCluster.from_url(url, **client_options(settings))
         return cast(aioredis.Redis, cluster)
-    return aioredis.Redis.from_url(url, **credentials(settings))
+    return aioredis.Redis.from_url(url, **client_options(settings))
 
 
 def each_node(client: redis.Redis) -> list[tuple[str, redis.Redis]]:
