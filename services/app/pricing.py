@@ -434,12 +434,10 @@ class Pricer:
                 " it is priced when every member's report is in"
             )
         else:
-            code, reason = (
-                "no_schedule",
-                (
-                    f"as_of: no schedule of portfolio {pid!r} is in force on {as_of}; the report"
-                    " waits and is priced when one is recorded"
-                ),
+            code = "no_schedule"
+            reason = (
+                f"as_of: no schedule of portfolio {pid!r} is in force on {as_of}; the report"
+                " waits and is priced when one is recorded"
             )
         held = ReportHeld(
             event_id=_event_id("ReportHeld", f"{self.source_stream}|{ack}"),
@@ -564,8 +562,7 @@ class Pricer:
                 # Nothing stored: a parked report taken away since the step was planned.
                 state[key] = (stored, Held.stored(where, stored) if stored else None, None)
             stored, held, winner = state[key]
-            code = None if held is None else held.verdict(op.report)
-            if held is not None and code is not None:
+            if held is not None and (code := held.verdict(op.report)) is not None:
                 ops.append(self._dismiss(op, code, held))
                 continue
             if winner is not None:
@@ -623,12 +620,8 @@ class Pricer:
     def affected(self, since: str | None) -> dict[str, date]:
         """Portfolio -> earliest date whose schedule may differ from what `since` knew."""
         point = None if not since else RecordPoint(datetime.min.replace(tzinfo=UTC), since)
-        out: dict[str, date] = {}
-        for portfolio_id, timeline in self.book.timelines.items():
-            earliest = timeline.changed_dates(point)
-            if earliest is not None:
-                out[portfolio_id] = earliest
-        return out
+        changed = {pid: t.changed_dates(point) for pid, t in self.book.timelines.items()}
+        return {pid: earliest for pid, earliest in changed.items() if earliest is not None}
 
     def plan_advance(
         self,
@@ -657,10 +650,8 @@ class Pricer:
                 read = reads[portfolio_id] = LedgerRead(portfolio_id, ledger)
                 ops += self._advance_in_context(read, earliest, members)
                 continue
-            for as_of in sorted(d for d in ledger if _reaches(d, ledger[d], earliest)):
-                revised = self._revise(ledger[as_of], None)
-                if revised is not None:
-                    ops.append(revised)
+            days = sorted(d for d in ledger if _reaches(d, ledger[d], earliest))
+            ops += filter(None, (self._revise(ledger[as_of], None) for as_of in days))
         ops.append(ExpectLength(None, len(unpriced)))
         waiting = dict(unpriced)  # as the plan leaves it: a group's day takes its members'
         for name, report_json in sorted(unpriced.items()):
@@ -671,18 +662,12 @@ class Pricer:
             pid = report.portfolio_id
             if pid in unwritable or (self.contextual(pid) and pid not in reads):
                 continue  # (a ledger it would be priced on, unread: it waits for the next)
+            if pid in reads and name not in waiting:
+                continue  # priced already, with its group's day
             op = self._accrue_or_park(report, None, parked=(name, report_json))
             if isinstance(op, Accrue):
-                ops += [op] if pid not in reads else self._parked_in_context(op, reads, waiting)
+                ops += [op] if pid not in reads else self._planned(op, reads, waiting)
         return ops + [e for read in reads.values() for e in read.expectations()]
-
-    def _parked_in_context(
-        self, op: Accrue, reads: Mapping[str, LedgerRead], waiting: dict[str, str]
-    ) -> list[Op]:
-        assert op.unpriced is not None
-        if op.unpriced[0] not in waiting:
-            return []  # priced already, with its group's day
-        return self._planned(op, reads, waiting)
 
     # -- accruals that depend on their ledger --
 
@@ -698,12 +683,15 @@ class Pricer:
             if timeline is None or not timeline.grouped:
                 continue
             for day in (d for d in ledger if _reaches(d, ledger[d], earliest)):
-                group = self.book.group_on(pid, date.fromisoformat(day))
-                if group is None or LedgerEntry.from_json(ledger[day]).group is not None:
-                    continue
-                members = self.book.group_members(group, date.fromisoformat(day))
-                wanted.update(m for m in members if day not in ledgers.get(m, {}))
+                members = self._members(pid, date.fromisoformat(day))
+                if members is not None and LedgerEntry.from_json(ledger[day]).group is None:
+                    wanted.update(m for m in members if day not in ledgers.get(m, {}))
         return sorted(wanted)
+
+    def _members(self, portfolio_id: str, on: date) -> list[str] | None:
+        """The members of the group whose schedule prices the portfolio on `on`, if any."""
+        group = self.book.group_on(portfolio_id, on)
+        return None if group is None else self.book.group_members(group, on)
 
     def contextual(self, portfolio_id: str) -> bool:
         """Whether the portfolio's accruals depend on its ledger: month-to-date rounding books
@@ -725,10 +713,8 @@ class Pricer:
     def context_of(self, op: Accrue | Park) -> list[str]:
         """The portfolios whose ledgers the report's plan reads: its group's members on its
         date (with it), else its own."""
-        group = self.book.group_on(op.portfolio_id, op.report.as_of)
-        if group is None:
-            return [op.portfolio_id]
-        return sorted({op.portfolio_id, *self.book.group_members(group, op.report.as_of)})
+        members = self._members(op.portfolio_id, op.report.as_of)
+        return [op.portfolio_id] if members is None else sorted({op.portfolio_id, *members})
 
     def reads_parked(self, op: Accrue | Park) -> bool:
         """Whether the report's plan reads the parked reports: a group day's other members
@@ -754,10 +740,9 @@ class Pricer:
     def _planned(
         self, op: Accrue | Park, reads: Mapping[str, LedgerRead], unpriced: dict[str, str]
     ) -> list[Op]:
-        group = self.book.group_on(op.portfolio_id, op.report.as_of)
-        if group is None:
+        members = self._members(op.portfolio_id, op.report.as_of)
+        if members is None:
             return self._in_context(op, reads[op.portfolio_id])
-        members = self.book.group_members(group, op.report.as_of)
         if any(m not in reads for m in members):
             return []  # a member's ledger unread: the day waits for the next plan
         return self._group_day(op, members, reads, unpriced)
@@ -796,12 +781,8 @@ class Pricer:
         unpriced: dict[str, str],
     ) -> list[Op]:
         assert basis.group is not None
-        ops: list[Op] = []
-        for member in sorted(basis.group):
-            planned = self._member_op(op, member, basis, reads[member], unpriced)
-            if planned is not None:
-                ops.append(planned)
-        return ops
+        planned = (self._member_op(op, m, basis, reads[m], unpriced) for m in sorted(basis.group))
+        return [member_op for member_op in planned if member_op is not None]
 
     def plan_provisional(
         self,
@@ -817,10 +798,9 @@ class Pricer:
         ops += [ExpectLength(pid, len(ledger)) for pid, ledger in sorted(ledgers.items())]
         for name, text in sorted(unpriced.items()):
             report = NetAssetsReported.model_validate_json(text)
-            group = self.book.group_on(report.portfolio_id, report.as_of)
-            if name not in waiting or group is None or not due(report):
+            members = self._members(report.portfolio_id, report.as_of)
+            if name not in waiting or members is None or not due(report):
                 continue
-            members = self.book.group_members(group, report.as_of)
             if any(m not in reads for m in members):
                 continue
             days, navs = self._members_day(report, members, reads, waiting)
@@ -837,9 +817,7 @@ class Pricer:
         members: set[str] = set()
         for text in unpriced.values():
             report = NetAssetsReported.model_validate_json(text)
-            group = self.book.group_on(report.portfolio_id, report.as_of)
-            if group is not None:
-                members.update(self.book.group_members(group, report.as_of))
+            members.update(self._members(report.portfolio_id, report.as_of) or ())
         return sorted(members)
 
     def _members_day(
@@ -854,9 +832,7 @@ class Pricer:
         day = report.as_of.isoformat()
         navs = {report.portfolio_id: report.net_assets}
         days = {report.accrual_days}
-        for member in members:
-            if member == report.portfolio_id:
-                continue
+        for member in [m for m in members if m != report.portfolio_id]:
             if day in reads[member].now:
                 reads[member].used.add(day)
                 entry = reads[member].entry(day)
@@ -878,19 +854,17 @@ class Pricer:
         own = member == op.portfolio_id
         ack = op.ack if own else None
         day = op.report.as_of.isoformat()
-        field = unpriced_field(member, day)
         stored = read.now.get(day)
         if stored is not None:
-            revised = self._revise(stored, ack, op.report if own else None, basis)
-            if revised is not None:
-                read.write(day, revised.ledger)
-            return revised
-        report = op.report if own else NetAssetsReported.model_validate_json(unpriced[field])
-        parked = (field, unpriced.pop(field)) if field in unpriced else None
-        accrued = self._accrue_or_park(report, ack, parked, basis)
-        if isinstance(accrued, Accrue):
-            read.write(day, accrued.ledger)
-        return accrued
+            planned: Op | None = self._revise(stored, ack, op.report if own else None, basis)
+        else:
+            field = unpriced_field(member, day)
+            report = op.report if own else NetAssetsReported.model_validate_json(unpriced[field])
+            parked = (field, unpriced.pop(field)) if field in unpriced else None
+            planned = self._accrue_or_park(report, ack, parked, basis)
+        if isinstance(planned, Accrue | Revise):
+            read.write(day, planned.ledger)
+        return planned
 
     def _in_context(self, op: Accrue | Park, read: LedgerRead) -> list[Op]:
         report = op.report
@@ -912,7 +886,7 @@ class Pricer:
             return [] if first is None else [first]
         read.write(as_of, first.ledger)
         later = self._rebase_next(report, read)
-        if later and isinstance(first, Revise) and _same_amount(held, first.ledger):
+        if later and isinstance(first, Revise) and _same_amount(first):
             # Its own amount is unchanged (priced on the report before it): the adjustment
             # it causes is the next report's.
             first = replace(first, event={})
@@ -926,8 +900,7 @@ class Pricer:
         if fee_base is FeeBase.SAME_DAY:
             return Basis(month=month)
         on = fee_base.base_of(report.as_of, read.dates())
-        own = on == report.as_of
-        return Basis(on, report.net_assets if own else read.base(on), month)
+        return Basis(on, report.net_assets if on == report.as_of else read.base(on), month)
 
     def _month(self, portfolio_id: str, as_of: date, read: LedgerRead) -> MonthToDate:
         _, rounding = self.book.terms_for(portfolio_id)
@@ -935,9 +908,8 @@ class Pricer:
 
     def _rebase_next(self, report: NetAssetsReported, read: LedgerRead) -> list[Op]:
         """Under a prior-day base: the next report's accrual, priced again on this report."""
-        fee_base = self.book.fee_base(report.portfolio_id)
         ops: list[Op] = []
-        for day in fee_base.priced_by(report.as_of, read.dates()):
+        for day in self.book.fee_base(report.portfolio_id).priced_by(report.as_of, read.dates()):
             if day == report.as_of:
                 continue
             month = self._month(report.portfolio_id, day, read)
@@ -972,12 +944,11 @@ class Pricer:
         day, or a member has no entry of it (not reported yet: the day stays as it is)."""
         if stored.group is not None:
             return None  # priced as a group: its stored members' assets price it again
-        on = date.fromisoformat(stored.as_of)
-        group = self.book.group_on(stored.portfolio_id, on)
-        if group is None:
+        in_group = self._members(stored.portfolio_id, date.fromisoformat(stored.as_of))
+        if in_group is None:
             return None
         navs: dict[str, Decimal] = {}
-        for member in self.book.group_members(group, on):
+        for member in in_group:
             held = members.get(member, {}).get(stored.as_of)
             if held is None:
                 return None
@@ -1029,19 +1000,17 @@ class Pricer:
             # A new period: its days claimed, those it no longer reaches given back.
             covers = _days(report.as_of, report.accrual_days)
             releases = tuple(sorted(set(_days(report.as_of, stored.accrual_days)) - set(covers)))
-        json_entry, event = entry.to_json(), encode(adjusted)
-        pid = stored.portfolio_id
         return Revise(
-            pid,
+            stored.portfolio_id,
             stored.as_of,
             stored_json,
-            json_entry,
-            event,
+            entry.to_json(),
+            encode(adjusted),
             ack,
             covers,
             releases,
             report,
-            closed_field(pid, books_in),
+            closed_field(stored.portfolio_id, books_in),
         )
 
     def _repriced(
@@ -1073,7 +1042,7 @@ class Pricer:
         if priced is None:
             # No schedule covers the date any more (retracted or removed): nothing is owed.
             day_count, rounding = self.book.terms_for(stored.portfolio_id)
-            unpriced = replace(
+            return replace(
                 stored,
                 amount=str(rounding.booked(ZERO, basis.month)),
                 amount_exact=str(Decimal(0)),
@@ -1082,8 +1051,7 @@ class Pricer:
                 schedule_ref=None,
                 gross=None,
                 waived=None,
-            )
-            return unpriced, None
+            ), None
         period, ref = priced
         return replace(stored, **self._priced(period.booked_in(basis.month), ref)), ref
 
@@ -1186,10 +1154,11 @@ def _band(band: DomainBand) -> BandCharge:
     )
 
 
-def _same_amount(before: str | None, after: str) -> bool:
-    if before is None:
-        return False
-    return LedgerEntry.from_json(before).amount == LedgerEntry.from_json(after).amount
+def _same_amount(revised: Revise) -> bool:
+    return (
+        LedgerEntry.from_json(revised.expected).amount
+        == LedgerEntry.from_json(revised.ledger).amount
+    )
 
 
 def _class_weights(report: NetAssetsReported) -> tuple[tuple[str, Decimal], ...]:
@@ -1214,10 +1183,10 @@ def class_deltas(before: LedgerEntry, after: LedgerEntry) -> list[ClassDelta]:
     if not before.classes and not after.classes:
         return []
     quantum = RoundingPolicy.parse(after.rounding).quantum
-    old = (
-        allocate(Decimal(before.amount), before.class_weights(), quantum) if before.classes else {}
+    old, new = (
+        allocate(Decimal(e.amount), e.class_weights(), quantum) if e.classes else {}
+        for e in (before, after)
     )
-    new = allocate(Decimal(after.amount), after.class_weights(), quantum) if after.classes else {}
     return [
         ClassDelta(
             class_id=c,
