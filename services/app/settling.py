@@ -176,17 +176,14 @@ async def advance_ledger(
     elsewhere = await ledger.read_elsewhere(pricer.members_elsewhere(affected, ledgers))
     ops = pricer.plan_advance(affected, ledgers, unpriced, unwritable, elsewhere)
     changed = sum(1 for op in ops if isinstance(op, Revise | Accrue))
-    ahead: list[Op] = []
     if len(ops) > ADVANCE_STEP:
         alone = {pid for pid in affected if not pricer.contextual(pid)}
         ahead = [op for op in ops if _stands_alone(op, alone)]
-    for start in range(0, len(ahead), ADVANCE_STEP):
-        result = await ledger.settle(ahead[start : start + ADVANCE_STEP], checkpoint)
-        if result.status != "ok" or result.conflicts:
-            return SettleResult("conflict", detail="an entry changed while it was adjusted"), 0
-    if ahead:
-        gone = {id(op) for op in ahead}
-        ops = [op for op in ops if id(op) not in gone]
+        ops = [op for op in ops if not _stands_alone(op, alone)]
+        for start in range(0, len(ahead), ADVANCE_STEP):
+            result = await ledger.settle(ahead[start : start + ADVANCE_STEP], checkpoint)
+            if result.status != "ok" or result.conflicts:
+                return SettleResult("conflict", detail="an entry changed while it was adjusted"), 0
     return await ledger.settle(ops, checkpoint, position), changed
 
 
