@@ -157,6 +157,12 @@ def _timestamp(value: Any) -> datetime:
     )
 
 
+def _as_string(pattern: str, description: str, fmt: str | None = None) -> WithJsonSchema:
+    """The JSON Schema of a scalar that travels as a string (of JSON Schema format `fmt`)."""
+    schema = {"type": "string", "format": fmt, "pattern": pattern, "description": description}
+    return WithJsonSchema({key: value for key, value in schema.items() if value is not None})
+
+
 _DECIMAL_RULES = (
     "a string, never a JSON number; ASCII digits [0-9], one optional '.' with digits after it; "
     "no exponent, '_', '+' or spaces"
@@ -169,14 +175,11 @@ DecimalStr = Annotated[
         )
     ),
     PlainSerializer(_plain, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": DECIMAL_PATTERN,
-            "description": f"A computed decimal: {_DECIMAL_RULES}; an optional leading '-'; at"
-            f" most {COMPUTED_INT_DIGITS} digits before the point and"
-            f' {COMPUTED_FRACTION_DIGITS} after it. Never written as "-0".',
-        }
+    _as_string(
+        DECIMAL_PATTERN,
+        f"A computed decimal: {_DECIMAL_RULES}; an optional leading '-'; at"
+        f" most {COMPUTED_INT_DIGITS} digits before the point and"
+        f' {COMPUTED_FRACTION_DIGITS} after it. Never written as "-0".',
     ),
 ]
 """A computed decimal that travels as a JSON string ("17739.73", "-68.49")."""
@@ -187,13 +190,10 @@ NonNegativeDecimalStr = Annotated[
         _decimal_validator(_INPUT_DECIMAL, INPUT_INT_DIGITS, INPUT_FRACTION_DIGITS, signed=False)
     ),
     PlainSerializer(_plain, return_type=str, when_used="json"),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": INPUT_DECIMAL_PATTERN,
-            "description": f"A non-negative decimal: {_DECIMAL_RULES}; no sign; at most"
-            f" {INPUT_INT_DIGITS} digits before the point and {INPUT_FRACTION_DIGITS} after it.",
-        }
+    _as_string(
+        INPUT_DECIMAL_PATTERN,
+        f"A non-negative decimal: {_DECIMAL_RULES}; no sign; at most"
+        f" {INPUT_INT_DIGITS} digits before the point and {INPUT_FRACTION_DIGITS} after it.",
     ),
 ]
 """An input decimal (net assets, tier bounds, rates) as a JSON string ("750000000.00")."""
@@ -202,27 +202,17 @@ Date = Annotated[
     date,
     # Before, not Plain: a PlainValidator on `date` makes pydantic warn on every JSON dump.
     BeforeValidator(_date),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "date",
-            "pattern": DATE_PATTERN,
-            "description": "A calendar date, YYYY-MM-DD (no time, no zone).",
-        }
-    ),
+    _as_string(DATE_PATTERN, "A calendar date, YYYY-MM-DD (no time, no zone).", "date"),
 ]
 """A date that travels as `YYYY-MM-DD` only ("2006-02-01T00:00:00Z" is refused)."""
 
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_timestamp),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "date-time",
-            "pattern": TIMESTAMP_PATTERN,
-            "description": "RFC 3339 with a zone (2024-01-02T17:00:00Z), microseconds at most.",
-        }
+    _as_string(
+        TIMESTAMP_PATTERN,
+        "RFC 3339 with a zone (2024-01-02T17:00:00Z), microseconds at most.",
+        "date-time",
     ),
 ]
 """A time with its zone (pydantic alone would also take a number of seconds, or no zone)."""
@@ -249,14 +239,6 @@ StrictBool = Annotated[bool, Field(strict=True)]
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=500)]
 DayCountName = Literal["ACT/365F", "ACT/ACT", "ACT/360"]
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Contract(BaseModel):
@@ -305,8 +287,8 @@ class Message(Contract):
     SCHEMA_VERSION: ClassVar[int] = 1
     type: str
     schema_version: Annotated[int, Field(strict=True, ge=1)] = 1
-    event_id: Id = Field(default_factory=_new_id)
-    occurred_at: Timestamp = Field(default_factory=_now)
+    event_id: Id = Field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: Timestamp = Field(default_factory=functools.partial(datetime.now, UTC))
 
 
 # ---- agreements log -------------------------------------------------------------------------
