@@ -37,18 +37,15 @@ _TIERS_22 = [
 ]
 
 
-def _envelope(kind: str, event_id: str, at: str) -> dict[str, Any]:
-    return {"type": kind, "schema_version": 1, "event_id": event_id, "occurred_at": at}
+def _envelope(event_id: str, at: str) -> dict[str, Any]:
+    # The envelope but its type, which each example takes from its message's name (the key).
+    return {"schema_version": 1, "event_id": event_id, "occurred_at": at}
 
 
-MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
+_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "AgreementRegistered": [
         {
-            **_envelope(
-                "AgreementRegistered",
-                "3f6c1a2b-9d8e-4f70-a1b2-c3d4e5f60718",
-                "2026-11-28T16:38:40.120000Z",
-            ),
+            **_envelope("3f6c1a2b-9d8e-4f70-a1b2-c3d4e5f60718", "2026-11-28T16:38:40.120000Z"),
             "agreement_id": "met-investors",
             "agreement_date": "2000-12-08",
             "trust": "Met Investors Series Trust",
@@ -60,7 +57,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "AmendmentRecorded": [
         {
-            **_envelope("AmendmentRecorded", _NO_22["event_id"], "2026-11-28T16:38:41.249000Z"),
+            **_envelope(_NO_22["event_id"], "2026-11-28T16:38:41.249000Z"),
             "agreement_id": "met-investors",
             "amendment_number": 22,
             "effective_date": "2006-11-01",
@@ -80,11 +77,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
             ],
         },
         {
-            **_envelope(
-                "AmendmentRecorded",
-                "b2c3d4e5-f607-4819-a2b3-c4d5e6f70819",
-                "2026-11-28T16:38:43.002000Z",
-            ),
+            **_envelope("b2c3d4e5-f607-4819-a2b3-c4d5e6f70819", "2026-11-28T16:38:43.002000Z"),
             "agreement_id": "met-investors",
             "amendment_number": 23,
             "effective_date": "2007-01-01",
@@ -110,11 +103,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "AmendmentRetracted": [
         {
-            **_envelope(
-                "AmendmentRetracted",
-                "c3d4e5f6-0718-492a-b3c4-d5e6f708192a",
-                "2026-11-28T16:40:02.500000Z",
-            ),
+            **_envelope("c3d4e5f6-0718-492a-b3c4-d5e6f708192a", "2026-11-28T16:40:02.500000Z"),
             "agreement_id": "met-investors",
             "amendment_number": 22,
             "reason": "recorded in error",
@@ -122,7 +111,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "NetAssetsReported": [
         {
-            **_envelope("NetAssetsReported", "nav-2006-11-01", "2006-11-01T21:00:00Z"),
+            **_envelope("nav-2006-11-01", "2006-11-01T21:00:00Z"),
             "report_id": "nav-2006-11-01",
             "portfolio_id": PID,
             "as_of": "2006-11-01",
@@ -134,11 +123,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "FeeAccrued": [
         {
-            **_envelope(
-                "FeeAccrued",
-                "e5bc1eeb-2031-556b-91ca-72d637c00049",
-                "2026-11-28T16:38:42.857528Z",
-            ),
+            **_envelope("e5bc1eeb-2031-556b-91ca-72d637c00049", "2026-11-28T16:38:42.857528Z"),
             "accrual_id": f"{PID}:2006-11-01",
             "portfolio_id": PID,
             "as_of": "2006-11-01",
@@ -175,11 +160,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "FeeAdjusted": [
         {
-            **_envelope(
-                "FeeAdjusted",
-                "4d5e6f70-8192-5a3b-c4d5-e6f708192a3b",
-                "2026-11-28T16:38:43.120000Z",
-            ),
+            **_envelope("4d5e6f70-8192-5a3b-c4d5-e6f708192a3b", "2026-11-28T16:38:43.120000Z"),
             "adjustment_id": f"{PID}:2006-11-01:1",
             "accrual_id": f"{PID}:2006-11-01",
             "portfolio_id": PID,
@@ -198,11 +179,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "FeeTrueUp": [
         {
-            **_envelope(
-                "FeeTrueUp",
-                "8192a3b4-c5d6-5e6f-0819-2a3b4c5d6e7f",
-                "2026-12-01T09:00:00.000000Z",
-            ),
+            **_envelope("8192a3b4-c5d6-5e6f-0819-2a3b4c5d6e7f", "2026-12-01T09:00:00.000000Z"),
             "true_up_id": f"{PID}:2006-11",
             "portfolio_id": PID,
             "agreement_id": "met-investors",
@@ -229,11 +206,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "PeriodClosed": [
         {
-            **_envelope(
-                "PeriodClosed",
-                "92a3b4c5-d6e7-5f70-8192-a3b4c5d6e7f8",
-                "2026-12-01T09:00:00.000000Z",
-            ),
+            **_envelope("92a3b4c5-d6e7-5f70-8192-a3b4c5d6e7f8", "2026-12-01T09:00:00.000000Z"),
             "portfolio_id": PID,
             "month": "2006-11",
             "true_up_id": f"{PID}:2006-11",
@@ -241,11 +214,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "CloseMonthRequested": [
         {
-            **_envelope(
-                "CloseMonthRequested",
-                "d6e7f809-1a2b-5c3d-e4f5-a6b7c8d9e0f1",
-                "2026-12-01T08:59:00.000000Z",
-            ),
+            **_envelope("d6e7f809-1a2b-5c3d-e4f5-a6b7c8d9e0f1", "2026-12-01T08:59:00.000000Z"),
             "request_id": "close-2006-11",
             "month": "2006-11",
             "agreement_id": "met-investors",
@@ -254,11 +223,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "MonthCloseRefused": [
         {
-            **_envelope(
-                "MonthCloseRefused",
-                "e7f8091a-2b3c-5d4e-f5a6-b7c8d9e0f1a2",
-                "2026-12-01T09:00:00.000000Z",
-            ),
+            **_envelope("e7f8091a-2b3c-5d4e-f5a6-b7c8d9e0f1a2", "2026-12-01T09:00:00.000000Z"),
             "request_id": "close-2006-11",
             "portfolio_id": PID,
             "month": "2006-11",
@@ -267,11 +232,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "InvoiceReceived": [
         {
-            **_envelope(
-                "InvoiceReceived",
-                "a3b4c5d6-e7f8-5091-a2b3-c4d5e6f70819",
-                "2026-12-02T08:00:00.000000Z",
-            ),
+            **_envelope("a3b4c5d6-e7f8-5091-a2b3-c4d5e6f70819", "2026-12-02T08:00:00.000000Z"),
             "invoice_id": "inv-2006-11",
             "agreement_id": "met-investors",
             "portfolio_id": PID,
@@ -282,11 +243,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "InvoiceMatched": [
         {
-            **_envelope(
-                "InvoiceMatched",
-                "b4c5d6e7-f809-51a2-b3c4-d5e6f708192a",
-                "2026-12-02T08:00:01.000000Z",
-            ),
+            **_envelope("b4c5d6e7-f809-51a2-b3c4-d5e6f708192a", "2026-12-02T08:00:01.000000Z"),
             "invoice_id": "inv-2006-11",
             "agreement_id": "met-investors",
             "portfolio_id": PID,
@@ -300,11 +257,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "InvoiceBreak": [
         {
-            **_envelope(
-                "InvoiceBreak",
-                "c5d6e7f8-0912-5a3b-c4d5-e6f708192a3b",
-                "2026-12-02T08:00:01.000000Z",
-            ),
+            **_envelope("c5d6e7f8-0912-5a3b-c4d5-e6f708192a3b", "2026-12-02T08:00:01.000000Z"),
             "invoice_id": "inv-2006-11",
             "agreement_id": "met-investors",
             "portfolio_id": PID,
@@ -324,11 +277,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "ReportHeld": [
         {
-            **_envelope(
-                "ReportHeld",
-                "5e6f7081-92a3-5b4c-d5e6-f708192a3b4c",
-                "2026-11-28T16:38:42.901000Z",
-            ),
+            **_envelope("5e6f7081-92a3-5b4c-d5e6-f708192a3b4c", "2026-11-28T16:38:42.901000Z"),
             "source_stream": _NAV_STREAM,
             "entry_id": "1795883922901-0",
             "report_id": "nav-2001-09-28",
@@ -342,11 +291,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "ReportIgnored": [
         {
-            **_envelope(
-                "ReportIgnored",
-                "6f708192-a3b4-5c5d-e6f7-08192a3b4c5d",
-                "2026-11-28T16:38:42.950000Z",
-            ),
+            **_envelope("6f708192-a3b4-5c5d-e6f7-08192a3b4c5d", "2026-11-28T16:38:42.950000Z"),
             "source_stream": _NAV_STREAM,
             "entry_id": "1795883922950-0",
             "report_id": "nav-2006-11-01",
@@ -362,11 +307,7 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "DeadLetter": [
         {
-            **_envelope(
-                "DeadLetter",
-                "708192a3-b4c5-5d6e-f708-192a3b4c5d6e",
-                "2026-11-28T16:38:42.990000Z",
-            ),
+            **_envelope("708192a3-b4c5-5d6e-f708-192a3b4c5d6e", "2026-11-28T16:38:42.990000Z"),
             "source_stream": _NAV_STREAM,
             "entry_id": "1795883922990-0",
             "fields": {
@@ -388,5 +329,9 @@ MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "consumer": "fee-worker-1",
         }
     ],
+}
+MESSAGE_EXAMPLES: dict[str, list[dict[str, Any]]] = {
+    kind: [{"type": kind, **example} for example in examples]
+    for kind, examples in _EXAMPLES.items()
 }
 """Per message type, the examples its JSON Schema and asyncapi.yaml show."""
