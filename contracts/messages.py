@@ -490,11 +490,9 @@ class ClassDelta(Contract):
     delta: DecimalStr
 
 
-class AccrualSegment(Contract):
+class AccrualSegment(Period):
     """Consecutive days of an accrual period priced by one schedule on one year basis."""
 
-    start: Date = Field(alias="from")
-    end: Date = Field(alias="to")
     days: AccrualDays
     # Null: no schedule was in force on these days (nothing is owed for them).
     schedule_ref: ScheduleRef | None
@@ -573,11 +571,9 @@ class FeeAdjusted(Message):
     classes: list[ClassDelta] = Field(default_factory=list, exclude_if=_empty)
 
 
-class MonthFeePart(Contract):
+class MonthFeePart(Period):
     """Days of a month under one schedule, priced on their own average net assets."""
 
-    start: Date = Field(alias="from")
-    end: Date = Field(alias="to")
     days: AccrualDays
     # Null: no day of the part had net assets to average.
     average_net_assets: DecimalStr | None
@@ -736,30 +732,27 @@ class DeadLetter(Message):
     consumer: str | None = None
 
 
-class ReportHeld(Message):
-    """A valid report that waits unpriced (it is priced, as FeeAccrued, once it can be)."""
-
-    type: Literal["ReportHeld"] = "ReportHeld"
+class _ReportOutcome(Message):
     source_stream: str
     entry_id: str
     report_id: Id
     portfolio_id: Id
     as_of: Date
     revision: Count
+
+
+class ReportHeld(_ReportOutcome):
+    """A valid report that waits unpriced (it is priced, as FeeAccrued, once it can be)."""
+
+    type: Literal["ReportHeld"] = "ReportHeld"
     code: HeldCode
     reason: str
 
 
-class ReportIgnored(Message):
+class ReportIgnored(_ReportOutcome):
     """A valid report that changed nothing: the ledger already holds what it says, or more."""
 
     type: Literal["ReportIgnored"] = "ReportIgnored"
-    source_stream: str
-    entry_id: str
-    report_id: Id
-    portfolio_id: Id
-    as_of: Date
-    revision: Count
     code: IgnoredCode
     reason: str
     accrual_id: Id | None = None
