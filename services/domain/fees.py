@@ -191,9 +191,7 @@ def to_decimal(field: str, value: object) -> Decimal:
     """A Decimal from an int, a Decimal or a numeric string; floats are refused (binary noise)."""
     if isinstance(value, bool | float):
         raise DomainError(field, value, "must be a decimal string or an integer, not a float")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int):
+    if isinstance(value, Decimal | int):
         result = Decimal(value)
     elif isinstance(value, str):
         try:
