@@ -24,12 +24,18 @@ _NO_22: dict[str, Any] = {
     "waiver": False,
 }
 _NO_18: dict[str, Any] = {
-    "agreement_id": "met-investors",
+    **_NO_22,
     "amendment_number": 18,
     "effective_date": "2006-05-01",
     "event_id": "7c4b1d2e-5f60-4a7b-8c9d-0e1f2a3b4c5d",
     "position": "1795883920411-0",
-    "waiver": False,
+}
+# The invoice of the example's month, as each invoice message names it.
+_INVOICE: dict[str, Any] = {
+    "invoice_id": "inv-2006-11",
+    "agreement_id": "met-investors",
+    "portfolio_id": PID,
+    "month": "2006-11",
 }
 _TIERS_22 = [
     {"from": "0", "to": "500000000", "rate_pct": "0.88"},
@@ -233,10 +239,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "InvoiceReceived": [
         {
             **_envelope("a3b4c5d6-e7f8-5091-a2b3-c4d5e6f70819", "2026-12-02T08:00:00.000000Z"),
-            "invoice_id": "inv-2006-11",
-            "agreement_id": "met-investors",
-            "portfolio_id": PID,
-            "month": "2006-11",
+            **_INVOICE,
             "amount": "532191.78",
             "currency": "USD",
         }
@@ -244,10 +247,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "InvoiceMatched": [
         {
             **_envelope("b4c5d6e7-f809-51a2-b3c4-d5e6f708192a", "2026-12-02T08:00:01.000000Z"),
-            "invoice_id": "inv-2006-11",
-            "agreement_id": "met-investors",
-            "portfolio_id": PID,
-            "month": "2006-11",
+            **_INVOICE,
             "currency": "USD",
             "amount": "532191.79",
             "expected": "532191.78",
@@ -258,10 +258,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "InvoiceBreak": [
         {
             **_envelope("c5d6e7f8-0912-5a3b-c4d5-e6f708192a3b", "2026-12-02T08:00:01.000000Z"),
-            "invoice_id": "inv-2006-11",
-            "agreement_id": "met-investors",
-            "portfolio_id": PID,
-            "month": "2006-11",
+            **_INVOICE,
             "currency": "USD",
             "amount": "554794.52",
             "expected": "532191.78",
