@@ -1216,8 +1216,7 @@ def _days(start: date, days: int) -> tuple[str, ...]:
 
 
 def _period(start: date, days: int) -> str:
-    end = start + timedelta(days=days - 1)
-    return f"{start.isoformat()}..{end.isoformat()}"
+    return f"{start.isoformat()}..{(start + timedelta(days=days - 1)).isoformat()}"
 
 
 def fee_accrued(
