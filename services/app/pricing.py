@@ -741,10 +741,14 @@ class Pricer:
         self, op: Accrue | Park, reads: Mapping[str, LedgerRead], unpriced: dict[str, str]
     ) -> list[Op]:
         members = self._members(op.portfolio_id, op.report.as_of)
+        if members is not None and any(m not in reads for m in members):
+            return []  # a member's ledger unread: the day waits for the next plan
+        held = reads[op.portfolio_id].now.get(op.report.as_of.isoformat())
+        code = None if held is None else Held.stored("ledger", held).verdict(op.report)
+        if held is not None and code is not None:
+            return [self._dismiss(op, code, Held.stored("ledger", held))]
         if members is None:
             return self._in_context(op, reads[op.portfolio_id])
-        if any(m not in reads for m in members):
-            return []  # a member's ledger unread: the day waits for the next plan
         return self._group_day(op, members, reads, unpriced)
 
     def _group_day(
@@ -757,10 +761,6 @@ class Pricer:
         """A group member's report: the group's day priced for every member once each has
         reported, else the report waits (`group_incomplete`)."""
         report, day = op.report, op.report.as_of.isoformat()
-        held = reads[report.portfolio_id].now.get(day)
-        code = None if held is None else Held.stored("ledger", held).verdict(report)
-        if held is not None and code is not None:
-            return [self._dismiss(op, code, Held.stored("ledger", held))]
         days, navs = self._members_day(report, members, reads, unpriced)
         if days != {report.accrual_days}:
             why = f"accrual_days: the group's members report periods of {sorted(days)} days"
@@ -870,9 +870,6 @@ class Pricer:
         report = op.report
         as_of = report.as_of.isoformat()
         held = read.now.get(as_of)
-        code = None if held is None else Held.stored("ledger", held).verdict(report)
-        if held is not None and code is not None:
-            return [self._dismiss(op, code, Held.stored("ledger", held))]
         # Checked here, not left to the step: the step's other operations depend on this one.
         other = read.overlap(report.as_of, report.accrual_days)
         if other is not None:
