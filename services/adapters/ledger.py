@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any, assert_never
 
@@ -37,6 +37,7 @@ from services.app.ledger import (
     Unpark,
     Where,
     closed_field,
+    unpriced_field,
 )
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -114,16 +115,14 @@ class RedisLedgerStore:
         return out
 
     async def covered_days(self) -> dict[str, set[str]]:
-        members: Any = await self.client.smembers(self.keys.ledger_portfolios)
-        pids = sorted(text(m) for m in members)
+        pids = await self.ledger_portfolios()
         async with self.client.pipeline(transaction=False) as pipe:
             for pid in pids:
                 pipe.hkeys(self.keys.ledger(pid))
                 pipe.hkeys(self.keys.coverage(pid))
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         out: dict[str, set[str]] = {}
-        for i, pid in enumerate(pids):
-            ledger, coverage = replies[2 * i], replies[2 * i + 1]
+        for pid, ledger, coverage in zip(pids, replies[::2], replies[1::2], strict=True):
             if isinstance(ledger, redis.ResponseError) or isinstance(coverage, redis.ResponseError):
                 continue  # not a hash: the settle step refuses it, and says why
             out[pid] = {text(day) for day in (*ledger, *coverage)}
@@ -131,8 +130,7 @@ class RedisLedgerStore:
 
     async def closed_months(self, portfolio_id: str) -> dict[str, str]:
         prefix = closed_field(portfolio_id, "")
-        pattern = _glob_escape(prefix) + "*"
-        found = self.client.hscan_iter(self.keys.closed_months, match=pattern)
+        found = self.client.hscan_iter(self.keys.closed_months, match=_starting(prefix))
         return {text(name)[len(prefix) :]: text(value) async for name, value in found}
 
     async def closed_periods(self) -> dict[str, set[str]]:
@@ -145,19 +143,17 @@ class RedisLedgerStore:
 
     async def invoice_outcomes(self, portfolio_id: str, month: str) -> list[dict[str, Any]]:
         rows: Any = await self.client.xrange(self.keys.invoice_outcomes)
-        found = []
-        for _, fields in rows:
-            data = json.loads(fields[b"data"])
-            if (data.get("portfolio_id"), data.get("month")) == (portfolio_id, month):
-                found.append(data | {"type": text(fields[b"type"])})
-        return found
+        events = (json.loads(f[b"data"]) | {"type": text(f[b"type"])} for _, f in rows)
+        return [
+            e for e in events if (e.get("portfolio_id"), e.get("month")) == (portfolio_id, month)
+        ]
 
     async def ledger_portfolios(self) -> list[str]:
         members: Any = await self.client.smembers(self.keys.ledger_portfolios)
         return sorted(text(m) for m in members)
 
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
-        pattern = _glob_escape(closed_field(portfolio_id, month) + "|") + "*"
+        pattern = _starting(closed_field(portfolio_id, month) + "|")
         found = self.client.hscan_iter(self.keys.invoices_waiting, match=pattern)
         return {text(name): text(value) async for name, value in found}
 
@@ -232,14 +228,8 @@ class RedisLedgerStore:
             keys.invoice_outcomes,
             keys.invoices_waiting,
         ]
-        header: list[str | int] = [
-            self.group,
-            expected_checkpoint,
-            new_checkpoint,
-            len(portfolios),
-            *portfolios,
-        ]
-        return key_list, [*header, *body]
+        header: list[str | int] = [self.group, expected_checkpoint, new_checkpoint, len(portfolios)]
+        return key_list, [*header, *portfolios, *body]
 
 
 # KEYS of settle.lua ('I': the invoice outcomes, after the portfolios' keys).
@@ -270,10 +260,6 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
             ",".join(op.covers),
         ]
     match op:
-        case Accrue(pid, as_of, ledger, _, event, ack, unpriced, covers):
-            field, parked = unpriced or ("", "")
-            data = [event["event_id"], event["data"], ack or "", field, parked, ",".join(covers)]
-            return ["A", str(k(pid)), as_of, ledger, *data]
         case Revise(pid, as_of, expected, ledger, event, ack, covers, releases):
             data = [event.get("event_id", ""), event.get("data", ""), ack or ""]
             days = [",".join(covers), ",".join(releases)]
@@ -343,26 +329,23 @@ def has_ledger(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) ->
 
 def read_unpriced_dates(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
     """Dates of this portfolio's reports still waiting for a schedule."""
-    prefix = f"{portfolio_id}|"
-    pattern = _glob_escape(prefix) + "*"
-    return sorted(
-        text(name)[len(prefix) :]
-        for keys in lanes
-        for name, _ in client.hscan_iter(keys.unpriced, match=pattern)
-    )
+    hashes = [keys.unpriced for keys in lanes]
+    return sorted(_names_after(client, hashes, unpriced_field(portfolio_id, "")))
 
 
 def read_closed_months(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
     """The portfolio's closed months (YYYY-MM)."""
-    prefix = closed_field(portfolio_id, "")
-    pattern = _glob_escape(prefix) + "*"
-    found = {
-        text(name)[len(prefix) :]
-        for keys in lanes
-        for name, _ in client.hscan_iter(keys.closed_months, match=pattern)
-    }
-    return sorted(found)
+    hashes = [keys.closed_months for keys in lanes]
+    return sorted(set(_names_after(client, hashes, closed_field(portfolio_id, ""))))
 
 
-def _glob_escape(value: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in value)
+def _names_after(client: redis.Redis, hashes: list[str], prefix: str) -> Iterator[str]:
+    """What follows `prefix` in each field name of `hashes` that starts with it."""
+    for key in hashes:
+        for name, _ in client.hscan_iter(key, match=_starting(prefix)):
+            yield text(name)[len(prefix) :]
+
+
+def _starting(prefix: str) -> str:
+    """The HSCAN pattern of the field names that start with `prefix`."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Protocol, TypeAlias
+from typing import Annotated, Any, Literal, Protocol, TypeAlias, final
 
 from pydantic import Field, TypeAdapter
 
@@ -23,7 +23,11 @@ from contracts.messages import NetAssetsReported, ScheduleRef
 
 # ---- operations a settle step applies atomically --------------------------------------------
 
+Stream: TypeAlias = Literal["accruals", "report_outcomes", "dead_letters", "invoice_outcomes"]
+"""The output streams a step writes to."""
 
+
+@final  # the Redis store tests `type(op) is Accrue` first, for nearly every operation
 @dataclass(frozen=True, slots=True)
 class Accrue:
     """Write the ledger entry and emit FeeAccrued, unless (portfolio, date) is already accrued."""
@@ -90,7 +94,7 @@ class Emit:
     """Emit one event (ReportIgnored on the report outcomes, DeadLetter on the dead letters)
     and acknowledge the entry it is about."""
 
-    stream: Literal["accruals", "report_outcomes", "dead_letters", "invoice_outcomes"]
+    stream: Stream
     event: Mapping[str, str]
     ack: str | None
 
