@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, assert_never
+from typing import Any, assert_never, get_args
 
 from services.app.ledger import (
     Accrue,
@@ -30,11 +30,10 @@ from services.app.ledger import (
     Park,
     Revise,
     SettleResult,
+    Stream,
     Unpark,
     closed_field,
 )
-
-Stream: TypeAlias = Literal["accruals", "report_outcomes", "dead_letters", "invoice_outcomes"]
 
 
 @dataclass
@@ -50,12 +49,7 @@ class InMemoryLedgerStore:
     pending: set[str] = field(default_factory=set)
     # Each output stream's entries, as their wire fields.
     streams: dict[Stream, list[dict[str, str]]] = field(
-        default_factory=lambda: {
-            "accruals": [],
-            "report_outcomes": [],
-            "dead_letters": [],
-            "invoice_outcomes": [],
-        }
+        default_factory=lambda: {stream: [] for stream in get_args(Stream)}
     )
     portfolios: set[str] = field(default_factory=set)
     # The other partitions' stores, whose ledgers `read_elsewhere` reads.
@@ -157,24 +151,19 @@ class InMemoryLedgerStore:
 
     def _precondition(self, op: Op) -> str | None:
         """What `op` finds changed since it was planned, if anything."""
-        if isinstance(op, Revise):
-            if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.expected:
-                return f"ledger {op.portfolio_id} {op.as_of}"
-            if op.books_in in self.closed:
-                return f"closed {op.books_in}"
-        elif isinstance(op, CloseMonth):
-            if op.field in self.closed:
-                return f"closed {op.field}"
-        elif isinstance(op, HoldInvoice):
-            if op.closed in self.closed:
-                return f"closed {op.closed}"
-        elif isinstance(op, ExpectEntry):
-            if self.ledgers.get(op.portfolio_id, {}).get(op.as_of) != op.entry:
-                return f"ledger {op.portfolio_id} {op.as_of}"
-        elif isinstance(op, ExpectLength):
-            held = self.unpriced if op.portfolio_id is None else self.ledgers.get(op.portfolio_id)
-            if len(held or {}) != op.length:
-                return "unpriced" if op.portfolio_id is None else f"ledger {op.portfolio_id}"
+        match op:
+            case Revise(pid, as_of, expected) | ExpectEntry(pid, as_of, expected) if (
+                self.ledgers.get(pid, {}).get(as_of) != expected
+            ):
+                return f"ledger {pid} {as_of}"
+            case Revise(books_in=month) | CloseMonth(field=month) | HoldInvoice(closed=month) if (
+                month in self.closed
+            ):
+                return f"closed {month}"
+            case ExpectLength(pid, length):
+                held = self.unpriced if pid is None else self.ledgers.get(pid)
+                if len(held or {}) != length:
+                    return "unpriced" if pid is None else f"ledger {pid}"
         return None
 
     def _apply(self, op: Op, acks: list[str]) -> Conflict | None:
