@@ -34,18 +34,14 @@ Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 class Route:
-    """One unpartitioned stream, and the stream of the same name in each partition."""
+    """One unpartitioned stream (`name`, a Keys attribute), and the stream of the same name in
+    each partition."""
 
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        settings: Settings,
-        stream: str,
-        targets: list[str],
-        group: str,
-    ) -> None:
-        self.client, self.stream, self.targets, self.group = client, stream, targets, group
-        self.recovery = GroupRecovery.of(client, stream, group, settings)
+    def __init__(self, client: aioredis.Redis, settings: Settings, name: str, group: str) -> None:
+        self.client, self.group = client, group
+        self.stream: str = getattr(settings.keys, name)
+        self.targets: list[str] = [getattr(lane, name) for lane in settings.lanes]
+        self.recovery = GroupRecovery.of(client, self.stream, group, settings)
 
     async def on_batch(self, raw: Mapping[str, Any]) -> None:
         await self.forward(deliveries_of(raw))
@@ -84,7 +80,6 @@ class IntakeRouter:
     """The routes of the three unpartitioned input streams."""
 
     def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
-        base, lanes = settings.keys, settings.lanes
         self.maintenance = Periodic(
             claim_interval(settings), self._claim, "intake router maintenance pass"
         )
@@ -95,13 +90,7 @@ class IntakeRouter:
         }
         self.routes = [
             (
-                Route(
-                    client,
-                    settings,
-                    getattr(base, name),
-                    [getattr(lane, name) for lane in lanes],
-                    group,
-                ),
+                Route(client, settings, name, group),
                 f"{kind} sent to the unpartitioned stream, forwarded to its partition.",
             )
             for name, (group, kind) in kinds.items()
