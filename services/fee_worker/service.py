@@ -64,7 +64,7 @@ from services.app.settling import (
 )
 from services.domain.book import ScheduleBook
 from services.domain.timeline import position_key
-from services.fee_worker.router import IntakeRouter, forward
+from services.fee_worker.router import Handler, IntakeRouter, forward
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -171,13 +171,35 @@ class FeeWorker:
         pricer = Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
         return store, pricer, GroupRecovery.of(self.client, stream, group, settings)
 
+    def inputs(self) -> list[tuple[str, str, str, Handler]]:
+        """The partition's input streams: each with its group, description and handler."""
+        return [
+            (
+                self.keys.net_assets,
+                Keys.fee_worker_group,
+                "NetAssetsReported in; FeeAccrued, FeeAdjusted and DeadLetter out.",
+                self.on_batch,
+            ),
+            (
+                self.keys.invoices,
+                Keys.invoice_group,
+                "InvoiceReceived in; InvoiceMatched or InvoiceBreak out once its month closes.",
+                self.on_invoices,
+            ),
+            (
+                self.keys.commands,
+                Keys.command_group,
+                "CloseMonthRequested in; FeeTrueUp, PeriodClosed or MonthCloseRefused out.",
+                self.on_commands,
+            ),
+        ]
+
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Before FastStream follows new entries: catch up with the log, then recover."""
-        await ensure_group(self.client, self.keys.net_assets, Keys.fee_worker_group)
-        await ensure_group(self.client, self.keys.invoices, Keys.invoice_group)
-        await ensure_group(self.client, self.keys.commands, Keys.command_group)
+        for stream, group, _, _ in self.inputs():
+            await ensure_group(self.client, stream, group)
         self.checkpoint = await self.store.checkpoint()
         async with self._lock:
             await self._catch_up()
@@ -343,18 +365,17 @@ class FeeWorker:
             return batch
         own, partitions = int(self.keys.partition), self.settings.partitions
         mine: list[Delivery] = []
-        away: list[tuple[Delivery, str]] = []
+        sends: list[tuple[str, Mapping[bytes, bytes]]] = []
+        ids: list[str] = []
         for delivery in batch:
             key = routing_key(delivery.fields) if delivery.fields else None
             home = own if key is None else home_partition(self.book, *key, partitions)
             if home == own:
                 mine.append(delivery)
             else:
-                away.append((delivery, getattr(self.keys.lane(home), stream)))
-        if away:
-            sends = [(target, delivery.fields) for delivery, target in away]
-            ids = [delivery.entry_id for delivery, _ in away]
-            await forward(self.client, sends, getattr(self.keys, stream), group, ids)
+                sends.append((getattr(self.keys.lane(home), stream), delivery.fields))
+                ids.append(delivery.entry_id)
+        await forward(self.client, sends, getattr(self.keys, stream), group, ids)
         return mine
 
     async def _plan(self, part: list[Delivery]) -> list[Op]:
@@ -542,51 +563,18 @@ async def _raw_body(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
-def _handler(
-    handle: Callable[[Mapping[str, Any]], Awaitable[None]],
-) -> Callable[[Any], Awaitable[None]]:
-    # A function of its own per subscriber: FastStream reads the handler's signature.
-    async def handler(batch: Any) -> None:
-        await handle(batch)
-
-    return handler
-
-
-def _inputs(
-    worker: FeeWorker,
-) -> list[tuple[str, str, str, Callable[[Mapping[str, Any]], Awaitable[None]]]]:
-    """A partition's input streams: each with its group, description and handler."""
-    keys = worker.keys
-    return [
-        (
-            keys.net_assets,
-            Keys.fee_worker_group,
-            "NetAssetsReported in; FeeAccrued, FeeAdjusted and DeadLetter out.",
-            worker.on_batch,
-        ),
-        (
-            keys.invoices,
-            Keys.invoice_group,
-            "InvoiceReceived in; InvoiceMatched or InvoiceBreak out once its month closes.",
-            worker.on_invoices,
-        ),
-        (
-            keys.commands,
-            Keys.command_group,
-            "CloseMonthRequested in; FeeTrueUp, PeriodClosed or MonthCloseRefused out.",
-            worker.on_commands,
-        ),
-    ]
-
-
 def _subscribe(
     broker: Any,
     settings: Settings,
     stream: str,
     group: str,
     description: str,
-    handle: Callable[[Mapping[str, Any]], Awaitable[None]],
+    handle: Handler,
 ) -> None:
+    # A function of its own per subscriber: FastStream reads the handler's signature.
+    async def handler(batch: Any) -> None:
+        await handle(batch)
+
     subscription = StreamSub(
         stream,
         group=group,
@@ -602,7 +590,7 @@ def _subscribe(
         decoder=_raw_body,
         title=f"{group}:{stream}" if settings.partitions > 1 else group,
         description=description,
-    )(_handler(handle))
+    )(handler)
 
 
 def _lanes(settings: Settings, client: aioredis.Redis) -> list[FeeWorker]:
@@ -621,32 +609,25 @@ def build_app(settings: Settings) -> FastStream:
     client = async_client(settings)
     broker = redis_broker(settings)
     lanes = _lanes(settings, client)
-    for lane in lanes:
-        for stream, group, description, handle in _inputs(lane):
-            _subscribe(broker, settings, stream, group, description, handle)
-    router = IntakeRouter(client, settings) if settings.partitions > 1 else None
-    if router is not None:
-        for stream, group, description, handle in router.inputs():
+    routers = [IntakeRouter(client, settings)] if settings.partitions > 1 else []
+    # Each consumes its input streams and runs a background pass beside the broker.
+    consumers: list[FeeWorker | IntakeRouter] = [*lanes, *routers]
+    for consumer in consumers:
+        for stream, group, description, handle in consumer.inputs():
             _subscribe(broker, settings, stream, group, description, handle)
 
     async def start() -> None:
         await claim_partitions(client, settings.keys, settings.partitions)
-        for lane in lanes:
-            await lane.start()
-        if router is not None:
-            await router.start()
+        for consumer in consumers:
+            await consumer.start()
         _keep_out_of_collections()
 
     async def after_startup() -> None:
-        for lane in lanes:
-            lane.maintenance.start()
-        if router is not None:
-            router.maintenance.start()
+        for consumer in consumers:
+            consumer.maintenance.start()
 
     async def stop() -> None:
-        await asyncio.gather(*(lane.maintenance.stop() for lane in lanes))
-        if router is not None:
-            await router.maintenance.stop()
+        await asyncio.gather(*(consumer.maintenance.stop() for consumer in consumers))
 
     async def close() -> None:
         for lane in lanes:
@@ -677,13 +658,10 @@ def _keep_out_of_collections() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-def input_groups(settings: Settings) -> list[tuple[str, str]]:
-    """The net-asset streams and group whose lag /metrics shows."""
-    return [(keys.net_assets, Keys.fee_worker_group) for keys in settings.lanes]
-
-
 async def run_fee_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Run the fee worker until `stop` is set."""
     app = build_app(settings)
-    async with http_endpoint(settings, "fee-worker", input_groups(settings)), app:
+    # The net-asset streams and group whose lag /metrics shows.
+    groups = [(keys.net_assets, Keys.fee_worker_group) for keys in settings.lanes]
+    async with http_endpoint(settings, "fee-worker", groups), app:
         await stop.wait()
