@@ -76,31 +76,27 @@ class GroupRecovery:
             client, stream, group, settings.consumer, settings.batch_size, settings.claim_idle_ms
         )
 
-    async def _delivery_counts(self, ids: list[str]) -> dict[str, int]:
-        if not ids:
-            return {}
-        rows: list[dict[str, Any]] = await self.client.xpending_range(
+    async def _with_counts(self, rows: list[tuple[Any, Any]]) -> list[Delivery]:
+        """The entries read, each with how often it has been delivered."""
+        if not rows:
+            return []
+        ids = [text(entry_id) for entry_id, _ in rows]
+        pending: list[dict[str, Any]] = await self.client.xpending_range(
             self.stream, self.group, min=ids[0], max=ids[-1], count=len(ids) + 1000
         )
-        return {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
-
-    async def _with_counts(self, rows: list[tuple[Any, Any]]) -> list[Delivery]:
-        ids = [text(entry_id) for entry_id, _ in rows]
-        counts = await self._delivery_counts(ids)
-        out: list[Delivery] = []
-        for entry_id, fields in rows:
-            key = text(entry_id)
-            # A pending entry deleted from the stream comes back without fields: nothing to do.
-            out.append(Delivery(key, dict(fields or {}), counts.get(key, 1)))
-        return out
+        counts = {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        # A pending entry deleted from the stream comes back without fields: nothing to do.
+        return [
+            Delivery(key, dict(fields or {}), counts.get(key, 1))
+            for key, (_, fields) in zip(ids, rows, strict=True)
+        ]
 
     async def own_pending(self) -> list[Delivery]:
         """The next batch of entries delivered to this consumer and never acknowledged."""
         reply: Any = await self.client.xreadgroup(
             self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
         )
-        rows: list[tuple[Any, Any]] = reply[0][1] if reply else []
-        return await self._with_counts(rows)
+        return await self._with_counts(reply[0][1] if reply else [])
 
     async def claim_idle(self, cursor: str = "0-0") -> tuple[str, list[Delivery]]:
         """Take over entries idle longer than `claim_idle_ms`; returns (next cursor, batch)."""
@@ -112,9 +108,7 @@ class GroupRecovery:
             start_id=cursor,
             count=self.batch_size,
         )
-        next_cursor = text(reply[0])
-        rows: list[tuple[Any, Any]] = [r for r in reply[1] if r is not None]
-        return next_cursor, await self._with_counts(rows)
+        return text(reply[0]), await self._with_counts([r for r in reply[1] if r is not None])
 
     async def recover(self, handle: BatchHandler) -> int:
         """Own pending first, then others' idle entries; `handle` must ack what it settles.
