@@ -27,14 +27,9 @@ if TYPE_CHECKING:
 def client_options(settings: Settings) -> dict[str, Any]:
     """ACL user, password and reply timeout from settings, as keyword arguments of a client or
     broker (one set for every connection the services make)."""
+    given = {"username": settings.redis_username, "password": settings.password()}
     timeout = settings.redis_timeout_ms / 1000 if settings.redis_timeout_ms else None
-    extra: dict[str, Any] = {"socket_timeout": timeout}
-    if settings.redis_username:
-        extra["username"] = settings.redis_username
-    password = settings.password()
-    if password:
-        extra["password"] = password
-    return extra
+    return {name: value for name, value in given.items() if value} | {"socket_timeout": timeout}
 
 
 def require_url(settings: Settings) -> str:
@@ -58,10 +53,8 @@ def redis_broker(settings: Settings) -> RedisBroker:
     # FastStream is about a third of what `feeschedule amend` spends importing.
     from faststream.redis import RedisBroker, RedisClusterBroker
 
-    url = require_url(settings)
-    if settings.redis_cluster:
-        return RedisClusterBroker(url, log_level=logging.DEBUG, **client_options(settings))
-    return RedisBroker(url, log_level=logging.DEBUG, **client_options(settings))
+    broker = RedisClusterBroker if settings.redis_cluster else RedisBroker
+    return broker(require_url(settings), log_level=logging.DEBUG, **client_options(settings))
 
 
 def sync_client(settings: Settings) -> redis.Redis:
@@ -71,21 +64,15 @@ def sync_client(settings: Settings) -> redis.Redis:
     command methods (both mix in redis-py's command classes) and pipelines, routing each
     command by its key's slot, so every caller works with either without knowing which.
     """
-    url = require_url(settings)
-    if settings.redis_cluster:
-        cluster = redis.cluster.RedisCluster.from_url(url, **client_options(settings))
-        return cast(redis.Redis, cluster)
-    return redis.Redis.from_url(url, **client_options(settings))
+    kind = redis.cluster.RedisCluster if settings.redis_cluster else redis.Redis
+    return cast(redis.Redis, kind.from_url(require_url(settings), **client_options(settings)))
 
 
 def async_client(settings: Settings) -> aioredis.Redis:
     """The asyncio twin of `sync_client` (`redis.asyncio.cluster.RedisCluster` on a cluster,
     cast for the same reason)."""
-    url = require_url(settings)
-    if settings.redis_cluster:
-        cluster = redis.asyncio.cluster.RedisCluster.from_url(url, **client_options(settings))
-        return cast(aioredis.Redis, cluster)
-    return aioredis.Redis.from_url(url, **client_options(settings))
+    kind = redis.asyncio.cluster.RedisCluster if settings.redis_cluster else aioredis.Redis
+    return cast(aioredis.Redis, kind.from_url(require_url(settings), **client_options(settings)))
 
 
 def each_node(client: redis.Redis) -> list[tuple[str, redis.Redis]]:
