@@ -180,7 +180,6 @@ class RedisLedgerStore:
     async def settle(
         self, ops: Sequence[Op], expected_checkpoint: str, new_checkpoint: str = ""
     ) -> SettleResult:
-        """Apply `ops` in one atomic step, if the checkpoint is still `expected_checkpoint`."""
         keys, args = self._encode(ops, expected_checkpoint, new_checkpoint)
         reply: Any = await self._settle(keys=keys, args=args)
         status = text(reply[0])
@@ -265,16 +264,8 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
             days = [",".join(covers), ",".join(releases)]
             return ["R", str(k(pid)), as_of, expected, ledger, *data, *days, op.books_in]
         case Park(pid, as_of, report, event, ack, expected):
-            data = [event["event_id"], event["data"], ack or ""]
-            return [
-                "P",
-                str(k(pid)),
-                as_of,
-                op.field,
-                report.model_dump_json(),
-                expected or "",
-                *data,
-            ]
+            held = [op.field, report.model_dump_json(), expected or ""]
+            return ["P", str(k(pid)), as_of, *held, event["event_id"], event["data"], ack or ""]
         case Emit(stream, event, ack):
             data = [event["event_id"], event["type"], event["data"], ack or ""]
             return ["E", _STREAM_INDEX[stream], *data]
