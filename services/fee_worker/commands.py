@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -128,10 +128,8 @@ def _print_statement(found: Statement) -> None:
     table = Table(title=f"Fee ledger of {found.portfolio_id}, {found.first} to {found.last}")
     entries = found.entries
     # Gross and waived columns only where a waiver applies: the net is then the amount.
-    sums = ["accrued", "adjustments"]
-    if any(e.gross is not None for e in entries):
-        sums += ["gross", "waived"]
-    sums.append("amount")
+    waiver = ["gross", "waived"] if any(e.gross is not None for e in entries) else []
+    sums = ["accrued", "adjustments", *waiver, "amount"]
     # A group member's day: the group's combined assets beside the member's own.
     grouped = any(e.group for e in entries)
     head_columns = ("date", "net assets", *(("group assets",) if grouped else ()), "schedule")
@@ -315,13 +313,7 @@ def _print_month(found: MonthStatement) -> None:
 
 def _outcome_json(outcome: CloseOutcome) -> dict[str, Any]:
     true_up = None if outcome.true_up is None else outcome.true_up.model_dump(mode="json")
-    return {
-        "portfolio_id": outcome.portfolio_id,
-        "month": outcome.month,
-        "status": outcome.status,
-        "missing": list(outcome.missing),
-        "true_up": true_up,
-    }
+    return asdict(outcome) | {"missing": list(outcome.missing), "true_up": true_up}
 
 
 def _print_closes(month: str, outcomes: list[CloseOutcome]) -> None:
