@@ -49,10 +49,6 @@ def strict_schema(node: Any) -> Any:
     return node
 
 
-def _dumps(document: Any) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
 def schemas() -> dict[str, str]:
     out: dict[str, str] = {}
     for model in SCHEMA_MODELS:
@@ -60,19 +56,14 @@ def schemas() -> dict[str, str]:
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         version = getattr(model, "SCHEMA_VERSION", 1)
         schema["$id"] = f"urn:feeschedule:contracts:{model.__name__}:v{version}"
-        out[f"{model.__name__}.json"] = _dumps(schema)
+        out[f"{model.__name__}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return out
-
-
-def examples() -> dict[str, str]:
-    """The example files the project ships (contracts/examples/)."""
-    # In the order a person writes it, not sorted like the schemas.
-    return {"amendment.json": json.dumps(AMENDMENT_FILE_EXAMPLE, indent=2) + "\n"}
 
 
 def generated() -> dict[Path, str]:
     files = {SCHEMA_DIR / name: text for name, text in schemas().items()}
-    files.update({EXAMPLES_DIR / name: text for name, text in examples().items()})
+    # The example the project ships, in the order a person writes it (not sorted, as schemas are).
+    files[EXAMPLES_DIR / "amendment.json"] = json.dumps(AMENDMENT_FILE_EXAMPLE, indent=2) + "\n"
     return files
 
 
