@@ -139,12 +139,9 @@ class InMemoryLedgerStore:
         acks: list[str] = []
         conflicts = [c for op in ops if (c := self._apply(op, acks)) is not None]
         self.pending.difference_update(acks)
-        for op in ops:  # every ledger a step names is listed, as settle.lua lists it
-            if (
-                isinstance(op, Accrue | Revise | Park | ExpectLength | ExpectEntry | CloseMonth)
-                and op.portfolio_id
-            ):
-                self.portfolios.add(op.portfolio_id)
+        # Every ledger a step names is listed, as settle.lua lists it.
+        listed = (Accrue, Revise, Park, ExpectLength, ExpectEntry, CloseMonth)
+        self.portfolios |= {o.portfolio_id for o in ops if isinstance(o, listed) and o.portfolio_id}
         if new_checkpoint:
             self.position = new_checkpoint
         return SettleResult("ok", conflicts)
@@ -171,37 +168,30 @@ class InMemoryLedgerStore:
         accrual or park it could not write."""
         match op:
             case Accrue(pid, as_of, ledger, _, event, ack, unpriced, covers):
-                stored = self.ledgers.get(pid, {}).get(as_of)
-                if stored is not None:
+                if (stored := self.ledgers.get(pid, {}).get(as_of)) is not None:
                     return op, "ledger", stored
-                other = self._overlap(pid, covers, as_of)
-                if other is not None:
+                if (other := self._overlap(pid, covers, as_of)) is not None:
                     return op, "coverage", other
-                self._claim(pid, covers, as_of)
-                self.ledgers.setdefault(pid, {})[as_of] = ledger
+                self._write(pid, as_of, covers, ledger)
                 self._emit("accruals", "FeeAccrued", event)
                 if unpriced is not None:
                     self._unpark(*unpriced)
                 acks.append(ack or "")
             case Revise(pid, as_of, _, ledger, event, ack, covers, releases):
-                other = self._overlap(pid, covers, as_of)
-                if other is not None:
+                if (other := self._overlap(pid, covers, as_of)) is not None:
                     return op, "coverage", other
                 held = self.coverage.setdefault(pid, {})
                 for day in releases:
                     if held.get(day) == as_of:
                         del held[day]
-                self._claim(pid, covers, as_of)
-                self.ledgers.setdefault(pid, {})[as_of] = ledger
+                self._write(pid, as_of, covers, ledger)
                 if event:
                     self._emit("accruals", "FeeAdjusted", event)
                 acks.append(ack or "")
             case Park(pid, as_of, report, event, ack, expected):
-                stored = self.ledgers.get(pid, {}).get(as_of)
-                parked = self.unpriced.get(op.field, "")
-                if stored is not None:
+                if (stored := self.ledgers.get(pid, {}).get(as_of)) is not None:
                     return op, "ledger", stored
-                if parked != (expected or ""):
+                if (parked := self.unpriced.get(op.field, "")) != (expected or ""):
                     return op, "unpriced", parked
                 if self._first_ack(ack):
                     self.unpriced[op.field] = report.model_dump_json()
@@ -246,10 +236,10 @@ class InMemoryLedgerStore:
                 return ledger.get(holder, holder)
         return None
 
-    def _claim(self, pid: str, days: tuple[str, ...], as_of: str) -> None:
+    def _write(self, pid: str, as_of: str, days: tuple[str, ...], ledger: str) -> None:
         # An accrual's own date is the ledger's field: the coverage holds its other days.
-        held = self.coverage.setdefault(pid, {})
-        held.update((day, as_of) for day in days if day != as_of)
+        self.coverage.setdefault(pid, {}).update((day, as_of) for day in days if day != as_of)
+        self.ledgers.setdefault(pid, {})[as_of] = ledger
 
     def _first_ack(self, entry_id: str | None) -> bool:
         """Acknowledge now; True unless the entry was pending no more (another step had it)."""
