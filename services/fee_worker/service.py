@@ -140,12 +140,8 @@ class FeeWorker:
         # against (kept in Redis, moved only together with the adjustments it implies).
         self.position = ""
         self.checkpoint = ""
-        self.pricer = Pricer(
-            self.book, self.keys.net_assets, settings.consumer, settings.max_deliveries
-        )
-        self.recovery = GroupRecovery.of(
-            self.client, self.keys.net_assets, Keys.fee_worker_group, settings
-        )
+        self.pricer = Pricer(self.book, keys.net_assets, settings.consumer, settings.max_deliveries)
+        self.recovery = GroupRecovery.of(client, keys.net_assets, Keys.fee_worker_group, settings)
         # Invoices (matched against the ledger's closed months) and commands (a month's close
         # asked over the bus): each its own stream and consumer group.
         self.invoices, self.invoice_pricer, self.invoice_recovery = self._input(
@@ -593,22 +589,18 @@ def _subscribe(
     )(handler)
 
 
-def _lanes(settings: Settings, client: aioredis.Redis) -> list[FeeWorker]:
-    """A worker per partition, sharing one connection and one set of metrics."""
-    metrics = ServiceMetrics("fee-worker", settings.keys.net_assets)
-    for reason in get_args(AdjustmentReason):
-        metrics.adjusted(reason, 0)  # every reason's series exists from the start
-    advancing = asyncio.Lock()
-    return [FeeWorker(settings, keys, client, metrics, advancing) for keys in settings.lanes]
-
-
 def build_app(settings: Settings) -> FastStream:
     """The fee worker as a FastStream app: per partition, a consumer-group batch subscriber per
     input stream (net assets, invoices, commands); with several partitions, also the router of
     what was sent to the unpartitioned streams."""
     client = async_client(settings)
     broker = redis_broker(settings)
-    lanes = _lanes(settings, client)
+    metrics = ServiceMetrics("fee-worker", settings.keys.net_assets)
+    for reason in get_args(AdjustmentReason):
+        metrics.adjusted(reason, 0)  # every reason's series exists from the start
+    # A worker per partition, sharing one connection, one set of metrics and one lock.
+    advancing = asyncio.Lock()
+    lanes = [FeeWorker(settings, keys, client, metrics, advancing) for keys in settings.lanes]
     routers = [IntakeRouter(client, settings)] if settings.partitions > 1 else []
     # Each consumes its input streams and runs a background pass beside the broker.
     consumers: list[FeeWorker | IntakeRouter] = [*lanes, *routers]
