@@ -138,11 +138,9 @@ def _print_statement(found: Statement) -> None:
         table.add_column(column, justify="left" if left else "right", no_wrap=column == "date")
     month_rows = {m["month"]: m for m in found.months}
     for i, e in enumerate(entries):
-        adjustments = ", ".join(_adjustment_text(a) for a in e.adjustments)
-        cells = {"accrued": f"{Decimal(e.accrued):,}", "adjustments": adjustments}
-        gross, waived = e.gross or e.amount, e.waived or "0"
-        cells |= {"gross": f"{Decimal(gross):,}", "waived": f"{Decimal(waived):,}"}
-        cells["amount"] = f"{Decimal(e.amount):,}"
+        figures = {"accrued": e.accrued, "gross": e.gross or e.amount, "waived": e.waived or "0"}
+        cells = {k: f"{Decimal(v):,}" for k, v in (figures | {"amount": e.amount}).items()}
+        cells["adjustments"] = ", ".join(_adjustment_text(a) for a in e.adjustments)
         combined = sum((Decimal(v) for v in (e.group or {}).values()), Decimal(0))
         group_cell = ((f"{combined:,}" if e.group else ""),) if grouped else ()
         head = (e.as_of, f"{Decimal(e.net_assets):,}", *group_cell, _ref_text(e.schedule_ref))
@@ -203,7 +201,6 @@ def close(
 class _WorkerView:
     """The ledger as the fee worker left it, and the log folded to where it priced it."""
 
-    client: redis.Redis
     store: RedisLedgerStore
     checkpoint: str
     book: ScheduleBook
@@ -219,7 +216,7 @@ async def _worker_view(settings: Settings, lane: Keys) -> AsyncIterator[_WorkerV
         checkpoint = await store.checkpoint()
         log = EventStore(client, settings.keys)
         book = replay_book(log, checkpoint) if checkpoint else ScheduleBook()
-        yield _WorkerView(client, store, checkpoint, book, log.last_id() or "")
+        yield _WorkerView(store, checkpoint, book, log.last_id() or "")
     finally:
         client.close()
         await store.client.aclose()
