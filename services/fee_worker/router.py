@@ -31,6 +31,8 @@ from services.settings import Settings
 log = logging.getLogger("feeschedule.fee_worker")
 
 Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
+# An input stream a subscriber follows: its name, consumer group, description and handler.
+Input = tuple[str, str, str, Handler]
 
 
 class Route:
@@ -96,7 +98,7 @@ class IntakeRouter:
             for name, (group, kind) in kinds.items()
         ]
 
-    def inputs(self) -> list[tuple[str, str, str, Handler]]:
+    def inputs(self) -> list[Input]:
         return [(r.stream, r.group, about, r.on_batch) for r, about in self.routes]
 
     async def start(self) -> None:

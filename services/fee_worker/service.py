@@ -64,7 +64,7 @@ from services.app.settling import (
 )
 from services.domain.book import ScheduleBook
 from services.domain.timeline import position_key
-from services.fee_worker.router import Handler, IntakeRouter, forward
+from services.fee_worker.router import Input, IntakeRouter, forward
 from services.settings import Settings
 
 log = logging.getLogger("feeschedule.fee_worker")
@@ -167,7 +167,7 @@ class FeeWorker:
         pricer = Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
         return store, pricer, GroupRecovery.of(self.client, stream, group, settings)
 
-    def inputs(self) -> list[tuple[str, str, str, Handler]]:
+    def inputs(self) -> list[Input]:
         """The partition's input streams: each with its group, description and handler."""
         return [
             (
@@ -559,14 +559,9 @@ async def _raw_body(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
-def _subscribe(
-    broker: Any,
-    settings: Settings,
-    stream: str,
-    group: str,
-    description: str,
-    handle: Handler,
-) -> None:
+def _subscribe(broker: Any, settings: Settings, source: Input) -> None:
+    stream, group, description, handle = source
+
     # A function of its own per subscriber: FastStream reads the handler's signature.
     async def handler(batch: Any) -> None:
         await handle(batch)
@@ -605,8 +600,8 @@ def build_app(settings: Settings) -> FastStream:
     # Each consumes its input streams and runs a background pass beside the broker.
     consumers: list[FeeWorker | IntakeRouter] = [*lanes, *routers]
     for consumer in consumers:
-        for stream, group, description, handle in consumer.inputs():
-            _subscribe(broker, settings, stream, group, description, handle)
+        for source in consumer.inputs():
+            _subscribe(broker, settings, source)
 
     async def start() -> None:
         await claim_partitions(client, settings.keys, settings.partitions)
