@@ -18,7 +18,7 @@ from rich.table import Table
 
 from contracts.messages import Month
 from contracts.statement import MonthStatement
-from services.adapters.connection import async_client, require_url, sync_client
+from services.adapters.connection import async_client, sync_client
 from services.adapters.eventstore import EventStore
 from services.adapters.keys import Keys
 from services.adapters.ledger import (
@@ -70,7 +70,6 @@ def _statement(portfolio: str, start: str, end: str) -> Statement:
     if last < first:
         raise UsageProblem(f"to: {end!r} is before from {start!r}")
     settings = Settings()
-    require_url(settings)
     with sync_client(settings) as client:
         pid = _portfolio_id(client, settings.keys, portfolio, settings.lanes)
         ledger = read_ledger(client, settings.lanes, pid)
