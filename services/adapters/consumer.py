@@ -130,8 +130,7 @@ class GroupRecovery:
     async def claim_all_idle(self, handle: BatchHandler) -> int:
         """Take over every entry idle longer than `claim_idle_ms`, batch by batch, handing each
         batch to `handle`; returns how many were handed over."""
-        handled = 0
-        cursor = "0-0"
+        handled, cursor = 0, "0-0"
         while True:
             cursor, claimed = await self.claim_idle(cursor)
             if claimed:
