@@ -158,13 +158,9 @@ def first_error(exc: ValidationError) -> str:
     if err["type"] == "missing":
         return f"{loc}: missing (a required field)"
     value = err.get("input")
-    if _overlong(value):
+    if isinstance(value, LongNumber) or (isinstance(value, int) and value.bit_length() > 64):
         return f"{loc}: {shown_value(value)}, more than the contract allows"
     return f"{loc}: {shown_value(value)} {err['msg']}"
-
-
-def _overlong(value: object) -> bool:
-    return isinstance(value, LongNumber) or (isinstance(value, int) and value.bit_length() > 64)
 
 
 def shown_value(value: object) -> str:
