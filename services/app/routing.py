@@ -60,8 +60,7 @@ def intake_partitions(fields: Mapping[bytes, bytes], partitions: int) -> list[in
     naming no portfolio to every partition (each closes its own portfolios); an entry naming
     nothing to partition 0, which dead-letters what it cannot read."""
     data = _data(fields)
-    key = _key(data)
-    if key is not None:
+    if (key := _key(data)) is not None:
         return [partition_of(key[0], partitions)]
     if data.get("type") == "CloseMonthRequested":
         return list(range(partitions))

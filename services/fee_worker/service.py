@@ -262,8 +262,7 @@ class FeeWorker:
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
         """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
         async with self._lock:
-            deliveries = await self._own(deliveries, "commands", Keys.command_group)
-            for delivery in deliveries:
+            for delivery in await self._own(deliveries, "commands", Keys.command_group):
                 await self._settle_command(delivery)
 
     async def _settle_command(self, delivery: Delivery) -> None:
