@@ -4,6 +4,7 @@ and tried again at the next (the fee worker's upkeep, the intake router's claims
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -28,11 +29,9 @@ class Periodic:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.seconds)
                 return
-            except TimeoutError:
-                pass
             try:
                 await self.step()
             except Exception:
