@@ -314,10 +314,9 @@ def _outcome_json(outcome: CloseOutcome) -> dict[str, Any]:
 
 def _print_closes(month: str, outcomes: list[CloseOutcome]) -> None:
     table = Table(title=f"Closing {month}")
-    for column in ("portfolio", "status", "method", "daily accruals", "month fee", "true-up"):
-        table.add_column(
-            column, justify="left" if column in ("portfolio", "status", "method") else "right"
-        )
+    left = ("portfolio", "status", "method")
+    for column in (*left, "daily accruals", "month fee", "true-up"):
+        table.add_column(column, justify="left" if column in left else "right")
     for o in outcomes:
         t = o.true_up
         figures = (
