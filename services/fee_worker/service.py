@@ -140,16 +140,13 @@ class FeeWorker:
         # against (kept in Redis, moved only together with the adjustments it implies).
         self.position = ""
         self.checkpoint = ""
-        self.pricer = Pricer(self.book, keys.net_assets, settings.consumer, settings.max_deliveries)
-        self.recovery = GroupRecovery.of(client, keys.net_assets, Keys.fee_worker_group, settings)
+        self.pricer, self.recovery = self._reader(keys.net_assets, Keys.fee_worker_group)
         # Invoices (matched against the ledger's closed months) and commands (a month's close
-        # asked over the bus): each its own stream and consumer group.
-        self.invoices, self.invoice_pricer, self.invoice_recovery = self._input(
-            self.keys.invoices, Keys.invoice_group
-        )
-        self.commands, self.command_pricer, self.command_recovery = self._input(
-            self.keys.commands, Keys.command_group
-        )
+        # asked over the bus): each its own stream, group, and store acknowledging its entries.
+        self.invoices = RedisLedgerStore(client, keys, Keys.invoice_group, source=keys.invoices)
+        self.invoice_pricer, self.invoice_recovery = self._reader(keys.invoices, Keys.invoice_group)
+        self.commands = RedisLedgerStore(client, keys, Keys.command_group, source=keys.commands)
+        self.command_pricer, self.command_recovery = self._reader(keys.commands, Keys.command_group)
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
         self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
@@ -159,13 +156,12 @@ class FeeWorker:
         )
         self._next_claim = self._next_gaps = 0.0
 
-    def _input(self, stream: str, group: str) -> tuple[RedisLedgerStore, Pricer, GroupRecovery]:
-        """What consuming one more input stream takes: a ledger store whose steps acknowledge
-        its entries, a pricer naming it in dead letters, and the recovery of its pending ones."""
+    def _reader(self, stream: str, group: str) -> tuple[Pricer, GroupRecovery]:
+        """What reading an input stream takes: a pricer naming it in dead letters, and the
+        recovery of its pending entries."""
         settings = self.settings
-        store = RedisLedgerStore(self.client, self.keys, group, source=stream)
         pricer = Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
-        return store, pricer, GroupRecovery.of(self.client, stream, group, settings)
+        return pricer, GroupRecovery.of(self.client, stream, group, settings)
 
     def inputs(self) -> list[Input]:
         """The partition's input streams: each with its group, description and handler."""
@@ -395,8 +391,7 @@ class FeeWorker:
 
     async def _drain(self) -> None:
         """Take up the outcome of the part still in flight (see `on_batch`)."""
-        leftovers = await self._finish()
-        if leftovers:
+        if leftovers := await self._finish():
             await self._settle_carefully(leftovers)
 
     async def _settle_carefully(self, pending: Sequence[Incoming]) -> None:
