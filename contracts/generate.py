@@ -68,19 +68,16 @@ def generated() -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
-    stale = []
-    for path, text in generated().items():
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
-        else:
+    files = generated()
+    if "--check" not in argv:
+        for path, text in files.items():
             path.parent.mkdir(exist_ok=True)
             path.write_text(text)
+        return 0
+    stale = [p.name for p, text in files.items() if not p.exists() or p.read_text() != text]
     if stale:
         print(f"stale contracts (run python -m contracts.generate): {', '.join(stale)}")
-        return 1
-    return 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
