@@ -79,8 +79,7 @@ class RedisLedgerStore:
         self._drop_lease = client.register_script(DROP_LEASE_LUA)
 
     async def take_lease(self, holder: str, ttl_ms: int) -> bool:
-        taken: Any = await self._take_lease(keys=[self.keys.advance_lease], args=[holder, ttl_ms])
-        return bool(taken)
+        return bool(await self._take_lease(keys=[self.keys.advance_lease], args=[holder, ttl_ms]))
 
     async def drop_lease(self, holder: str) -> None:
         await self._drop_lease(keys=[self.keys.advance_lease], args=[holder])
