@@ -204,11 +204,6 @@ def parse_message(raw: str | bytes | Mapping[str, object], expected: type[M]) ->
         raise WireError(first_error(exc)) from None
 
 
-def _shown(value: object, limit: int = 60) -> str:
-    """A value quoted for an error message, cut to `limit` characters."""
-    return _cut(repr(value), limit)
-
-
 def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether `text` nests objects and arrays deeper than `limit` (strings skipped).
 
@@ -248,7 +243,8 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
     except _StrictJSONError as exc:
         raise WireError(f"{name}: {exc}", "invalid_json") from None
     if not isinstance(payload, dict):
-        raise WireError(f"{name}: {_shown(str(payload)[:40])} is not a JSON object", "invalid_json")
+        shown = _cut(repr(str(payload)[:40]), 60)
+        raise WireError(f"{name}: {shown} is not a JSON object", "invalid_json")
     return payload
 
 
@@ -274,7 +270,7 @@ def decode(fields: Fields) -> Message:
     kind = payload.get("type", text.get("type"))
     model = MESSAGE_TYPES.get(str(kind))
     if model is None:
-        raise WireError(f"type: {_shown(kind)} is not a known message type", "unknown_type")
+        raise WireError(f"type: {_cut(repr(kind), 60)} is not a known message type", "unknown_type")
     return parse_message(payload, model)
 
 
