@@ -118,10 +118,7 @@ class GroupRecovery:
         """
         handled = 0
         seen: set[str] = set()
-        while True:
-            batch = [d for d in await self.own_pending() if d.entry_id not in seen]
-            if not batch:
-                break
+        while batch := [d for d in await self.own_pending() if d.entry_id not in seen]:
             seen.update(d.entry_id for d in batch)
             await handle(batch)
             handled += len(batch)

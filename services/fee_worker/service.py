@@ -494,8 +494,7 @@ class FeeWorker:
         away: list[tuple[str, str, int]] = []
         for name, value in (await self.store.read_unpriced()).items():
             pid, _, day = name.rpartition("|")
-            home = home_partition(self.book, pid, day, partitions)
-            if home != own:
+            if (home := home_partition(self.book, pid, day, partitions)) != own:
                 away.append((name, value, home))
         if not away:
             return
