@@ -145,22 +145,29 @@ class ScheduleBook:
         (or waiver) in force on it, on its own year basis; None when no day has a schedule."""
         if isinstance(days, bool) or not 1 <= days <= 366:
             raise DomainError("accrual_days", days, "must be a whole number from 1 to 366")
-        day_count, rounding = terms = self.terms_for(portfolio_id)
+        day_count, rounding = self.terms_for(portfolio_id)
         if days == 1:  # most reports: no stretches to find
-            runs = [(start, 1, self.schedule_on(portfolio_id, start))]
-        else:
-            runs = answer_runs(
-                (start + timedelta(days=offset) for offset in range(days)),
-                lambda day: self.schedule_on(portfolio_id, day),
-                day_count,
+            answer = self.schedule_on(portfolio_id, start)
+            if answer.schedule is None:
+                return None
+            accrual = accrue(
+                answer.schedule, net_assets, start, day_count=day_count, rounding=rounding
             )
+            before = _accrue(_waived(answer), net_assets, start, 1, day_count, rounding)
+            stretch = Stretch(start, 1, answer, accrual, before)
+            return PeriodAccrual(accrual, (stretch,), (before or accrual).amount_exact)
+        runs = answer_runs(
+            (start + timedelta(days=offset) for offset in range(days)),
+            lambda day: self.schedule_on(portfolio_id, day),
+            day_count,
+        )
         stretches = tuple(
             Stretch(
                 on,
                 n,
                 answer,
-                _accrue(answer.schedule, net_assets, on, n, terms),
-                _accrue(_waived(answer), net_assets, on, n, terms),
+                _accrue(answer.schedule, net_assets, on, n, day_count, rounding),
+                _accrue(_waived(answer), net_assets, on, n, day_count, rounding),
             )
             for on, n, answer in runs
         )
@@ -259,11 +266,16 @@ def _accrue(
     net_assets: Decimal,
     start: date,
     days: int,
-    terms: tuple[DayCount, RoundingPolicy],
+    day_count: DayCount,
+    rounding: RoundingPolicy,
 ) -> Accrual | None:
     if schedule is None:
         return None
-    day_count, rounding = terms
     return accrue(
-        schedule, net_assets, start, accrual_days=days, day_count=day_count, rounding=rounding
+        schedule,
+        net_assets,
+        start,
+        accrual_days=days,
+        day_count=day_count,
+        rounding=rounding,
     )
