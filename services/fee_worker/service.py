@@ -31,6 +31,7 @@ from contracts.wire import encode
 from services.adapters.background import Periodic
 from services.adapters.connection import async_client, redis_broker, text
 from services.adapters.consumer import (
+    BatchHandler,
     Delivery,
     GroupRecovery,
     claim_interval,
@@ -147,6 +148,12 @@ class FeeWorker:
         self.invoice_pricer, self.invoice_recovery = self._reader(keys.invoices, Keys.invoice_group)
         self.commands = RedisLedgerStore(client, keys, Keys.command_group, source=keys.commands)
         self.command_pricer, self.command_recovery = self._reader(keys.commands, Keys.command_group)
+        # Each input's recovery, and the handler that settles what it hands over.
+        self.recoveries: list[tuple[GroupRecovery, BatchHandler]] = [
+            (self.recovery, self.settle),
+            (self.invoice_recovery, self.settle_invoices),
+            (self.command_recovery, self.settle_commands),
+        ]
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
         self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
@@ -195,11 +202,9 @@ class FeeWorker:
         self.checkpoint = await self.store.checkpoint()
         async with self._lock:
             await self._catch_up()
-        recovered = await self.recovery.recover(self.settle)
+        recovered = sum([await recovery.recover(handle) for recovery, handle in self.recoveries])
         # Recovered just now: the next claim is one interval away.
         self._next_claim = asyncio.get_running_loop().time() + claim_interval(self.settings)
-        recovered += await self.invoice_recovery.recover(self.settle_invoices)
-        recovered += await self.command_recovery.recover(self.settle_commands)
         log.info(
             "fee worker %s ready%s: log at %s, %d pending entries recovered",
             self.settings.consumer,
@@ -529,7 +534,8 @@ class FeeWorker:
                 await self._price_provisionally()
         now = asyncio.get_running_loop().time()
         if now >= self._next_claim:
-            claimed = await self.recovery.claim_all_idle(self.settle)
+            # Every input's: a dead consumer's invoices and commands too, not only its reports.
+            claimed = sum([await r.claim_all_idle(handle) for r, handle in self.recoveries])
             if claimed:
                 log.info("claimed %d idle entries of other consumers", claimed)
             self._next_claim = now + claim_interval(self.settings)

@@ -23,10 +23,10 @@ from test_fee_worker_support import (
     settings_for,
 )
 
-from contracts.messages import NetAssetsReported
+from contracts.messages import CloseMonthRequested, InvoiceReceived, NetAssetsReported
 from contracts.wire import encode
 from services.adapters.keys import Keys
-from services.app.ledger import LedgerEntry
+from services.app.ledger import LedgerEntry, invoice_field
 from services.domain.fees import FeeSchedule, accrue
 
 pytestmark = pytest.mark.integration
@@ -352,3 +352,40 @@ async def test_the_accruals_command_finds_a_portfolio_by_any_name_it_has_had(
     assert unknown.stderr.strip() == (
         "error: portfolio: 'Fund P2' is not a portfolio id or name in the log"
     )
+
+
+async def test_a_dead_consumers_invoices_and_commands_are_claimed_while_the_worker_runs(
+    redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+    """Not only at start: a worker that is running takes over the invoices and close commands
+    a dead consumer read and never settled, as it does its net-asset reports."""
+    keys = Keys(prefix)
+    register(redis_client, keys)
+    amend(redis_client, keys, 1, START, TIERS_A)
+    invoice = InvoiceReceived(
+        invoice_id="INV-1", agreement_id="AG-1", portfolio_id="P1", month="2024-01", amount="9"
+    )
+    command = CloseMonthRequested(request_id="CLOSE-1", month="2024-01", portfolio_id="P1")
+    async with running_worker(settings_for(redis_url, prefix, claim_idle_ms=200)):
+        for stream, group, message in (
+            (keys.invoices, Keys.invoice_group, invoice),
+            (keys.commands, Keys.command_group, command),
+        ):
+            # Appended and read by the ghost in one transaction: the running worker, blocked
+            # on the stream, is served after it and finds nothing new.
+            pipe = redis_client.pipeline(transaction=True)
+            pipe.xadd(stream, encode(message))
+            pipe.xreadgroup(group, "ghost", {stream: ">"}, count=1)
+            _, read = pipe.execute()
+            assert read, stream  # the ghost holds it, unacknowledged
+        await await_for(
+            lambda: (
+                not redis_client.xpending(keys.invoices, Keys.invoice_group)["pending"]
+                and not redis_client.xpending(keys.commands, Keys.command_group)["pending"]
+            ),
+            timeout=10,
+        )
+    refused = [e for e in events(redis_client, keys.accruals) if e["_type"] == "MonthCloseRefused"]
+    assert [e["request_id"] for e in refused] == ["CLOSE-1"]  # January has no report yet
+    # The invoice waits for its month's close.
+    assert redis_client.hexists(keys.invoices_waiting, invoice_field("P1", "2024-01", "INV-1"))
