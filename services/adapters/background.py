@@ -1,5 +1,6 @@
 """A service's background pass: run every so many seconds until stopped, a failing pass logged
-and tried again at the next (the fee worker's upkeep, the intake router's claims)."""
+and tried again at the next (the fee worker's upkeep; the intake router's and the projector's
+claims)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ log = logging.getLogger("feeschedule")
 class Periodic:
     """`step` every `seconds`, from `start` until `stop` (which waits for the pass running)."""
 
-    def __init__(self, seconds: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+    def __init__(self, seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
         self.seconds, self.step, self.what = seconds, step, what
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

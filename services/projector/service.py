@@ -13,7 +13,6 @@ claiming periodically while it runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -25,8 +24,9 @@ from faststream.redis import StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 
 from contracts.messages import DeadLetterCode
+from services.adapters.background import Periodic
 from services.adapters.connection import async_client, redis_broker, sync_client, text
-from services.adapters.consumer import Delivery, GroupRecovery, ensure_group
+from services.adapters.consumer import Delivery, GroupRecovery, claim_interval, ensure_group
 from services.adapters.http import http_endpoint
 from services.adapters.metrics import ServiceMetrics
 from services.adapters.readmodel import ReadModel
@@ -45,7 +45,7 @@ class Projector:
         self.read_model = ReadModel(sync_client(settings), self.keys)
         self.metrics = ServiceMetrics("projector", self.keys.agreements)
         self._client: aioredis.Redis | None = None
-        self._claimer: asyncio.Task[None] | None = None
+        self._claimer: Periodic | None = None
 
     @property
     def client(self) -> aioredis.Redis:
@@ -88,23 +88,13 @@ class Projector:
             log.info("projector recovered %d pending entries", handled)
         return handled
 
-    async def _claim_forever(self) -> None:
-        interval = max(self.settings.claim_idle_ms / 2000, 1.0)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.recover()
-            except Exception:  # keep claiming; a transient Redis error must not end the loop
-                log.exception("projector: periodic claim failed")
-
     async def start_claiming(self) -> None:
-        self._claimer = asyncio.create_task(self._claim_forever())
+        self._claimer = Periodic(claim_interval(self.settings), self.recover, "projector claim")
+        self._claimer.start()
 
     async def stop(self) -> None:
         if self._claimer is not None:
-            self._claimer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._claimer
+            await self._claimer.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
