@@ -1,4 +1,5 @@
-"""Redis connections from settings (URL, ACL user, password, TLS by rediss://).
+"""Redis connections from settings (URL, ACL user, password, TLS by rediss://), and how their
+replies read (text, a consumer group's lag).
 
 With `FEES_REDIS_CLUSTER=1` every client is redis-py's cluster client and the broker
 FastStream's `RedisClusterBroker`; `redis_url` then names any one node (the others are
@@ -10,6 +11,7 @@ so each such step is on one slot (README, "Redis Cluster").
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
@@ -88,3 +90,14 @@ def each_node(client: redis.Redis) -> list[tuple[str, redis.Redis]]:
 def text(value: bytes | str) -> str:
     """A reply, entry id or field as text (the clients return bytes)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+# Where Redis does not say a consumer group's lag (before 7, or 7 after an XDEL), the entries
+# after its last delivered one are counted instead, at most this many.
+LAG_COUNTED = 100_000
+
+
+def lag_start(group: Mapping[str, Any]) -> str:
+    """Where a consumer group's undelivered entries begin, as XRANGE's `min`, from its XINFO
+    GROUPS fields (names as text): just after its last delivered entry."""
+    return "(" + text(group.get("last-delivered-id") or "0-0")

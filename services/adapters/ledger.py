@@ -18,7 +18,7 @@ from typing import Any, assert_never
 import redis
 import redis.asyncio as aioredis
 
-from services.adapters.connection import text
+from services.adapters.connection import LAG_COUNTED, lag_start, text
 from services.adapters.keys import Keys
 from services.app.ledger import (
     Accrue,
@@ -165,9 +165,9 @@ class RedisLedgerStore:
             fields = {text(k): v for k, v in info.items()}
             if text(fields.get("name", "")) == self.group:
                 lag = fields.get("lag")
-                if lag is None:  # Redis before 7 says no lag: count what follows the last read
-                    after = "(" + text(fields.get("last-delivered-id") or "0-0")
-                    rows: Any = await self.client.xrange(self.source, min=after, max="+")
+                if lag is None:  # Redis before 7: count what follows the last delivered entry
+                    after = lag_start(fields)
+                    rows: Any = await self.client.xrange(self.source, after, "+", LAG_COUNTED)
                     lag = len(rows)
                 return int(fields.get("pending") or 0) + int(lag)
         return int(await self.client.xlen(self.source))  # no worker has read any

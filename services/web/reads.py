@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from services.adapters.connection import text
+from services.adapters.connection import LAG_COUNTED, lag_start, text
 from services.adapters.keys import Keys
 from services.domain.timeline import position_key
 
@@ -75,10 +75,6 @@ def unpriced(client: redis.Redis, lanes: Sequence[Keys], limit: int = 500) -> li
     return sorted(out, key=lambda r: (r["portfolio_id"], r["as_of"]))
 
 
-# Where Redis does not say a group's lag, at most this many entries are counted for it.
-LAG_COUNTED = 100_000
-
-
 def consumer_lag(client: redis.Redis, keys: Keys, lanes: Sequence[Keys]) -> list[dict[str, Any]]:
     """Each consumer group of the streams the services read, with its lag and pending."""
     groups = []
@@ -91,9 +87,8 @@ def consumer_lag(client: redis.Redis, keys: Keys, lanes: Sequence[Keys]) -> list
         for g in reply:
             info = {text(k): v for k, v in g.items()}
             lag = info.get("lag")
-            if lag is None:  # Redis before 7 (or 7 after an XDEL) says no lag: count what follows
-                after = "(" + text(info.get("last-delivered-id") or "0-0")
-                rows: Any = client.xrange(stream, min=after, max="+", count=LAG_COUNTED)
+            if lag is None:  # Redis before 7, or 7 after an XDEL: count what follows
+                rows: Any = client.xrange(stream, lag_start(info), "+", count=LAG_COUNTED)
                 lag = len(rows)
             groups.append(
                 {
