@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.adapters.keys import Keys
@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     rounding: str = Field(default="ROUND_HALF_UP:0.01")
     http_port: int = Field(default=0, ge=0, le=65535, description="health/metrics; 0 = off")
     http_host: str = Field(default="127.0.0.1", description="0.0.0.0 to be scraped from outside")
+
+    @field_validator("block_ms")
+    @classmethod
+    def _block_within_timeout(cls, value: int, info: ValidationInfo) -> int:
+        # A read blocked longer than a reply may take would fail as a lost connection.
+        timeout = info.data.get("redis_timeout_ms")
+        if timeout and value >= timeout:
+            raise ValueError(f"must be less than redis_timeout_ms ({timeout}): blocked reads fail")
+        return value
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -52,7 +52,7 @@ def test_a_write_waits_through_a_pause_shorter_than_the_timeout(paused_url: str)
 
 
 def test_a_write_fails_once_the_timeout_passes(paused_url: str) -> None:
-    client = sync_client(Settings(redis_url=paused_url, redis_timeout_ms=200))
+    client = sync_client(Settings(redis_url=paused_url, redis_timeout_ms=200, block_ms=100))
     client.ping()
     pause_writes(paused_url)
     with pytest.raises(redis.TimeoutError):
@@ -61,7 +61,9 @@ def test_a_write_fails_once_the_timeout_passes(paused_url: str) -> None:
 
 def test_the_asyncio_client_takes_the_same_timeout(paused_url: str) -> None:
     async def write(timeout_ms: int) -> None:
-        client = async_client(Settings(redis_url=paused_url, redis_timeout_ms=timeout_ms))
+        client = async_client(
+            Settings(redis_url=paused_url, redis_timeout_ms=timeout_ms, block_ms=100)
+        )
         try:
             await client.ping()
             pause_writes(paused_url)

@@ -153,3 +153,15 @@ def test_config_command_reports_a_bad_setting_in_one_line(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert result.stderr.startswith('error: batch_size: "lots"')
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_block_longer_than_the_reply_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEES_REDIS_TIMEOUT_MS", "2000")
+    monkeypatch.setenv("FEES_BLOCK_MS", "2000")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("block_ms",)
+    assert "less than redis_timeout_ms (2000)" in error["msg"]
+    monkeypatch.setenv("FEES_REDIS_TIMEOUT_MS", "0")  # no limit: any block will do
+    assert Settings().block_ms == 2000
