@@ -109,9 +109,8 @@ def _explanations(
     out: list[str] = []
     if invoice.currency != month.currency:
         out.append(f"the invoice is in {invoice.currency}, the agreement in {month.currency}")
-    caught_up = sum((c.delta for c in month.catch_ups), Decimal(0))
-    caught_up += sum((c.difference for c in month.month_catch_ups), Decimal(0))
-    own = month.closing_fee - caught_up
+    own = month.fee  # the closing fee is it and the catch-ups booked in the month
+    caught_up = month.closing_fee - own
     if caught_up and abs(invoice.amount - own) <= tolerance(own):
         days = sorted(c.as_of.isoformat() for c in month.catch_ups)
         which = f" (for {days[0]} .. {days[-1]})" if days else ""
