@@ -15,11 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol
+from itertools import zip_longest
+from typing import Any
 
 from services.app.audit import LAST_SEQUENCE, governed, retraction_json, unknown
 from services.app.ledger import LedgerEntry
-from services.app.ports import RawEntry
+from services.app.ports import EventLog
 from services.app.projection import read_events
 from services.domain.agreement import (
     AmendmentApplied,
@@ -41,7 +42,6 @@ from services.domain.timeline import (
     ScheduleVersion,
     VersionKind,
     _change_dates,
-    in_force,
     is_known,
 )
 from services.mapping import provenance_json
@@ -50,21 +50,16 @@ DEFAULT_LEVELS = (Decimal(100_000_000), Decimal(500_000_000), Decimal(1_000_000_
 MAX_LEVELS = 6
 
 
-class LogRange(Protocol):
-    """What the fold reads: log entries after a position (XRANGE, no consumer group)."""
-
-    def entries(self, after: str | None, until: str, count: int) -> list[RawEntry]: ...
-
-
 @dataclass
 class LogFold:
     """The log folded into a `ScheduleBook`, with every amendment and retraction as read.
 
-    `refresh` reads only what was appended since its last position, so each request can
-    bring the fold up to date cheaply; a lock keeps concurrent requests from folding twice.
+    `refresh` reads only what was appended since its last position (`EventLog.entries`: XRANGE,
+    no consumer group), so each request can bring the fold up to date cheaply; a lock keeps
+    concurrent requests from folding twice.
     """
 
-    log: LogRange
+    log: EventLog
     book: ScheduleBook = field(default_factory=ScheduleBook)
     position: str | None = None
     amendments: list[AmendmentApplied] = field(default_factory=list)
@@ -195,10 +190,10 @@ def changed_since(timeline: ScheduleTimeline, known_at: KnownAt) -> list[dict[st
         return (then.version, then.schedule) != (now.version, now.schedule)
 
     ranges: list[dict[str, str | None]] = []
-    for i, day in enumerate(days):
+    for day, following in zip_longest(days, days[1:]):
         if not differs(day):
             continue
-        end = days[i + 1].isoformat() if i + 1 < len(days) else None
+        end = _day(following)
         if ranges and ranges[-1]["to"] == day.isoformat():
             ranges[-1]["to"] = end  # contiguous with the previous range: one range
         else:
@@ -209,7 +204,6 @@ def changed_since(timeline: ScheduleTimeline, known_at: KnownAt) -> list[dict[st
 def _version_json(v: ScheduleVersion, known_at: KnownAt) -> dict[str, Any]:
     retracted = v.retracted
     known = is_known(v.provenance.recorded, known_at)
-    retracted_then = retracted is not None and is_known(retracted, known_at)
     return {
         **provenance_json(v),
         "kind": v.kind.value,
@@ -217,11 +211,11 @@ def _version_json(v: ScheduleVersion, known_at: KnownAt) -> dict[str, Any]:
         "effective_from": v.effective_from.isoformat(),
         "effective_to": _day(v.effective_to),
         "known": known,
-        "in_force": in_force(v.provenance.recorded, retracted, known_at),
+        "in_force": v.visible(known_at),
         "retracted": retraction_json(retracted),
         # What the log learned after `known_at`: recorded since, or retracted since.
         "changed_since": known_at is not None
-        and (not known or (retracted is not None and not retracted_then)),
+        and (not known or (retracted is not None and not is_known(retracted, known_at))),
     }
 
 
@@ -262,10 +256,12 @@ def portfolio_view(
     return view
 
 
-def _version_of(timeline: ScheduleTimeline, event_id: str, waiver: bool) -> ScheduleVersion | None:
+def _schedule_named(timeline: ScheduleTimeline, ref: dict[str, Any]) -> FeeSchedule | None:
+    """The schedule of the version a ledger entry's `schedule_ref` names (its waiver, if so)."""
+    waiver = bool(ref.get("waiver"))
     for v in timeline.versions:
-        if v.provenance.event_id == event_id and (v.kind is VersionKind.WAIVER) == waiver:
-            return v
+        if v.provenance.event_id == ref["event_id"] and (v.kind is VersionKind.WAIVER) == waiver:
+            return v.schedule
     return None
 
 
@@ -273,13 +269,8 @@ def day_explanation(fold: LogFold, entry: LedgerEntry) -> dict[str, Any]:
     """Why a day's fee is what it is: the ledger entry's facts (those of its FeeAccrued event)
     with the tiers of the schedule it names and each band's charge on the priced net assets."""
     as_of = date.fromisoformat(entry.as_of)
-    ref = entry.schedule_ref
-    schedule: FeeSchedule | None = None
-    if ref is not None and entry.portfolio_id in fold.book.timelines:
-        found = _version_of(
-            fold.book.timelines[entry.portfolio_id], ref["event_id"], bool(ref.get("waiver"))
-        )
-        schedule = None if found is None else found.schedule
+    ref, timeline = entry.schedule_ref, fold.book.timelines.get(entry.portfolio_id)
+    schedule = None if ref is None or timeline is None else _schedule_named(timeline, ref)
     assets = Decimal(entry.priced_net_assets)
     bands = [] if schedule is None else schedule.breakdown(assets)
     return {
@@ -357,16 +348,11 @@ def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, A
         timeline = fold.book.timelines.get(pid)
         if timeline is None:
             continue
-        old, new = (_schedule_shown(timeline.schedule_on(on, at).schedule) for at in known)
-        compared.append(
-            {
-                "portfolio_id": pid,
-                "old": old["tiers"],
-                "old_describe": old["describe"],
-                "new": new["tiers"],
-                "new_describe": new["describe"],
-            }
-        )
+        row: dict[str, Any] = {"portfolio_id": pid}
+        for side, at in zip(("old", "new"), known, strict=True):
+            shown = _schedule_shown(timeline.schedule_on(on, at).schedule)
+            row[side], row[f"{side}_describe"] = shown["tiers"], shown["describe"]
+        compared.append(row)
     retracted = fold.retraction_of(agreement_id, number)
     source = amendment.source
     return {
