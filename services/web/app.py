@@ -8,6 +8,7 @@ ever run, so the `auditor` ACL user (no writes, no EVAL) can serve every page.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -138,32 +139,37 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-def _answer(site: Site, view: View, request: Request) -> dict[str, Any] | Response:
-    """The view's dict, after folding what the log recorded since the last request; a
-    refusal of the input (400) or an unknown subject (404) as a short message."""
+@functools.cache
+def _plotly_js() -> bytes:
+    """Plotly's own bundle, from its Python package: the pages need no internet."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs()).encode()
+
+
+def _answer(site: Site, view: View, request: Request) -> tuple[dict[str, Any], int]:
+    """The view's dict and status 200, after folding what the log recorded since the last
+    request; a refusal of the input (400) or an unknown subject (404) as a short message."""
     try:
         # One request at a time reads the fold: a refresh must not change it mid-page.
         with site.lock:
             site.fold.refresh()
-            return view(request)
+            return view(request), 200
     except NotFound as exc:
-        return JSONResponse({"error": str(exc)}, 404)
+        return {"error": str(exc)}, 404
     except DomainError as exc:
-        status = 404 if exc.field in ("portfolio", "amendment") else 400
-        return JSONResponse({"error": str(exc)}, status)
+        return {"error": str(exc)}, 404 if exc.field in ("portfolio", "amendment") else 400
 
 
 def create_app(client: redis.Redis, keys: Keys, partitions: int = 1) -> Starlette:
     """The site on `client` (the settings' Redis user: the auditor's, in production)."""
     site, templates = Site(client, keys, partitions), _templates()
-    plotly_js: list[bytes] = []
 
     def page(template: str, view: View, figure: Callable[[Any], Any] | None = None) -> Any:
         def endpoint(request: Request) -> Response:
-            found = _answer(site, view, request)
-            if isinstance(found, Response):
-                context = {"error": json.loads(bytes(found.body))["error"]}
-                return templates.TemplateResponse(request, "error.html", context, found.status_code)
+            found, status = _answer(site, view, request)
+            if status != 200:  # the refusal's message, {"error": ...}
+                return templates.TemplateResponse(request, "error.html", found, status)
             chart = None if figure is None else figure(found)
             context = {"view": found, "chart": chart, "query": dict(request.query_params)}
             return templates.TemplateResponse(request, template, context)
@@ -171,20 +177,11 @@ def create_app(client: redis.Redis, keys: Keys, partitions: int = 1) -> Starlett
         return endpoint
 
     def api(view: View) -> Any:
-        def endpoint(request: Request) -> Response:
-            found = _answer(site, view, request)
-            return found if isinstance(found, Response) else JSONResponse(found)
-
-        return endpoint
+        return lambda request: JSONResponse(*_answer(site, view, request))
 
     def plotly(request: Request) -> Response:
-        # Plotly's own bundle, from its Python package: the pages need no internet.
-        if not plotly_js:
-            from plotly.offline import get_plotlyjs
-
-            plotly_js.append(get_plotlyjs().encode())
         headers = {"Cache-Control": "max-age=86400"}
-        return Response(plotly_js[0], media_type="application/javascript", headers=headers)
+        return Response(_plotly_js(), media_type="application/javascript", headers=headers)
 
     schedule_chart, accruals_chart = charts.schedule_figure, charts.accruals_figure
     pages: list[tuple[str, str, View, Callable[[Any], Any] | None]] = [
