@@ -10,7 +10,7 @@ is validated with it, so the schema and this reader never disagree. Without `agr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -29,13 +29,12 @@ from contracts.wire import MAX_JSON_DEPTH, WireError, json_depth_exceeds, shown_
 from services.domain.errors import DomainError
 from services.domain.names import normalise_portfolio_name, portfolio_id_for
 
-_SET_ACTIONS = {
-    "add": "add",
-    "revise": "revise",
-    "replace": "replace",
-    "replace_in_whole": "replace",
-}
-_ACTIONS = (*_SET_ACTIONS, "waiver", "remove", "rename", "fee_method", "group")
+# Every action a change may name, as the contract's variants declare them, in their order.
+_ACTIONS = tuple(
+    action
+    for variant in get_args(get_args(FileChange)[0])
+    for action in get_args(variant.model_fields["action"].annotation)
+)
 
 
 def agreement_id_for(reading: Mapping[str, Any]) -> str:
@@ -177,20 +176,16 @@ def _changes(change: FileChange) -> list[dict[str, Any]]:
             out.append({"action": "waiver", **scheduled, "period": change.period})
         else:
             action = change.action if isinstance(change, SetScheduleFileChange) else "revise"
-            out.append({"action": _SET_ACTIONS[action], **scheduled})
+            # A schedule restated in whole sets each portfolio's schedule as a replace does.
+            action = "replace" if action == "replace_in_whole" else action
+            out.append({"action": action, **scheduled})
     return out
 
 
 def amendment_from_file(file: AmendmentFile, agreement_id: str | None) -> AmendmentRecorded:
     """The `AmendmentRecorded` event an amendment file states."""
-    agreement = agreement_id or agreement_id_for(
-        {
-            "agreement_id": file.agreement_id,
-            "trust": file.trust,
-            "agreement_type": file.agreement_type,
-            "agreement_date": file.agreement_date and file.agreement_date.isoformat(),
-        }
-    )
+    # The file's fields as JSON values are the reading agreement_id_for takes.
+    agreement = agreement_id or agreement_id_for(file.model_dump(mode="json"))
     return AmendmentRecorded.model_validate(
         {
             "agreement_id": agreement,

@@ -124,7 +124,7 @@ def plan_ingest(
     rounding: str = "ROUND_HALF_UP:0.01",
 ) -> IngestPlan:
     """What recording `reading` will do against the history in `book`."""
-    aid = agreement_id or reading.get("agreement_id") or agreement_id_for(reading)
+    aid = agreement_id or agreement_id_for(reading)
     effective = _effective(reading)
     number = reading.get("amendment_number")
     plan = IngestPlan(str(aid), number, effective, [])
