@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from services.app.amendment_file import agreement_id_for, amendment_from_reading
@@ -153,7 +153,7 @@ def plan_ingest(
     if not changes:
         plan.problems.append("changes: the filing states no fee change that could be read")
     if plan.refused or plan.problems or not recordable:
-        if not recordable and reading.get("changes") and not plan.refused:
+        if not recordable and changes and not plan.refused:
             plan.problems.append("changes: nothing left to record")
         return plan
 
@@ -184,19 +184,17 @@ def _restated(
             continue  # not on the schedule that day: nothing to leave out
         name = book.timelines[pid].name_on(on) or pid
         if apply_removals:
+            action, after = "remove", None
             note = "not in the restated schedule: removed (--apply-removals)"
             recordable.append({"action": "remove", "portfolio": name, "portfolio_id": pid})
-            plan.changes.append(
-                PlannedChange(name, pid, "replace_in_whole", "remove", before, None, note=note)
-            )
         else:
+            action, after = "kept", before
             note = (
                 "not in the restated schedule: kept; pass --apply-removals to remove it (a cut"
                 " excerpt of the filing would otherwise remove funds)"
             )
-            plan.changes.append(
-                PlannedChange(name, pid, "replace_in_whole", "kept", before, before, note=note)
-            )
+        planned = PlannedChange(name, pid, "replace_in_whole", action, before, after, note=note)
+        plan.changes.append(planned)
 
 
 def _registration(
@@ -204,7 +202,7 @@ def _registration(
 ) -> AgreementRegistered:
     """The registration a filing of an agreement the log does not know yet needs first."""
     kind = reading.get("agreement_type")
-    known = kind in {"management", "subadvisory", "fee_waiver", "administration", "unknown"}
+    known = kind in set(get_args(AgreementRegistered.model_fields["agreement_type"].annotation))
     return AgreementRegistered.model_validate(
         {
             "agreement_id": agreement_id,
