@@ -10,7 +10,6 @@ Money and rates stay Decimal here and travel as strings; only the chart turns th
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -55,8 +54,8 @@ class LogFold:
     """The log folded into a `ScheduleBook`, with every amendment and retraction as read.
 
     `refresh` reads only what was appended since its last position (`EventLog.entries`: XRANGE,
-    no consumer group), so each request can bring the fold up to date cheaply; a lock keeps
-    concurrent requests from folding twice.
+    no consumer group), so each request can bring the fold up to date cheaply; the site runs
+    one request at a time (`services.web.app`'s lock), so no two fold at once.
     """
 
     log: EventLog
@@ -64,19 +63,17 @@ class LogFold:
     position: str | None = None
     amendments: list[AmendmentApplied] = field(default_factory=list)
     retractions: list[Retracted] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def refresh(self, page: int = 1000) -> None:
         """Fold the entries appended since the last refresh."""
-        with self._lock:
-            while rows := self.log.entries(self.position, "+", page):
-                for event in read_events(rows, None):
-                    self.book.apply(event)
-                    if isinstance(event, AmendmentApplied):
-                        self.amendments.append(event)
-                    elif isinstance(event, Retracted):
-                        self.retractions.append(event)
-                self.position = rows[-1][0]
+        while rows := self.log.entries(self.position, "+", page):
+            for event in read_events(rows, None):
+                self.book.apply(event)
+                if isinstance(event, AmendmentApplied):
+                    self.amendments.append(event)
+                elif isinstance(event, Retracted):
+                    self.retractions.append(event)
+            self.position = rows[-1][0]
 
     def timeline(self, name_or_id: str) -> ScheduleTimeline:
         pid = self.book.resolve(name_or_id)
