@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 import redis
@@ -58,8 +59,9 @@ def dead_letters(
 
 def unpriced(client: redis.Redis, lanes: Sequence[Keys], limit: int = 500) -> list[dict[str, Any]]:
     """Reports parked until a schedule covers their date (portfolio, date, net assets)."""
+    rows = (row for k in lanes for row in client.hscan_iter(k.unpriced, count=200))
     out = []
-    for name, value in (row for k in lanes for row in client.hscan_iter(k.unpriced, count=200)):
+    for name, value in islice(rows, limit):
         pid, _, as_of = text(name).rpartition("|")
         report = json.loads(text(value))
         out.append(
@@ -70,8 +72,6 @@ def unpriced(client: redis.Redis, lanes: Sequence[Keys], limit: int = 500) -> li
                 "report_id": report.get("report_id"),
             }
         )
-        if len(out) >= limit:
-            break
     return sorted(out, key=lambda r: (r["portfolio_id"], r["as_of"]))
 
 
