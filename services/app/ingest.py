@@ -101,9 +101,7 @@ def _schedule(change: Mapping[str, Any]) -> FeeSchedule | None:
 
 def _effective(reading: Mapping[str, Any]) -> date | None:
     raw = reading.get("effective_date")
-    if raw is None:
-        return None
-    if isinstance(raw, date):
+    if raw is None or isinstance(raw, date):
         return raw
     try:
         return date.fromisoformat(str(raw))
