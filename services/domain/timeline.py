@@ -311,7 +311,8 @@ class ScheduleTimeline:
             (v for v in self._versions if v.kind is not VersionKind.WAIVER and v.visible(known_at)),
             key=precedence,
         )
-        for v, nxt in zip(visible, [*visible[1:], None], strict=True):
+        # Each with the one after it (None for the last); no version visible: no interval.
+        for v, nxt in zip(visible, [*visible[1:], None], strict=False):
             if nxt is not None and nxt.effective_from == v.effective_from:
                 continue
             yield Interval(v, v.effective_from, None if nxt is None else nxt.effective_from)

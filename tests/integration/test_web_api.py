@@ -76,6 +76,12 @@ def test_api_portfolio_as_known_before_amendment_22(site: TestClient, world: Wor
     assert by_time["on"] == view["on"]
 
 
+def test_api_portfolio_as_known_before_anything_was_recorded(site: TestClient) -> None:
+    view = get(site, f"/api/portfolio/{PID}?on=2006-11-01&known_at=2000-01-01T00:00:00Z")
+    assert view["steps"] == []
+    assert view["on"]["tiers"] is None
+
+
 def test_api_portfolio_refuses_bad_input(site: TestClient) -> None:
     assert "levels" in get(site, f"/api/portfolio/{PID}?levels=abc", 400)["error"]
     assert "known_at" in get(site, f"/api/portfolio/{PID}?known_at=yesterday", 400)["error"]

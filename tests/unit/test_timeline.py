@@ -344,6 +344,12 @@ def test_intervals_give_each_base_version_its_dates() -> None:
     ]
 
 
+def test_intervals_as_known_before_anything_was_recorded_are_none() -> None:
+    log, _ = seed_log()
+    before = at(date(2006, 1, 1)).position  # No. 18 was recorded in April 2006
+    assert list(log.book.timelines[PID].intervals(before)) == []
+
+
 def test_intervals_leave_out_a_version_superseded_on_its_first_day() -> None:
     log, _ = seed_log()
     log.amend(23, date(2006, 11, 1), date(2007, 3, 2), SetSchedule(PID, NAME, WAIVED))
