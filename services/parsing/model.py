@@ -33,10 +33,7 @@ class _Reading(BaseModel):
     @model_serializer(mode="wrap")
     def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for key in self._unset_dropped:
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
+        return {k: v for k, v in data.items() if v is not None or k not in self._unset_dropped}
 
 
 class TierReading(BaseModel):
