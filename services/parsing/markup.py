@@ -58,13 +58,8 @@ def _cell_text(node: LexborNode, depth: int) -> str:
 
 def _rows(table: LexborNode) -> list[LexborNode]:
     """The table's own rows (not those of a table nested in a cell)."""
-    rows: list[LexborNode] = []
-    for child in table.iter():
-        if child.tag == "tr":
-            rows.append(child)
-        elif child.tag in ("thead", "tbody", "tfoot"):
-            rows.extend(c for c in child.iter() if c.tag == "tr")
-    return rows
+    sections = (c.iter() if c.tag in ("thead", "tbody", "tfoot") else [c] for c in table.iter())
+    return [row for section in sections for row in section if row.tag == "tr"]
 
 
 def _table(node: LexborNode, parts: list[str], depth: int) -> None:
