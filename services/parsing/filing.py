@@ -451,8 +451,7 @@ def _section_risk(
         if piece.offset + len(piece.text) <= start:
             continue
         for pattern, what in risks:
-            m = pattern.search(piece.text, max(0, start - piece.offset))
-            if m:
+            if m := pattern.search(piece.text, max(0, start - piece.offset)):
                 return f"the schedule's text mentions {what} ('{_excerpt(piece.text, m.start())}')"
     return None
 
@@ -804,13 +803,11 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
     problems += [
         f"the fee's sentence mentions {what} ('{_excerpt(sentence, m.start())}')"
         for pattern, what in _RISKS
-        for m in [pattern.search(sentence)]
-        if m
+        if (m := pattern.search(sentence))
     ]
     if ctx.risk and ctx.risk not in problems:
         problems.append(ctx.risk)
-    limit = _NOT_A_SCHEDULE.search(sentence)
-    if limit:
+    if limit := _NOT_A_SCHEDULE.search(sentence):
         problems.append(
             f"the sentence may cap or offset a fee ('{_excerpt(sentence, limit.start())}')"
         )
