@@ -184,10 +184,8 @@ def is_fee_word(tok: Token) -> bool:
         return True
     if tok.kind is Kind.NUMBER:
         return tok.text.startswith("$")  # "$1.4" whose "billion" wrapped to the next line
-    if tok.kind is Kind.WORD:
-        # "including" only of "up to and including $X"; the grammar rejects it elsewhere.
-        return tok.value in KEYWORDS or tok.value in FILLER or tok.value == "including"
-    return False
+    # A word; "including" only of "up to and including $X": the grammar rejects it elsewhere.
+    return tok.value in KEYWORDS or tok.value in FILLER or tok.value == "including"
 
 
 def is_strong(tok: Token) -> bool:
