@@ -94,9 +94,7 @@ def _upper_runs(text: str) -> list[str]:
         current = []
         words: list[str] = []
         for word in [*line.split()[:400], ""]:  # "": the end of the line ends the last run
-            if (any(c.isalpha() for c in word) and not any(c.islower() for c in word)) or (
-                word.isdigit() and words
-            ):
+            if all_caps(word) or (word.isdigit() and words):
                 words.append(word)
             else:
                 runs.append(" ".join(words))
