@@ -249,14 +249,11 @@ def _name_word(tok: Token) -> bool:
 
 def _give_back(toks: list[Token], split: int) -> int:
     """Capitalised filler ('Floating Rate') and closing punctuation belong to the name."""
-    while split < len(toks):
-        tok = toks[split]
-        if (tok.kind is Kind.PUNCT and tok.text != "$") or (
-            tok.kind is Kind.WORD and tok.text[:1].isupper() and tok.value not in _LEVEL_WORDS
-        ):
-            split += 1
-        else:
-            break
+    while split < len(toks) and (
+        ((tok := toks[split]).kind is Kind.PUNCT and tok.text != "$")
+        or (tok.kind is Kind.WORD and tok.text[:1].isupper() and tok.value not in _LEVEL_WORDS)
+    ):
+        split += 1
     return split
 
 
