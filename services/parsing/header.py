@@ -251,15 +251,12 @@ def _letter_addressee(text: str) -> str | None:
     """Letter amendments: the organisation addressed right after the date line."""
     if not re.search(r"\bDear\b", text[:3000]):
         return None
-    lines = [ln.replace("|", " ").strip() for ln in text.split("\n")[:15]]
     seen_date = False
-    for line in lines:
-        if not line:
-            continue
+    for raw in text.split("\n")[:15]:
+        line = raw.replace("|", " ").strip()
         if _DATE_MDY.fullmatch(line):
             seen_date = True
-            continue
-        if seen_date:
+        elif seen_date and line:
             organisation = r"\b(?:Inc\.?|LLC|L\.P\.|Company|Corp\.?|Ltd\.?|Management)\b"
             return line if re.search(organisation, line) else None
     return None
