@@ -431,12 +431,9 @@ def _missing_named(
 
 def _period(flat: str) -> Period | None:
     m = _PERIOD.search(flat)
-    if not m:
+    if not m or (start := find_date(m[1])) is None:
         return None
-    start, end = find_date(m[1]), find_date(m[2])
-    if start is None:
-        return None
-    return Period(from_=start, to=end)
+    return Period(from_=start, to=find_date(m[2]))
 
 
 # ---------------------------------------------------------------- rows -> changes
