@@ -107,10 +107,10 @@ def _title_and_prefix(text: str) -> tuple[str | None, str | None]:
     """The amendment title and, for page-title lines ('TRUST NAME AMENDMENT TO ...'), its prefix."""
     candidates: list[tuple[str, str]] = []
     for run in _upper_runs(text):
-        if not (_TITLE_WORDS.search(run) and _TITLE_OBJECT.search(run)):
+        title_word = _TITLE_WORDS.search(run)
+        if not (title_word and _TITLE_OBJECT.search(run)):
             continue
-        ordinal = _ORDINAL_PREFIX.search(run)
-        start = ordinal.start() if ordinal else _TITLE_WORDS.search(run).start()  # type: ignore[union-attr]
+        start = (_ORDINAL_PREFIX.search(run) or title_word).start()
         candidates.append((run[start:].strip(), run[:start].strip()))
     if not candidates:
         return None, None
