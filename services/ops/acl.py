@@ -134,10 +134,9 @@ ROLE_GRANTS: dict[str, Role] = {
 
 
 def key_pattern(keys: Keys, name: str) -> str:
-    """The ACL key pattern of one `Keys` attribute (a family of keys ends in `*`; ALL_KEYS:
-    every key on the tag of these keys' partition)."""
+    """The ACL key pattern of one `Keys` attribute (a family of keys ends in `*`)."""
     if name == ALL_KEYS:
-        return f"{keys.lane_tag}:*"
+        return f"{keys.tag}:*"
     value = getattr(keys, name)
     return str(value("*") if callable(value) else value)
 
@@ -145,7 +144,11 @@ def key_pattern(keys: Keys, name: str) -> str:
 def key_patterns(keys: Keys, name: str) -> list[str]:
     """Its pattern, and for a fee-worker key also the pattern of that key in every partition
     (`{fees:p*}:...`): a user's rights do not depend on how many partitions there are."""
-    return _unique([key_pattern(keys, name), key_pattern(Keys(keys.prefix, "*"), name)])
+    partitions = Keys(keys.prefix, "*")
+    if name == ALL_KEYS:
+        return [f"{keys.tag}:*", f"{partitions.lane_tag}:*"]
+    patterns = [key_pattern(keys, name), key_pattern(partitions, name)]
+    return _unique(patterns)
 
 
 def key_names() -> tuple[str, ...]:
