@@ -21,7 +21,9 @@ VM does, by 1.5-2x within minutes) weighs on every side alike. Each run uses thr
 prefixes, checks that every side wrote the same ledger entries and (but for occurred_at) the
 same FeeAccrued events, and deletes its keys. It prints each run's rates and the medians of
 the ratios over the runs: one worker / one plain loop, N workers / one worker, N workers /
-N plain loops (a ratio is the other side's time over this side's: >= 1 is as fast).
+N plain loops, and N plain loops / one plain loop (what N processes gain on this machine with
+no code of ours: the ceiling of N workers / one worker). A ratio is the other side's time over
+this side's: >= 1 is as fast.
 
 Redis: FEES_REDIS_URL, else REDIS_URL, else an embedded redis-server; --cluster: a local
 three-master Redis Cluster it starts from the machine's redis-server (tests/cluster.py).
@@ -438,6 +440,7 @@ def main() -> None:
                 pairs += [
                     (f"{wide} / one worker", "worker x1", wide),
                     (f"{wide} / {plain_wide}", plain_wide, wide),
+                    (f"{plain_wide} / one plain loop", "plain x1", plain_wide),
                 ]
             for label, slow, fast in pairs:
                 value = ratio(ran, slow, fast)
