@@ -375,19 +375,10 @@ class Pricer:
             portfolio_id=pid,
             as_of=as_of.isoformat(),
             accrued=str(period.accrual.amount),
-            net_assets=str(_plain(report.net_assets)),
-            accrual_days=period.accrual.accrual_days,
-            currency=report.currency,
-            report_id=report.report_id,
-            revision=report.revision,
-            classes={c: str(v) for c, v in _class_weights(report)} if report.classes else None,
+            **_report_fields(report),
             **self._priced(period, ref),
+            **({} if basis is PLAIN else _basis_fields(basis)),
         )
-        if basis is not PLAIN:
-            entry.base_as_of = _iso(basis.base_as_of)
-            entry.base_net_assets = _text(basis.base_net_assets)
-            entry.group = _group_text(basis.group)
-            entry.provisional = list(basis.provisional) or None
         covers = (entry.as_of,) if report.accrual_days == 1 else _days(as_of, report.accrual_days)
         return Accrue(
             pid, entry.as_of, entry.to_json(), report, encode(accrued), ack, parked, covers
@@ -1017,21 +1008,8 @@ class Pricer:
         `basis`'s fee base, if any, booked beside its month), with its adjustments still
         those stored; and the schedule that priced it."""
         if report is not None:
-            stored = replace(
-                stored,
-                net_assets=str(_plain(report.net_assets)),
-                accrual_days=report.accrual_days,
-                currency=report.currency,
-                report_id=report.report_id,
-                revision=report.revision,
-                classes={c: str(v) for c, v in _class_weights(report)} or None,
-            )
-        if basis.base_as_of is not None:
-            base = _text(basis.base_net_assets)
-            stored = replace(stored, base_as_of=_iso(basis.base_as_of), base_net_assets=base)
-        if basis.group is not None:
-            provisional = list(basis.provisional) or None
-            stored = replace(stored, group=_group_text(basis.group), provisional=provisional)
+            stored = replace(stored, **_report_fields(report))
+        stored = replace(stored, **_basis_fields(basis))
         as_of = date.fromisoformat(stored.as_of)
         group = None if stored.group is None else {m: Decimal(v) for m, v in stored.group.items()}
         on = Decimal(stored.priced_net_assets)
@@ -1195,12 +1173,33 @@ def class_deltas(before: LedgerEntry, after: LedgerEntry) -> list[ClassDelta]:
     ]
 
 
+def _report_fields(report: NetAssetsReported) -> dict[str, Any]:
+    """The ledger entry's fields that the report it was priced from sets."""
+    return {
+        "net_assets": str(_plain(report.net_assets)),
+        "accrual_days": report.accrual_days,
+        "currency": report.currency,
+        "report_id": report.report_id,
+        "revision": report.revision,
+        "classes": {c: str(v) for c, v in _class_weights(report)} if report.classes else None,
+    }
+
+
+def _basis_fields(basis: Basis) -> dict[str, Any]:
+    """The ledger entry's fields that what the accrual was priced on beyond its report sets
+    (a prior-day fee base, a group's day); those the basis does not name are left as they are."""
+    fields: dict[str, Any] = {}
+    if basis.base_as_of is not None:
+        fields["base_as_of"] = basis.base_as_of.isoformat()
+        fields["base_net_assets"] = _text(basis.base_net_assets)
+    if basis.group is not None:
+        fields["group"] = _group_text(basis.group)
+        fields["provisional"] = list(basis.provisional) or None
+    return fields
+
+
 def _group_text(group: Mapping[str, Decimal] | None) -> dict[str, str] | None:
     return None if group is None else {m: str(_plain(v)) for m, v in sorted(group.items())}
-
-
-def _iso(day: date | None) -> str | None:
-    return None if day is None else day.isoformat()
 
 
 def _text(amount: Decimal | None) -> str | None:
