@@ -165,13 +165,9 @@ def registration_from_wire(msg: AgreementRegistered) -> Registration:
     )
 
 
-def record_point(message: Message, position: str) -> RecordPoint:
-    return RecordPoint(as_utc(message.occurred_at), position)
-
-
 def event_from_wire(message: Message, position: str) -> LogEvent | None:
     """An agreements-log entry as the domain's event; None for other message types."""
-    point = record_point(message, position)
+    point = RecordPoint(as_utc(message.occurred_at), position)
     if isinstance(message, AgreementRegistered):
         return Registered(registration_from_wire(message), point)
     if isinstance(message, AmendmentRecorded):
