@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from contracts.message_examples import TIERS_22
 from contracts.messages import (
     AverageOverName,
     Contract,
@@ -159,12 +160,7 @@ AMENDMENT_FILE_EXAMPLE: dict[str, Any] = {
             "action": "revise",
             "portfolio": "Met/AIM Small Cap Growth Portfolio",
             "portfolio_id": "met-aim-small-cap-growth-portfolio",
-            "schedule": {
-                "tiers": [
-                    {"from": "0", "to": "500000000", "rate_pct": "0.88"},
-                    {"from": "500000000", "to": None, "rate_pct": "0.83"},
-                ]
-            },
+            "schedule": {"tiers": TIERS_22},
             "note": "0.88% of the first $500 million, 0.83% of the assets over $500 million",
         }
     ],

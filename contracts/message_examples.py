@@ -15,7 +15,9 @@ from typing import Any
 
 PID = "met-aim-small-cap-growth-portfolio"
 _NAV_STREAM = "{fees}:net-assets"
-_NO_22: dict[str, Any] = {
+# Amendment No. 22 as a schedule_ref names it, and its tiers: the story of every example here
+# and of the amendment file's and the month statement's.
+NO_22: dict[str, Any] = {
     "agreement_id": "met-investors",
     "amendment_number": 22,
     "effective_date": "2006-11-01",
@@ -23,8 +25,12 @@ _NO_22: dict[str, Any] = {
     "position": "1795883921249-0",
     "waiver": False,
 }
+TIERS_22 = [
+    {"from": "0", "to": "500000000", "rate_pct": "0.88"},
+    {"from": "500000000", "to": None, "rate_pct": "0.83"},
+]
 _NO_18: dict[str, Any] = {
-    **_NO_22,
+    **NO_22,
     "amendment_number": 18,
     "effective_date": "2006-05-01",
     "event_id": "7c4b1d2e-5f60-4a7b-8c9d-0e1f2a3b4c5d",
@@ -37,10 +43,6 @@ _INVOICE: dict[str, Any] = {
     "portfolio_id": PID,
     "month": "2006-11",
 }
-_TIERS_22 = [
-    {"from": "0", "to": "500000000", "rate_pct": "0.88"},
-    {"from": "500000000", "to": None, "rate_pct": "0.83"},
-]
 
 
 def _envelope(event_id: str, at: str) -> dict[str, Any]:
@@ -63,7 +65,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "AmendmentRecorded": [
         {
-            **_envelope(_NO_22["event_id"], "2026-11-28T16:38:41.249000Z"),
+            **_envelope(NO_22["event_id"], "2026-11-28T16:38:41.249000Z"),
             "agreement_id": "met-investors",
             "amendment_number": 22,
             "effective_date": "2006-11-01",
@@ -78,7 +80,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
                     "action": "revise",
                     "portfolio_id": PID,
                     "portfolio_name": "Met/AIM Small Cap Growth Portfolio",
-                    "tiers": _TIERS_22,
+                    "tiers": TIERS_22,
                 }
             ],
         },
@@ -159,7 +161,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
                     "annual_charge": "2075000.0000",
                 },
             ],
-            "schedule_ref": _NO_22,
+            "schedule_ref": NO_22,
             "report_id": "nav-2006-11-01",
             "revision": 0,
         }
@@ -177,7 +179,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "new_amount_exact": "17739.72602739726027397260273972603",
             "net_assets": "750000000.00",
             "reason": "amendment",
-            "schedule_ref": _NO_22,
+            "schedule_ref": NO_22,
             "previous_schedule_ref": _NO_18,
             "report_id": "nav-2006-11-01",
             "revision": 0,
@@ -204,7 +206,7 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
                     "to": "2006-11-30",
                     "days": 30,
                     "average_net_assets": "750000000.00",
-                    "schedule_ref": _NO_22,
+                    "schedule_ref": NO_22,
                     "fee_exact": "532191.7808219178082191780821917808",
                 }
             ],

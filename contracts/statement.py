@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from contracts.message_examples import NO_22
 from contracts.messages import (
     AverageOverName,
     Contract,
@@ -60,14 +61,7 @@ MONTH_STATEMENT_EXAMPLE: dict[str, Any] = {
             "to": "2006-12-31",
             "days": 31,
             "average_net_assets": "750000000.00",
-            "schedule_ref": {
-                "agreement_id": "met-investors",
-                "amendment_number": 22,
-                "effective_date": "2006-11-01",
-                "event_id": "00a02faf-ad4c-4259-9c03-da3b48150ffd",
-                "position": "1795883921249-0",
-                "waiver": False,
-            },
+            "schedule_ref": NO_22,
             "fee_exact": "549931.5068493150684931506849315068",
         }
     ],
