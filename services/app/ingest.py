@@ -276,14 +276,13 @@ def _plan_change(
     action, note = written, None
     if not on_record and not strict:
         if written == "revise":
-            action, note = "add", "not on record before: recorded as its first known schedule"
+            fixed["action"] = action = "add"
+            note = "not on record before: recorded as its first known schedule"
         if formerly:
             fixed["formerly"] = None
             note = (note + "; " if note else "") + f"former name {formerly!r} not on record"
     if written == "waiver" and not on_record:
         note = "no schedule on record on that date: the waiver applies once one is"
-    if action != written:
-        fixed["action"] = action
     planned = PlannedChange(name, pid, written, action, before, after, fixed.get("formerly"), note)
     return planned, fixed
 
