@@ -25,7 +25,7 @@ NO_22: dict[str, Any] = {
     "position": "1795883921249-0",
     "waiver": False,
 }
-TIERS_22 = [
+TIERS_22: list[dict[str, Any]] = [
     {"from": "0", "to": "500000000", "rate_pct": "0.88"},
     {"from": "500000000", "to": None, "rate_pct": "0.83"},
 ]
@@ -145,21 +145,10 @@ _EXAMPLES: dict[str, list[dict[str, Any]]] = {
             "amount": "17739.73",
             "amount_exact": "17739.72602739726027397260273972603",
             "effective_rate_pct": "0.8633333333333333333333333333333333",
+            # Each band of the breakdown is a tier of Amendment No. 22's schedule.
             "breakdown": [
-                {
-                    "from": "0",
-                    "to": "500000000",
-                    "rate_pct": "0.88",
-                    "assets_in_band": "500000000",
-                    "annual_charge": "4400000.00",
-                },
-                {
-                    "from": "500000000",
-                    "to": None,
-                    "rate_pct": "0.83",
-                    "assets_in_band": "250000000.00",
-                    "annual_charge": "2075000.0000",
-                },
+                {**TIERS_22[0], "assets_in_band": "500000000", "annual_charge": "4400000.00"},
+                {**TIERS_22[1], "assets_in_band": "250000000.00", "annual_charge": "2075000.0000"},
             ],
             "schedule_ref": NO_22,
             "report_id": "nav-2006-11-01",
