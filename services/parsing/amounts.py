@@ -21,6 +21,7 @@ __all__ = [
     "Kind",
     "Token",
     "bps_to_percent",
+    "dollars",
     "merge_bare_amounts",
     "money_to_int",
     "tokenize",
@@ -122,6 +123,14 @@ def bps_to_percent(bps: str) -> str:
     if isinstance(exponent, int) and exponent >= -2:
         return f"{value:.2f}"
     return str(value)
+
+
+def dollars(amount: int) -> str:
+    """'$1.5 billion', '$250 million' (a whole thousandth of the unit), else '$1,234,567'."""
+    for unit, size in (("billion", 1_000_000_000), ("million", 1_000_000)):
+        if amount >= size and amount % (size // 1000) == 0:
+            return f"${Decimal(amount) / size:f} {unit}"
+    return f"${amount:,}"
 
 
 def tokenize(text: str) -> list[Token]:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.parsing.amounts import dollars
 from services.parsing.filing import parse_filing
 from services.parsing.model import ChangeReading, FilingReading, ScheduleReading
 
@@ -24,11 +25,7 @@ _MAX_BYTES = 8 * 1024 * 1024
 
 
 def _money(amount: int) -> str:
-    for unit, size in (("B", 1_000_000_000), ("M", 1_000_000)):
-        if amount >= size and amount % (size // 1000) == 0:
-            value = f"{amount / size:.3f}".rstrip("0").rstrip(".")
-            return f"${value}{unit}"
-    return f"${amount:,}"
+    return dollars(amount).replace(" billion", "B").replace(" million", "M")
 
 
 def describe_tiers(schedule: ScheduleReading | None) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from services.parsing.amounts import FILLER, KEYWORDS, Kind, Token, tokenize
+from services.parsing.amounts import FILLER, KEYWORDS, Kind, Token, dollars, tokenize
 
 __all__ = [
     "Band",
@@ -221,13 +221,6 @@ def _unstack(clauses: list[tuple[_Sym, list[_Sym]]]) -> list[tuple[_Sym, list[_S
     return out
 
 
-def _dollars(amount: int) -> str:
-    for unit, size in (("billion", 1_000_000_000), ("million", 1_000_000)):
-        if amount >= size and amount % (size // 1000) == 0:
-            return f"${Decimal(amount) / size:f} {unit}"
-    return f"${amount:,}"
-
-
 def parse_schedule(text: str) -> ScheduleParse:
     """Read one portfolio's fee text; ``ok`` only when the reading is certain."""
     return parse_tokens(tokenize(text))
@@ -311,12 +304,12 @@ def _bands(clauses: list[tuple[_Sym, list[_Sym]]]) -> tuple[list[Band], bool, li
             break
         if lower != cursor:
             problems.append(
-                f"band of rate {rate}% starts at {_dollars(lower)} but the previous band "
-                f"ends at {_dollars(cursor)} (bounds not contiguous)"
+                f"band of rate {rate}% starts at {dollars(lower)} but the previous band "
+                f"ends at {dollars(cursor)} (bounds not contiguous)"
             )
             break
         if upper is not None and upper <= lower:
-            problems.append(f"band of rate {rate}% does not increase ({_dollars(upper)})")
+            problems.append(f"band of rate {rate}% does not increase ({dollars(upper)})")
             break
         bands.append(Band(lower, upper, rate, rate_sym.tok.written))
         if upper is None:
