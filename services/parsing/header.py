@@ -17,15 +17,13 @@ from datetime import date
 
 from services.parsing.model import FilingReading
 
-__all__ = ["all_caps", "find_date", "parse_dates", "parse_header"]
+__all__ = ["MONTHS", "all_caps", "find_date", "parse_dates", "parse_header"]
 
+# The months in full, as a regex alternation.
+MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 # "Sept." and "September" are known by their first three letters, like every month.
-_MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTHS = {month: n for n, month in enumerate(_MONTH_KEYS, start=1)}
-_MONTH = (
-    r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
-    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
-)
+_MONTH_NUMBERS = {month[:3].lower(): n for n, month in enumerate(MONTHS.split("|"), start=1)}
+_MONTH = rf"(?:{MONTHS}|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
 _DATE_MDY, _DATE_MDY_LOOSE = (
     re.compile(
         rf"(?P<m>{_MONTH}) {{0,3}}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{comma} {{0,3}}(?P<y>\d{{4}})\b",
@@ -43,7 +41,7 @@ _ORDINALS = {word: n for n, word in enumerate(_ORDINAL_WORDS.split(), start=1)}
 
 
 def _to_date(month: str, day: str, year: str) -> date | None:
-    number = _MONTHS.get(month.lower()[:3])
+    number = _MONTH_NUMBERS.get(month.lower()[:3])
     if number is None:
         return None
     try:

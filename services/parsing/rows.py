@@ -30,6 +30,7 @@ from services.parsing.amounts import (
     merge_bare_amounts,
     tokenize,
 )
+from services.parsing.header import MONTHS
 from services.parsing.text import Piece
 from services.parsing.tiers import parse_tokens, starts_fresh
 
@@ -153,8 +154,7 @@ _NAME_HEADING = re.compile(r"^[A-Z][\w&.,'/\- ]{0,100}\b(?:Fund|Portfolio|FUND|P
 _RULE = re.compile(r"^[-=_\s]{1,400}$")
 _FORMER_PAREN = re.compile(r"\(\s*formerly\b[^()]{0,300}\)", re.IGNORECASE)
 _DATE_CELL = re.compile(
-    r"^(?:January|February|March|April|May|June|July|August|September|October|November|"
-    r"December)\s{1,3}\d{1,2},?\s{1,3}\d{4}$|^\d{1,2}/\d{1,2}/\d{2,4}$",
+    r"^(?:" + MONTHS + r")\s{1,3}\d{1,2},?\s{1,3}\d{4}$|^\d{1,2}/\d{1,2}/\d{2,4}$",
     re.IGNORECASE,
 )
 _CAPS_TAIL = re.compile(r"(?:^|\s)((?:[A-Z0-9][A-Z0-9&/.'\-]*\s+){1,10}(?:FUND|PORTFOLIO))\s*$")
