@@ -163,7 +163,7 @@ def tokenize(text: str) -> list[Token]:
 
 def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
     """'500 million' written without '$' is an amount too."""
-    if not any(t.kind is Kind.WORD and t.value in ("million", "billion") for t in tokens):
+    if not any(t.kind is Kind.WORD and KEYWORDS.get(t.value) == "UNIT" for t in tokens):
         return tokens
     out: list[Token] = []
     i = 0
@@ -175,7 +175,7 @@ def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
             (tok.kind is Kind.NUMBER or unitless)
             and nxt is not None
             and nxt.kind is Kind.WORD
-            and nxt.value in ("million", "billion")
+            and KEYWORDS.get(nxt.value) == "UNIT"
         ):
             amount = money_to_int(tok.text.lstrip("$ "), nxt.value)
             if amount is not None:

@@ -43,7 +43,6 @@ MAX_ROWS = 500
 # Longer pieces are paragraphs; they are read as prose without tokenising.
 MAX_PIECE_CHARS = 2500
 _TERMINALS = frozenset({"portfolio", "fund"})
-_UNITS = frozenset({"million", "billion"})
 _GAP = re.compile(r" {3,}")
 _LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
 HEADER_WORDS = frozenset(
@@ -228,7 +227,7 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
             return text[: gap.start()].strip(), text[gap.end() :].strip(), rest
     if s < len(toks) and (
         any(is_strong(t) for t in toks[s:])
-        or (toks[s].kind is Kind.WORD and toks[s].value in _UNITS)
+        or (toks[s].kind is Kind.WORD and KEYWORDS.get(toks[s].value) == "UNIT")
     ):
         split = s  # "billion up to ...": the unit of an amount wrapped from the line above
     else:
