@@ -389,16 +389,15 @@ class _Reader:
     def prose(self, piece: Piece, left: str) -> None:
         note = _FOOTNOTE.match(left)
         marker, self.last_marker = self.last_marker, None
+        if marker is None and note is not None:
+            self.out.footnotes.setdefault(note.group(1), note.group(2))
         if marker is not None:
             self.out.footnotes.setdefault(marker, left)
             self.close(footnote=left if marker.startswith("*") else None)
         elif note is not None and not left[0].isdigit():
-            self.out.footnotes.setdefault(note.group(1), note.group(2))
             self.close(footnote=left)
         else:
-            if note is not None:
-                self.out.footnotes.setdefault(note.group(1), note.group(2))
-            self.out.prose.append(piece)
+            self.out.prose.append(piece)  # a digit-led note may be a numbered paragraph too
             self.close()
         tail = _CAPS_TAIL.search(left[-200:])
         self.pending = [tail.group(1)] if tail else []
