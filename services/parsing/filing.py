@@ -623,11 +623,9 @@ def _changes_for(row: Row, action: str, ctx: _Context) -> list[ChangeReading]:
         problems.append(grouped)
     out: list[ChangeReading] = []
     for name in names:
+        labelled = (("portfolio name", name), ("former name", formerly))
         own = problems + [
-            f"{label} {problem}"
-            for label, value in (("portfolio name", name), ("former name", formerly))
-            for problem in [_name_problem(value)]
-            if problem
+            f"{label} {p}" for label, value in labelled if (p := _name_problem(value))
         ]
         out.append(
             ChangeReading(
