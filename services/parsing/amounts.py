@@ -189,16 +189,14 @@ def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
 
 def is_fee_word(tok: Token) -> bool:
     """Whether a token belongs to the language of fee schedules."""
-    if tok.kind in (Kind.RATE, Kind.AMOUNT, Kind.PUNCT):
-        return True
-    if tok.kind is Kind.NUMBER:
-        return tok.text.startswith("$")  # "$1.4" whose "billion" wrapped to the next line
-    # A word; "including" only of "up to and including $X": the grammar rejects it elsewhere.
+    if tok.kind is not Kind.WORD:
+        return tok.kind is Kind.PUNCT or is_strong(tok)
+    # "including" only of "up to and including $X": the grammar rejects it elsewhere.
     return tok.value in KEYWORDS or tok.value in FILLER or tok.value == "including"
 
 
 def is_strong(tok: Token) -> bool:
     """A rate or an amount: what makes a stretch of text a schedule rather than prose."""
     return tok.kind in (Kind.RATE, Kind.AMOUNT) or (
-        tok.kind is Kind.NUMBER and tok.text.startswith("$")
+        tok.kind is Kind.NUMBER and tok.text.startswith("$")  # "$1.4", its "billion" wrapped
     )
