@@ -37,7 +37,7 @@ from services.parsing.model import (
     ScheduleReading,
     TierReading,
 )
-from services.parsing.prose import ProseFee, prose_fee
+from services.parsing.prose import prose_fee
 from services.parsing.renames import apply_renames
 from services.parsing.rows import HEADER_WORDS, ReadRows, Row, read_rows
 from services.parsing.text import Piece, flatten, normalise, pieces
@@ -791,7 +791,7 @@ _RESULTING_FEE = re.compile(r"\bso\s+that\s+the\s+fee\b|\bfee\s+(?:will|shall)\s
 def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> list[ChangeReading]:
     """The fee written as one sentence ('a fee equal to 0.50% per annum of the first ...')."""
     found = prose_fee(text)
-    if not isinstance(found, ProseFee):
+    if found is None:
         return []
     parse, sentence = found.parse, found.sentence
     problems = [parse.note] if not parse.ok and parse.note else []

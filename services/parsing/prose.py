@@ -62,12 +62,10 @@ def _fee_span(sentence: str) -> str:
     return span.rstrip(" .;")
 
 
-def prose_fee(text: str) -> ProseFee | list[str] | None:
-    """The one sentence of ``text`` that states a fee, read; the sentences when several do;
-    None when none does."""
+def prose_fee(text: str) -> ProseFee | None:
+    """The one sentence of ``text`` that states a fee, read; None when none does, or several
+    (two readings, neither certain)."""
     rated = [s for s in _sentences(text) if _RATE.search(s) and len(s) <= _MAX_SENTENCE]
-    if not rated:
+    if len(rated) != 1:
         return None
-    if len(rated) > 1:
-        return rated
     return ProseFee(parse_schedule(_fee_span(rated[0])), rated[0])
