@@ -53,11 +53,7 @@ def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
 
 async def run_site(settings: Settings, stop: asyncio.Event) -> None:
     """The site on the services' HTTP port (`run all` with FEES_HTTP_PORT), until `stop`."""
-    client = sync_client(settings)
-    try:
-        async with http_endpoint(
-            settings, "web", [], create_app(client, settings.keys, settings.partitions)
-        ):
+    with sync_client(settings) as client:
+        site = create_app(client, settings.keys, settings.partitions)
+        async with http_endpoint(settings, "web", [], site):
             await stop.wait()
-    finally:
-        client.close()
