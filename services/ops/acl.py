@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.adapters.keys import Keys
+from services.domain.errors import UsageProblem
 
 ROLES = ("recorder", "projector", "fee-worker", "auditor")
 
@@ -147,8 +148,7 @@ def key_patterns(keys: Keys, name: str) -> list[str]:
     partitions = Keys(keys.prefix, "*")
     if name == ALL_KEYS:
         return [f"{keys.tag}:*", f"{partitions.lane_tag}:*"]
-    patterns = [key_pattern(keys, name), key_pattern(partitions, name)]
-    return _unique(patterns)
+    return _unique([key_pattern(keys, name), key_pattern(partitions, name)])
 
 
 def key_names() -> tuple[str, ...]:
@@ -240,6 +240,13 @@ class AclUser:
         return " ".join(("user", self.name, *self.rules))
 
 
+def known_roles(roles: Iterable[str]) -> None:
+    """Refuses (a usage error) any of `roles` that is not in ROLES."""
+    for role in roles:
+        if role not in ROLE_GRANTS:
+            raise UsageProblem(f"role: {role!r} is not one of {', '.join(ROLES)}")
+
+
 def build_user(
     role: str,
     prefix: str,
@@ -250,8 +257,7 @@ def build_user(
     password_is_rule: bool = False,
 ) -> AclUser:
     """One role's user: reset, enabled, its password (hashed), its permissions."""
-    if role not in ROLE_GRANTS:
-        raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+    known_roles([role])
     secret = password if password_is_rule else password_rule(password)
     rules = (
         "reset",

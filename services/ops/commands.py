@@ -23,6 +23,7 @@ from services.ops.acl import (
     ROLES,
     admin_aclfile_line,
     build_user,
+    known_roles,
     password_env,
     password_placeholder,
 )
@@ -55,13 +56,6 @@ def password_from_env(role: str) -> str:
     return value
 
 
-def _known_roles(roles: list[str]) -> None:
-    """`--role` as both `acl` commands take it: a name in ROLES, else a usage error."""
-    for role in roles:
-        if role not in ROLES:
-            raise UsageProblem(f"role: {role!r} is not one of {', '.join(ROLES)}")
-
-
 @acl_app.command("print")
 def acl_print(
     prefix: str | None = typer.Option(None, "--prefix", help="Key prefix (default FEES_PREFIX)"),
@@ -84,7 +78,7 @@ def acl_print(
 ) -> None:
     """Print the ACL users of every role (passwords hashed or as placeholders)."""
     key_prefix = prefix or Settings().prefix
-    _known_roles(roles)
+    known_roles(roles)
     lines: list[str] = []
     if output_format is AclFormat.aclfile:
         admin = password_from_env("admin") if password_from_env_ else None
@@ -123,7 +117,7 @@ def acl_apply(
 
     settings = Settings()
     key_prefix = prefix or settings.prefix
-    _known_roles(roles)
+    known_roles(roles)
     secrets = {role: password_from_env(role) for role in roles}
 
     def users(version: str) -> list[AclUser]:
