@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -44,6 +45,14 @@ def progress_bar(label: str, on: Console | None = None) -> Progress:
 @app.callback()
 def root() -> None:
     """Management-fee schedules: record amendments, accrue fees, audit every fee."""
+
+
+def read_input(path: Path | str, option: str) -> bytes:
+    """The bytes of the file `option` names, or a usage error saying why it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageProblem(f"{option}: {str(path)!r} cannot be read ({exc.strerror})") from None
 
 
 def _load_tiers(text: str) -> FeeSchedule:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from services.cli import UsageProblem, app, console
+from services.cli import UsageProblem, app, console, read_input
 from services.ops.acl import (
     ROLES,
     admin_aclfile_line,
@@ -47,10 +47,7 @@ def password_from_env(role: str) -> str:
     value = os.environ.get(name)
     path = os.environ.get(name + "_FILE")
     if value is None and path:
-        try:
-            value = Path(path).read_text().strip()
-        except OSError as exc:
-            raise UsageProblem(f"{name}_FILE: {path!r} cannot be read ({exc.strerror})") from None
+        value = read_input(path, name + "_FILE").decode().strip()
     if not value:
         raise UsageProblem(f"{name}: not set (nor {name}_FILE); needed by --password-from-env")
     return value

@@ -23,7 +23,7 @@ from services.app.amendment_file import amendment_from_file, load_amendment_file
 from services.app.audit import parse_date
 from services.app.ingest import IngestOptions, IngestPlan, ingest_document
 from services.app.recording import AgreementCommand, Recorder
-from services.cli import UsageProblem, app, console
+from services.cli import UsageProblem, app, console, read_input
 from services.settings import Settings
 
 
@@ -115,17 +115,10 @@ def register_agreement(
     _report(command, _recorder(settings).record(command))
 
 
-def _read_bytes(path: Path, option: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageProblem(f"{option}: {str(path)!r} cannot be read ({exc.strerror})") from None
-
-
 def _read_json(path: Path, option: str) -> dict[str, Any]:
     """A JSON object read as the contracts read JSON (duplicate keys, NaN refused; numbers
     stay numbers, so a float where a decimal string belongs is refused by its model)."""
-    raw = _read_bytes(path, option)
+    raw = read_input(path, option)
     try:
         reading = strict_loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -145,7 +138,7 @@ def amend(
     ),
 ) -> None:
     """Record an amendment from an amendment file (a JSON reading of the filed document)."""
-    raw = _read_bytes(file, "--file")
+    raw = read_input(file, "--file")
     command = amendment_from_file(load_amendment_file(raw), agreement)
     # The same filing recorded twice is a retry: key on the bytes of the reading.
     key = "filing:" + hashlib.sha256(raw).hexdigest()
@@ -214,7 +207,7 @@ def ingest(
     ),
 ) -> None:
     """Parse a filing, show what it changes (old vs new schedule), and record it once."""
-    raw = _read_bytes(file, "file")
+    raw = read_input(file, "file")
     fixes = _read_json(override, "--override") if override is not None else None
     settings = Settings()
     outcome = ingest_document(
