@@ -211,11 +211,9 @@ def main() -> None:
         register_service_commands(command)
     try:
         code = app(standalone_mode=False)
-    except (DomainError, WireError, UsageProblem) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except ValidationError as exc:
-        print(f"error: {first_error(exc)}", file=sys.stderr)
+    except (DomainError, WireError, UsageProblem, ValidationError) as exc:
+        shown = first_error(exc) if isinstance(exc, ValidationError) else exc
+        print(f"error: {shown}", file=sys.stderr)
         sys.exit(2)
     except typer.Abort:
         print("aborted", file=sys.stderr)
