@@ -134,9 +134,5 @@ async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
     """Run the projector until `stop` is set (used by `feeschedule run projector|all`)."""
     app = build_app(settings)
     groups = [(settings.keys.agreements, settings.keys.projector_group)]
-    async with http_endpoint(settings, "projector", groups):
-        await app.start()
-        try:
-            await stop.wait()
-        finally:
-            await app.stop()
+    async with http_endpoint(settings, "projector", groups), app:
+        await stop.wait()
