@@ -209,16 +209,13 @@ class _WorkerView:
 @asynccontextmanager
 async def _worker_view(settings: Settings, lane: Keys) -> AsyncIterator[_WorkerView]:
     """One partition's ledger, and the log folded to where that partition is priced."""
-    client = sync_client(settings)
-    store = RedisLedgerStore(async_client(settings), lane, Keys.fee_worker_group)
-    try:
+    async with async_client(settings) as ledger_client:
+        store = RedisLedgerStore(ledger_client, lane, Keys.fee_worker_group)
         checkpoint = await store.checkpoint()
-        log = EventStore(client, settings.keys)
-        book = replay_book(log, checkpoint) if checkpoint else ScheduleBook()
-        yield _WorkerView(store, checkpoint, book, log.last_id() or "")
-    finally:
-        client.close()
-        await store.client.aclose()
+        with sync_client(settings) as client:
+            log = EventStore(client, settings.keys)
+            book = replay_book(log, checkpoint) if checkpoint else ScheduleBook()
+            yield _WorkerView(store, checkpoint, book, log.last_id() or "")
 
 
 async def _close(
