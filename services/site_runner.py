@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from services.adapters.connection import require_url, sync_client
-from services.adapters.http import http_endpoint
+from services.adapters.http import http_endpoint, quiet_config
 from services.domain.errors import UsageProblem
 from services.settings import Settings
 from services.web.app import create_app
@@ -28,13 +28,7 @@ def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
     except OSError as exc:
         raise UsageProblem(f"web: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
     client = sync_client(settings)
-    config = uvicorn.Config(
-        create_app(client, settings.keys, settings.partitions),
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(quiet_config(create_app(client, settings.keys, settings.partitions)))
     # In a thread, uvicorn cannot and need not install signal handlers: the caller stops it.
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True

@@ -42,6 +42,11 @@ PING_TIMEOUT_S = 1.0
 OWN_PATHS = ("/health", "/metrics", "/docs/asyncapi")
 
 
+def quiet_config(app: ASGIApp) -> uvicorn.Config:
+    """uvicorn for `app` served in this process: warnings only, no lifespan, no access log."""
+    return uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+
+
 class _Server(uvicorn.Server):
     """uvicorn, but leaving SIGINT and SIGTERM to the service: it stops this server itself."""
 
@@ -87,8 +92,7 @@ class HealthServer:
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 picks a free port); returns the port."""
         listener = socket.create_server((host, port), reuse_port=False)
-        config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", access_log=False)
-        self._server = _Server(config)
+        self._server = _Server(quiet_config(self.app()))
         self._serving = asyncio.create_task(self._server.serve(sockets=[listener]))
         while not self._server.started and not self._serving.done():
             await asyncio.sleep(0.01)
