@@ -130,11 +130,8 @@ class ServiceMetrics:
         self._processed.inc(entries)
         self._batch_seconds.observe(seconds)
 
-    def dead_lettered(self) -> None:
-        self._dead_lettered.inc()
-
     def emitted(self, event_type: str) -> None:
-        """One trace event of a report that was not priced (or a dead letter) was written."""
+        """One trace event was written: a dead letter, or the event of a report not priced."""
         if event_type == "DeadLetter":
             self._dead_lettered.inc()
         else:

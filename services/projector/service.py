@@ -70,7 +70,7 @@ class Projector:
         self, entry_id: str, fields: dict[bytes, bytes], reason: str, code: DeadLetterCode
     ) -> None:
         self.read_model.dead_letter(entry_id, fields, reason, code)
-        self.metrics.dead_lettered()
+        self.metrics.emitted("DeadLetter")
 
     async def _settle_and_ack(self, batch: Sequence[Delivery]) -> None:
         ids = [d.entry_id for d in batch]
