@@ -76,7 +76,7 @@ def reconcile(
         return InvoiceMatched.model_validate(fields)
     day_count, _ = book.terms_for(invoice.portfolio_id)
     implied = implied_rate(invoice.amount, month, day_count.year_basis(month_days(month.month)[0]))
-    explanations = _explanations(invoice, month, book, ledger, implied)
+    explanations = _explanations(invoice, month, book, ledger, implied, rule)
     return InvoiceBreak.model_validate(
         fields | {"implied_rate_pct": implied, "explanations": explanations}
     )
@@ -105,13 +105,16 @@ def _explanations(
     book: ScheduleBook,
     ledger: Mapping[str, str],
     implied: Decimal | None,
+    rule: InvoiceTolerance,
 ) -> list[str]:
+    """What may explain the break: an amount is what the invoice asks within the agreement's
+    tolerance (`rule`), as the match itself is judged."""
     out: list[str] = []
     if invoice.currency != month.currency:
         out.append(f"the invoice is in {invoice.currency}, the agreement in {month.currency}")
     own = month.fee  # the closing fee is it and the catch-ups booked in the month
     caught_up = month.closing_fee - own
-    if caught_up and abs(invoice.amount - own) <= tolerance(own):
+    if caught_up and abs(invoice.amount - own) <= tolerance(own, rule):
         days = sorted(c.as_of.isoformat() for c in month.catch_ups)
         which = f" (for {days[0]} .. {days[-1]})" if days else ""
         out.append(
@@ -119,7 +122,7 @@ def _explanations(
             f" days of earlier, closed months{which}: the month's own fee is {own}"
         )
     for candidate in (invoice.amount, own):
-        out += _schedules_charging(candidate, month, book, ledger)
+        out += _schedules_charging(candidate, month, book, ledger, rule)
     if not out:
         rate = "" if implied is None else f" implies {implied}% a year on average net assets and"
         out.append(f"the invoice{rate} matches no schedule on record for {month.month}")
@@ -127,9 +130,14 @@ def _explanations(
 
 
 def _schedules_charging(
-    amount: Decimal, month: MonthStatement, book: ScheduleBook, ledger: Mapping[str, str]
+    amount: Decimal,
+    month: MonthStatement,
+    book: ScheduleBook,
+    ledger: Mapping[str, str],
+    rule: InvoiceTolerance,
 ) -> list[str]:
-    """The schedule versions on record (not the ones in force) whose month fee is `amount`."""
+    """The schedule versions on record (not the ones in force) whose month fee is `amount`,
+    within the agreement's tolerance (`rule`)."""
     pid = month.portfolio_id
     timeline = book.timelines.get(pid)
     if timeline is None:
@@ -143,7 +151,7 @@ def _schedules_charging(
         if version.provenance.event_id in in_force:
             continue
         fee = _month_fee_on(version, month, book, reports)
-        if abs(fee - amount) <= tolerance(amount):
+        if abs(fee - amount) <= tolerance(amount, rule):
             out.append(_named(version, month))
     return out
 
