@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TypeAlias, TypeVar
+from typing import TypeAlias
 
 from services.domain.fees import DayCount, FeeSchedule
 from services.domain.group import GroupTerms
@@ -125,16 +125,6 @@ def precedence(item: ScheduleVersion | NameVersion) -> tuple[date, int, tuple[in
     return (item.effective_from, p.amendment_number, p.recorded.key)
 
 
-_Fact = TypeVar("_Fact", ScheduleVersion, NameVersion)
-
-
-def _prevailing(candidates: list[_Fact]) -> _Fact | None:
-    """The fact that prevails: the greatest precedence; of equals (one amendment changing a
-    portfolio twice), the later recorded, as in `intervals`. max() keeps the first of equals,
-    hence reversed()."""
-    return max(reversed(candidates), key=precedence, default=None)
-
-
 def _change_dates(versions: Iterable[ScheduleVersion]) -> set[date]:
     """The dates where an answer can change: a version takes effect, a waiver starts, or one
     ends (the day after its last)."""
@@ -206,9 +196,10 @@ class ScheduleTimeline:
         self.grouped = False
         # The agreement whose terms (day count, rounding) govern the fee: the first to set it.
         self.owner: str | None = None
-        # The answers as known now, from each date where one can change (see `_now`); None
-        # until asked, and again whenever a version is recorded or retracted.
-        self._answers: tuple[list[date], list[ScheduleAnswer]] | None = None
+        # The answers as known now, and as known at the last other moment asked (a page asks
+        # one moment many times): swept once (`_known`), until a fact is recorded or retracted.
+        self._now: _Known | None = None
+        self._then: tuple[KnownAt, _Known] | None = None
 
     @property
     def versions(self) -> tuple[ScheduleVersion, ...]:
@@ -224,7 +215,7 @@ class ScheduleTimeline:
         if key not in self._event_ids:
             self._event_ids.add(key)
             self._versions.append(version)
-            self._answers = None
+            self._now = self._then = None
             self.grouped = self.grouped or version.group is not None
 
     def record_name(self, name: NameVersion) -> None:
@@ -232,6 +223,7 @@ class ScheduleTimeline:
         if key not in self._event_ids:
             self._event_ids.add(key)
             self._names.append(name)
+            self._now = self._then = None
 
     def retract(self, agreement_id: str, amendment_number: int, point: RecordPoint) -> int:
         """Mark every fact of that amendment as withdrawn from `point` on; returns how many."""
@@ -244,63 +236,45 @@ class ScheduleTimeline:
                 and p.recorded.key < point.key
             )
 
+        self._now = self._then = None
         count = 0
         for i, v in enumerate(self._versions):
             if hit(v.provenance, v.retracted):
                 self._versions[i] = replace(v, retracted=point)
-                self._answers = None
                 count += 1
         for i, n in enumerate(self._names):
             if hit(n.provenance, n.retracted):
                 self._names[i] = replace(n, retracted=point)
         return count
 
-    def _base_on(self, on: date, known_at: KnownAt) -> ScheduleVersion | None:
-        candidates = [
-            v
-            for v in self._versions
-            if v.kind is not VersionKind.WAIVER and v.effective_from <= on and v.visible(known_at)
-        ]
-        return _prevailing(candidates)
+    def _known(self, known_at: KnownAt) -> _Known:
+        """Every answer as known at `known_at`: `_segments` of the facts visible then."""
+        # Each read once into a local: what is answered is what was swept, whoever sweeps next.
+        if known_at is None:
+            now = self._now
+            if now is None:
+                # Every fact not retracted, told without a call per fact (the read model's
+                # rebuild asks this of every portfolio).
+                visible = [v for v in self._versions if v.retracted is None]
+                names = [n for n in self._names if n.retracted is None]
+                now = self._now = _segments(visible, names)
+            return now
+        then = self._then
+        if then is None or then[0] != known_at:
+            visible = [v for v in self._versions if v.visible(known_at)]
+            names = [n for n in self._names if n.visible(known_at)]
+            then = self._then = (known_at, _segments(visible, names))
+        return then[1]
 
     def schedule_on(self, on: date, known_at: KnownAt = None) -> ScheduleAnswer:
         """The schedule that applied on `on`, as known at `known_at` (None: as known now)."""
-        if known_at is not None:
-            return self._schedule_on(on, known_at)
-        starts, answers = self._answers or self._now()
-        held = answers[bisect_right(starts, on) - 1]
-        return ScheduleAnswer(self.portfolio_id, on, held.schedule, held.version, held.base)
-
-    def _now(self) -> tuple[list[date], list[ScheduleAnswer]]:
-        """The answer as known now on each date where it can change (a version takes effect,
-        a waiver starts or ends after its last day), which holds until the next such date:
-        `_schedule_on` asked once per date, instead of once per report."""
-        ordered = sorted(_change_dates(self._versions))
-        self._answers = (ordered, [self._schedule_on(day, None) for day in ordered])
-        return self._answers
-
-    def _schedule_on(self, on: date, known_at: KnownAt) -> ScheduleAnswer:
-        base = self._base_on(on, known_at)
-        if base is None or base.kind is VersionKind.REMOVE:
-            return ScheduleAnswer(self.portfolio_id, on, None, base)
-        waivers = [
-            v
-            for v in self._versions
-            if v.kind is VersionKind.WAIVER and v.covers(on) and v.visible(known_at)
-        ]
-        waiver = max(waivers, key=lambda v: v.provenance.recorded.key, default=None)
-        if waiver is not None:
-            return ScheduleAnswer(self.portfolio_id, on, waiver.schedule, waiver, base)
-        return ScheduleAnswer(self.portfolio_id, on, base.schedule, base)
+        starts, segments, visible = self._known(known_at)
+        segment = segments[bisect_right(starts, on) - 1]
+        return segment_answer(self.portfolio_id, on, visible, segment.version, segment.base)
 
     def name_on(self, on: date, known_at: KnownAt = None) -> str | None:
-        best = _prevailing(
-            [n for n in self._names if n.effective_from <= on and n.visible(known_at)]
-        )
-        if best is None:
-            known = [n for n in self._names if n.visible(known_at)]
-            best = min(known, key=lambda n: n.effective_from, default=None)
-        return None if best is None else best.name
+        starts, segments, _ = self._known(known_at)
+        return segments[bisect_right(starts, on) - 1].name
 
     def intervals(self, known_at: KnownAt = None) -> Iterator[Interval]:
         """The base versions in valid-time order with the dates each governs.
@@ -320,9 +294,8 @@ class ScheduleTimeline:
     def segments_now(self) -> tuple[list[Segment], list[ScheduleVersion]]:
         """Every answer as known now (`schedule_on(day)` and `name_on(day)` for every day at
         once), with the visible versions the segments index."""
-        visible = [v for v in self._versions if v.retracted is None]
-        names = [n for n in self._names if n.retracted is None]
-        return _segments(visible, names), visible
+        _, segments, visible = self._known(None)
+        return segments, visible
 
     def changed_dates(self, since: RecordPoint | None) -> date | None:
         """Earliest date whose answer may differ for facts recorded or retracted after `since`."""
@@ -334,7 +307,7 @@ class ScheduleTimeline:
         return min((v.effective_from for v in changed), default=None)
 
 
-# ---- the answers "as known now", precomputed -------------------------------------------------
+# ---- the answers as known at a moment, for every day at once ---------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,11 +322,31 @@ class Segment:
     name: str | None
 
 
-def _segments(visible: Sequence[ScheduleVersion], names: Sequence[NameVersion]) -> list[Segment]:
+# The segments of the facts visible at a moment: their starts, they, and the versions they index.
+_Known: TypeAlias = tuple[list[date], list[Segment], list[ScheduleVersion]]
+
+
+def segment_answer(
+    portfolio_id: str,
+    on: date,
+    visible: Sequence[ScheduleVersion],
+    at: int | None,
+    waived: int | None,
+) -> ScheduleAnswer:
+    """The answer on `on` of a segment's versions (indices into `visible`): the answering
+    version's schedule, none where it is a removal."""
+    version = None if at is None else visible[at]
+    base = None if waived is None else visible[waived]
+    schedule = None if version is None or version.kind is VersionKind.REMOVE else version.schedule
+    return ScheduleAnswer(portfolio_id, on, schedule, version, base)
+
+
+def _segments(visible: list[ScheduleVersion], names: Sequence[NameVersion]) -> _Known:
     """One sweep over the dates where an answer can change (a version or name takes effect, a
-    waiver starts or ends), with `ScheduleTimeline`'s precedence: same date, the later
-    amendment, then the later recording, the later recorded among equals; waivers: the latest
-    recorded."""
+    waiver starts or ends). On each, the base version and the name in force are those of the
+    greatest `precedence` (same date: the later amendment, then the later recording; the later
+    recorded among equals, one amendment changing a portfolio twice); of the waivers covering
+    it, the latest recorded. Returns the segments' starts, the segments, and `visible`."""
     prevailing: dict[date, int] = {}  # of one date, the base version sorted last
     for i in sorted(range(len(visible)), key=lambda i: precedence(visible[i])):
         if visible[i].kind is not VersionKind.WAIVER:
@@ -372,7 +365,7 @@ def _segments(visible: Sequence[ScheduleVersion], names: Sequence[NameVersion]) 
         last = segments[-1] if segments else None
         if last is None or (last.version, last.base, last.name) != (version, waived, name):
             segments.append(Segment(start, version, waived, name))
-    return segments
+    return [s.start for s in segments], segments, visible
 
 
 def _answer_at(

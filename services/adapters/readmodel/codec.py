@@ -47,10 +47,10 @@ from services.domain.timeline import (
     NameVersion,
     Provenance,
     RecordPoint,
-    ScheduleAnswer,
     ScheduleTimeline,
     ScheduleVersion,
     VersionKind,
+    segment_answer,
 )
 from services.mapping import answer_json
 
@@ -170,13 +170,8 @@ def answers_doc(timeline: ScheduleTimeline) -> str:
 
     @functools.cache  # segments repeat a few versions many times over: each is encoded once
     def answer(at: int | None, waived: int | None, name: str | None) -> dict[str, Any]:
-        version = None if at is None else visible[at]
-        base = None if waived is None else visible[waived]
-        schedule = (
-            None if version is None or version.kind is VersionKind.REMOVE else version.schedule
-        )
         # The answer's day is not in its JSON: one answer stands for its every segment.
-        found = ScheduleAnswer(timeline.portfolio_id, date.min, schedule, version, base)
+        found = segment_answer(timeline.portfolio_id, date.min, visible, at, waived)
         return answer_json(found, name)
 
     answers = [answer(s.version, s.base, s.name) for s in segments]
