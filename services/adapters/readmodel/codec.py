@@ -178,6 +178,15 @@ def answers_doc(timeline: ScheduleTimeline) -> str:
     return json_text({"starts": [s.start.isoformat() for s in segments], "answers": answers})
 
 
+def portfolio_docs(timelines: list[ScheduleTimeline]) -> dict[str, list[tuple[str, str]]]:
+    """The portfolios' documents, by part (as the live projector and a rebuild write them):
+    each one's timeline, and its answers as known now."""
+    return {
+        "portfolios": [(t.portfolio_id, timeline_doc(t)) for t in timelines],
+        "now": [(t.portfolio_id, answers_doc(t)) for t in timelines],
+    }
+
+
 def _source(p: Provenance) -> tuple[Any, ...]:
     return (p.agreement_id, p.amendment_number, p.effective_date, p.event_id, *_mark(p.recorded))
 
@@ -281,7 +290,6 @@ class Documents:
         """The field-value pairs a write of the book sets, by part: its documents, and its
         names over the ids the same keys already name (the greater id keeps a shared name,
         whichever wrote first)."""
-        timelines = sorted(book.timelines.items())
         names = name_pairs(book.timelines.values())
         held = self._documents(generation, "names", list(names))
         merged = {
@@ -289,8 +297,7 @@ class Documents:
             for (key, pid), other in zip(names.items(), held, strict=True)
         }
         return {
-            "portfolios": [(pid, timeline_doc(t)) for pid, t in timelines],
-            "now": [(pid, answers_doc(t)) for pid, t in timelines],
+            **portfolio_docs([book.timelines[pid] for pid in sorted(book.timelines)]),
             "names": sorted(merged.items()),
             "agreements": [(aid, agreement_doc(a)) for aid, a in sorted(book.agreements.items())],
         }

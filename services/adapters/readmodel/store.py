@@ -27,9 +27,8 @@ from services.adapters.keys import Keys
 from services.adapters.readmodel.codec import (
     Documents,
     agreement_doc,
-    answers_doc,
     name_pairs,
-    timeline_doc,
+    portfolio_docs,
 )
 from services.app import projection
 from services.domain.book import ScheduleBook
@@ -168,14 +167,7 @@ class ReadModel(Documents):
         return gen
 
     def _write_share(self, gen: str, book: ScheduleBook, pids: list[str]) -> None:
-        timelines = [book.timelines[pid] for pid in pids]
-        self._hset(
-            gen,
-            {
-                "portfolios": [(t.portfolio_id, timeline_doc(t)) for t in timelines],
-                "now": [(t.portfolio_id, answers_doc(t)) for t in timelines],
-            },
-        )
+        self._hset(gen, portfolio_docs([book.timelines[pid] for pid in pids]))
 
     def _hset(self, gen: str, parts: dict[str, list[tuple[str, str]]]) -> None:
         """HSETs of 1,000 fields each, the pipeline sent every 10 (its buffer stays small)."""
