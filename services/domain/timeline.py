@@ -225,27 +225,21 @@ class ScheduleTimeline:
             self._names.append(name)
             self._now = self._then = None
 
-    def retract(self, agreement_id: str, amendment_number: int, point: RecordPoint) -> int:
-        """Mark every fact of that amendment as withdrawn from `point` on; returns how many."""
+    def retract(self, agreement_id: str, amendment_number: int, point: RecordPoint) -> None:
+        """Mark every fact of that amendment as withdrawn from `point` on."""
 
-        def hit(p: Provenance, retracted: RecordPoint | None) -> bool:
+        def hit(fact: ScheduleVersion | NameVersion) -> bool:
+            p = fact.provenance
             return (
-                retracted is None
+                fact.retracted is None
                 and p.agreement_id == agreement_id
                 and p.amendment_number == amendment_number
                 and p.recorded.key < point.key
             )
 
+        self._versions = [replace(v, retracted=point) if hit(v) else v for v in self._versions]
+        self._names = [replace(n, retracted=point) if hit(n) else n for n in self._names]
         self._now = self._then = None
-        count = 0
-        for i, v in enumerate(self._versions):
-            if hit(v.provenance, v.retracted):
-                self._versions[i] = replace(v, retracted=point)
-                count += 1
-        for i, n in enumerate(self._names):
-            if hit(n.provenance, n.retracted):
-                self._names[i] = replace(n, retracted=point)
-        return count
 
     def _known(self, known_at: KnownAt) -> _Known:
         """Every answer as known at `known_at`: `_segments` of the facts visible then."""
