@@ -275,15 +275,11 @@ class ScheduleTimeline:
 
         A version superseded on its own first day (same date, later amendment) is left out.
         """
-        visible = sorted(
-            (v for v in self._versions if v.kind is not VersionKind.WAIVER and v.visible(known_at)),
-            key=precedence,
-        )
+        visible = [v for v in self._versions if v.visible(known_at)]
+        bases = _bases(visible)
         # Each with the one after it (None for the last); no version visible: no interval.
-        for v, nxt in zip(visible, [*visible[1:], None], strict=False):
-            if nxt is not None and nxt.effective_from == v.effective_from:
-                continue
-            yield Interval(v, v.effective_from, None if nxt is None else nxt.effective_from)
+        for (start, i), nxt in zip(bases, [*bases[1:], None], strict=False):
+            yield Interval(visible[i], start, None if nxt is None else nxt[0])
 
     def segments_now(self) -> tuple[list[Segment], list[ScheduleVersion]]:
         """Every answer as known now (`schedule_on(day)` and `name_on(day)` for every day at
@@ -335,17 +331,23 @@ def segment_answer(
     return ScheduleAnswer(portfolio_id, on, schedule, version, base)
 
 
-def _segments(visible: list[ScheduleVersion], names: Sequence[NameVersion]) -> _Known:
-    """One sweep over the dates where an answer can change (a version or name takes effect, a
-    waiver starts or ends). On each, the base version and the name in force are those of the
-    greatest `precedence` (same date: the later amendment, then the later recording; the later
-    recorded among equals, one amendment changing a portfolio twice); of the waivers covering
-    it, the latest recorded. Returns the segments' starts, the segments, and `visible`."""
+def _bases(visible: Sequence[ScheduleVersion]) -> list[tuple[date, int]]:
+    """Each date a base version (not a waiver) takes effect on, ascending, with the one that
+    prevails there (an index into `visible`): the greatest `precedence`, the later recorded
+    among equals (one amendment changing a portfolio twice)."""
     prevailing: dict[date, int] = {}  # of one date, the base version sorted last
     for i in sorted(range(len(visible)), key=lambda i: precedence(visible[i])):
         if visible[i].kind is not VersionKind.WAIVER:
             prevailing[visible[i].effective_from] = i
-    bases = list(prevailing.items())
+    return list(prevailing.items())
+
+
+def _segments(visible: list[ScheduleVersion], names: Sequence[NameVersion]) -> _Known:
+    """One sweep over the dates where an answer can change (a version or name takes effect, a
+    waiver starts or ends): on each, the base version that prevails (`_bases`), the name of the
+    greatest `precedence` (the later recorded among equals), and of the waivers covering it the
+    latest recorded. Returns the segments' starts, the segments, and `visible`."""
+    bases = _bases(visible)
     waivers = [i for i, v in enumerate(visible) if v.kind is VersionKind.WAIVER]
     named = sorted(names, key=precedence)
     earliest = min(names, key=lambda n: n.effective_from, default=None)
