@@ -112,13 +112,10 @@ async def settle_in_context(
     """
     pricer.closed = await ledger.closed_periods()
     for i, (entry, op) in enumerate(planned):
-        if pricer.in_context(op):
-            assert isinstance(op, Accrue | Park)
-            ledgers = await ledger.read_ledgers(pricer.context_of(op))
-            parked = await ledger.read_unpriced() if pricer.reads_parked(op) else None
-            ops = pricer.plan_in_context(op, ledgers, parked)
-        else:
-            ops = [op]
+        assert isinstance(op, Accrue | Park)  # split_in_context's: only these are in context
+        ledgers = await ledger.read_ledgers(pricer.context_of(op))
+        parked = await ledger.read_unpriced() if pricer.reads_parked(op) else None
+        ops = pricer.plan_in_context(op, ledgers, parked)
         settled = await follow_up(
             pricer, ledger, [entry], await ledger.settle(ops, checkpoint), checkpoint
         )
