@@ -9,7 +9,6 @@ any moment leaves either the whole step done or nothing of it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
@@ -36,7 +35,10 @@ from services.app.ledger import (
     SettleResult,
     Unpark,
     Where,
+    closed_by_portfolio,
     closed_field,
+    invoice_field,
+    month_outcomes,
     unpriced_field,
 )
 
@@ -134,25 +136,19 @@ class RedisLedgerStore:
 
     async def closed_periods(self) -> dict[str, set[str]]:
         reply: Any = await self.client.hkeys(self.keys.closed_months)
-        out: dict[str, set[str]] = {}
-        for name in reply:
-            pid, _, month = text(name).rpartition("|")
-            out.setdefault(pid, set()).add(month)
-        return out
+        return closed_by_portfolio(text(name) for name in reply)
 
     async def invoice_outcomes(self, portfolio_id: str, month: str) -> list[dict[str, Any]]:
         rows: Any = await self.client.xrange(self.keys.invoice_outcomes)
-        events = (json.loads(f[b"data"]) | {"type": text(f[b"type"])} for _, f in rows)
-        return [
-            e for e in events if (e.get("portfolio_id"), e.get("month")) == (portfolio_id, month)
-        ]
+        outcomes = ((text(f[b"type"]), f[b"data"]) for _, f in rows)
+        return month_outcomes(outcomes, portfolio_id, month)
 
     async def ledger_portfolios(self) -> list[str]:
         members: Any = await self.client.smembers(self.keys.ledger_portfolios)
         return sorted(text(m) for m in members)
 
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
-        pattern = _starting(closed_field(portfolio_id, month) + "|")
+        pattern = _starting(invoice_field(portfolio_id, month, ""))
         found = self.client.hscan_iter(self.keys.invoices_waiting, match=pattern)
         return {text(name): text(value) async for name, value in found}
 

@@ -10,7 +10,6 @@ Not kept: 'refused' (a ledger key holding something other than a hash) cannot ha
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,10 @@ from services.app.ledger import (
     SettleResult,
     Stream,
     Unpark,
+    closed_by_portfolio,
     closed_field,
+    invoice_field,
+    month_outcomes,
 )
 
 
@@ -79,25 +81,17 @@ class InMemoryLedgerStore:
         return {k.removeprefix(prefix): v for k, v in self.closed.items() if k.startswith(prefix)}
 
     async def closed_periods(self) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for name in self.closed:
-            pid, _, month = name.rpartition("|")
-            out.setdefault(pid, set()).add(month)
-        return out
+        return closed_by_portfolio(self.closed)
 
     async def invoice_outcomes(self, portfolio_id: str, month: str) -> list[dict[str, Any]]:
-        found = []
-        for fields in self.streams["invoice_outcomes"]:
-            data = json.loads(fields["data"])
-            if (data.get("portfolio_id"), data.get("month")) == (portfolio_id, month):
-                found.append(data | {"type": fields["type"]})
-        return found
+        outcomes = ((f["type"], f["data"]) for f in self.streams["invoice_outcomes"])
+        return month_outcomes(outcomes, portfolio_id, month)
 
     async def ledger_portfolios(self) -> list[str]:
         return sorted(self.portfolios)
 
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
-        prefix = closed_field(portfolio_id, month) + "|"
+        prefix = invoice_field(portfolio_id, month, "")
         return {k: v for k, v in self.invoices.items() if k.startswith(prefix)}
 
     async def unsettled(self) -> int:

@@ -11,6 +11,7 @@ the pricer (services.app.pricing).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -209,6 +210,20 @@ def closed_field(portfolio_id: str, month: str) -> str:
 def invoice_field(portfolio_id: str, month: str, invoice_id: str) -> str:
     """The name an invoice waiting for its month's close is kept under."""
     return f"{portfolio_id}|{month}|{invoice_id}"
+
+
+def closed_by_portfolio(names: Iterable[str]) -> dict[str, set[str]]:
+    """The closed months of these names (closed_field), per portfolio."""
+    out: dict[str, set[str]] = {}
+    for pid, _, month in (name.rpartition("|") for name in names):
+        out.setdefault(pid, set()).add(month)
+    return out
+
+
+def month_outcomes(rows: Iterable[tuple[str, Any]], pid: str, month: str) -> list[dict[str, Any]]:
+    """The invoice outcomes (type, data JSON) of a portfolio's month: their data and type."""
+    events = (json.loads(data) | {"type": kind} for kind, data in rows)
+    return [e for e in events if (e.get("portfolio_id"), e.get("month")) == (pid, month)]
 
 
 # ---- the ledger entry ------------------------------------------------------------------------
