@@ -280,12 +280,16 @@ class FeeWorker:
         on the new one)."""
         for _ in range(MAX_ATTEMPTS):
             await self._catch_up()
-            result = await step()
-            if result.status == "ok":
+            if self._take_up(await step()).status == "ok":
                 return
-            if result.status == "stale":
-                self.checkpoint = result.detail
         raise RuntimeError(f"could not settle {what} in {MAX_ATTEMPTS} attempts")
+
+    def _take_up(self, result: SettleResult) -> SettleResult:
+        """A step's answer, once the worker has taken it up: a stale one names the checkpoint
+        the ledger is priced against now, which the next step expects."""
+        if result.status == "stale":
+            self.checkpoint = result.detail
+        return result
 
     async def _command(self, delivery: Delivery) -> list[Op]:
         """The close a command asks for, done; and the step that answers and acknowledges it."""
@@ -390,7 +394,7 @@ class FeeWorker:
             return []
         (part, task), self._inflight = self._inflight, None
         settled = await follow_up(self.pricer, self.store, part, await task, self.checkpoint)
-        if settled.result.status == "stale":
+        if settled.result.status == "stale":  # as _take_up, without a call per part
             self.checkpoint = settled.result.detail
         return settled.unsettled
 
@@ -413,9 +417,7 @@ class FeeWorker:
             )
             if not settled.unsettled:
                 return
-            if settled.result.status == "stale":
-                self.checkpoint = settled.result.detail
-            elif settled.result.status == "refused":
+            if self._take_up(settled.result).status == "refused":
                 refused[settled.result.portfolio_id] = settled.result.detail
             pending = settled.unsettled
         raise RuntimeError(f"could not settle {len(pending)} entries in {MAX_ATTEMPTS} attempts")
@@ -471,9 +473,7 @@ class FeeWorker:
                 )
                 self.checkpoint = self.position
                 return
-            if result.status == "stale":
-                self.checkpoint = result.detail
-            elif result.status == "refused":
+            if self._take_up(result).status == "refused":
                 # One portfolio's broken ledger key must not stop pricing the others.
                 log.warning("%s: its parked reports wait", result.detail)
                 unwritable.add(result.portfolio_id)
@@ -519,9 +519,7 @@ class FeeWorker:
             return datetime.now(UTC) - report.occurred_at >= wait
 
         result, written = await price_provisionally(self.pricer, self.store, self.checkpoint, due)
-        if result.status == "stale":
-            self.checkpoint = result.detail
-        elif written:
+        if self._take_up(result).status != "stale" and written:
             log.info("%d group accruals priced provisionally", written)
 
     # ---- background: follow the log while idle, claim abandoned entries --------------------
