@@ -141,19 +141,15 @@ class FeeWorker:
         # against (kept in Redis, moved only together with the adjustments it implies).
         self.position = ""
         self.checkpoint = ""
-        self.pricer, self.recovery = self._reader(keys.net_assets, Keys.fee_worker_group)
+        # Each input's recovery, and the handler that settles what it hands over (`_reader`).
+        self.recoveries: list[tuple[GroupRecovery, BatchHandler]] = []
+        self.pricer = self._reader(keys.net_assets, Keys.fee_worker_group, self.settle)
         # Invoices (matched against the ledger's closed months) and commands (a month's close
         # asked over the bus): each its own stream, group, and store acknowledging its entries.
         self.invoices = RedisLedgerStore(client, keys, Keys.invoice_group, source=keys.invoices)
-        self.invoice_pricer, self.invoice_recovery = self._reader(keys.invoices, Keys.invoice_group)
+        self.invoice_pricer = self._reader(keys.invoices, Keys.invoice_group, self.settle_invoices)
         self.commands = RedisLedgerStore(client, keys, Keys.command_group, source=keys.commands)
-        self.command_pricer, self.command_recovery = self._reader(keys.commands, Keys.command_group)
-        # Each input's recovery, and the handler that settles what it hands over.
-        self.recoveries: list[tuple[GroupRecovery, BatchHandler]] = [
-            (self.recovery, self.settle),
-            (self.invoice_recovery, self.settle_invoices),
-            (self.command_recovery, self.settle_commands),
-        ]
+        self.command_pricer = self._reader(keys.commands, Keys.command_group, self.settle_commands)
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
         self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
@@ -163,12 +159,12 @@ class FeeWorker:
         )
         self._next_claim = self._next_gaps = 0.0
 
-    def _reader(self, stream: str, group: str) -> tuple[Pricer, GroupRecovery]:
+    def _reader(self, stream: str, group: str, settle: BatchHandler) -> Pricer:
         """What reading an input stream takes: a pricer naming it in dead letters, and the
-        recovery of its pending entries."""
+        recovery of its pending entries, handing them to `settle` (added to `recoveries`)."""
         settings = self.settings
-        pricer = Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
-        return pricer, GroupRecovery.of(self.client, stream, group, settings)
+        self.recoveries.append((GroupRecovery.of(self.client, stream, group, settings), settle))
+        return Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
 
     def inputs(self) -> list[Input]:
         """The partition's input streams: each with its group, description and handler."""
