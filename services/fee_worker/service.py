@@ -347,9 +347,8 @@ class FeeWorker:
 
     async def _own(self, deliveries: Sequence[Delivery], stream: str, group: str) -> list[Delivery]:
         """The entries this partition settles, on the log as it stands (see `_keep_own`)."""
-        if self.keys.partition is None:
-            return list(deliveries)
-        await self._catch_up()  # which entries are this partition's: the book decides
+        if self.keys.partition is not None:
+            await self._catch_up()  # which entries are this partition's: the book decides
         return await self._keep_own(list(deliveries), stream, group)
 
     async def _keep_own(self, batch: list[Delivery], stream: str, group: str) -> list[Delivery]:
