@@ -289,8 +289,10 @@ def _plan_change(
 
 def _member_id(book: ScheduleBook, name: str, former: str | None) -> str:
     """A group member's id: the portfolio on record under its former name, or its name (any
-    name it has had), else a slug."""
-    return (former and book.resolve(former)) or book.resolve(name) or portfolio_id_for(name)
+    name it has had), else a slug of the name it had (a renamed portfolio keeps the id of its
+    former name, as a change's portfolio does in `_plan_change` and in an amendment file)."""
+    resolved = (former and book.resolve(former)) or book.resolve(name)
+    return resolved or portfolio_id_for(former or name)
 
 
 def _plan_group(
