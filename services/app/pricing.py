@@ -1113,10 +1113,6 @@ def _adjusted(
     )
 
 
-def _bands(accrual: Accrual) -> list[BandCharge]:
-    return [_band(band) for band in accrual.breakdown]
-
-
 def _band(band: DomainBand) -> BandCharge:
     return BandCharge.trusted(
         {
@@ -1219,17 +1215,17 @@ def fee_accrued(
     report: NetAssetsReported,
     accrual: Accrual,
     ref: ScheduleRef,
-    segments: list[AccrualSegment] | None = None,
-    extra: Mapping[str, Any] | None = None,
-    breakdown: list[BandCharge] | None = None,
+    segments: list[AccrualSegment],
+    extra: Mapping[str, Any],
+    breakdown: list[BandCharge],
 ) -> FeeAccrued:
     """The FeeAccrued event for a priced report (accrual_id: portfolio and date).
 
     Built without re-validation: every value is either the validated report's or computed
     here from it by the domain, and this is the hot path. `extra`: the optional fields with
     something to say (a waiver's gross and waived amounts, a prior-day fee base); `breakdown`:
-    the accrual's bands as the contract has them, when the caller has them made. The contract
-    tests validate what is emitted against the published schemas.
+    the accrual's bands as the contract has them. The contract tests validate what is emitted
+    against the published schemas.
     """
     accrual_id = accrual_id_of(report.portfolio_id, report.as_of)
     fields: dict[str, Any] = {
@@ -1251,11 +1247,11 @@ def fee_accrued(
         "amount": accrual.amount,
         "amount_exact": accrual.amount_exact,
         "effective_rate_pct": accrual.effective_rate_pct,
-        "breakdown": _bands(accrual) if breakdown is None else breakdown,
+        "breakdown": breakdown,
         "schedule_ref": ref,
         "report_id": report.report_id,
         "revision": report.revision,
-        "segments": segments or [],
+        "segments": segments,
         "gross_amount": None,
         "gross_amount_exact": None,
         "waived_amount": None,
