@@ -300,9 +300,9 @@ class Pricer:
             out.append(shared[1] if shared is not None and shared[0] is band else _band(band))
         return out
 
-    def price_member(
+    def _member_period(
         self, portfolio_id: str, as_of: date, accrual_days: int, group: Mapping[str, Decimal]
-    ) -> tuple[PeriodAccrual, ScheduleRef] | None:
+    ) -> PeriodAccrual | None:
         """A group member's share of the group's period (priced on the members' combined net
         assets, `group`), as its own period."""
         priced = self.book.accrue_group(as_of, accrual_days, group)
@@ -317,21 +317,7 @@ class Pricer:
             amount_exact=share.amount_exact,
         )
         stretch = Stretch(as_of, accrual_days, period.first.answer, accrual)
-        version = period.first.answer.version
-        assert version is not None  # a priced period has the version that priced it
-        return PeriodAccrual(accrual, (stretch,), share.amount_exact), self._ref(version)
-
-    def price(
-        self, portfolio_id: str, as_of: date, net_assets: Decimal, accrual_days: int
-    ) -> tuple[PeriodAccrual, ScheduleRef] | None:
-        """The fee of the period from `as_of`, each day priced by the schedule in force on it,
-        and the schedule of its first priced day; None when no day of it has a schedule."""
-        period = self.book.accrue_period(portfolio_id, as_of, accrual_days, _plain(net_assets))
-        if period is None:
-            return None
-        version = period.first.answer.version
-        assert version is not None  # a priced stretch has the version that priced it
-        return period, self._ref(version)
+        return PeriodAccrual(accrual, (stretch,), share.amount_exact)
 
     def _segments(self, period: PeriodAccrual) -> list[AccrualSegment]:
         """The period's stretches, as FeeAccrued lists them (none for a single stretch)."""
@@ -1038,10 +1024,18 @@ class Pricer:
         net_assets: Decimal,
         group: Mapping[str, Decimal] | None,
     ) -> tuple[PeriodAccrual, ScheduleRef] | None:
-        """The period priced on the portfolio's own net assets, or as its share of `group`'s."""
-        if group is not None:
-            return self.price_member(portfolio_id, as_of, accrual_days, group)
-        return self.price(portfolio_id, as_of, net_assets, accrual_days)
+        """The fee of the period from `as_of`, each day priced by the schedule in force on it
+        (on the portfolio's own net assets, or as its share of `group`'s), and the schedule of
+        its first priced day; None when no day of it has a schedule."""
+        if group is None:
+            period = self.book.accrue_period(portfolio_id, as_of, accrual_days, _plain(net_assets))
+        else:
+            period = self._member_period(portfolio_id, as_of, accrual_days, group)
+        if period is None:
+            return None
+        version = period.first.answer.version
+        assert version is not None  # a priced stretch has the version that priced it
+        return period, self._ref(version)
 
     def _priced(self, period: PeriodAccrual, ref: ScheduleRef) -> dict[str, Any]:
         """The ledger entry's fields that pricing the period sets (gross and waived amounts
