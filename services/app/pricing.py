@@ -416,17 +416,7 @@ class Pricer:
                 f"as_of: no schedule of portfolio {pid!r} is in force on {as_of}; the report"
                 " waits and is priced when one is recorded"
             )
-        held = ReportHeld(
-            event_id=_event_id("ReportHeld", f"{self.source_stream}|{ack}"),
-            source_stream=self.source_stream,
-            entry_id=ack or "",
-            report_id=report.report_id,
-            portfolio_id=pid,
-            as_of=report.as_of,
-            revision=report.revision,
-            code=code,
-            reason=reason,
-        )
+        held = ReportHeld(**self._outcome("ReportHeld", report, ack), code=code, reason=reason)
         return Park(pid, as_of, report, encode(held), ack, expected)
 
     def reject(self, entry: Incoming, code: DeadLetterCode, reason: str) -> Emit:
@@ -458,22 +448,28 @@ class Pricer:
         return Emit("dead_letters", encode(letter), entry_id)
 
     def _ignore(self, op: Accrue | Park, code: IgnoredCode, held: Held) -> Emit:
-        report = op.report
         ignored = ReportIgnored(
-            event_id=_event_id("ReportIgnored", f"{self.source_stream}|{op.ack}"),
-            source_stream=self.source_stream,
-            entry_id=op.ack or "",
-            report_id=report.report_id,
-            portfolio_id=report.portfolio_id,
-            as_of=report.as_of,
-            revision=report.revision,
+            **self._outcome("ReportIgnored", op.report, op.ack),
             code=code,
             reason=IGNORED_REASONS[code],
-            accrual_id=accrual_id_of(report.portfolio_id, report.as_of),
+            accrual_id=accrual_id_of(op.report.portfolio_id, op.report.as_of),
             held_report_id=held.report_id,
             held_revision=held.revision,
         )
         return Emit("report_outcomes", encode(ignored), op.ack)
+
+    def _outcome(self, kind: str, report: NetAssetsReported, ack: str | None) -> dict[str, Any]:
+        """The fields every report outcome (ReportHeld, ReportIgnored) has: the entry it
+        answers, which names its event (a redelivery names the same one), and the report."""
+        return {
+            "event_id": _event_id(kind, f"{self.source_stream}|{ack}"),
+            "source_stream": self.source_stream,
+            "entry_id": ack or "",
+            "report_id": report.report_id,
+            "portfolio_id": report.portfolio_id,
+            "as_of": report.as_of,
+            "revision": report.revision,
+        }
 
     # -- a batch --
 
