@@ -156,20 +156,19 @@ def read_report(fields: Mapping[bytes, bytes]) -> NetAssetsReported:
             )
     outer = fields.get(b"type")
     if outer is not None and outer != b"NetAssetsReported":
-        shown = outer.decode("utf-8", "backslashreplace")[:60]
-        raise WireError(
-            f"type: {shown!r} is not accepted on the net-assets stream"
-            " (expected 'NetAssetsReported')",
-            "unknown_type",
-        )
+        raise _not_net_assets(outer.decode("utf-8", "backslashreplace")[:60])
     message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
     if not isinstance(message, NetAssetsReported):
-        raise WireError(
-            f"type: {message.type!r} is not accepted on the net-assets stream"
-            " (expected 'NetAssetsReported')",
-            "unknown_type",
-        )
+        raise _not_net_assets(message.type)
     return message
+
+
+def _not_net_assets(shown: str) -> WireError:
+    """The refusal of a message of another type (`shown`) on the net-assets stream."""
+    return WireError(
+        f"type: {shown!r} is not accepted on the net-assets stream (expected 'NetAssetsReported')",
+        "unknown_type",
+    )
 
 
 def _text_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
