@@ -1178,13 +1178,9 @@ def _basis_fields(basis: Basis) -> dict[str, Any]:
         fields["base_as_of"] = basis.base_as_of.isoformat()
         fields["base_net_assets"] = _text(basis.base_net_assets)
     if basis.group is not None:
-        fields["group"] = _group_text(basis.group)
+        fields["group"] = {m: str(_plain(v)) for m, v in sorted(basis.group.items())}
         fields["provisional"] = list(basis.provisional) or None
     return fields
-
-
-def _group_text(group: Mapping[str, Decimal] | None) -> dict[str, str] | None:
-    return None if group is None else {m: str(_plain(v)) for m, v in sorted(group.items())}
 
 
 def _text(amount: Decimal | None) -> str | None:
