@@ -715,10 +715,10 @@ class Pricer:
         members = self._members(op.portfolio_id, op.report.as_of)
         if members is not None and any(m not in reads for m in members):
             return []  # a member's ledger unread: the day waits for the next plan
-        held = reads[op.portfolio_id].now.get(op.report.as_of.isoformat())
-        code = None if held is None else Held.stored("ledger", held).verdict(op.report)
-        if held is not None and code is not None:
-            return [self._dismiss(op, code, Held.stored("ledger", held))]
+        stored = reads[op.portfolio_id].now.get(op.report.as_of.isoformat())
+        held = None if stored is None else Held.stored("ledger", stored)
+        if held is not None and (code := held.verdict(op.report)) is not None:
+            return [self._dismiss(op, code, held)]
         if members is None:
             return self._in_context(op, reads[op.portfolio_id])
         return self._group_day(op, members, reads, unpriced)
