@@ -806,9 +806,8 @@ class Pricer:
         days = {report.accrual_days}
         for member in [m for m in members if m != report.portfolio_id]:
             if day in reads[member].now:
-                reads[member].used.add(day)
-                entry = reads[member].entry(day)
-                navs[member], days = Decimal(entry.net_assets), days | {entry.accrual_days}
+                navs[member] = reads[member].base(report.as_of)
+                days = days | {reads[member].entry(day).accrual_days}
             elif (parked := unpriced.get(unpriced_field(member, day))) is not None:
                 waiting = NetAssetsReported.model_validate_json(parked)
                 navs[member], days = waiting.net_assets, days | {waiting.accrual_days}
