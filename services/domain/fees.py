@@ -48,13 +48,14 @@ class DayCount(StrEnum):
             raise DomainError("day_count", value, f"must be one of {allowed}") from None
 
 
-_ROUNDING_MODES = {
-    "ROUND_HALF_UP": decimal.ROUND_HALF_UP,
-    "ROUND_HALF_EVEN": decimal.ROUND_HALF_EVEN,
-    "ROUND_DOWN": decimal.ROUND_DOWN,
-    "ROUND_UP": decimal.ROUND_UP,
-    "ROUND_HALF_DOWN": decimal.ROUND_HALF_DOWN,
-}
+# decimal's rounding modes are their names ("ROUND_HALF_UP"): a policy's mode is one of them.
+_ROUNDING_MODES = (
+    decimal.ROUND_HALF_UP,
+    decimal.ROUND_HALF_EVEN,
+    decimal.ROUND_DOWN,
+    decimal.ROUND_UP,
+    decimal.ROUND_HALF_DOWN,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +117,11 @@ class RoundingPolicy:
     def apply(self, exact: Decimal) -> Decimal:
         # Enough digits for the whole result, whatever the ambient context's precision.
         digits = exact.adjusted() + self._places + 2
-        mode = _ROUNDING_MODES[self.mode]
         if digits <= _CONTEXT.prec:  # any fee: the fee math's context has enough
-            return exact.quantize(self.quantum, rounding=mode, context=_CONTEXT)
+            return exact.quantize(self.quantum, rounding=self.mode, context=_CONTEXT)
         with decimal.localcontext(_CONTEXT) as ctx:
             ctx.prec = digits
-            return exact.quantize(self.quantum, rounding=mode)
+            return exact.quantize(self.quantum, rounding=self.mode)
 
     def booked(self, exact: Decimal, month: MonthToDate) -> Decimal:
         """What is booked for an accrual of `exact`, beside the month's other accruals."""
