@@ -335,8 +335,7 @@ class FeeSchedule:
         return tuple(out)
 
     def annual_fee(self, net_assets: Decimal) -> Decimal:
-        with decimal.localcontext(_CONTEXT):
-            return sum((b.annual_charge for b in self.breakdown(net_assets)), ZERO)
+        return total(b.annual_charge for b in self.breakdown(net_assets))
 
     def effective_rate_pct(self, net_assets: Decimal) -> Decimal:
         """The blended annual rate on these assets; at zero assets, the first band's rate."""
