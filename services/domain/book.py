@@ -148,11 +148,9 @@ class ScheduleBook:
         day_count, rounding = self.terms_for(portfolio_id)
         if days == 1:  # most reports: no stretches to find
             answer = self.schedule_on(portfolio_id, start)
-            if answer.schedule is None:
+            accrual = _accrue(answer.schedule, net_assets, start, 1, day_count, rounding)
+            if accrual is None:
                 return None
-            accrual = accrue(
-                answer.schedule, net_assets, start, day_count=day_count, rounding=rounding
-            )
             before = _accrue(_waived(answer), net_assets, start, 1, day_count, rounding)
             stretch = Stretch(start, 1, answer, accrual, before)
             return PeriodAccrual(accrual, (stretch,), (before or accrual).amount_exact)
