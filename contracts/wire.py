@@ -131,16 +131,6 @@ def _check_size(fields: Fields) -> None:
         )
 
 
-def decode_fields(fields: Fields) -> dict[str, str]:
-    """Stream entry fields as text; refuses oversized entries and undecodable bytes."""
-    _check_size(fields)
-    out: dict[str, str] = {}
-    for key, value in fields.items():
-        name = _text(key, "field name")
-        out[name] = _text(value, name)
-    return out
-
-
 def _faststream_body(raw: bytes | str) -> str:
     """The body of a FastStream-published entry: binary format v1, else its JSON as is."""
     data = raw.encode() if isinstance(raw, str) else raw
@@ -197,7 +187,7 @@ def parse_message(raw: str | bytes | Mapping[str, object], expected: type[M]) ->
     keys). Fields are read by their wire names only (`from`, never the Python name `lower`).
     """
     if type(raw) is not dict and not isinstance(raw, Mapping):
-        raw = _json_object(raw if isinstance(raw, str) else _text(raw, "data"), "data")
+        raw = _json_object(_text(raw, "data"), "data")
     try:
         return expected.model_validate(raw, by_name=False)
     except ValidationError as exc:
@@ -250,13 +240,16 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
 
 def decode(fields: Fields) -> Message:
     """The message in a stream entry (plain wire format, or FastStream's JSON envelope)."""
+    _check_size(fields)
     loose: Mapping[Any, bytes | str] = fields
     published = loose.get(FASTSTREAM_FIELD, loose.get(_FASTSTREAM_KEY))
     if published is not None:
-        _check_size(fields)
         text = {"data": _faststream_body(published)}
-    else:
-        text = decode_fields(fields)
+    else:  # the fields as text, or a refusal of undecodable bytes
+        text = {}
+        for key, value in fields.items():
+            name = _text(key, "field name")
+            text[name] = _text(value, name)
     data = text.get("data")
     if data is None:
         raise WireError(f"data: missing (fields present: {sorted(text)[:10]})", "invalid_json")
