@@ -238,6 +238,7 @@ StrictBool = Annotated[bool, Field(strict=True)]
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=500)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 DayCountName = Literal["ACT/365F", "ACT/ACT", "ACT/360"]
 
 
@@ -392,7 +393,7 @@ class AgreementRegistered(Message):
         pattern=r"^ROUND_[A-Z_]+:[0-9]{1,30}(\.[0-9]{1,20})?(:accrual|:month-to-date)?$",
     )
     # ISO 4217: the currency of the schedule's breakpoints and of every report priced on it.
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: Currency = "USD"
     # Whose net assets price the days from a report date: its own, or the report before it's.
     fee_base: Literal["same_day", "prior_day"] = "same_day"
     # The month's fee: the sum of the daily accruals, or computed on the month's average net
@@ -446,7 +447,7 @@ class NetAssetsReported(Message):
     portfolio_id: Id
     as_of: Date
     net_assets: NonNegativeDecimalStr
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: Currency = "USD"
     accrual_days: AccrualDays = 1
     revision: Count = 0
     classes: list[ClassNetAssets] = Field(default_factory=list, max_length=100, exclude_if=_empty)
@@ -662,7 +663,7 @@ class InvoiceReceived(Message):
     portfolio_id: Id
     month: Month
     amount: DecimalStr
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: Currency = "USD"
 
 
 class _InvoiceOutcome(Message):
