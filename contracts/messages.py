@@ -310,6 +310,7 @@ class SourceRef(Contract):
 
 
 Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+Tiers = Annotated[list[TierSpec], Field(min_length=1, max_length=50)]
 FeeMethodName = Literal["daily", "average_daily_net_assets", "monthly_twelfth"]
 AverageOverName = Literal["calendar_days", "business_days"]
 
@@ -318,7 +319,7 @@ class SetScheduleChange(Contract):
     action: Literal["add", "revise", "replace"]
     portfolio_id: Id
     portfolio_name: Name
-    tiers: list[TierSpec] = Field(min_length=1, max_length=50)
+    tiers: Tiers
 
 
 class RemovePortfolioChange(Contract):
@@ -342,7 +343,7 @@ class WaiverChange(Contract):
     action: Literal["waiver"]
     portfolio_id: Id
     portfolio_name: str | None = None
-    tiers: list[TierSpec] = Field(min_length=1, max_length=50)
+    tiers: Tiers
     period: Period
 
 
@@ -362,7 +363,7 @@ class GroupScheduleChange(Contract):
     action: Literal["group"]
     group_id: Id
     members: list[Id] = Field(min_length=1, max_length=200)
-    tiers: list[TierSpec] = Field(min_length=1, max_length=50)
+    tiers: Tiers
     allocation: Literal["pro_rata", "effective_rate"] = "pro_rata"
 
 
