@@ -389,8 +389,7 @@ class FeeWorker:
             return []
         (part, task), self._inflight = self._inflight, None
         settled = await follow_up(self.pricer, self.store, part, await task, self.checkpoint)
-        if settled.result.status == "stale":  # as _take_up, without a call per part
-            self.checkpoint = settled.result.detail
+        self._take_up(settled.result)
         return settled.unsettled
 
     async def _drain(self) -> None:
