@@ -698,13 +698,13 @@ class InvoiceBreak(_InvoiceOutcome):
     explanations: list[str] = Field(default_factory=list)
 
 
+WireCode = Literal[
+    "invalid_encoding", "too_large", "too_deep", "invalid_json", "unknown_type", "invalid_field"
+]
+"""Why an entry is not a valid message (`contracts.wire.WireError.code`)."""
+
 DeadLetterCode = Literal[
-    "invalid_encoding",
-    "too_large",
-    "too_deep",
-    "invalid_json",
-    "unknown_type",
-    "invalid_field",
+    WireCode,
     "unknown_portfolio",
     "max_deliveries",
     "settle_failed",

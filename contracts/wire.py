@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from contracts.messages import MESSAGE_TYPES, Message
+from contracts.messages import MESSAGE_TYPES, Message, WireCode
 
 M = TypeVar("M", bound=Message)
 
@@ -24,10 +24,6 @@ FASTSTREAM_FIELD = "__data__"
 _FASTSTREAM_MAGIC = b"\x89BIN\r\n\x1a\n"
 _FASTSTREAM_KEY = FASTSTREAM_FIELD.encode()
 
-
-WireCode = Literal[
-    "invalid_encoding", "too_large", "too_deep", "invalid_json", "unknown_type", "invalid_field"
-]
 
 # Deeper JSON than any message has is refused before parsing (json.loads would recurse).
 MAX_JSON_DEPTH = 32
