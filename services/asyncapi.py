@@ -328,7 +328,7 @@ def build_document() -> dict[str, Any]:
             stream: _channel(stream, address, STREAM_MESSAGES[stream])
             for stream, address in addresses.items()
         },
-        "operations": _operations(groups),
+        "operations": {operation: _operation(operation, groups) for operation in OPERATIONS},
         "components": {
             "messages": {_name(m): _message(m) for m in ALL_MESSAGES},
             "schemas": contract_schemas(),
@@ -346,96 +346,86 @@ def _consumer_groups(generated: dict[str, Any], addresses: dict[str, str]) -> di
             groups[channel["address"]] = binding["groupName"]
     found = {channel["address"] for channel in generated["channels"].values()}
     missing = set(addresses.values()) - found
-    consumed = {addresses[s] for s in ("agreements", "net-assets", "invoices", "commands")}
+    consumed = {addresses[OPERATIONS[operation][0]] for operation in RECEIVERS}
     if missing or set(groups) != consumed:
         raise RuntimeError(f"the FastStream apps no longer describe {sorted(missing or groups)}")
     return {stream: groups[address] for stream, address in addresses.items() if address in groups}
 
 
-def _operation(
-    stream: str, title: str, description: str, group: str | None = None
-) -> dict[str, Any]:
-    """Sending is an XADD; receiving, a read in consumer group `group`."""
-    receive = group is not None
-    binding = {"method": "xreadgroup", "groupName": group} if receive else {"method": "xadd"}
+# Who sends to and who receives from each stream: operation -> (stream, title, description;
+# "{group}" is the consumer group of a receiver, one of RECEIVERS).
+OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "recordAgreementEvent": (
+        "agreements",
+        "recorder appends",
+        "`feeschedule register-agreement | amend | retract | ingest`: XADD via a Lua script that"
+        " checks the agreement's expected version and the idempotency key.",
+    ),
+    "projectAgreementEvents": (
+        "agreements",
+        "projector",
+        "Consumer group `{group}`: keeps the read model (current schedules, timelines, names) at"
+        " the log's pace.",
+    ),
+    "priceNetAssets": (
+        "net-assets",
+        "fee worker",
+        "Consumer group `{group}`, in batches; every entry ends acknowledged: accrued, waiting"
+        " for a schedule, or dead-lettered.",
+    ),
+    "publishFees": (
+        "accruals",
+        "fee worker",
+        "Written with the ledger entry and the acknowledgement in one atomic step.",
+    ),
+    "publishReportOutcomes": (
+        "report-outcomes",
+        "fee worker",
+        "A report that waits unpriced or changes nothing: written with its acknowledgement in"
+        " the same atomic step.",
+    ),
+    "publishDeadLetters": (
+        "dead-letters",
+        "fee worker and projector",
+        "An entry that cannot be processed is written here and acknowledged.",
+    ),
+    "closeMonths": (
+        "commands",
+        "fee worker",
+        "Consumer group `{group}`: each CloseMonthRequested carried out, and acknowledged with"
+        " its refusals, if any.",
+    ),
+    "matchInvoices": (
+        "invoices",
+        "fee worker",
+        "Consumer group `{group}`: each invoice matched against its closed month, or kept until"
+        " `feeschedule close` closes it.",
+    ),
+    "publishInvoiceOutcomes": (
+        "invoice-outcomes",
+        "fee worker and the close",
+        "Written with the invoice's acknowledgement, or with the close that matches it.",
+    ),
+}
+# The operations that read their stream in a consumer group (the others XADD to it).
+RECEIVERS = ("projectAgreementEvents", "priceNetAssets", "closeMonths", "matchInvoices")
+
+
+def _operation(operation: str, groups: dict[str, str]) -> dict[str, Any]:
+    """One of `OPERATIONS`: sending is an XADD; receiving (`RECEIVERS`), a read in its stream's
+    consumer group (`groups`: stream -> its group)."""
+    stream, title, description = OPERATIONS[operation]
+    group = groups[stream] if operation in RECEIVERS else None
+    binding = {"method": "xreadgroup", "groupName": group} if group else {"method": "xadd"}
     return {
-        "action": "receive" if receive else "send",
+        "action": "receive" if group else "send",
         "title": title,
-        "description": description,
+        "description": description.format(group=group),
         "channel": {"$ref": f"#/channels/{stream}"},
         "messages": [
             {"$ref": f"#/channels/{stream}/messages/{_name(m)}"} for m in STREAM_MESSAGES[stream]
         ],
         "bindings": {"redis": {**binding, "bindingVersion": "0.1.0"}},
-    }
-
-
-def _operations(groups: dict[str, str]) -> dict[str, Any]:
-    """Who sends to and who receives from each stream (`groups`: stream -> its group)."""
-    projector_group, fee_worker_group = groups["agreements"], groups["net-assets"]
-    return {
-        "recordAgreementEvent": _operation(
-            "agreements",
-            "recorder appends",
-            "`feeschedule register-agreement | amend | retract | ingest`: XADD via a Lua "
-            "script that checks the agreement's expected version and the idempotency key.",
-        ),
-        "projectAgreementEvents": _operation(
-            "agreements",
-            "projector",
-            f"Consumer group `{projector_group}`: keeps the read model (current "
-            "schedules, timelines, names) at the log's pace.",
-            projector_group,
-        ),
-        "priceNetAssets": _operation(
-            "net-assets",
-            "fee worker",
-            f"Consumer group `{fee_worker_group}`, in batches; every entry ends acknowledged: "
-            "accrued, waiting for a schedule, or dead-lettered.",
-            fee_worker_group,
-        ),
-        "publishFees": _operation(
-            "accruals",
-            "fee worker",
-            "Written with the ledger entry and the acknowledgement in one atomic step.",
-        ),
-        "publishReportOutcomes": _operation(
-            "report-outcomes",
-            "fee worker",
-            "A report that waits unpriced or changes nothing: written with its acknowledgement "
-            "in the same atomic step.",
-        ),
-        "publishDeadLetters": _operation(
-            "dead-letters",
-            "fee worker and projector",
-            "An entry that cannot be processed is written here and acknowledged.",
-        ),
-        **_month_operations(groups["invoices"], groups["commands"]),
-    }
-
-
-def _month_operations(invoice_group: str, command_group: str) -> dict[str, Any]:
-    """The fee worker's month-end streams: commands and invoices in, invoice outcomes out."""
-    return {
-        "closeMonths": _operation(
-            "commands",
-            "fee worker",
-            f"Consumer group `{command_group}`: each CloseMonthRequested carried out, and "
-            "acknowledged with its refusals, if any.",
-            command_group,
-        ),
-        "matchInvoices": _operation(
-            "invoices",
-            "fee worker",
-            f"Consumer group `{invoice_group}`: each invoice matched against its closed month, "
-            "or kept until `feeschedule close` closes it.",
-            invoice_group,
-        ),
-        "publishInvoiceOutcomes": _operation(
-            "invoice-outcomes",
-            "fee worker and the close",
-            "Written with the invoice's acknowledgement, or with the close that matches it.",
-        ),
     }
 
 
