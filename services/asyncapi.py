@@ -78,52 +78,61 @@ compiles in ajv's strict mode). Beyond them, the services refuse duplicate keys,
 count written with a fraction (`1.0`). Writers may also publish with FastStream (its `__data__`
 envelope); the services read both."""
 
-STREAMS: dict[str, str] = {
+# Each stream by name (its key is the `Keys` attribute of the name): its messages, and what it is.
+STREAMS: dict[str, tuple[tuple[type[Message], ...], str]] = {
     "agreements": (
+        AGREEMENT_EVENTS,
         "The agreements log: every agreement registered, amendment recorded and retraction, "
         "in one global order. Append-only and never trimmed: it is the audit record. Only the "
         "recorder appends (a Lua script checks the agreement's expected version and the "
         "idempotency key); the projector consumes it in its consumer group, the fee worker and "
-        "the audit commands read it with XRANGE."
+        "the audit commands read it with XRANGE.",
     ),
     "net-assets": (
+        (NetAssetsReported,),
         "Input from fund accounting: one NetAssetsReported per portfolio and day. Consumed by "
         "the fee worker's consumer group in batches; an entry that cannot be priced is "
         "dead-lettered with its reason, a report with no schedule yet waits until one is "
-        "recorded, and a higher `revision` for an accrued date adjusts that day's fee."
+        "recorded, and a higher `revision` for an accrued date adjusts that day's fee.",
     ),
     "accruals": (
+        (FeeAccrued, FeeAdjusted, FeeTrueUp, PeriodClosed, MonthCloseRefused),
         "Output: FeeAccrued once per portfolio and day (exactly once; `accrual_id` is "
         "`PORTFOLIO:DATE`) and FeeAdjusted when a later amendment, a retraction or a revised "
         "report changes an accrued amount. Event ids are derived from the accrual, so they are "
-        "stable across redeliveries."
+        "stable across redeliveries.",
     ),
     "report-outcomes": (
+        (ReportHeld, ReportIgnored),
         "Output: what became of a report that was not priced (yet): ReportHeld when it waits "
         "unpriced (no schedule in force on its date; it is priced as FeeAccrued once one is "
         "recorded), ReportIgnored when it changes nothing (a duplicate, an older revision, or "
         "a different report of the same revision). Every net-assets entry leaves exactly one "
         "trace: FeeAccrued or FeeAdjusted on the accruals stream, an event here, or a dead "
-        "letter. Event ids derive from the input entry id."
+        "letter. Event ids derive from the input entry id.",
     ),
     "dead-letters": (
+        (DeadLetter,),
         "Entries that could not be processed: the original fields, the stream and entry id "
-        "they came from, and a reason naming the field and the value."
+        "they came from, and a reason naming the field and the value.",
     ),
     "commands": (
+        (CloseMonthRequested,),
         "Input from accounting systems: CloseMonthRequested, a month's close asked over the "
         "bus (as `feeschedule close` does it). Consumed by the fee worker's command group; the "
         "answer is FeeTrueUp and PeriodClosed, or MonthCloseRefused with what was missing, on "
-        "the accruals stream."
+        "the accruals stream.",
     ),
     "invoices": (
+        (InvoiceReceived,),
         "Input from the adviser's side: InvoiceReceived, what it invoices a portfolio for a "
         "month. Consumed by the fee worker's invoice group; matched once the month is closed "
-        "(kept until then), an entry that is not an invoice dead-lettered."
+        "(kept until then), an entry that is not an invoice dead-lettered.",
     ),
     "invoice-outcomes": (
+        (InvoiceMatched, InvoiceBreak),
         "Output: InvoiceMatched (within tolerance of the closed month's closing fee) or "
-        "InvoiceBreak (the difference, the rate the invoice implies, and what explains it)."
+        "InvoiceBreak (the difference, the rate the invoice implies, and what explains it).",
     ),
 }
 
@@ -261,13 +270,14 @@ def _server(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _channel(stream: str, key: str, messages: tuple[type[Message], ...]) -> dict[str, Any]:
+def _channel(stream: str, key: str) -> dict[str, Any]:
     """A stream, its address written with the `{prefix}` parameter (the key is `key`)."""
     assert key.startswith(TAG + ":"), key
+    messages, description = STREAMS[stream]
     return {
         "address": "{prefix}" + key[len(TAG) :],
         "title": key,
-        "description": STREAMS[stream]
+        "description": description
         + f"\n\nThe key is `{key}` with the default prefix: `{TAG}` is FEES_PREFIX in braces, a"
         " Redis Cluster hash tag, and the braces are part of the key.",
         "parameters": {"prefix": {"$ref": "#/components/parameters/prefix"}},
@@ -290,25 +300,12 @@ PREFIX_PARAMETER = {
 }
 
 
-STREAM_MESSAGES: dict[str, tuple[type[Message], ...]] = {
-    "agreements": AGREEMENT_EVENTS,
-    "net-assets": (NetAssetsReported,),
-    "accruals": (FeeAccrued, FeeAdjusted, FeeTrueUp, PeriodClosed, MonthCloseRefused),
-    "report-outcomes": (ReportHeld, ReportIgnored),
-    "dead-letters": (DeadLetter,),
-    "commands": (CloseMonthRequested,),
-    "invoices": (InvoiceReceived,),
-    "invoice-outcomes": (InvoiceMatched, InvoiceBreak),
-}
-
-
 def build_document() -> dict[str, Any]:
     """The finished document: FastStream's servers and channels, the contracts' messages."""
     settings = _settings()
     keys = settings.keys
     generated = faststream_document(settings)
-    # Each stream's key is the `Keys` attribute of its name.
-    addresses = {stream: getattr(keys, stream.replace("-", "_")) for stream in STREAM_MESSAGES}
+    addresses = {stream: getattr(keys, stream.replace("-", "_")) for stream in STREAMS}
     groups = _consumer_groups(generated, addresses)
     return {
         "asyncapi": "3.0.0",
@@ -324,10 +321,7 @@ def build_document() -> dict[str, Any]:
         },
         "defaultContentType": "application/json",
         "servers": {"redis": _server(settings)},
-        "channels": {
-            stream: _channel(stream, address, STREAM_MESSAGES[stream])
-            for stream, address in addresses.items()
-        },
+        "channels": {stream: _channel(stream, address) for stream, address in addresses.items()},
         "operations": {operation: _operation(operation, groups) for operation in OPERATIONS},
         "components": {
             "messages": {_name(m): _message(m) for m in ALL_MESSAGES},
@@ -423,7 +417,7 @@ def _operation(operation: str, groups: dict[str, str]) -> dict[str, Any]:
         "description": description.format(group=group),
         "channel": {"$ref": f"#/channels/{stream}"},
         "messages": [
-            {"$ref": f"#/channels/{stream}/messages/{_name(m)}"} for m in STREAM_MESSAGES[stream]
+            {"$ref": f"#/channels/{stream}/messages/{_name(m)}"} for m in STREAMS[stream][0]
         ],
         "bindings": {"redis": {**binding, "bindingVersion": "0.1.0"}},
     }
