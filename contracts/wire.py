@@ -267,10 +267,9 @@ def decode_as(fields: Fields, model: type[M], stream: str) -> M:
     """The message in an entry of a stream that takes only `model`; WireError otherwise."""
     message = decode(fields)
     if not isinstance(message, model):
-        expected = model.model_fields["type"].default
         raise WireError(
             f"type: {message.type!r} is not accepted on the {stream} stream"
-            f" (expected {expected!r})",
+            f" (expected {model.model_fields['type'].default!r})",
             "unknown_type",
         )
     return message
