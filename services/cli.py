@@ -23,7 +23,15 @@ from rich.table import Table
 from contracts.wire import WireError, first_error
 from services.domain.errors import DomainError
 from services.domain.errors import UsageProblem as UsageProblem
-from services.domain.fees import Accrual, DayCount, FeeSchedule, RoundingPolicy, accrue, to_decimal
+from services.domain.fees import (
+    Accrual,
+    DayCount,
+    FeeSchedule,
+    RoundingPolicy,
+    accrue,
+    check_accrual_days,
+    to_decimal,
+)
 from services.schedule_notation import parse_schedule_notation
 
 app = typer.Typer(
@@ -65,18 +73,6 @@ def _load_tiers(text: str) -> FeeSchedule:
     return FeeSchedule.from_json(raw)
 
 
-def _parse_days(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise DomainError("accrual_days", value, "must be a whole number from 1 to 366") from None
-
-
-def _plain(value: Decimal) -> str:
-    """A decimal as a plain string: "0.00000027...", never exponent notation ("2.7E-7")."""
-    return f"{value:f}"
-
-
 @app.command()
 def quote(
     net_assets: str = typer.Option(
@@ -107,7 +103,7 @@ def quote(
         fee_schedule,
         to_decimal("net_assets", net_assets),
         parse_date("as_of", as_of),
-        accrual_days=_parse_days(days),
+        accrual_days=check_accrual_days(days),
         day_count=DayCount.parse(day_count),
         rounding=RoundingPolicy.parse(rounding),
     )
@@ -118,23 +114,23 @@ def quote(
 
 
 def _quote_json(accrual: Accrual) -> dict[str, Any]:
-    """`quote --json`: every figure as a plain decimal string."""
+    """`quote --json`: every figure as a plain decimal string ("0.00000027", never "2.7E-7")."""
     return {
         "as_of": accrual.as_of.isoformat(),
-        "net_assets": _plain(accrual.net_assets),
+        "net_assets": f"{accrual.net_assets:f}",
         "accrual_days": accrual.accrual_days,
         "day_count": accrual.day_count.value,
         "year_basis": accrual.year_basis,
         "rounding": accrual.rounding.name,
-        "annual_fee": _plain(accrual.annual_fee),
-        "amount": _plain(accrual.amount),
-        "amount_exact": _plain(accrual.amount_exact),
-        "effective_rate_pct": _plain(accrual.effective_rate_pct),
+        "annual_fee": f"{accrual.annual_fee:f}",
+        "amount": f"{accrual.amount:f}",
+        "amount_exact": f"{accrual.amount_exact:f}",
+        "effective_rate_pct": f"{accrual.effective_rate_pct:f}",
         "breakdown": [
             {
                 **band.tier.as_json(),
-                "assets_in_band": _plain(band.assets_in_band),
-                "charge": _plain(band.annual_charge),
+                "assets_in_band": f"{band.assets_in_band:f}",
+                "charge": f"{band.annual_charge:f}",
             }
             for band in accrual.breakdown
         ],

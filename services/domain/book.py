@@ -30,6 +30,7 @@ from services.domain.fees import (
     MonthToDate,
     RoundingPolicy,
     accrue,
+    check_accrual_days,
     total,
 )
 from services.domain.group import GroupTerms, MemberShare, share_group_fee
@@ -143,8 +144,7 @@ class ScheduleBook:
     ) -> PeriodAccrual | None:
         """The fee of the `days` calendar days from `start`, each day priced by the schedule
         (or waiver) in force on it, on its own year basis; None when no day has a schedule."""
-        if isinstance(days, bool) or not 1 <= days <= 366:
-            raise DomainError("accrual_days", days, "must be a whole number from 1 to 366")
+        check_accrual_days(days)
         day_count, rounding = self.terms_for(portfolio_id)
         if days == 1:  # most reports: no stretches to find
             answer = self.schedule_on(portfolio_id, start)

@@ -7,6 +7,7 @@ the unrounded accrual is kept beside the rounded one, and rounding is a named po
 from __future__ import annotations
 
 import calendar
+import contextlib
 import decimal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -380,6 +381,17 @@ def _check_assets(net_assets: Decimal) -> None:
         raise DomainError("net_assets", str(net_assets), f"must be below {MAX_NET_ASSETS:,}")
 
 
+def check_accrual_days(days: int | str) -> int:
+    """The days of an accrual period: a whole number from 1 to 366, given as one or as typed
+    ("3"); DomainError naming what was given otherwise."""
+    if isinstance(days, str):
+        with contextlib.suppress(ValueError):
+            days = int(days)
+    if isinstance(days, bool | str) or not 1 <= days <= 366:
+        raise DomainError("accrual_days", days, "must be a whole number from 1 to 366")
+    return days
+
+
 @dataclass(frozen=True, slots=True)
 class Accrual:
     """One day's (or one accrual period's) fee, with every input that made it."""
@@ -408,8 +420,7 @@ def accrue(
 ) -> Accrual:
     """The accrual for `accrual_days` days at `as_of`: annual fee x days / year basis."""
     _check_assets(net_assets)
-    if isinstance(accrual_days, bool) or not 1 <= accrual_days <= 366:
-        raise DomainError("accrual_days", accrual_days, "must be a whole number from 1 to 366")
+    check_accrual_days(accrual_days)
     basis = day_count.year_basis(as_of)
     with decimal.localcontext(_CONTEXT):
         breakdown = schedule._bands(net_assets)
