@@ -35,6 +35,7 @@ from services.app.pricing import Incoming, Pricer, refusal
 from services.domain.agreement import InvoiceTolerance
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
+from services.domain.fees import FEE_CONTEXT
 from services.domain.month import AverageOver, FeeMethod, Reported, month_days, month_fee
 from services.domain.timeline import ScheduleAnswer, ScheduleVersion, VersionKind
 
@@ -89,8 +90,7 @@ def implied_rate(amount: Decimal, month: MonthStatement, basis: int) -> Decimal 
     days = len(month_days(month.month))
     if not averaged:
         return None
-    with localcontext() as ctx:
-        ctx.prec = 34
+    with localcontext(FEE_CONTEXT):
         average = sum((a * n for a, n in averaged), Decimal(0)) / sum(n for _, n in averaged)
         if month.method == FeeMethod.MONTHLY_TWELFTH.value:
             rate = amount * 12 / average * 100

@@ -23,7 +23,7 @@ ZERO = Decimal(0)
 
 # Products of assets (<= 1e12 with cents) and rates (a few decimals) are exact well inside 34
 # digits; only the division by the year basis is inexact, and 34 digits keeps it far below 1e-12.
-_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+FEE_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 
 
 class DayCount(StrEnum):
@@ -118,9 +118,9 @@ class RoundingPolicy:
     def apply(self, exact: Decimal) -> Decimal:
         # Enough digits for the whole result, whatever the ambient context's precision.
         digits = exact.adjusted() + self._places + 2
-        if digits <= _CONTEXT.prec:  # any fee: the fee math's context has enough
-            return exact.quantize(self.quantum, rounding=self.mode, context=_CONTEXT)
-        with decimal.localcontext(_CONTEXT) as ctx:
+        if digits <= FEE_CONTEXT.prec:  # any fee: the fee math's context has enough
+            return exact.quantize(self.quantum, rounding=self.mode, context=FEE_CONTEXT)
+        with decimal.localcontext(FEE_CONTEXT) as ctx:
             ctx.prec = digits
             return exact.quantize(self.quantum, rounding=self.mode)
 
@@ -271,7 +271,7 @@ class FeeSchedule:
         """(each band's charge unreached, each but the last one's filled), made once."""
         if self._shared is None:
             tiers = self.tiers
-            with decimal.localcontext(_CONTEXT):
+            with decimal.localcontext(FEE_CONTEXT):
                 unreached = tuple(_charge(t, t.assets_in_band(t.lower)) for t in tiers)
                 filled = tuple(
                     None if t.upper is None else _charge(t, t.assets_in_band(t.upper))
@@ -317,7 +317,7 @@ class FeeSchedule:
 
     def breakdown(self, net_assets: Decimal) -> tuple[BandCharge, ...]:
         _check_assets(net_assets)
-        with decimal.localcontext(_CONTEXT):
+        with decimal.localcontext(FEE_CONTEXT):
             return self._bands(net_assets)
 
     def _bands(self, net_assets: Decimal) -> tuple[BandCharge, ...]:
@@ -341,7 +341,7 @@ class FeeSchedule:
     def effective_rate_pct(self, net_assets: Decimal) -> Decimal:
         """The blended annual rate on these assets; at zero assets, the first band's rate."""
         annual = self.annual_fee(net_assets)
-        with decimal.localcontext(_CONTEXT):
+        with decimal.localcontext(FEE_CONTEXT):
             return _blended(self, annual, net_assets)
 
     def describe(self) -> str:
@@ -422,7 +422,7 @@ def accrue(
     _check_assets(net_assets)
     check_accrual_days(accrual_days)
     basis = day_count.year_basis(as_of)
-    with decimal.localcontext(_CONTEXT):
+    with decimal.localcontext(FEE_CONTEXT):
         breakdown = schedule._bands(net_assets)
         annual = sum((b.annual_charge for b in breakdown), ZERO)
         exact = annual * accrual_days / basis
@@ -444,5 +444,5 @@ def accrue(
 
 def total(amounts: Iterable[Decimal]) -> Decimal:
     """A sum of exact amounts, exact: in the fee math's precision, not the ambient context's."""
-    with decimal.localcontext(_CONTEXT):
+    with decimal.localcontext(FEE_CONTEXT):
         return sum(amounts, ZERO)

@@ -18,11 +18,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from services.domain.fees import ZERO, DayCount, FeeSchedule, RoundingPolicy
+from services.domain.fees import FEE_CONTEXT, ZERO, DayCount, FeeSchedule, RoundingPolicy, total
 from services.domain.timeline import ScheduleAnswer, answer_runs
-
-# As the daily accruals: 34 digits keep the division by the year basis far below a cent.
-_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
 
 
 class FeeMethod(StrEnum):
@@ -110,8 +107,8 @@ def month_fee(
     """The month's fee from its reports and the schedules in force on its days."""
     day_count, rounding = terms
     if method is FeeMethod.DAILY:
-        total = daily_total
-        return MonthFee(month, method, average_over, (), rounding, total, total, total)
+        daily = daily_total
+        return MonthFee(month, method, average_over, (), rounding, daily, daily, daily)
     days = month_days(month)
 
     def part(start: date, n: int, answer: ScheduleAnswer) -> MonthPart:
@@ -121,7 +118,7 @@ def month_fee(
         if average is None or schedule is None:
             return MonthPart(start, n, answer, average, ZERO)
         annual = schedule.annual_fee(average)
-        with decimal.localcontext(_CONTEXT):
+        with decimal.localcontext(FEE_CONTEXT):
             if method is FeeMethod.MONTHLY_TWELFTH:
                 fee = annual / 12 * n / len(days)
             else:
@@ -129,8 +126,7 @@ def month_fee(
         return MonthPart(start, n, answer, average, fee)
 
     parts = tuple(part(*run) for run in answer_runs(days, schedule_on, day_count))
-    with decimal.localcontext(_CONTEXT):
-        exact = sum((p.fee_exact for p in parts), ZERO)
+    exact = total(p.fee_exact for p in parts)
     fee = rounding.apply(exact)
     return MonthFee(month, method, average_over, parts, rounding, exact, fee, daily_total)
 
@@ -146,5 +142,5 @@ def average_net_assets(
         values = [r.net_assets for day in span for r in reports if r.covers(day)]
     if not values:
         return None
-    with decimal.localcontext(_CONTEXT):
+    with decimal.localcontext(FEE_CONTEXT):
         return sum(values, ZERO) / len(values)
