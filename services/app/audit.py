@@ -9,13 +9,13 @@ The replay folds the log (through the `EventLog` port, never writing) with the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.app.ports import EventLog, ReadModelStore
 from services.app.projection import read_events
-from services.domain.book import ScheduleBook
+from services.domain.book import AmendmentApplied, Retracted, ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.timeline import KnownAt, RecordPoint, ScheduleTimeline, VersionKind
 from services.mapping import answer_json, provenance_json
@@ -26,15 +26,57 @@ SOURCES = ("replay", "read-model")
 LAST_SEQUENCE = 2**64 - 1
 
 
+@dataclass
+class LogFold:
+    """The log up to `until` (inclusive) folded into a `ScheduleBook`, with every amendment and
+    retraction as read; unreadable entries are skipped, as the projector skips them.
+
+    `refresh` reads only what was appended since its last position (`EventLog.entries`: XRANGE,
+    no consumer group), so each request can bring the fold up to date cheaply; the site runs
+    one request at a time (`services.web.app`'s lock), so no two fold at once.
+    """
+
+    log: EventLog
+    until: str = "+"
+    book: ScheduleBook = field(default_factory=ScheduleBook)
+    position: str | None = None
+    amendments: list[AmendmentApplied] = field(default_factory=list)
+    retractions: list[Retracted] = field(default_factory=list)
+
+    def refresh(self, page: int = 1000) -> LogFold:
+        """Fold the entries appended since the last refresh."""
+        while rows := self.log.entries(self.position, self.until, page):
+            for event in read_events(rows, None):
+                self.book.apply(event)
+                if isinstance(event, AmendmentApplied):
+                    self.amendments.append(event)
+                elif isinstance(event, Retracted):
+                    self.retractions.append(event)
+            self.position = rows[-1][0]
+        return self
+
+    def timeline(self, name_or_id: str) -> ScheduleTimeline:
+        pid = self.book.resolve(name_or_id)
+        if pid is None:
+            raise unknown(name_or_id)
+        return self.book.timelines[pid]
+
+    def amendment(self, agreement_id: str, number: int) -> AmendmentApplied:
+        for applied in self.amendments:
+            if applied.agreement_id == agreement_id and applied.amendment.number == number:
+                return applied
+        raise DomainError("amendment", f"{agreement_id} No. {number}", "is not in the log")
+
+    def retraction_of(self, agreement_id: str, number: int) -> Retracted | None:
+        for r in self.retractions:
+            if r.agreement_id == agreement_id and r.amendment_number == number:
+                return r
+        return None
+
+
 def replay_book(log: EventLog, until: str = "+", page: int = 1000) -> ScheduleBook:
-    """The log up to `until` (inclusive) folded into a book; unreadable entries are skipped,
-    as the projector skips them."""
-    book, after = ScheduleBook(), None
-    while rows := log.entries(after, until, page):
-        for event in read_events(rows, None):
-            book.apply(event)
-        after = rows[-1][0]
-    return book
+    """The log up to `until` (inclusive) folded into a book."""
+    return LogFold(log, until).refresh(page).book
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +95,11 @@ class Source:
     def timeline(self, name_or_id: str) -> ScheduleTimeline:
         """The portfolio's timeline by id or any name it has had; DomainError if unknown."""
         if self.name == "replay":
-            book = replay_book(self.log, self.until)
-            pid = book.resolve(name_or_id)
-            if pid is not None:
-                return book.timelines[pid]
-        else:
-            found = self.read_model.lookup(name_or_id)
-            if found is not None:
-                return found.timeline
-        raise unknown(name_or_id)
+            return LogFold(self.log, self.until).refresh().timeline(name_or_id)
+        found = self.read_model.lookup(name_or_id)
+        if found is None:
+            raise unknown(name_or_id)
+        return found.timeline
 
 
 def unknown(name_or_id: str) -> DomainError:

@@ -1,6 +1,7 @@
-"""The auditor site's queries: a fold of the log kept current by following it, and the view
-models of its pages (a portfolio's schedule through valid time as known at any moment, a day's
-fee explained, an amendment's changes with the schedules before and after).
+"""The auditor site's queries: on a fold of the log kept current by following it (`LogFold`,
+the audit replay's), the view models of its pages (a portfolio's schedule through valid time
+as known at any moment, a day's fee explained, an amendment's changes with the schedules
+before and after).
 
 Every answer comes from the domain's own timeline and fee math (`ScheduleTimeline.schedule_on`,
 `FeeSchedule.breakdown`): the site draws what the fee worker priced, never a second rule.
@@ -11,26 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import zip_longest
 from typing import Any
 
-from services.app.audit import LAST_SEQUENCE, governed, retraction_json, unknown
+from services.app.audit import LAST_SEQUENCE, LogFold, governed, retraction_json
 from services.app.ledger import LedgerEntry
-from services.app.ports import EventLog
-from services.app.projection import read_events
 from services.domain.agreement import (
     AmendmentApplied,
     GrantWaiver,
     RemovePortfolio,
     RenamePortfolio,
-    Retracted,
     SetFeeMethod,
     SetSchedule,
 )
-from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.fees import DayCount, FeeSchedule
 from services.domain.names import name_key
@@ -47,51 +43,6 @@ from services.mapping import provenance_json
 
 DEFAULT_LEVELS = (Decimal(100_000_000), Decimal(500_000_000), Decimal(1_000_000_000))
 MAX_LEVELS = 6
-
-
-@dataclass
-class LogFold:
-    """The log folded into a `ScheduleBook`, with every amendment and retraction as read.
-
-    `refresh` reads only what was appended since its last position (`EventLog.entries`: XRANGE,
-    no consumer group), so each request can bring the fold up to date cheaply; the site runs
-    one request at a time (`services.web.app`'s lock), so no two fold at once.
-    """
-
-    log: EventLog
-    book: ScheduleBook = field(default_factory=ScheduleBook)
-    position: str | None = None
-    amendments: list[AmendmentApplied] = field(default_factory=list)
-    retractions: list[Retracted] = field(default_factory=list)
-
-    def refresh(self, page: int = 1000) -> None:
-        """Fold the entries appended since the last refresh."""
-        while rows := self.log.entries(self.position, "+", page):
-            for event in read_events(rows, None):
-                self.book.apply(event)
-                if isinstance(event, AmendmentApplied):
-                    self.amendments.append(event)
-                elif isinstance(event, Retracted):
-                    self.retractions.append(event)
-            self.position = rows[-1][0]
-
-    def timeline(self, name_or_id: str) -> ScheduleTimeline:
-        pid = self.book.resolve(name_or_id)
-        if pid is None:
-            raise unknown(name_or_id)
-        return self.book.timelines[pid]
-
-    def amendment(self, agreement_id: str, number: int) -> AmendmentApplied:
-        for applied in self.amendments:
-            if applied.agreement_id == agreement_id and applied.amendment.number == number:
-                return applied
-        raise DomainError("amendment", f"{agreement_id} No. {number}", "is not in the log")
-
-    def retraction_of(self, agreement_id: str, number: int) -> Retracted | None:
-        for r in self.retractions:
-            if r.agreement_id == agreement_id and r.amendment_number == number:
-                return r
-        return None
 
 
 def parse_levels(raw: str | None) -> tuple[Decimal, ...]:

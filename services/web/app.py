@@ -34,10 +34,9 @@ from services.adapters.ledger import (
     read_unpriced_dates,
 )
 from services.app.accruals import statement
-from services.app.audit import parse_date, parse_known_at
+from services.app.audit import LogFold, parse_date, parse_known_at
 from services.app.ledger import LedgerEntry
 from services.app.site import (
-    LogFold,
     adjustments_of,
     amendment_view,
     amendments_of,
