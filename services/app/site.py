@@ -20,7 +20,6 @@ from typing import Any
 from services.app.audit import LAST_SEQUENCE, LogFold, governed, retraction_json
 from services.app.ledger import LedgerEntry
 from services.domain.agreement import (
-    AmendmentApplied,
     GrantWaiver,
     RemovePortfolio,
     RenamePortfolio,
@@ -174,8 +173,9 @@ def portfolio_view(
     levels: Sequence[Decimal] = DEFAULT_LEVELS,
     on: date | None = None,
 ) -> dict[str, Any]:
-    """A portfolio's page: the step chart's data, the versions table, and the answer on `on`,
-    all as known at `known_at` (None: now); rows the log learned later are marked."""
+    """A portfolio's page: the step chart's data, the versions table, the answer on `on`, all
+    as known at `known_at` (None: now), rows the log learned later marked; and the amendments
+    that name it."""
     timeline = fold.timeline(name_or_id)
     governs = governed(timeline, known_at)
     versions = []
@@ -201,6 +201,11 @@ def portfolio_view(
             **_schedule_shown(answer.schedule),
             "set_by": None if answer.version is None else provenance_json(answer.version),
         }
+    view["amendments"] = [
+        {"agreement_id": a.agreement_id, "amendment_number": a.amendment.number}
+        for a in fold.amendments
+        if timeline.portfolio_id in a.amendment.portfolio_ids
+    ]
     return view
 
 
@@ -316,10 +321,6 @@ def amendment_view(fold: LogFold, agreement_id: str, number: int) -> dict[str, A
         "changes": [_change_json(c) for c in amendment.changes],
         "schedules": compared,
     }
-
-
-def amendments_of(fold: LogFold, portfolio_id: str) -> Iterable[AmendmentApplied]:
-    return (a for a in fold.amendments if portfolio_id in a.amendment.portfolio_ids)
 
 
 # What the page shows of each adjustment the ledger keeps (its cause besides).

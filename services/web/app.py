@@ -39,7 +39,6 @@ from services.app.ledger import LedgerEntry
 from services.app.site import (
     adjustments_of,
     amendment_view,
-    amendments_of,
     day_explanation,
     parse_levels,
     portfolio_view,
@@ -75,18 +74,13 @@ class Site:
         params = request.query_params
         known_at = parse_known_at(params.get("known_at") or None, params.get("at_position") or None)
         on = params.get("on") or None
-        view = portfolio_view(
+        return portfolio_view(
             self.fold,
             request.path_params["portfolio"],
             known_at,
             parse_levels(params.get("levels")),
             None if on is None else parse_date("on", on),
         )
-        view["amendments"] = [
-            {"agreement_id": a.agreement_id, "amendment_number": a.amendment.number}
-            for a in amendments_of(self.fold, view["portfolio_id"])
-        ]
-        return view
 
     def _ledger_of(self, name_or_id: str) -> tuple[str, dict[str, str]]:
         """The portfolio id (as the ledger names it, or by any name in the log) and ledger."""
