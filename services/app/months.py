@@ -115,9 +115,8 @@ def catch_ups(
         ]
         booked = now.daily_total + closed[earlier].true_up + sum(since, Decimal(0))
         if now.fee != booked:
-            difference = now.fee - booked
             out.append(
-                MonthCatchUp(month=earlier, fee=now.fee, booked=booked, difference=difference)
+                MonthCatchUp(month=earlier, fee=now.fee, booked=booked, difference=now.fee - booked)
             )
     return out
 
