@@ -27,14 +27,15 @@ from contracts.messages import (
     Date,
     FeeMethodName,
     Id,
+    Name,
     Period,
     StrictBool,
-    TierSpec,
+    Tiers,
 )
 
 Text = Annotated[str, Field(max_length=2000)]
 # A name must say something: not empty, not only spaces.
-PortfolioName = Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
+PortfolioName = Annotated[Name, Field(pattern=r"\S")]
 RatesAsWritten = Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=50)]
 
 
@@ -48,7 +49,7 @@ def _json_boolean(value: Any) -> Any:
 class FileSchedule(Contract):
     """A fee schedule: marginal bands from 0, contiguous, the last one open-ended (`to`: null)."""
 
-    tiers: list[TierSpec] = Field(min_length=1, max_length=50)
+    tiers: Tiers
 
 
 class _FileChange(Contract):
