@@ -264,12 +264,7 @@ def _plan_change(
         refused = PlannedChange(None, None, written, written, None, after, formerly, refused=reason)
         return refused, None
 
-    pid = str(
-        change.get("portfolio_id")
-        or (formerly and book.resolve(formerly))
-        or book.resolve(name)
-        or portfolio_id_for(formerly or name)
-    )
+    pid = str(change.get("portfolio_id") or _portfolio_id(book, name, formerly))
     before = book.schedule_on(pid, effective).schedule if effective else None
     on_record = before is not None
     fixed = {**change, "portfolio_id": pid}
@@ -287,10 +282,10 @@ def _plan_change(
     return planned, fixed
 
 
-def _member_id(book: ScheduleBook, name: str, former: str | None) -> str:
-    """A group member's id: the portfolio on record under its former name, or its name (any
-    name it has had), else a slug of the name it had (a renamed portfolio keeps the id of its
-    former name, as a change's portfolio does in `_plan_change` and in an amendment file)."""
+def _portfolio_id(book: ScheduleBook, name: str, former: str | None) -> str:
+    """A change's portfolio or a group member: the portfolio on record under its former name,
+    or its name (any name it has had), else a slug of the name it had (a renamed portfolio
+    keeps the id of its former name, as in an amendment file)."""
     resolved = (former and book.resolve(former)) or book.resolve(name)
     return resolved or portfolio_id_for(former or name)
 
@@ -306,7 +301,7 @@ def _plan_group(
         reason = "the filing names no members for this group schedule"
         return PlannedChange(None, None, "group", "group", None, after, refused=reason), None
     formerly: Mapping[str, str] = group.get("formerly") or {}
-    ids = [_member_id(book, n, formerly.get(n)) for n in names]
+    ids = [_portfolio_id(book, n, formerly.get(n)) for n in names]
     # A former name not on record: the member is recorded under its name as written.
     kept = {n: f for n, f in formerly.items() if book.resolve(f)}
     fixed = {**change, "group": {**group, "member_ids": ids, "formerly": kept or None}}
