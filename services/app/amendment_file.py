@@ -120,22 +120,29 @@ def load_amendment_file(raw: bytes) -> AmendmentFile:
     return validate_amendment_file(data)
 
 
-def _group_change(change: GroupFileChange) -> dict[str, Any]:
+def _group_changes(change: GroupFileChange) -> list[dict[str, Any]]:
+    """The group's schedule, after the renames of its members the same amendment renames."""
     # A renamed member keeps the id it had under its former name.
     formerly = change.group.formerly or {}
+    members = change.group.members
     ids = change.group.member_ids or [
-        portfolio_id_for(normalise_portfolio_name(formerly.get(raw, raw)))
-        for raw in change.group.members
+        portfolio_id_for(normalise_portfolio_name(formerly.get(raw, raw))) for raw in members
     ]
-    if len(ids) != len(change.group.members):
+    if len(ids) != len(members):
         raise DomainError("group.member_ids", ids, "must give one id for each member")
-    return {
+    renames = [
+        _rename(pid, name, formerly[name])
+        for name, pid in zip(members, ids, strict=True)
+        if name in formerly
+    ]
+    grouped = {
         "action": "group",
         "group_id": change.group.group_id or portfolio_id_for(" ".join(sorted(ids))),
         "members": ids,
         "tiers": change.schedule.tiers,
         "allocation": change.allocation,
     }
+    return [*renames, grouped]
 
 
 def _rename(pid: str, name: str, former: str | None) -> dict[str, Any]:
@@ -151,13 +158,7 @@ def _rename(pid: str, name: str, former: str | None) -> dict[str, Any]:
 
 def _changes(change: FileChange) -> list[dict[str, Any]]:
     if isinstance(change, GroupFileChange):  # the group's: no one portfolio
-        grouped = _group_change(change)
-        renames = [
-            _rename(pid, name, former)
-            for name, pid in zip(change.group.members, grouped["members"], strict=True)
-            if (former := (change.group.formerly or {}).get(name))
-        ]
-        return [*renames, grouped]
+        return _group_changes(change)
     if isinstance(change, FeeMethodFileChange):  # the agreement's: no portfolio
         return [
             {"action": "fee_method", "method": change.method, "average_over": change.average_over}
