@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import dropwhile, islice, takewhile
+from typing import Any
 
 from services.domain.names import clean_written_name, name_key
 from services.parsing.columns import apply_band_headers, apply_millions
@@ -621,25 +622,29 @@ def _changes_for(row: Row, action: str, ctx: _Context) -> list[ChangeReading]:
         return [grouped]
     if grouped:
         problems.append(grouped)
-    out: list[ChangeReading] = []
-    for name in names:
-        labelled = (("portfolio name", name), ("former name", formerly))
-        own = problems + [
-            f"{label} {p}" for label, value in labelled if (p := _name_problem(value))
-        ]
-        out.append(
-            ChangeReading(
-                action=action,
-                portfolio=name,
-                formerly=formerly,
-                schedule=_tiers(main),
-                parseable=not own,
-                note="; ".join(own) if own else None,
-                schedule_before=_tiers(before) if before is not None else None,
-                rates_as_written=_written(main),
-            )
+    return [
+        _judged(
+            problems + _name_problems(name, formerly),
+            action=action,
+            portfolio=name,
+            formerly=formerly,
+            schedule=_tiers(main),
+            schedule_before=_tiers(before) if before is not None else None,
+            rates_as_written=_written(main),
         )
-    return out
+        for name in names
+    ]
+
+
+def _judged(problems: list[str], **fields: Any) -> ChangeReading:
+    """A change that is parseable only when nothing is in doubt, with every doubt its note."""
+    return ChangeReading(parseable=not problems, note="; ".join(problems) or None, **fields)
+
+
+def _name_problems(name: str | None, formerly: str | None = None) -> list[str]:
+    """Why the change's name or former name cannot be trusted, each saying which it is."""
+    labelled = (("portfolio name", name), ("former name", formerly))
+    return [f"{label} {p}" for label, value in labelled if (p := _name_problem(value))]
 
 
 def _group_change(
@@ -671,7 +676,7 @@ def _group_change(
     if isinstance(found, str):
         return found
     doubts = others + _qualifying_footnotes(row, parses, name_markers, read, ctx.cut, skip=agg[0])
-    doubts += [p for p in (_name_problem(own), _name_problem(formerly)) if p]
+    doubts += _name_problems(own, formerly)
     if doubts or not main.ok or own is None:
         return None
     renamed = {clean_written_name(own): formerly} if formerly else None
@@ -718,17 +723,11 @@ def _removals(
     names: list[str | None], formerly: str | None, problems: list[str]
 ) -> list[ChangeReading]:
     """A removal table repeats the fee of the fund it removes: only the name must be certain."""
-    out = []
-    for name in names:
-        own = [p for p in problems if p.startswith("no portfolio name")]
-        own += [f"portfolio name {p}" for p in [_name_problem(name)] if p]
-        note = "; ".join(own) if own else None
-        out.append(
-            ChangeReading(
-                action="remove", portfolio=name, formerly=formerly, parseable=not own, note=note
-            )
-        )
-    return out
+    unnamed = [p for p in problems if p.startswith("no portfolio name")]
+    return [
+        _judged(unnamed + _name_problems(name), action="remove", portfolio=name, formerly=formerly)
+        for name in names
+    ]
 
 
 def _finished(row: Row, main: ScheduleParse) -> bool:
@@ -819,14 +818,7 @@ def _prose_changes(text: str, ctx: _Context, funds: list[str], action: str) -> l
         problems.append(grouped)
     names: list[str | None] = list(funds) or [None]
     return [
-        ChangeReading(
-            action=action,
-            portfolio=name,
-            schedule=_tiers(parse),
-            parseable=not problems,
-            note="; ".join(problems) or None,
-        )
-        for name in names
+        _judged(problems, action=action, portfolio=name, schedule=_tiers(parse)) for name in names
     ]
 
 
