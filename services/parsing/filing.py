@@ -514,21 +514,10 @@ def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, li
 _NAME_CHARS = re.compile(r"[A-Z0-9][A-Za-z0-9 .,&'/()\u00ae\u2122:+-]{1,160}")
 
 
-# Words of a document's own apparatus: a "name" made of them is a heading, never a fund.
-_NOT_NAME_WORDS = frozenset(
-    [
-        "amendment",
-        "agreement",
-        "schedule",
-        "exhibit",
-        "whereas",
-        "witness",
-        "table",
-        "page",
-        "caption",
-        "no",
-    ]
-)
+# Words of a document's own apparatus: a "name" made of them (and "No."), or opening with a
+# document's name, is a heading, never a fund; one of them in a name makes it document text.
+_DOCUMENTS = frozenset({"amendment", "agreement", "schedule", "exhibit"})
+_APPARATUS = _DOCUMENTS | {"whereas", "witness", "table", "page", "caption"}
 
 
 _GENERIC_NAME_WORDS = frozenset(["portfolio", "portfolios", "fund", "funds", "series", "the"])
@@ -547,7 +536,7 @@ def _name_problem(name: str | None) -> str | None:
     fee_words = sorted({w for w in words if w in _FEE_WORDS})
     if fee_words:
         return f"{name!r} contains fee text ({', '.join(fee_words)})"
-    if any(w in _NOT_NAME_WORDS - {"no"} for w in words) or ".." in name:
+    if any(w in _APPARATUS for w in words) or ".." in name:
         return f"{name!r} reads as document text, not a fund name"
     if "%" in name or "$" in name:
         return f"{name!r} contains a rate or an amount"
@@ -562,9 +551,9 @@ def _looks_like_name(name: str) -> bool:
     if ".." in name:
         return False
     words = [w.strip(".,:;()").casefold() for w in name.split()]
-    if words and all(w in _NOT_NAME_WORDS or not w for w in words):
+    if words and all(w in _APPARATUS or w in ("no", "") for w in words):
         return False
-    if words and words[0] in {"amendment", "agreement", "schedule", "exhibit"}:
+    if words and words[0] in _DOCUMENTS:
         return False
     return bool(_NAME_CHARS.fullmatch(name)) and letters >= 0.6 * len(name.replace(" ", ""))
 
