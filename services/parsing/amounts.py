@@ -163,7 +163,7 @@ def tokenize(text: str) -> list[Token]:
 
 def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
     """'500 million' written without '$' is an amount too."""
-    if not any(t.kind is Kind.WORD and KEYWORDS.get(t.value) == "UNIT" for t in tokens):
+    if not any(map(is_unit, tokens)):
         return tokens
     out: list[Token] = []
     i = 0
@@ -171,12 +171,7 @@ def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
         tok = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         unitless = tok.kind is Kind.AMOUNT and not any(c.isalpha() for c in tok.text)
-        if (
-            (tok.kind is Kind.NUMBER or unitless)
-            and nxt is not None
-            and nxt.kind is Kind.WORD
-            and KEYWORDS.get(nxt.value) == "UNIT"
-        ):
+        if (tok.kind is Kind.NUMBER or unitless) and nxt is not None and is_unit(nxt):
             amount = money_to_int(tok.text.lstrip("$ "), nxt.value)
             if amount is not None:
                 out.append(Token(Kind.AMOUNT, tok.text + " " + nxt.text, tok.start, str(amount)))
@@ -185,6 +180,11 @@ def merge_bare_amounts(tokens: list[Token]) -> list[Token]:
         out.append(tok)
         i += 1
     return out
+
+
+def is_unit(tok: Token) -> bool:
+    """A unit word ('million', 'billion') of an amount."""
+    return tok.kind is Kind.WORD and KEYWORDS.get(tok.value) == "UNIT"
 
 
 def is_fee_word(tok: Token) -> bool:

@@ -27,6 +27,7 @@ from services.parsing.amounts import (
     Token,
     is_fee_word,
     is_strong,
+    is_unit,
     merge_bare_amounts,
     tokenize,
 )
@@ -225,10 +226,7 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
         rest = [t for t in toks[s:] if t.start >= gap.end()]
         if rest:
             return text[: gap.start()].strip(), text[gap.end() :].strip(), rest
-    if s < len(toks) and (
-        any(is_strong(t) for t in toks[s:])
-        or (toks[s].kind is Kind.WORD and KEYWORDS.get(toks[s].value) == "UNIT")
-    ):
+    if s < len(toks) and (any(is_strong(t) for t in toks[s:]) or is_unit(toks[s])):
         split = s  # "billion up to ...": the unit of an amount wrapped from the line above
     else:
         rate = next((i for i, t in enumerate(toks) if t.kind is Kind.RATE), None)
