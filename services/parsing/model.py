@@ -36,36 +36,35 @@ class _Reading(BaseModel):
         return {k: v for k, v in data.items() if v is not None or k not in self._unset_dropped}
 
 
-class TierReading(BaseModel):
-    """A marginal band: ``rate_pct`` applies to assets from ``from`` up to ``to`` (None: no cap)."""
+class _Part(BaseModel):
+    """A value of a reading, frozen; its fields taken by Python name too (``from_``)."""
 
     model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+
+class TierReading(_Part):
+    """A marginal band: ``rate_pct`` applies to assets from ``from`` up to ``to`` (None: no cap)."""
 
     from_: int = Field(alias="from")
     to: int | None
     rate_pct: str  # percent exactly as written ("0.650"); basis points converted to percent
 
 
-class ScheduleReading(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ScheduleReading(_Part):
     tiers: list[TierReading]
 
 
-class Period(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
-
+class Period(_Part):
     from_: date = Field(alias="from")
     to: date | None
 
 
-class GroupReading(_Reading):
+class GroupReading(_Reading, _Part):
     """The portfolios whose combined assets a group schedule (``action: "group"``) is on, by
     name exactly as the document writes them (footnote markers dropped), and ``formerly``: a
     member's former name where its row gives one.  The shape is the amendment file's group
     change (contracts/amendment_file.py), which ingest records."""
 
-    model_config = ConfigDict(frozen=True)
     _unset_dropped = ("formerly",)
 
     members: list[str]
@@ -89,10 +88,8 @@ class ChangeReading(_Reading):
     group: GroupReading | None = None
 
 
-class SectionReading(BaseModel):
+class SectionReading(_Part):
     """One document of a full submission: read (it amends fees) or skipped, and why."""
-
-    model_config = ConfigDict(frozen=True)
 
     document: str  # "EX-99.D.1 (ex99d1.htm)"
     read: bool
