@@ -406,8 +406,7 @@ def _missing_named(
     instructions: list[_Instruction], changes: list[ChangeReading], period: Period | None
 ) -> list[ChangeReading]:
     """Portfolios the amending sentence names whose schedule is not in the text."""
-    known = {_key(c.portfolio) for c in changes if c.portfolio}
-    known |= {_key(c.formerly) for c in changes if c.formerly}
+    known = {_key(name) for c in changes for name in (c.portfolio, c.formerly) if name}
     out: list[ChangeReading] = []
     for ins in instructions:
         m = _NAMED.search(ins.window)
