@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 
 __all__ = [
+    "CAPTION_FILLER",
     "FILLER",
     "KEYWORDS",
     "Kind",
@@ -75,11 +76,11 @@ KEYWORDS: dict[str, str] = {
     "thereafter": "REST",
     **dict.fromkeys(("million", "billion"), "UNIT"),
 }
-# Words schedules are padded with that never change a band or a rate.
-FILLER: frozenset[str] = frozenset(
+# Words schedules are padded with that never change a band or a rate: those a table's caption
+# shares ("Annual Rate of Average Daily Net Assets"), then those of fee text only.
+CAPTION_FILLER: frozenset[str] = frozenset(
     {
         "of",
-        "such",
         "assets",
         "asset",
         "the",
@@ -92,16 +93,13 @@ FILLER: frozenset[str] = frozenset(
         "rate",
         "per",
         "annum",
-        "at",
         "in",
         "an",
         "a",
-        "fund's",
-        "portfolio's",
-        "than",
         "amount",  # "Amount Over $1 billion"
     }
 )
+FILLER: frozenset[str] = CAPTION_FILLER | {"such", "at", "fund's", "portfolio's", "than"}
 
 
 def money_to_int(number: str, unit: str | None) -> int | None:

@@ -40,7 +40,7 @@ from services.parsing.model import (
 )
 from services.parsing.prose import prose_fee
 from services.parsing.renames import apply_renames
-from services.parsing.rows import HEADER_WORDS, ReadRows, Row, read_rows
+from services.parsing.rows import GENERIC_NAME_WORDS, HEADER_WORDS, ReadRows, Row, read_rows
 from services.parsing.text import Piece, flatten, normalise, pieces
 from services.parsing.tiers import ScheduleParse, parse_schedule
 
@@ -519,7 +519,6 @@ _DOCUMENTS = frozenset({"amendment", "agreement", "schedule", "exhibit"})
 _APPARATUS = _DOCUMENTS | {"whereas", "witness", "table", "page", "caption"}
 
 
-_GENERIC_NAME_WORDS = frozenset(["portfolio", "portfolios", "fund", "funds", "series", "the"])
 _FEE_WORDS = frozenset(["first", "next", "excess", "million", "billion", "over", "thereafter"])
 
 
@@ -528,7 +527,7 @@ def _name_problem(name: str | None) -> str | None:
     if name is None:
         return None
     words = [w for raw in name.split() if (w := raw.strip(".,:;()*").casefold())]
-    if not words or all(w in _GENERIC_NAME_WORDS for w in words):
+    if not words or all(w in GENERIC_NAME_WORDS for w in words):
         return f"{name!r} is only a generic word"
     if all(w in HEADER_WORDS for w in words):
         return f"{name!r} is a table caption, not a fund"

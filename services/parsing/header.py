@@ -17,7 +17,7 @@ from datetime import date
 
 from services.parsing.model import FilingReading
 
-__all__ = ["MONTHS", "all_caps", "find_date", "parse_dates", "parse_header"]
+__all__ = ["ADVISER_TITLES", "MONTHS", "all_caps", "find_date", "parse_dates", "parse_header"]
 
 # The months in full, as a regex alternation.
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -162,7 +162,10 @@ _TRUST_TERMS = ("trust", "fund", "funds", "corporation", "company", "series")
 _SECOND_PARTY_END = re.compile(
     r"\s+(?:dated|with respect|on behalf|is entered|is made|relating|for the)\b"
 )
-_ADVISER_TERMS = ("manager", "adviser", "advisor", "sub-adviser", "subadviser", "sub-advisor")
+# An adviser's titles (a table's caption may name its fee by one); a party defined as one of
+# them, or as the "Manager", is the adviser.
+ADVISER_TITLES = ("adviser", "advisor", "sub-adviser", "subadviser", "sub-advisor")
+_ADVISER_TERMS = ("manager", *ADVISER_TITLES)
 
 
 @dataclass(slots=True)
@@ -351,7 +354,7 @@ def parse_header(text: str, flat: str) -> FilingReading:
             header.trust, header.adviser = trust.name, adviser.name
         elif not _is_trust(first):
             both_advisers = True
-            sub = [p for p in parties if p.term and p.term.lower() in _ADVISER_TERMS[1:]]
+            sub = [p for p in parties if p.term and p.term.lower() in ADVISER_TITLES]
             header.adviser = (sub[-1] if sub else second).name
     else:
         header.adviser = _letter_addressee(text)

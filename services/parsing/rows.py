@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from services.parsing.amounts import (
+    CAPTION_FILLER,
     KEYWORDS,
     Kind,
     Token,
@@ -31,11 +32,11 @@ from services.parsing.amounts import (
     merge_bare_amounts,
     tokenize,
 )
-from services.parsing.header import MONTHS
+from services.parsing.header import ADVISER_TITLES, MONTHS
 from services.parsing.text import Piece
 from services.parsing.tiers import parse_tokens, starts_fresh
 
-__all__ = ["HEADER_WORDS", "ReadRows", "Row", "ends_with_terminal", "read_rows"]
+__all__ = ["GENERIC_NAME_WORDS", "HEADER_WORDS", "ReadRows", "Row", "read_rows"]
 
 # Fee text longer than this is not one portfolio's schedule; stop re-reading it.
 MAX_FEE_CHARS = 3000
@@ -46,77 +47,60 @@ MAX_PIECE_CHARS = 2500
 _TERMINALS = frozenset({"portfolio", "fund"})
 _GAP = re.compile(r" {3,}")
 _LEVEL_WORDS = frozenset({"first", "next", "over", "all", "on", "up", "from", "between", "in"})
-HEADER_WORDS = frozenset(
-    [
-        "portfolio",
-        "portfolios",
-        "fund",
-        "funds",
-        "name",
-        "names",
-        "of",
-        "percentage",
-        "average",
-        "daily",
-        "net",
-        "assets",
-        "asset",
-        "value",
-        "annual",
-        "rate",
-        "rates",
-        "fee",
-        "fees",
-        "schedule",
-        "before",
-        "after",
-        "waiver",
-        "sub-adviser",
-        "subadviser",
-        "adviser",
-        "advisor",
-        "sub-advisor",
-        "compensation",
-        "level",
-        "levels",
-        "breakpoint",
-        "breakpoints",
-        "the",
-        "series",
-        "company",
-        "effective",
-        "date",
-        "advisory",
-        "management",
-        "and",
-        "a",
-        "an",
-        "on",
-        "per",
-        "annum",
-        "as",
-        "percent",
-        "in",
-        "millions",
-        "thousands",
-        "amount",
-        "total",
-        "basis",
-        "points",
-        "under",
-        "for",
-        "with",
-        "by",
-        "tier",
-        "tiers",
-        "band",
-        "bands",
-        "range",
-        "ranges",
-        "aggregate",
-        "applicable",
-        "payable",
-    ]
+# Words of a fund's name that name no fund in particular ("the Series", "Portfolio").
+GENERIC_NAME_WORDS = frozenset(["portfolio", "portfolios", "fund", "funds", "series", "the"])
+# The words of a table's caption ("Portfolio | Sub-Adviser Fee as a Percentage of Average Daily
+# Net Assets"): generic name words, an adviser's titles, the filler it shares with fee text, and
+# its own words.
+HEADER_WORDS = (
+    GENERIC_NAME_WORDS
+    | CAPTION_FILLER
+    | frozenset(
+        [
+            *ADVISER_TITLES,
+            "name",
+            "names",
+            "percentage",
+            "rates",
+            "fee",
+            "fees",
+            "schedule",
+            "before",
+            "after",
+            "waiver",
+            "compensation",
+            "level",
+            "levels",
+            "breakpoint",
+            "breakpoints",
+            "company",
+            "effective",
+            "date",
+            "advisory",
+            "management",
+            "and",
+            "as",
+            "percent",
+            "millions",
+            "thousands",
+            "total",
+            "basis",
+            "points",
+            "under",
+            "for",
+            "with",
+            "by",
+            "tier",
+            "tiers",
+            "band",
+            "bands",
+            "range",
+            "ranges",
+            "aggregate",
+            "applicable",
+            "payable",
+        ]
+    )
 )
 _PROSE_WORDS = frozenset(
     [
@@ -191,7 +175,7 @@ class ReadRows:
     prose: list[Piece] = field(default_factory=list)  # prose pieces, footnotes excluded
 
 
-def ends_with_terminal(name: str) -> bool:
+def _ends_with_terminal(name: str) -> bool:
     words = re.findall(r"[A-Za-z]+", name)
     return bool(words) and words[-1].lower() in _TERMINALS
 
@@ -353,8 +337,8 @@ class _Reader:
                 self.row.last_line = piece.line
             elif self.row is not None and self.row_complete:
                 self.close()  # a repeated column header: the next table begins
-            elif self.pending and not ends_with_terminal(self.pending[-1]):
-                if joinable and self.row is None and ends_with_terminal(left):
+            elif self.pending and not _ends_with_terminal(self.pending[-1]):
+                if joinable and self.row is None and _ends_with_terminal(left):
                     self.pending.append(left)  # "Met/Franklin Income" / "Portfolio"
                 else:
                     self.pending_sealed = True  # a header line under the name ends it
@@ -373,7 +357,7 @@ class _Reader:
             return True  # the fee is still being written beside it (wrapped two-column row)
         if toks and starts_fresh(toks):
             return False
-        name_open = not ends_with_terminal(self.row.name or "") or left.startswith("(")
+        name_open = not _ends_with_terminal(self.row.name or "") or left.startswith("(")
         if kind == "cont" and name_open:
             return True
         # A complete one-line fee beside the first line of a name that wraps below it.
@@ -409,7 +393,7 @@ class _Reader:
         extendable = (
             self.pending
             and not self.pending_sealed
-            and (not ends_with_terminal(self.pending[-1]) or left.startswith("("))
+            and (not _ends_with_terminal(self.pending[-1]) or left.startswith("("))
         )
         self.pending_sealed = False
         if extendable and joinable:
