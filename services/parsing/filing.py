@@ -500,8 +500,7 @@ def _names(raw: str | None, flat: str) -> tuple[list[str | None], str | None, li
         return [None], None, []
     text = _LOWER_TAIL.sub(r"\1", _without_leader(" ".join(raw.split()).rstrip(" :")))
     formerly = None
-    m = _FORMERLY.search(text)
-    if m:
+    if m := _FORMERLY.search(text):
         formerly = clean_written_name(m[1])
         text = (text[: m.start()] + " " + text[m.end() :]).strip()
     text = _DEFINED_TERM.sub(" ", text)
@@ -531,8 +530,7 @@ def _name_problem(name: str | None) -> str | None:
         return f"{name!r} is only a generic word"
     if all(w in HEADER_WORDS for w in words):
         return f"{name!r} is a table caption, not a fund"
-    fee_words = sorted({w for w in words if w in _FEE_WORDS})
-    if fee_words:
+    if fee_words := sorted({w for w in words if w in _FEE_WORDS}):
         return f"{name!r} contains fee text ({', '.join(fee_words)})"
     if any(w in _APPARATUS for w in words) or ".." in name:
         return f"{name!r} reads as document text, not a fund name"

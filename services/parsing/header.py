@@ -53,8 +53,7 @@ def _to_date(month: str, day: str, year: str) -> date | None:
 def find_date(text: str) -> date | None:
     """The date written at the very start of ``text`` ('May 1, 2011', '1st day of May 2011')."""
     for pattern in (_DATE_DAY_OF, _DATE_MDY_LOOSE):
-        m = pattern.match(text)
-        if m:
+        if m := pattern.match(text):
             return _to_date(*m.group("m", "d", "y"))
     return None
 
@@ -77,6 +76,7 @@ def all_caps(line: str) -> bool:
 _TITLE_WORDS = re.compile(r"\bAMENDMENT\b")
 _TITLE_OBJECT = re.compile(r"\b(?:AGREEMENT|SCHEDULE|APPENDIX|CONTRACT)\b")
 _ORDINAL_PREFIX = re.compile(r"\b(?:" + "|".join(o.upper() for o in _ORDINALS) + r")\s+AMENDMENT\b")
+_ORDINAL_AMENDMENT = re.compile(r"\b(" + "|".join(_ORDINALS) + r")\s+Amendment\b", re.IGNORECASE)
 
 
 def _upper_runs(text: str) -> list[str]:
@@ -183,8 +183,7 @@ def _read_party(text: str, first: bool) -> tuple[_Party, int]:
     while i < n:
         ch = text[i]
         if ch == "(":
-            m = _DEFINED.match(text, i)
-            if m:
+            if m := _DEFINED.match(text, i):
                 term = m.group(1).strip()
                 name_end = i
                 i = m.end()
@@ -310,11 +309,9 @@ def _prior_dates(flat: str) -> list[date]:
 
 def _amendment_number(title: str | None, flat: str) -> int | None:
     for text in (title or "", flat[:1500]):
-        m = re.search(r"\bAmendment\s+No\.?\s*(\d{1,3})\b", text, re.IGNORECASE)
-        if m:
+        if m := re.search(r"\bAmendment\s+No\.?\s*(\d{1,3})\b", text, re.IGNORECASE):
             return int(m.group(1))
-        m = re.search(r"\b(" + "|".join(_ORDINALS) + r")\s+Amendment\b", text, re.IGNORECASE)
-        if m:
+        if m := _ORDINAL_AMENDMENT.search(text):
             return _ORDINALS[m.group(1).lower()]
     return None
 
