@@ -39,8 +39,7 @@ _ACTIONS = tuple(
 
 def agreement_id_for(reading: Mapping[str, Any]) -> str:
     """The agreement's stable id: the file's `agreement_id`, else a slug of trust, kind, date."""
-    given = reading.get("agreement_id")
-    if given:
+    if given := reading.get("agreement_id"):
         return str(given)
     trust = reading.get("trust")
     if not trust:

@@ -195,8 +195,7 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
         if all(_name_word(t) for t in toks):
             return text, "", []  # "Value", "Net Asset Value": a name fragment or a header
         # "Value      such assets over ...": a capitalised name fragment in the name column.
-        gap = _GAP.search(text)
-        if gap is not None:
+        if (gap := _GAP.search(text)) is not None:
             head = [t for t in toks if t.start < gap.start()]
             header = len(head) >= 2 and all(t.value in HEADER_WORDS for t in head)
             if head and all(_name_word(t) for t in head) and not header:
@@ -205,8 +204,7 @@ def _split(text: str) -> tuple[str, str, list[Token]]:
     # Fixed-width columns: a wide gap after the last non-schedule word separates the name
     # column from the fee column, whatever words the fee column starts with.
     last = toks[s - 1]
-    gap = _GAP.search(text, last.start + len(last.text))
-    if gap is not None and s < len(toks):
+    if (gap := _GAP.search(text, last.start + len(last.text))) is not None and s < len(toks):
         rest = [t for t in toks[s:] if t.start >= gap.end()]
         if rest:
             return text[: gap.start()].strip(), text[gap.end() :].strip(), rest
