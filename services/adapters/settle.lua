@@ -116,38 +116,38 @@ for k = 1, 2 * n do
     covered[k - n] = kind == 'hash'
   end
 end
+-- A failed precondition (what changed), or nil. The compare-and-set of R and X: the date's
+-- entry is still `expected` (false: none). A month closed since R, C or H was planned.
+local function changed(k, as_of, expected)
+  if redis.call('HGET', ledger(k), as_of) ~= expected then
+    return ledger(k) .. ' ' .. as_of
+  end
+end
+local function closed(month)
+  if month ~= '' and redis.call('HEXISTS', KEYS[8 + 2 * n], month) == 1 then
+    return 'closed ' .. month
+  end
+end
+-- The operations that hold one (not A, nearly every operation: pass 1 need not split it).
+local guarded = {R = true, X = true, L = true, C = true, H = true}
 for i = first, #ARGV do
   local kind = string.sub(ARGV[i], 1, 1)
+  local f = guarded[kind] and split(ARGV[i])
+  local conflict
   if kind == 'R' then
-    local f = split(ARGV[i])
-    if redis.call('HGET', ledger(f[2]), f[3]) ~= f[4] then
-      return {'conflict', ledger(f[2]) .. ' ' .. f[3]}
-    end
-    if f[11] ~= '' and redis.call('HEXISTS', KEYS[8 + 2 * n], f[11]) == 1 then
-      return {'conflict', 'closed ' .. f[11]}
-    end
-  elseif kind == 'L' then
-    local f = split(ARGV[i])
-    local key = KEYS[4]
-    if f[2] ~= '0' then key = ledger(f[2]) end
-    if redis.call('HLEN', key) ~= tonumber(f[3]) then
-      return {'conflict', key}
-    end
+    conflict = changed(f[2], f[3], f[4]) or closed(f[11])
   elseif kind == 'X' then
-    local f = split(ARGV[i])
-    if (redis.call('HGET', ledger(f[2]), f[3]) or '') ~= f[4] then
-      return {'conflict', ledger(f[2]) .. ' ' .. f[3]}
-    end
+    conflict = changed(f[2], f[3], f[4] ~= '' and f[4])
   elseif kind == 'C' then
-    local f = split(ARGV[i])
-    if redis.call('HEXISTS', KEYS[8 + 2 * n], f[2]) == 1 then
-      return {'conflict', 'closed ' .. f[2]}
-    end
+    conflict = closed(f[2])
   elseif kind == 'H' then
-    local f = split(ARGV[i])
-    if redis.call('HEXISTS', KEYS[8 + 2 * n], f[5]) == 1 then
-      return {'conflict', 'closed ' .. f[5]}
-    end
+    conflict = closed(f[5])
+  elseif kind == 'L' then
+    local key = f[2] == '0' and KEYS[4] or ledger(f[2])
+    conflict = redis.call('HLEN', key) ~= tonumber(f[3]) and key
+  end
+  if conflict then
+    return {'conflict', conflict}
   end
 end
 
@@ -165,6 +165,12 @@ end
 -- settled by two workers, the second finds it acknowledged and writes nothing.
 local function first_ack(id)
   return id == '' or redis.call('XACK', KEYS[1], ARGV[1], id) == 1
+end
+-- Drop a parked report if it is still `expected` (another step may have replaced it).
+local function unpark(field, expected)
+  if redis.call('HGET', KEYS[4], field) == expected then
+    redis.call('HDEL', KEYS[4], field)
+  end
 end
 local function unapplied(i, where, stored)
   out[#out + 1] = tostring(i - first)
@@ -197,8 +203,8 @@ for i = first, #ARGV do
         redis.call('HSET', key, f[3], f[4])
       end
       emit(KEYS[2], 'FeeAccrued', f[5], f[6])
-      if f[8] ~= '' and redis.call('HGET', KEYS[4], f[8]) == f[9] then
-        redis.call('HDEL', KEYS[4], f[8])
+      if f[8] ~= '' then
+        unpark(f[8], f[9])
       end
       ack(f[7])
     end
@@ -239,9 +245,7 @@ for i = first, #ARGV do
   elseif kind == 'D' then
     redis.call('HDEL', KEYS[10 + 2 * n], f[2])
   elseif kind == 'U' then
-    if redis.call('HGET', KEYS[4], f[2]) == f[3] then
-      redis.call('HDEL', KEYS[4], f[2])
-    end
+    unpark(f[2], f[3])
   elseif kind == 'K' then
     ack(f[2])
   elseif kind == 'C' then
