@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
+from faststream.redis import StreamSub
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from redis.exceptions import ResponseError
 
@@ -50,6 +51,19 @@ async def ensure_group(client: aioredis.Redis, stream: str, group: str) -> None:
             raise
 
 
+def batch_subscription(stream: str, group: str, settings: Settings) -> StreamSub[Literal[True]]:
+    """What a service's FastStream subscriber reads: new entries of `stream`, for `settings`'
+    consumer in `group`, in batches of up to `batch_size`."""
+    return StreamSub(
+        stream,
+        group=group,
+        consumer=settings.consumer,
+        batch=True,
+        max_records=settings.batch_size,
+        polling_interval=settings.block_ms,
+    )
+
+
 def claim_interval(settings: Settings) -> float:
     """How often a service claims other consumers' idle entries: half the idle time they must
     have, within 0.2 to 30 s."""
@@ -58,23 +72,13 @@ def claim_interval(settings: Settings) -> float:
 
 @dataclass
 class GroupRecovery:
-    """Reads a consumer's own pending entries and claims other consumers' idle ones."""
+    """Reads the pending entries of `settings`' consumer and claims other consumers' idle ones,
+    in batches and after the idle time the settings set."""
 
     client: aioredis.Redis
     stream: str
     group: str
-    consumer: str
-    batch_size: int = 500
-    claim_idle_ms: int = 30_000
-
-    @classmethod
-    def of(
-        cls, client: aioredis.Redis, stream: str, group: str, settings: Settings
-    ) -> GroupRecovery:
-        """The recovery of `settings`' consumer, in batches and after the idle time they set."""
-        return cls(
-            client, stream, group, settings.consumer, settings.batch_size, settings.claim_idle_ms
-        )
+    settings: Settings
 
     async def _with_counts(self, rows: list[tuple[Any, Any]]) -> list[Delivery]:
         """The entries read, each with how often it has been delivered."""
@@ -94,7 +98,7 @@ class GroupRecovery:
     async def own_pending(self) -> list[Delivery]:
         """The next batch of entries delivered to this consumer and never acknowledged."""
         reply: Any = await self.client.xreadgroup(
-            self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
+            self.group, self.settings.consumer, {self.stream: "0"}, count=self.settings.batch_size
         )
         return await self._with_counts(reply[0][1] if reply else [])
 
@@ -103,10 +107,10 @@ class GroupRecovery:
         reply: Any = await self.client.xautoclaim(
             self.stream,
             self.group,
-            self.consumer,
-            min_idle_time=self.claim_idle_ms,
+            self.settings.consumer,
+            min_idle_time=self.settings.claim_idle_ms,
             start_id=cursor,
-            count=self.batch_size,
+            count=self.settings.batch_size,
         )
         return text(reply[0]), await self._with_counts([r for r in reply[1] if r is not None])
 

@@ -43,7 +43,7 @@ class Route:
         self.client, self.group = client, group
         self.stream: str = getattr(settings.keys, name)
         self.targets: list[str] = [getattr(lane, name) for lane in settings.lanes]
-        self.recovery = GroupRecovery.of(client, self.stream, group, settings)
+        self.recovery = GroupRecovery(client, self.stream, group, settings)
 
     async def on_batch(self, raw: Mapping[str, Any]) -> None:
         await self.forward(deliveries_of(raw))

@@ -24,7 +24,6 @@ from typing import Any, get_args
 import redis.asyncio as aioredis
 from faststream import AckPolicy, FastStream
 from faststream.message import StreamMessage
-from faststream.redis import StreamSub
 
 from contracts.messages import NetAssetsReported
 from contracts.wire import encode
@@ -34,6 +33,7 @@ from services.adapters.consumer import (
     BatchHandler,
     Delivery,
     GroupRecovery,
+    batch_subscription,
     claim_interval,
     deliveries_of,
     ensure_group,
@@ -163,7 +163,7 @@ class FeeWorker:
         """What reading an input stream takes: a pricer naming it in dead letters, and the
         recovery of its pending entries, handing them to `settle` (added to `recoveries`)."""
         settings = self.settings
-        self.recoveries.append((GroupRecovery.of(self.client, stream, group, settings), settle))
+        self.recoveries.append((GroupRecovery(self.client, stream, group, settings), settle))
         return Pricer(self.book, stream, settings.consumer, settings.max_deliveries)
 
     def inputs(self) -> list[Input]:
@@ -557,16 +557,8 @@ def _subscribe(broker: Any, settings: Settings, source: Input) -> None:
     async def handler(batch: Any) -> None:
         await handle(batch)
 
-    subscription = StreamSub(
-        stream,
-        group=group,
-        consumer=settings.consumer,
-        batch=True,
-        max_records=settings.batch_size,
-        polling_interval=settings.block_ms,
-    )
     broker.subscriber(
-        stream=subscription,
+        stream=batch_subscription(stream, group, settings),
         ack_policy=AckPolicy.MANUAL,
         parser=_raw_batch,
         decoder=_raw_body,

@@ -20,13 +20,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from faststream import FastStream
-from faststream.redis import StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 
 from contracts.messages import DeadLetterCode
 from services.adapters.background import Periodic
 from services.adapters.connection import async_client, redis_broker, sync_client, text
-from services.adapters.consumer import Delivery, GroupRecovery, claim_interval, ensure_group
+from services.adapters.consumer import (
+    Delivery,
+    GroupRecovery,
+    batch_subscription,
+    claim_interval,
+    ensure_group,
+)
 from services.adapters.http import http_endpoint
 from services.adapters.metrics import ServiceMetrics
 from services.adapters.readmodel import ReadModel
@@ -80,7 +85,7 @@ class Projector:
     async def recover(self) -> int:
         """Own pending entries first, then dead consumers' idle ones (before subscribing)."""
         await ensure_group(self.client, self.keys.agreements, self.keys.projector_group)
-        recovery = GroupRecovery.of(
+        recovery = GroupRecovery(
             self.client, self.keys.agreements, self.keys.projector_group, self.settings
         )
         handled = await recovery.recover(self._settle_and_ack)
@@ -107,14 +112,7 @@ def build_app(settings: Settings) -> FastStream:
     projector = Projector(settings)
 
     @broker.subscriber(
-        stream=StreamSub(
-            keys.agreements,
-            group=keys.projector_group,
-            consumer=settings.consumer,
-            batch=True,
-            max_records=settings.batch_size,
-            polling_interval=settings.block_ms,
-        ),
+        stream=batch_subscription(keys.agreements, keys.projector_group, settings),
         title="projector",
         description="Agreements log -> read model (timelines, names, current schedules)",
     )
