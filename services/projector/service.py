@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from faststream import FastStream
 from faststream.redis.annotations import RedisBatchStreamMessage
 
@@ -49,14 +48,8 @@ class Projector:
         self.keys = settings.keys
         self.read_model = ReadModel(sync_client(settings), self.keys)
         self.metrics = ServiceMetrics("projector", self.keys.agreements)
-        self._client: aioredis.Redis | None = None
-        self._claimer: Periodic | None = None
-
-    @property
-    def client(self) -> aioredis.Redis:
-        if self._client is None:
-            self._client = async_client(self.settings)
-        return self._client
+        self.client = async_client(settings)
+        self._claimer = Periodic(claim_interval(settings), self.recover, "projector claim")
 
     async def settle(self, entry_ids: Sequence[str]) -> int:
         """Apply the log up to the latest of `entry_ids` (the caller acknowledges them)."""
@@ -94,15 +87,11 @@ class Projector:
         return handled
 
     async def start_claiming(self) -> None:
-        self._claimer = Periodic(claim_interval(self.settings), self.recover, "projector claim")
         self._claimer.start()
 
     async def stop(self) -> None:
-        if self._claimer is not None:
-            await self._claimer.stop()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._claimer.stop()
+        await self.client.aclose()
 
 
 def build_app(settings: Settings) -> FastStream:
