@@ -137,7 +137,7 @@ ROLE_GRANTS: dict[str, Role] = {
 def key_pattern(keys: Keys, name: str) -> str:
     """The ACL key pattern of one `Keys` attribute (a family of keys ends in `*`)."""
     if name == ALL_KEYS:
-        return f"{keys.tag}:*"
+        return f"{keys.lane_tag}:*"
     value = getattr(keys, name)
     return str(value("*") if callable(value) else value)
 
@@ -145,10 +145,7 @@ def key_pattern(keys: Keys, name: str) -> str:
 def key_patterns(keys: Keys, name: str) -> list[str]:
     """Its pattern, and for a fee-worker key also the pattern of that key in every partition
     (`{fees:p*}:...`): a user's rights do not depend on how many partitions there are."""
-    partitions = Keys(keys.prefix, "*")
-    if name == ALL_KEYS:
-        return [f"{keys.tag}:*", f"{partitions.lane_tag}:*"]
-    return _unique([key_pattern(keys, name), key_pattern(partitions, name)])
+    return _unique([key_pattern(keys, name), key_pattern(Keys(keys.prefix, "*"), name)])
 
 
 def key_names() -> tuple[str, ...]:
