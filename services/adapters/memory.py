@@ -30,9 +30,7 @@ class InMemoryEventLog:
         self, message: Message, expected_version: int, idempotency_key: str | None = None
     ) -> AppendResult:
         agreement_id = agreement_of(message)
-        if idempotency_key and idempotency_key in self._keys:
-            seen = self.duplicate_of(idempotency_key, agreement_id)
-            assert seen is not None
+        if idempotency_key and (seen := self.duplicate_of(idempotency_key, agreement_id)):
             return seen
         events = self._events.setdefault(agreement_id, [])
         if len(events) != expected_version:
