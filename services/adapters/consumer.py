@@ -116,10 +116,12 @@ class GroupRecovery:
 
     async def recover(self, handle: BatchHandler) -> int:
         """Own pending first, then others' idle entries; `handle` must ack what it settles.
+        The group (and the stream) is made first, unless it exists.
 
         Returns how many entries were handed over. Stops when a pass makes no progress, so
         an entry the handler leaves unacknowledged cannot spin the loop.
         """
+        await ensure_group(self.client, self.stream, self.group)
         handled = 0
         seen: set[str] = set()
         while batch := [d for d in await self.own_pending() if d.entry_id not in seen]:

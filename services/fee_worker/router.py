@@ -21,7 +21,6 @@ from services.adapters.consumer import (
     GroupRecovery,
     claim_interval,
     deliveries_of,
-    ensure_group,
     plain_fields,
 )
 from services.adapters.keys import Keys
@@ -104,7 +103,6 @@ class IntakeRouter:
     async def start(self) -> None:
         """Create the groups, and forward what an earlier router read and did not forward."""
         for route, _ in self.routes:
-            await ensure_group(route.client, route.stream, route.group)
             await route.recovery.recover(route.forward)
 
     async def _claim(self) -> None:

@@ -36,7 +36,6 @@ from services.adapters.consumer import (
     batch_subscription,
     claim_interval,
     deliveries_of,
-    ensure_group,
     plain_fields,
 )
 from services.adapters.http import http_endpoint
@@ -193,8 +192,6 @@ class FeeWorker:
 
     async def start(self) -> None:
         """Before FastStream follows new entries: catch up with the log, then recover."""
-        for stream, group, _, _ in self.inputs():
-            await ensure_group(self.client, stream, group)
         self.checkpoint = await self.store.checkpoint()
         async with self._lock:
             await self._catch_up()

@@ -24,13 +24,7 @@ from faststream.redis.annotations import RedisBatchStreamMessage
 from contracts.messages import DeadLetterCode
 from services.adapters.background import Periodic
 from services.adapters.connection import async_client, redis_broker, sync_client, text
-from services.adapters.consumer import (
-    Delivery,
-    GroupRecovery,
-    batch_subscription,
-    claim_interval,
-    ensure_group,
-)
+from services.adapters.consumer import Delivery, GroupRecovery, batch_subscription, claim_interval
 from services.adapters.http import http_endpoint
 from services.adapters.metrics import ServiceMetrics
 from services.adapters.readmodel import ReadModel
@@ -49,6 +43,9 @@ class Projector:
         self.read_model = ReadModel(sync_client(settings), self.keys)
         self.metrics = ServiceMetrics("projector", self.keys.agreements)
         self.client = async_client(settings)
+        self.recovery = GroupRecovery(
+            self.client, self.keys.agreements, self.keys.projector_group, settings
+        )
         self._claimer = Periodic(claim_interval(settings), self.recover, "projector claim")
 
     async def settle(self, entry_ids: Sequence[str]) -> int:
@@ -77,11 +74,7 @@ class Projector:
 
     async def recover(self) -> int:
         """Own pending entries first, then dead consumers' idle ones (before subscribing)."""
-        await ensure_group(self.client, self.keys.agreements, self.keys.projector_group)
-        recovery = GroupRecovery(
-            self.client, self.keys.agreements, self.keys.projector_group, self.settings
-        )
-        handled = await recovery.recover(self._settle_and_ack)
+        handled = await self.recovery.recover(self._settle_and_ack)
         if handled:
             log.info("projector recovered %d pending entries", handled)
         return handled
