@@ -297,8 +297,7 @@ class FeeWorker:
             partition, partitions = self.keys.partition, self.settings.partitions
             pids = held_in(self.book, pids, request.month, partition, partitions)
         except Exception as exc:
-            code, reason = refusal(exc)
-            return [self.command_pricer.reject(delivery, code, reason)]
+            return [self.command_pricer.reject(delivery, *refusal(exc))]
         behind = worker_behind(self.position, self.checkpoint, await self.store.unsettled())
         outcomes = await close_month(
             self.book,
