@@ -120,8 +120,7 @@ async def settle_in_context(
             pricer, ledger, [entry], await ledger.settle(ops, checkpoint), checkpoint
         )
         if settled.unsettled:
-            rest = [e for e, _ in planned[i + 1 :]]
-            return Settled([*settled.unsettled, *rest], settled.result)
+            return Settled([*settled.unsettled, *(e for e, _ in planned[i + 1 :])], settled.result)
     return Settled([], SettleResult("ok"))
 
 
