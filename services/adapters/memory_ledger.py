@@ -104,14 +104,11 @@ class InMemoryLedgerStore:
         return {pid: dict(self.ledgers.get(pid, {})) for pid in portfolio_ids}
 
     async def read_elsewhere(self, portfolio_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        return {
-            pid: {
-                day: entry
-                for other in self.elsewhere
-                for day, entry in other.ledgers.get(pid, {}).items()
-            }
-            for pid in portfolio_ids
-        }
+        merged: dict[str, dict[str, str]] = {pid: {} for pid in portfolio_ids}
+        for other in self.elsewhere:
+            for pid, ledger in (await other.read_ledgers(merged)).items():
+                merged[pid] |= ledger
+        return merged
 
     async def covered_days(self) -> dict[str, set[str]]:
         return {
