@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, get_args
 
 import redis.asyncio as aioredis
@@ -178,13 +179,13 @@ class FeeWorker:
                 self.keys.invoices,
                 Keys.invoice_group,
                 "InvoiceReceived in; InvoiceMatched or InvoiceBreak out once its month closes.",
-                self.on_invoices,
+                partial(self.on_plain, self.settle_invoices),
             ),
             (
                 self.keys.commands,
                 Keys.command_group,
                 "CloseMonthRequested in; FeeTrueUp, PeriodClosed or MonthCloseRefused out.",
-                self.on_commands,
+                partial(self.on_plain, self.settle_commands),
             ),
         ]
 
@@ -236,9 +237,10 @@ class FeeWorker:
             await self._settle(deliveries)
             await self._drain()
 
-    async def on_invoices(self, raw: Mapping[str, Any]) -> None:
-        """A batch of invoices as FastStream read it."""
-        await self.settle_invoices([_unwrapped(d) for d in deliveries_of(raw)])
+    async def on_plain(self, settle: BatchHandler, raw: Mapping[str, Any]) -> None:
+        """A batch of invoices or commands as FastStream read it, handed to `settle` as plain
+        wire fields."""
+        await settle([_unwrapped(d) for d in deliveries_of(raw)])
 
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
         """Match invoices against their closed months, or keep them for the close."""
@@ -248,10 +250,6 @@ class FeeWorker:
             await self._until_settled(
                 lambda: receive_invoices(*args, self.checkpoint), f"{len(deliveries)} invoices"
             )
-
-    async def on_commands(self, raw: Mapping[str, Any]) -> None:
-        """A batch of commands as FastStream read it."""
-        await self.settle_commands([_unwrapped(d) for d in deliveries_of(raw)])
 
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
         """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
