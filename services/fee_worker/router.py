@@ -61,7 +61,7 @@ class Route:
 
 async def forward(
     client: aioredis.Redis,
-    sends: Sequence[tuple[str, Mapping[bytes, bytes]]],
+    sends: Sequence[tuple[str, Mapping[bytes, bytes] | Mapping[str, str]]],
     source: str,
     group: str,
     entry_ids: Sequence[str],

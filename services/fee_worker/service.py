@@ -486,11 +486,9 @@ class FeeWorker:
                 away.append((name, value, home))
         if not away:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for _, value, home in away:
-                report = NetAssetsReported.model_validate_json(value)
-                pipe.xadd(self.keys.lane(home).net_assets, encode(report))  # type: ignore[arg-type]
-            await pipe.execute()
+        reports = [(home, NetAssetsReported.model_validate_json(value)) for _, value, home in away]
+        sends = [(self.keys.lane(home).net_assets, encode(report)) for home, report in reports]
+        await forward(self.client, sends, self.keys.net_assets, Keys.fee_worker_group, [])
         await self.store.settle([Unpark(name, value) for name, value, _ in away], self.checkpoint)
         log.info("%d parked reports forwarded to the partition that now settles them", len(away))
 
