@@ -38,14 +38,11 @@ class Projector:
     """Keeps the read model at the log's pace; shared by the subscriber and the recovery."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.keys = settings.keys
-        self.read_model = ReadModel(sync_client(settings), self.keys)
-        self.metrics = ServiceMetrics("projector", self.keys.agreements)
+        keys = settings.keys
+        self.read_model = ReadModel(sync_client(settings), keys)
+        self.metrics = ServiceMetrics("projector", keys.agreements)
         self.client = async_client(settings)
-        self.recovery = GroupRecovery(
-            self.client, self.keys.agreements, self.keys.projector_group, settings
-        )
+        self.recovery = GroupRecovery(self.client, keys.agreements, keys.projector_group, settings)
         self._claimer = Periodic(claim_interval(settings), self.recover, "projector claim")
 
     async def settle(self, entry_ids: Sequence[str]) -> int:
@@ -70,7 +67,7 @@ class Projector:
     async def _settle_and_ack(self, batch: Sequence[Delivery]) -> None:
         ids = [d.entry_id for d in batch]
         await self.settle(ids)
-        await self.client.xack(self.keys.agreements, self.keys.projector_group, *ids)
+        await self.client.xack(self.recovery.stream, self.recovery.group, *ids)
 
     async def recover(self) -> int:
         """Own pending entries first, then dead consumers' idle ones (before subscribing)."""
