@@ -236,10 +236,9 @@ class InMemoryLedgerStore:
         """Acknowledge now; True unless the entry was pending no more (another step had it)."""
         if not entry_id:
             return True
-        if entry_id not in self.pending:
-            return False
-        self.pending.remove(entry_id)
-        return True
+        acked = entry_id in self.pending
+        self.pending.discard(entry_id)
+        return acked
 
     def _unpark(self, name: str, expected: str) -> None:
         if self.unpriced.get(name) == expected:
