@@ -116,8 +116,9 @@ for k = 1, 2 * n do
     covered[k - n] = kind == 'hash'
   end
 end
--- A failed precondition (what changed), or nil. The compare-and-set of R and X: the date's
--- entry is still `expected` (false: none). A month closed since R, C or H was planned.
+-- Each precondition answers what changed (the conflict's detail), or nil: the compare-and-set
+-- of R and X (the date's entry is still `expected`; false: none), and the month R, C or H
+-- books in closed since it was planned.
 local function changed(k, as_of, expected)
   if redis.call('HGET', ledger(k), as_of) ~= expected then
     return ledger(k) .. ' ' .. as_of
@@ -128,7 +129,7 @@ local function closed(month)
     return 'closed ' .. month
   end
 end
--- The operations that hold one (not A, nearly every operation: pass 1 need not split it).
+-- Only the operations that hold one are split here (an accrual, nearly every one, holds none).
 local guarded = {R = true, X = true, L = true, C = true, H = true}
 for i = first, #ARGV do
   local kind = string.sub(ARGV[i], 1, 1)
