@@ -19,6 +19,7 @@ from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
 from services.app.ledger import CloseMonth, Emit, ExpectEntry, ExpectLength, LedgerStore, Op
 from services.app.months import closed_records, event_id, open_true_up, statement_of
+from services.app.routing import held_in
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
 from services.domain.month import month_days
@@ -120,12 +121,21 @@ async def _settle_close(
 
 
 def portfolios_to_close(
-    book: ScheduleBook, with_ledger: Iterable[str], agreement: str | None, portfolio: str | None
+    book: ScheduleBook,
+    with_ledger: Iterable[str],
+    month: str,
+    agreement: str | None,
+    portfolio: str | None,
+    partition: str | None,
+    partitions: int,
 ) -> list[str]:
-    """The portfolios a close names: one, those an agreement governs, or every one with a
-    ledger."""
-    if portfolio is not None:
-        return [portfolio]
+    """The portfolios a close names (one, those an agreement governs, or every one with a
+    ledger) whose month `partition` settles."""
+    pids = [portfolio] if portfolio is not None else _governed(book, with_ledger, agreement)
+    return held_in(book, pids, month, partition, partitions)
+
+
+def _governed(book: ScheduleBook, with_ledger: Iterable[str], agreement: str | None) -> list[str]:
     pids = sorted(with_ledger)
     if agreement is None:
         return pids

@@ -33,7 +33,7 @@ from services.app.accruals import Statement, statement
 from services.app.audit import Source, parse_date, replay_book
 from services.app.close import CloseOutcome, close_month, portfolios_to_close, worker_behind
 from services.app.months import month_statement
-from services.app.routing import held_in, home_partition
+from services.app.routing import home_partition
 from services.cli import UsageProblem, app, console
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
@@ -231,8 +231,9 @@ async def _close(
         async with _worker_view(settings, lane) as view:
             behind = worker_behind(view.log_end, view.checkpoint, await view.store.unsettled())
             with_ledger = await view.store.ledger_portfolios()
-            pids = portfolios_to_close(view.book, with_ledger, agreement, named)
-            pids = held_in(view.book, pids, month, lane.partition, settings.partitions)
+            pids = portfolios_to_close(
+                view.book, with_ledger, month, agreement, named, lane.partition, settings.partitions
+            )
             outcomes += await close_month(
                 view.book,
                 view.store,

@@ -55,7 +55,7 @@ from services.app.invoices import receive_invoices
 from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult, Unpark
 from services.app.pricing import AdjustmentReason, Incoming, Pricer, refusal
 from services.app.projection import read_events
-from services.app.routing import held_in, home_partition, routing_key
+from services.app.routing import home_partition, routing_key
 from services.app.settling import (
     advance_ledger,
     follow_up,
@@ -288,12 +288,15 @@ class FeeWorker:
             return [Ack(delivery.entry_id)]
         try:
             request = read_close_request(delivery.fields)
-            with_ledger = await self.commands.ledger_portfolios()
             pids = portfolios_to_close(
-                self.book, with_ledger, request.agreement_id, request.portfolio_id
+                self.book,
+                await self.commands.ledger_portfolios(),
+                request.month,
+                request.agreement_id,
+                request.portfolio_id,
+                self.keys.partition,
+                self.settings.partitions,
             )
-            partition, partitions = self.keys.partition, self.settings.partitions
-            pids = held_in(self.book, pids, request.month, partition, partitions)
         except Exception as exc:
             return [self.command_pricer.reject(delivery, *refusal(exc))]
         behind = worker_behind(self.position, self.checkpoint, await self.store.unsettled())
