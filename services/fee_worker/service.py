@@ -240,12 +240,12 @@ class FeeWorker:
     async def on_plain(self, settle: BatchHandler, raw: Mapping[str, Any]) -> None:
         """A batch of invoices or commands as FastStream read it, handed to `settle` as plain
         wire fields."""
-        await settle([_unwrapped(d) for d in deliveries_of(raw)])
+        await settle(deliveries_of(raw))
 
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
         """Match invoices against their closed months, or keep them for the close."""
         async with self._lock:
-            deliveries = await self._own(list(deliveries), "invoices", Keys.invoice_group)
+            deliveries = await self._own(deliveries, "invoices", Keys.invoice_group)
             args = (self.book, self.invoices, self.invoice_pricer, deliveries)
             await self._until_settled(
                 lambda: receive_invoices(*args, self.checkpoint), f"{len(deliveries)} invoices"
@@ -254,7 +254,7 @@ class FeeWorker:
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
         """Carry out each command in turn (a month's close, as `feeschedule close` does it)."""
         async with self._lock:
-            for delivery in await self._own(list(deliveries), "commands", Keys.command_group):
+            for delivery in await self._own(deliveries, "commands", Keys.command_group):
                 await self._settle_command(delivery)
 
     async def _settle_command(self, delivery: Delivery) -> None:
@@ -325,8 +325,7 @@ class FeeWorker:
         Each part is its own atomic step; a part that meets a conflict or a moved checkpoint
         is settled again, carefully, once the others are done.
         """
-        batch = [d if b"__data__" not in d.fields else _unwrapped(d) for d in deliveries]
-        batch = await self._own(batch, "net_assets", Keys.fee_worker_group)
+        batch = await self._own(deliveries, "net_assets", Keys.fee_worker_group)
         leftovers: list[Incoming] = []
         for start in range(0, len(batch), PART_SIZE):
             part = batch[start : start + PART_SIZE]
@@ -341,12 +340,14 @@ class FeeWorker:
             await self._drain()
             await self._settle_carefully(leftovers)
 
-    async def _own(self, batch: list[Delivery], stream: str, group: str) -> list[Delivery]:
-        """The entries this partition settles, on the log as it stands (the book decides which
+    async def _own(self, entries: Sequence[Delivery], stream: str, group: str) -> list[Delivery]:
+        """The entries this partition settles (FastStream's envelope read as plain wire fields,
+        whether read live or recovered), on the log as it stands (the book decides which
         are its own). With several partitions, entries that settle in another partition (a
         group member's day, or an entry sent to the wrong stream) are forwarded there, then
         acknowledged here (at least once: the partition they reach settles a repeated one
         once); the rest are returned."""
+        batch = [d if b"__data__" not in d.fields else _unwrapped(d) for d in entries]
         await self._catch_up()
         if self.keys.partition is None:
             return batch

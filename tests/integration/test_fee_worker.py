@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 from conftest import Feeschedule
+from faststream.redis.parser import BinaryMessageFormatV1
 from test_fee_worker_support import (
     TIERS_A,
     TIERS_B,
@@ -24,6 +25,7 @@ from test_fee_worker_support import (
 )
 
 from contracts.messages import CloseMonthRequested, InvoiceReceived, NetAssetsReported
+from contracts.partitions import partition_of
 from contracts.wire import encode
 from services.adapters.keys import Keys
 from services.app.ledger import LedgerEntry, invoice_field
@@ -389,3 +391,33 @@ async def test_a_dead_consumers_invoices_and_commands_are_claimed_while_the_work
     assert [e["request_id"] for e in refused] == ["CLOSE-1"]  # January has no report yet
     # The invoice waits for its month's close.
     assert redis_client.hexists(keys.invoices_waiting, invoice_field("P1", "2024-01", "INV-1"))
+
+
+async def test_a_recovered_invoice_published_by_faststream_reaches_its_portfolios_partition(
+    redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+    """An invoice FastStream published (its binary envelope), read by a consumer that died, on
+    the partition stream of another portfolio: claimed, read through its envelope as a live
+    one is, and settled in its portfolio's partition."""
+    keys = Keys(prefix)
+    register(redis_client, keys)
+    amend(redis_client, keys, 1, START, TIERS_A)
+    home = partition_of("P1", 2)
+    wrong = keys.lane(1 - home)
+    invoice = InvoiceReceived(
+        invoice_id="INV-1", agreement_id="AG-1", portfolio_id="P1", month="2024-01", amount="9"
+    )
+    body = json.loads(invoice.model_dump_json(by_alias=True))
+    raw = await BinaryMessageFormatV1.encode(
+        message=body, reply_to=None, headers=None, correlation_id="c-1"
+    )
+    redis_client.xgroup_create(wrong.invoices, Keys.invoice_group, id="0", mkstream=True)
+    redis_client.xadd(wrong.invoices, {b"__data__": raw})
+    redis_client.xreadgroup(Keys.invoice_group, "ghost", {wrong.invoices: ">"}, count=1)
+    async with running_worker(settings_for(redis_url, prefix, partitions=2, claim_idle_ms=0)):
+        waiting = keys.lane(home).invoices_waiting
+        await await_for(lambda: redis_client.hlen(waiting) == 1, timeout=10)
+    assert redis_client.hexists(
+        keys.lane(home).invoices_waiting, invoice_field("P1", "2024-01", "INV-1")
+    )
+    assert not redis_client.exists(wrong.invoices_waiting)
