@@ -267,9 +267,14 @@ def decode_as(fields: Fields, model: type[M], stream: str) -> M:
     """The message in an entry of a stream that takes only `model`; WireError otherwise."""
     message = decode(fields)
     if not isinstance(message, model):
-        raise WireError(
-            f"type: {message.type!r} is not accepted on the {stream} stream"
-            f" (expected {model.model_fields['type'].default!r})",
-            "unknown_type",
-        )
+        raise not_accepted(message.type, model, stream)
     return message
+
+
+def not_accepted(shown: str, model: type[Message], stream: str) -> WireError:
+    """The refusal of a message of type `shown` on a stream that takes only `model`."""
+    return WireError(
+        f"type: {shown!r} is not accepted on the {stream} stream"
+        f" (expected {model.model_fields['type'].default!r})",
+        "unknown_type",
+    )

@@ -44,7 +44,7 @@ from contracts.messages import (
     ReportIgnored,
     ScheduleRef,
 )
-from contracts.wire import WireError, decode, encode, first_error
+from contracts.wire import WireError, decode, encode, first_error, not_accepted
 from services.app.ledger import (
     Accrue,
     Ack,
@@ -156,19 +156,12 @@ def read_report(fields: Mapping[bytes, bytes]) -> NetAssetsReported:
             )
     outer = fields.get(b"type")
     if outer is not None and outer != b"NetAssetsReported":
-        raise _not_net_assets(outer.decode("utf-8", "backslashreplace")[:60])
+        shown = outer.decode("utf-8", "backslashreplace")[:60]
+        raise not_accepted(shown, NetAssetsReported, "net-assets")
     message = decode(cast("Mapping[bytes | str, bytes | str]", fields))
     if not isinstance(message, NetAssetsReported):
-        raise _not_net_assets(message.type)
+        raise not_accepted(message.type, NetAssetsReported, "net-assets")
     return message
-
-
-def _not_net_assets(shown: str) -> WireError:
-    """The refusal of a message of another type (`shown`) on the net-assets stream."""
-    return WireError(
-        f"type: {shown!r} is not accepted on the net-assets stream (expected 'NetAssetsReported')",
-        "unknown_type",
-    )
 
 
 def _text_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
