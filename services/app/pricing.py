@@ -725,18 +725,16 @@ class Pricer:
     ) -> list[Op]:
         """A group member's report: the group's day priced for every member once each has
         reported, else the report waits (`group_incomplete`)."""
-        report, day = op.report, op.report.as_of.isoformat()
+        report = op.report
         days, navs = self._members_day(report, members, reads, unpriced)
         if days != {report.accrual_days}:
             why = f"accrual_days: the group's members report periods of {sorted(days)} days"
             return self._refused(op.ack, report, why + " for one day; they must be alike")
         waiting = [m for m in members if m not in navs]
-        own = unpriced_field(report.portfolio_id, day)
-        if waiting:
-            if op.ack is None:
-                return []
-            return [self._park(report, op.ack, unpriced.get(own), waiting)]
-        return self._group_ops(op, Basis(group=navs), reads, unpriced)
+        if not waiting:
+            return self._group_ops(op, Basis(group=navs), reads, unpriced)
+        own = unpriced.get(unpriced_field(report.portfolio_id, report.as_of.isoformat()))
+        return [] if op.ack is None else [self._park(report, op.ack, own, waiting)]
 
     def _group_ops(
         self,
@@ -835,8 +833,7 @@ class Pricer:
         as_of = report.as_of.isoformat()
         held = read.now.get(as_of)
         # Checked here, not left to the step: the step's other operations depend on this one.
-        other = read.overlap(report.as_of, report.accrual_days)
-        if other is not None:
+        if (other := read.overlap(report.as_of, report.accrual_days)) is not None:
             return self._overlapping(op, other)
         if held is not None:
             first: Op | None = self._revise(held, op.ack, report, self._basis(report, read))
@@ -847,10 +844,12 @@ class Pricer:
             return [] if first is None else [first]
         read.write(as_of, first.ledger)
         later = self._rebase_next(report, read)
-        if later and isinstance(first, Revise) and _same_amount(first):
-            # Its own amount is unchanged (priced on the report before it): the adjustment
-            # it causes is the next report's.
-            first = replace(first, event={})
+        if later and isinstance(first, Revise):
+            before = LedgerEntry.from_json(first.expected).amount
+            if LedgerEntry.from_json(first.ledger).amount == before:
+                # Its own amount is unchanged (priced on the report before it): the adjustment
+                # it causes is the next report's.
+                first = replace(first, event={})
         return [first, *later]
 
     def _basis(self, report: NetAssetsReported, read: LedgerRead) -> Basis:
@@ -939,13 +938,12 @@ class Pricer:
         """
         stored = LedgerEntry.from_json(stored_json)
         entry, ref = self._repriced(stored, report, basis)
-        previous, amount = Decimal(stored.amount), Decimal(entry.amount)
         rebased = basis.base_as_of is not None and (
             (entry.base_as_of, entry.base_net_assets) != (stored.base_as_of, stored.base_net_assets)
         )
         rebased = rebased or (basis.group is not None and entry.group != stored.group)
         news = report is not None or rebased
-        if not news and amount == previous:
+        if not news and Decimal(entry.amount) == Decimal(stored.amount):
             return None
         # A day the log made a group's (priced alone before): the amendment's doing.
         grouped_by_log = report is None and stored.group is None and basis.group is not None
@@ -1106,16 +1104,7 @@ def _band(band: DomainBand) -> BandCharge:
     )
 
 
-def _same_amount(revised: Revise) -> bool:
-    return (
-        LedgerEntry.from_json(revised.expected).amount
-        == LedgerEntry.from_json(revised.ledger).amount
-    )
-
-
 def _class_weights(report: NetAssetsReported) -> tuple[tuple[str, Decimal], ...]:
-    if not report.classes:
-        return ()
     return tuple(sorted((c.class_id, c.net_assets) for c in report.classes))
 
 
@@ -1168,15 +1157,12 @@ def _basis_fields(basis: Basis) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if basis.base_as_of is not None:
         fields["base_as_of"] = basis.base_as_of.isoformat()
-        fields["base_net_assets"] = _text(basis.base_net_assets)
+        assert basis.base_net_assets is not None  # a prior-day base names its net assets
+        fields["base_net_assets"] = str(_plain(basis.base_net_assets))
     if basis.group is not None:
         fields["group"] = {m: str(_plain(v)) for m, v in sorted(basis.group.items())}
         fields["provisional"] = list(basis.provisional) or None
     return fields
-
-
-def _text(amount: Decimal | None) -> str | None:
-    return None if amount is None else str(_plain(amount))
 
 
 def _days(start: date, days: int) -> tuple[str, ...]:
