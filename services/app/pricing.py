@@ -610,14 +610,13 @@ class Pricer:
             ledger = ledgers.get(portfolio_id)
             if ledger is None:
                 continue  # not readable as a ledger: nothing there to adjust
-            ops.append(ExpectLength(portfolio_id, len(ledger)))
             if self.contextual(portfolio_id):
                 read = reads[portfolio_id] = LedgerRead(portfolio_id, ledger)
                 ops += self._advance_in_context(read, earliest, members)
                 continue
+            ops.append(ExpectLength(portfolio_id, len(ledger)))
             days = sorted(d for d in ledger if _reaches(d, ledger[d], earliest))
             ops += filter(None, (self._revise(ledger[as_of], None) for as_of in days))
-        ops.append(ExpectLength(None, len(unpriced)))
         waiting = dict(unpriced)  # as the plan leaves it: a group's day takes its members'
         for name, report_json in sorted(unpriced.items()):
             try:
@@ -632,7 +631,7 @@ class Pricer:
             op = self._accrue_or_park(report, None, parked=(name, report_json))
             if isinstance(op, Accrue):
                 ops += [op] if pid not in reads else self._planned(op, reads, waiting)
-        return ops + [e for read in reads.values() for e in read.expectations()]
+        return _as_read(ops, reads, unpriced)
 
     # -- accruals that depend on their ledger --
 
@@ -695,12 +694,7 @@ class Pricer:
         """The report of `op` planned again on the ledgers (and, for a group's day, the parked
         reports) as read: a step that holds only while what it read is unchanged."""
         reads = {pid: LedgerRead(pid, ledgers.get(pid, {})) for pid in self.context_of(op)}
-        ops = self._planned(op, reads, dict(unpriced or {}))
-        lengths = [ExpectLength(pid, len(read.read)) for pid, read in sorted(reads.items())]
-        if unpriced is not None:
-            lengths.append(ExpectLength(None, len(unpriced)))
-        expected = [e for read in reads.values() for e in read.expectations()]
-        return [*lengths, *ops, *expected]
+        return _as_read(self._planned(op, reads, dict(unpriced or {})), reads, unpriced)
 
     def _planned(
         self, op: Accrue | Park, reads: Mapping[str, LedgerRead], unpriced: dict[str, str]
@@ -757,8 +751,7 @@ class Pricer:
         marked provisional: a late member's report then adjusts every member."""
         reads = {pid: LedgerRead(pid, ledger) for pid, ledger in ledgers.items()}
         waiting = dict(unpriced)
-        ops: list[Op] = [ExpectLength(None, len(unpriced))]
-        ops += [ExpectLength(pid, len(ledger)) for pid, ledger in sorted(ledgers.items())]
+        ops: list[Op] = []
         for name, text in sorted(unpriced.items()):
             report = NetAssetsReported.model_validate_json(text)
             members = self._members(report.portfolio_id, report.as_of)
@@ -772,7 +765,7 @@ class Pricer:
             missing = tuple(m for m in members if m not in navs)
             parked = Park(report.portfolio_id, report.as_of.isoformat(), report, {}, None, text)
             ops += self._group_ops(parked, Basis(group=navs, provisional=missing), reads, waiting)
-        return ops + [e for read in reads.values() for e in read.expectations()]
+        return _as_read(ops, reads, unpriced)
 
     def groups_waiting(self, unpriced: Mapping[str, str]) -> list[str]:
         """The members of every group with a day waiting for reports (whose ledgers a
@@ -1036,6 +1029,16 @@ class Pricer:
             "gross": str(period.gross_amount) if waived else None,
             "waived": str(period.waived_amount) if waived else None,
         }
+
+
+def _as_read(
+    ops: list[Op], reads: Mapping[str, LedgerRead], unpriced: Mapping[str, str] | None
+) -> list[Op]:
+    """`ops` held while what they were planned on is as read: each ledger's length (and the
+    parked reports', when read), and the entries used."""
+    held = [ExpectLength(pid, len(read.read)) for pid, read in sorted(reads.items())]
+    held += [] if unpriced is None else [ExpectLength(None, len(unpriced))]
+    return [*held, *ops, *(e for read in reads.values() for e in read.expectations())]
 
 
 def _reaches(as_of: str, entry_json: str, earliest: date) -> bool:
