@@ -128,10 +128,7 @@ def _plain(value: Decimal) -> Decimal:
     # positive exponent is what str() writes as "E+": cheaper than as_tuple()'s digits.)
     if not value.is_finite():
         raise ValueError(f"{value} is not a finite amount")
-    return value.quantize(_ONE) if "E+" in str(value) else value
-
-
-_ONE = Decimal(1)
+    return value.quantize(1) if "E+" in str(value) else value
 
 
 # ---- reading a report at the edge ----------------------------------------------------------
@@ -382,9 +379,8 @@ class Pricer:
             extra["waived_amount"] = period.waived_amount
             extra["waived_amount_exact"] = period.gross_exact - period.accrual.amount_exact
             extra["gross_schedule_ref"] = self._ref(base)
-        segments = self._segments(period)
         bands = self._bands(period.accrual, period.first.answer.schedule)
-        return fee_accrued(report, period.accrual, ref, segments, extra, bands)
+        return fee_accrued(report, period.accrual, ref, self._segments(period), extra, bands)
 
     def _park(
         self,
