@@ -461,6 +461,12 @@ class Chaos:
                     amend.start()
                 self.strike("a", "one worker", publisher, first_half * (k + 1) // o.kills)
             if amend is not None:
+                if amend.is_alive():
+                    # Each worker died before it priced a date the amendment changes (a slow
+                    # start on a busy machine): one more prices until it is recorded.
+                    waiting = self.services.start("a", "fee-worker", "solo")
+                    amend.join(timeout=120)
+                    waiting.stop()
                 amend.join(timeout=120)
                 if amend.is_alive() or failed:
                     raise RuntimeError(f"the retroactive amendment was not recorded: {failed}")
