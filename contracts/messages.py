@@ -123,8 +123,9 @@ def _decimal_validator(
     return validate
 
 
-def _plain(value: Decimal) -> str:
-    """Plain notation, never an exponent ("2.7E-7" -> "0.00000027") nor "-0"."""
+def plain_decimal(value: Decimal) -> str:
+    """A decimal as the wire (and the ledger) writes it: plain notation, never an exponent
+    ("2.7E-7" -> "0.00000027") nor "-0"."""
     text = str(value)  # plain already unless it has an exponent or is "-0": twice as fast
     if "E" in text or text[0] == "-":
         return f"{value.copy_abs() if value.is_zero() else value:f}"
@@ -174,7 +175,7 @@ DecimalStr = Annotated[
             _SIGNED_DECIMAL, COMPUTED_INT_DIGITS, COMPUTED_FRACTION_DIGITS, signed=True
         )
     ),
-    PlainSerializer(_plain, return_type=str, when_used="json"),
+    PlainSerializer(plain_decimal, return_type=str, when_used="json"),
     _as_string(
         DECIMAL_PATTERN,
         f"A computed decimal: {_DECIMAL_RULES}; an optional leading '-'; at"
@@ -189,7 +190,7 @@ NonNegativeDecimalStr = Annotated[
     PlainValidator(
         _decimal_validator(_INPUT_DECIMAL, INPUT_INT_DIGITS, INPUT_FRACTION_DIGITS, signed=False)
     ),
-    PlainSerializer(_plain, return_type=str, when_used="json"),
+    PlainSerializer(plain_decimal, return_type=str, when_used="json"),
     _as_string(
         INPUT_DECIMAL_PATTERN,
         f"A non-negative decimal: {_DECIMAL_RULES}; no sign; at most"

@@ -43,6 +43,7 @@ from contracts.messages import (
     ReportHeld,
     ReportIgnored,
     ScheduleRef,
+    plain_decimal,
 )
 from contracts.wire import WireError, decode, encode, first_error, not_accepted
 from services.app.ledger import (
@@ -1018,7 +1019,7 @@ class Pricer:
         waived = period.waived
         return {
             "amount": str(accrual.amount),
-            "amount_exact": str(accrual.amount_exact),
+            "amount_exact": plain_decimal(accrual.amount_exact),
             "day_count": accrual.day_count.value,
             "rounding": accrual.rounding.name,
             "schedule_ref": self._ref_dicts[id(ref)],
@@ -1141,12 +1142,14 @@ def class_deltas(before: LedgerEntry, after: LedgerEntry) -> list[ClassDelta]:
 def _report_fields(report: NetAssetsReported) -> dict[str, Any]:
     """The ledger entry's fields that the report it was priced from sets."""
     return {
-        "net_assets": str(_plain(report.net_assets)),
+        "net_assets": plain_decimal(report.net_assets),
         "accrual_days": report.accrual_days,
         "currency": report.currency,
         "report_id": report.report_id,
         "revision": report.revision,
-        "classes": {c: str(v) for c, v in _class_weights(report)} if report.classes else None,
+        "classes": {c: plain_decimal(v) for c, v in _class_weights(report)}
+        if report.classes
+        else None,
     }
 
 
@@ -1157,9 +1160,9 @@ def _basis_fields(basis: Basis) -> dict[str, Any]:
     if basis.base_as_of is not None:
         fields["base_as_of"] = basis.base_as_of.isoformat()
         assert basis.base_net_assets is not None  # a prior-day base names its net assets
-        fields["base_net_assets"] = str(_plain(basis.base_net_assets))
+        fields["base_net_assets"] = plain_decimal(basis.base_net_assets)
     if basis.group is not None:
-        fields["group"] = {m: str(_plain(v)) for m, v in sorted(basis.group.items())}
+        fields["group"] = {m: plain_decimal(v) for m, v in sorted(basis.group.items())}
         fields["provisional"] = list(basis.provisional) or None
     return fields
 
