@@ -238,8 +238,8 @@ class FeeWorker:
             await self._drain()
 
     async def on_plain(self, settle: BatchHandler, raw: Mapping[str, Any]) -> None:
-        """A batch of invoices or commands as FastStream read it, handed to `settle` as plain
-        wire fields."""
+        """A batch of invoices or commands as FastStream read it, handed to `settle` (whose
+        `_own` reads FastStream's envelope)."""
         await settle(deliveries_of(raw))
 
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
