@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from contracts.messages import plain_decimal
 from contracts.wire import WireError, first_error
 from services.domain.errors import DomainError
 from services.domain.errors import UsageProblem as UsageProblem
@@ -114,23 +115,24 @@ def quote(
 
 
 def _quote_json(accrual: Accrual) -> dict[str, Any]:
-    """`quote --json`: every figure as a plain decimal string ("0.00000027", never "2.7E-7")."""
+    """`quote --json`: every figure as the wire writes it ("0.00000027", never "2.7E-7" or
+    "-0")."""
     return {
         "as_of": accrual.as_of.isoformat(),
-        "net_assets": f"{accrual.net_assets:f}",
+        "net_assets": plain_decimal(accrual.net_assets),
         "accrual_days": accrual.accrual_days,
         "day_count": accrual.day_count.value,
         "year_basis": accrual.year_basis,
         "rounding": accrual.rounding.name,
-        "annual_fee": f"{accrual.annual_fee:f}",
-        "amount": f"{accrual.amount:f}",
-        "amount_exact": f"{accrual.amount_exact:f}",
-        "effective_rate_pct": f"{accrual.effective_rate_pct:f}",
+        "annual_fee": plain_decimal(accrual.annual_fee),
+        "amount": plain_decimal(accrual.amount),
+        "amount_exact": plain_decimal(accrual.amount_exact),
+        "effective_rate_pct": plain_decimal(accrual.effective_rate_pct),
         "breakdown": [
             {
                 **band.tier.as_json(),
-                "assets_in_band": f"{band.assets_in_band:f}",
-                "charge": f"{band.annual_charge:f}",
+                "assets_in_band": plain_decimal(band.assets_in_band),
+                "charge": plain_decimal(band.annual_charge),
             }
             for band in accrual.breakdown
         ],
@@ -155,7 +157,7 @@ def _print_quote(accrual: Accrual) -> None:
     console.print(table)
     console.print(f"annual fee       {accrual.annual_fee:,.2f}")
     console.print(f"effective rate   {accrual.effective_rate_pct:.6f}%")
-    console.print(f"accrual (exact)  {accrual.amount_exact}")
+    console.print(f"accrual (exact)  {plain_decimal(accrual.amount_exact)}")
     console.print(f"accrual          [bold]{accrual.amount:,}[/bold]  ({accrual.rounding.name})")
 
 

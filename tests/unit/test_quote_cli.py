@@ -402,3 +402,16 @@ def test_unknown_option_is_one_line_too() -> None:
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert "--colour" in result.stderr
+
+
+def test_figures_are_written_as_the_wire_writes_them() -> None:
+    # A signed zero and a fraction of a cent: no "-0" and no exponent, in JSON or for a person.
+    common = ["quote", "--schedule", "0.88%", "--as-of", "2024-01-02"]
+    zero = json.loads(run_cli(*common, "--net-assets", "-0", "--json").stdout)
+    assert zero["net_assets"] == "0"
+    assert zero["breakdown"][0]["assets_in_band"] == "0"
+    tiny = json.loads(run_cli(*common, "--net-assets", "0.01", "--json").stdout)
+    assert tiny["amount_exact"].startswith("0.000000241095890410958904")
+    readable = run_cli(*common, "--net-assets", "0.01").stdout
+    assert "accrual (exact)  0.000000241095890410958904" in readable
+    assert "E-" not in readable
