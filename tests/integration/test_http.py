@@ -7,7 +7,7 @@ import re
 import socket
 from collections.abc import AsyncIterator, Sequence
 
-import httpx
+import httpx2
 import pytest
 import redis.asyncio as aioredis
 
@@ -67,7 +67,7 @@ def _sample(text: str, name: str, stream: str, group: str) -> float | None:
 
 async def test_health_is_ok_when_redis_answers(redis_url: str) -> None:
     async for base in _serving(redis_url, []):
-        async with httpx.AsyncClient() as http:
+        async with httpx2.AsyncClient() as http:
             response = await http.get(f"{base}/health")
             missing = await http.get(f"{base}/nothing-here")
     assert response.status_code == 200
@@ -77,7 +77,7 @@ async def test_health_is_ok_when_redis_answers(redis_url: str) -> None:
 
 async def test_only_get_and_head_are_answered(redis_url: str) -> None:
     async for base in _serving(redis_url, []):
-        async with httpx.AsyncClient() as http:
+        async with httpx2.AsyncClient() as http:
             head = await http.head(f"{base}/health")
             post = await http.post(f"{base}/metrics")
     assert head.status_code == 200 and head.content == b""
@@ -87,7 +87,7 @@ async def test_only_get_and_head_are_answered(redis_url: str) -> None:
 async def test_health_is_503_when_redis_is_unreachable() -> None:
     closed = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
     async for base in _serving(closed, []):
-        async with httpx.AsyncClient() as http:
+        async with httpx2.AsyncClient() as http:
             response = await http.get(f"{base}/health")
             metrics = await http.get(f"{base}/metrics")
     assert response.status_code == 503
@@ -107,7 +107,7 @@ async def test_metrics_show_pending_entries_of_a_group(
     client = aioredis.Redis.from_url(redis_url)
     try:
         async for base in _serving(redis_url, [group]):
-            async with httpx.AsyncClient() as http:
+            async with httpx2.AsyncClient() as http:
                 before = (await http.get(f"{base}/metrics")).text
                 for n in range(3):
                     await client.xadd(stream, {"n": str(n)})
@@ -157,7 +157,7 @@ async def test_two_services_of_one_process_share_the_server(
     try:
         await asyncio.sleep(0.2)
         assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
-        async with httpx.AsyncClient() as http:
+        async with httpx2.AsyncClient() as http:
             health = (await http.get(f"http://127.0.0.1:{port}/health")).json()
             metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     finally:

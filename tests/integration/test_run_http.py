@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import redis
 from conftest import FEESCHEDULE
@@ -42,7 +42,7 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     while True:
         try:
             value = condition()
-        except httpx.TransportError:
+        except httpx2.TransportError:
             value = None
         if value:
             return value
@@ -139,7 +139,7 @@ def test_health_and_metrics_while_run_all_runs(
     _put_agreement(redis_client, keys.agreements)
     env = {"FEES_HTTP_PORT": str(port), "FEES_GAP_REFRESH_MS": "100"}
     with running(redis_url, prefix, ["all"], env) as process:
-        with httpx.Client(base_url=base, timeout=5) as http:
+        with httpx2.Client(base_url=base, timeout=5) as http:
             health = _wait(lambda: http.get("/health"), 30, "/health to answer")
             assert health.status_code == 200, health.text
             body = health.json()
@@ -236,7 +236,7 @@ def test_http_port_option_and_a_port_in_use(
     redis_client.xadd(keys.net_assets, _report("r1", "2024-01-02", "1.00"))
     redis_client.xreadgroup("fee-worker", "someone-else", {keys.net_assets: ">"})
     with running(redis_url, prefix, ["fee-worker", "--http-port", str(port)]) as process:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             health = _wait(lambda: http.get("/health"), 30, "/health to answer")
             assert health.json()["service"] == "fee-worker"
             _wait(
