@@ -467,7 +467,6 @@ class Chaos:
                     waiting = self.services.start("a", "fee-worker", "solo")
                     amend.join(timeout=120)
                     waiting.stop()
-                amend.join(timeout=120)
                 if amend.is_alive() or failed:
                     raise RuntimeError(f"the retroactive amendment was not recorded: {failed}")
             self.say(f"phase 1 done: {self.kills['one worker']} kills")
