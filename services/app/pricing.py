@@ -162,6 +162,27 @@ def read_report(fields: Mapping[bytes, bytes]) -> NetAssetsReported:
     return message
 
 
+@dataclass(frozen=True, slots=True)
+class ReadReport:
+    """An entry whose report has been read already (the worker decides on it which partition
+    settles the entry), so that planning does not read it again."""
+
+    entry_id: str
+    fields: Mapping[bytes, bytes]
+    deliveries: int
+    report: NetAssetsReported
+
+
+def read_ahead(entry: Incoming) -> Incoming:
+    """`entry` with its report read; as it is when it does not read (planning refuses it then,
+    with the reason)."""
+    try:
+        report = read_report(entry.fields)
+    except Exception:  # whatever it is, `_plan_entry` meets it again and dead-letters the entry
+        return entry
+    return ReadReport(entry.entry_id, entry.fields, entry.deliveries, report)
+
+
 def _text_fields(fields: Mapping[bytes, bytes]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in fields.items():
@@ -489,7 +510,7 @@ class Pricer:
                 f" ({self.max_deliveries}); processing it failed every time",
                 "max_deliveries",
             )
-        report = read_report(entry.fields)
+        report = entry.report if type(entry) is ReadReport else read_report(entry.fields)
         if report.portfolio_id not in self.book.timelines:
             # Never named by any agreement: a typo or a fund not yet set up. Parking it
             # would hide it; the dead letter keeps it, with what to do about it.

@@ -53,7 +53,14 @@ from services.app.close import (
 )
 from services.app.invoices import receive_invoices
 from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult, Unpark
-from services.app.pricing import AdjustmentReason, Incoming, Pricer, refusal
+from services.app.pricing import (
+    AdjustmentReason,
+    Incoming,
+    Pricer,
+    ReadReport,
+    read_ahead,
+    refusal,
+)
 from services.app.projection import read_events
 from services.app.routing import home_partition, routing_key
 from services.app.settling import (
@@ -152,7 +159,7 @@ class FeeWorker:
         self.command_pricer = self._reader(keys.commands, Keys.command_group, self.settle_commands)
         self._lock = asyncio.Lock()
         # The last part of a FastStream batch, still being applied by Redis (see `on_batch`).
-        self._inflight: tuple[list[Delivery], asyncio.Task[SettleResult]] | None = None
+        self._inflight: tuple[list[Incoming], asyncio.Task[SettleResult]] | None = None
         # In the background: follow the log while idle, claim abandoned entries, count gaps.
         self.maintenance = Periodic(
             settings.block_ms / 1000, self._maintain, "fee worker maintenance pass"
@@ -245,10 +252,10 @@ class FeeWorker:
     async def settle_invoices(self, deliveries: Sequence[Delivery]) -> None:
         """Match invoices against their closed months, or keep them for the close."""
         async with self._lock:
-            deliveries = await self._own(deliveries, "invoices", Keys.invoice_group)
-            args = (self.book, self.invoices, self.invoice_pricer, deliveries)
+            entries = await self._own(deliveries, "invoices", Keys.invoice_group)
+            args = (self.book, self.invoices, self.invoice_pricer, entries)
             await self._until_settled(
-                lambda: receive_invoices(*args, self.checkpoint), f"{len(deliveries)} invoices"
+                lambda: receive_invoices(*args, self.checkpoint), f"{len(entries)} invoices"
             )
 
     async def settle_commands(self, deliveries: Sequence[Delivery]) -> None:
@@ -257,7 +264,7 @@ class FeeWorker:
             for delivery in await self._own(deliveries, "commands", Keys.command_group):
                 await self._settle_command(delivery)
 
-    async def _settle_command(self, delivery: Delivery) -> None:
+    async def _settle_command(self, delivery: Incoming) -> None:
         # A close is its own step per portfolio (a second one changes nothing), so a command
         # whose answer did not go through is carried out again.
         async def step() -> SettleResult:
@@ -282,7 +289,7 @@ class FeeWorker:
             self.checkpoint = result.detail
         return result
 
-    async def _command(self, delivery: Delivery) -> list[Op]:
+    async def _command(self, delivery: Incoming) -> list[Op]:
         """The close a command asks for, done; and the step that answers and acknowledges it."""
         if not delivery.fields:
             return [Ack(delivery.entry_id)]
@@ -340,33 +347,35 @@ class FeeWorker:
             await self._drain()
             await self._settle_carefully(leftovers)
 
-    async def _own(self, entries: Sequence[Delivery], stream: str, group: str) -> list[Delivery]:
+    async def _own(self, entries: Sequence[Delivery], stream: str, group: str) -> list[Incoming]:
         """The entries this partition settles (FastStream's envelope read as plain wire fields,
         whether read live or recovered), on the log as it stands (the book decides which
         are its own). With several partitions, entries that settle in another partition (a
         group member's day, or an entry sent to the wrong stream) are forwarded there, then
         acknowledged here (at least once: the partition they reach settles a repeated one
         once); the rest are returned."""
-        batch = [d if b"__data__" not in d.fields else _unwrapped(d) for d in entries]
+        batch: list[Incoming] = [
+            d if b"__data__" not in d.fields else _unwrapped(d) for d in entries
+        ]
         await self._catch_up()
         if self.keys.partition is None:
             return batch
         own, partitions = int(self.keys.partition), self.settings.partitions
-        mine: list[Delivery] = []
+        mine: list[Incoming] = []
         sends: list[tuple[str, Mapping[bytes, bytes]]] = []
         ids: list[str] = []
         for delivery in batch:
-            key = routing_key(delivery.fields) if delivery.fields else None
+            entry, key = _routed(delivery, stream)
             home = own if key is None else home_partition(self.book, *key, partitions)
             if home == own:
-                mine.append(delivery)
+                mine.append(entry)
             else:
                 sends.append((getattr(self.keys.lane(home), stream), delivery.fields))
                 ids.append(delivery.entry_id)
         await forward(self.client, sends, getattr(self.keys, stream), group, ids)
         return mine
 
-    async def _plan(self, part: list[Delivery]) -> list[Op]:
+    async def _plan(self, part: list[Incoming]) -> list[Op]:
         """`Pricer.plan_batch` in slices, yielding to the event loop between them: the step in
         flight is a large request, and the loop writes what the socket did not take at once
         only when it gets control, so Redis would otherwise wait for the whole plan."""
@@ -525,6 +534,18 @@ class FeeWorker:
         if now >= self._next_gaps:
             self.metrics.accrual_gaps(gap_counts(await self.store.covered_days()))
             self._next_gaps = now + self.settings.gap_refresh_ms / 1000
+
+
+def _routed(delivery: Incoming, stream: str) -> tuple[Incoming, tuple[str, str] | None]:
+    """The entry, and the portfolio and day it is about (None: settled where it is). A report
+    is read once, here: planning takes it as read."""
+    if not delivery.fields:
+        return delivery, None
+    if stream == "net_assets":
+        entry = read_ahead(delivery)
+        if isinstance(entry, ReadReport):
+            return entry, (entry.report.portfolio_id, entry.report.as_of.isoformat())
+    return delivery, routing_key(delivery.fields)
 
 
 def _unwrapped(delivery: Delivery) -> Delivery:

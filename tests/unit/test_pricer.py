@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
 from services.app.ledger import Accrue, Emit, Park, Revise
-from services.app.pricing import Held, Pricer
+from services.app.pricing import Held, Pricer, ReadReport, read_ahead, read_report
 from services.domain.book import ScheduleBook
 from services.mapping import apply_to_book
 
@@ -203,3 +203,26 @@ def test_a_ledger_entry_is_written_ascii_escaped_as_ever() -> None:
     assert LedgerEntry.from_json(text) == entry
     plain = LedgerEntry.from_json(text.replace("\\u00c9", "E").replace("\\u00df", "ss"))
     assert plain.to_json() == json.dumps(json.loads(plain.to_json()), separators=(",", ":"))
+
+
+@given(st.decimals(min_value=0, max_value=10**12, places=2), st.integers(0, 2**40))
+def test_a_report_read_ahead_is_planned_as_it_was_read(assets: Decimal, revision: int) -> None:
+    # The worker reads a report once, to decide its partition; planning takes that reading,
+    # and what it plans is what reading the entry itself would give.
+    entry = report(revision=revision, assets=str(assets))
+    ahead = read_ahead(entry)
+    assert isinstance(ahead, ReadReport) and ahead.report == read_report(entry.fields)
+    # Fields that no longer read: only the reading taken ahead can price it.
+    taken = ReadReport(ahead.entry_id, {b"data": b"not json"}, 1, ahead.report)
+    planning = pricer()
+    (planned,), (direct,) = planning.plan_batch([taken]), planning.plan_batch([entry])
+    assert isinstance(planned, Accrue) and isinstance(direct, Accrue)
+    assert planned.ledger == direct.ledger and planned.ack == direct.ack == entry.entry_id
+
+
+def test_an_entry_that_does_not_read_is_left_for_planning_to_refuse() -> None:
+    bad = Entry("bad", {b"data": b'{"type": "NetAssetsReported", "net_assets": 5}'})
+    assert read_ahead(bad) is bad
+    (dead,) = pricer().plan_batch([read_ahead(bad)])
+    assert letter(dead)["code"] == "invalid_field"
+    assert letter(dead)["reason"] == "report_id: missing (a required field)"
