@@ -2,14 +2,16 @@
 
     python -m benchmarks.bench_worker [--reports 100000] [--portfolios 50] [--batch 500]
                                       [--chunk 10000] [--runs 3] [--workers 2 --partitions 4]
+                                      [--cluster] [--interpreted]
 
 Sides, each run as processes over the same N net-asset reports (plain wire entries):
   plain x1      benchmarks/plain_loop.py: XREADGROUP COUNT 500 -> json.loads -> its own
                 three-band Decimal fee -> a FeeAccrued-complete JSON event -> XADD + ledger
                 HSET + XACK, one pipeline per batch; no guarantees. It shares no code with
                 the service.
-  worker x1     the real worker (`feeschedule run fee-worker`, this checkout's code):
-                exactly-once effects, one Lua step per batch part.
+  worker x1     the real worker (`feeschedule run fee-worker`, this checkout's code as the
+                compiled build has it, setup.py's FEES_COMPILE=1; --interpreted: its sources
+                as they are): exactly-once effects, one Lua step per batch part.
   worker xN P   N worker processes with FEES_PARTITIONS=P, the reports published straight to
                 their partition streams (contracts.partitions.partition_of); and plain xN P,
                 N copies of the plain loop, each on its own partitions (only when N or P > 1).
@@ -60,14 +62,16 @@ from contracts.partitions import partition_of
 from contracts.wire import encode
 from services.adapters.keys import Keys
 from tests.cluster import Target, local_cluster
+from tests.compiled import CompileFailed, compiled_build
 
 TIERS = [
     {"from": "0", "to": "500000000", "rate_pct": "0.88"},
     {"from": "500000000", "to": "1000000000", "rate_pct": "0.83"},
     {"from": "1000000000", "to": None, "rate_pct": "0.78"},
 ]
-# This checkout: the processes the benchmark starts run its code (from its directory, with it
-# first on PYTHONPATH), whatever `feeschedule` is on PATH or the current directory holds.
+# This checkout: the processes the benchmark starts run its code (from its directory, or the
+# directory of its compiled build, with that first on PYTHONPATH), whatever `feeschedule` is on
+# PATH or the current directory holds.
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = [
     sys.executable,
@@ -134,6 +138,7 @@ class Side:
     processes: int
     partitions: int
     keys: Keys
+    code: Path = ROOT  # where its processes import this checkout's code from
     running: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
@@ -156,7 +161,7 @@ class Side:
 
     def commands(self, target: Target, batch: int) -> list[tuple[list[str], dict[str, str]]]:
         """Each process's command line and environment."""
-        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        path = os.pathsep.join(p for p in (str(self.code), os.environ.get("PYTHONPATH")) if p)
         base = {**os.environ, **target.env(), "PYTHONPATH": path}
         out = []
         for j in range(self.processes):
@@ -186,7 +191,7 @@ class Side:
             log = tempfile.TemporaryFile()  # noqa: SIM115
             self.logs.append(log)
             process = subprocess.Popen(
-                command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                command, env=env, cwd=self.code, stdout=log, stderr=subprocess.STDOUT
             )
             self.running.append(process)
 
@@ -395,6 +400,20 @@ def ratio(sides: dict[str, Side], slow: str, fast: str) -> float | None:
     return sum(sides[slow].seconds) / sum(sides[fast].seconds)
 
 
+def worker_code(interpreted: bool) -> Path:
+    """Where the workers import this checkout from: its compiled build (made, or found made),
+    or with --interpreted the checkout itself."""
+    if interpreted:
+        print("worker code        this checkout's sources, interpreted (--interpreted)")
+        return ROOT
+    try:
+        build = compiled_build()
+    except CompileFailed as exc:
+        sys.exit(f"{exc}\n(--interpreted measures the sources as they are)")
+    print(f"worker code        this checkout, compiled (setup.py FEES_COMPILE=1): {build}")
+    return build
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=100_000)
@@ -407,6 +426,9 @@ def main() -> None:
     parser.add_argument(
         "--cluster", action="store_true", help="on a local three-master Redis Cluster"
     )
+    parser.add_argument(
+        "--interpreted", action="store_true", help="the workers on the sources, not compiled"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     entries = reports(args.reports, args.portfolios)
@@ -416,6 +438,7 @@ def main() -> None:
         f"reports            {args.reports:,} ({args.portfolios} portfolios, batch"
         f" {args.batch}, chunks of {args.chunk:,}), {args.runs} runs"
     )
+    code = worker_code(args.interpreted)
     ratios: dict[str, list[float]] = {}
     with redis_target(args.cluster) as target:
         before = cpu_times()
@@ -425,7 +448,7 @@ def main() -> None:
             if scaled:
                 shapes += [("worker", n, p), ("plain", n, p)]
             sides = [
-                Side(kind, k, parts, Keys(f"bench-{tag}-{i}"))
+                Side(kind, k, parts, Keys(f"bench-{tag}-{i}"), code if kind == "worker" else ROOT)
                 for i, (kind, k, parts) in enumerate(shapes)
             ]
             ran = {s.name: s for s in measure(target, sides, entries, args.portfolios, args)}

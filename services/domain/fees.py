@@ -414,23 +414,24 @@ def accrue(
     net_assets: Decimal,
     as_of: date,
     *,
-    accrual_days: int = 1,
+    accrual_days: int | str = 1,
     day_count: DayCount = DayCount.ACT_365F,
     rounding: RoundingPolicy = DEFAULT_ROUNDING,
 ) -> Accrual:
     """The accrual for `accrual_days` days at `as_of`: annual fee x days / year basis."""
     _check_assets(net_assets)
-    check_accrual_days(accrual_days)
+    # (Typed as check_accrual_days takes it: compiled, an `int` parameter would turn True to 1.)
+    days = check_accrual_days(accrual_days)
     basis = day_count.year_basis(as_of)
     with decimal.localcontext(FEE_CONTEXT):
         breakdown = schedule._bands(net_assets)
         annual = sum((b.annual_charge for b in breakdown), ZERO)
-        exact = annual * accrual_days / basis
+        exact = annual * days / basis
         rate = _blended(schedule, annual, net_assets)
     return Accrual(
         net_assets=net_assets,
         as_of=as_of,
-        accrual_days=accrual_days,
+        accrual_days=days,
         day_count=day_count,
         year_basis=basis,
         annual_fee=annual,
