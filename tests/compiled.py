@@ -55,6 +55,17 @@ def _digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def _copy_sources(into: Path) -> None:
+    """What the build reads, in a fresh directory: setuptools would otherwise take up whatever
+    an earlier build left in the checkout's build/ (a module compiled then, and no longer)."""
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, into / name)
+    for package in ("services", "contracts"):
+        shutil.copytree(
+            ROOT / package, into / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+
+
 def compiled_build() -> Path:
     """The directory of this checkout's compiled build, built if it is not there yet."""
     target = BUILDS / _digest()
@@ -64,10 +75,12 @@ def compiled_build() -> Path:
     for stale in BUILDS.iterdir():
         shutil.rmtree(stale, ignore_errors=True)
     scratch = tempfile.mkdtemp(dir=BUILDS)
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation"]
-    command += ["--no-deps", "--target", scratch, str(ROOT)]
-    env = {**os.environ, "FEES_COMPILE": "1"}
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as source:
+        _copy_sources(Path(source))
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation"]
+        command += ["--no-deps", "--target", scratch, source]
+        env = {**os.environ, "FEES_COMPILE": "1"}
+        done = subprocess.run(command, env=env, cwd=source, capture_output=True, text=True)
     if done.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
         raise CompileFailed(f"the compiled build failed:\n{(done.stdout + done.stderr)[-4000:]}")

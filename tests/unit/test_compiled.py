@@ -35,3 +35,10 @@ def test_each_pass_imports_the_code_it_says() -> None:
         assert _is_extension(module), module
         file = importlib.import_module(module).__file__
         assert file is not None and Path(file).is_relative_to(build), module
+    # Nothing else: no extension left over from a build of another list.
+    extensions = {
+        ".".join((*p.relative_to(build).parts[:-1], p.name.split(".")[0]))
+        for suffix in EXTENSION_SUFFIXES
+        for p in Path(build).glob(f"*/**/*{suffix}")
+    }
+    assert {e.removesuffix(".__init__") for e in extensions} == set(compiled_modules())
