@@ -1,11 +1,12 @@
 """A recomputation of a large complex's history after a retroactive amendment.
 
     python -m benchmarks.bench_recompute [--portfolios 500] [--days 2000] [--workers 2]
-                                         [--partitions 4]
+                                         [--partitions 4] [--interpreted]
 
 Sets up `portfolios x days` accruals the real way (an agreement on the log, one report per
 portfolio and day published to its partition, N `feeschedule run fee-worker` processes pricing
-them), then records Amendment No. 2, effective on the first day, repricing every portfolio, and
+them, on this checkout's compiled build as bench_worker runs it, or with --interpreted on its
+sources), then records Amendment No. 2, effective on the first day, repricing every portfolio, and
 times how long the workers take to adjust every accrual: from the XADD of the amendment until
 every accrual has its FeeAdjusted and every partition's checkpoint is the amendment. Prints the
 time and the rate, and checks a sample of the new amounts against its own three-band fee.
@@ -27,13 +28,14 @@ import uuid
 import zlib
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import redis
 from rich.progress import Progress
 
-from benchmarks.bench_worker import redis_url
-from benchmarks.machine import console_script, cpu_times, describe
+from benchmarks.bench_worker import WORKER, redis_url, worker_code
+from benchmarks.machine import cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
 
@@ -142,9 +144,14 @@ def record(client: redis.Redis, layout: Layout, pids: list[str], number: int, ba
     client.xadd(layout.log, encode(amendment))  # type: ignore[arg-type]
 
 
-def start_workers(url: str, layout: Layout, n: int, logs: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    url: str, layout: Layout, n: int, logs: str, code: Path
+) -> list[subprocess.Popen[bytes]]:
+    """N `feeschedule run fee-worker` processes on this checkout's code as `code` holds it."""
+    path = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)
     env = {
         **os.environ,
+        "PYTHONPATH": path,
         "FEES_REDIS_URL": url,
         "FEES_PREFIX": layout.prefix,
         "FEES_PARTITIONS": str(layout.partitions),
@@ -152,8 +159,9 @@ def start_workers(url: str, layout: Layout, n: int, logs: str) -> list[subproces
     }
     return [
         subprocess.Popen(
-            [console_script(), "run", "fee-worker"],
+            WORKER,
             env={**env, "FEES_CONSUMER": f"w{i}"},
+            cwd=code,
             stdout=open(os.path.join(logs, f"w{i}.log"), "wb"),
             stderr=subprocess.STDOUT,
         )
@@ -170,7 +178,7 @@ def check(client: redis.Redis, layout: Layout, sample: dict[str, Decimal]) -> No
             raise SystemExit(f"{key}: {entry['amount']} is not {fee(AFTER, assets)}")
 
 
-def run(url: str, portfolios: int, days: int, workers: int, partitions: int) -> None:
+def run(url: str, portfolios: int, days: int, workers: int, partitions: int, code: Path) -> None:
     client = redis.Redis.from_url(url)
     layout = Layout(f"rc{uuid.uuid4().hex[:8]}", partitions)
     pids = [f"C{p:04d}" for p in range(portfolios)]
@@ -181,7 +189,7 @@ def run(url: str, portfolios: int, days: int, workers: int, partitions: int) -> 
     procs: list[subprocess.Popen[bytes]] = []
     try:
         with tempfile.TemporaryDirectory() as logs:
-            procs = start_workers(url, layout, workers, logs)
+            procs = start_workers(url, layout, workers, logs, code)
             priced = wait_for("pricing", total, lambda: layout.count(client, "accruals"))
             print(f"priced {total:,} reports in {priced:.1f} s ({total / priced:,.0f}/s)")
             before = cpu_times()
@@ -214,9 +222,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--interpreted", action="store_true", help="the workers on the sources, not compiled"
+    )
     args = parser.parse_args()
+    code = worker_code(args.interpreted)
     with redis_url() as url:
-        run(url, args.portfolios, args.days, args.workers, args.partitions)
+        run(url, args.portfolios, args.days, args.workers, args.partitions, code)
 
 
 if __name__ == "__main__":
