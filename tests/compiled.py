@@ -18,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 import tomllib
 from pathlib import Path
 
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILDS = ROOT / ".build" / "compiled"
 # The unit tests' check that what they import is the compiled build (tests/unit/test_compiled.py).
 EXPECT_ENV = "FEES_EXPECT_COMPILED"
+SCRATCH = "building-"
 
 
 class CompileFailed(RuntimeError):
@@ -72,9 +74,8 @@ def compiled_build() -> Path:
     if target.is_dir():
         return target
     BUILDS.mkdir(parents=True, exist_ok=True)
-    for stale in BUILDS.iterdir():
-        shutil.rmtree(stale, ignore_errors=True)
-    scratch = tempfile.mkdtemp(dir=BUILDS)
+    _drop_stale()
+    scratch = tempfile.mkdtemp(dir=BUILDS, prefix=SCRATCH)
     with tempfile.TemporaryDirectory() as source:
         _copy_sources(Path(source))
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation"]
@@ -84,8 +85,23 @@ def compiled_build() -> Path:
     if done.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
         raise CompileFailed(f"the compiled build failed:\n{(done.stdout + done.stderr)[-4000:]}")
-    os.rename(scratch, target)  # whole or not at all: a build cut short is never found
+    try:
+        os.rename(scratch, target)  # whole or not at all: a build cut short is never found
+    except OSError:  # another process built the same sources meanwhile: theirs is as good
+        shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def _drop_stale() -> None:
+    """Builds of other sources, and scratch directories abandoned over an hour ago (a build
+    running in another process now keeps its own)."""
+    for path in BUILDS.iterdir():
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:  # dropped by another process just now
+            continue
+        if not path.name.startswith(SCRATCH) or age > 3600:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def main() -> None:
