@@ -20,13 +20,17 @@ HERE = Path(__file__).parent
 
 
 def compiled_modules() -> list[str]:
+    """The paths (relative to this directory) of the modules the compiled build compiles;
+    tests/compiled.py reads them here too."""
     patterns = tomllib.loads((HERE / "pyproject.toml").read_text())["tool"]["feeschedule"]
-    return sorted(path for pattern in patterns["compiled"] for path in glob.glob(pattern))
+    found = {path for pattern in patterns["compiled"] for path in glob.glob(pattern, root_dir=HERE)}
+    return sorted(found)
 
 
-if os.environ.get("FEES_COMPILE") == "1":
-    from mypyc.build import mypycify
+if __name__ == "__main__":  # as setuptools runs it (imported, it only lends compiled_modules)
+    if os.environ.get("FEES_COMPILE") == "1":
+        from mypyc.build import mypycify
 
-    setup(ext_modules=mypycify(compiled_modules(), opt_level="3"))
-else:
-    setup()
+        setup(ext_modules=mypycify(compiled_modules(), opt_level="3"))
+    else:
+        setup()

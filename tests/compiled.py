@@ -12,6 +12,7 @@ shadowed by a stale extension.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -19,7 +20,6 @@ import sys
 import sysconfig
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +34,14 @@ class CompileFailed(RuntimeError):
 
 
 def compiled_modules() -> list[str]:
-    """The module names `[tool.feeschedule] compiled` (pyproject.toml) names, as imported."""
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["feeschedule"]
-    paths = sorted({p for pattern in patterns["compiled"] for p in ROOT.glob(pattern)})
+    """The names, as imported, of the modules setup.py compiles (its `compiled_modules`)."""
+    spec = importlib.util.spec_from_file_location("feeschedule_setup", ROOT / "setup.py")
+    assert spec is not None and spec.loader is not None
+    setup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(setup)
     return [
-        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in paths
+        ".".join(Path(p).with_suffix("").parts).removesuffix(".__init__")
+        for p in setup.compiled_modules()
     ]
 
 
