@@ -34,7 +34,7 @@ from typing import Any
 import redis
 from rich.progress import Progress
 
-from benchmarks.bench_worker import WORKER, redis_url, worker_code
+from benchmarks.bench_worker import WORKER, python_path, redis_url, worker_code
 from benchmarks.machine import cpu_times, describe
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from contracts.wire import encode
@@ -148,10 +148,9 @@ def start_workers(
     url: str, layout: Layout, n: int, logs: str, code: Path
 ) -> list[subprocess.Popen[bytes]]:
     """N `feeschedule run fee-worker` processes on this checkout's code as `code` holds it."""
-    path = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)
     env = {
         **os.environ,
-        "PYTHONPATH": path,
+        "PYTHONPATH": python_path(code),
         "FEES_REDIS_URL": url,
         "FEES_PREFIX": layout.prefix,
         "FEES_PARTITIONS": str(layout.partitions),

@@ -161,8 +161,7 @@ class Side:
 
     def commands(self, target: Target, batch: int) -> list[tuple[list[str], dict[str, str]]]:
         """Each process's command line and environment."""
-        path = os.pathsep.join(p for p in (str(self.code), os.environ.get("PYTHONPATH")) if p)
-        base = {**os.environ, **target.env(), "PYTHONPATH": path}
+        base = {**os.environ, **target.env(), "PYTHONPATH": python_path(self.code)}
         out = []
         for j in range(self.processes):
             if self.kind == "worker":
@@ -398,6 +397,11 @@ def ratio(sides: dict[str, Side], slow: str, fast: str) -> float | None:
     if slow not in sides or fast not in sides:
         return None
     return sum(sides[slow].seconds) / sum(sides[fast].seconds)
+
+
+def python_path(code: Path) -> str:
+    """PYTHONPATH for a process that imports this checkout from `code`, before anything else."""
+    return os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p)
 
 
 def worker_code(interpreted: bool) -> Path:
