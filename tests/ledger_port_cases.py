@@ -345,6 +345,18 @@ class LedgerStoreCases(ABC):
         assert len(await self.events("accruals")) == 2
         assert await self._ledger(store) == {}
 
+    async def test_a_step_closes_a_month_and_goes_on_with_the_operations_after_it(self) -> None:
+        store = self.create_store()
+        [ack] = await self.deliver(1)
+        events = (event("FeeTrueUp", "t-1"), event("PeriodClosed", "c-1"))
+        close = CloseMonth("P1", "2023-12", "P1:2023-12", events)
+        result = await store.settle([close, accrue(D1, "one", ack), Ack(None)], "")
+        assert (result.status, result.conflicts) == ("ok", [])
+        kinds = [kind for kind, _ in await self.events("accruals")]
+        assert kinds == ["FeeTrueUp", "PeriodClosed", "FeeAccrued"]
+        assert await self._ledger(store) == {D1: "one"}
+        assert await self.pending() == set()
+
     async def test_an_invoice_waits_for_its_month_acknowledged_and_is_let_go_after(
         self,
     ) -> None:

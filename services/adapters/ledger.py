@@ -206,7 +206,7 @@ class RedisLedgerStore:
                 number = portfolios[portfolio_id] = len(portfolios) + 1
             return number
 
-        body = ["\n".join(_fields(op, k)) for op in ops]
+        body = [field for op in ops for field in _fields(op, k)]
         keys = self.keys
         key_list = [
             self.source,
@@ -279,7 +279,7 @@ def _fields(op: Op, k: Callable[[str], int]) -> list[str]:
         case CloseMonth(events=events):
             k(op.portfolio_id)  # its ledger is named, as every portfolio's a step writes
             emitted = [part for e in events for part in (e["event_id"], e["type"], e["data"])]
-            return ["C", op.field, op.record, *emitted]
+            return ["C", op.field, op.record, str(len(events)), *emitted]
     assert_never(op)
 
 

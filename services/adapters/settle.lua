@@ -11,9 +11,10 @@
 -- but its as_of -> that as_of)   KEYS[8+2n] the closed months (portfolio|month -> its record)
 -- KEYS[9+2n] invoice outcomes stream   KEYS[10+2n] invoices waiting for their month's close
 -- ARGV[1] group   ARGV[2] expected checkpoint ('' = none yet)   ARGV[3] new checkpoint ('' = keep)
--- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[8 .. 7+n]   then one argument per
--- operation, its fields joined by newlines (ids, dates and JSON never contain a raw newline;
--- one argument per operation keeps the client's packing cheap):
+-- ARGV[4] n       ARGV[5 .. 4+n] portfolio ids of KEYS[8 .. 7+n]   then the operations, each
+-- its letter and then its fields, one argument each (the count per letter is fixed; C says how
+-- many events follow). Passing each field as an argument costs the script nothing but the
+-- argument itself: cutting fields out of a joined one copied each ledger entry and event again.
 --   A k as_of ledger event_id data ack unpriced_field unpriced_value covers
 --       accrue if the date has no entry and no other accrual covers a day of `covers`
 --       (comma-separated days; they are then claimed), then drop the parked report if it is
@@ -34,7 +35,7 @@
 --   L k length                                      precondition (k=0: the unpriced hash)
 --   X k as_of entry                                 precondition: the date's entry is still
 --                                                   `entry` ('' = none)
---   C field record (event_id type data)...          close a month: precondition that it is not
+--   C field record m (event_id type data)*m         close a month: precondition that it is not
 --                                                   closed; mark it, emit its events on KEYS[2]
 -- Returns {'stale', checkpoint} | {'conflict', key} | {'refused', 'key type'} (nothing written) | {'ok', i, where, stored,
 -- ...} where each (i, where, stored) is an operation (0-based) not applied: `where` is
@@ -92,17 +93,17 @@ local function release(k, days, as_of)
   end
 end
 
-local function split(text)
-  local out, start = {}, 1
-  while true do
-    local stop = string.find(text, '\n', start, true)
-    if not stop then
-      out[#out + 1] = string.sub(text, start)
-      return out
-    end
-    out[#out + 1] = string.sub(text, start, stop - 1)
-    start = stop + 1
+-- The number of arguments of the operation at ARGV[i] (its letter and its fields), or nil for
+-- an unknown letter.
+local ARITY = {A = 10, R = 11, P = 9, E = 6, H = 5, D = 2, U = 3, K = 2, L = 3, X = 4}
+local function width(i)
+  if ARGV[i] == 'C' then
+    return 4 + 3 * tonumber(ARGV[i + 3])
   end
+  return ARITY[ARGV[i]]
+end
+local function fields(i, w)
+  return {unpack(ARGV, i, i + w - 1)}
 end
 
 -- Pass 1: every precondition before any write, since a script cannot roll back.
@@ -129,11 +130,17 @@ local function closed(month)
     return 'closed ' .. month
   end
 end
--- Only the operations that hold one are split here (an accrual, nearly every one, holds none).
+-- Only the operations that hold one are read here (an accrual, nearly every one, holds none);
+-- an unknown letter is refused before anything is written.
 local guarded = {R = true, X = true, L = true, C = true, H = true}
-for i = first, #ARGV do
-  local kind = string.sub(ARGV[i], 1, 1)
-  local f = guarded[kind] and split(ARGV[i])
+local i = first
+while i <= #ARGV do
+  local kind, w = ARGV[i], width(i)
+  if not w then
+    return redis.error_reply('unknown operation ' .. tostring(kind))
+  end
+  local f = guarded[kind] and fields(i, w)
+  i = i + w
   local conflict
   if kind == 'R' then
     conflict = changed(f[2], f[3], f[4]) or closed(f[11])
@@ -173,15 +180,20 @@ local function unpark(field, expected)
     redis.call('HDEL', KEYS[4], field)
   end
 end
-local function unapplied(i, where, stored)
-  out[#out + 1] = tostring(i - first)
+local function unapplied(number, where, stored)
+  out[#out + 1] = tostring(number)
   out[#out + 1] = where
   out[#out + 1] = stored
 end
 
-for i = first, #ARGV do
-  local f = split(ARGV[i])
+-- `op`: the operation's number (0-based), as the reply names it.
+local op = 0
+i = first
+while i <= #ARGV do
+  local w = width(i)
+  local f = fields(i, w)
   local kind = f[1]
+  i = i + w
   if kind == 'A' then
     local key = ledger(f[2])
     local stored, other, written
@@ -195,9 +207,9 @@ for i = first, #ARGV do
       other = not stored and overlap(f[2], f[10], f[3])
     end
     if stored then
-      unapplied(i, 'ledger', stored)
+      unapplied(op, 'ledger', stored)
     elseif other then
-      unapplied(i, 'coverage', other)
+      unapplied(op, 'coverage', other)
     else
       if not written then
         claim(f[2], f[10], f[3])
@@ -212,7 +224,7 @@ for i = first, #ARGV do
   elseif kind == 'R' then
     local other = overlap(f[2], f[9], f[3])
     if other then
-      unapplied(i, 'coverage', other)
+      unapplied(op, 'coverage', other)
     else
       release(f[2], f[10], f[3])
       claim(f[2], f[9], f[3])
@@ -226,9 +238,9 @@ for i = first, #ARGV do
     local stored = redis.call('HGET', ledger(f[2]), f[3])
     local parked = redis.call('HGET', KEYS[4], f[4]) or ''
     if stored then
-      unapplied(i, 'ledger', stored)
+      unapplied(op, 'ledger', stored)
     elseif parked ~= f[6] then
-      unapplied(i, 'unpriced', parked)
+      unapplied(op, 'unpriced', parked)
     elseif first_ack(f[9]) then
       redis.call('HSET', KEYS[4], f[4], f[5])
       emit(KEYS[6], 'ReportHeld', f[7], f[8])
@@ -251,12 +263,11 @@ for i = first, #ARGV do
     ack(f[2])
   elseif kind == 'C' then
     redis.call('HSET', KEYS[8 + 2 * n], f[2], f[3])
-    for j = 4, #f, 3 do
+    for j = 5, #f, 3 do
       emit(KEYS[2], f[j + 1], f[j], f[j + 2])
     end
-  elseif kind ~= 'L' and kind ~= 'X' then
-    return redis.error_reply('unknown operation ' .. tostring(kind))
   end
+  op = op + 1
 end
 
 for j = 1, #acks, 1000 do

@@ -29,7 +29,12 @@ from redis.crc import key_slot
 from redis.exceptions import NoPermissionError
 from starlette.testclient import TestClient
 
-from services.adapters.connection import async_client, each_node, sync_client
+from services.adapters.connection import (
+    HiredisPackedConnection,
+    async_client,
+    each_node,
+    sync_client,
+)
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
 from services.adapters.readmodel import ReadModel
@@ -103,6 +108,10 @@ async def test_settings_give_cluster_clients_that_discover_every_node(
     aclient = async_client(settings)
     assert isinstance(aclient, redis.asyncio.cluster.RedisCluster)
     assert await aclient.get(settings.keys.read_model_pointer) == b"g1"
+    # Every node it discovered packs with hiredis, as the one it started from does.
+    nodes: Any = aclient.get_nodes()
+    assert len(nodes) == 3
+    assert all(node.connection_class is HiredisPackedConnection for node in nodes)
     await aclient.aclose()
     client.close()
 

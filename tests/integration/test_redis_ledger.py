@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
-from ledger_port_cases import D1, LedgerStoreCases, Stream, accrue
+from ledger_port_cases import D1, LedgerStoreCases, Stream, accrue, report
 
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
+from services.app.ledger import Accrue
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +64,15 @@ class TestRedisLedgerStore(LedgerStoreCases):
         assert repr(self.keys.ledger("P1")) in result.detail and "string" in result.detail
         assert self.redis.get(self.keys.ledger("P1")) == b"not a ledger"
         assert await self.events("accruals") == []
+
+    async def test_every_field_travels_as_given_newlines_and_empty_ones_too(self) -> None:
+        # Each field is its own argument of the script: no character is reserved.
+        store = self.create_store()
+        [ack] = await self.deliver(1)
+        fee = {"event_id": "e\n1", "data": '{"type":\n"FeeAccrued"}'}
+        op = Accrue("P1", D1, "entry\nwith\nlines", report(D1), fee, ack, ("P1|x", ""))
+        result = await store.settle([op], "")
+        assert (result.status, result.conflicts) == ("ok", [])
+        assert self.redis.hget(self.keys.ledger("P1"), D1) == b"entry\nwith\nlines"
+        [(_, fields)] = self.redis.xrange(self.keys.accruals)
+        assert (fields[b"event_id"], fields[b"data"]) == (b"e\n1", b'{"type":\n"FeeAccrued"}')

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import redis
 import redis.asyncio as aioredis
 import redis.asyncio.cluster
 from faststream.redis import RedisBroker, RedisClusterBroker
-from redis.asyncio.connection import SSLConnection
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 
-from services.adapters.connection import async_client, redis_broker, sync_client
+from services.adapters.connection import (
+    HiredisPackedConnection,
+    async_client,
+    redis_broker,
+    sync_client,
+)
 from services.settings import Settings
 
 
@@ -37,7 +43,8 @@ async def test_a_cluster_gets_cluster_clients_with_the_same_credentials_and_tls(
     assert isinstance(client, redis.asyncio.cluster.RedisCluster)
     kwargs = client.connection_kwargs
     assert (kwargs["username"], kwargs["password"]) == ("fee-worker", "pw")
-    assert kwargs["connection_class"] is SSLConnection
+    assert issubclass(kwargs["connection_class"], SSLConnection)
+    assert kwargs["connection_class"] is not SSLConnection  # packing with hiredis (below)
     nodes = client.nodes_manager.startup_nodes.values()
     assert [(n.host, n.port) for n in nodes] == [("node1", 7000)]
     await client.aclose()
@@ -51,3 +58,41 @@ def test_a_cluster_gets_faststreams_cluster_broker_with_the_same_credentials_and
     assert [(n.host, n.port) for n in options["startup_nodes"]] == [("node1", 7000)]
     plain = redis_broker(settings("redis://node1:7000/0", cluster=True))
     assert "ssl" not in plain.config.broker_config.connection._options
+
+
+# ---- packing commands ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis://127.0.0.1:6399/0", Connection),
+        ("rediss://127.0.0.1:6399/0", SSLConnection),
+    ],
+)
+def test_async_connections_keep_the_url_s_kind_and_pack_with_hiredis(
+    url: str, kind: type[Connection]
+) -> None:
+    pool: Any = async_client(settings(url, cluster=False)).connection_pool
+    assert issubclass(pool.connection_class, kind)
+    assert pool.connection_class is not kind
+
+
+def test_a_unix_socket_keeps_its_connection() -> None:
+    pool: Any = async_client(settings("unix:///tmp/redis.sock", cluster=False)).connection_pool
+    assert pool.connection_class is UnixDomainSocketConnection
+
+
+COMMANDS: list[tuple[Any, ...]] = [
+    ("EVALSHA", "a" * 40, 2, "{fees}:k1", "{fees}:k2", "A", "2026-01-02", "x" * 7000),
+    ("CONFIG GET", "maxmemory"),  # a command name of two words goes as two arguments
+    ("HSET", b"key", "caf\u00e9 \u20ac", 3.5, 0, b"\x00\xff"),
+    ("XADD", "stream", "*", "data", '{"a": "1\n2"}'),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_hiredis_packs_the_bytes_redis_py_s_own_packer_does(command: tuple[Any, ...]) -> None:
+    packed = b"".join(HiredisPackedConnection().pack_command(*command))
+    assert packed == b"".join(Connection().pack_command(*command))
+    assert packed.startswith(b"*%d\r\n" % (len(command) + (" " in command[0])))
