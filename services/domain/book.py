@@ -60,6 +60,21 @@ class Stretch:
     # Under a waiver: what the schedule it stands in for would have charged (the gross fee).
     gross: Accrual | None = None
 
+    # Written out: see Accrual.__init__ (services.domain.fees).
+    def __init__(
+        self,
+        start: date,
+        days: int,
+        answer: ScheduleAnswer,
+        accrual: Accrual | None,
+        gross: Accrual | None = None,
+    ) -> None:
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "answer", answer)
+        object.__setattr__(self, "accrual", accrual)
+        object.__setattr__(self, "gross", gross)
+
 
 @dataclass(frozen=True, slots=True)
 class PeriodAccrual:
@@ -71,6 +86,17 @@ class PeriodAccrual:
     accrual: Accrual
     stretches: tuple[Stretch, ...]
     gross_exact: Decimal
+
+    # Written out: see Accrual.__init__ (services.domain.fees).
+    def __init__(
+        self,
+        accrual: Accrual,
+        stretches: tuple[Stretch, ...],
+        gross_exact: Decimal,
+    ) -> None:
+        object.__setattr__(self, "accrual", accrual)
+        object.__setattr__(self, "stretches", stretches)
+        object.__setattr__(self, "gross_exact", gross_exact)
 
     @property
     def first(self) -> Stretch:

@@ -182,6 +182,12 @@ class BandCharge:
     assets_in_band: Decimal
     annual_charge: Decimal
 
+    # Written out: see Accrual.__init__ (services.domain.fees).
+    def __init__(self, tier: Tier, assets_in_band: Decimal, annual_charge: Decimal) -> None:
+        object.__setattr__(self, "tier", tier)
+        object.__setattr__(self, "assets_in_band", assets_in_band)
+        object.__setattr__(self, "annual_charge", annual_charge)
+
 
 def _charge(tier: Tier, inside: Decimal) -> BandCharge:
     """What a band charges a year on the assets inside it (in the fee math's context)."""
@@ -407,6 +413,35 @@ class Accrual:
     rounding: RoundingPolicy
     effective_rate_pct: Decimal
     breakdown: tuple[BandCharge, ...]
+
+    # Written out, as every class the worker makes per report: compiled (mypyc), a dataclass's
+    # generated __init__ still runs interpreted, twenty times slower than this one (frozen:
+    # object.__setattr__, which mypyc compiles to a plain store).
+    def __init__(
+        self,
+        net_assets: Decimal,
+        as_of: date,
+        accrual_days: int,
+        day_count: DayCount,
+        year_basis: int,
+        annual_fee: Decimal,
+        amount_exact: Decimal,
+        amount: Decimal,
+        rounding: RoundingPolicy,
+        effective_rate_pct: Decimal,
+        breakdown: tuple[BandCharge, ...],
+    ) -> None:
+        object.__setattr__(self, "net_assets", net_assets)
+        object.__setattr__(self, "as_of", as_of)
+        object.__setattr__(self, "accrual_days", accrual_days)
+        object.__setattr__(self, "day_count", day_count)
+        object.__setattr__(self, "year_basis", year_basis)
+        object.__setattr__(self, "annual_fee", annual_fee)
+        object.__setattr__(self, "amount_exact", amount_exact)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "rounding", rounding)
+        object.__setattr__(self, "effective_rate_pct", effective_rate_pct)
+        object.__setattr__(self, "breakdown", breakdown)
 
 
 def accrue(

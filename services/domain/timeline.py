@@ -147,6 +147,21 @@ class ScheduleAnswer:
     # When a waiver applies: the schedule it stands in for.
     base: ScheduleVersion | None = None
 
+    # Written out: see Accrual.__init__ (services.domain.fees).
+    def __init__(
+        self,
+        portfolio_id: str,
+        on: date,
+        schedule: FeeSchedule | None,
+        version: ScheduleVersion | None,
+        base: ScheduleVersion | None = None,
+    ) -> None:
+        object.__setattr__(self, "portfolio_id", portfolio_id)
+        object.__setattr__(self, "on", on)
+        object.__setattr__(self, "schedule", schedule)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "base", base)
+
     @property
     def waived(self) -> bool:
         return self.version is not None and self.version.kind is VersionKind.WAIVER
