@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -247,32 +247,6 @@ class Contract(BaseModel):
     """Base of nested contract objects: strict about unknown fields, immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @classmethod
-    def trusted(cls, values: dict[str, Any]) -> Self:
-        """An instance of values that are valid already (computed by the engine from validated
-        inputs), every field given by its Python name: what `model_construct` makes, without its
-        per-field look-ups of aliases and defaults (the fee worker builds several per report).
-        The contract tests validate what is emitted against the published schemas."""
-        fields = cls.__pydantic_fields__
-        if len(values) != len(fields):
-            missing = sorted(fields.keys() - values.keys())
-            unknown = sorted(values.keys() - fields.keys())
-            raise TypeError(f"{cls.__name__}.trusted: missing {missing}, unknown {unknown}")
-        instance = cls.__new__(cls)
-        _set = object.__setattr__
-        _set(instance, "__dict__", values)
-        # Every field was given. One set per class: pydantic copies it before changing it
-        # (model_copy), and a frozen model is never assigned to.
-        _set(instance, "__pydantic_fields_set__", _all_fields(cls))
-        _set(instance, "__pydantic_extra__", None)
-        _set(instance, "__pydantic_private__", None)
-        return instance
-
-
-@functools.cache
-def _all_fields(model: type[BaseModel]) -> set[str]:
-    return set(model.__pydantic_fields__)
 
 
 def _examples(schema: dict[str, Any], model: type[BaseModel]) -> None:

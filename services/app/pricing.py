@@ -45,6 +45,7 @@ from contracts.messages import (
     ScheduleRef,
     plain_decimal,
 )
+from contracts.trusted import trusted
 from contracts.wire import WireError, decode, encode, first_error, not_accepted
 from services.app.ledger import (
     Accrue,
@@ -110,18 +111,17 @@ def accrual_id_of(portfolio_id: str, as_of: date | str) -> str:
     return f"{portfolio_id}:{as_of}"
 
 
-# uuid5's version and variant bits (RFC 4122), set as uuid.UUID(bytes=..., version=5) sets them.
-_UUID5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID5_SET = (0x8000 << 48) | (5 << 76)
+# uuid5's variant digit (RFC 4122: binary 10xx), by the hex digit of the digest in its place.
+_VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 
 
 def _event_id(kind: str, key: str) -> str:
-    """str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}")), without making the UUID object
-    (half the cost; one is made for every report, and a unit test checks they agree)."""
-    digest = hashlib.sha1(_NAMESPACE_BYTES + f"{kind}|{key}".encode()).digest()
-    hexed = f"{int.from_bytes(digest[:16]) & _UUID5_CLEAR | _UUID5_SET:032x}"
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+    """str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}")), from the digest's hex digits: the
+    UUID object, or its 128-bit integer, would cost twice as much (one is made for every
+    report, and a unit test checks they agree)."""
+    h = hashlib.sha1(_NAMESPACE_BYTES + f"{kind}|{key}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -335,7 +335,8 @@ class Pricer:
         if len(period.stretches) == 1:
             return []
         return [
-            AccrualSegment.trusted(
+            trusted(
+                AccrualSegment,
                 {
                     "start": s.start,
                     "end": s.start + timedelta(days=s.days - 1),
@@ -347,7 +348,7 @@ class Pricer:
                     if s.accrual is None
                     else s.accrual.effective_rate_pct,
                     "amount_exact": ZERO if s.accrual is None else s.accrual.amount_exact,
-                }
+                },
             )
             for s in period.stretches
         ]
@@ -1114,14 +1115,15 @@ def _adjusted(
 
 
 def _band(band: DomainBand) -> BandCharge:
-    return BandCharge.trusted(
+    return trusted(
+        BandCharge,
         {
             "lower": band.tier.lower,
             "upper": band.tier.upper,
             "rate_pct": band.tier.rate_pct,
             "assets_in_band": band.assets_in_band,
             "annual_charge": band.annual_charge,
-        }
+        },
     )
 
 
@@ -1250,4 +1252,4 @@ def fee_accrued(
     }
     if extra:
         fields.update(extra)
-    return FeeAccrued.trusted(fields)
+    return trusted(FeeAccrued, fields)
