@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from contracts.messages import plain_decimal
+from contracts.scalars import plain_decimal
 from contracts.wire import WireError, first_error
 from services.domain.errors import DomainError
 from services.domain.errors import UsageProblem as UsageProblem

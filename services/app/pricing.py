@@ -43,8 +43,8 @@ from contracts.messages import (
     ReportHeld,
     ReportIgnored,
     ScheduleRef,
-    plain_decimal,
 )
+from contracts.scalars import plain_decimal
 from contracts.trusted import trusted
 from contracts.wire import WireError, decode, encode, first_error, not_accepted
 from services.app.ledger import (
