@@ -88,6 +88,8 @@ COMMANDS: list[tuple[Any, ...]] = [
     ("CONFIG GET", "maxmemory"),  # a command name of two words goes as two arguments
     ("HSET", b"key", "caf\u00e9 \u20ac", 3.5, 0, b"\x00\xff"),
     ("XADD", "stream", "*", "data", '{"a": "1\n2"}'),
+    ("HSET", "key", bytearray(b"ab"), memoryview(b"cd")),  # what hiredis refuses: converted
+    (b"GET", "key"),
 ]
 
 
@@ -95,4 +97,5 @@ COMMANDS: list[tuple[Any, ...]] = [
 def test_hiredis_packs_the_bytes_redis_py_s_own_packer_does(command: tuple[Any, ...]) -> None:
     packed = b"".join(HiredisPackedConnection().pack_command(*command))
     assert packed == b"".join(Connection().pack_command(*command))
-    assert packed.startswith(b"*%d\r\n" % (len(command) + (" " in command[0])))
+    name = command[0] if isinstance(command[0], str) else command[0].decode()
+    assert packed.startswith(b"*%d\r\n" % (len(command) + (" " in name)))
