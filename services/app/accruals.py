@@ -89,8 +89,20 @@ def gaps(covered: Iterable[date]) -> list[date]:
 
 def gap_counts(covered: Mapping[str, Iterable[str]]) -> dict[str, int]:
     """Portfolio -> how many days between its first and last covered day no accrual covers
-    (`covered`: each portfolio's covered days, as `LedgerStore.covered_days` reads them)."""
-    return {pid: len(gaps(date.fromisoformat(d) for d in days)) for pid, days in covered.items()}
+    (`covered`: each portfolio's covered days, as `LedgerStore.covered_days` reads them).
+
+    Counted, not listed: the days of its span less the days covered. The worker counts every
+    ledger's gaps every `gap_refresh_ms`; listing them parsed each day of each ledger. ISO days
+    sort as their dates, so only the first and the last are parsed."""
+    counts: dict[str, int] = {}
+    for pid, days in covered.items():
+        distinct = set(days)
+        if not distinct:
+            counts[pid] = 0
+            continue
+        span = date.fromisoformat(max(distinct)) - date.fromisoformat(min(distinct))
+        counts[pid] = span.days + 1 - len(distinct)
+    return counts
 
 
 def posted_changes(entries: Iterable[LedgerEntry]) -> list[tuple[str, LedgerEntry, Decimal, str]]:

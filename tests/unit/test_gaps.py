@@ -53,3 +53,17 @@ def test_every_day_between_is_covered_or_a_gap_never_both(reports: dict[int, int
 def test_gap_counts_are_per_portfolio_from_the_days_covered() -> None:
     covered = {"P1": {"2024-01-05", "2024-01-06", "2024-01-08"}, "P2": {"2024-01-05"}}
     assert gap_counts(covered) == {"P1": 1, "P2": 0}
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["P1", "P2", "P3"]),
+        st.sets(st.integers(0, 800), max_size=40),
+    )
+)
+def test_gap_counts_count_the_days_gaps_lists(days: dict[str, set[int]]) -> None:
+    covered = {
+        pid: [(START + timedelta(days=d)).isoformat() for d in ds] for pid, ds in days.items()
+    }
+    listed = {pid: len(gaps(date.fromisoformat(d) for d in ds)) for pid, ds in covered.items()}
+    assert gap_counts(covered) == listed
