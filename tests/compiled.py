@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -120,7 +121,8 @@ def main() -> None:
     # pytest puts `pythonpath` first on sys.path: the build comes before the checkout's sources
     # (the test directories it adds hold no package of the service).
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    command += ["-o", f"pythonpath={build} {ROOT}", "tests/unit"]
+    # pytest splits the option as a shell would: quoted, a path with spaces stays one path.
+    command += ["-o", f"pythonpath={shlex.join([str(build), str(ROOT)])}", "tests/unit"]
     command += sys.argv[1:]
     env = {**os.environ, EXPECT_ENV: str(build)}
     sys.exit(subprocess.run(command, env=env, cwd=ROOT).returncode)
