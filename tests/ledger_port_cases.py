@@ -17,7 +17,8 @@ from decimal import Decimal
 from typing import Literal
 
 from contracts.messages import NetAssetsReported
-from services.app.ledger import (
+from services.app.ledger import LedgerStore
+from services.app.operations import (
     Accrue,
     Ack,
     CloseMonth,
@@ -26,7 +27,6 @@ from services.app.ledger import (
     ExpectEntry,
     ExpectLength,
     HoldInvoice,
-    LedgerStore,
     Op,
     Park,
     Revise,

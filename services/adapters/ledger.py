@@ -19,7 +19,8 @@ import redis.asyncio as aioredis
 
 from services.adapters.connection import LAG_COUNTED, lag_start, text
 from services.adapters.keys import Keys
-from services.app.ledger import (
+from services.app.ledger import SettleResult, month_outcomes
+from services.app.operations import (
     Accrue,
     Ack,
     CloseMonth,
@@ -32,13 +33,11 @@ from services.app.ledger import (
     Op,
     Park,
     Revise,
-    SettleResult,
     Unpark,
     Where,
     closed_by_portfolio,
     closed_field,
     invoice_field,
-    month_outcomes,
     unpriced_field,
 )
 

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, assert_never, get_args
 
-from services.app.ledger import (
+from services.app.ledger import SettleResult, month_outcomes
+from services.app.operations import (
     Accrue,
     Ack,
     CloseMonth,
@@ -28,13 +29,11 @@ from services.app.ledger import (
     Op,
     Park,
     Revise,
-    SettleResult,
     Stream,
     Unpark,
     closed_by_portfolio,
     closed_field,
     invoice_field,
-    month_outcomes,
 )
 
 

@@ -17,8 +17,9 @@ from contracts.messages import CloseMonthRequested, FeeTrueUp, MonthCloseRefused
 from contracts.wire import decode_as, encode
 from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
-from services.app.ledger import CloseMonth, Emit, ExpectEntry, ExpectLength, LedgerStore, Op
+from services.app.ledger import LedgerStore
 from services.app.months import closed_records, event_id, open_true_up, statement_of
+from services.app.operations import CloseMonth, Emit, ExpectEntry, ExpectLength, Op
 from services.app.routing import held_in
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError

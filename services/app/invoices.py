@@ -18,19 +18,17 @@ from contracts.messages import InvoiceBreak, InvoiceMatched, InvoiceReceived
 from contracts.statement import MonthStatement
 from contracts.wire import decode_as, encode
 from services.app.accruals import reported_of
-from services.app.ledger import (
+from services.app.ledger import LedgerEntry, LedgerStore, SettleResult
+from services.app.months import closed_records, month_statement
+from services.app.operations import (
     Ack,
     DropInvoice,
     Emit,
     HoldInvoice,
-    LedgerEntry,
-    LedgerStore,
     Op,
-    SettleResult,
     closed_field,
     invoice_field,
 )
-from services.app.months import closed_records, month_statement
 from services.app.pricing import Incoming, Pricer, refusal
 from services.domain.agreement import InvoiceTolerance
 from services.domain.book import ScheduleBook

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from services.app.ledger import ExpectEntry, LedgerEntry
+from services.app.ledger import LedgerEntry
+from services.app.operations import ExpectEntry
 from services.domain.fees import MonthToDate
 
 

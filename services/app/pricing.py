@@ -47,13 +47,14 @@ from contracts.messages import (
 from contracts.scalars import plain_decimal
 from contracts.trusted import trusted
 from contracts.wire import WireError, decode, encode, first_error, not_accepted
-from services.app.ledger import (
+from services.app.ledger import LedgerEntry
+from services.app.ledger_read import Basis, LedgerRead
+from services.app.operations import (
     Accrue,
     Ack,
     Conflict,
     Emit,
     ExpectLength,
-    LedgerEntry,
     Op,
     Park,
     Revise,
@@ -62,7 +63,6 @@ from services.app.ledger import (
     closed_field,
     unpriced_field,
 )
-from services.app.ledger_read import Basis, LedgerRead
 from services.domain.allocation import allocate, check_classes, exact_shares
 from services.domain.basis import FeeBase
 from services.domain.book import PeriodAccrual, ScheduleBook, Stretch

@@ -12,7 +12,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from contracts.messages import NetAssetsReported
-from services.app.ledger import Accrue, LedgerStore, Op, Park, Revise, SettleResult
+from services.app.ledger import LedgerStore, SettleResult
+from services.app.operations import Accrue, Op, Park, Revise
 from services.app.pricing import E, Incoming, Pricer
 
 

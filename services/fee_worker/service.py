@@ -52,7 +52,8 @@ from services.app.close import (
     worker_behind,
 )
 from services.app.invoices import receive_invoices
-from services.app.ledger import Ack, Emit, Op, Park, Revise, SettleResult, Unpark
+from services.app.ledger import SettleResult
+from services.app.operations import Ack, Emit, Op, Park, Revise, Unpark
 from services.app.pricing import (
     AdjustmentReason,
     Incoming,

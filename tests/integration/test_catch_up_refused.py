@@ -14,7 +14,8 @@ import redis.asyncio as aioredis
 from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
-from services.app.ledger import LedgerEntry, unpriced_field
+from services.app.ledger import LedgerEntry
+from services.app.operations import unpriced_field
 from services.app.pricing import Pricer
 from services.app.settling import advance_ledger
 from services.domain.book import ScheduleBook

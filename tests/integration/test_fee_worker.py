@@ -28,7 +28,8 @@ from contracts.messages import CloseMonthRequested, InvoiceReceived, NetAssetsRe
 from contracts.partitions import partition_of
 from contracts.wire import encode
 from services.adapters.keys import Keys
-from services.app.ledger import LedgerEntry, invoice_field
+from services.app.ledger import LedgerEntry
+from services.app.operations import invoice_field
 from services.domain.fees import FeeSchedule, accrue
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from ledger_port_cases import D1, LedgerStoreCases, Stream, accrue, report
 
 from services.adapters.keys import Keys
 from services.adapters.ledger import RedisLedgerStore
-from services.app.ledger import Accrue
+from services.app.operations import Accrue
 
 pytestmark = pytest.mark.integration
 

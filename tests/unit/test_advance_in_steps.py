@@ -12,7 +12,8 @@ from pricing_world import RATE_1, RATE_2, World, fee
 
 from services.adapters.memory_ledger import InMemoryLedgerStore
 from services.app import settling
-from services.app.ledger import Op, SettleResult
+from services.app.ledger import SettleResult
+from services.app.operations import Op
 
 DAYS = [date(2024, 1, 1) + timedelta(days=i) for i in range(60)]
 

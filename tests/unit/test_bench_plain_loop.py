@@ -12,7 +12,7 @@ from benchmarks import plain_loop
 from benchmarks.bench_worker import TIERS, reports
 from contracts.messages import AgreementRegistered, AmendmentRecorded
 from services.adapters.consumer import Delivery
-from services.app.ledger import Accrue
+from services.app.operations import Accrue
 from services.app.pricing import Pricer
 from services.domain.book import ScheduleBook
 from services.mapping import apply_to_book

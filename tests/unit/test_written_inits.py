@@ -1,7 +1,8 @@
-"""The value objects made for every report write their own __init__ (compiled, a dataclass's
-generated one runs interpreted): each still takes every field, by name and in order, with the
-same defaults, and stays frozen. Run on the sources and on the compiled build (whose classes
-check their fields' types, so the values are real ones: a waived period's parts)."""
+"""The value objects made for every report, and the operation that accrues it, write their own
+__init__ (compiled, a dataclass's generated one runs interpreted): each still takes every field,
+by name and in order, with the same defaults, and stays frozen. Run on the sources and on the
+compiled build (whose classes check their fields' types, so the values are real ones: a waived
+period's parts)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from contracts.messages import NetAssetsReported
+from services.app.operations import Accrue
 from services.domain.agreement import Amendment, GrantWaiver, SetSchedule
 from services.domain.book import PeriodAccrual, Registration, ScheduleBook, Stretch
 from services.domain.fees import Accrual, BandCharge, DayCount, FeeSchedule, RoundingPolicy
@@ -48,14 +51,28 @@ def _waived_period() -> PeriodAccrual:
 PERIOD = _waived_period()
 STRETCH = PERIOD.stretches[0]
 assert STRETCH.gross is not None
+REPORT = NetAssetsReported(
+    report_id="r", portfolio_id="p", as_of=date(2024, 1, 30), net_assets=Decimal(700_000_000)
+)
+ACCRUE = Accrue(
+    "p", "2024-01-30", "{}", REPORT, {"event_id": "e"}, "1-0", ("p|2024-01-30", "{}"), ("a", "b")
+)
 EXAMPLES: list[Any] = [
     PERIOD,
     STRETCH,
     STRETCH.answer,
     PERIOD.accrual,
     STRETCH.gross.breakdown[1],
+    ACCRUE,
 ]
-assert {type(e) for e in EXAMPLES} == {PeriodAccrual, Stretch, ScheduleAnswer, Accrual, BandCharge}
+assert {type(e) for e in EXAMPLES} == {
+    PeriodAccrual,
+    Stretch,
+    ScheduleAnswer,
+    Accrual,
+    BandCharge,
+    Accrue,
+}
 
 
 def _same(got: Any, want: Any) -> bool:
