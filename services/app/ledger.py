@@ -11,7 +11,9 @@ the pricer (services.app.pricing).
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,8 +34,9 @@ def month_outcomes(rows: Iterable[tuple[str, Any]], pid: str, month: str) -> lis
 # ---- the ledger entry ------------------------------------------------------------------------
 
 
-def _absent(value: object) -> bool:
-    return value is None
+# `value is None`, as a callable of C: pydantic asks it of each optional field of every entry
+# written (a Python function cost a sixth of the entry's dump).
+_absent = functools.partial(operator.is_, None)
 
 
 # A field written only where it has something to say: a plain day's entry stays as short as

@@ -7,6 +7,7 @@ compared as integers (never as doubles).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
-from services.app.ledger import Accrue, Emit, Park, Revise
+from services.app.operations import Accrue, Emit, Park, Revise
 from services.app.pricing import Held, Pricer, ReadReport, read_ahead, read_report
 from services.domain.book import ScheduleBook
 from services.mapping import apply_to_book
@@ -203,6 +204,45 @@ def test_a_ledger_entry_is_written_ascii_escaped_as_ever() -> None:
     assert LedgerEntry.from_json(text) == entry
     plain = LedgerEntry.from_json(text.replace("\\u00c9", "E").replace("\\u00df", "ss"))
     assert plain.to_json() == json.dumps(json.loads(plain.to_json()), separators=(",", ":"))
+
+
+OPTIONAL_ENTRY_FIELDS = {
+    "gross": "1.10",
+    "waived": "0.10",
+    "base_as_of": "2024-01-01",
+    "base_net_assets": "90",
+    "classes": {"A": "100"},
+    "group": {"P1": "100", "P2": "5"},
+    "provisional": ["P2"],
+}
+
+
+@pytest.mark.parametrize("name", OPTIONAL_ENTRY_FIELDS)
+def test_a_ledger_entry_writes_an_optional_field_only_where_it_has_one(name: str) -> None:
+    from services.app.ledger import LedgerEntry
+
+    plain = LedgerEntry(
+        accrual_id="P1:2024-01-02",
+        portfolio_id="P1",
+        as_of="2024-01-02",
+        amount="1.00",
+        amount_exact="1.0",
+        accrued="1.00",
+        net_assets="100",
+        accrual_days=1,
+        currency="USD",
+        day_count="ACT/365F",
+        rounding="ROUND_HALF_UP:0.01",
+        report_id="r",
+        revision=0,
+        schedule_ref=None,
+    )
+    written = json.loads(plain.to_json())
+    assert not OPTIONAL_ENTRY_FIELDS.keys() & written.keys()
+    assert written["schedule_ref"] is None  # a required field is written even when null
+    with_it = dataclasses.replace(plain, **{name: OPTIONAL_ENTRY_FIELDS[name]})
+    assert json.loads(with_it.to_json())[name] == OPTIONAL_ENTRY_FIELDS[name]
+    assert LedgerEntry.from_json(with_it.to_json()) == with_it
 
 
 @given(st.decimals(min_value=0, max_value=10**12, places=2), st.integers(0, 2**40))
