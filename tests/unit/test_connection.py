@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 import redis.asyncio.cluster
 from faststream.redis import RedisBroker, RedisClusterBroker
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import DataError
 
 from services.adapters.connection import (
     HiredisPackedConnection,
@@ -99,3 +100,11 @@ def test_hiredis_packs_the_bytes_redis_py_s_own_packer_does(command: tuple[Any, 
     assert packed == b"".join(Connection().pack_command(*command))
     name = command[0] if isinstance(command[0], str) else command[0].decode()
     assert packed.startswith(b"*%d\r\n" % (len(command) + (" " in name)))
+
+
+@pytest.mark.parametrize("value", [True, None, object()])
+def test_what_neither_packer_takes_is_refused_as_redis_py_refuses_it(value: object) -> None:
+    with pytest.raises(DataError):
+        Connection().pack_command("SET", "k", value)
+    with pytest.raises(DataError):
+        HiredisPackedConnection().pack_command("SET", "k", value)
