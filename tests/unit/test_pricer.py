@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
+from services.app.ledger import LedgerEntry
 from services.app.operations import Accrue, Emit, Park, Revise
 from services.app.pricing import Held, Pricer, ReadReport, read_ahead, read_report
 from services.domain.book import ScheduleBook
@@ -180,24 +182,30 @@ def test_event_ids_are_uuid5_of_kind_and_key(kind: str, key: str) -> None:
     assert _event_id(kind, key) == str(uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{key}"))
 
 
-def test_a_ledger_entry_is_written_ascii_escaped_as_ever() -> None:
-    from services.app.ledger import LedgerEntry
-
+def a_ledger_entry(**changes: Any) -> LedgerEntry:
+    """A plain day's ledger entry (no optional field set), with `changes`."""
     entry = LedgerEntry(
-        accrual_id="FONDS-É:2024-01-02",
-        portfolio_id="FONDS-É",
+        accrual_id="P1:2024-01-02",
+        portfolio_id="P1",
         as_of="2024-01-02",
         amount="1.00",
         amount_exact="1.0",
         accrued="1.00",
         net_assets="100",
         accrual_days=1,
-        currency="EUR",
+        currency="USD",
         day_count="ACT/365F",
         rounding="ROUND_HALF_UP:0.01",
-        report_id="r-ß",
+        report_id="r",
         revision=0,
         schedule_ref=None,
+    )
+    return dataclasses.replace(entry, **changes)
+
+
+def test_a_ledger_entry_is_written_ascii_escaped_as_ever() -> None:
+    entry = a_ledger_entry(
+        accrual_id="FONDS-É:2024-01-02", portfolio_id="FONDS-É", currency="EUR", report_id="r-ß"
     )
     text = entry.to_json()
     assert text.isascii() and "\\u00c9" in text and "\\u00df" in text
@@ -219,24 +227,7 @@ OPTIONAL_ENTRY_FIELDS = {
 
 @pytest.mark.parametrize("name", OPTIONAL_ENTRY_FIELDS)
 def test_a_ledger_entry_writes_an_optional_field_only_where_it_has_one(name: str) -> None:
-    from services.app.ledger import LedgerEntry
-
-    plain = LedgerEntry(
-        accrual_id="P1:2024-01-02",
-        portfolio_id="P1",
-        as_of="2024-01-02",
-        amount="1.00",
-        amount_exact="1.0",
-        accrued="1.00",
-        net_assets="100",
-        accrual_days=1,
-        currency="USD",
-        day_count="ACT/365F",
-        rounding="ROUND_HALF_UP:0.01",
-        report_id="r",
-        revision=0,
-        schedule_ref=None,
-    )
+    plain = a_ledger_entry()
     written = json.loads(plain.to_json())
     assert not OPTIONAL_ENTRY_FIELDS.keys() & written.keys()
     assert written["schedule_ref"] is None  # a required field is written even when null
