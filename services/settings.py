@@ -63,7 +63,10 @@ class Settings(BaseSettings):
         " provisionally on those that came (0: it waits for every member)",
     )
     gap_refresh_ms: int = Field(
-        default=15_000, ge=1, description="how often the fee worker counts accrual gaps"
+        default=15_000,
+        ge=1,
+        description="how often the fee worker counts accrual gaps (less often when a count takes"
+        " more than a twentieth of it)",
     )
     day_count: str = Field(default="ACT/365F", pattern=r"^(ACT/365F|ACT/ACT|ACT/360)$")
     rounding: str = Field(default="ROUND_HALF_UP:0.01")

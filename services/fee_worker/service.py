@@ -534,7 +534,20 @@ class FeeWorker:
             self._next_claim = now + claim_interval(self.settings)
         if now >= self._next_gaps:
             self.metrics.accrual_gaps(gap_counts(await self.store.covered_days()))
-            self._next_gaps = now + self.settings.gap_refresh_ms / 1000
+            took = asyncio.get_running_loop().time() - now
+            self._next_gaps = next_gap_count(now, self.settings.gap_refresh_ms / 1000, took)
+
+
+# Counting gaps reads every day of every ledger of the partition: on a long history it may take
+# at most this share of the worker's time, however short `gap_refresh_ms` is.
+GAP_COUNT_SHARE = 0.05
+
+
+def next_gap_count(now: float, refresh_s: float, took_s: float) -> float:
+    """When to count the accrual gaps again, the last count having started at `now` and taken
+    `took_s`: `refresh_s` later, or later still when counting took more than
+    GAP_COUNT_SHARE of that."""
+    return now + max(refresh_s, took_s / GAP_COUNT_SHARE)
 
 
 def _routed(delivery: Incoming, stream: str) -> tuple[Incoming, tuple[str, str] | None]:

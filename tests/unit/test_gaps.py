@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from services.app.accruals import covered_days, gap_counts, gaps
 from services.app.ledger import LedgerEntry
+from services.fee_worker.service import GAP_COUNT_SHARE, next_gap_count
 
 START = date(2024, 1, 1)
 
@@ -67,3 +68,23 @@ def test_gap_counts_count_the_days_gaps_lists(days: dict[str, set[int]]) -> None
     }
     listed = {pid: len(gaps(date.fromisoformat(d) for d in ds)) for pid, ds in covered.items()}
     assert gap_counts(covered) == listed
+
+
+def test_a_quick_count_comes_back_after_the_refresh_interval() -> None:
+    assert next_gap_count(100.0, 15.0, 0.2) == 115.0
+
+
+@given(
+    st.floats(0, 1e6),
+    st.floats(0.001, 3600),
+    st.floats(0, 600),
+)
+def test_counting_takes_at_most_its_share_of_the_time(
+    now: float, refresh: float, took: float
+) -> None:
+    """However long a count takes, the next waits for the refresh interval, and long enough
+    that counting stays within GAP_COUNT_SHARE of the time from one count to the next."""
+    after = next_gap_count(now, refresh, took) - now
+    slack = 1e-9 * max(now, 1.0)  # the float sum's rounding, at the magnitude of `now`
+    assert after >= refresh - slack
+    assert took <= GAP_COUNT_SHARE * (after + slack)
