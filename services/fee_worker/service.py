@@ -538,8 +538,9 @@ class FeeWorker:
             self._next_gaps = next_gap_count(now, self.settings.gap_refresh_ms / 1000, took)
 
 
-# Counting gaps reads every day of every ledger of the partition: on a long history it may take
-# at most this share of the worker's time, however short `gap_refresh_ms` is.
+# Counting gaps reads every day of every ledger of the partition: on a long history a count may
+# take at most this share of the time from one count to the next, however short
+# `gap_refresh_ms` is (a share for each partition the process serves).
 GAP_COUNT_SHARE = 0.05
 
 
