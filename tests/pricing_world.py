@@ -40,7 +40,8 @@ def fee(tiers: list[dict[str, Any]], assets: str, day: date) -> Decimal:
 class World:
     """A book, its pricer and an in-memory ledger priced against the log so far."""
 
-    def __init__(self, **terms: Any) -> None:
+    def __init__(self, portfolio_id: str = "P1", **terms: Any) -> None:
+        self.portfolio_id = portfolio_id  # the one portfolio the world prices
         self.book = ScheduleBook()
         self.pricer = Pricer(self.book, "in")
         self.ledger = InMemoryLedgerStore()
@@ -53,7 +54,7 @@ class World:
         apply_to_book(self.book, message, f"{self.position}-0")
 
     def amend(self, number: int, effective: date, tiers: list[dict[str, Any]], action: str) -> None:
-        change = {"action": action, "portfolio_id": "P1", "portfolio_name": "Fund One"}
+        change = {"action": action, "portfolio_id": self.portfolio_id, "portfolio_name": "Fund One"}
         self.log(
             AmendmentRecorded.model_validate(
                 {
@@ -78,7 +79,7 @@ class World:
         self.entries += 1
         message = NetAssetsReported(
             report_id=report_id,
-            portfolio_id="P1",
+            portfolio_id=self.portfolio_id,
             as_of=day,
             net_assets=Decimal(assets),
             revision=revision,
@@ -97,7 +98,7 @@ class World:
         return {d: Decimal(LedgerEntry.from_json(v).amount) for d, v in self.entry_texts().items()}
 
     def entry_texts(self) -> dict[str, str]:
-        return self.ledger.ledgers.get("P1", {})
+        return self.ledger.ledgers.get(self.portfolio_id, {})
 
     def entry(self, day: date) -> LedgerEntry:
         return LedgerEntry.from_json(self.entry_texts()[day.isoformat()])

@@ -213,6 +213,13 @@ def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
     return f"{portfolio_id}|{as_of}"
 
 
+def parked_day(name: str) -> tuple[str, str]:
+    """The portfolio and day an unpriced field names (`unpriced_field` read back: an id may
+    hold '|', a day never does)."""
+    portfolio_id, _, day = name.rpartition("|")
+    return portfolio_id, day
+
+
 def closed_field(portfolio_id: str, month: str) -> str:
     """The name a closed month is kept under."""
     return f"{portfolio_id}|{month}"

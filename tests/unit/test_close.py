@@ -8,6 +8,8 @@ import json
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+import pytest
+
 from services.app.accruals import statement
 from services.app.close import close_month
 from services.app.months import month_statement
@@ -33,8 +35,9 @@ async def june_world(days: list[date], **terms: str) -> World:
 
 async def close(w: World, force: bool = False, behind: list[str] | None = None) -> list:  # type: ignore[type-arg]
     checkpoint = await w.ledger.checkpoint()
+    pids = [w.portfolio_id]
     return await close_month(
-        w.book, w.ledger, ["P1"], "2024-06", checkpoint=checkpoint, behind=behind or [], force=force
+        w.book, w.ledger, pids, "2024-06", checkpoint=checkpoint, behind=behind or [], force=force
     )
 
 
@@ -75,6 +78,23 @@ async def test_a_missing_day_refuses_the_close_naming_it_and_force_records_it() 
     assert forced.status == "closed"
     closed = json.loads(w.ledger.streams["accruals"][-1]["data"])
     assert closed["forced"] is True and closed["missing"] == ["2024-06-12: no accrual covers it"]
+
+
+@pytest.mark.parametrize("portfolio_id", ["P1", "FUND|A"])
+async def test_reports_still_parked_in_the_month_refuse_the_close(portfolio_id: str) -> None:
+    """The schedule starts on the 16th: the first half's reports wait unpriced, and the month
+    is not complete, even though every day from the first accrued one is covered (an id may
+    hold the '|' that joins it to the day in the parked report's name)."""
+    w = World(portfolio_id)
+    w.amend(1, date(2024, 6, 16), RATE_1, "add")
+    await w.advance()
+    await w.settle([w.report(d, "100000000") for d in JUNE])
+    assert len(w.entry_texts()) == 15 and len(w.ledger.unpriced) == 15
+    (refused,) = await close(w)
+    assert refused.status == "refused"
+    assert refused.missing == tuple(
+        f"2024-06-{d:02d}: a report waits unpriced (no schedule)" for d in range(1, 16)
+    )
 
 
 async def test_a_worker_behind_refuses_every_close() -> None:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
 from services.app.ledger import LedgerEntry
-from services.app.operations import Accrue, Emit, Park, Revise
+from services.app.operations import Accrue, Emit, Park, Revise, parked_day, unpriced_field
 from services.app.pricing import Held, Pricer, ReadReport, read_ahead, read_report
 from services.domain.book import ScheduleBook
 from services.mapping import apply_to_book
@@ -171,6 +171,13 @@ def test_revisions_compare_as_integers_however_close_as_doubles(low: int, step: 
     )
     assert held.verdict(newer) is None
     assert Held.of(newer).verdict(newer.model_copy(update={"revision": low})) == "older_revision"
+
+
+@given(st.text(st.characters(blacklist_categories=["Zs", "Cc"]), min_size=1), st.dates())
+def test_a_parked_reports_name_gives_back_its_portfolio_and_day(pid: str, day: date) -> None:
+    """Ids may hold the '|' the name joins them with (anything but whitespace is an id)."""
+    assert parked_day(unpriced_field(pid, day)) == (pid, day.isoformat())
+    assert parked_day(unpriced_field(f"{pid}|{pid}", day)) == (f"{pid}|{pid}", day.isoformat())
 
 
 @given(st.text(max_size=30), st.text(max_size=60))
