@@ -345,6 +345,21 @@ class LedgerStoreCases(ABC):
         assert len(await self.events("accruals")) == 2
         assert await self._ledger(store) == {}
 
+    async def test_a_portfolios_closed_months_are_its_own_whatever_the_ids_hold(self) -> None:
+        """An id may hold '|', which joins a closed month's name: "P1|B"'s months are not P1's."""
+        store = self.create_store()
+        for pid, month in (("P1", "2024-01"), ("P1|B", "2024-02"), ("P1|2024-03", "2024-04")):
+            events = (event("PeriodClosed", f"c-{pid}"),)
+            close = CloseMonth(pid, month, f"{pid}:{month}", events)
+            assert (await store.settle([close], "")).status == "ok"
+        assert await store.closed_months("P1") == {"2024-01": "P1:2024-01"}
+        assert await store.closed_months("P1|B") == {"2024-02": "P1|B:2024-02"}
+        assert await store.closed_periods() == {
+            "P1": {"2024-01"},
+            "P1|B": {"2024-02"},
+            "P1|2024-03": {"2024-04"},
+        }
+
     async def test_a_step_closes_a_month_and_goes_on_with_the_operations_after_it(self) -> None:
         store = self.create_store()
         [ack] = await self.deliver(1)

@@ -37,6 +37,7 @@ from services.app.operations import (
     Where,
     closed_by_portfolio,
     closed_field,
+    held_for,
     invoice_field,
     unpriced_field,
 )
@@ -129,9 +130,10 @@ class RedisLedgerStore:
         return out
 
     async def closed_months(self, portfolio_id: str) -> dict[str, str]:
-        prefix = closed_field(portfolio_id, "")
-        found = self.client.hscan_iter(self.keys.closed_months, match=_starting(prefix))
-        return {text(name)[len(prefix) :]: text(value) async for name, value in found}
+        pattern = _starting(closed_field(portfolio_id, ""))
+        found = self.client.hscan_iter(self.keys.closed_months, match=pattern)
+        named = [(held_for(portfolio_id, text(name)), text(v)) async for name, v in found]
+        return {month: value for month, value in named if month is not None}
 
     async def closed_periods(self) -> dict[str, set[str]]:
         reply: Any = await self.client.hkeys(self.keys.closed_months)
@@ -315,20 +317,23 @@ def has_ledger(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) ->
 def read_unpriced_dates(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
     """Dates of this portfolio's reports still waiting for a schedule."""
     hashes = [keys.unpriced for keys in lanes]
-    return sorted(_names_after(client, hashes, unpriced_field(portfolio_id, "")))
+    return sorted(_held_for(client, hashes, portfolio_id, unpriced_field(portfolio_id, "")))
 
 
 def read_closed_months(client: redis.Redis, lanes: Sequence[Keys], portfolio_id: str) -> list[str]:
     """The portfolio's closed months (YYYY-MM)."""
     hashes = [keys.closed_months for keys in lanes]
-    return sorted(set(_names_after(client, hashes, closed_field(portfolio_id, ""))))
+    return sorted(set(_held_for(client, hashes, portfolio_id, closed_field(portfolio_id, ""))))
 
 
-def _names_after(client: redis.Redis, hashes: list[str], prefix: str) -> Iterator[str]:
-    """What follows `prefix` in each field name of `hashes` that starts with it."""
+def _held_for(
+    client: redis.Redis, hashes: list[str], portfolio_id: str, prefix: str
+) -> Iterator[str]:
+    """The months or days the portfolio's names in `hashes` hold (`prefix`: its names' start)."""
     for key in hashes:
         for name, _ in client.hscan_iter(key, match=_starting(prefix)):
-            yield text(name)[len(prefix) :]
+            if (held := held_for(portfolio_id, text(name))) is not None:
+                yield held
 
 
 def _starting(prefix: str) -> str:

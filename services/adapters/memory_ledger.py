@@ -32,7 +32,7 @@ from services.app.operations import (
     Stream,
     Unpark,
     closed_by_portfolio,
-    closed_field,
+    held_for,
     invoice_field,
 )
 
@@ -76,8 +76,8 @@ class InMemoryLedgerStore:
             self.lease = None
 
     async def closed_months(self, portfolio_id: str) -> dict[str, str]:
-        prefix = closed_field(portfolio_id, "")
-        return {k.removeprefix(prefix): v for k, v in self.closed.items() if k.startswith(prefix)}
+        named = ((held_for(portfolio_id, k), v) for k, v in self.closed.items())
+        return {month: value for month, value in named if month is not None}
 
     async def closed_periods(self) -> dict[str, set[str]]:
         return closed_by_portfolio(self.closed)

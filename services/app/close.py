@@ -19,7 +19,7 @@ from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
 from services.app.ledger import LedgerStore
 from services.app.months import closed_records, event_id, open_true_up, statement_of
-from services.app.operations import CloseMonth, Emit, ExpectEntry, ExpectLength, Op, parked_day
+from services.app.operations import CloseMonth, Emit, ExpectEntry, ExpectLength, Op, name_parts
 from services.app.routing import held_in
 from services.domain.book import ScheduleBook
 from services.domain.errors import DomainError
@@ -85,7 +85,7 @@ async def close_month(
     worker has still to settle)."""
     pids = sorted(portfolio_ids)
     ledgers = await store.read_ledgers(pids)
-    parked = [parked_day(name) for name in await store.read_unpriced()]
+    parked = [name_parts(name) for name in await store.read_unpriced()]
     out: list[CloseOutcome] = []
     for pid in pids:
         closed = await closed_records(store, pid)

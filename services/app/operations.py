@@ -213,11 +213,18 @@ def unpriced_field(portfolio_id: str, as_of: date | str) -> str:
     return f"{portfolio_id}|{as_of}"
 
 
-def parked_day(name: str) -> tuple[str, str]:
-    """The portfolio and day an unpriced field names (`unpriced_field` read back: an id may
-    hold '|', a day never does)."""
-    portfolio_id, _, day = name.rpartition("|")
-    return portfolio_id, day
+def name_parts(name: str) -> tuple[str, str]:
+    """The portfolio and the day or month a parked or closed name (unpriced_field,
+    closed_field) holds, read back: an id may hold '|', a day or a month never does."""
+    portfolio_id, _, held = name.rpartition("|")
+    return portfolio_id, held
+
+
+def held_for(portfolio_id: str, name: str) -> str | None:
+    """The day or month a parked or closed name holds for the portfolio; None when the name
+    is another's, whose id merely starts with this one and '|'."""
+    owner, held = name_parts(name)
+    return held if owner == portfolio_id else None
 
 
 def closed_field(portfolio_id: str, month: str) -> str:
@@ -233,6 +240,6 @@ def invoice_field(portfolio_id: str, month: str, invoice_id: str) -> str:
 def closed_by_portfolio(names: Iterable[str]) -> dict[str, set[str]]:
     """The closed months of these names (closed_field), per portfolio."""
     out: dict[str, set[str]] = {}
-    for pid, _, month in (name.rpartition("|") for name in names):
+    for pid, month in map(name_parts, names):
         out.setdefault(pid, set()).add(month)
     return out

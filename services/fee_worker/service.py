@@ -53,7 +53,7 @@ from services.app.close import (
 )
 from services.app.invoices import receive_invoices
 from services.app.ledger import SettleResult
-from services.app.operations import Ack, Emit, Op, Park, Revise, Unpark, parked_day
+from services.app.operations import Ack, Emit, Op, Park, Revise, Unpark, name_parts
 from services.app.pricing import (
     AdjustmentReason,
     Incoming,
@@ -495,7 +495,7 @@ class FeeWorker:
         own, partitions = int(self.keys.partition), self.settings.partitions
         away: list[tuple[str, str, int]] = []
         for name, value in (await self.store.read_unpriced()).items():
-            pid, day = parked_day(name)
+            pid, day = name_parts(name)
             if (home := home_partition(self.book, pid, day, partitions)) != own:
                 away.append((name, value, home))
         if not away:

@@ -13,7 +13,7 @@ import redis
 
 from services.adapters.connection import LAG_COUNTED, lag_start, text
 from services.adapters.keys import Keys
-from services.app.operations import parked_day
+from services.app.operations import name_parts
 from services.domain.timeline import position_key
 
 PAGE = 25
@@ -63,7 +63,7 @@ def unpriced(client: redis.Redis, lanes: Sequence[Keys], limit: int = 500) -> li
     rows = (row for k in lanes for row in client.hscan_iter(k.unpriced, count=200))
     out = []
     for name, value in islice(rows, limit):
-        pid, as_of = parked_day(text(name))
+        pid, as_of = name_parts(text(name))
         report = json.loads(text(value))
         out.append(
             {

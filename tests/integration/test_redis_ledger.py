@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
-from ledger_port_cases import D1, LedgerStoreCases, Stream, accrue, report
+from ledger_port_cases import D1, LedgerStoreCases, Stream, accrue, event, report
 
 from services.adapters.keys import Keys
-from services.adapters.ledger import RedisLedgerStore
-from services.app.operations import Accrue
+from services.adapters.ledger import RedisLedgerStore, read_closed_months, read_unpriced_dates
+from services.app.operations import Accrue, CloseMonth, Op, Park
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +76,16 @@ class TestRedisLedgerStore(LedgerStoreCases):
         assert self.redis.hget(self.keys.ledger("P1"), D1) == b"entry\nwith\nlines"
         [(_, fields)] = self.redis.xrange(self.keys.accruals)
         assert (fields[b"event_id"], fields[b"data"]) == (b"e\n1", b'{"type":\n"FeeAccrued"}')
+
+    async def test_the_commands_read_a_portfolios_parked_days_and_closed_months_only(self) -> None:
+        """`accruals` and the web page read them by name: "P1|B"'s are not P1's."""
+        store = self.create_store()
+        ops: list[Op] = []
+        for pid in ("P1", "P1|B"):
+            held = event("ReportHeld", f"held-{pid}")
+            ops.append(Park(pid, D1, report(D1, portfolio_id=pid), held, None, None))
+            ops.append(CloseMonth(pid, "2023-12", f"{pid}:2023-12", (event("PeriodClosed", pid),)))
+        assert (await store.settle(ops, "")).status == "ok"
+        for pid in ("P1", "P1|B"):
+            assert read_unpriced_dates(self.redis, [self.keys], pid) == [D1]
+            assert read_closed_months(self.redis, [self.keys], pid) == ["2023-12"]

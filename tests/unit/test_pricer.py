@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from contracts.messages import AgreementRegistered, AmendmentRecorded, NetAssetsReported
 from contracts.wire import encode
 from services.app.ledger import LedgerEntry
-from services.app.operations import Accrue, Emit, Park, Revise, parked_day, unpriced_field
+from services.app.operations import Accrue, Emit, Park, Revise, name_parts, unpriced_field
 from services.app.pricing import Held, Pricer, ReadReport, read_ahead, read_report
 from services.domain.book import ScheduleBook
 from services.mapping import apply_to_book
@@ -176,8 +176,8 @@ def test_revisions_compare_as_integers_however_close_as_doubles(low: int, step: 
 @given(st.text(st.characters(blacklist_categories=["Zs", "Cc"]), min_size=1), st.dates())
 def test_a_parked_reports_name_gives_back_its_portfolio_and_day(pid: str, day: date) -> None:
     """Ids may hold the '|' the name joins them with (anything but whitespace is an id)."""
-    assert parked_day(unpriced_field(pid, day)) == (pid, day.isoformat())
-    assert parked_day(unpriced_field(f"{pid}|{pid}", day)) == (f"{pid}|{pid}", day.isoformat())
+    assert name_parts(unpriced_field(pid, day)) == (pid, day.isoformat())
+    assert name_parts(unpriced_field(f"{pid}|{pid}", day)) == (f"{pid}|{pid}", day.isoformat())
 
 
 @given(st.text(max_size=30), st.text(max_size=60))
