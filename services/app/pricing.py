@@ -20,7 +20,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -61,6 +61,7 @@ from services.app.operations import (
     Unpark,
     Where,
     closed_field,
+    name_parts,
     unpriced_field,
 )
 from services.domain.allocation import allocate, check_classes, exact_shares
@@ -682,6 +683,11 @@ class Pricer:
         _, rounding = self.book.terms_for(portfolio_id)
         if rounding.month_to_date or self.book.fee_base(portfolio_id) is FeeBase.PRIOR_DAY:
             return True
+        return self.ever_grouped(portfolio_id)
+
+    def ever_grouped(self, portfolio_id: str) -> bool:
+        """Whether any schedule the log holds prices the portfolio in a group (else no day of
+        its waits for a group's members)."""
         timeline = self.book.timelines.get(portfolio_id)
         return timeline is not None and timeline.grouped
 
@@ -771,8 +777,7 @@ class Pricer:
         reads = {pid: LedgerRead(pid, ledger) for pid, ledger in ledgers.items()}
         waiting = dict(unpriced)
         ops: list[Op] = []
-        for name, text in sorted(unpriced.items()):
-            report = NetAssetsReported.model_validate_json(text)
+        for name, text, report in self._maybe_grouped(sorted(unpriced.items())):
             members = self._members(report.portfolio_id, report.as_of)
             if name not in waiting or members is None or not due(report):
                 continue
@@ -790,10 +795,19 @@ class Pricer:
         """The members of every group with a day waiting for reports (whose ledgers a
         provisional pricing reads)."""
         members: set[str] = set()
-        for text in unpriced.values():
-            report = NetAssetsReported.model_validate_json(text)
+        for _, _, report in self._maybe_grouped(unpriced.items()):
             members.update(self._members(report.portfolio_id, report.as_of) or ())
         return sorted(members)
+
+    def _maybe_grouped(
+        self, parked: Iterable[tuple[str, str]]
+    ) -> Iterator[tuple[str, str, NetAssetsReported]]:
+        """The parked reports (name, text) of portfolios some group prices, read. The others
+        (waiting for a schedule of their own, however many) are passed over by name, unread:
+        provisional pricing looks at the parked reports on every idle pass."""
+        for name, text in parked:
+            if self.ever_grouped(name_parts(name)[0]):
+                yield name, text, NetAssetsReported.model_validate_json(text)
 
     def _members_day(
         self,

@@ -167,6 +167,23 @@ async def test_a_day_that_waited_is_priced_provisionally_and_the_late_report_adj
     assert all("provisional" not in json.loads(t) for t in w.ledger.ledgers["P1"].values())
 
 
+async def test_provisional_pricing_passes_over_reports_no_group_waits_for_unread() -> None:
+    """A report parked until its own schedule starts is no group's: its text is never read
+    (here it could not be), however many such wait."""
+    w = await group_world()
+    nine = {"action": "add", "portfolio_id": "P9", "portfolio_name": "Nine", "tiers": FLAT}
+    amend(w, 2, "2024-06-01", [nine])
+    await w.advance()
+    await w.settle([report(w, "P1", NAVS["P1"]), report(w, "P2", NAVS["P2"])])
+    await w.settle([report(w, "P9", "100000000")])
+    assert [n for n in w.ledger.unpriced if n.startswith("P9|")] == [f"P9|{DAY}"]
+    w.ledger.unpriced[f"P9|{DAY}"] = "not a report"
+    checkpoint = await w.ledger.checkpoint()
+    result, written = await price_provisionally(w.pricer, w.ledger, checkpoint, lambda r: True)
+    assert (result.status, written) == ("ok", 2)
+    assert w.ledger.unpriced[f"P9|{DAY}"] == "not a report"
+
+
 async def test_a_day_not_yet_due_keeps_waiting() -> None:
     w = await group_world()
     await w.settle([report(w, "P1", NAVS["P1"])])
