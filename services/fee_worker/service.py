@@ -533,9 +533,10 @@ class FeeWorker:
                 log.info("claimed %d idle entries of other consumers", claimed)
             self._next_claim = now + claim_interval(self.settings)
         if now >= self._next_gaps:
+            started = asyncio.get_running_loop().time()  # after any claiming: the count's own time
             self.metrics.accrual_gaps(gap_counts(await self.store.covered_days()))
-            took = asyncio.get_running_loop().time() - now
-            self._next_gaps = next_gap_count(now, self.settings.gap_refresh_ms / 1000, took)
+            took = asyncio.get_running_loop().time() - started
+            self._next_gaps = next_gap_count(started, self.settings.gap_refresh_ms / 1000, took)
 
 
 # Counting gaps reads every day of every ledger of the partition: on a long history a count may
