@@ -18,7 +18,13 @@ from contracts.wire import decode_as, encode
 from services.app.accruals import covered_days
 from services.app.invoices import waiting_matched
 from services.app.ledger import LedgerStore
-from services.app.months import closed_records, event_id, open_true_up, statement_of
+from services.app.months import (
+    closed_records,
+    event_id,
+    open_true_up,
+    statement_of,
+    waiting_invoices,
+)
 from services.app.operations import CloseMonth, Emit, ExpectEntry, ExpectLength, Op, name_parts
 from services.app.routing import held_in
 from services.domain.book import ScheduleBook
@@ -101,7 +107,7 @@ async def close_month(
         true_up = open_true_up(book, pid, month, ledger, closed)
         # The invoices that came before the close are matched by it.
         statement = statement_of(true_up, "closed", ledger)
-        kept = await store.waiting_invoices(pid, month)
+        kept = await waiting_invoices(store, pid, month)
         invoices = waiting_matched(kept, statement, book, ledger)
         ops = [*close_ops(true_up, ledger, missing), *invoices]
         out.append(await _settle_close(store, true_up, ops, missing, checkpoint))

@@ -223,15 +223,15 @@ async def _invoice_op(
 
 
 def waiting_matched(
-    waiting: Mapping[str, str],
+    waiting: Mapping[str, InvoiceReceived],
     statement: MonthStatement,
     book: ScheduleBook,
     ledger: Mapping[str, str],
 ) -> list[Op]:
-    """The invoices kept for a month, matched by its close (and let go of)."""
+    """The invoices kept for a month (by the name each is kept under), matched by its close
+    (and let go of)."""
     ops: list[Op] = []
-    for field, text in sorted(waiting.items()):
-        invoice = InvoiceReceived.model_validate_json(text)
+    for field, invoice in sorted(waiting.items()):
         outcome = encode(reconcile(invoice, statement, book, ledger))
         ops += [Emit("invoice_outcomes", outcome, None), DropInvoice(field)]
     return ops

@@ -168,12 +168,22 @@ async def _invoices(store: LedgerStore, portfolio_id: str, month: str) -> list[I
         )
         for o in await store.invoice_outcomes(portfolio_id, month)
     ]
-    for text in (await store.waiting_invoices(portfolio_id, month)).values():
-        waiting = InvoiceReceived.model_validate_json(text)
+    for waiting in (await waiting_invoices(store, portfolio_id, month)).values():
         lines.append(
             InvoiceLine(invoice_id=waiting.invoice_id, amount=waiting.amount, status="waiting")
         )
     return lines
+
+
+async def waiting_invoices(
+    store: LedgerStore, portfolio_id: str, month: str
+) -> dict[str, InvoiceReceived]:
+    """The invoices kept for the portfolio's month until its close, by the name each is kept
+    under. The store finds the names by their start, `portfolio|month|`, which another
+    portfolio's also has when its id is this one's, '|' and a month: the invoice says whose."""
+    kept = await store.waiting_invoices(portfolio_id, month)
+    read = {name: InvoiceReceived.model_validate_json(text) for name, text in kept.items()}
+    return {n: i for n, i in read.items() if (i.portfolio_id, i.month) == (portfolio_id, month)}
 
 
 def statement_of(

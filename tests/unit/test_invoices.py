@@ -15,6 +15,7 @@ from contracts.wire import encode
 from services.app.close import close_month
 from services.app.invoices import receive_invoices, tolerance
 from services.app.months import month_statement
+from services.app.operations import invoice_field
 from services.app.pricing import Pricer
 from services.domain.month import month_days
 from tests.pricing_world import RATE_1, RATE_2, Entry, World
@@ -137,3 +138,26 @@ async def test_each_agreement_says_its_own_tolerance() -> None:
     )
     (matched,) = await receive(lenient, invoice(8, "2024-06", fee + 20))
     assert (matched["_type"], matched["tolerance"]) == ("InvoiceMatched", "100")
+
+
+async def test_a_close_matches_only_its_own_portfolio_s_invoices() -> None:
+    # Portfolio "P1|2024-06"'s July invoice is kept under "P1|2024-06|2024-07|inv-9", which
+    # starts as the names of P1's June invoices do: June's close must leave it alone.
+    w = World(fee_method="average_daily_net_assets")
+    w.amend(1, date(2024, 1, 1), RATE_1, "add")
+    await w.advance()
+    await w.settle([w.report(d, "365000000") for d in JUNE])
+    other = InvoiceReceived(
+        invoice_id="inv-9", agreement_id="AG", portfolio_id="P1|2024-06", month="2024-07",
+        amount=Decimal("10"),
+    )  # fmt: skip
+    name = invoice_field(other.portfolio_id, other.month, other.invoice_id)
+    assert name.startswith(invoice_field("P1", "2024-06", ""))
+    w.ledger.invoices[name] = other.model_dump_json()
+    assert (await month_statement(w.book, w.ledger, "P1", "2024-06")).invoices == []
+    (closed,) = await close_month(
+        w.book, w.ledger, ["P1"], "2024-06", checkpoint=await w.ledger.checkpoint(), behind=[]
+    )
+    assert closed.status == "closed"
+    assert w.events("invoice_outcomes") == []
+    assert list(w.ledger.invoices) == [name]
