@@ -389,6 +389,44 @@ POISON: dict[str, str | None] = {
 OVERSIZE = 300 * 1024
 
 
+# kind -> (the field, a value of it the contract refuses)
+_REPLACED = {
+    "net_assets_1e999": ("net_assets", "1e999"),
+    "net_assets_underscore": ("net_assets", "1_000"),
+    "net_assets_leading_space": ("net_assets", " 5"),
+    "net_assets_plus": ("net_assets", "+5"),
+    "net_assets_exponent": ("net_assets", "1E+9"),
+    "net_assets_arabic_indic_digit": ("net_assets", "\u0663"),
+    "net_assets_minus_zero": ("net_assets", "-0"),
+    "net_assets_tiny_exponent": ("net_assets", "1e-999"),
+    "net_assets_negative": ("net_assets", "-5.00"),
+    "net_assets_nan": ("net_assets", "NaN"),
+    "net_assets_31_digits": ("net_assets", "1" * 31),
+    "as_of_datetime": ("as_of", "2006-02-01T00:00:00Z"),
+    "as_of_no_such_day": ("as_of", "2021-02-30"),
+    "accrual_days_string": ("accrual_days", "1"),
+    "revision_string": ("revision", "1"),
+    "portfolio_id_with_space": ("portfolio_id", "chaos p0"),
+    "currency_lowercase": ("currency", "usd"),
+}
+# kind -> (the field, raw JSON text for its value)
+_RAW_JSON = {
+    "revision_5000_digits": ("revision", "9" * 5000),
+    "revision_2_63": ("revision", str(2**63)),
+    "revision_negative": ("revision", "-1"),
+    "revision_float": ("revision", "1.0"),
+    "net_assets_json_integer": ("net_assets", "5"),
+    "net_assets_json_float": ("net_assets", "5.5"),
+    "accrual_days_float": ("accrual_days", "1.0"),
+    "accrual_days_true": ("accrual_days", "true"),
+    "accrual_days_zero": ("accrual_days", "0"),
+    "deep_report_id": ("report_id", _nested_object()),
+    "deep_extra_field": ("note", _nested_array()),
+    "unknown_field": ("fee_override", '"0.00"'),
+    "oversize_data": ("note", json.dumps("n" * OVERSIZE)),
+}
+
+
 def poison_entry(kind: str, i: int) -> Entry:
     """The i-th fuzzed entry, of `kind`: a valid report of its own date, then broken."""
     pid = PRICED[i % len(PRICED)]
@@ -400,48 +438,15 @@ def poison_entry(kind: str, i: int) -> Entry:
     kind_field = b"NetAssetsReported"
     text: str | bytes
     fields_extra: dict[bytes, bytes] = {}
-    replace = {
-        "net_assets_1e999": ("net_assets", "1e999"),
-        "net_assets_underscore": ("net_assets", "1_000"),
-        "net_assets_leading_space": ("net_assets", " 5"),
-        "net_assets_plus": ("net_assets", "+5"),
-        "net_assets_exponent": ("net_assets", "1E+9"),
-        "net_assets_arabic_indic_digit": ("net_assets", "\u0663"),
-        "net_assets_minus_zero": ("net_assets", "-0"),
-        "net_assets_tiny_exponent": ("net_assets", "1e-999"),
-        "net_assets_negative": ("net_assets", "-5.00"),
-        "net_assets_nan": ("net_assets", "NaN"),
-        "net_assets_31_digits": ("net_assets", "1" * 31),
-        "as_of_datetime": ("as_of", "2006-02-01T00:00:00Z"),
-        "as_of_no_such_day": ("as_of", "2021-02-30"),
-        "accrual_days_string": ("accrual_days", "1"),
-        "revision_string": ("revision", "1"),
-        "portfolio_id_with_space": ("portfolio_id", "chaos p0"),
-        "currency_lowercase": ("currency", "usd"),
-        "unknown_portfolio": ("portfolio_id", f"no-such-fund-{i}"),
-    }
-    raw_json = {
-        "revision_5000_digits": ("revision", "9" * 5000),
-        "revision_2_63": ("revision", str(2**63)),
-        "revision_negative": ("revision", "-1"),
-        "revision_float": ("revision", "1.0"),
-        "net_assets_json_integer": ("net_assets", "5"),
-        "net_assets_json_float": ("net_assets", "5.5"),
-        "accrual_days_float": ("accrual_days", "1.0"),
-        "accrual_days_true": ("accrual_days", "true"),
-        "accrual_days_zero": ("accrual_days", "0"),
-        "deep_report_id": ("report_id", _nested_object()),
-        "deep_extra_field": ("note", _nested_array()),
-        "unknown_field": ("fee_override", '"0.00"'),
-        "oversize_data": ("note", json.dumps("n" * OVERSIZE)),
-    }
-    if kind in replace:
-        name, value = replace[kind]
+    if kind == "unknown_portfolio":
+        text = json.dumps({**data, "portfolio_id": f"no-such-fund-{i}"})
+    elif kind in _REPLACED:
+        name, value = _REPLACED[kind]
         text = json.dumps({**data, name: value})
         if kind == "revision_string":
             revision = 1
-    elif kind in raw_json:
-        name, value = raw_json[kind]
+    elif kind in _RAW_JSON:
+        name, value = _RAW_JSON[kind]
         text = _json_with(data, **{name: value})
         if name == "revision":  # as a lax reader would take it, to match what it priced
             revision = {"revision_2_63": 2**63, "revision_negative": -1}.get(kind)
