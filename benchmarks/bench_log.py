@@ -126,69 +126,80 @@ def main(argv: list[str] | None = None) -> int:
         build_log(client, keys, args.events, args.portfolios)
         total: Any = client.xlen(keys.agreements)
         print(f"log: {total} entries built in {time.perf_counter() - started:.1f}s ({keys.tag})")
-
-        rebuilds, baselines, result = [], [], None
-        before = cpu_times()
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            read = raw_xrange(client, keys.agreements)
-            baselines.append(read / (time.perf_counter() - t))
-            t = time.perf_counter()
-            result = ReadModel(client, keys).rebuild(workers=args.workers)
-            rebuilds.append(result.events / (time.perf_counter() - t))
-        rebuilding = describe(before, cpu_times())
-        rebuild, baseline = statistics.median(rebuilds), statistics.median(baselines)
-        print(
-            f"rebuild ({args.workers} workers): {rebuild:,.0f} events/s"
-            f"  (raw XRANGE baseline {baseline:,.0f} events/s;"
-            f" ratio {rebuild / baseline:.3f}; goal >= 20,000 events/s)"
-            f"  runs: {', '.join(f'{r:,.0f}' for r in rebuilds)}"
-        )
-        print(f"  {rebuilding}")
-
-        assert result is not None
-        answers = ReadModel(client, keys).gen_key(result.generation, "now")
-        source = Source("read-model", EventStore(client, keys), ReadModel(client, keys))
-        rng = random.Random(7)
-        ms = 1000.0
-        p50s, p99s, raw50s, raw99s = [], [], [], []
-        before = cpu_times()
-        for run in range(args.runs):
-            pids = [f"portfolio-{rng.randrange(args.portfolios)}" for _ in range(args.lookups)]
-            days = [date(2000, 1, 1) + timedelta(days=rng.randrange(9000)) for _ in pids]
-            ours: list[float] = []
-            raw: list[float] = []
-            for i, (pid, day) in enumerate(zip(pids, days, strict=True)):
-                t = time.perf_counter()
-                answer = schedule_on(source, pid, day, None)
-                ours.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                client.hget(answers, pid)
-                raw.append(time.perf_counter() - t)
-                if i == 0 and run == 0:
-                    assert answer["portfolio_id"] == pid
-            ours, raw = ours[50:], raw[50:]  # warm-up: script cache, connection
-            p50s.append(percentile(ours, 0.5) * ms)
-            p99s.append(percentile(ours, 0.99) * ms)
-            raw50s.append(percentile(raw, 0.5) * ms)
-            raw99s.append(percentile(raw, 0.99) * ms)
-        p50, p99 = statistics.median(p50s), statistics.median(p99s)
-        raw50, raw99 = statistics.median(raw50s), statistics.median(raw99s)
-        print(
-            f"lookup (schedule --source read-model, {args.lookups} lookups x {args.runs} runs,"
-            f" ~{args.events // args.portfolios} versions/portfolio):"
-            f" p50 {p50:.3f} ms, p99 {p99:.3f} ms"
-            f"  (raw HGET baseline p50 {raw50:.3f} ms, p99 {raw99:.3f} ms;"
-            f" ratio p50 {p50 / raw50:.1f}x, p99 {p99 / raw99:.1f}x; goal p99 < 1 ms)"
-            f"  runs p99: {', '.join(f'{x:.3f}' for x in p99s)}"
-        )
-        print(f"  {describe(before, cpu_times())}")
+        generation = measure_rebuild(client, keys, args)
+        measure_lookups(client, keys, generation, args)
     finally:
         deleted = 0
         for key in client.scan_iter(match=keys.tag.replace("{", "[{]") + "*", count=5000):
             deleted += int(client.unlink(key))
         print(f"cleanup: {deleted} throwaway keys deleted")
     return 0
+
+
+def measure_rebuild(client: redis.Redis, keys: Keys, args: argparse.Namespace) -> str:
+    """The read model rebuilt from the log, against a raw XRANGE of it; its generation."""
+    rebuilds, baselines, result = [], [], None
+    before = cpu_times()
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        read = raw_xrange(client, keys.agreements)
+        baselines.append(read / (time.perf_counter() - t))
+        t = time.perf_counter()
+        result = ReadModel(client, keys).rebuild(workers=args.workers)
+        rebuilds.append(result.events / (time.perf_counter() - t))
+    rebuilding = describe(before, cpu_times())
+    rebuild, baseline = statistics.median(rebuilds), statistics.median(baselines)
+    print(
+        f"rebuild ({args.workers} workers): {rebuild:,.0f} events/s"
+        f"  (raw XRANGE baseline {baseline:,.0f} events/s;"
+        f" ratio {rebuild / baseline:.3f}; goal >= 20,000 events/s)"
+        f"  runs: {', '.join(f'{r:,.0f}' for r in rebuilds)}"
+    )
+    print(f"  {rebuilding}")
+    assert result is not None
+    return result.generation
+
+
+def measure_lookups(
+    client: redis.Redis, keys: Keys, generation: str, args: argparse.Namespace
+) -> None:
+    """`schedule --source read-model` lookups, against a raw HGET of the same answer."""
+    answers = ReadModel(client, keys).gen_key(generation, "now")
+    source = Source("read-model", EventStore(client, keys), ReadModel(client, keys))
+    rng = random.Random(7)
+    ms = 1000.0
+    p50s, p99s, raw50s, raw99s = [], [], [], []
+    before = cpu_times()
+    for run in range(args.runs):
+        pids = [f"portfolio-{rng.randrange(args.portfolios)}" for _ in range(args.lookups)]
+        days = [date(2000, 1, 1) + timedelta(days=rng.randrange(9000)) for _ in pids]
+        ours: list[float] = []
+        raw: list[float] = []
+        for i, (pid, day) in enumerate(zip(pids, days, strict=True)):
+            t = time.perf_counter()
+            answer = schedule_on(source, pid, day, None)
+            ours.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            client.hget(answers, pid)
+            raw.append(time.perf_counter() - t)
+            if i == 0 and run == 0:
+                assert answer["portfolio_id"] == pid
+        ours, raw = ours[50:], raw[50:]  # warm-up: script cache, connection
+        p50s.append(percentile(ours, 0.5) * ms)
+        p99s.append(percentile(ours, 0.99) * ms)
+        raw50s.append(percentile(raw, 0.5) * ms)
+        raw99s.append(percentile(raw, 0.99) * ms)
+    p50, p99 = statistics.median(p50s), statistics.median(p99s)
+    raw50, raw99 = statistics.median(raw50s), statistics.median(raw99s)
+    print(
+        f"lookup (schedule --source read-model, {args.lookups} lookups x {args.runs} runs,"
+        f" ~{args.events // args.portfolios} versions/portfolio):"
+        f" p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+        f"  (raw HGET baseline p50 {raw50:.3f} ms, p99 {raw99:.3f} ms;"
+        f" ratio p50 {p50 / raw50:.1f}x, p99 {p99 / raw99:.1f}x; goal p99 < 1 ms)"
+        f"  runs p99: {', '.join(f'{x:.3f}' for x in p99s)}"
+    )
+    print(f"  {describe(before, cpu_times())}")
 
 
 if __name__ == "__main__":
