@@ -401,13 +401,37 @@ class Chaos:
         return False
 
     def run(self) -> tuple[Observed, dict[str, Any]]:
-        o = self.o
+        self._start()
+        base = int(time.time() * 1000)
+        entries = self.plan.entries
+        for seq, entry in enumerate(entries, 1):
+            entry.entry_id = f"{base}-{seq}"
+        publisher = Publisher(self.server.url, self.keys.net_assets, entries)
+        publisher.start()
+        n_main = len(self.plan.main)
+        try:
+            self._one_worker(publisher, n_main // 2)
+            self._two_workers(publisher, n_main // 2, n_main)
+            # The rest of the main stream, then the late entries once it has settled.
+            ok = self._all_published(publisher, n_main, "main stream")
+            ok = self._all_published(publisher, len(entries), "late entries") and ok
+            pending, unread = self.work_left()
+        finally:
+            publisher.stop()
+            publisher.join(timeout=30)
+        stopped = self.services.stop_all()
+        facts = {"redis_url": self.server.url, "settled": ok}
+        facts |= {"pending_at_end": pending, "unread_at_end": unread}
+        return observe(self.raw, self.keys), facts | self._facts(stopped, publisher)
+
+    def _start(self) -> None:
+        """Redis, the agreement and every amendment but the retroactive one, the projector."""
         self.server.start()
         self.env = clean_env(
             self.server.url,
             PREFIX,
             FEES_BLOCK_MS="100",
-            FEES_CLAIM_IDLE_MS=str(o.claim_idle_ms),
+            FEES_CLAIM_IDLE_MS=str(self.o.claim_idle_ms),
         )
         self.ctl = redis.Redis.from_url(self.server.url, decode_responses=True, socket_timeout=10)
         self.raw = redis.Redis.from_url(self.server.url, socket_timeout=10)
@@ -426,103 +450,89 @@ class Chaos:
                 self.say(self.amend(amendment.number))
         self.services.start("projector", "projector", "projector-1")
 
-        base = int(time.time() * 1000)
-        entries = self.plan.entries
-        for seq, entry in enumerate(entries, 1):
-            entry.entry_id = f"{base}-{seq}"
-        publisher = Publisher(self.server.url, self.keys.net_assets, entries)
-        publisher.start()
-        n_main = len(self.plan.main)
-        first_half = n_main // 2
-        retro_at = o.kills // 2
-        try:
-            # Phase 1: one worker, SIGKILLed at a random moment after it is ready.
-            if o.kills == 0:
+    def _one_worker(self, publisher: Publisher, first_half: int) -> None:
+        """Phase 1: one worker, SIGKILLed at a random moment after it is ready, the
+        retroactive amendment recorded halfway while the next slices are priced."""
+        o = self.o
+        if o.kills == 0:
+            self.say(self.amend(RETROACTIVE.number))
+        amend: threading.Thread | None = None
+        failed: list[BaseException] = []
+
+        def retroactive() -> None:
+            try:
+                # Once a date it changes is accrued (for a while at most): there is then
+                # always something for it to adjust.
+                deadline = time.monotonic() + 60
+                while not self.accrued_since(RETROACTIVE) and time.monotonic() < deadline:
+                    time.sleep(0.02)
                 self.say(self.amend(RETROACTIVE.number))
-            amend: threading.Thread | None = None
-            failed: list[BaseException] = []
+            except BaseException as exc:
+                failed.append(exc)
 
-            def retroactive() -> None:
-                try:
-                    # Once a date it changes is accrued (for a while at most): there is then
-                    # always something for it to adjust.
-                    deadline = time.monotonic() + 60
-                    while not self.accrued_since(RETROACTIVE) and time.monotonic() < deadline:
-                        time.sleep(0.02)
-                    self.say(self.amend(RETROACTIVE.number))
-                except BaseException as exc:
-                    failed.append(exc)
+        for k in range(o.kills):
+            consumer = "solo" if self.rng.random() < 0.5 else f"solo-{k}"
+            self.services.start("a", "fee-worker", consumer)
+            if k == o.kills // 2:
+                amend = threading.Thread(target=retroactive, daemon=True)
+                amend.start()
+            self.strike("a", "one worker", publisher, first_half * (k + 1) // o.kills)
+        if amend is not None:
+            if amend.is_alive():
+                # Each worker died before it priced a date the amendment changes (a slow
+                # start on a busy machine): one more prices until it is recorded.
+                waiting = self.services.start("a", "fee-worker", "solo")
+                amend.join(timeout=120)
+                waiting.stop()
+            if amend.is_alive() or failed:
+                raise RuntimeError(f"the retroactive amendment was not recorded: {failed}")
+        self.say(f"phase 1 done: {self.kills['one worker']} kills")
 
-            for k in range(o.kills):
-                consumer = "solo" if self.rng.random() < 0.5 else f"solo-{k}"
-                self.services.start("a", "fee-worker", consumer)
-                if k == retro_at:  # recorded while the next slices are priced
-                    amend = threading.Thread(target=retroactive, daemon=True)
-                    amend.start()
-                self.strike("a", "one worker", publisher, first_half * (k + 1) // o.kills)
-            if amend is not None:
-                if amend.is_alive():
-                    # Each worker died before it priced a date the amendment changes (a slow
-                    # start on a busy machine): one more prices until it is recorded.
-                    waiting = self.services.start("a", "fee-worker", "solo")
-                    amend.join(timeout=120)
-                    waiting.stop()
-                if amend.is_alive() or failed:
-                    raise RuntimeError(f"the retroactive amendment was not recorded: {failed}")
-            self.say(f"phase 1 done: {self.kills['one worker']} kills")
+    def _two_workers(self, publisher: Publisher, first_half: int, n_main: int) -> None:
+        """Phase 2: two workers; a random one of them killed about every second, and Redis
+        restarted --redis-restarts times along the way."""
+        o = self.o
+        self.services.start("a", "fee-worker", "pair-a")
+        self.services.start("b", "fee-worker", "pair-b")
+        restart_at = [
+            round((j + 1) * o.kills / (o.redis_restarts + 1)) for j in range(o.redis_restarts)
+        ]
+        for k in range(o.kills):
+            self.pause(self.rng.uniform(0.5, 1.0))
+            slot = self.rng.choice(["a", "b"])
+            old = self.services.running[slot].consumer
+            upto = first_half + (n_main - first_half) * (k + 1) // o.kills
+            self.strike(slot, "one of two", publisher, upto)
+            consumer = old if self.rng.random() < 0.5 else f"pair-{slot}-{k}"
+            self.services.start(slot, "fee-worker", consumer)
+            for _ in range(restart_at.count(k)):
+                step = (n_main - first_half) // max(o.kills, 1)
+                self.restart_redis(publisher, min(upto + step, n_main))
+        while len(self.redis_restarts) < o.redis_restarts:  # --kills 0 or 1
+            self.restart_redis()
+        self.say(f"phase 2 done: {self.kills['one of two']} kills")
 
-            # Phase 2: two workers; a random one of them killed about every second.
-            self.services.start("a", "fee-worker", "pair-a")
-            self.services.start("b", "fee-worker", "pair-b")
-            restart_at = [
-                round((j + 1) * o.kills / (o.redis_restarts + 1)) for j in range(o.redis_restarts)
-            ]
-            for k in range(o.kills):
-                self.pause(self.rng.uniform(0.5, 1.0))
-                slot = self.rng.choice(["a", "b"])
-                old = self.services.running[slot].consumer
-                upto = first_half + (n_main - first_half) * (k + 1) // o.kills
-                self.strike(slot, "one of two", publisher, upto)
-                consumer = old if self.rng.random() < 0.5 else f"pair-{slot}-{k}"
-                self.services.start(slot, "fee-worker", consumer)
-                for _ in range(restart_at.count(k)):
-                    step = (n_main - first_half) // max(o.kills, 1)
-                    self.restart_redis(publisher, min(upto + step, n_main))
-            while len(self.redis_restarts) < o.redis_restarts:  # --kills 0 or 1
-                self.restart_redis()
-            self.say(f"phase 2 done: {self.kills['one of two']} kills")
+    def _all_published(self, publisher: Publisher, upto: int, what: str) -> bool:
+        """Entries up to `upto` published, and whether the workers then settled them."""
+        publisher.allow(upto)
+        publisher.wait_published(upto, self.o.settle_timeout)
+        ok = self.wait_settled(self.o.settle_timeout)
+        self.say(f"{what} settled: {ok}")
+        return ok
 
-            # The rest of the main stream, then the late entries once it has settled.
-            publisher.allow(n_main)
-            publisher.wait_published(n_main, o.settle_timeout)
-            ok = self.wait_settled(o.settle_timeout)
-            self.say(f"main stream settled: {ok}")
-            publisher.allow(len(entries))
-            publisher.wait_published(len(entries), o.settle_timeout)
-            ok = self.wait_settled(o.settle_timeout) and ok
-            self.say(f"late entries settled: {ok}")
-            pending, unread = self.work_left()
-        finally:
-            publisher.stop()
-            publisher.join(timeout=30)
-        stopped = self.services.stop_all()
-        observed = observe(self.raw, self.keys)
-        chaos = {
-            "redis_url": self.server.url,
-            "settled": ok,
-            "pending_at_end": pending,
-            "unread_at_end": unread,
+    def _facts(self, stopped: dict[str, int | None], publisher: Publisher) -> dict[str, Any]:
+        """What the chaos did: kills, restarts, how the services ended."""
+        return {
             "kills": dict(self.kills),
             "kills_mid_work": dict(self.mid_work),
             "worker_starts": sum(1 for s in self.services.history if s.service == "fee-worker"),
             "redis_restarts": list(self.redis_restarts),
             "redis_restarts_mid_work": self.redis_mid_work,
             "exited_on_their_own": list(self.services.exits),
-            "stop_status": {name: code for name, code in stopped.items()},
+            "stop_status": dict(stopped),
             "tracebacks_logged": sum(s.tracebacks() for s in self.services.history),
             "publish_retries": publisher.retries,
         }
-        return observed, chaos
 
     def close(self) -> None:
         if hasattr(self, "services"):
