@@ -188,8 +188,8 @@ local function unapplied(number, where, stored)
 end
 
 -- An accrual, its fields unpacked from ARGV onto the stack (`a` is the index of its letter):
--- nearly every operation is one, and a table of its fields per operation cost a sixth of the
--- script's time.
+-- nearly every operation is one, and a table of its fields per operation cost about a
+-- twentieth of the script's time (benchmarks/bench_settle.py).
 local function accrue(op, a)
   local k, as_of, entry, event_id, data, ack_id, field, parked, covers = unpack(ARGV, a + 1, a + 9)
   local key = ledger(k)
