@@ -60,7 +60,8 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="a group's day waits this long for its members' reports, then is priced"
-        " provisionally on those that came (0: it waits for every member)",
+        " provisionally on those that came, looked for every tenth of it (0: it waits for every"
+        " member)",
     )
     gap_refresh_ms: int = Field(
         default=15_000,

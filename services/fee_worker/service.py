@@ -165,7 +165,7 @@ class FeeWorker:
         self.maintenance = Periodic(
             settings.block_ms / 1000, self._maintain, "fee worker maintenance pass"
         )
-        self._next_claim = self._next_gaps = 0.0
+        self._next_claim = self._next_gaps = self._next_provisional = 0.0
 
     def _reader(self, stream: str, group: str, settle: BatchHandler) -> Pricer:
         """What reading an input stream takes: a pricer naming it in dead letters, and the
@@ -520,12 +520,16 @@ class FeeWorker:
     # ---- background: follow the log while idle, claim abandoned entries --------------------
 
     async def _maintain(self) -> None:
+        loop = asyncio.get_running_loop()
         async with self._lock:
             await self._drain()
             await self._catch_up()
-            if self.settings.group_wait_ms:
+            if self.settings.group_wait_ms and loop.time() >= self._next_provisional:
+                started = loop.time()
                 await self._price_provisionally()
-        now = asyncio.get_running_loop().time()
+                every = self.settings.group_wait_ms / 1000 * PROVISIONAL_CHECK_SHARE
+                self._next_provisional = next_run(started, every, loop.time() - started)
+        now = loop.time()
         if now >= self._next_claim:
             # Every input's: a dead consumer's invoices and commands too, not only its reports.
             claimed = sum([await r.claim_all_idle(handle) for r, handle in self.recoveries])
@@ -533,23 +537,27 @@ class FeeWorker:
                 log.info("claimed %d idle entries of other consumers", claimed)
             self._next_claim = now + claim_interval(self.settings)
         if now >= self._next_gaps:
-            started = asyncio.get_running_loop().time()  # after any claiming: the count's own time
+            started = loop.time()  # after any claiming: the count's own time
             self.metrics.accrual_gaps(gap_counts(await self.store.covered_days()))
-            took = asyncio.get_running_loop().time() - started
-            self._next_gaps = next_gap_count(started, self.settings.gap_refresh_ms / 1000, took)
+            took = loop.time() - started
+            self._next_gaps = next_run(started, self.settings.gap_refresh_ms / 1000, took)
 
 
-# Counting gaps reads every day of every ledger of the partition: on a long history a count may
-# take at most this share of the time from one count to the next, however short
-# `gap_refresh_ms` is (a share for each partition the process serves).
-GAP_COUNT_SHARE = 0.05
+# Counting gaps reads every day of every ledger of the partition, and looking for group days
+# due reads every parked report: on a long history or a large parked set each may take at most
+# this share of the time from one run to the next, however short its interval is (a share for
+# each partition the process serves).
+BACKGROUND_SHARE = 0.05
+# Group days due are looked for every tenth of `group_wait_ms` (not on every idle pass, each
+# `block_ms`): a day is priced provisionally between the wait and 1.1 times it.
+PROVISIONAL_CHECK_SHARE = 0.1
 
 
-def next_gap_count(now: float, refresh_s: float, took_s: float) -> float:
-    """When to count the accrual gaps again, the last count having started at `now` and taken
-    `took_s`: `refresh_s` later, or later still when counting took more than
-    GAP_COUNT_SHARE of that."""
-    return now + max(refresh_s, took_s / GAP_COUNT_SHARE)
+def next_run(now: float, every_s: float, took_s: float) -> float:
+    """When to run a background task again (counting the gaps, looking for group days due),
+    its last run having started at `now` and taken `took_s`: `every_s` later, or later still
+    when the run took more than BACKGROUND_SHARE of that."""
+    return now + max(every_s, took_s / BACKGROUND_SHARE)
 
 
 def _routed(delivery: Incoming, stream: str) -> tuple[Incoming, tuple[str, str] | None]:

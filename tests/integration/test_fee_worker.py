@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -422,3 +424,27 @@ async def test_a_recovered_invoice_published_by_faststream_reaches_its_portfolio
         keys.lane(home).invoices_waiting, invoice_field("P1", "2024-01", "INV-1")
     )
     assert not redis_client.exists(wrong.invoices_waiting)
+
+
+async def test_group_days_due_are_looked_for_every_tenth_of_the_wait(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Looking reads every parked report; an idle worker passes every block_ms (50 ms here), and
+    # with a wait of a minute looks once in its first 1.5 s, not at each of its 30 passes.
+    from services.fee_worker import service
+
+    looked: list[float] = []
+    original = service.price_provisionally
+
+    async def counted(*args: Any) -> Any:
+        looked.append(asyncio.get_running_loop().time())
+        return await original(*args)
+
+    monkeypatch.setattr(service, "price_provisionally", counted)
+    for wait_ms, least, most in ((60_000, 1, 1), (1_000, 5, 30)):
+        looked.clear()
+        async with running_worker(settings_for(redis_url, prefix, group_wait_ms=wait_ms)):
+            await asyncio.sleep(1.5)
+        assert least <= len(looked) <= most, (wait_ms, looked)
+        gaps = [b - a for a, b in pairwise(looked)]
+        assert all(gap >= wait_ms / 1000 / 10 - 0.01 for gap in gaps), (wait_ms, gaps)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from services.app.accruals import covered_days, gap_counts, gaps
 from services.app.ledger import LedgerEntry
-from services.fee_worker.service import GAP_COUNT_SHARE, next_gap_count
+from services.fee_worker.service import BACKGROUND_SHARE, next_run
 
 START = date(2024, 1, 1)
 
@@ -71,7 +71,7 @@ def test_gap_counts_count_the_days_gaps_lists(days: dict[str, set[int]]) -> None
 
 
 def test_a_quick_count_comes_back_after_the_refresh_interval() -> None:
-    assert next_gap_count(100.0, 15.0, 0.2) == 115.0
+    assert next_run(100.0, 15.0, 0.2) == 115.0
 
 
 @given(
@@ -82,9 +82,10 @@ def test_a_quick_count_comes_back_after_the_refresh_interval() -> None:
 def test_counting_takes_at_most_its_share_of_the_time(
     now: float, refresh: float, took: float
 ) -> None:
-    """However long a count takes, the next waits for the refresh interval, and long enough
-    that counting stays within GAP_COUNT_SHARE of the time from one count to the next."""
-    after = next_gap_count(now, refresh, took) - now
+    """However long a background run (a gap count, a look for group days due) takes, the next
+    waits for its interval, and long enough that running stays within BACKGROUND_SHARE of the
+    time from one run to the next."""
+    after = next_run(now, refresh, took) - now
     slack = 1e-9 * max(now, 1.0)  # the float sum's rounding, at the magnitude of `now`
     assert after >= refresh - slack
-    assert took <= GAP_COUNT_SHARE * (after + slack)
+    assert took <= BACKGROUND_SHARE * (after + slack)
