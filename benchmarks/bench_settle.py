@@ -28,8 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from benchmarks.bench_worker import ROOT, TIERS, redis_url, reports
-from contracts.messages import AgreementRegistered, AmendmentRecorded
+from benchmarks.bench_worker import ROOT, agreement, redis_url, reports
 from services.adapters.consumer import Delivery
 from services.adapters.keys import Keys
 from services.adapters.ledger import SETTLE_LUA, RedisLedgerStore
@@ -42,15 +41,8 @@ from services.mapping import apply_to_book
 def planned(count: int, portfolios: int) -> list[Op]:
     """The operations the worker settles for the benchmark's first `count` reports."""
     book = ScheduleBook()
-    changes = [
-        {"action": "add", "portfolio_id": f"P{p:03d}", "portfolio_name": f"P{p}", "tiers": TIERS}
-        for p in range(portfolios)
-    ]
-    amendment = AmendmentRecorded.model_validate(
-        {"agreement_id": "BENCH", "amendment_number": 1, "effective_date": "1999-01-01"}
-        | {"changes": changes}
-    )
-    apply_to_book(book, AgreementRegistered(agreement_id="BENCH"), "1-1")
+    registered, amendment = agreement(portfolios)
+    apply_to_book(book, registered, "1-1")
     apply_to_book(book, amendment, "1-2")
     entries = [
         Delivery(f"1-{i}", {k.encode(): v.encode() for k, v in fields.items()})

@@ -241,12 +241,9 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def set_up(client: redis.Redis, side: Side, portfolios: int) -> None:
-    """The agreement and its schedules, and the consumer groups on empty input streams.
-
-    The log's entry ids and event ids are fixed, so every side's events name the same
-    schedule_ref and can be compared."""
-    keys = side.keys
+def agreement(portfolios: int) -> tuple[AgreementRegistered, AmendmentRecorded]:
+    """The benchmark's agreement, and its amendment adding portfolios P000.. on TIERS. Its
+    event ids are fixed, so every side's events name the same schedule_ref."""
     registered = AgreementRegistered(agreement_id="BENCH", event_id="bench-registered")
     amendment = AmendmentRecorded.model_validate(
         {
@@ -261,6 +258,14 @@ def set_up(client: redis.Redis, side: Side, portfolios: int) -> None:
             ],
         }
     )
+    return registered, amendment
+
+
+def set_up(client: redis.Redis, side: Side, portfolios: int) -> None:
+    """The agreement and its schedules at fixed log ids (so the sides compare), and the
+    consumer groups on empty input streams."""
+    keys = side.keys
+    registered, amendment = agreement(portfolios)
     client.xadd(keys.agreements, _fields(encode(registered)), id="1-1")
     client.xadd(keys.agreements, _fields(encode(amendment)), id="1-2")
     for lane in side.lanes:
