@@ -98,7 +98,8 @@ class _HiredisPacking:
     and more for long ones; the fee worker's settle step passes ten arguments an accrual.
     """
 
-    _serializer = HiredisRespSerializer()
+    # redis-py 8.2 gave it an __init__ without annotations; earlier releases have none.
+    _serializer = HiredisRespSerializer()  # type: ignore[no-untyped-call,unused-ignore]
 
     def pack_command(self, *args: Any) -> list[bytes]:
         # hiredis takes str, bytes, int, float and memoryview as they are. redis-py's
