@@ -31,6 +31,7 @@ from services.app.operations import (
     Park,
     Revise,
     Unpark,
+    invoice_field,
     unpriced_field,
 )
 
@@ -384,6 +385,15 @@ class LedgerStoreCases(ABC):
         }
         assert await store.waiting_invoices("P1", "2024-02") == {}
         assert await self.pending() == set()
+        # Names are opaque to the store: it finds each by the start the month's names share,
+        # today's (invoice_field) and those kept before (as "P1|2024-01|inv-1").
+        today = HoldInvoice(invoice_field("P1", "2024-01", "inv-3"), "{}", None, "P1|2024-01")
+        assert (await store.settle([today], "")).status == "ok"
+        assert set(await store.waiting_invoices("P1", "2024-01")) == {
+            "P1|2024-01|inv-1",
+            invoice_field("P1", "2024-01", "inv-3"),
+        }
+        await store.settle([DropInvoice(invoice_field("P1", "2024-01", "inv-3"))], "")
         # Settled again (a redelivery), it keeps nothing more: the entry is acknowledged.
         await store.settle([HoldInvoice("P1|2024-01|inv-1", "other", entry, "P1|2024-01")], "")
         assert (await store.waiting_invoices("P1", "2024-01"))["P1|2024-01|inv-1"] != "other"

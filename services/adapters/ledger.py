@@ -38,7 +38,7 @@ from services.app.operations import (
     closed_by_portfolio,
     closed_field,
     held_for,
-    invoice_field,
+    invoice_prefix,
     unpriced_field,
 )
 
@@ -149,7 +149,7 @@ class RedisLedgerStore:
         return sorted(text(m) for m in members)
 
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
-        pattern = _starting(invoice_field(portfolio_id, month, ""))
+        pattern = _starting(invoice_prefix(portfolio_id, month))
         found = self.client.hscan_iter(self.keys.invoices_waiting, match=pattern)
         return {text(name): text(value) async for name, value in found}
 

@@ -33,7 +33,7 @@ from services.app.operations import (
     Unpark,
     closed_by_portfolio,
     held_for,
-    invoice_field,
+    invoice_prefix,
 )
 
 
@@ -57,7 +57,7 @@ class InMemoryLedgerStore:
     elsewhere: list[InMemoryLedgerStore] = field(default_factory=list, compare=False, repr=False)
     # portfolio|month -> what its close booked.
     closed: dict[str, str] = field(default_factory=dict)
-    # portfolio|month|invoice id -> an invoice waiting for its month's close.
+    # invoice_field -> an invoice waiting for its month's close.
     invoices: dict[str, str] = field(default_factory=dict)
     # Input entries not delivered yet (the memory twin has no input stream of its own).
     undelivered: int = 0
@@ -90,7 +90,7 @@ class InMemoryLedgerStore:
         return sorted(self.portfolios)
 
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
-        prefix = invoice_field(portfolio_id, month, "")
+        prefix = invoice_prefix(portfolio_id, month)
         return {k: v for k, v in self.invoices.items() if k.startswith(prefix)}
 
     async def unsettled(self) -> int:

@@ -162,7 +162,8 @@ class LedgerStore(Protocol):
         ...
 
     async def waiting_invoices(self, portfolio_id: str, month: str) -> dict[str, str]:
-        """The invoices of a portfolio's month kept until it closes (field -> invoice JSON)."""
+        """The invoices kept until a month closes whose names start with the portfolio's
+        invoice_prefix (field -> invoice JSON); months.waiting_invoices keeps its own."""
         ...
 
     async def unsettled(self) -> int:

@@ -179,7 +179,7 @@ async def waiting_invoices(
     store: LedgerStore, portfolio_id: str, month: str
 ) -> dict[str, InvoiceReceived]:
     """The invoices kept for the portfolio's month until its close, by the name each is kept
-    under. The store finds the names by their start, `portfolio|month|`, which another
+    under. The store finds the names by their start (invoice_prefix), which another
     portfolio's also has when its id is this one's, '|' and a month: the invoice says whose."""
     kept = await store.waiting_invoices(portfolio_id, month)
     read = {name: InvoiceReceived.model_validate_json(text) for name, text in kept.items()}

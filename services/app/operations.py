@@ -233,8 +233,20 @@ def closed_field(portfolio_id: str, month: str) -> str:
 
 
 def invoice_field(portfolio_id: str, month: str, invoice_id: str) -> str:
-    """The name an invoice waiting for its month's close is kept under."""
-    return f"{portfolio_id}|{month}|{invoice_id}"
+    """The name an invoice waiting for its month's close is kept under. Both ids may hold '|'
+    and neither whitespace (the contract's Id), so the space makes the name one invoice's:
+    `portfolio|month|invoice id`, as names were before, was also portfolio "A|2024-06"'s July
+    invoice "x" and portfolio A's June invoice "2024-07|x", and the second kept replaced the
+    first."""
+    return f"{invoice_prefix(portfolio_id, month)} {invoice_id}"
+
+
+def invoice_prefix(portfolio_id: str, month: str) -> str:
+    """The start of the names of a portfolio's invoices kept for a month: those of
+    invoice_field and those kept under `portfolio|month|invoice id` before it (an upgraded
+    worker still matches them at the close). Another portfolio's names may start so too (an
+    id may hold '|'): each invoice says whose it is (services.app.months.waiting_invoices)."""
+    return f"{portfolio_id}|{month}"
 
 
 def closed_by_portfolio(names: Iterable[str]) -> dict[str, set[str]]:

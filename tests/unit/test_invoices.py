@@ -15,7 +15,7 @@ from contracts.wire import encode
 from services.app.close import close_month
 from services.app.invoices import receive_invoices, tolerance
 from services.app.months import month_statement
-from services.app.operations import invoice_field
+from services.app.operations import invoice_field, invoice_prefix
 from services.app.pricing import Pricer
 from services.domain.month import month_days
 from tests.pricing_world import RATE_1, RATE_2, Entry, World
@@ -35,6 +35,10 @@ def invoice(n: int, month: str, amount: Decimal | str) -> Entry:
         month=month,
         amount=Decimal(amount),
     )
+    return as_entry(message, n)
+
+
+def as_entry(message: InvoiceReceived, n: int) -> Entry:
     return Entry(f"{n}-0", {k.encode(): v.encode() for k, v in encode(message).items()})
 
 
@@ -92,7 +96,7 @@ async def test_an_invoice_before_its_close_waits_and_the_close_matches_it() -> N
     await w.settle([w.report(d, "365000000") for d in JULY])
     fee = cents(Decimal(365_000_000) * Decimal("0.005") * 31 / 365)
     assert await receive(w, invoice(4, "2024-07", fee)) == []
-    assert list(w.ledger.invoices) == ["P1|2024-07|inv-4"]
+    assert list(w.ledger.invoices) == [invoice_field("P1", "2024-07", "inv-4")]
     (waiting,) = (await month_statement(w.book, w.ledger, "P1", "2024-07")).invoices
     assert (waiting.invoice_id, waiting.status) == ("inv-4", "waiting")
     await close_month(
@@ -141,7 +145,7 @@ async def test_each_agreement_says_its_own_tolerance() -> None:
 
 
 async def test_a_close_matches_only_its_own_portfolio_s_invoices() -> None:
-    # Portfolio "P1|2024-06"'s July invoice is kept under "P1|2024-06|2024-07|inv-9", which
+    # Portfolio "P1|2024-06"'s July invoice is kept under "P1|2024-06|2024-07 inv-9", which
     # starts as the names of P1's June invoices do: June's close must leave it alone.
     w = World(fee_method="average_daily_net_assets")
     w.amend(1, date(2024, 1, 1), RATE_1, "add")
@@ -152,7 +156,7 @@ async def test_a_close_matches_only_its_own_portfolio_s_invoices() -> None:
         amount=Decimal("10"),
     )  # fmt: skip
     name = invoice_field(other.portfolio_id, other.month, other.invoice_id)
-    assert name.startswith(invoice_field("P1", "2024-06", ""))
+    assert name.startswith(invoice_prefix("P1", "2024-06"))
     w.ledger.invoices[name] = other.model_dump_json()
     assert (await month_statement(w.book, w.ledger, "P1", "2024-06")).invoices == []
     (closed,) = await close_month(
@@ -161,3 +165,32 @@ async def test_a_close_matches_only_its_own_portfolio_s_invoices() -> None:
     assert closed.status == "closed"
     assert w.events("invoice_outcomes") == []
     assert list(w.ledger.invoices) == [name]
+
+
+async def test_invoices_whose_ids_hold_the_separator_are_each_kept_and_matched() -> None:
+    # Portfolio "P1|2024-06"'s July invoice "x" and P1's June invoice "2024-07|x": under
+    # portfolio|month|invoice id both were "P1|2024-06|2024-07|x", and one replaced the other.
+    w = World(fee_method="average_daily_net_assets")
+    for number, (pid, days) in enumerate([("P1", JUNE), ("P1|2024-06", JULY)], start=1):
+        w.portfolio_id = pid
+        w.amend(number, date(2024, 1, 1), RATE_1, "add")
+        await w.advance()
+        await w.settle([w.report(d, "365000000") for d in days])
+    june = InvoiceReceived(
+        invoice_id="2024-07|x", agreement_id="AG", portfolio_id="P1", month="2024-06",
+        amount=Decimal("1"),
+    )  # fmt: skip
+    july = june.model_copy(
+        update={"invoice_id": "x", "portfolio_id": "P1|2024-06", "month": "2024-07"}
+    )
+    assert await receive(w, as_entry(june, 1), as_entry(july, 2)) == []
+    assert len(w.ledger.invoices) == 2
+    for pid, month in (("P1", "2024-06"), ("P1|2024-06", "2024-07")):
+        checkpoint = await w.ledger.checkpoint()
+        await close_month(w.book, w.ledger, [pid], month, checkpoint=checkpoint, behind=[])
+    outcomes = w.events("invoice_outcomes")
+    assert sorted((o["portfolio_id"], o["invoice_id"]) for o in outcomes) == [
+        ("P1", "2024-07|x"),
+        ("P1|2024-06", "x"),
+    ]
+    assert w.ledger.invoices == {}
