@@ -92,10 +92,12 @@ def async_client(settings: Settings) -> aioredis.Redis:
 
 
 class _HiredisPacking:
-    """Packs a command with hiredis, as redis-py's sync connections do when it is installed.
+    """Packs a command with hiredis, each argument as it is.
 
-    Its asyncio connections still pack in Python (redis-py issue 4176), about 1 us an argument
-    and more for long ones; the fee worker's settle step passes ten arguments an accrual.
+    redis-py's asyncio connections packed in Python before 8.2 (redis-py issue 4176), about
+    1 us an argument and more for long ones; from 8.2 they pack with hiredis after encoding
+    every argument in Python, still 6 times as long as here for a settle step of 125 accruals
+    (ten arguments each; benchmarks/bench_packing.py, 2026-12-04, redis-py 8.2.0).
     """
 
     # redis-py 8.2 gave it an __init__ without annotations; earlier releases have none.
