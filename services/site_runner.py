@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import uvicorn
@@ -43,6 +44,16 @@ def site_running(settings: Settings, host: str, port: int) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         client.close()
+
+
+def until_interrupted() -> None:
+    """Block until Ctrl-C. Python runs a signal's handler in the main thread only, when it
+    next runs Python code: a wait with no timeout (threading.Event().wait()) never returns if
+    the kernel hands the SIGINT to another thread (the site's, or one of its workers'), so the
+    main thread wakes twice a second to look."""
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(0.5)
 
 
 async def run_site(settings: Settings, stop: asyncio.Event) -> None:

@@ -248,15 +248,14 @@ def demo(
 
 def _serve_site(settings: Settings, port: int) -> None:
     """The auditor site on the demo's data, until Ctrl-C (before the demo removes its keys)."""
-    from services.site_runner import site_running
+    from services.site_runner import site_running, until_interrupted
 
     with site_running(settings, "127.0.0.1", port) as address:
         console.print(
             f"[bold]auditor site[/bold]: {address}/portfolio/{PORTFOLIO_ID}", highlight=False
         )
         console.print("Ctrl-C stops it", highlight=False)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        until_interrupted()
 
 
 @contextlib.contextmanager

@@ -6,14 +6,11 @@ It connects with the settings' Redis user (FEES_REDIS_USERNAME / PASSWORD): in p
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import typer
 
 from services.cli import app, console
 from services.settings import Settings
-from services.site_runner import site_running
+from services.site_runner import site_running, until_interrupted
 
 
 @app.command()
@@ -25,5 +22,4 @@ def web(
     explained) until Ctrl-C."""
     with site_running(Settings(), host, port) as address:
         console.print(f"[bold]auditor site[/bold]: {address} (Ctrl-C stops it)", highlight=False)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        until_interrupted()
