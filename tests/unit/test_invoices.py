@@ -27,19 +27,36 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def invoice(n: int, month: str, amount: Decimal | str) -> Entry:
-    message = InvoiceReceived(
-        invoice_id=f"inv-{n}",
+def received(
+    invoice_id: str, portfolio_id: str, month: str, amount: Decimal | str
+) -> InvoiceReceived:
+    return InvoiceReceived(
+        invoice_id=invoice_id,
         agreement_id="AG",
-        portfolio_id="P1",
+        portfolio_id=portfolio_id,
         month=month,
         amount=Decimal(amount),
     )
-    return as_entry(message, n)
+
+
+def invoice(n: int, month: str, amount: Decimal | str) -> Entry:
+    return as_entry(received(f"inv-{n}", "P1", month, amount), n)
 
 
 def as_entry(message: InvoiceReceived, n: int) -> Entry:
     return Entry(f"{n}-0", {k.encode(): v.encode() for k, v in encode(message).items()})
+
+
+async def priced(months: dict[str, list[date]]) -> World:
+    """Each portfolio added at 0.90% from January (in turn, one amendment each) and its days
+    priced on $365 million."""
+    w = World(fee_method="average_daily_net_assets")
+    for number, (pid, days) in enumerate(months.items(), start=1):
+        w.portfolio_id = pid
+        w.amend(number, date(2024, 1, 1), RATE_1, "add")
+        await w.advance()
+        await w.settle([w.report(d, "365000000") for d in days])
+    return w
 
 
 async def world() -> World:
@@ -147,14 +164,8 @@ async def test_each_agreement_says_its_own_tolerance() -> None:
 async def test_a_close_matches_only_its_own_portfolio_s_invoices() -> None:
     # Portfolio "P1|2024-06"'s July invoice is kept under "P1|2024-06|2024-07 inv-9", which
     # starts as the names of P1's June invoices do: June's close must leave it alone.
-    w = World(fee_method="average_daily_net_assets")
-    w.amend(1, date(2024, 1, 1), RATE_1, "add")
-    await w.advance()
-    await w.settle([w.report(d, "365000000") for d in JUNE])
-    other = InvoiceReceived(
-        invoice_id="inv-9", agreement_id="AG", portfolio_id="P1|2024-06", month="2024-07",
-        amount=Decimal("10"),
-    )  # fmt: skip
+    w = await priced({"P1": JUNE})
+    other = received("inv-9", "P1|2024-06", "2024-07", "10")
     name = invoice_field(other.portfolio_id, other.month, other.invoice_id)
     assert name.startswith(invoice_prefix("P1", "2024-06"))
     w.ledger.invoices[name] = other.model_dump_json()
@@ -170,19 +181,9 @@ async def test_a_close_matches_only_its_own_portfolio_s_invoices() -> None:
 async def test_invoices_whose_ids_hold_the_separator_are_each_kept_and_matched() -> None:
     # Portfolio "P1|2024-06"'s July invoice "x" and P1's June invoice "2024-07|x": under
     # portfolio|month|invoice id both were "P1|2024-06|2024-07|x", and one replaced the other.
-    w = World(fee_method="average_daily_net_assets")
-    for number, (pid, days) in enumerate([("P1", JUNE), ("P1|2024-06", JULY)], start=1):
-        w.portfolio_id = pid
-        w.amend(number, date(2024, 1, 1), RATE_1, "add")
-        await w.advance()
-        await w.settle([w.report(d, "365000000") for d in days])
-    june = InvoiceReceived(
-        invoice_id="2024-07|x", agreement_id="AG", portfolio_id="P1", month="2024-06",
-        amount=Decimal("1"),
-    )  # fmt: skip
-    july = june.model_copy(
-        update={"invoice_id": "x", "portfolio_id": "P1|2024-06", "month": "2024-07"}
-    )
+    w = await priced({"P1": JUNE, "P1|2024-06": JULY})
+    june = received("2024-07|x", "P1", "2024-06", "1")
+    july = received("x", "P1|2024-06", "2024-07", "1")
     assert await receive(w, as_entry(june, 1), as_entry(july, 2)) == []
     assert len(w.ledger.invoices) == 2
     for pid, month in (("P1", "2024-06"), ("P1|2024-06", "2024-07")):
