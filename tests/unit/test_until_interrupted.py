@@ -22,7 +22,7 @@ def other():
 threading.Thread(target=other, daemon=True).start()
 started = time.monotonic()
 until_interrupted()
-print(f"stopped after {time.monotonic() - started:.1f} s")
+print(time.monotonic() - started)  # the seconds it took
 """
 
 
@@ -34,5 +34,4 @@ def test_a_ctrl_c_handed_to_another_thread_stops_the_wait() -> None:
         capture_output=True, text=True, timeout=20, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    (seconds,) = [float(w) for w in done.stdout.split() if w.replace(".", "").isdigit()]
-    assert seconds < 2
+    assert float(done.stdout) < 2
